@@ -1,0 +1,77 @@
+"""Shared bookkeeping of the linear slice propagators (the scipy ``OdeSolver`` pattern).
+
+A subclass implements two small private methods: ``_factor(h)`` builds whatever one slice
+of length ``h`` needs (a matrix exponential, an LU factorisation) and ``_apply(factor, X)``
+applies it to the columns of ``X``. The public methods validate, cache one factor per
+distinct slice length, and group a batch by slice length so each group is one operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..propagator import TimeGrid, check_slice
+from .linear import LinearODE
+
+
+class LinearSlicePropagator:
+    """A linear propagator ``u -> P(ΔT_j) u`` on the slices of a :class:`TimeGrid`."""
+
+    def __init__(self, ode: LinearODE, grid: TimeGrid):
+        if not isinstance(ode, LinearODE):
+            raise TypeError(f"`ode` must be a LinearODE; got {type(ode).__name__}.")
+        if not isinstance(grid, TimeGrid):
+            raise TypeError(f"`grid` must be a TimeGrid; got {type(grid).__name__}.")
+        self.ode = ode
+        self.grid = grid
+        self._factors: dict[int, object] = {}
+
+    @property
+    def num_slices(self) -> int:
+        return self.grid.num_slices
+
+    def validate_state(self, u, name: str = "u") -> None:
+        """Raise ``ValueError``/``TypeError`` naming ``name`` unless ``u`` is a finite (m,) array."""
+        if not isinstance(u, np.ndarray):
+            raise TypeError(f"`{name}` must be a numpy array; got {type(u).__name__}.")
+        if u.shape != (self.ode.size,):
+            raise ValueError(f"`{name}` must have shape ({self.ode.size},); got {u.shape}.")
+        if not np.all(np.isfinite(u)):
+            raise ValueError(f"`{name}` must be finite; got {u!r}.")
+
+    def _factor_for(self, j: int):
+        key = self.grid.step_index(j)
+        factor = self._factors.get(key)
+        if factor is None:
+            factor = self._factors[key] = self._factor(float(self.grid.distinct_steps[key]))
+        return factor
+
+    def __call__(self, u: np.ndarray, j: int) -> np.ndarray:
+        j = check_slice(j, self.num_slices)
+        u = np.asarray(u, dtype=float)
+        if u.shape != (self.ode.size,):
+            raise ValueError(f"`u` must have shape ({self.ode.size},); got {u.shape}.")
+        return self._apply(self._factor_for(j), u)
+
+    def propagate_batch(self, states: Sequence[np.ndarray], slices: Sequence[int]) -> list[np.ndarray]:
+        """All ``self(u, j)`` at once: one matrix-matrix operation per distinct slice length."""
+        if len(states) != len(slices):
+            raise ValueError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
+        groups: dict[int, list[int]] = {}
+        for position, j in enumerate(slices):
+            groups.setdefault(self.grid.step_index(check_slice(j, self.num_slices)), []).append(position)
+        out: list[np.ndarray | None] = [None] * len(slices)
+        for positions in groups.values():
+            X = np.column_stack([np.asarray(states[p], dtype=float) for p in positions])
+            Y = self._apply(self._factor_for(slices[positions[0]]), X)
+            for column, p in enumerate(positions):
+                out[p] = Y[:, column]
+        return out
+
+    def _factor(self, h: float):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _apply(self, factor, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,87 @@
+"""Linear constant-coefficient ODEs ``u' = A u`` and problems built on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["LinearODE", "LinearProblem"]
+
+
+class LinearODE:
+    """The equation ``u'(t) = A u(t)`` with a constant real square matrix ``A``.
+
+    The exact solution operator over a step ``h`` is ``expm(h A)``; every propagator in
+    :mod:`parareal_toolkit.ode` is a function of ``A`` and the step alone, so the
+    equation is kept separate from the step rules (as in diffrax).
+
+    Parameters
+    ----------
+    A : (m, m) array_like or scipy sparse matrix
+        Real, square, finite. Sparse input stays sparse (CSC), which selects
+        ``expm_multiply`` and ``splu`` in the propagators.
+    """
+
+    def __init__(self, A):
+        if sp.issparse(A):
+            matrix = sp.csc_matrix(A, dtype=float)
+            data = matrix.data
+        else:
+            try:
+                matrix = np.array(A, dtype=float)
+            except (TypeError, ValueError):
+                raise TypeError(f"`A` must be a real matrix; got {type(A).__name__}.") from None
+            data = matrix
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"`A` must be a square matrix; got shape {matrix.shape}.")
+        if matrix.shape[0] == 0:
+            raise ValueError("`A` must not be empty; got shape (0, 0).")
+        if not np.all(np.isfinite(data)):
+            raise ValueError("`A` must be finite; it contains NaN or infinite entries.")
+        self._A = matrix
+
+    @property
+    def A(self):
+        """The matrix (a float64 ndarray or a CSC sparse matrix)."""
+        return self._A
+
+    @property
+    def size(self) -> int:
+        return self._A.shape[0]
+
+    @property
+    def is_sparse(self) -> bool:
+        return sp.issparse(self._A)
+
+    def dense(self) -> np.ndarray:
+        """``A`` as a dense ndarray."""
+        return self._A.toarray() if self.is_sparse else self._A
+
+    def is_normal(self, rtol: float = 1e-10) -> bool:
+        """Whether ``A A^T = A^T A`` (to ``rtol``); then the modal bounds are sharp in the 2-norm."""
+        A = self.dense()
+        commutator = A @ A.T - A.T @ A
+        return bool(np.linalg.norm(commutator) <= rtol * max(np.linalg.norm(A) ** 2, 1e-300))
+
+    def __repr__(self) -> str:
+        kind = "sparse" if self.is_sparse else "dense"
+        return f"LinearODE(<{self.size}x{self.size} {kind}>)"
+
+
+@dataclass(frozen=True)
+class LinearProblem:
+    """An initial-value problem ``u' = A u``, ``u(0) = u0`` on ``[0, t_final]``."""
+
+    name: str
+    ode: LinearODE
+    u0: np.ndarray
+    t_final: float
+    description: str = ""
+
+    def __post_init__(self):
+        u0 = np.asarray(self.u0, dtype=float)
+        if u0.shape != (self.ode.size,):
+            raise ValueError(f"`u0` must have shape ({self.ode.size},); got {u0.shape}.")
+        object.__setattr__(self, "u0", u0)

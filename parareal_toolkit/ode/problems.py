@@ -1,0 +1,180 @@
+"""A catalogue of linear test problems with known parareal behaviour.
+
+=============  =========================================  ===================================
+name           equation                                   behaviour under parareal (IE coarse)
+=============  =========================================  ===================================
+``heat1d``     1-D heat, Dirichlet, second differences     contracts by <= 0.2984 per iteration
+``heat2d``     2-D heat on the unit square, Dirichlet      same bound, mesh independent
+``advection``  periodic advection, centred differences     imaginary spectrum: contraction lost
+``oscillator`` damped harmonic oscillator (non-normal A)   complex pair, converges
+``dahlquist``  scalar ``u' = λ u``                          the model problem of the theory
+=============  =========================================  ===================================
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+from .linear import LinearODE, LinearProblem
+
+__all__ = [
+    "heat_1d",
+    "heat_2d",
+    "advection_periodic",
+    "damped_oscillator",
+    "dahlquist",
+    "PROBLEMS",
+    "make_problem",
+]
+
+
+def _check_size(m, name: str = "m", minimum: int = 1) -> int:
+    if isinstance(m, bool) or not isinstance(m, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; got {m!r}.")
+    if m < minimum:
+        raise ValueError(f"`{name}` must be at least {minimum}; got {m}.")
+    return int(m)
+
+
+def _check_positive(x, name: str) -> float:
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) or x <= 0:
+        raise ValueError(f"`{name}` must be a positive finite number; got {x!r}.")
+    return float(x)
+
+
+def _laplacian_1d(m: int) -> sp.csc_matrix:
+    h = 1.0 / (m + 1)
+    return sp.diags([np.ones(m - 1), -2.0 * np.ones(m), np.ones(m - 1)], [-1, 0, 1], format="csc") / h**2
+
+
+def heat_1d(m: int = 50, *, t_final: float = 0.1, diffusivity: float = 1.0, sparse: bool = False) -> LinearProblem:
+    """``u_t = κ u_xx`` on (0, 1), ``u = 0`` at both ends, ``m`` interior points.
+
+    ``A = κ/h^2 tridiag(1, -2, 1)``, ``h = 1/(m+1)``: symmetric negative definite, with
+    eigenvalues in ``(-4κ/h^2, 0)``. The initial value is the hat ``1 - |2x - 1|``, which
+    excites every odd mode.
+    """
+    m = _check_size(m)
+    kappa = _check_positive(diffusivity, "diffusivity")
+    A = kappa * _laplacian_1d(m)
+    x = np.arange(1, m + 1) / (m + 1)
+    return LinearProblem(
+        name="heat1d",
+        ode=LinearODE(A if sparse else A.toarray()),
+        u0=1.0 - np.abs(2.0 * x - 1.0),
+        t_final=_check_positive(t_final, "t_final"),
+        description=f"1-D heat equation, {m} interior points, Dirichlet",
+    )
+
+
+def heat_2d(m: int = 16, *, t_final: float = 0.1, diffusivity: float = 1.0, sparse: bool = False) -> LinearProblem:
+    """``u_t = κ Δu`` on the unit square, ``u = 0`` on the boundary, ``m x m`` interior points.
+
+    ``A = κ (L ⊗ I + I ⊗ L)`` (five-point Laplacian), symmetric negative definite. Initial
+    value: the product of hats in ``x`` and ``y``.
+    """
+    m = _check_size(m)
+    kappa = _check_positive(diffusivity, "diffusivity")
+    L = _laplacian_1d(m)
+    identity = sp.identity(m, format="csc")
+    A = (kappa * (sp.kron(L, identity) + sp.kron(identity, L))).tocsc()
+    x = np.arange(1, m + 1) / (m + 1)
+    hat = 1.0 - np.abs(2.0 * x - 1.0)
+    return LinearProblem(
+        name="heat2d",
+        ode=LinearODE(A if sparse else A.toarray()),
+        u0=np.outer(hat, hat).ravel(),
+        t_final=_check_positive(t_final, "t_final"),
+        description=f"2-D heat equation, {m}x{m} interior points, Dirichlet",
+    )
+
+
+def advection_periodic(m: int = 64, *, t_final: float = 1.0, speed: float = 1.0, sparse: bool = False) -> LinearProblem:
+    """``u_t + c u_x = 0`` on the periodic unit interval, centred differences.
+
+    ``A = -c/(2h) (S - S^T)`` with the cyclic shift ``S``: skew-symmetric, so its
+    eigenvalues are purely imaginary and ``|e^z| = 1``. Implicit Euler damps them
+    (``|R(iy)| = 1/sqrt(1+y^2)``) and the linear bound's factor exceeds 1 for every
+    mode: parareal loses its contraction on hyperbolic problems. Initial value: a
+    Gaussian pulse.
+    """
+    m = _check_size(m, minimum=3)
+    c = float(speed)
+    if not np.isfinite(c):
+        raise ValueError(f"`speed` must be finite; got {speed!r}.")
+    h = 1.0 / m
+    shift = sp.diags([np.ones(m - 1), [1.0]], [1, -(m - 1)], format="csc")
+    A = (-c / (2 * h) * (shift - shift.T)).tocsc()
+    x = np.arange(m) * h
+    return LinearProblem(
+        name="advection",
+        ode=LinearODE(A if sparse else A.toarray()),
+        u0=np.exp(-100.0 * (x - 0.5) ** 2),
+        t_final=_check_positive(t_final, "t_final"),
+        description=f"periodic advection, {m} points, centred differences",
+    )
+
+
+def damped_oscillator(*, frequency: float = 2.0 * np.pi, damping: float = 0.1, t_final: float = 5.0) -> LinearProblem:
+    """``x'' + 2 ζ ω x' + ω^2 x = 0`` as a first-order system: a non-normal 2x2 ``A``.
+
+    Eigenvalues ``ω(-ζ ± i sqrt(1 - ζ^2))`` for ``ζ < 1``. Initial value ``x = 1, x' = 0``.
+    """
+    omega = _check_positive(frequency, "frequency")
+    zeta = float(damping)
+    if not np.isfinite(zeta) or zeta < 0:
+        raise ValueError(f"`damping` must be non-negative and finite; got {damping!r}.")
+    A = np.array([[0.0, 1.0], [-(omega**2), -2.0 * zeta * omega]])
+    return LinearProblem(
+        name="oscillator",
+        ode=LinearODE(A),
+        u0=np.array([1.0, 0.0]),
+        t_final=_check_positive(t_final, "t_final"),
+        description=f"damped oscillator, ω = {omega:.4g}, ζ = {zeta:.4g}",
+    )
+
+
+def dahlquist(lam: float = -1.0, *, t_final: float = 1.0) -> LinearProblem:
+    """The scalar model problem ``u' = λ u``, ``u(0) = 1`` (the setting of the theory)."""
+    lam = float(lam)
+    if not np.isfinite(lam):
+        raise ValueError(f"`lam` must be finite; got {lam!r}.")
+    return LinearProblem(
+        name="dahlquist",
+        ode=LinearODE(np.array([[lam]])),
+        u0=np.array([1.0]),
+        t_final=_check_positive(t_final, "t_final"),
+        description=f"Dahlquist u' = λu, λ = {lam:.4g}",
+    )
+
+
+PROBLEMS = {
+    "heat1d": heat_1d,
+    "heat2d": heat_2d,
+    "advection": advection_periodic,
+    "oscillator": damped_oscillator,
+    "dahlquist": dahlquist,
+}
+
+_SIZED = ("heat1d", "heat2d", "advection")
+
+
+def make_problem(name: str, *, size: int | None = None, t_final: float | None = None, sparse: bool = False) -> LinearProblem:
+    """Build a catalogue problem by name; ``size`` is the grid size of the PDE problems."""
+    if name not in PROBLEMS:
+        raise ValueError(f"`name` must be one of {sorted(PROBLEMS)}; got {name!r}.")
+    kwargs: dict = {}
+    if t_final is not None:
+        kwargs["t_final"] = t_final
+    if name in _SIZED:
+        kwargs["sparse"] = sparse
+        if size is not None:
+            kwargs["m"] = size
+    elif size is not None:
+        raise ValueError(f"`size` applies only to {list(_SIZED)}; problem {name!r} has a fixed size.")
+    elif sparse:
+        raise ValueError(f"`sparse` applies only to {list(_SIZED)}; got problem {name!r}.")
+    return PROBLEMS[name](**kwargs)

@@ -1,0 +1,339 @@
+"""The parareal driver: one recurrence for ODE solvers and neural networks alike.
+
+Given a fine propagator ``F`` and a coarse propagator ``G`` on the same ``N`` slices and an
+initial value ``u0``, parareal iterates on the states ``U_0 = u0, U_1, ..., U_N`` at the
+slice boundaries.
+
+Numerical facts (exact arithmetic; the tests pin each of them in float64):
+
+* After ``k`` iterations ``U_0..U_k`` equal the sequential fine solution, so ``N``
+  iterations always reproduce it, whatever ``G`` is.
+* ``G = F`` converges in one iteration; the fine solution is a fixed point.
+* ``G = 0`` is the Jacobi iteration (each slice restarts from the last fine value).
+* The standard form ``U^{k+1}_{j+1} = F_j(U^k_j) + G_j(U^{k+1}_j) - G_j(U^k_j)`` and the
+  correction form ``U^{k+1}_{j+1} = F_j(U^k_j) + G_j(δ_j)``, ``δ_j = U^{k+1}_j - U^k_j``
+  (equivalently ``δ_{j+1} = G_j(δ_j) + S_{j+1}`` with the jump
+  ``S_{j+1} = F_j(U^k_j) - U^k_{j+1}``) agree whenever ``G`` is linear. For a nonlinear
+  ``G`` with ``G(0) != 0`` the correction form adds ``G_j(0)`` at interfaces that are
+  already exact and no longer reproduces the fine solution after ``N`` iterations.
+
+The initial iterate is a coarse sweep ``U^0_{j+1} = G_j(U^0_j)`` or given guesses of the
+interface states (the parareal network's preprocessed inputs). One correction-form
+iteration from given guesses is exactly the forward pass of a parareal neural network
+(Lee, Park & Lee): ``z_{j+1} = y_{j+1} + F^j(z_j - x_{j+1})``.
+
+``U_0 = u0`` never changes, so ``δ_0 = 0`` structurally and the coarse propagator is never
+evaluated on slice 0 except in the initial coarse sweep; a network therefore needs only
+``N - 1`` coarse networks.
+
+The driver only calls propagators and adds and subtracts states: it runs numpy arrays and
+torch tensors unchanged and stays differentiable under autograd.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .backends import Backend, get_backend
+from .propagator import Propagator, check_propagator
+
+__all__ = ["parareal", "PararealResult", "IterationInfo", "max_abs", "FORMS"]
+
+FORMS = ("standard", "correction")
+
+
+def max_abs(x: Any) -> float:
+    """The largest absolute entry of a numpy array or torch tensor, as a Python float."""
+    detach = getattr(x, "detach", None)  # a norm is a measurement, never part of a graph
+    return float(abs(detach() if detach is not None else x).max())
+
+
+@dataclass(frozen=True)
+class IterationInfo:
+    """What the per-iteration callback receives after iteration ``k`` (``k = 0`` is the initial iterate)."""
+
+    k: int
+    states: list[Any]
+    increment: float | None
+    error: float | None
+
+
+@dataclass
+class PararealResult:
+    """The outcome of :func:`parareal`.
+
+    Attributes
+    ----------
+    states : list
+        The final iterate ``U^K_0..U^K_N`` (``N + 1`` states); ``states[-1]`` is the end state.
+    iterates : list of lists or None
+        ``U^0..U^K`` when ``store_iterates=True``. ``U^0_N`` is ``None`` when the initial
+        guesses did not include the end state.
+    increments : list of float
+        ``max_j norm(U^k_j - U^{k-1}_j)`` for ``k = 1..K`` (empty with ``monitor=False``).
+    errors : list of float or None
+        ``max_j norm(U^k_j - reference_j)`` for ``k = 0..K`` when a reference was given.
+    slice_errors : ndarray of shape (K + 1, N + 1) or None
+        ``norm(U^k_j - reference_j)``; NaN where ``U^k_j`` is unknown.
+    converged : bool
+        The last increment was at most ``tol``, or ``K >= N`` (then the iterate is exact).
+    iterations : int
+        ``K``, the number of parareal iterations performed.
+    fine_evaluations, coarse_evaluations : int
+        Slice evaluations of each propagator, the inputs of the cost model.
+    timings : dict
+        Seconds spent in the ``"initial"`` iterate, the ``"fine"`` sweeps, the ``"coarse"``
+        sweeps and in ``"total"`` (host clock; asynchronous devices are not synchronised).
+    """
+
+    states: list[Any]
+    iterates: list[list[Any]] | None
+    increments: list[float]
+    errors: list[float] | None
+    slice_errors: np.ndarray | None
+    converged: bool
+    iterations: int
+    num_slices: int
+    fine_evaluations: int
+    coarse_evaluations: int
+    form: str
+    initial: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def final(self) -> Any:
+        """The end state ``U^K_N``."""
+        return self.states[-1]
+
+
+def _check_count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; got {value!r}.")
+    if value < 0:
+        raise ValueError(f"`{name}` must be non-negative; got {value}.")
+    return int(value)
+
+
+def _check_tol(tol: Any) -> float:
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
+        raise TypeError(f"`tol` must be a real number; got {tol!r}.")
+    if not (math.isfinite(tol) and tol > 0):
+        raise ValueError(f"`tol` must be positive and finite; got {tol!r}.")
+    return float(tol)
+
+
+def parareal(
+    fine: Propagator,
+    coarse: Propagator,
+    u0: Any,
+    *,
+    iterations: int | None = None,
+    tol: float | None = None,
+    initial: Sequence[Any] | None = None,
+    form: str = "standard",
+    reference: Sequence[Any] | None = None,
+    backend: str | Backend = "batched",
+    norm: Callable[[Any], float] = max_abs,
+    callback: Callable[[IterationInfo], Any] | None = None,
+    monitor: bool = True,
+    store_iterates: bool = True,
+) -> PararealResult:
+    """Run parareal with fine propagator ``fine`` and coarse propagator ``coarse``.
+
+    After ``k`` iterations the first ``k + 1`` states are exact (equal to
+    ``propagate_sequentially(fine, u0)``); ``N`` iterations reproduce the fine solution.
+    Non-convergence is a result (``converged=False``), not an exception.
+
+    Parameters
+    ----------
+    fine, coarse : Propagator
+        Propagators over the same ``N`` slices (see :mod:`parareal_toolkit.propagator`).
+        ``coarse`` is evaluated on slice 0 only by the initial coarse sweep.
+    u0 : state
+        The initial value ``U_0`` (numpy array, torch tensor, ...).
+    iterations : int, optional
+        The number ``K >= 0`` of iterations, or the cap on it when ``tol`` is given. Default:
+        ``N`` (exact), or ``N`` as the cap with ``tol``.
+    tol : float, optional
+        Stop after the first iteration whose increment ``max_j norm(U^k_j - U^{k-1}_j)``
+        is at most ``tol``.
+    initial : sequence, optional
+        Guesses of the interface states instead of the coarse sweep: ``N - 1`` states
+        ``U^0_1..U^0_{N-1}`` (the end state is then never guessed, as in a parareal
+        network) or ``N`` states ``U^0_1..U^0_N``.
+    form : {"standard", "correction"}
+        The update rule; both agree for linear ``coarse``.
+    reference : sequence, optional
+        ``N + 1`` exact states for the per-iteration errors (usually the sequential fine
+        solution).
+    backend : str or Backend
+        How the fine sweep runs: ``"batched"`` (default: ``propagate_batch`` where the
+        fine propagator has it), ``"serial"``, or a :class:`~parareal_toolkit.backends.Backend`.
+    norm : callable
+        State norm for increments and errors (default: max absolute entry).
+    callback : callable, optional
+        Called as ``callback(IterationInfo)`` after the initial iterate and each iteration;
+        raising ``StopIteration`` ends the iteration early.
+    monitor : bool
+        Compute increments (and errors) every iteration. Networks pass ``False`` to avoid
+        device synchronisations; ``tol`` needs ``monitor=True``.
+    store_iterates : bool
+        Keep every iterate in ``result.iterates`` (references, not copies).
+    """
+    n = check_propagator(fine, "fine")
+    n_coarse = check_propagator(coarse, "coarse")
+    if n_coarse != n:
+        raise ValueError(
+            f"`fine` and `coarse` must cover the same slices; got fine.num_slices={n} and "
+            f"coarse.num_slices={n_coarse}."
+        )
+    if form not in FORMS:
+        raise ValueError(f"`form` must be one of {FORMS}; got {form!r}.")
+    if tol is not None:
+        tol = _check_tol(tol)
+        if not monitor:
+            raise ValueError("`tol` needs `monitor=True`: increments are what it is compared with.")
+    max_iterations = n if iterations is None else _check_count(iterations, "iterations")
+    if not callable(norm):
+        raise TypeError(f"`norm` must be callable; got {norm!r}.")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"`callback` must be callable; got {callback!r}.")
+    runner = get_backend(backend)
+
+    validate = getattr(fine, "validate_state", None)
+    if validate is not None:
+        validate(u0, "u0")
+    if initial is not None:
+        if isinstance(initial, (str, bytes)) or not isinstance(initial, Sequence):
+            raise TypeError(f"`initial` must be a sequence of states; got {type(initial).__name__}.")
+        if len(initial) not in (n - 1, n):
+            raise ValueError(
+                f"`initial` must hold N - 1 = {n - 1} interface guesses (optionally followed by "
+                f"a guess of the end state); got {len(initial)} for N = {n} slices."
+            )
+        if validate is not None:
+            for i, guess in enumerate(initial):
+                validate(guess, f"initial[{i}]")
+    if reference is not None:
+        if isinstance(reference, (str, bytes)) or not isinstance(reference, Sequence):
+            raise TypeError(f"`reference` must be a sequence of states; got {type(reference).__name__}.")
+        if len(reference) != n + 1:
+            raise ValueError(f"`reference` must hold N + 1 = {n + 1} states; got {len(reference)}.")
+
+    timings = {"initial": 0.0, "fine": 0.0, "coarse": 0.0}
+    fine_evals = coarse_evals = 0
+    start = time.perf_counter()
+
+    # --- initial iterate -------------------------------------------------------------
+    # coarse_of_old[j] holds G_j(U^k_j) for the standard form, reused across iterations so
+    # every iteration costs one coarse evaluation per slice.
+    coarse_of_old: list[Any] | None = None
+    if initial is None:
+        states = [u0]
+        for j in range(n):
+            states.append(coarse(states[j], j))
+        coarse_evals += n
+        coarse_of_old = states[1:]
+        initial_kind = "coarse"
+    else:
+        states = [u0, *initial]
+        if len(initial) == n - 1:
+            states.append(None)
+        initial_kind = "given"
+    timings["initial"] = time.perf_counter() - start
+
+    increments: list[float] = []
+    slice_errors: list[list[float]] | None = [] if (reference is not None and monitor) else None
+    iterates = [states] if store_iterates else None
+
+    def record_errors(current: list[Any]) -> float | None:
+        if slice_errors is None:
+            return None
+        row = [math.nan if u is None else norm(u - r) for u, r in zip(current, reference)]
+        slice_errors.append(row)
+        return float(np.nanmax(row))
+
+    def notify(k: int, current: list[Any], increment: float | None, error: float | None) -> bool:
+        if callback is None:
+            return False
+        try:
+            callback(IterationInfo(k, current, increment, error))
+        except StopIteration:
+            return True
+        return False
+
+    stopped = notify(0, states, None, record_errors(states))
+    converged = False
+    k = 0
+    while not stopped and k < max_iterations:
+        t0 = time.perf_counter()
+        fine_values = runner.map(fine, states[:n], range(n))
+        fine_evals += n
+        t1 = time.perf_counter()
+        timings["fine"] += t1 - t0
+
+        new = [u0, fine_values[0]]
+        if form == "standard":
+            if coarse_of_old is None:
+                # Given guesses: G_j(U^0_j) are independent, so they run as one parallel sweep.
+                coarse_of_old = [None, *runner.map(coarse, states[1:n], range(1, n))]
+                coarse_evals += n - 1
+            coarse_of_new: list[Any] = [None]
+            for j in range(1, n):
+                g = coarse(new[j], j)
+                coarse_of_new.append(g)
+                # F + (G_new - G_old): the difference is exactly zero on converged slices.
+                new.append(fine_values[j] + (g - coarse_of_old[j]))
+            coarse_of_old = coarse_of_new
+        else:
+            for j in range(1, n):
+                new.append(fine_values[j] + coarse(new[j] - states[j], j))
+        coarse_evals += n - 1
+        timings["coarse"] += time.perf_counter() - t1
+
+        increment = None
+        if monitor:
+            increment = max(
+                (norm(a - b) for a, b in zip(new[1:], states[1:]) if b is not None), default=0.0
+            )
+            increments.append(increment)
+        states = new
+        k += 1
+        if iterates is not None:
+            iterates.append(states)
+        error = record_errors(states)
+        stopped = notify(k, states, increment, error)
+        if tol is not None and increment <= tol:
+            converged = True
+            break
+    if k >= n:
+        converged = True
+    timings["total"] = time.perf_counter() - start
+
+    errors = None
+    errors_array = None
+    if slice_errors is not None:
+        errors_array = np.array(slice_errors, dtype=float)
+        errors = [float(np.nanmax(row)) for row in errors_array]
+    return PararealResult(
+        states=states,
+        iterates=iterates,
+        increments=increments,
+        errors=errors,
+        slice_errors=errors_array,
+        converged=converged,
+        iterations=k,
+        num_slices=n,
+        fine_evaluations=fine_evals,
+        coarse_evaluations=coarse_evals,
+        form=form,
+        initial=initial_kind,
+        timings=timings,
+    )

@@ -18,6 +18,9 @@ __all__ = ["main", "COMMANDS", "CliError"]
 # subcommand -> module implementing it
 COMMANDS: dict[str, str] = {
     "ode": "parareal_toolkit.ode.cli",
+    "train": "parareal_toolkit.training.train_cli",
+    "evaluate": "parareal_toolkit.training.evaluate_cli",
+    "models": "parareal_toolkit.training.models_cli",
 }
 
 

@@ -1,0 +1,237 @@
+"""Parareal ResNet-N (Lee, Park, Lee; seed paper §4): a pre-activation ResNet torn into N
+parallel subnetworks linked by small coarse networks, built on :class:`PararealNetwork`.
+
+For a depth-``9n + 2`` ResNet with ``U = 3n`` residual units (333 for ResNet-1001):
+
+* ``g^j`` (j = 1..N): contiguous blocks of ``ceil(U / N)`` units; the last may have fewer
+  (N must leave it at least one);
+* ``C^1``: the ResNet's 3x3 stem, so ``x_1`` is exact; ``C^j`` (j > 1): one bias-free 1x1
+  convolution with stride ``32 / r_j`` from the image to ``g^j``'s input shape
+  ``(c_j, r_j, r_j)``;
+* ``F^j ≈ g^{j+1}`` (j = 1..N-1): ``N_c = ceil(12 / N)`` units with ``g^{j+1}``'s input and
+  output shape. When ``g^{j+1}`` spans a stage boundary, ``F^j`` contains the same
+  shape-changing unit(s) (projection + stride) in the same order, and its plain units are
+  shared among the stage segments of ``g^{j+1}`` in proportion to their lengths (largest
+  remainder, earlier segment first on ties). ``N_c`` is raised to the number of
+  shape-changing units if it is smaller;
+* ``h``: BN-ReLU, global average pooling, fully connected classifier.
+
+With ``N = 1`` the network is the ResNet itself: :func:`parareal_resnet_from` with one
+subnetwork reproduces :class:`~parareal_toolkit.nn.resnet.PreActResNet` output for output
+(tested), and for any N the composition ``g^N ∘ ... ∘ g^1`` is the ResNet's trunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from .resnet import (
+    NormLayer,
+    PreActResNet,
+    UnitSpec,
+    ceil_div,
+    init_weights,
+    num_units,
+    preact_resnet,
+    resnet_unit_specs,
+)
+
+__all__ = [
+    "PararealResNetPlan",
+    "parareal_resnet_plan",
+    "parareal_resnet",
+    "parareal_resnet_from",
+    "parareal_resnet_table",
+    "SEED_COARSE_BUDGET",
+]
+
+SEED_COARSE_BUDGET = 12  # the seed paper's N_c = ceil(12 / N)
+
+
+@dataclass(frozen=True)
+class PararealResNetPlan:
+    """Where every unit of a parareal ResNet goes; pure Python, no tensors.
+
+    ``ranges[j]`` is the half-open range of trunk units in subnetwork ``j + 1``;
+    ``input_shapes[j]`` / ``output_shapes[j]`` its ``(channels, side)``;
+    ``coarse[j]`` the unit specs of ``F^{j+1}`` (approximating subnetwork ``j + 2``).
+    """
+
+    depth: int
+    num_subnetworks: int
+    coarse_units: int
+    units: tuple[UnitSpec, ...]
+    ranges: tuple[range, ...]
+    coarse: tuple[tuple[UnitSpec, ...], ...]
+
+    @property
+    def input_shapes(self) -> list[tuple[int, int]]:
+        return [(self.units[r.start].in_channels, self.units[r.start].resolution) for r in self.ranges]
+
+    @property
+    def output_shapes(self) -> list[tuple[int, int]]:
+        return [(self.units[r.stop - 1].out_channels, self.units[r.stop - 1].out_resolution) for r in self.ranges]
+
+    @property
+    def units_per_subnetwork(self) -> list[int]:
+        return [len(r) for r in self.ranges]
+
+
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"`{name}` must be an int; got {value!r}.")
+    if value < 1:
+        raise ValueError(f"`{name}` must be at least 1; got {value}.")
+    return value
+
+
+def _largest_remainder(total: int, weights: list[int]) -> list[int]:
+    """Split ``total`` into integers proportional to ``weights`` (ties: earlier first)."""
+    weight_sum = sum(weights)
+    if weight_sum == 0:
+        return [0] * (len(weights) - 1) + [total]
+    shares = [total * w // weight_sum for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % weight_sum), i))
+    for i in order[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+def _coarse_specs(target: list[UnitSpec], budget: int) -> tuple[UnitSpec, ...]:
+    """``budget`` units with ``target``'s input-to-output shape (see module docstring)."""
+    changing = [i for i, s in enumerate(target) if s.changes_shape]
+    budget = max(budget, len(changing))
+    # segments of plain units: before the first shape change, then after each one
+    bounds = [0, *changing, len(target)]
+    plain_counts = [bounds[k + 1] - bounds[k] - (k > 0) for k in range(len(bounds) - 1)]
+    shares = _largest_remainder(budget - len(changing), plain_counts)
+    first = target[0]
+    specs = [UnitSpec(first.in_channels, first.in_channels, 1, first.resolution)] * shares[0]
+    for k, i in enumerate(changing, start=1):
+        spec = target[i]
+        specs.append(spec)
+        specs += [UnitSpec(spec.out_channels, spec.out_channels, 1, spec.out_resolution)] * shares[k]
+    return tuple(specs)
+
+
+def parareal_resnet_plan(depth: int = 1001, *, num_subnetworks: int, coarse_units: int | None = None) -> PararealResNetPlan:
+    """Split a depth-``depth`` pre-activation ResNet into ``num_subnetworks`` parts.
+
+    ``coarse_units`` defaults to the seed paper's ``ceil(12 / N)``.
+    """
+    units = tuple(resnet_unit_specs(depth))
+    total = num_units(depth)
+    n = _check_positive_int("num_subnetworks", num_subnetworks)
+    per = ceil_div(total, n)
+    if (n - 1) * per >= total:
+        largest = max(k for k in range(1, n) if (k - 1) * ceil_div(total, k) < total)
+        raise ValueError(
+            f"`num_subnetworks` must leave every subnetwork at least one of the {total} units "
+            f"(blocks of ceil({total}/N)); the largest such N below {n} is {largest}; got {n}."
+        )
+    if coarse_units is None:
+        coarse_units = ceil_div(SEED_COARSE_BUDGET, n)
+    coarse_units = _check_positive_int("coarse_units", coarse_units)
+    ranges = tuple(range(j * per, min((j + 1) * per, total)) for j in range(n))
+    coarse = tuple(_coarse_specs([units[i] for i in r], coarse_units) for r in ranges[1:])
+    return PararealResNetPlan(depth, n, coarse_units, units, ranges, coarse)
+
+
+def _preprocessing(channels: int, resolution: int, image_size: int = 32) -> nn.Conv2d:
+    stride = image_size // resolution
+    return nn.Conv2d(3, channels, 1, stride=stride, bias=False)
+
+
+def parareal_resnet_from(
+    resnet: PreActResNet,
+    *,
+    num_subnetworks: int,
+    coarse_units: int | None = None,
+    iterations: int = 1,
+    form: str = "correction",
+    norm_layer: NormLayer | None = None,
+):
+    """A parareal network that *shares* ``resnet``'s stem, units and head (not copies).
+
+    New modules: ``C^j`` for j > 1 and the coarse networks, freshly initialised. With
+    ``num_subnetworks=1`` the result computes exactly ``resnet(x)``.
+    """
+    from parareal_toolkit.nn import PararealNetwork
+
+    if not isinstance(resnet, PreActResNet):
+        raise TypeError(f"`resnet` must be a PreActResNet; got {type(resnet).__name__}.")
+    plan = parareal_resnet_plan(resnet.depth, num_subnetworks=num_subnetworks, coarse_units=coarse_units)
+    trunk = resnet.units
+    preprocess = [resnet.stem] + [_preprocessing(c, r) for c, r in plan.input_shapes[1:]]
+    subnetworks = [nn.Sequential(*trunk[r.start : r.stop]) for r in plan.ranges]
+    coarse = [nn.Sequential(*(s.build(norm_layer) for s in specs)) for specs in plan.coarse]
+    for module in preprocess[1:] + coarse:
+        init_weights(module)
+    network = PararealNetwork(preprocess, subnetworks, coarse, resnet.head, iterations=iterations, form=form)
+    network.plan = plan
+    return network
+
+
+def parareal_resnet(
+    depth: int = 1001,
+    *,
+    num_subnetworks: int,
+    coarse_units: int | None = None,
+    num_classes: int = 10,
+    iterations: int = 1,
+    form: str = "correction",
+    norm_layer: NormLayer | None = None,
+):
+    """Parareal ResNet-``N`` of a pre-activation ResNet-``depth`` (seed paper, §4).
+
+    Lee, Park, Lee, "Parareal neural networks emulating a parallel-in-time algorithm".
+    Returns a :class:`~parareal_toolkit.nn.PararealNetwork` whose ``plan`` attribute is
+    the :class:`PararealResNetPlan`.
+    """
+    resnet = preact_resnet(depth, num_classes, norm_layer=norm_layer)
+    return parareal_resnet_from(
+        resnet, num_subnetworks=num_subnetworks, coarse_units=coarse_units, iterations=iterations, form=form,
+        norm_layer=norm_layer,
+    )
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def parareal_resnet_table(
+    depth: int = 1001, subnetworks=(1, 3, 6, 12, 18, 24), *, num_classes: int = 10, coarse_units: int | None = None
+) -> list[dict]:
+    """Parameters and units of ResNet-``depth`` and of Parareal ResNet-N for each N.
+
+    The first row (``num_subnetworks=None``) is the plain ResNet. Counts are of trainable
+    parameters; ``largest_subnetwork_parameters`` is what one device holds of the parallel
+    part. Modules are built on the ``meta`` device, so no memory is allocated.
+    """
+    import torch
+
+    with torch.device("meta"):
+        resnet = preact_resnet(depth, num_classes)
+        rows = [{
+            "num_subnetworks": None, "units_per_subnetwork": str(num_units(depth)), "coarse_units": 0,
+            "parameters": _count(resnet), "largest_subnetwork_parameters": _count(resnet),
+            "coarse_parameters": 0, "preprocess_parameters": _count(resnet.stem),
+        }]
+        trunk = resnet.units
+        for n in subnetworks:
+            plan = parareal_resnet_plan(depth, num_subnetworks=n, coarse_units=coarse_units)
+            sub = [sum(_count(trunk[i]) for i in r) for r in plan.ranges]
+            coarse = sum(_count(s.build(None)) for specs in plan.coarse for s in specs)
+            pre = _count(resnet.stem) + sum(_count(_preprocessing(c, r)) for c, r in plan.input_shapes[1:])
+            sizes = plan.units_per_subnetwork
+            units = str(sizes[0]) if len(set(sizes)) == 1 else f"{sizes[0]}x{n - 1}+{sizes[-1]}"
+            rows.append({
+                "num_subnetworks": n, "units_per_subnetwork": units,
+                "coarse_units": 0 if n == 1 else plan.coarse_units,
+                "parameters": pre + sum(sub) + coarse + _count(resnet.head),
+                "largest_subnetwork_parameters": max(sub), "coarse_parameters": coarse,
+                "preprocess_parameters": pre,
+            })
+    return rows

@@ -1,0 +1,71 @@
+"""Checkpoints: written atomically, read with ``torch.load(..., weights_only=True)``.
+
+A checkpoint is a plain dictionary of tensors, numbers, strings, lists and dictionaries
+(no pickled classes), so it loads under ``weights_only=True``. Writing goes to a
+temporary file in the same directory, which is flushed, fsynced and then renamed over the
+target with :func:`os.replace` (atomic on POSIX and Windows): a crash or Ctrl-C while
+saving leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT", "REQUIRED_KEYS"]
+
+CHECKPOINT_FORMAT = "parareal_toolkit.training/1"
+REQUIRED_KEYS = ("format", "config", "model", "epoch")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, truncated, corrupt or not one of ours."""
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
+    """Write ``state`` to ``path`` atomically (temporary file + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"format": CHECKPOINT_FORMAT, **state}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, *, map_location="cpu") -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises :class:`CheckpointError` (a ``ValueError``) with the file name when the file
+    does not exist, is truncated or corrupt, or lacks the expected entries.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, ... for damaged files
+        size = path.stat().st_size
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} ({size} bytes) is truncated or corrupt and cannot be read "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}); "
+            "use an earlier copy or start without --resume."
+        ) from exc
+    if not isinstance(state, dict) or any(key not in state for key in REQUIRED_KEYS):
+        raise CheckpointError(
+            f"{str(path)!r} is not a parareal_toolkit training checkpoint "
+            f"(expected a dictionary with keys {list(REQUIRED_KEYS)})."
+        )
+    if state["format"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint {str(path)!r} has format {state['format']!r}; expected {CHECKPOINT_FORMAT!r}.")
+    return state

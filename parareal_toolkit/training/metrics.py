@@ -1,0 +1,58 @@
+"""Per-epoch metrics: one JSON object per line (``metrics.jsonl``) and the same rows as CSV.
+
+Rows are written when an epoch ends. On resume the logger drops rows of epochs later than
+the checkpoint's (they belong to work that the checkpoint does not contain), so the files
+always describe the run that the checkpoint continues.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+__all__ = ["MetricsLogger", "read_metrics", "METRIC_FIELDS"]
+
+METRIC_FIELDS = (
+    "epoch", "lr", "train_loss", "train_error", "test_loss", "test_error", "images_per_s", "epoch_time_s",
+)
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """Rows of a ``metrics.jsonl`` file, or of the one inside a run directory."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"no metrics file at {str(path)!r}.")
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class MetricsLogger:
+    def __init__(self, run_dir: str | os.PathLike, *, resume_after_epoch: int | None = None):
+        self.run_dir = Path(run_dir)
+        self.jsonl = self.run_dir / "metrics.jsonl"
+        self.csv = self.run_dir / "metrics.csv"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        rows = []
+        if resume_after_epoch is not None and self.jsonl.is_file():
+            rows = [r for r in read_metrics(self.jsonl) if r["epoch"] <= resume_after_epoch]
+        self.rows: list[dict] = []
+        self._rewrite(rows)
+
+    def _rewrite(self, rows: list[dict]) -> None:
+        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        with open(self.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        self.rows = list(rows)
+
+    def log(self, row: dict) -> None:
+        self.rows.append(row)
+        with open(self.jsonl, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        with open(self.csv, "a", newline="") as f:
+            csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore").writerow(row)

@@ -1,0 +1,41 @@
+"""``parareal models``: parameters and units of ResNet and Parareal ResNet-N, per N."""
+
+from __future__ import annotations
+
+HELP = "table of parameters and residual units of ResNet-DEPTH and Parareal ResNet-N"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--depth", type=int, default=1001, help="9n+2 (default 1001)")
+    parser.add_argument("--num-classes", type=int, default=10)
+    parser.add_argument("--subnetworks", "-N", type=int, nargs="+", default=[1, 3, 6, 12, 18, 24])
+    parser.add_argument("--coarse-units", type=int, default=None, help="default ceil(12/N)")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+
+def run(args) -> int:
+    import json
+
+    from parareal_toolkit.nn.parareal_resnet import parareal_resnet_table as model_table
+
+    rows = model_table(args.depth, args.subnetworks, num_classes=args.num_classes, coarse_units=args.coarse_units)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = ("N", "units/subnet", "coarse units", "parameters", "largest subnet", "coarse total", "preprocess")
+    lines = [header] + [
+        (
+            "ResNet" if r["num_subnetworks"] is None else str(r["num_subnetworks"]),
+            r["units_per_subnetwork"], str(r["coarse_units"]), f"{r['parameters']:,}",
+            f"{r['largest_subnetwork_parameters']:,}", f"{r['coarse_parameters']:,}",
+            f"{r['preprocess_parameters']:,}",
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    print(f"ResNet-{args.depth}, {args.num_classes} classes (trainable parameters)")
+    for k, line in enumerate(lines):
+        print("  ".join(cell.rjust(w) for cell, w in zip(line, widths)))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+    return 0

@@ -63,6 +63,8 @@ class IterationInfo:
     states: list[Any]
     increment: float | None
     error: float | None
+    fine_evaluations: int
+    coarse_evaluations: int
 
 
 @dataclass
@@ -264,7 +266,7 @@ def parareal(
         if callback is None:
             return False
         try:
-            callback(IterationInfo(k, current, increment, error))
+            callback(IterationInfo(k, current, increment, error, fine_evals, coarse_evals))
         except StopIteration:
             return True
         return False

@@ -2,8 +2,10 @@
 
 A subclass implements two small private methods: ``_factor(h)`` builds whatever one slice
 of length ``h`` needs (a matrix exponential, an LU factorisation) and ``_apply(factor, X)``
-applies it to the columns of ``X``. The public methods validate, cache one factor per
-distinct slice length, and group a batch by slice length so each group is one operation.
+applies it to one state ``X`` of shape ``(m,)`` or to ``k`` states stacked as the rows of
+``X``, shape ``(k, m)`` (rows keep every returned state contiguous). The public methods
+validate, cache one factor per distinct slice length, and group a batch by slice length so
+each group is one operation.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ class LinearSlicePropagator:
             raise TypeError(f"`grid` must be a TimeGrid; got {type(grid).__name__}.")
         self.ode = ode
         self.grid = grid
+        self._sparse = ode.is_sparse
+        self._size = ode.size
+        self._keys = [grid.step_index(j) for j in range(grid.num_slices)]
         self._factors: dict[int, object] = {}
 
     @property
@@ -42,17 +47,18 @@ class LinearSlicePropagator:
             raise ValueError(f"`{name}` must be finite; got {u!r}.")
 
     def _factor_for(self, j: int):
-        key = self.grid.step_index(j)
+        key = self._keys[j]
         factor = self._factors.get(key)
         if factor is None:
             factor = self._factors[key] = self._factor(float(self.grid.distinct_steps[key]))
         return factor
 
     def __call__(self, u: np.ndarray, j: int) -> np.ndarray:
-        j = check_slice(j, self.num_slices)
+        if type(j) is not int or not 0 <= j < len(self._keys):  # fast path for the driver's ints
+            j = check_slice(j, self.num_slices)
         u = np.asarray(u, dtype=float)
-        if u.shape != (self.ode.size,):
-            raise ValueError(f"`u` must have shape ({self.ode.size},); got {u.shape}.")
+        if u.shape != (self._size,):
+            raise ValueError(f"`u` must have shape ({self._size},); got {u.shape}.")
         return self._apply(self._factor_for(j), u)
 
     def propagate_batch(self, states: Sequence[np.ndarray], slices: Sequence[int]) -> list[np.ndarray]:
@@ -61,13 +67,15 @@ class LinearSlicePropagator:
             raise ValueError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
         groups: dict[int, list[int]] = {}
         for position, j in enumerate(slices):
-            groups.setdefault(self.grid.step_index(check_slice(j, self.num_slices)), []).append(position)
+            groups.setdefault(self._keys[check_slice(j, self.num_slices)], []).append(position)
         out: list[np.ndarray | None] = [None] * len(slices)
         for positions in groups.values():
-            X = np.column_stack([np.asarray(states[p], dtype=float) for p in positions])
+            X = np.stack([np.asarray(states[p], dtype=float) for p in positions])
+            if X.shape[1:] != (self._size,):
+                raise ValueError(f"`states` must have shape ({self._size},); got {X.shape[1:]}.")
             Y = self._apply(self._factor_for(slices[positions[0]]), X)
-            for column, p in enumerate(positions):
-                out[p] = Y[:, column]
+            for row, p in enumerate(positions):
+                out[p] = Y[row]
         return out
 
     def _factor(self, h: float):  # pragma: no cover - abstract

@@ -29,11 +29,12 @@ class ExactPropagator(LinearSlicePropagator):
         super().__init__(ode, grid)
 
     def _factor(self, h: float):
-        if self.ode.is_sparse:
+        if self._sparse:
             return (h * self.ode.A).tocsc()
-        return scipy.linalg.expm(h * self.ode.A)
+        # Stored transposed: states are rows, so one product X @ expm(hA)^T serves 1 or k states.
+        return np.ascontiguousarray(scipy.linalg.expm(h * self.ode.A).T)
 
     def _apply(self, factor, X: np.ndarray) -> np.ndarray:
-        if self.ode.is_sparse:
-            return scipy.sparse.linalg.expm_multiply(factor, X)
-        return factor @ X
+        if self._sparse:
+            return scipy.sparse.linalg.expm_multiply(factor, X.T).T
+        return X @ factor

@@ -39,15 +39,26 @@ class ImplicitEulerPropagator(LinearSlicePropagator):
 
     def _factor(self, h: float):
         step = h / self.substeps
-        if self.ode.is_sparse:
+        if self._sparse:
             identity = sp.identity(self.ode.size, format="csc")
             return scipy.sparse.linalg.splu((identity - step * self.ode.A).tocsc())
-        return scipy.linalg.lu_factor(np.eye(self.ode.size) - step * self.ode.A, check_finite=False)
+        lu, pivots = scipy.linalg.lu_factor(np.eye(self.ode.size) - step * self.ode.A, check_finite=False)
+        # LAPACK getrs straight away: scipy.linalg.lu_solve's own checks cost as much as
+        # the solve itself for small m, and this sits on parareal's sequential path.
+        (getrs,) = scipy.linalg.get_lapack_funcs(("getrs",), (lu,))
+        return getrs, lu, pivots
 
     def _apply(self, factor, X: np.ndarray) -> np.ndarray:
+        Y = X.T  # (m,) or (m, k) Fortran-ordered: what LAPACK and SuperLU expect
         for _ in range(self.substeps):
-            X = factor.solve(X) if self.ode.is_sparse else scipy.linalg.lu_solve(factor, X, check_finite=False)
-        return X
+            if self._sparse:
+                Y = factor.solve(Y)
+            else:
+                getrs, lu, pivots = factor
+                Y, info = getrs(lu, pivots, Y)
+                if info != 0:  # pragma: no cover - getrs only fails on malformed input
+                    raise RuntimeError(f"LAPACK getrs failed with info={info}.")
+        return Y.T
 
     def __repr__(self) -> str:
         return f"ImplicitEulerPropagator({self.ode!r}, {self.grid!r}, substeps={self.substeps})"

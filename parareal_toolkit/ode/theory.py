@@ -64,7 +64,8 @@ def implicit_euler_amplification(z, substeps: int = 1):
     """``R(z) = (1 - z/M)^{-M}``: ``M`` implicit-Euler substeps over one slice, ``z = λ ΔT``."""
     m = _check_substeps(substeps)
     z = np.asarray(z, dtype=complex)
-    return (1.0 - z / m) ** (-m)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the pole z = M gives inf
+        return (1.0 - z / m) ** (-m)
 
 
 def convergence_factor(z, substeps: int = 1):

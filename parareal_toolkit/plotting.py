@@ -1,0 +1,98 @@
+"""Figures for teaching parareal convergence (matplotlib).
+
+Each function draws on a given ``Axes`` (or a new figure) and returns the ``Axes``, in the
+style of pandas and seaborn, so figures can be combined and saved by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["plot_convergence", "plot_error_over_time", "plot_convergence_factor"]
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=(6.4, 4.4)).add_subplot()
+
+
+def plot_convergence(result, *, bounds: Mapping[str, Sequence[float]] | None = None, label: str | None = None, ax=None):
+    """Error against iteration (log scale) with theoretical bounds overlaid as dashed lines.
+
+    ``result`` is a :class:`~parareal_toolkit.PararealResult` computed with a reference;
+    ``bounds`` maps a label to one bound per iterate ``k = 0..K``.
+    """
+    if result.errors is None:
+        raise ValueError("`result` has no errors: run parareal with `reference=` to plot convergence.")
+    ax = _axes(ax)
+    k = np.arange(len(result.errors))
+    floor = np.finfo(float).tiny
+    ax.semilogy(k, np.maximum(result.errors, floor), "o-", label=label or f"parareal ({result.form} form)")
+    for name, values in (bounds or {}).items():
+        values = np.asarray(values, dtype=float)[: k.size]
+        finite = np.isfinite(values) & (values > 0)
+        ax.semilogy(k[finite], values[finite], "--", label=name)
+    ax.set_xlabel("iteration k")
+    ax.set_ylabel("max error at slice boundaries")
+    ax.set_xticks(k)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return ax
+
+
+def plot_error_over_time(result, times: Sequence[float], *, ax=None):
+    """Error at each slice boundary ``T_j``, one line per iterate: exactness sweeps forward in time.
+
+    After ``k`` iterations the first ``k + 1`` boundaries are exact (the error drops to
+    round-off there, drawn at the bottom of the axis).
+    """
+    if result.slice_errors is None:
+        raise ValueError("`result` has no slice errors: run parareal with `reference=`.")
+    times = np.asarray(times, dtype=float)
+    if times.shape != (result.num_slices + 1,):
+        raise ValueError(f"`times` must have N + 1 = {result.num_slices + 1} entries; got shape {times.shape}.")
+    ax = _axes(ax)
+    errors = result.slice_errors
+    positive = errors[np.isfinite(errors) & (errors > 0)]
+    floor = positive.min() / 10 if positive.size else 1e-300
+    cmap = __import__("matplotlib").colormaps["viridis"]
+    for k, row in enumerate(errors):
+        colour = cmap(k / max(len(errors) - 1, 1))
+        ax.semilogy(times, np.maximum(row, floor), "o-", ms=3, color=colour, label=f"k = {k}")
+    ax.set_xlabel("time T_j")
+    ax.set_ylabel("error at T_j")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(ncol=2, fontsize="small")
+    return ax
+
+
+def plot_convergence_factor(*, substeps: int = 1, real: tuple[float, float] = (-10.0, 1.0), imag: tuple[float, float] = (-8.0, 8.0), resolution: int = 301, ax=None):
+    """The linear-bound factor ``|e^z - R(z)| / (1 - |R(z)|)`` over the complex ``z = λΔT`` plane.
+
+    The contour at 1 separates contraction (heat: the negative real axis, factor <= 0.2984
+    for one implicit-Euler substep) from its loss (advection: the imaginary axis).
+    """
+    from .ode.theory import convergence_factor
+
+    ax = _axes(ax)
+    x = np.linspace(*real, resolution)
+    y = np.linspace(*imag, resolution)
+    X, Y = np.meshgrid(x, y)
+    factor = convergence_factor(X + 1j * Y, substeps)
+    levels = np.linspace(-3, 1, 17)
+    with np.errstate(divide="ignore"):
+        shown = np.clip(np.log10(np.where(np.isfinite(factor), factor, 10.0)), levels[0], levels[-1])
+    filled = ax.contourf(X, Y, shown, levels=levels, cmap="viridis", extend="both")
+    ax.contour(X, Y, np.where(np.isfinite(factor), factor, 10.0), levels=[1.0], colors="white", linewidths=1.5)
+    ax.figure.colorbar(filled, ax=ax, label="log10 convergence factor")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.axvline(0, color="k", lw=0.5)
+    ax.set_xlabel("Re z")
+    ax.set_ylabel("Im z")
+    ax.set_title(f"implicit Euler, {substeps} substep(s): factor < 1 inside the white contour")
+    return ax

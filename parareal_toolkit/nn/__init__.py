@@ -1,0 +1,60 @@
+r"""Parareal neural networks: neural blocks as propagators of the one parareal driver.
+
+A feed-forward network is a time-stepping scheme whose slices are blocks of layers.
+:class:`ModulePropagator` makes a list of modules a propagator, and
+:class:`PararealNetwork` computes the seed paper's parareal network (Lee, Park & Lee) by
+calling :func:`parareal_toolkit.parareal`, the same driver the ODE propagators use.
+
+**Proposition 1.** Let ``f = h ∘ g^N ∘ ... ∘ g^1 ∘ C`` and ``f~`` its parareal network with
+preprocessing ``C^1 = C, C^2, ..., C^N`` and coarse networks ``F^j``. If ``F^j = g^{j+1}``
+(``j = 1..N-1``) and ``g^2..g^N`` are linear (bias-free dense / convolution layers), then
+``f~(x) = f(x)`` for every ``x`` and every ``C^2..C^N`` (exactly, up to roundoff), and so are
+the gradients. It fails with biases (counted twice), with nonlinear subnetworks, and with
+coarse networks with ``F(0) != 0`` (BatchNorm in evaluation mode), even for perfect guesses.
+With ``iterations = N`` the output equals ``f`` for any subnetworks if every ``F^j(0) = 0``
+or ``form="standard"``. Details and the BatchNorm convention: :mod:`parareal_toolkit.nn.network`.
+
+Importing this subpackage imports torch; ``import parareal_toolkit`` alone does not.
+"""
+
+from .configurations import (
+    BLOCKS,
+    COARSE,
+    PREPROCESSINGS,
+    ConfigurationSpec,
+    Offset,
+    PararealConfiguration,
+    RandomMap,
+    Residual,
+    random_block,
+)
+from .conversion import balanced_sizes, copy_preprocess, exact_coarse, first_block_coarse, split_blocks, to_parareal
+from .linear import KINDS, linear_layer, linear_network, random_input, randomize_, state_shape
+from .network import PararealNetwork
+from .propagators import ModulePropagator
+
+__all__ = [
+    "ModulePropagator",
+    "PararealNetwork",
+    "to_parareal",
+    "balanced_sizes",
+    "split_blocks",
+    "exact_coarse",
+    "first_block_coarse",
+    "copy_preprocess",
+    "KINDS",
+    "linear_layer",
+    "linear_network",
+    "randomize_",
+    "random_input",
+    "state_shape",
+    "BLOCKS",
+    "PREPROCESSINGS",
+    "COARSE",
+    "ConfigurationSpec",
+    "PararealConfiguration",
+    "Residual",
+    "Offset",
+    "RandomMap",
+    "random_block",
+]

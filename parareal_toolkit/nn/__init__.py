@@ -14,6 +14,10 @@ coarse networks with ``F(0) != 0`` (BatchNorm in evaluation mode), even for perf
 With ``iterations = N`` the output equals ``f`` for any subnetworks if every ``F^j(0) = 0``
 or ``form="standard"``. Details and the BatchNorm convention: :mod:`parareal_toolkit.nn.network`.
 
+CIFAR models: :func:`preact_resnet` / :func:`resnet1001` (pre-activation bottleneck ResNets,
+10,327,706 parameters at depth 1001) and :func:`parareal_resnet` (Parareal ResNet-N built on
+:class:`PararealNetwork`).
+
 Importing this subpackage imports torch; ``import parareal_toolkit`` alone does not.
 """
 
@@ -31,7 +35,15 @@ from .configurations import (
 from .conversion import balanced_sizes, copy_preprocess, exact_coarse, first_block_coarse, split_blocks, to_parareal
 from .linear import KINDS, linear_layer, linear_network, random_input, randomize_, state_shape
 from .network import PararealNetwork
+from .parareal_resnet import (
+    PararealResNetPlan,
+    parareal_resnet,
+    parareal_resnet_from,
+    parareal_resnet_plan,
+    parareal_resnet_table,
+)
 from .propagators import ModulePropagator
+from .resnet import PreActBottleneck, PreActResNet, UnitSpec, preact_resnet, resnet1001, resnet_unit_specs
 
 __all__ = [
     "ModulePropagator",
@@ -57,4 +69,15 @@ __all__ = [
     "Offset",
     "RandomMap",
     "random_block",
+    "PreActBottleneck",
+    "PreActResNet",
+    "UnitSpec",
+    "preact_resnet",
+    "resnet1001",
+    "resnet_unit_specs",
+    "PararealResNetPlan",
+    "parareal_resnet",
+    "parareal_resnet_from",
+    "parareal_resnet_plan",
+    "parareal_resnet_table",
 ]

@@ -75,7 +75,7 @@ class ClassPatterns(VisionDataset):
     """
 
     def __init__(
-        self, size: int = 1000, *, num_classes: int = 10, amplitude: float = 40.0, noise: float = 40.0,
+        self, size: int = 1000, *, num_classes: int = 10, amplitude: float = 60.0, noise: float = 20.0,
         seed: int = 0, index_offset: int = 0, transform=None, target_transform=None,
     ):
         super().__init__(transform=transform, target_transform=target_transform)

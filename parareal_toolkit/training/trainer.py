@@ -312,9 +312,14 @@ def train(
 
     dist = _Distributed(config.device)
     device = dist.device
+    # process-wide switches set for this run only, so that a caller (a notebook, a test
+    # session) gets its own settings back
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
     try:
         return _train(config, state, dist, device, run_dir, checkpoint_path, progress, on_batch_end)
     finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.backends.cudnn.benchmark = previous[1]
         dist.close()
 
 

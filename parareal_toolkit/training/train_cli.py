@@ -35,6 +35,7 @@ def add_arguments(parser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("--output-dir", "-o", default="runs/default", help="checkpoint, metrics and final.json go here")
     run.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
+    run.add_argument("--overwrite", action="store_true", help="start afresh even if OUTPUT_DIR has a checkpoint")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--deterministic", action="store_true", help="deterministic algorithms (bit-for-bit resume)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
@@ -61,7 +62,7 @@ def run(args) -> int:
         output_dir=args.output_dir, eval_every=args.eval_every, plot=args.plot,
     )
     try:
-        summary = train(config, resume=args.resume, progress=not args.quiet)
+        summary = train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     except NonFiniteLossError as exc:
         print(f"parareal train: {exc}", file=sys.stderr)
         return 1

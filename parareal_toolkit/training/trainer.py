@@ -285,6 +285,7 @@ def train(
     config: TrainConfig,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool = True,
     on_batch_end: Callable[[int, int, float], None] | None = None,
 ) -> dict:
@@ -293,6 +294,7 @@ def train(
     ``resume=True`` continues from that checkpoint (model, optimiser, scheduler, epoch and
     position inside the epoch); the checkpoint's configuration wins except for ``epochs``,
     ``output_dir``, ``data_dir``, ``workers``, ``device`` and ``eval_every``.
+    Without ``resume`` an existing checkpoint there is an error unless ``overwrite``.
     ``on_batch_end(epoch, step, loss)`` is called after every optimiser step (0-based epoch,
     1-based step). Returns the final summary, also written to ``<output_dir>/final.json``.
 
@@ -303,6 +305,11 @@ def train(
     run_dir = Path(config.output_dir)
     checkpoint_path = run_dir / "checkpoint.pt"
     state = None
+    if not resume and not overwrite and checkpoint_path.exists():
+        raise ValueError(
+            f"{checkpoint_path} already exists; pass --resume to continue that run, --overwrite to start "
+            "again from scratch, or choose another --output-dir."
+        )
     if resume:
         state = load_checkpoint(checkpoint_path)
         saved = dict(state["config"])

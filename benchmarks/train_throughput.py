@@ -13,7 +13,9 @@ For each model, in one process and on one device:
   exactly as the unique storages that autograd saves (``torch.autograd.graph.
   saved_tensors_hooks``) while ``g^j`` runs forward on its batch-128 input. The plain
   ResNet is one device holding everything. The seed paper's claim to check: memory per
-  device falls roughly as 1/N.
+  device falls roughly as 1/N. Measured: it falls as c/N with c about 1.5-1.7, because the
+  largest device is always g^1, whose units work on the 32x32 maps of stage 1 (4x the
+  activations per unit of stage 3); an activation-balanced split would bring c towards 1.
 * on CUDA also ``peak_allocated_bytes`` (``torch.cuda.max_memory_allocated``) of the whole
   training step.
 
@@ -128,12 +130,15 @@ def main():
         row["throughput_ratio"] = row["images_per_s"] / rows[0]["images_per_s"]
     print("\nlargest-device memory relative to the ResNet (1/N would be):")
     for row, n in zip(rows[1:], args.subnetworks):
-        print(f"  N={n:>2}: {row['device_memory_ratio']:.3f}  (1/N = {1 / n:.3f}); "
+        print(f"  N={n:>2}: {row['device_memory_ratio']:.3f}  (1/N = {1 / n:.3f}, N x ratio = "
+              f"{n * row['device_memory_ratio']:.2f}); "
               f"serial throughput ratio {row['throughput_ratio']:.2f}")
     if args.json:
         machine = torch.cuda.get_device_name(device) if device.type == "cuda" else \
             f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
-        report = {"benchmark": "train_throughput", "machine": machine, "device": str(device),
+        report = {"benchmark": "train_throughput", "machine": machine,
+                  "note": "serial throughput on one device (the parareal model does extra work); "
+                          "memory: largest device = 3 x parameters + saved activations of the largest subnetwork", "device": str(device),
                   "torch": torch.__version__, "depth": args.depth, "batch_size": args.batch_size,
                   "steps": args.steps, "warmup": args.warmup, "rows": rows}
         with open(args.json, "w") as f:

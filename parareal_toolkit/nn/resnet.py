@@ -21,7 +21,6 @@ ResNet can cut it into contiguous subnetworks (see :mod:`.parareal_resnet`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -213,4 +212,5 @@ def num_units(depth: int) -> int:
 
 
 def ceil_div(a: int, b: int) -> int:
-    return -(-a // b) if b > 0 else math.inf
+    """``ceil(a / b)`` for positive ints, without floating point."""
+    return -(-a // b)

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "train": "parareal_toolkit.training.train_cli",
     "evaluate": "parareal_toolkit.training.evaluate_cli",
     "models": "parareal_toolkit.training.models_cli",
+    "verify": "parareal_toolkit.nn.cli",
 }
 
 

@@ -263,11 +263,15 @@ class PararealConfiguration:
 
     @torch.no_grad()
     def gap(self) -> tuple[float, float]:
-        """``(max |f~(x) - f(x)|, that divided by max |f(x)|)`` on :attr:`inputs`."""
+        """``(max |f~(x) - f(x)|, relative gap)`` on :attr:`inputs`.
+
+        The relative gap divides by ``max(max |f(x)|, max |f~(x)|)``, so it is at most 2 and
+        stays finite when ``f(x) = 0`` (a ReLU network can output zeros); exact equality gives 0.
+        """
         f = self.sequential(self.inputs)
         f_tilde = self.network(self.inputs)
         if f_tilde.shape != f.shape:
             raise ValueError(f"f~ has shape {tuple(f_tilde.shape)} but f has shape {tuple(f.shape)}.")
         absolute = float((f_tilde - f).abs().max())
-        scale = float(f.abs().max())
-        return absolute, (absolute / scale if scale > 0 else math.inf if absolute > 0 else 0.0)
+        scale = max(float(f.abs().max()), float(f_tilde.abs().max()))
+        return absolute, (absolute / scale if scale > 0 else 0.0)

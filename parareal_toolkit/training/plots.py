@@ -46,7 +46,10 @@ def plot_training_curves(runs, *, labels=None, path: str | os.PathLike | None = 
                         label=f"{label} test")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     ax_err.set(xlabel="epoch", ylabel="error (%)", title="error rate")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (ax_loss, ax_err):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()

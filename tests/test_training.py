@@ -234,6 +234,23 @@ def test_train_and_evaluate_commands(tmp_path, capsys):
     assert "error" in line and f"{100 * final['final_test_error']:.2f}%" in line and "loss" in line
 
 
+def test_train_and_evaluate_on_cifar10_files(tmp_path, monkeypatch, capsys):
+    """End to end on files in the real CIFAR-10 format, read by torchvision's loader."""
+    from cifar_files import accept_checksums, write_cifar10
+
+    write_cifar10(tmp_path / "data", per_batch=4, test=6)
+    accept_checksums(monkeypatch, tmp_path / "data")
+    run_dir = tmp_path / "c10"
+    code = main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--depth", "11",
+                 "--epochs", "1", "--batch-size", "8", "--workers", "0", "--quiet", "-o", str(run_dir)])
+    assert code == 0
+    final = json.loads((run_dir / "final.json").read_text())
+    assert final["config"]["dataset"] == "cifar10" and final["epochs_completed"] == 1
+    assert main(["evaluate", str(run_dir / "checkpoint.pt"), "--json", "--workers", "0"]) == 0
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["images"] == 6 and result["error"] == pytest.approx(final["final_test_error"])
+
+
 def test_seed_recipe_defaults():
     config = TrainConfig()
     assert (config.batch_size, config.epochs, config.lr, config.momentum, config.weight_decay) == (

@@ -71,3 +71,16 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
             assert a[field] == pytest.approx(b[field], rel=1e-5, abs=1e-6), field
     summary_ddp = (tmp_path / "ddp" / "final.json").read_text()
     assert '"world_size": 2' in summary_ddp
+
+
+@pytest.mark.slow
+def test_torchrun_smoke_with_batchnorm(tmp_path):
+    """The default model (BatchNorm, per-process statistics on the CPU) trains under torchrun."""
+    result = torchrun(["train", "--quiet", "--workers", "0", "--device", "cpu", "--dataset", "fake",
+                       "--depth", "11", "--epochs", "1", "--batch-size", "8", "--train-size", "16",
+                       "--test-size", "6", "-o", str(tmp_path / "bn")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = load_checkpoint(tmp_path / "bn" / "checkpoint.pt")
+    assert state["epoch"] == 1 and state["config"]["norm"] == "batch"
+    rows = read_metrics(tmp_path / "bn")
+    assert len(rows) == 1 and rows[0]["test_error"] in {k / 6 for k in range(7)}  # 6 test images over 2 shards

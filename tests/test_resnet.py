@@ -38,6 +38,7 @@ def no_norm(channels):
 
 def test_resnet1001_parameter_count():
     model = resnet1001()
+    assert isinstance(model, PreActResNet)
     assert count(model) == 10_327_706
     assert len(model.units) == 333
     assert [len(model.layer1), len(model.layer2), len(model.layer3)] == [111, 111, 111]

@@ -162,8 +162,3 @@ def load_dataset(
 
 def num_classes_of(dataset: str) -> int:
     return _spec(dataset).num_classes
-
-
-def is_synthetic(dataset: str) -> bool:
-    return dataset in ("fake", "patterns")
-

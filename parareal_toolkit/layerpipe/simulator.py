@@ -302,11 +302,13 @@ def cyclic_period(schedule: Schedule, *, latency: float = 0.0, bandwidth: float 
 
 def steady_state_period(trace: Trace) -> float:
     """Cycles per step of an asynchronous run, measured away from both ends:
-    (C[t1] - C[t0]) / (t1 - t0) with C the step completion times, t0 and t1 the steps at a
-    quarter and three quarters of the run (the last steps finish early: nothing follows)."""
+    (C[t1] - C[t0]) / (t1 - t0) with C the step completion times, t0 the middle step and
+    t1 2P + 2 steps before the end (the last steps finish early: nothing follows them)."""
     done = trace.step_completion()
     steps = sorted(done)
     if len(steps) < 4:
         raise ValueError(f"need at least 4 steps to measure a period; got {len(steps)}.")
-    t0, t1 = steps[len(steps) // 4], steps[3 * len(steps) // 4]
+    k = len(steps)
+    t0 = steps[k // 2]
+    t1 = steps[max(k // 2 + 1, k - 1 - min(k // 4, 2 * trace.schedule.num_processors + 2))]
     return (done[t1] - done[t0]) / (t1 - t0)

@@ -100,12 +100,7 @@ def test_gantt_one_row_per_processor(tmp_path):
     assert (tmp_path / "g.png").stat().st_size > 1000
 
 
-@pytest.fixture
-def only_layerpipe(monkeypatch):
-    monkeypatch.setattr(cli, "COMMANDS", {"layerpipe": "parareal_toolkit.layerpipe.cli"})
-
-
-def test_cli_table_json_and_gantt(only_layerpipe, tmp_path, capsys):
+def test_cli_table_json_and_gantt(tmp_path, capsys):
     out = tmp_path / "r.json"
     png = tmp_path / "g.png"
     code = cli.main(["layerpipe", "--network", "vgg16", "--processors", "7", "8", "--schedules",
@@ -129,7 +124,7 @@ def test_cli_table_json_and_gantt(only_layerpipe, tmp_path, capsys):
     (["--schedules", "magic"], "schedules"),
     (["--network", "alexnet"], "network"),
 ])
-def test_cli_bad_input_exits_2_with_one_line(only_layerpipe, capsys, argv, match):
+def test_cli_bad_input_exits_2_with_one_line(capsys, argv, match):
     import re
 
     assert cli.main(["layerpipe", *argv]) == 2

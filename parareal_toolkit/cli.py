@@ -18,6 +18,7 @@ __all__ = ["main", "COMMANDS", "CliError"]
 # subcommand -> module implementing it
 COMMANDS: dict[str, str] = {
     "ode": "parareal_toolkit.ode.cli",
+    "verify": "parareal_toolkit.nn.cli",
     "layerpipe": "parareal_toolkit.layerpipe.cli",
 }
 

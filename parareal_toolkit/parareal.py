@@ -221,6 +221,11 @@ def parareal(
                 f"`initial` must hold N - 1 = {n - 1} interface guesses (optionally followed by "
                 f"a guess of the end state); got {len(initial)} for N = {n} slices."
             )
+        if len(initial) == n - 1 and max_iterations == 0:
+            raise ValueError(
+                "`iterations` must be at least 1 when `initial` holds no guess of the end state "
+                "(there would be no end state to return); got iterations=0."
+            )
         if validate is not None:
             for i, guess in enumerate(initial):
                 validate(guess, f"initial[{i}]")

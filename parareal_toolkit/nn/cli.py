@@ -1,0 +1,92 @@
+"""``parareal verify``: check Proposition 1 on random configurations and print a table.
+
+Only the standard library is imported at the top; torch is imported inside :func:`run`.
+Exit status: 0 when every case expected to hold holds, 1 when one does not, 2 for bad options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+HELP = "check Proposition 1 (parareal network = sequential network) on random configurations"
+
+CASE_NAMES = ("linear", "linear+bias", "relu", "batchnorm")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--examples", type=int, default=20, metavar="N",
+                        help="random configurations per case (default 20)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    parser.add_argument("--rtol", type=float, default=1e-10,
+                        help="relative gap max|f~ - f| / max(|f|, |f~|) at or below which an example holds (default 1e-10)")
+    parser.add_argument("--case", action="append", choices=CASE_NAMES, dest="cases",
+                        help="run only this case (repeatable; default: all)")
+    parser.add_argument("--details", action="store_true", help="one row per configuration")
+    parser.add_argument("--json", metavar="FILE", help="also write every measurement to FILE as JSON")
+
+
+def _format_table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import CliError
+
+    if args.examples < 1:
+        raise ValueError(f"`--examples` must be at least 1; got {args.examples}.")
+    if args.seed < 0:
+        raise ValueError(f"`--seed` must be non-negative; got {args.seed}.")
+    if not (math.isfinite(args.rtol) and args.rtol > 0):
+        raise ValueError(f"`--rtol` must be positive and finite; got {args.rtol}.")
+
+    from .verify import verify_proposition1
+
+    cases = tuple(dict.fromkeys(args.cases)) if args.cases else None
+    results = verify_proposition1(examples=args.examples, seed=args.seed, rtol=args.rtol, cases=cases)
+
+    rows = [("case", "configuration", "expected", "max |f~ - f|", "max relative", "holds?")]
+    for r in results:
+        expected = "holds" if r.case.expected_to_hold else "fails"
+        if r.holds:
+            verdict = f"yes ({len(r.examples)}/{len(r.examples)})"
+        else:
+            verdict = f"no ({r.violations}/{len(r.examples)} violate)"
+        gap = max(e.max_abs_gap for e in r.examples)
+        rows.append((r.case.name, r.case.description, expected, f"{gap:.3e}", f"{r.worst.relative_gap:.3e}", verdict))
+        if args.details:
+            for e in r.examples:
+                rows.append(("", "  " + e.spec.describe(), "", f"{e.max_abs_gap:.3e}", f"{e.relative_gap:.3e}",
+                             "yes" if e.holds else "no"))
+    print(f"Proposition 1: f~ = f to relative {args.rtol:g}, {args.examples} random float64 "
+          f"configurations per case, seed {args.seed}")
+    print(_format_table(rows))
+    failed = [r.case.name for r in results if r.case.expected_to_hold and not r.holds]
+    unexpected = [r.case.name for r in results if not r.case.expected_to_hold and r.holds]
+    for r in results:
+        if not r.holds:
+            print(f"largest violation in {r.case.name}: {r.worst.spec.describe()}")
+    if unexpected:
+        print(f"note: no violation found in {', '.join(unexpected)} (expected to fail); try more --examples")
+    if args.json:
+        payload = {
+            "rtol": args.rtol,
+            "examples": args.examples,
+            "seed": args.seed,
+            "ok": not failed,
+            "cases": [r.to_dict() for r in results],
+        }
+        try:
+            with open(args.json, "w", encoding="utf-8") as fh:
+                json.dump(payload, fh, indent=2)
+                fh.write("\n")
+        except OSError as exc:
+            raise CliError(f"cannot write --json file {args.json!r}: {exc.strerror or exc}") from None
+    if failed:
+        print(f"FAILED: Proposition 1 does not hold in {', '.join(failed)}")
+        return 1
+    return 0

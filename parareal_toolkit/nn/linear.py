@@ -1,0 +1,159 @@
+"""Linear networks for the theory: bias-free dense and 1x1 / 3x3 convolution layers.
+
+A composition of bias-free ``nn.Linear`` / ``nn.Conv2d`` layers (and of average pooling) is
+linear, so its parareal network with ``F^j = g^{j+1}``
+(:meth:`PararealNetwork.with_exact_coarse`, or ``to_parareal(..., coarse_factory=exact_coarse)``)
+equals it exactly for every preprocessing (Proposition 1, see :mod:`parareal_toolkit.nn.network`).
+With ``bias=True`` the same builders produce the affine counter-examples.
+
+Random weights are drawn from an explicit ``torch.Generator`` and are well conditioned on
+purpose (orthogonal channel mixing, plus small off-centre taps for 3x3 kernels): values stay
+of order one through deep stacks, so a relative tolerance of 1e-10 in float64 measures the
+algebra, not cancellation.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+from torch import nn
+
+__all__ = ["KINDS", "linear_layer", "linear_network", "randomize_", "random_input", "state_shape"]
+
+KINDS = ("dense", "conv1x1", "conv3x3")
+
+
+def _check_kind(kind) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"`kind` must be one of {KINDS}; got {kind!r}.")
+    return kind
+
+
+def _check_positive(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; got {value!r}.")
+    if value < 1:
+        raise ValueError(f"`{name}` must be at least 1; got {value}.")
+    return int(value)
+
+
+def _orthogonal(rows: int, cols: int, generator: torch.Generator, dtype) -> torch.Tensor:
+    m = max(rows, cols)
+    q, r = torch.linalg.qr(torch.randn(m, m, generator=generator, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r))  # Haar-distributed orthogonal matrix
+    return q[:rows, :cols].to(dtype)
+
+
+@torch.no_grad()
+def randomize_(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Overwrite the parameters (and BatchNorm statistics) of ``module``'s layers in place.
+
+    Dense and 1x1 weights become orthogonal matrices, 3x3 kernels an orthogonal centre tap plus
+    off-centre taps of size about 0.1, biases and BatchNorm affine parameters and running
+    statistics independent random numbers (running variances in [0.5, 2]).
+    """
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d)):
+            w = layer.weight
+            out_c, in_c = w.shape[0], w.shape[1]
+            mixing = _orthogonal(out_c, in_c, generator, w.dtype)
+            if w.dim() == 2:
+                w.copy_(mixing)
+            else:
+                kernel = 0.1 * torch.randn(w.shape, generator=generator, dtype=torch.float64).to(w.dtype)
+                kernel /= max(1, w.shape[2] * w.shape[3] - 1) ** 0.5
+                kernel[:, :, w.shape[2] // 2, w.shape[3] // 2] = mixing
+                w.copy_(kernel)
+            if layer.bias is not None:
+                layer.bias.copy_(0.5 * torch.randn(layer.bias.shape, generator=generator, dtype=torch.float64))
+        elif isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            shape = (layer.num_features,)
+            if layer.affine:
+                layer.weight.copy_(1 + 0.3 * torch.randn(shape, generator=generator, dtype=torch.float64))
+                layer.bias.copy_(0.5 * torch.randn(shape, generator=generator, dtype=torch.float64))
+            if layer.track_running_stats:
+                layer.running_mean.copy_(0.5 * torch.randn(shape, generator=generator, dtype=torch.float64))
+                layer.running_var.copy_(0.5 + 1.5 * torch.rand(shape, generator=generator, dtype=torch.float64))
+    return module
+
+
+def linear_layer(
+    kind: str,
+    in_channels: int,
+    out_channels: int,
+    *,
+    bias: bool = False,
+    dtype: torch.dtype | None = torch.float64,
+    generator: torch.Generator | None = None,
+) -> nn.Module:
+    """One layer of a linear network: ``nn.Linear`` (``"dense"``) or a same-padding ``nn.Conv2d``.
+
+    Bias-free by default (then exactly linear). With a ``generator`` the weights are random
+    and well conditioned (see :func:`randomize_`); otherwise PyTorch's default initialisation.
+    """
+    _check_kind(kind)
+    in_channels = _check_positive(in_channels, "in_channels")
+    out_channels = _check_positive(out_channels, "out_channels")
+    if kind == "dense":
+        layer = nn.Linear(in_channels, out_channels, bias=bias, dtype=dtype)
+    else:
+        size = 1 if kind == "conv1x1" else 3
+        layer = nn.Conv2d(in_channels, out_channels, size, padding=size // 2, bias=bias, dtype=dtype)
+    if generator is not None:
+        randomize_(layer, generator)
+    return layer
+
+
+def state_shape(kind: str, width: int, image_size: int) -> tuple[int, ...]:
+    """The shape of one sample's state between blocks: ``(width,)`` or ``(width, H, W)``."""
+    _check_kind(kind)
+    return (width,) if kind == "dense" else (width, image_size, image_size)
+
+
+def random_input(
+    kind: str,
+    *,
+    batch_size: int,
+    in_channels: int,
+    image_size: int = 4,
+    dtype: torch.dtype = torch.float64,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A standard-normal input batch: ``(B, in_channels)`` or ``(B, in_channels, H, W)``."""
+    shape = (batch_size, *state_shape(kind, in_channels, image_size))
+    return torch.randn(shape, generator=generator, dtype=dtype)
+
+
+def linear_network(
+    kind: str = "dense",
+    *,
+    num_blocks: int,
+    width: int,
+    in_channels: int,
+    out_features: int,
+    layers_per_block: int = 1,
+    bias: bool = False,
+    dtype: torch.dtype | None = torch.float64,
+    generator: torch.Generator | None = None,
+) -> nn.Sequential:
+    """A linear network ``nn.Sequential(C, b_1, ..., b_B, h)`` ready for :func:`to_parareal`.
+
+    ``C`` maps ``in_channels`` to ``width`` (a layer of ``kind``), each block ``b_i`` is
+    ``layers_per_block`` layers ``width -> width``, and ``h`` is a dense layer to
+    ``out_features`` (after global average pooling and flattening for convolutions). With
+    ``bias=False`` (default) every child is linear.
+    """
+    _check_kind(kind)
+    num_blocks = _check_positive(num_blocks, "num_blocks")
+    width = _check_positive(width, "width")
+    layers_per_block = _check_positive(layers_per_block, "layers_per_block")
+
+    def layer(i, o):
+        return linear_layer(kind, i, o, bias=bias, dtype=dtype, generator=generator)
+
+    preprocess = layer(in_channels, width)
+    blocks = [nn.Sequential(*(layer(width, width) for _ in range(layers_per_block))) for _ in range(num_blocks)]
+    head = linear_layer("dense", width, out_features, bias=bias, dtype=dtype, generator=generator)
+    postprocess = head if kind == "dense" else nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
+    return nn.Sequential(preprocess, *blocks, postprocess)

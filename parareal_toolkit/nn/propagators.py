@@ -1,0 +1,78 @@
+"""Neural blocks as propagators: slice ``j`` of a partition is block ``j`` of a network.
+
+A :class:`ModulePropagator` is the network-side counterpart of the ODE propagators in
+:mod:`parareal_toolkit.ode`: it honours the same contract (``num_slices`` and
+``__call__(u, j)``, see :mod:`parareal_toolkit.propagator`), so the one driver
+:func:`parareal_toolkit.parareal` runs it unchanged. It is an :class:`torch.nn.Module`
+container, so its parameters register, move with ``.to()`` and save with ``state_dict()``.
+
+It has no ``propagate_batch``: different slices hold different parameters, so there is no
+single batched operation; parallelism across slices is a backend's business.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+
+from torch import nn
+
+from ..propagator import check_slice
+
+__all__ = ["ModulePropagator"]
+
+
+class ModulePropagator(nn.Module):
+    """A propagator whose slice ``j`` applies ``modules[j - first_slice]``.
+
+    Parameters
+    ----------
+    modules : iterable of nn.Module
+        The blocks, in order. An :class:`torch.nn.ModuleList` is used as it is (not
+        copied), so a propagator built over a network's blocks shares their parameters.
+    first_slice : int, keyword-only
+        The index of the first slice that has a module (default 0). Slices
+        ``0..first_slice-1`` exist for the driver's bookkeeping but must never be evaluated:
+        a parareal network's coarse propagator has ``first_slice=1`` because the driver never
+        evaluates the coarse propagator on slice 0 when it is given initial guesses.
+
+    ``num_slices = first_slice + len(modules)``; it must be at least 1.
+    """
+
+    def __init__(self, modules: Iterable[nn.Module], *, first_slice: int = 0):
+        super().__init__()
+        if isinstance(first_slice, bool) or not isinstance(first_slice, numbers.Integral):
+            raise TypeError(f"`first_slice` must be an integer; got {first_slice!r}.")
+        if first_slice < 0:
+            raise ValueError(f"`first_slice` must be non-negative; got {first_slice}.")
+        if isinstance(modules, nn.Module) and not isinstance(modules, nn.ModuleList):
+            raise TypeError(
+                "`modules` must be an iterable of nn.Module (one per slice), not a single "
+                f"{type(modules).__name__}."
+            )
+        if not isinstance(modules, nn.ModuleList):
+            modules = list(modules)
+            for i, module in enumerate(modules):
+                if not isinstance(module, nn.Module):
+                    raise TypeError(f"`modules[{i}]` must be an nn.Module; got {type(module).__name__}.")
+            modules = nn.ModuleList(modules)
+        if first_slice + len(modules) < 1:
+            raise ValueError("`modules` must hold at least one module (a propagator covers at least one slice); got 0.")
+        self.blocks = modules
+        self.first_slice = int(first_slice)
+
+    @property
+    def num_slices(self) -> int:
+        return self.first_slice + len(self.blocks)
+
+    def forward(self, u, j: int):
+        """The state after slice ``j``: ``modules[j - first_slice](u)``."""
+        j = check_slice(j, self.num_slices)
+        if j < self.first_slice:
+            raise IndexError(
+                f"slice {j} has no module: this propagator's modules start at slice {self.first_slice}."
+            )
+        return self.blocks[j - self.first_slice](u)
+
+    def extra_repr(self) -> str:
+        return f"num_slices={self.num_slices}, first_slice={self.first_slice}"

@@ -1,0 +1,163 @@
+"""Checking Proposition 1 on random configurations: where it holds and how badly it fails.
+
+:func:`verify_proposition1` draws ``examples`` random configurations per case from one seed
+(:class:`random.Random` picks the structure, the spec's seed the weights) and measures
+``max |f~(x) - f(x)|`` and its size relative to ``max(max |f(x)|, max |f~(x)|)``; an example *holds* when the
+relative gap is at most ``rtol`` (default 1e-10, float64). The cases:
+
+``linear``
+    bias-free linear blocks, ``F^j = g^{j+1}``, any preprocessing: Proposition 1, must hold.
+``linear+bias``
+    the same with biases: each bias is counted twice, expected to fail (``N >= 2``).
+``relu``
+    ReLU blocks, ``F^j = g^{j+1}``, imperfect guesses: expected to fail (``N >= 2``).
+``batchnorm``
+    linear blocks followed by BatchNorm in evaluation mode, so the coarse copies
+    ``F^j = g^{j+1}`` contain BatchNorm and ``F^j(0) != 0``: expected to fail (``N >= 2``).
+
+This is what ``parareal verify`` runs; the property tests prove the same statements with
+hypothesis.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from .configurations import PREPROCESSINGS, ConfigurationSpec
+from .linear import KINDS
+
+__all__ = ["VerificationCase", "CaseResult", "ExampleResult", "CASES", "sample_spec", "verify_proposition1"]
+
+
+@dataclass(frozen=True)
+class VerificationCase:
+    """A family of configurations and whether Proposition 1 is expected to hold on it."""
+
+    name: str
+    description: str
+    expected_to_hold: bool
+    block: str = "linear"
+    bias: bool = False
+    batchnorm: bool = False
+    preprocessings: tuple[str, ...] = PREPROCESSINGS
+    min_subnetworks: int = 1
+
+
+CASES: tuple[VerificationCase, ...] = (
+    VerificationCase("linear", "bias-free linear blocks, F^j = g^{j+1}", True),
+    VerificationCase("linear+bias", "linear blocks with biases, F^j = g^{j+1}", False, bias=True, min_subnetworks=2),
+    VerificationCase(
+        "relu", "ReLU blocks, F^j = g^{j+1}, imperfect C^j", False, block="relu",
+        preprocessings=("random", "nonlinear", "copy"), min_subnetworks=2,
+    ),
+    VerificationCase(
+        "batchnorm", "linear + BatchNorm (eval) blocks, F^j = g^{j+1} so F(0) != 0", False,
+        batchnorm=True, min_subnetworks=2,
+    ),
+)
+
+
+@dataclass
+class ExampleResult:
+    spec: ConfigurationSpec
+    max_abs_gap: float
+    relative_gap: float
+    holds: bool
+
+    def to_dict(self) -> dict:
+        return {
+            "configuration": self.spec.describe(),
+            "spec": self.spec.to_dict(),
+            "max_abs_gap": self.max_abs_gap,
+            "relative_gap": self.relative_gap,
+            "holds": self.holds,
+        }
+
+
+@dataclass
+class CaseResult:
+    case: VerificationCase
+    examples: list[ExampleResult] = field(default_factory=list)
+
+    @property
+    def holds(self) -> bool:
+        """Every example holds."""
+        return all(e.holds for e in self.examples)
+
+    @property
+    def violations(self) -> int:
+        return sum(not e.holds for e in self.examples)
+
+    @property
+    def as_expected(self) -> bool:
+        """Holds everywhere if expected to, else at least one violation was found."""
+        return self.holds if self.case.expected_to_hold else self.violations > 0
+
+    @property
+    def worst(self) -> ExampleResult:
+        return max(self.examples, key=lambda e: e.relative_gap)
+
+    def to_dict(self) -> dict:
+        return {
+            "case": self.case.name,
+            "description": self.case.description,
+            "expected_to_hold": self.case.expected_to_hold,
+            "examples": [e.to_dict() for e in self.examples],
+            "max_abs_gap": max(e.max_abs_gap for e in self.examples),
+            "max_relative_gap": self.worst.relative_gap,
+            "violations": self.violations,
+            "holds": self.holds,
+            "as_expected": self.as_expected,
+        }
+
+
+def sample_spec(case: VerificationCase, rng: random.Random) -> ConfigurationSpec:
+    """One random configuration of ``case`` (at most 6 blocks, widths 1..4, float64)."""
+    n = rng.randint(max(1, case.min_subnetworks), 4)
+    total = rng.randint(n, max(n, 6))
+    cuts = sorted(rng.sample(range(1, total), n - 1))
+    bounds = [0, *cuts, total]
+    return ConfigurationSpec(
+        kind=rng.choice(KINDS),
+        width=rng.randint(1, 4),
+        sizes=tuple(b - a for a, b in zip(bounds, bounds[1:])),
+        block=case.block,
+        bias=case.bias,
+        batchnorm=case.batchnorm,
+        preprocessing=rng.choice(case.preprocessings),
+        coarse="exact",
+        seed=rng.randrange(2**32),
+        batch_size=rng.randint(1, 3),
+        in_channels=rng.randint(1, 3),
+        image_size=rng.randint(1, 3),
+    )
+
+
+def verify_proposition1(
+    *, examples: int = 20, seed: int = 0, rtol: float = 1e-10, cases: tuple[str, ...] | None = None
+) -> list[CaseResult]:
+    """Measure ``|f~ - f|`` on ``examples`` random configurations of each case (see the module docstring)."""
+    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+        raise ValueError(f"`examples` must be a positive integer; got {examples!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative integer; got {seed!r}.")
+    if not (isinstance(rtol, (int, float)) and math.isfinite(rtol) and rtol > 0):
+        raise ValueError(f"`rtol` must be positive and finite; got {rtol!r}.")
+    known = {c.name: c for c in CASES}
+    names = tuple(known) if cases is None else tuple(cases)
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ValueError(f"`cases` must be drawn from {tuple(known)}; got {cases!r}.")
+    results = []
+    for name in names:
+        case = known[name]
+        rng = random.Random(f"{seed}:{case.name}")  # each case's draws independent of the others
+        result = CaseResult(case)
+        for _ in range(examples):
+            spec = sample_spec(case, rng)
+            absolute, relative = spec.build().gap()
+            result.examples.append(ExampleResult(spec, absolute, relative, relative <= rtol))
+        results.append(result)
+    return results

@@ -10,34 +10,24 @@ _PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")
 _BOUND_MAX_SIZE = 2500  # the bound needs a dense eigendecomposition of A
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number(cast, description: str, *, minimum: float, inclusive: bool):
+    """An argparse type accepting ``cast(text)`` above ``minimum`` (or equal, if inclusive)."""
+
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            value = None
+        if value is None or not (value >= minimum if inclusive else value > minimum) or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+_positive_int = _number(int, "a positive integer", minimum=1, inclusive=True)
+_non_negative_int = _number(int, "a non-negative integer", minimum=0, inclusive=True)
+_positive_float = _number(float, "a positive number", minimum=0.0, inclusive=False)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "parareal_toolkit.training.evaluate_cli",
     "models": "parareal_toolkit.training.models_cli",
     "verify": "parareal_toolkit.nn.cli",
+    "layerpipe": "parareal_toolkit.layerpipe.cli",
 }
 
 

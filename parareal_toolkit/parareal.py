@@ -208,6 +208,7 @@ def parareal(
     if callback is not None and not callable(callback):
         raise TypeError(f"`callback` must be callable; got {callback!r}.")
     runner = get_backend(backend)
+    owns_runner = isinstance(backend, str)  # a backend built here from its name is closed here
 
     validate = getattr(fine, "validate_state", None)
     if validate is not None:
@@ -220,6 +221,11 @@ def parareal(
                 f"`initial` must hold N - 1 = {n - 1} interface guesses (optionally followed by "
                 f"a guess of the end state); got {len(initial)} for N = {n} slices."
             )
+        if len(initial) == n - 1 and max_iterations == 0:
+            raise ValueError(
+                "`iterations` must be at least 1 when `initial` holds no guess of the end state "
+                "(there would be no end state to return); got iterations=0."
+            )
         if validate is not None:
             for i, guess in enumerate(initial):
                 validate(guess, f"initial[{i}]")
@@ -229,6 +235,14 @@ def parareal(
         if len(reference) != n + 1:
             raise ValueError(f"`reference` must hold N + 1 = {n + 1} states; got {len(reference)}.")
 
+    try:
+        return _iterate(fine, coarse, u0, n, max_iterations, tol, initial, form, reference, runner, norm, callback, monitor, store_iterates)
+    finally:
+        if owns_runner and hasattr(runner, "close"):
+            runner.close()
+
+
+def _iterate(fine, coarse, u0, n, max_iterations, tol, initial, form, reference, runner, norm, callback, monitor, store_iterates):
     timings = {"initial": 0.0, "fine": 0.0, "coarse": 0.0}
     fine_evals = coarse_evals = 0
     start = time.perf_counter()

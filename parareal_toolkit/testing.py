@@ -1,4 +1,4 @@
-r"""Hypothesis strategies for property tests of parareal networks (needs ``hypothesis``).
+r"""Hypothesis strategies for property tests of parareal, for ODEs and networks (needs ``hypothesis``).
 
 These are the strategies the toolkit's own tests use to prove Proposition 1 and to find
 where it stops holding; they are public so that you can property-test your own networks::
@@ -28,14 +28,34 @@ Strategies
     Random :class:`~parareal_toolkit.nn.ConfigurationSpec` / built
     :class:`~parareal_toolkit.nn.PararealConfiguration` (sequential network, parareal
     network sharing its modules, input batch).
+
+For linear ODEs ``u' = A u`` (float64 numpy):
+
+:func:`symmetric_stable_matrices` / :func:`nonnormal_stable_matrices` / :func:`stable_matrices`
+    Random stable ``A``: symmetric negative definite, or with a negative definite symmetric
+    part and a large skew part (non-normal).
+:func:`time_grids`
+    Uniform or random non-uniform :class:`~parareal_toolkit.TimeGrid` partitions.
+:func:`linear_problems`
+    ``(LinearODE, TimeGrid, u0)`` triples, e.g. to check that ``N`` iterations reproduce
+    the fine solution for your own propagators::
+
+        @given(linear_problems())
+        def test_exact_after_n_iterations(problem):
+            ode, grid, u0 = problem
+            ...
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from hypothesis import strategies as st
+
+from .ode.linear import LinearODE
+from .propagator import TimeGrid
 
 from .nn.configurations import BLOCKS, COARSE, PREPROCESSINGS, ConfigurationSpec, RandomMap
 from .nn.linear import KINDS, linear_network
@@ -47,6 +67,11 @@ __all__ = [
     "preprocessings",
     "configuration_specs",
     "parareal_configurations",
+    "symmetric_stable_matrices",
+    "nonnormal_stable_matrices",
+    "stable_matrices",
+    "time_grids",
+    "linear_problems",
 ]
 
 
@@ -204,3 +229,53 @@ def parareal_configurations(*, dtype: torch.dtype = torch.float64, **options) ->
     one-line summary, handy with ``hypothesis.note``).
     """
     return configuration_specs(**options).map(lambda spec: spec.build(dtype=dtype))
+
+
+# --- linear ODEs ---------------------------------------------------------------------
+
+
+@st.composite
+def symmetric_stable_matrices(draw, *, min_size: int = 1, max_size: int = 6, max_rate: float = 50.0) -> np.ndarray:
+    """Symmetric negative definite ``A = Q diag(λ) Q^T``, ``λ`` in ``[-max_rate, -0.01]`` (normal)."""
+    m = draw(st.integers(min_size, max_size))
+    rng = np.random.default_rng(draw(seeds()))
+    eigenvalues = -np.array(draw(st.lists(st.floats(0.01, max_rate), min_size=m, max_size=m)))
+    Q, _ = np.linalg.qr(rng.standard_normal((m, m)))
+    A = Q @ np.diag(eigenvalues) @ Q.T
+    return (A + A.T) / 2
+
+
+@st.composite
+def nonnormal_stable_matrices(draw, *, min_size: int = 2, max_size: int = 6) -> np.ndarray:
+    """``A = -(M M^T + c I) + (K - K^T)``: a negative definite symmetric part makes it stable, the skew part non-normal."""
+    m = draw(st.integers(min_size, max_size))
+    rng = np.random.default_rng(draw(seeds()))
+    M = rng.standard_normal((m, m))
+    K = 3.0 * rng.standard_normal((m, m))
+    c = draw(st.floats(0.1, 5.0))
+    return -(M @ M.T + c * np.eye(m)) + (K - K.T)
+
+
+def stable_matrices(*, max_size: int = 6) -> st.SearchStrategy[np.ndarray]:
+    """Either kind of random stable matrix."""
+    return st.one_of(symmetric_stable_matrices(max_size=max_size), nonnormal_stable_matrices(max_size=max_size))
+
+
+@st.composite
+def time_grids(draw, *, min_slices: int = 1, max_slices: int = 8, uniform: bool | None = None) -> TimeGrid:
+    """Uniform or random non-uniform partitions of ``[0, T]`` (``uniform=None``: either)."""
+    n = draw(st.integers(min_slices, max_slices))
+    is_uniform = draw(st.booleans()) if uniform is None else uniform
+    if is_uniform:
+        return TimeGrid.uniform(draw(st.floats(0.05, 2.0)), n)
+    steps = draw(st.lists(st.floats(0.01, 0.5), min_size=n, max_size=n))
+    return TimeGrid(np.concatenate([[0.0], np.cumsum(steps)]))
+
+
+@st.composite
+def linear_problems(draw, *, matrices: st.SearchStrategy | None = None, grids: st.SearchStrategy | None = None):
+    """``(ode, grid, u0)``: a random stable :class:`~parareal_toolkit.ode.LinearODE`, grid and ``u0``."""
+    A = draw(matrices if matrices is not None else stable_matrices())
+    grid = draw(grids if grids is not None else time_grids())
+    rng = np.random.default_rng(draw(seeds()))
+    return LinearODE(A), grid, rng.standard_normal(A.shape[0])

@@ -19,7 +19,25 @@ def test_default_run_prints_one_row_per_iteration(capsys):
     assert errors[-1] < 1e-12  # K = N is exact
     assert all(e <= b * (1 + 1e-9) + 1e-12 for e, b in zip(errors, bounds))
     assert [int(r[4]) for r in rows] == [10 * k for k in range(11)]
-    assert "converged after 10 iteration(s)" in out[-1]
+    assert "converged after 10 iteration(s)" in out[-2]
+    assert out[-1].startswith("wall-clock: sequential fine") and "(alpha = c_G/c_F" in out[-1]
+
+
+@pytest.mark.slow
+def test_speedup_study_with_a_process_pool(tmp_path, capsys):
+    report = tmp_path / "study.json"
+    argv = ["ode", "--size", "40", "--slices", "4", "--iterations", "2", "--fine-substeps", "200",
+            "--backend", "processes", "--workers", "2", "--json", str(report)]
+    assert main(argv) == 0
+    data = json.loads(report.read_text())
+    timing = data["timing"]
+    assert timing["backend"] == "processes" and timing["workers"] == 2
+    assert data["fine"] == "200 implicit-Euler substeps"
+    # alpha is measured: one coarse substep against 200 fine ones
+    assert 0 < timing["alpha"] < 0.1
+    assert timing["model_speedup"] == pytest.approx(1 / (3 * timing["alpha"] + 2 * 2 / 4))
+    # the bound is taken against the implicit-Euler fine solution, so it still holds
+    assert all(r["max_error"] <= r["bound"] * (1 + 1e-9) + 1e-12 for r in data["rows"])
 
 
 def test_json_and_plot(tmp_path, capsys):
@@ -42,6 +60,7 @@ def test_json_and_plot(tmp_path, capsys):
         (["ode", "--problem", "wave"], "invalid choice: 'wave'"),
         (["ode", "--problem", "dahlquist", "--size", "4"], "`size` applies only to"),
         (["ode", "--bogus"], "unrecognized arguments: --bogus"),
+        (["ode", "--workers", "2"], "--workers applies only to --backend processes"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(argv, message, capsys):

@@ -9,18 +9,11 @@ import pytest
 from parareal_toolkit import cli
 
 
-@pytest.fixture
-def verify_only(monkeypatch):
-    # Build the parser from this subcommand alone, so these tests are about `verify` and do
-    # not depend on the other subcommands' modules.
-    monkeypatch.setattr(cli, "COMMANDS", {"verify": cli.COMMANDS["verify"]})
-
-
 def test_verify_is_registered():
     assert cli.COMMANDS["verify"] == "parareal_toolkit.nn.cli"
 
 
-def test_table_and_json(verify_only, capsys, tmp_path):
+def test_table_and_json(capsys, tmp_path):
     path = tmp_path / "verify.json"
     assert cli.main(["verify", "--examples", "4", "--seed", "7", "--json", str(path)]) == 0
     out = capsys.readouterr().out
@@ -47,14 +40,14 @@ def test_table_and_json(verify_only, capsys, tmp_path):
     assert f"{cases['relu']['max_abs_gap']:.3e}" in rows["relu"]
 
 
-def test_same_seed_same_numbers(verify_only, tmp_path):
+def test_same_seed_same_numbers(tmp_path):
     paths = [tmp_path / "a.json", tmp_path / "b.json"]
     for p in paths:
         assert cli.main(["verify", "--examples", "2", "--case", "relu", "--json", str(p)]) == 0
     assert json.loads(paths[0].read_text()) == json.loads(paths[1].read_text())
 
 
-def test_exit_1_when_a_case_expected_to_hold_does_not(verify_only, capsys):
+def test_exit_1_when_a_case_expected_to_hold_does_not(capsys):
     # With a tolerance below float64 roundoff the linear case cannot hold on these examples.
     assert cli.main(["verify", "--examples", "8", "--seed", "3", "--case", "linear", "--rtol", "1e-300",
                      "--details"]) == 1
@@ -71,7 +64,7 @@ def test_exit_1_when_a_case_expected_to_hold_does_not(verify_only, capsys):
     (["--case", "sigmoid"], "argument --case: invalid choice: 'sigmoid'"),
     (["--json", "/nonexistent-dir/x.json", "--examples", "1", "--case", "linear"], "cannot write --json file"),
 ])
-def test_bad_options_exit_2_with_one_line(verify_only, capsys, argv, message):
+def test_bad_options_exit_2_with_one_line(capsys, argv, message):
     try:
         code = cli.main(["verify", *argv])
     except SystemExit as exc:  # argparse's own errors
@@ -87,14 +80,13 @@ def test_verify_command_module_does_not_import_torch():
 
 
 def test_verify_as_a_process(tmp_path):
-    # Real process, real exit status; the parser is restricted to `verify` as in the fixture.
-    code = ("import sys; from parareal_toolkit import cli; cli.COMMANDS = {'verify': cli.COMMANDS['verify']}; "
-            "sys.exit(cli.main(sys.argv[1:]))")
+    # Real process, real exit status, the real command table.
+    command = [sys.executable, "-m", "parareal_toolkit.cli"]
     path = tmp_path / "v.json"
-    done = subprocess.run([sys.executable, "-c", code, "verify", "--examples", "2", "--json", str(path)],
+    done = subprocess.run([*command, "verify", "--examples", "2", "--json", str(path)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "linear+bias" in done.stdout and json.loads(path.read_text())["ok"] is True
-    bad = subprocess.run([sys.executable, "-c", code, "verify", "--examples", "-3"],
+    bad = subprocess.run([*command, "verify", "--examples", "-3"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr

@@ -101,3 +101,41 @@ def test_invalid_options_are_rejected(strategy, message):
 
     with pytest.raises(ValueError, match=message):
         draw()
+
+
+# --- the linear-ODE strategies ---------------------------------------------------------
+
+from hypothesis import given as _given  # noqa: E402
+
+from parareal_toolkit.ode import LinearODE  # noqa: E402
+from parareal_toolkit.testing import (  # noqa: E402
+    linear_problems,
+    nonnormal_stable_matrices,
+    symmetric_stable_matrices,
+    time_grids,
+)
+
+
+@_given(symmetric_stable_matrices())
+def test_symmetric_stable_matrices_are_symmetric_negative_definite(A):
+    import numpy as np
+
+    assert np.array_equal(A, A.T) and np.linalg.eigvalsh(A).max() < 0
+
+
+@_given(nonnormal_stable_matrices())
+def test_nonnormal_stable_matrices_are_stable_and_not_normal(A):
+    import numpy as np
+
+    assert np.linalg.eigvals(A).real.max() < 0
+    assert np.linalg.eigvalsh((A + A.T) / 2).max() < 0  # negative definite symmetric part
+    assert not LinearODE(A).is_normal()
+
+
+@_given(time_grids(min_slices=2, max_slices=5), linear_problems())
+def test_grids_and_problems_are_well_formed(grid, problem):
+    import numpy as np
+
+    assert 2 <= grid.num_slices <= 5 and np.all(np.diff(grid.times) > 0)
+    ode, grid2, u0 = problem
+    assert u0.shape == (ode.size,) and grid2.num_slices >= 1

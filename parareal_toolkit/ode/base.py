@@ -37,6 +37,13 @@ class LinearSlicePropagator:
     def num_slices(self) -> int:
         return self.grid.num_slices
 
+    def __getstate__(self):
+        # Factors (LAPACK handles, SuperLU objects) do not pickle; a process-pool worker
+        # rebuilds the ones it needs on first use.
+        state = self.__dict__.copy()
+        state["_factors"] = {}
+        return state
+
     def validate_state(self, u, name: str = "u") -> None:
         """Raise ``ValueError``/``TypeError`` naming ``name`` unless ``u`` is a finite (m,) array."""
         if not isinstance(u, np.ndarray):

@@ -10,34 +10,24 @@ _PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")
 _BOUND_MAX_SIZE = 2500  # the bound needs a dense eigendecomposition of A
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number(cast, description: str, *, minimum: float, inclusive: bool):
+    """An argparse type accepting ``cast(text)`` above ``minimum`` (or equal, if inclusive)."""
+
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            value = None
+        if value is None or not (value >= minimum if inclusive else value > minimum) or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+_positive_int = _number(int, "a positive integer", minimum=1, inclusive=True)
+_non_negative_int = _number(int, "a non-negative integer", minimum=0, inclusive=True)
+_positive_float = _number(float, "a positive number", minimum=0.0, inclusive=False)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coarse-substeps", type=_positive_int, default=1, help="implicit-Euler substeps per coarse slice (default: 1)")
     parser.add_argument("--form", choices=("standard", "correction"), default="standard", help="update form (default: standard)")
     parser.add_argument("--sparse", action="store_true", help="keep A sparse (expm_multiply fine, splu coarse)")
+    parser.add_argument("--fine-substeps", type=_positive_int,
+                        help="make the fine propagator implicit Euler with this many substeps (default: exact expm); "
+                             "an expensive fine propagator is what parareal can speed up")
+    parser.add_argument("--backend", choices=("batched", "serial", "processes"), default="batched",
+                        help="how the fine sweep runs (default: batched)")
+    parser.add_argument("--workers", type=_positive_int, help="worker processes for --backend processes (default: CPU count)")
     parser.add_argument("--plot", metavar="FILE.png", help="save the convergence figure")
     parser.add_argument("--json", metavar="FILE", help="save the rows and the set-up as JSON")
 
@@ -58,30 +54,61 @@ def run(args: argparse.Namespace) -> int:
     import json
     import math
 
+    import time
+
+    from ..backends import ProcessBackend, get_backend
     from ..parareal import parareal
     from ..propagator import TimeGrid, propagate_sequentially
     from .exact import ExactPropagator
     from .implicit_euler import ImplicitEulerPropagator
     from .problems import make_problem
-    from .theory import error_bounds
+    from .theory import error_bounds, speedup
 
     problem = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=args.sparse)
+    if args.workers is not None and args.backend != "processes":
+        raise ValueError(f"--workers applies only to --backend processes; got --backend {args.backend}.")
     grid = TimeGrid.uniform(problem.t_final, args.slices)
-    fine = ExactPropagator(problem.ode, grid)
+    if args.fine_substeps is None:
+        fine = ExactPropagator(problem.ode, grid)
+        fine_name = "exact (expm)"
+    else:
+        fine = ImplicitEulerPropagator(problem.ode, grid, substeps=args.fine_substeps)
+        fine_name = f"{args.fine_substeps} implicit-Euler substeps"
     coarse = ImplicitEulerPropagator(problem.ode, grid, substeps=args.coarse_substeps)
+    for j in range(grid.num_slices):  # build every cached factor before anything is timed
+        fine(problem.u0, j), coarse(problem.u0, j)
+
+    start = time.perf_counter()
     reference = propagate_sequentially(fine, problem.u0)
+    sequential_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    propagate_sequentially(coarse, problem.u0)
+    coarse_sweep_seconds = time.perf_counter() - start
+
+    backend = ProcessBackend(args.workers) if args.backend == "processes" else get_backend(args.backend)
+    workers = backend.workers if args.backend == "processes" else 1
     counts: list[tuple[int, int]] = []  # cumulative (fine, coarse) evaluations per iterate
-    result = parareal(
-        fine, coarse, problem.u0, iterations=args.iterations, tol=args.tol, form=args.form, reference=reference,
-        callback=lambda info: counts.append((info.fine_evaluations, info.coarse_evaluations)),
-    )
+    try:
+        if args.backend == "processes":
+            backend.start(fine)  # pool start-up is not part of the parareal time
+        start = time.perf_counter()
+        result = parareal(
+            fine, coarse, problem.u0, iterations=args.iterations, tol=args.tol, form=args.form, reference=reference,
+            backend=backend, callback=lambda info: counts.append((info.fine_evaluations, info.coarse_evaluations)),
+        )
+        parareal_seconds = time.perf_counter() - start
+    finally:
+        if args.backend == "processes":
+            backend.close()
 
     bounds = None
     if problem.ode.size <= _BOUND_MAX_SIZE:
         initial_error = [u - r for u, r in zip(result.iterates[0], reference)]
-        bounds = error_bounds(problem.ode, grid, initial_error, result.iterations, substeps=args.coarse_substeps)
+        bounds = error_bounds(
+            problem.ode, grid, initial_error, result.iterations, substeps=args.coarse_substeps, fine_substeps=args.fine_substeps
+        )
 
-    print(f"{problem.description}; T = {problem.t_final:g}, N = {grid.num_slices} slices, "
+    print(f"{problem.description}; T = {problem.t_final:g}, N = {grid.num_slices} slices, fine: {fine_name}, "
           f"coarse: {args.coarse_substeps} implicit-Euler substep(s), {args.form} form")
     header = f"{'k':>3}  {'max error':>11}  {'increment':>11}  {'bound':>11}  {'fine evals':>10}  {'coarse evals':>12}"
     print(header)
@@ -102,6 +129,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"{k:>3}  {fmt(row['max_error'])}  {fmt(increment)}  {fmt(bound)}  {counts[k][0]:>10}  {counts[k][1]:>12}")
     status = "converged" if result.converged else "not converged"
     print(f"{status} after {result.iterations} iteration(s)")
+    alpha = coarse_sweep_seconds / sequential_seconds
+    model = speedup(alpha, grid.num_slices, max(result.iterations, 1), workers=workers) if result.iterations else None
+    measured = sequential_seconds / parareal_seconds
+    timing = {
+        "backend": args.backend,
+        "workers": workers,
+        "sequential_fine_s": sequential_seconds,
+        "coarse_sweep_s": coarse_sweep_seconds,
+        "parareal_s": parareal_seconds,
+        "alpha": alpha,
+        "measured_speedup": measured,
+        "model_speedup": model,
+    }
+    model_text = "-" if model is None else f"{model:.2f}x"
+    print(f"wall-clock: sequential fine {sequential_seconds:.4g} s, parareal {parareal_seconds:.4g} s "
+          f"({args.backend}, {workers} worker(s)); speedup {measured:.2f}x measured, {model_text} model "
+          f"(alpha = c_G/c_F = {alpha:.3g})")
 
     if args.plot:
         import matplotlib
@@ -129,8 +173,10 @@ def run(args: argparse.Namespace) -> int:
             "coarse_substeps": args.coarse_substeps,
             "form": args.form,
             "tol": args.tol,
+            "fine": fine_name,
             "converged": result.converged,
             "iterations": result.iterations,
+            "timing": timing,
             "rows": rows,
         }
         with open(args.json, "w") as fh:

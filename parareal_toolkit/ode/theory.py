@@ -108,12 +108,17 @@ def modal_decomposition(ode: LinearODE):
     return eigenvalues, V, np.linalg.inv(V)
 
 
-def error_bounds(ode: LinearODE, grid: TimeGrid, initial_error, iterations: int, *, substeps: int = 1, kind: str = "best") -> np.ndarray:
+def error_bounds(ode: LinearODE, grid: TimeGrid, initial_error, iterations: int, *, substeps: int = 1, fine_substeps: int | None = None, kind: str = "best") -> np.ndarray:
     """Upper bounds on ``max_j ||e^k_j||_2`` for ``k = 0..iterations``.
+
+    The error is measured against the fine solution: with ``fine_substeps = M_F`` the fine
+    propagator is ``M_F`` implicit-Euler substeps and ``e^z`` becomes ``(1 - z/M_F)^{-M_F}``
+    in the bounds.
 
     Parameters
     ----------
-    ode, grid : the problem and its slices (fine = exact, coarse = ``substeps`` implicit Euler).
+    ode, grid : the problem and its slices (coarse = ``substeps`` implicit Euler; fine =
+        exact, or ``fine_substeps`` implicit Euler).
     initial_error : sequence of N + 1 arrays, ``U^0_j - u(T_j)`` (``e^0_0 = 0``).
     kind : ``"linear"``, ``"superlinear"`` or ``"best"`` (the smaller, mode by mode).
 
@@ -129,7 +134,8 @@ def error_bounds(ode: LinearODE, grid: TimeGrid, initial_error, iterations: int,
     n = grid.num_slices
     z = np.outer(eigenvalues, grid.steps)  # modes x slices
     r = np.abs(implicit_euler_amplification(z, substeps))
-    d = np.abs(np.exp(z) - implicit_euler_amplification(z, substeps)).max(axis=1)
+    fine = np.exp(z) if fine_substeps is None else implicit_euler_amplification(z, fine_substeps)
+    d = np.abs(fine - implicit_euler_amplification(z, substeps)).max(axis=1)
     r = r.max(axis=1)
     e0 = np.abs(V_inv @ np.column_stack(initial_error)).max(axis=1)
     k = np.arange(iterations + 1)[:, None]
@@ -144,11 +150,14 @@ def error_bounds(ode: LinearODE, grid: TimeGrid, initial_error, iterations: int,
         return np.linalg.norm(V, 2) * np.sqrt(np.sum(per_mode**2, axis=1))
 
 
-def speedup(alpha: float, num_slices: int, iterations: int, *, pipelined: bool = False) -> float:
-    """Model speedup of parareal over the sequential fine solve on ``num_slices`` workers.
+def speedup(alpha: float, num_slices: int, iterations: int, *, workers: int | None = None, pipelined: bool = False) -> float:
+    """Model speedup of parareal over the sequential fine solve.
 
-    ``alpha = c_G / c_F`` is the cost of one coarse slice over one fine slice:
-    ``1 / ((K + 1) α + K / N)`` without pipelining, ``1 / ((1 + K/N) α + K / N)`` with it.
+    ``alpha = c_G / c_F`` is the cost of one coarse slice over one fine slice. With one
+    worker per slice (``workers = N``, the default): ``1 / ((K + 1) α + K / N)`` without
+    pipelining, ``1 / ((1 + K/N) α + K / N)`` with it. With ``W < N`` workers each fine
+    sweep takes ``ceil(N / W)`` fine slices, so ``K / N`` becomes ``K ceil(N/W) / N``; the
+    speedup can then never exceed ``W / K``. Communication is not modelled.
     """
     if not (isinstance(alpha, numbers.Real) and math.isfinite(alpha) and alpha >= 0):
         raise ValueError(f"`alpha` must be a non-negative finite number; got {alpha!r}.")
@@ -156,13 +165,18 @@ def speedup(alpha: float, num_slices: int, iterations: int, *, pipelined: bool =
         raise ValueError(f"`num_slices` must be a positive integer; got {num_slices!r}.")
     if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 1:
         raise ValueError(f"`iterations` must be a positive integer; got {iterations!r}.")
-    k, n = iterations, num_slices
+    n = num_slices
+    w = n if workers is None else workers
+    if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
+        raise ValueError(f"`workers` must be a positive integer; got {workers!r}.")
+    k = iterations
+    fine_sweeps = k * math.ceil(n / min(w, n)) / n
     coarse_sweeps = (1 + k / n) if pipelined else (k + 1)
-    return 1.0 / (coarse_sweeps * alpha + k / n)
+    return 1.0 / (coarse_sweeps * alpha + fine_sweeps)
 
 
-def speedup_from_result(result, *, fine_cost: float, coarse_cost: float, pipelined: bool = False) -> float:
+def speedup_from_result(result, *, fine_cost: float, coarse_cost: float, workers: int | None = None, pipelined: bool = False) -> float:
     """:func:`speedup` for a :class:`~parareal_toolkit.PararealResult` and per-slice costs."""
     if not (fine_cost > 0 and math.isfinite(fine_cost)):
         raise ValueError(f"`fine_cost` must be positive and finite; got {fine_cost!r}.")
-    return speedup(coarse_cost / fine_cost, result.num_slices, max(result.iterations, 1), pipelined=pipelined)
+    return speedup(coarse_cost / fine_cost, result.num_slices, max(result.iterations, 1), workers=workers, pipelined=pipelined)

@@ -1,0 +1,65 @@
+"""LayerPipe: intra- and inter-layer gradient pipelining, simulated and run.
+
+Backprop of layer l is three tasks: forward F_l, activation gradient A_l
+(e_{l-1} = W_l^T delta_l, the critical backward chain) and weight gradient G_l
+(dW_l = delta_l a_{l-1}^T). This package builds task graphs from real layer shapes
+(counted MACs) or measured times, schedules them (sequential, GPipe, 1F1B, ZB-H1, ZB-H2,
+PipeDream with and without stage replication, LayerPipe), simulates them cycle by cycle,
+draws Gantt charts, emulates delayed-gradient training exactly, and runs the synchronous
+schedules on ``torch.distributed.pipelining``.
+
+What is exact (tested): GPipe/1F1B makespan (m+p-1)(f+b+w) and bubble (p-1)/(m+p-1);
+ZB-H1 makespan m(f+b+w)+(p-1)(f+b-w) for w <= min(f, b); PipeDream's period equals its largest
+stage load; every simulated period is at least the iteration bound and the load bound;
+the torch runtime's gradients equal single-process backprop; the emulator with zero delay
+is plain SGD bit for bit.
+
+README: our reading of LayerPipe (only the abstract of Unnikrishnan & Parhi 2021 is
+available; each point is a parameter)
+--------------------------------------------------------------------------------------
+* Cost model: one MAC = one clock cycle per processor; A_1 = 0 (no gradient for the
+  image); parameter-free layers are merged into the preceding weighted layer
+  (``elementwise_cost`` per element); updates cost ``update_cost`` per weight (0 by
+  default, as the abstract counts only gradient work).
+* Intra-layer split (``move_weight_gradient``): G_l may run on a different processor
+  than A_l (F_l's processor or the next one) in parallel with A_l.
+* Inter-layer split (``split_activation``): A_l is divided by MAC fraction (output
+  channels of e_{l-1}) between layer l's processor and the previous one.
+* Partition: work line [A_l, F_l, G_l] per layer, cut into P consecutive pieces of
+  equal load (bisection), F and G whole, A divisible; so "every processor carries the
+  same load" up to one whole F or G.
+* Delays: S(l) = processors after F_l's processor (PipeDream's rule), ``delays`` to
+  override; F_l of step t waits for G_l of step t - S(l) - 1.
+* Execution: asynchronous steady state, one micro-batch per step; PipeDream runs its
+  periodic 1F1B order, LayerPipe is list-scheduled (oldest step first) on its placement.
+* "Clock cycles" = steady-state cycles per step; speedup = PipeDream cycles / LayerPipe
+  cycles at the same P (both with free communication unless ``latency``/``bandwidth``).
+"""
+
+from .compare import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
+from .costs import (NETWORKS, CostProfile, LayerCost, measured_profile, network_profile,
+                    profile_from_costs, profile_from_sequential, resnet_profile, vgg16_profile)
+from .emulator import DelayedGradientTrainer, pipedream_delays
+from .gantt import plot_gantt
+from .partition import (LayerPipePlacement, partition_contiguous, partition_layerpipe,
+                        partition_replicated)
+from .schedule import Dependency, Schedule, Task
+from .schedules import (ASYNCHRONOUS, SCHEDULES, SYNCHRONOUS, build_schedule, cyclic_order,
+                        gpipe_order, layerpipe_schedule, one_f_one_b_order, pipedream_schedule,
+                        stage_schedule, zb_h1_order)
+from .simulator import (Trace, cyclic_period, iteration_bound, max_cycle_ratio, simulate,
+                        steady_state_period)
+
+__all__ = [
+    "LayerCost", "CostProfile", "profile_from_costs", "profile_from_sequential",
+    "measured_profile", "vgg16_profile", "resnet_profile", "network_profile", "NETWORKS",
+    "Task", "Dependency", "Schedule",
+    "partition_contiguous", "partition_replicated", "partition_layerpipe", "LayerPipePlacement",
+    "SCHEDULES", "SYNCHRONOUS", "ASYNCHRONOUS", "build_schedule", "stage_schedule",
+    "pipedream_schedule", "layerpipe_schedule", "gpipe_order", "one_f_one_b_order",
+    "zb_h1_order", "cyclic_order",
+    "Trace", "simulate", "iteration_bound", "cyclic_period", "max_cycle_ratio",
+    "steady_state_period",
+    "evaluate", "compare", "PAPER_AVERAGE_SPEEDUP", "PAPER_PEAK_SPEEDUP",
+    "plot_gantt", "DelayedGradientTrainer", "pipedream_delays",
+]

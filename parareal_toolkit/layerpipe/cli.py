@@ -1,0 +1,103 @@
+"""``parareal layerpipe``: simulate pipeline schedules and compare them with PipeDream."""
+
+from __future__ import annotations
+
+HELP = "simulate LayerPipe, PipeDream, GPipe, 1F1B and Zero Bubble schedules (cycles, speedup)"
+
+_SCHEDULES = ("sequential", "gpipe", "1f1b", "zb-h1", "zb-h2", "layerpipe-flush", "pipedream",
+              "pipedream-replicated", "layerpipe")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--network", default="vgg16",
+                        help="vgg16, resnet18, resnet34, resnet50 (default vgg16)")
+    parser.add_argument("--costs", nargs="+", type=float, metavar="F,A,G", default=None,
+                        help="instead of --network: per-layer costs as F A G triples")
+    parser.add_argument("--processors", nargs="+", type=int, default=[7, 8, 9], metavar="P")
+    parser.add_argument("--schedules", nargs="+", default=["pipedream", "layerpipe"],
+                        metavar="NAME", help=f"any of: {', '.join(_SCHEDULES)}")
+    parser.add_argument("--microbatches", type=int, default=8, metavar="M",
+                        help="micro-batches per step of the synchronous schedules")
+    parser.add_argument("--latency", type=float, default=0.0, help="cycles per message")
+    parser.add_argument("--gantt", default=None, metavar="FILE.png",
+                        help="Gantt chart of each schedule at the first P")
+    parser.add_argument("--json", default=None, metavar="FILE")
+
+
+def _profile(args):
+    from .costs import network_profile, profile_from_costs
+
+    if args.costs is not None:
+        if len(args.costs) % 3:
+            raise ValueError(f"`--costs` must be F A G triples; got {len(args.costs)} numbers.")
+        c = args.costs
+        return profile_from_costs(c[0::3], c[1::3], c[2::3])
+    return network_profile(args.network)
+
+
+def run(args) -> int:
+    import json
+
+    from .compare import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
+
+    for name in args.schedules:
+        if name not in _SCHEDULES:
+            raise ValueError(f"`--schedules` must be among {list(_SCHEDULES)}; got {name!r}.")
+    for p in args.processors:
+        if p < 1:
+            raise ValueError(f"`--processors` must be >= 1; got {p}.")
+    if args.microbatches < 1:
+        raise ValueError(f"`--microbatches` must be >= 1; got {args.microbatches}.")
+    if args.latency < 0:
+        raise ValueError(f"`--latency` must be >= 0; got {args.latency}.")
+    profile = _profile(args)
+    schedules = [s for s in args.schedules]
+    rows = compare(profile, args.processors, schedules, microbatches=args.microbatches,
+                   latency=args.latency)
+    unit = profile.unit
+    print(f"{profile.name}: {len(profile)} layers, {profile.total:.4g} {unit} per sample "
+          f"(F+A+G); cycles = {unit}s per micro-batch; baseline pipedream")
+    print(f"{'P':>3} {'schedule':<21} {'cycles/mb':>12} {'speedup':>8} {'util':>6} "
+          f"{'comm/mb':>10}  paper (LayerPipe vs PipeDream)")
+    for row in rows:
+        paper = ""
+        if row["schedule"] == "layerpipe":
+            peak = f", >={PAPER_PEAK_SPEEDUP:.2f} claimed" if 7 <= row["processors"] <= 9 else ""
+            paper = f"avg {PAPER_AVERAGE_SPEEDUP:.2f}{peak}"
+        print(f"{row['processors']:>3} {row['schedule']:<21} {row['cycles_per_microbatch']:>12.5g} "
+              f"{row['speedup']:>8.3f} {row['utilisation']:>6.1%} "
+              f"{row['communication_per_microbatch']:>10.4g}  {paper}")
+    lp = [r["speedup"] for r in rows if r["schedule"] == "layerpipe"]
+    if lp:
+        peak = [r["speedup"] for r in rows if r["schedule"] == "layerpipe" and 7 <= r["processors"] <= 9]
+        print(f"layerpipe vs pipedream: mean speedup {sum(lp) / len(lp):.3f} (paper "
+              f"{PAPER_AVERAGE_SPEEDUP:.2f}), max at P=7..9 "
+              f"{max(peak) if peak else float('nan'):.3f} (paper >= {PAPER_PEAK_SPEEDUP:.2f})")
+    if args.gantt:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from .gantt import plot_gantt
+
+        p = args.processors[0]
+        fig, axes = plt.subplots(len(schedules), 1, figsize=(13, 1 + 0.5 * p * len(schedules)),
+                                 squeeze=False)
+        for ax, name in zip(axes[:, 0], schedules):
+            row, trace = evaluate(name, profile, p, microbatches=args.microbatches,
+                                  latency=args.latency, return_trace=True)
+            span = None
+            if row["asynchronous"]:
+                span = 12 * row["cycles_per_microbatch"]
+            plot_gantt(trace, ax=ax, max_time=span, title=f"{name}, P={p}")
+        fig.tight_layout()
+        fig.savefig(args.gantt, dpi=120)
+        plt.close(fig)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"network": profile.name, "unit": unit, "rows": rows,
+                       "paper": {"average_speedup": PAPER_AVERAGE_SPEEDUP,
+                                 "peak_speedup_P7_9": PAPER_PEAK_SPEEDUP}}, fh, indent=1,
+                      default=str)
+    return 0

@@ -1,0 +1,133 @@
+"""Delayed-gradient emulator: PipeDream/LayerPipe staleness, single process, exact.
+
+Training step t processes mini-batch t. Layer l's weights after k updates are version k.
+The forward of step t at layer l uses version max(0, t - S(l)) (the weights a pipeline
+stage holds when mini-batch t reaches it, S(l) steps of gradients still in flight); the
+update of step t is W_l <- W_l - lr * g_l(t), applied with ``torch.optim.SGD``.
+
+* ``weight_stashing=True`` (PipeDream): g(t) is the exact gradient of mini-batch t at the
+  weights its forward used (one autograd pass through the stashed versions).
+* ``weight_stashing=False``: the backward of layer l uses the latest weights (version t)
+  on the activations stored by the stale forward: the inconsistent gradient PipeDream
+  without stashing computes (layer-by-layer vector-Jacobian products).
+* With S(l) = 0 for every layer both modes are plain SGD, bit for bit (tested in float64).
+
+So layer l's update at step t uses a gradient computed at weights S(l) steps old.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+__all__ = ["DelayedGradientTrainer", "pipedream_delays"]
+
+
+def pipedream_delays(num_layers: int, stages: Sequence[range] | None = None) -> list[int]:
+    """S(l) = number of pipeline stages after layer l's stage (one stage per layer by
+    default)."""
+    if stages is None:
+        return [num_layers - 1 - l for l in range(num_layers)]
+    out = [0] * num_layers
+    for s, stage in enumerate(stages):
+        for l in stage:
+            out[l] = len(stages) - 1 - s
+    return out
+
+
+@dataclass
+class DelayedGradientTrainer:
+    """Train an ``nn.Sequential`` with per-layer gradient delays ``delays[l]`` = S(l).
+
+    ``loss_fn(output, target)`` returns a scalar. Call :meth:`step` once per mini-batch.
+    """
+
+    model: object
+    delays: Sequence[int]
+    lr: float
+    loss_fn: Callable
+    weight_stashing: bool = True
+    history: list = field(default_factory=list, init=False)
+
+    def __post_init__(self):
+        import torch
+
+        if not isinstance(self.model, torch.nn.Sequential):
+            raise TypeError(f"`model` must be a torch.nn.Sequential; got {type(self.model).__name__}.")
+        n = len(self.model)
+        delays = list(self.delays)
+        if len(delays) != n or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in delays):
+            raise ValueError(f"`delays` must be {n} ints >= 0 (one per layer); got {self.delays!r}.")
+        if not self.lr > 0:
+            raise ValueError(f"`lr` must be > 0; got {self.lr!r}.")
+        self.delays = delays
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.lr)
+        self._versions: list[list[dict]] = [[self._snapshot(layer)] for layer in self.model]
+        self.steps = 0
+
+    @staticmethod
+    def _snapshot(layer) -> dict:
+        return {name: p.detach().clone() for name, p in layer.named_parameters()}
+
+    def _params(self, l: int, version: int) -> dict:
+        return self._versions[l][version]
+
+    def step(self, inputs, target) -> float:
+        """One training step; returns the loss of this mini-batch's (stale) forward."""
+        import torch
+        from torch.func import functional_call
+
+        t = self.steps
+        layers = list(self.model)
+        fwd = []
+        for l in range(len(layers)):
+            version = max(0, t - self.delays[l])
+            fwd.append({k: v.clone().requires_grad_(True) for k, v in self._params(l, version).items()})
+        # with all delays zero the two modes coincide: take the single-pass path (exact SGD)
+        if self.weight_stashing or not any(self.delays):
+            x = inputs
+            for layer, params in zip(layers, fwd):
+                x = functional_call(layer, params, (x,))
+            loss = self.loss_fn(x, target)
+            flat = [p for params in fwd for p in params.values()]
+            grads = torch.autograd.grad(loss, flat)
+            it = iter(grads)
+            layer_grads = [{k: next(it) for k in params} for params in fwd]
+        else:
+            acts = [inputs]
+            with torch.no_grad():
+                for layer, params in zip(layers, fwd):
+                    acts.append(functional_call(layer, {k: v.detach() for k, v in params.items()},
+                                                (acts[-1],)))
+            out = acts[-1].detach().requires_grad_(True)
+            loss = self.loss_fn(out, target)
+            (upstream,) = torch.autograd.grad(loss, out)
+            layer_grads = [None] * len(layers)
+            for l in reversed(range(len(layers))):
+                latest = {k: v.clone().requires_grad_(True) for k, v in self._params(l, t).items()}
+                a_in = acts[l].detach().requires_grad_(l > 0)
+                y = functional_call(layers[l], latest, (a_in,))
+                wrt = list(latest.values()) + ([a_in] if l > 0 else [])
+                grads = torch.autograd.grad(y, wrt, upstream, allow_unused=True)
+                layer_grads[l] = {k: g if g is not None else torch.zeros_like(latest[k])
+                                  for k, g in zip(latest, grads)}
+                if l > 0:
+                    upstream = grads[-1]
+        # the update of step t uses g(t): its forward weights are S(l) versions old
+        for layer, grads in zip(layers, layer_grads):
+            for name, p in layer.named_parameters():
+                p.grad = grads[name].detach().clone()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        for l, layer in enumerate(layers):
+            self._versions[l].append(self._snapshot(layer))
+            keep = self.delays[l] + 1
+            if len(self._versions[l]) > keep + 1:  # drop versions no forward can use again
+                self._versions[l][-keep - 2] = None
+        self.steps += 1
+        value = float(loss.detach())
+        self.history.append(value)
+        return value
+
+    def fit(self, batches: Iterable) -> list[float]:
+        return [self.step(x, y) for x, y in batches]

@@ -1,0 +1,211 @@
+"""Partitioners: contiguous layers over P processors, balanced by per-step work.
+
+* :func:`partition_contiguous`: P contiguous stages, whole layers (F + A + G atomic),
+  minimising the largest stage load; exact (dynamic programme over prefix sums). Used by
+  GPipe, 1F1B, Zero Bubble and PipeDream.
+* :func:`partition_replicated`: PipeDream's planner with stage replication: contiguous
+  stages, stage s replicated on r_s processors (sum r_s = P), minimising max load_s / r_s;
+  exact dynamic programme.
+* :func:`partition_layerpipe`: LayerPipe's finer split (our reading of the abstract, see the
+  package docstring). Each layer contributes, in this order, [A_l, F_l, G_l] to one line of
+  work; the line is cut into P consecutive pieces of at most T cycles, where a cut may fall
+  inside A_l (A_l's two parts then sit on two consecutive processors: the *inter-layer*
+  split) but F_l and G_l move whole to one side. G_l thus lands on the processor of F_l or
+  on the next one, in parallel with A_l (the *intra-layer* split). T is minimised by
+  bisection; with divisible A the result is within max(F, G) of total/P.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .costs import CostProfile
+
+__all__ = ["partition_contiguous", "partition_replicated", "partition_layerpipe",
+           "LayerPipePlacement", "check_processors"]
+
+
+def check_processors(processors: int, *, limit: int | None = None, what: str = "layers") -> int:
+    if isinstance(processors, bool) or not isinstance(processors, int):
+        raise TypeError(f"`processors` must be an int; got {type(processors).__name__}.")
+    if processors < 1:
+        raise ValueError(f"`processors` must be >= 1; got {processors}.")
+    if limit is not None and processors > limit:
+        raise ValueError(f"`processors` must be at most {limit} (the number of {what}); "
+                         f"got {processors}.")
+    return processors
+
+
+def _layer_loads(profile: CostProfile) -> list[float]:
+    return [layer.forward + layer.activation_grad + layer.weight_grad + layer.update
+            for layer in profile.layers]
+
+
+def partition_contiguous(profile: CostProfile, processors: int) -> list[range]:
+    """P contiguous non-empty stages minimising the largest stage load (exact)."""
+    n = len(profile)
+    check_processors(processors, limit=n)
+    loads = _layer_loads(profile)
+    prefix = [0.0]
+    for c in loads:
+        prefix.append(prefix[-1] + c)
+    inf = math.inf
+    # best[k][j]: minimal max load splitting layers [0, j) into k stages
+    best = [[inf] * (n + 1) for _ in range(processors + 1)]
+    cut = [[0] * (n + 1) for _ in range(processors + 1)]
+    best[0][0] = 0.0
+    for k in range(1, processors + 1):
+        for j in range(k, n + 1):
+            for i in range(k - 1, j):
+                value = max(best[k - 1][i], prefix[j] - prefix[i])
+                if value < best[k][j]:
+                    best[k][j], cut[k][j] = value, i
+    bounds = []
+    j = n
+    for k in range(processors, 0, -1):
+        i = cut[k][j]
+        bounds.append(range(i, j))
+        j = i
+    return bounds[::-1]
+
+
+def partition_replicated(profile: CostProfile, processors: int) -> list[tuple[range, int]]:
+    """Contiguous stages with replication counts r_s (sum = P) minimising max load/r (exact).
+
+    Ties are broken towards fewer replicas (less gradient all-reduce traffic)."""
+    n = len(profile)
+    check_processors(processors)
+    loads = _layer_loads(profile)
+    prefix = [0.0]
+    for c in loads:
+        prefix.append(prefix[-1] + c)
+    inf = math.inf
+    # best[p][j]: (max load/r, total replicas-1) using exactly p processors for layers [0, j)
+    best = [[(inf, inf)] * (n + 1) for _ in range(processors + 1)]
+    choice = [[None] * (n + 1) for _ in range(processors + 1)]
+    best[0][0] = (0.0, 0)
+    for p in range(1, processors + 1):
+        for j in range(1, n + 1):
+            for i in range(0, j):
+                for r in range(1, p + 1):
+                    prev = best[p - r][i]
+                    if prev[0] == inf:
+                        continue
+                    value = (max(prev[0], (prefix[j] - prefix[i]) / r), prev[1] + r - 1)
+                    if value < best[p][j]:
+                        best[p][j], choice[p][j] = value, (i, r)
+    stages = []
+    p, j = processors, n
+    while j > 0:
+        i, r = choice[p][j]
+        stages.append((range(i, j), r))
+        p, j = p - r, i
+    return stages[::-1]
+
+
+@dataclass(frozen=True)
+class LayerPipePlacement:
+    """Where LayerPipe puts each layer's tasks.
+
+    ``forward[l]``: processor of F_l; ``weight[l]``: processor of G_l (and of U_l);
+    ``activation[l]``: list of (processor, fraction) parts of A_l, fractions summing to 1
+    (one part, or two parts on consecutive processors).
+    """
+
+    forward: tuple[int, ...]
+    weight: tuple[int, ...]
+    activation: tuple[tuple[tuple[int, float], ...], ...]
+    target: float
+
+    @property
+    def num_processors(self) -> int:
+        procs = set(self.forward) | set(self.weight) | {p for parts in self.activation for p, _ in parts}
+        return max(procs) + 1
+
+
+def _fill(atoms, target: float, processors: int):
+    """Greedy fill of the work line; returns the placement of atoms or None if infeasible."""
+    proc, room = 0, target
+    placed = []
+    tol = 1e-12 * max(target, 1.0)
+    for kind, layer, cost in atoms:
+        if kind == "A" and cost > 0:
+            first = min(cost, room)
+            rest = cost - first
+            if rest > tol:
+                if proc + 1 >= processors or rest > target + tol:
+                    return None
+                parts = [(proc, first / cost)] if first > tol else []
+                proc, room = proc + 1, target - rest
+                parts.append((proc, rest / cost))
+                if len(parts) == 1:
+                    parts = [(proc, 1.0)]
+            else:
+                parts = [(proc, 1.0)]
+                room -= cost
+            placed.append((kind, layer, tuple(parts)))
+            continue
+        if cost > room + tol:
+            proc, room = proc + 1, target
+            if proc >= processors or cost > target + tol:
+                return None
+        room -= cost
+        placed.append((kind, layer, ((proc, 1.0),) if kind == "A" else proc))
+    return placed
+
+
+def partition_layerpipe(profile: CostProfile, processors: int, *, split_activation: bool = True,
+                        move_weight_gradient: bool = True) -> LayerPipePlacement:
+    """LayerPipe placement on ``processors`` processors (see the module docstring).
+
+    ``split_activation=False`` keeps A_l whole (no inter-layer split);
+    ``move_weight_gradient=False`` keeps G_l on F_l's processor (no intra-layer split).
+    With both off this is the contiguous whole-layer partition.
+    """
+    n = len(profile)
+    atoms_per_layer = 1 + split_activation + move_weight_gradient
+    check_processors(processors, limit=atoms_per_layer * n, what="splittable tasks")
+    atoms = []
+    for l, layer in enumerate(profile.layers):
+        a = layer.activation_grad
+        if split_activation:
+            atoms.append(("A", l, a))
+            head = layer.forward
+        else:
+            head = layer.forward + a
+        if move_weight_gradient:
+            atoms.append(("F", l, head))
+            atoms.append(("G", l, layer.weight_grad + layer.update))
+        else:
+            atoms.append(("F", l, head + layer.weight_grad + layer.update))
+    total = sum(c for *_, c in atoms)
+    lo = max(total / processors, max((c for k, _, c in atoms if k != "A"), default=0.0))
+    hi = total
+    if _fill(atoms, lo, processors) is not None:
+        hi = lo
+    else:
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if _fill(atoms, mid, processors) is not None:
+                hi = mid
+            else:
+                lo = mid
+            if hi - lo <= 1e-12 * hi:
+                break
+    placed = _fill(atoms, hi, processors)
+    forward = [0] * n
+    weight = [0] * n
+    activation: list = [((0, 1.0),)] * n
+    for kind, layer, where in placed:
+        if kind == "A":
+            activation[layer] = where
+        elif kind == "F":
+            forward[layer] = where
+            if not split_activation:
+                activation[layer] = ((where, 1.0),)
+            if not move_weight_gradient:
+                weight[layer] = where
+        else:
+            weight[layer] = where
+    return LayerPipePlacement(tuple(forward), tuple(weight), tuple(activation), hi)

@@ -1,0 +1,130 @@
+"""Run synchronous pipeline schedules for real with ``torch.distributed.pipelining``.
+
+Launch one process per stage (``torchrun --nproc-per-node 2 -m
+parareal_toolkit.layerpipe.runtime --schedule NAME --out DIR``); every rank writes the
+gradients of its stage to ``DIR/grads_rank{r}.pt``. On CPU with gloo, in float64, these
+equal single-process backprop of the whole model on the whole batch (tested).
+
+Schedules: ``gpipe`` (torch ``ScheduleGPipe``), ``1f1b`` (``Schedule1F1B``), and
+``zb-h1`` / ``layerpipe-flush`` run as custom action lists through torch's
+``_PipelineScheduleRuntime``: our simulator's order, with the backward split into ``I``
+(activation gradient, A) and ``W`` (weight gradient, G) per stage.
+
+What torch cannot express, and what we do instead: an action is ``(stage, kind,
+micro-batch)`` executed on the rank that owns the stage, so LayerPipe's intra-layer move of
+G_l to another processor (it needs delta_l and a_{l-1} sent there and the gradient sent
+back) and its inter-layer split of A_l across two ranks have no action kind. We run G on
+the owning rank at the slot LayerPipe assigns it (W deferred into idle slots, A first) and
+account for the cross-processor placement in the simulator only. Asynchronous PipeDream /
+LayerPipe (weight stashing, per-layer staleness) are not torch schedules at all: they are
+simulated (:mod:`.simulator`) and emulated numerically (:mod:`.emulator`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+__all__ = ["build_model", "stage_bounds", "torch_actions", "run", "RUNTIME_SCHEDULES"]
+
+RUNTIME_SCHEDULES = ("gpipe", "1f1b", "zb-h1", "layerpipe-flush")
+
+
+def build_model(seed: int = 0):
+    """A small float64 MLP (4 linear layers) used by the runtime check."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    layers = []
+    widths = [6, 10, 8, 8, 3]
+    for i in range(4):
+        lin = torch.nn.Linear(widths[i], widths[i + 1]).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.randn(lin.weight.shape, generator=gen, dtype=torch.float64))
+            lin.bias.copy_(torch.randn(lin.bias.shape, generator=gen, dtype=torch.float64))
+        layers.append(lin)
+        if i < 3:
+            layers.append(torch.nn.Tanh())
+    return torch.nn.Sequential(*layers)
+
+
+def stage_bounds(num_stages: int = 2) -> list[range]:
+    return [range(0, 4), range(4, 7)] if num_stages == 2 else [range(0, 7)]
+
+
+def example_batch(batch: int = 8, seed: int = 1):
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, 6, generator=gen, dtype=torch.float64),
+            torch.randn(batch, 3, generator=gen, dtype=torch.float64))
+
+
+def torch_actions(name: str, num_stages: int, microbatches: int):
+    """Our order of schedule ``name`` as torch ``_Action`` lists (A -> I, G -> W)."""
+    from torch.distributed.pipelining.schedules import _Action, _ComputationType
+
+    from .costs import profile_from_costs
+    from .schedules import build_schedule
+
+    kinds = {"F": _ComputationType.FORWARD, "A": _ComputationType.BACKWARD_INPUT,
+             "G": _ComputationType.BACKWARD_WEIGHT, "B": _ComputationType.FULL_BACKWARD}
+    profile = profile_from_costs([1.0] * num_stages, [1.0] * num_stages, [1.0] * num_stages)
+    sched = build_schedule(name, profile, num_stages, microbatches=microbatches)
+    return {rank: [_Action(t.unit, kinds[t.kind], t.microbatch) for t in row]
+            for rank, row in enumerate(sched.order)}
+
+
+def run(name: str, microbatches: int, out: str) -> None:
+    """Body of one torchrun process."""
+    import torch
+    import torch.distributed as dist
+    from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
+    from torch.distributed.pipelining.schedules import _PipelineScheduleRuntime
+
+    dist.init_process_group("gloo")
+    try:
+        rank, world = dist.get_rank(), dist.get_world_size()
+        model = build_model()
+        bounds = stage_bounds(world)[rank]
+        submod = torch.nn.Sequential(*[model[i] for i in bounds])
+        stage = PipelineStage(submod, rank, world, torch.device("cpu"))
+        loss_fn = torch.nn.functional.mse_loss
+        if name == "gpipe":
+            schedule = ScheduleGPipe(stage, microbatches, loss_fn=loss_fn)
+        elif name == "1f1b":
+            schedule = Schedule1F1B(stage, microbatches, loss_fn=loss_fn)
+        elif name in ("zb-h1", "layerpipe-flush"):
+            schedule = _PipelineScheduleRuntime([stage], microbatches, loss_fn=loss_fn)
+            actions = torch_actions(name, world, microbatches)
+            schedule.pipeline_order = actions
+            schedule._prepare_schedule_with_comms(actions)
+        else:
+            raise ValueError(f"`schedule` must be one of {list(RUNTIME_SCHEDULES)}; got {name!r}.")
+        x, y = example_batch()
+        losses: list = []
+        if rank == 0:
+            schedule.step(x)
+        else:
+            schedule.step(target=y, losses=losses)
+        grads = {f"{bounds.start + int(k.split('.')[0])}.{k.split('.', 1)[1]}": p.grad.clone()
+                 for k, p in submod.named_parameters()}
+        torch.save({"grads": grads, "losses": [float(l.detach()) for l in losses]},
+                   os.path.join(out, f"grads_rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="one rank of the pipelining runtime check")
+    parser.add_argument("--schedule", default="gpipe", choices=RUNTIME_SCHEDULES)
+    parser.add_argument("--microbatches", type=int, default=4)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    run(args.schedule, args.microbatches, args.out)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Tasks and schedules: who computes what, on which processor, after which other tasks.
+
+A :class:`Task` is one piece of work of one micro-batch (synchronous schedules) or of one
+training step (asynchronous schedules, where every micro-batch is its own step):
+
+* ``F``: forward, ``A``: activation gradient (e_{l-1} = W_l^T delta_l, the only backward
+  task on the critical chain), ``G``: weight gradient (dW_l = delta_l a_{l-1}^T), ``B``: the
+  fused backward A + G that GPipe, 1F1B and PipeDream schedule as one task, ``U``: the
+  optimiser update.
+* ``unit`` is a pipeline stage (stage-level schedules) or a layer (LayerPipe);
+  ``part`` numbers the pieces of a split task (LayerPipe's inter-layer split of A).
+
+A :class:`Schedule` holds the cost and processor of each task, its dependencies (each with a
+communication volume, counted when the two tasks sit on different processors) and either a
+fixed order per processor (``order``) or a priority used by the list scheduler
+(``priority``). The simulator (:mod:`.simulator`) turns it into start and end times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+__all__ = ["Task", "Dependency", "Schedule", "KIND_NAMES"]
+
+KIND_NAMES = {"F": "forward", "A": "activation gradient", "G": "weight gradient",
+              "B": "backward (A+G)", "U": "update"}
+
+
+@dataclass(frozen=True, order=True)
+class Task:
+    kind: str
+    unit: int
+    microbatch: int
+    part: int = 0
+
+    def __str__(self) -> str:
+        suffix = f".{self.part}" if self.part else ""
+        return f"{self.kind}{self.unit}{suffix}[{self.microbatch}]"
+
+
+@dataclass(frozen=True)
+class Dependency:
+    task: Task
+    volume: float = 0.0  # elements sent when producer and consumer differ in processor
+
+
+@dataclass
+class Schedule:
+    """A task graph with a processor assignment and an execution rule.
+
+    Exactly one of ``order`` (list per processor, executed as written) and ``priority``
+    (a key: smaller runs first among the tasks ready on an idle processor) is set.
+    ``asynchronous`` schedules index micro-batches by training step and are measured by
+    their steady-state period; synchronous ones by their makespan.
+    """
+
+    name: str
+    num_processors: int
+    microbatches: int
+    cost: dict[Task, float] = field(default_factory=dict)
+    processor: dict[Task, int] = field(default_factory=dict)
+    deps: dict[Task, list[Dependency]] = field(default_factory=dict)
+    order: list[list[Task]] | None = None
+    priority: Callable[[Task], tuple] | None = None
+    asynchronous: bool = False
+    meta: dict = field(default_factory=dict)
+
+    def add(self, task: Task, cost: float, processor: int, deps=()) -> Task:
+        if task in self.cost:
+            raise ValueError(f"task {task} added twice.")
+        self.cost[task] = float(cost)
+        self.processor[task] = int(processor)
+        self.deps[task] = [d if isinstance(d, Dependency) else Dependency(*d) for d in deps]
+        return task
+
+    def depend(self, task: Task, on: Task, volume: float = 0.0) -> None:
+        self.deps[task].append(Dependency(on, float(volume)))
+
+    @property
+    def tasks(self) -> list[Task]:
+        return list(self.cost)
+
+    def load(self) -> list[float]:
+        """Total work per processor over the whole schedule."""
+        loads = [0.0] * self.num_processors
+        for task, cost in self.cost.items():
+            loads[self.processor[task]] += cost
+        return loads
+
+    def communication_volume(self) -> float:
+        """Elements sent between different processors over the whole schedule."""
+        return sum(dep.volume for task, deps in self.deps.items() for dep in deps
+                   if self.processor[dep.task] != self.processor[task])
+
+    def validate(self) -> None:
+        """Every dependency names a task of the schedule; an order covers every task once."""
+        for task, deps in self.deps.items():
+            for dep in deps:
+                if dep.task not in self.cost:
+                    raise ValueError(f"task {task} depends on unknown task {dep.task}.")
+        for task, proc in self.processor.items():
+            if not 0 <= proc < self.num_processors:
+                raise ValueError(f"task {task} on processor {proc}; the schedule has "
+                                 f"{self.num_processors}.")
+        if self.order is not None:
+            seen = [t for row in self.order for t in row]
+            if len(seen) != len(set(seen)) or set(seen) != set(self.cost):
+                raise ValueError("`order` must list every task exactly once.")
+            for proc, row in enumerate(self.order):
+                for task in row:
+                    if self.processor[task] != proc:
+                        raise ValueError(f"task {task} is ordered on processor {proc} but "
+                                         f"assigned to {self.processor[task]}.")

@@ -1,0 +1,193 @@
+"""Simulator against closed forms and against torch.distributed.pipelining's own orders;
+LayerPipe's bounds as a property over random cost profiles; bad input."""
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parareal_toolkit.layerpipe import (build_schedule, cyclic_period, iteration_bound,
+                                        partition_contiguous, partition_layerpipe,
+                                        profile_from_costs, simulate, steady_state_period,
+                                        vgg16_profile)
+from parareal_toolkit.layerpipe.schedules import stage_schedule
+
+costs3 = st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5))
+
+
+def uniform(p, f, b, w):
+    return profile_from_costs([f] * p, [b] * p, [w] * p)
+
+
+@given(p=st.integers(1, 6), m=st.integers(1, 10), c=costs3)
+def test_gpipe_and_1f1b_makespan_and_bubble(p, m, c):
+    f, b, w = c
+    for name in ("gpipe", "1f1b"):
+        trace = simulate(build_schedule(name, uniform(p, f, b, w), p, microbatches=m))
+        trace.check()
+        assert trace.makespan == (m + p - 1) * (f + b + w)
+        assert math.isclose(trace.bubble_fraction, (p - 1) / (m + p - 1), abs_tol=1e-12)
+
+
+@given(p=st.integers(1, 6), extra=st.integers(0, 6), c=costs3)
+def test_zb_h1_makespan(p, extra, c):
+    f, b, w = c
+    w = min(w, f, b)  # the closed form needs w <= min(f, b); otherwise more bubble (measured)
+    m = p + extra
+    trace = simulate(build_schedule("zb-h1", uniform(p, f, b, w), p, microbatches=m))
+    trace.check()
+    assert trace.makespan == m * (f + b + w) + (p - 1) * (f + b - w)
+
+
+@given(p=st.integers(1, 6), extra=st.integers(0, 6), f=st.integers(1, 4))
+def test_zb_h2_is_bubble_free_for_equal_costs_and_never_beats_the_last_stage_bound(p, extra, f):
+    m = p + extra
+    trace = simulate(build_schedule("zb-h2", uniform(p, f, f, f), p, microbatches=m))
+    trace.check()
+    assert trace.makespan == 3 * f * m + (p - 1) * f
+
+
+def _torch_orders(name, p, m, per_rank=None):
+    from torch.distributed.pipelining._schedule_visualizer import get_schedule_ops
+
+    ops = get_schedule_ops(name, p, m, num_stages_per_rank=per_rank)
+    return [[a for a in row if a is not None] for row in ops]
+
+
+@pytest.mark.parametrize("p,m", [(2, 2), (3, 5), (4, 8), (5, 7)])
+def test_gpipe_and_1f1b_orders_equal_torch(p, m):
+    for torch_name, ours in (("GPipe", "gpipe"), ("1F1B", "1f1b")):
+        torch_rows = _torch_orders(torch_name, p, m)
+        sched = build_schedule(ours, uniform(p, 1, 1, 1), p, microbatches=m)
+        mine = [[(t.kind, t.unit, t.microbatch) for t in row] for row in sched.order]
+        theirs = [[(a.computation_type.value, a.stage_index, a.microbatch_index) for a in row
+                   if a.computation_type.value in "FB"] for row in torch_rows]
+        if torch_name == "1F1B" and theirs[-1][0] == ("F", p - 1, 1):
+            # torch 2.14's Schedule1F1B._get_pipeline_order (the IR only, not the executed
+            # path) numbers the last rank's forwards 1..m: with no warm-up forward its
+            # counter is incremented before first use. Compare up to that shift.
+            theirs[-1] = [(k, s, i - 1 if k == "F" else i) for k, s, i in theirs[-1]]
+        assert mine == theirs
+
+
+def _run_torch_order(name, p, m, per_rank, f, b, w):
+    """Simulate torch's own multi-stage order with our engine (stage s on rank of torch)."""
+    rows = _torch_orders(name, p, m, per_rank)
+    stages = p * per_rank
+    costs = [(f, b, w, 0.0, 1.0)] * stages
+    split = any(a.computation_type.value == "W" for row in rows for a in row)
+    sched = stage_schedule(name, costs, m, split=split, priority=lambda t: (0,))
+    from parareal_toolkit.layerpipe.schedule import Task
+
+    kind = {"F": "F", "B": "B", "I": "A", "W": "G"}
+    sched.order = [[Task(kind[a.computation_type.value], a.stage_index, a.microbatch_index)
+                    for a in row] for row in rows]
+    sched.priority = None
+    rank_of = {t: r for r, row in enumerate(sched.order) for t in row}
+    sched.processor = {t: rank_of[t] for t in sched.cost}
+    sched.num_processors = p
+    trace = simulate(sched)
+    trace.check()
+    return trace
+
+
+@pytest.mark.parametrize("p,m", [(2, 4), (4, 8)])
+def test_torch_interleaved_1f1b_order_runs_and_meets_its_closed_form(p, m):
+    v = 2
+    trace = _run_torch_order("Interleaved1F1B", p, m, v, 1.0, 1.0, 0.0)
+    # Narayanan et al. 2021: bubble (p - 1)(f + b) / v per chunk-costs f, b: makespan
+    # m v (f + b) + (p - 1)(f + b)
+    assert trace.makespan == m * v * 2 + (p - 1) * 2
+
+
+@pytest.mark.parametrize("name,per_rank", [("InterleavedZeroBubble", 2), ("ZBVZeroBubble", 2)])
+def test_torch_zero_bubble_orders_respect_dependencies(name, per_rank):
+    p, m = 2, 4
+    trace = _run_torch_order(name, p, m, per_rank, 1.0, 1.0, 1.0)
+    work = 3 * m * p * per_rank
+    assert trace.makespan >= work / p
+    if name == "ZBVZeroBubble":  # ZB-V: zero bubble in the steady state when f = b = w
+        assert trace.makespan <= work / p + 2 * (p - 1) * 1.0 + 1.0
+
+
+@given(p=st.integers(2, 6), loads=st.lists(st.integers(1, 9), min_size=6, max_size=10))
+def test_pipedream_period_equals_its_largest_stage_load(p, loads):
+    prof = profile_from_costs(loads, [2 * x for x in loads], loads[::-1])
+    sched = build_schedule("pipedream", prof, p, steps=24)
+    trace = simulate(sched)
+    trace.check()
+    period = steady_state_period(trace)
+    assert math.isclose(period, sched.meta["load_bound"], rel_tol=1e-9)
+    assert math.isclose(cyclic_period(sched), period, rel_tol=1e-9)
+    assert iteration_bound(sched) <= period * (1 + 1e-9)
+
+
+@settings(max_examples=20)
+@given(p=st.integers(1, 9),
+       layers=st.lists(st.tuples(st.floats(0.5, 20), st.floats(0.0, 20), st.floats(0.0, 20)),
+                       min_size=3, max_size=9))
+def test_layerpipe_respects_bounds_processors_and_dependencies(p, layers):
+    prof = profile_from_costs(*zip(*layers))
+    sched = build_schedule("layerpipe", prof, p, steps=12 * p + 24)
+    trace = simulate(sched)
+    trace.check()  # one task per processor at a time; every dependency respected
+    period = steady_state_period(trace)
+    bound = max(iteration_bound(sched), sched.meta["load_bound"])
+    assert period >= bound * (1 - 1e-9)
+    # the balanced placement: no processor above total/P (or half the largest A, which
+    # splits in two parts only) plus one whole F or G
+    biggest = max(max(l.forward, l.weight_grad) for l in prof.layers)
+    half_a = max(l.activation_grad for l in prof.layers) / 2
+    assert sched.meta["load_bound"] <= max(prof.total / p, half_a) + biggest + 1e-9
+    # and the list schedule stays within twice the bound (measured: equal on VGG-16 P=6..12)
+    assert period <= 2 * bound * (1 + 1e-9)
+
+
+def test_layerpipe_reaches_its_bound_on_vgg16():
+    prof = vgg16_profile()
+    for p in (6, 8, 9):
+        sched = build_schedule("layerpipe", prof, p, steps=60)
+        period = steady_state_period(simulate(sched))
+        assert math.isclose(period, sched.meta["load_bound"], rel_tol=1e-6)
+
+
+def test_layerpipe_balances_vgg16_better_than_whole_layers():
+    prof = vgg16_profile()
+    for p in range(2, 13):
+        place = partition_layerpipe(prof, p)
+        stages = partition_contiguous(prof, p)
+        whole = max(sum(prof.layers[l].total for l in s) for s in stages)
+        assert place.target <= whole * (1 + 1e-12)
+        for parts in place.activation:  # A_l in at most two parts on consecutive processors
+            assert len(parts) <= 2 and math.isclose(sum(f for _, f in parts), 1.0)
+            if len(parts) == 2:
+                assert parts[1][0] == parts[0][0] + 1
+
+
+def test_communication_latency_slows_the_pipeline():
+    prof = uniform(4, 1, 1, 1)
+    free = simulate(build_schedule("1f1b", prof, 4, microbatches=8)).makespan
+    slow = simulate(build_schedule("1f1b", prof, 4, microbatches=8), latency=0.5).makespan
+    assert slow > free
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: build_schedule("layerpipe", uniform(3, 1, 1, 1), 0), "processors"),
+    (lambda: build_schedule("gpipe", uniform(3, 1, 1, 1), 4), "at most 3"),
+    (lambda: build_schedule("pipedream", uniform(3, 1, 1, 1), 5), "at most 3"),
+    (lambda: build_schedule("layerpipe", uniform(2, 1, 1, 1), 7), "at most 6"),
+    (lambda: build_schedule("nope", uniform(3, 1, 1, 1), 2), "schedule"),
+    (lambda: profile_from_costs([1, -1], [1, 1], [1, 1]), "forward"),
+    (lambda: build_schedule("gpipe", uniform(3, 1, 1, 1), 2, microbatches=0), "microbatches"),
+])
+def test_bad_input_is_a_clear_value_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_deadlocking_order_is_reported():
+    sched = build_schedule("gpipe", uniform(2, 1, 1, 1), 2, microbatches=2)
+    sched.order[1] = sched.order[1][::-1]
+    with pytest.raises(ValueError, match="deadlock"):
+        simulate(sched)

@@ -104,6 +104,7 @@ def main():
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--machine", default=None, help="machine description for the JSON (default: detected)")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args()
     if args.threads:
@@ -134,8 +135,8 @@ def main():
               f"{n * row['device_memory_ratio']:.2f}); "
               f"serial throughput ratio {row['throughput_ratio']:.2f}")
     if args.json:
-        machine = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-            f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
+        machine = args.machine or (torch.cuda.get_device_name(device) if device.type == "cuda" else
+                                   f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads")
         report = {"benchmark": "train_throughput", "machine": machine,
                   "note": "serial throughput on one device (the parareal model does extra work); "
                           "memory: largest device = 3 x parameters + saved activations of the largest subnetwork", "device": str(device),

@@ -1,11 +1,4 @@
-"""How the parallel fine sweep of a parareal iteration is executed.
-
-Within one parareal iteration the fine propagations ``F_j(U_j)``, ``j = 0..N-1``, are
-independent: a backend decides where and how they run. Backends own placement and
-communication; propagators never hold a communicator. Every backend must return exactly
-what the :class:`SerialBackend` returns, up to floating-point reordering inside a batched
-evaluation.
-"""
+"""A process pool on one machine, for ODE propagators whose fine solve is expensive."""
 
 from __future__ import annotations
 
@@ -15,57 +8,11 @@ import numbers
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from .propagator import Propagator
+from ..propagator import Propagator
 
-__all__ = ["Backend", "SerialBackend", "BatchedBackend", "ProcessBackend", "get_backend", "BACKENDS"]
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """Evaluates ``[propagator(u, j) for u, j in zip(states, slices)]``."""
-
-    name: str
-
-    def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]: ...
-
-
-class SerialBackend:
-    """The reference: one call per slice, in order, in this process."""
-
-    name = "serial"
-
-    def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
-        return [propagator(u, j) for u, j in zip(states, slices)]
-
-    def __repr__(self) -> str:
-        return "SerialBackend()"
-
-
-class BatchedBackend(SerialBackend):
-    """One ``propagate_batch`` call for all slices where the propagator offers it.
-
-    Falls back to the serial loop for propagators without ``propagate_batch`` (for
-    example a chain of network blocks, whose slices have different parameters).
-    """
-
-    name = "batched"
-
-    def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
-        batch = getattr(propagator, "propagate_batch", None)
-        if batch is None or len(slices) < 2:
-            return super().map(propagator, states, slices)
-        out = list(batch(list(states), list(slices)))
-        if len(out) != len(slices):
-            raise RuntimeError(
-                f"{type(propagator).__name__}.propagate_batch returned {len(out)} states for "
-                f"{len(slices)} slices."
-            )
-        return out
-
-    def __repr__(self) -> str:
-        return "BatchedBackend()"
+__all__ = ["ProcessBackend"]
 
 
 # The propagator a pool worker evaluates, installed once per worker by the pool initializer
@@ -170,23 +117,3 @@ class ProcessBackend:
 
     def __repr__(self) -> str:
         return f"ProcessBackend(workers={self.workers}, start_method={self.start_method!r})"
-
-
-BACKENDS: dict[str, type] = {"serial": SerialBackend, "batched": BatchedBackend, "processes": ProcessBackend}
-
-
-def get_backend(backend: str | Backend) -> Backend:
-    """Resolve a backend name (one of :data:`BACKENDS`) or pass a backend object through."""
-    if isinstance(backend, str):
-        try:
-            return BACKENDS[backend]()
-        except KeyError:
-            raise ValueError(
-                f"`backend` must be one of {sorted(BACKENDS)} or a Backend object; got {backend!r}."
-            ) from None
-    if not callable(getattr(backend, "map", None)):
-        raise TypeError(
-            f"`backend` must be a name or an object with a `map(propagator, states, slices)` "
-            f"method; got {backend!r}."
-        )
-    return backend

@@ -1,0 +1,103 @@
+"""How the parallel sweeps of a parareal iteration are executed.
+
+Within one parareal iteration the fine propagations ``F_j(U_j)``, ``j = 0..N-1``, are
+independent (and so are a parareal network's preprocessings ``C^j(x)``): a backend decides
+where and how they run. Backends own placement and communication; propagators never hold a
+communicator. Every backend returns what :class:`SerialBackend` returns, up to
+floating-point reordering inside a batched evaluation, and returns *every* slice's result
+where the driver runs (the sequential coarse sweep is cheap and runs there).
+
+=================  ===========================================================  =========
+name               what runs where                                              needs
+=================  ===========================================================  =========
+``serial``         one call per slice, in order (the reference)                 -
+``batched``        one ``propagate_batch`` call where the propagator offers it  -
+``processes``      a ``concurrent.futures`` process pool on this machine        -
+``devices``        slice j on device j (cycled); CUDA overlaps them             torch
+``distributed``    slices split over the ranks of ``torch.distributed``         torchrun
+=================  ===========================================================  =========
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from ..propagator import Propagator
+from .processes import ProcessBackend
+
+__all__ = ["Backend", "SerialBackend", "BatchedBackend", "ProcessBackend", "get_backend", "BACKENDS"]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Evaluates ``[propagator(u, j) for u, j in zip(states, slices)]``."""
+
+    name: str
+
+    def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]: ...
+
+
+class SerialBackend:
+    """The reference: one call per slice, in order, in this process."""
+
+    name = "serial"
+
+    def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
+        return [propagator(u, j) for u, j in zip(states, slices)]
+
+    def __repr__(self) -> str:
+        return "SerialBackend()"
+
+
+class BatchedBackend(SerialBackend):
+    """One ``propagate_batch`` call for all slices where the propagator offers it.
+
+    Falls back to the serial loop for propagators without ``propagate_batch`` (for
+    example a chain of network blocks, whose slices have different parameters).
+    """
+
+    name = "batched"
+
+    def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
+        batch = getattr(propagator, "propagate_batch", None)
+        if batch is None or len(slices) < 2:
+            return super().map(propagator, states, slices)
+        out = list(batch(list(states), list(slices)))
+        if len(out) != len(slices):
+            raise RuntimeError(
+                f"{type(propagator).__name__}.propagate_batch returned {len(out)} states for "
+                f"{len(slices)} slices."
+            )
+        return out
+
+    def __repr__(self) -> str:
+        return "BatchedBackend()"
+
+
+# name -> "module:class"; torch-based backends are imported only when asked for by name.
+BACKENDS: dict[str, str] = {
+    "serial": f"{__name__}:SerialBackend",
+    "batched": f"{__name__}:BatchedBackend",
+    "processes": f"{__name__}.processes:ProcessBackend",
+    "devices": f"{__name__}.devices:DevicesBackend",
+    "distributed": f"{__name__}.distributed:DistributedBackend",
+}
+
+
+def get_backend(backend: str | Backend) -> Backend:
+    """Resolve a backend name (one of :data:`BACKENDS`, default options) or pass a backend object through."""
+    if isinstance(backend, str):
+        if backend not in BACKENDS:
+            raise ValueError(
+                f"`backend` must be one of {sorted(BACKENDS)} or a Backend object; got {backend!r}."
+            )
+        module_name, class_name = BACKENDS[backend].split(":")
+        return getattr(importlib.import_module(module_name), class_name)()
+    if not callable(getattr(backend, "map", None)):
+        raise TypeError(
+            f"`backend` must be a name or an object with a `map(propagator, states, slices)` "
+            f"method; got {backend!r}."
+        )
+    return backend

@@ -298,8 +298,10 @@ def _iterate(fine, coarse, u0, n, max_iterations, tol, initial, form, reference,
         new = [u0, fine_values[0]]
         if form == "standard":
             if coarse_of_old is None:
-                # Given guesses: G_j(U^0_j) are independent, so they run as one parallel sweep.
-                coarse_of_old = [None, *runner.map(coarse, states[1:n], range(1, n))]
+                # Given guesses: G_j(U^0_j). Coarse work always runs where the driver runs (the
+                # backends carry only fine sweeps), so replicated coarse networks see the same
+                # computation, and get the same gradients, on every rank.
+                coarse_of_old = [None, *(coarse(states[j], j) for j in range(1, n))]
                 coarse_evals += n - 1
             coarse_of_new: list[Any] = [None]
             for j in range(1, n):

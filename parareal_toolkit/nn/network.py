@@ -64,6 +64,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..backends import get_backend
 from ..parareal import FORMS, parareal
 from .propagators import ModulePropagator
 
@@ -160,7 +161,15 @@ class PararealNetwork(nn.Module):
     equations, Proposition 1 and where it fails). The forward pass calls
     :func:`parareal_toolkit.parareal` with fine propagator ``g`` (the subnetworks), coarse
     propagator ``F`` on slices ``1..N-1``, ``u0 = C^1(x)``, ``initial = [C^2(x), ..., C^N(x)]``,
-    ``form=form``, ``iterations=iterations`` and the serial backend.
+    ``form=form``, ``iterations=iterations`` and ``backend=backend``.
+
+    The backend places both parallel sweeps, the preprocessings ``C^j(x)`` and the
+    subnetworks ``g^j``: ``"serial"`` (default) runs them in turn; ``"devices"``
+    (:class:`~parareal_toolkit.backends.devices.DevicesBackend`, after its ``place(network)``)
+    puts ``C^j`` and ``g^j`` on device ``j``; ``"distributed"``
+    (:class:`~parareal_toolkit.backends.distributed.DistributedBackend`, under torchrun)
+    evaluates them on the rank that owns slice ``j``. The coarse chain and ``h`` run where the
+    driver runs. All backends give the serial backend's outputs and gradients.
 
     Parameters
     ----------
@@ -178,6 +187,8 @@ class PararealNetwork(nn.Module):
         reproduces the sequential network when every ``F^j(0) = 0`` or ``form="standard"``.
     form : {"correction", "standard"}, keyword-only
         The driver's update rule; the seed paper's network is the correction form.
+    backend : str or Backend, keyword-only
+        Where the parallel sweeps run (default ``"serial"``); see above.
 
     Shape mismatches between a guess ``C^{j+1}(x)`` or a coarse output ``F^j(\cdot)`` and the
     subnetwork it stands for raise ``ValueError`` naming ``j`` and both shapes on the first
@@ -193,6 +204,7 @@ class PararealNetwork(nn.Module):
         *,
         iterations: int = 1,
         form: str = "correction",
+        backend="serial",
     ):
         super().__init__()
         subnetworks = _module_list(subnetworks, "subnetworks")
@@ -219,6 +231,8 @@ class PararealNetwork(nn.Module):
         self.postprocess = postprocess
         self.iterations = iterations
         self.form = form
+        get_backend(backend)  # fail here, not on the first forward, for an unknown name
+        self.backend = backend
 
     @classmethod
     def with_exact_coarse(
@@ -269,21 +283,26 @@ class PararealNetwork(nn.Module):
         return nn.Sequential(self.preprocess[0], *self.subnetworks, self.postprocess)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        u0 = self.preprocess[0](x)
-        initial = [c(x) for c in self.preprocess[1:]]
+        runner = get_backend(self.backend)
+        n = self.num_subnetworks
+        # C^1(x)..C^N(x) are independent: a parallel sweep like the subnetworks'.
+        guesses = runner.map(ModulePropagator(self.preprocess), [x] * n, range(n))
         shapes = _InterfaceShapes()
         result = parareal(
             _SubnetworkPropagator(self.subnetworks, shapes),
             _CoarsePropagator(self.coarse, shapes),
-            u0,
+            guesses[0],
             iterations=self.iterations,
-            initial=initial,
+            initial=guesses[1:],
             form=self.form,
             monitor=False,
             store_iterates=False,
-            backend="serial",
+            backend=runner,
         )
         return self.postprocess(result.final)
 
     def extra_repr(self) -> str:
-        return f"num_subnetworks={self.num_subnetworks}, iterations={self.iterations}, form={self.form!r}"
+        return (
+            f"num_subnetworks={self.num_subnetworks}, iterations={self.iterations}, form={self.form!r}, "
+            f"backend={self.backend!r}"
+        )

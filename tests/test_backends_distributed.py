@@ -1,0 +1,142 @@
+"""The devices and distributed backends give the serial backend's results, outputs and gradients.
+
+The distributed tests launch real torchrun jobs (gloo, 127.0.0.1) running
+tests/distributed_worker.py, which compares both backends on every rank.
+"""
+
+import copy
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from parareal_toolkit import TimeGrid, parareal
+from parareal_toolkit.backends import get_backend
+from parareal_toolkit.backends.devices import DevicesBackend
+from parareal_toolkit.backends.distributed import DistributedBackend, init_distributed, slice_owners
+from parareal_toolkit.nn import PararealNetwork
+from parareal_toolkit.ode import ImplicitEulerPropagator, heat_1d
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(nproc, mode, out_dir, env=None, timeout=240):
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
+               "--master-addr", "127.0.0.1", "--master-port", str(free_port()), str(WORKER), mode, str(out_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    reports = [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("rank*.json"))]
+    return done, reports
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nproc", [2, 3])
+def test_distributed_equals_serial(nproc, tmp_path):
+    done, reports = torchrun(nproc, "equivalence", tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [r["rank"] for r in reports] == list(range(nproc))
+    for r in reports:
+        assert r["ode"]["standard"] <= 1e-12 and r["ode"]["correction"] <= 1e-12
+        for form in ("correction", "standard"):
+            net = r["float64"][form]
+            assert net["output"] <= 1e-10 and net["no_grad_output"] <= 1e-10
+            assert net["owned_grads"] <= 1e-10 and net["replicated_grads"] <= 1e-10
+            assert net["num_owned"] > 0 and net["others_untouched"]
+        single = r["float32"]
+        assert single["output"] <= 1e-5 and single["owned_grads"] <= 1e-5 and single["replicated_grads"] <= 1e-5
+        assert r["synchronized"]
+    # every slice has exactly one owner: parameters counted once over the ranks
+    assert sum(r["float64"]["correction"]["num_owned"] for r in reports) == 5 * 6  # 5 x (C^j: 2, g^j: 4 tensors)
+
+
+@pytest.mark.slow
+def test_a_silent_rank_gives_a_clear_timeout_error_not_a_hang(tmp_path):
+    done, reports = torchrun(2, "silent-rank", tmp_path, env={"PARAREAL_TEST_TIMEOUT": "3", "PARAREAL_TEST_SILENCE": "60"}, timeout=120)
+    assert done.returncode != 0
+    (report,) = reports  # the silent rank writes nothing
+    assert report["rank"] == 0
+    assert "did not answer within the process group's timeout" in report["error"]
+    assert report["seconds"] < 30
+
+
+def test_slice_owners_are_contiguous_and_balanced():
+    assert slice_owners(5, 2) == [0, 0, 0, 1, 1]
+    assert slice_owners(7, 3) == [0, 0, 0, 1, 1, 2, 2]
+    assert slice_owners(2, 3) == [0, 1]
+    for count in range(1, 20):
+        for world in range(1, 6):
+            owners = slice_owners(count, world)
+            assert owners == sorted(owners) and len(owners) == count
+            sizes = [owners.count(r) for r in range(world)]
+            assert max(sizes) - min(sizes) <= 1
+
+
+def test_distributed_backend_needs_an_initialised_group(monkeypatch):
+    with pytest.raises(RuntimeError, match="initialised torch.distributed process group"):
+        DistributedBackend()
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="launch with `torchrun"):
+        init_distributed()
+    with pytest.raises(ValueError, match="`timeout` must be a positive number"):
+        init_distributed(timeout=0)
+
+
+def network(backend="serial"):
+    torch.manual_seed(0)
+    n, width = 4, 5
+    block = lambda: nn.Sequential(nn.Linear(width, width, dtype=torch.float64), nn.ReLU())  # noqa: E731
+    return PararealNetwork(
+        [nn.Linear(3, width, dtype=torch.float64) for _ in range(n)],
+        [block() for _ in range(n)],
+        [nn.Linear(width, width, dtype=torch.float64) for _ in range(n - 1)],
+        nn.Linear(width, 2, dtype=torch.float64),
+        iterations=2,
+        backend=backend,
+    )
+
+
+def test_devices_backend_on_cpu_devices_equals_serial():
+    serial = network()
+    devices = copy.deepcopy(serial)
+    backend = DevicesBackend(["cpu", "cpu", "cpu"])
+    devices.backend = backend
+    backend.place(devices)
+    x = torch.randn(3, 3, dtype=torch.float64)
+    a, b = serial(x), devices(x)
+    a.sum().backward()
+    b.sum().backward()
+    assert torch.equal(a, b)
+    for p, q in zip(serial.parameters(), devices.parameters()):
+        assert (p.grad is None and q.grad is None) or torch.equal(p.grad, q.grad)
+    assert backend.device(4) == torch.device("cpu") and "DevicesBackend" in repr(backend)
+
+
+def test_devices_backend_refuses_numpy_states_and_bad_devices():
+    problem = heat_1d(4)
+    grid = TimeGrid.uniform(0.1, 2)
+    prop = ImplicitEulerPropagator(problem.ode, grid)
+    with pytest.raises(TypeError, match="runs torch tensors"):
+        parareal(prop, prop, problem.u0, iterations=1, backend=DevicesBackend(["cpu"]))
+    with pytest.raises(ValueError, match="`devices` must be a non-empty sequence"):
+        DevicesBackend([])
+    with pytest.raises(ValueError, match="`devices` must name torch devices"):
+        DevicesBackend(["warp-drive"])
+    assert get_backend("devices").name == "devices"
+
+
+def test_network_rejects_an_unknown_backend_at_construction():
+    with pytest.raises(ValueError, match="`backend` must be one of"):
+        network(backend="quantum")

@@ -127,6 +127,7 @@ def main():
         os._exit(3 if "error" in report else 0)  # the process group is broken: no clean shutdown
     with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
         json.dump(report, fh)
+    torch.distributed.barrier()  # leave together: a rank exiting under a live peer aborts in gloo
     torch.distributed.destroy_process_group()
 
 

@@ -140,3 +140,25 @@ def test_devices_backend_refuses_numpy_states_and_bad_devices():
 def test_network_rejects_an_unknown_backend_at_construction():
     with pytest.raises(ValueError, match="`backend` must be one of"):
         network(backend="quantum")
+
+
+@pytest.mark.slow
+def test_ode_cli_under_torchrun_reports_once_and_matches_serial(tmp_path):
+    args = ["ode", "--size", "20", "--slices", "5", "--iterations", "3", "--fine-substeps", "10"]
+    report = tmp_path / "distributed.json"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+               "--master-port", str(free_port()), "-m", "parareal_toolkit.cli", *args, "--backend", "distributed",
+               "--json", str(report)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("wall-clock:") == 1  # rank 0 alone reports
+    distributed = json.loads(report.read_text())
+    serial_report = tmp_path / "serial.json"
+    from parareal_toolkit.cli import main
+
+    assert main([*args, "--backend", "serial", "--json", str(serial_report)]) == 0
+    serial = json.loads(serial_report.read_text())
+    assert distributed["timing"]["workers"] == 2 and distributed["timing"]["backend"] == "distributed"
+    for a, b in zip(distributed["rows"], serial["rows"]):
+        assert a["max_error"] == pytest.approx(b["max_error"], rel=1e-12, abs=1e-15)
+        assert (a["fine_evaluations"], a["coarse_evaluations"]) == (b["fine_evaluations"], b["coarse_evaluations"])

@@ -112,6 +112,7 @@ def run(name: str, microbatches: int, out: str) -> None:
                  for k, p in submod.named_parameters()}
         torch.save({"grads": grads, "losses": [float(l.detach()) for l in losses]},
                    os.path.join(out, f"grads_rank{rank}.pt"))
+        dist.barrier()  # leave together: a rank exiting under a live gloo peer can abort
     finally:
         dist.destroy_process_group()
 

@@ -43,14 +43,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fine-substeps", type=_positive_int,
                         help="make the fine propagator implicit Euler with this many substeps (default: exact expm); "
                              "an expensive fine propagator is what parareal can speed up")
-    parser.add_argument("--backend", choices=("batched", "serial", "processes"), default="batched",
-                        help="how the fine sweep runs (default: batched)")
+    parser.add_argument("--backend", choices=("batched", "serial", "processes", "distributed"), default="batched",
+                        help="how the fine sweep runs (default: batched); 'distributed' needs torchrun "
+                             "(torchrun --nproc-per-node W -m parareal_toolkit.cli ode --backend distributed ...)")
     parser.add_argument("--workers", type=_positive_int, help="worker processes for --backend processes (default: CPU count)")
     parser.add_argument("--plot", metavar="FILE.png", help="save the convergence figure")
     parser.add_argument("--json", metavar="FILE", help="save the rows and the set-up as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    distributed = args.backend == "distributed"
+    try:
+        return _run(args)
+    finally:
+        if distributed:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                # Every rank waits for rank 0's report, then all leave together: a rank that
+                # exits while its peers still talk to it aborts in gloo's teardown.
+                dist.barrier()
+                dist.destroy_process_group()
+
+
+def _run(args: argparse.Namespace) -> int:
     import json
     import math
 
@@ -85,12 +101,28 @@ def run(args: argparse.Namespace) -> int:
     propagate_sequentially(coarse, problem.u0)
     coarse_sweep_seconds = time.perf_counter() - start
 
-    backend = ProcessBackend(args.workers) if args.backend == "processes" else get_backend(args.backend)
-    workers = backend.workers if args.backend == "processes" else 1
+    leader = True
+    if args.backend == "distributed":
+        from ..backends.distributed import DistributedBackend, init_distributed
+
+        rank, _ = init_distributed()
+        leader = rank == 0
+        backend = DistributedBackend()
+        workers = backend.world_size
+    elif args.backend == "processes":
+        backend = ProcessBackend(args.workers)
+        workers = backend.workers
+    else:
+        backend = get_backend(args.backend)
+        workers = 1
     counts: list[tuple[int, int]] = []  # cumulative (fine, coarse) evaluations per iterate
     try:
         if args.backend == "processes":
             backend.start(fine)  # pool start-up is not part of the parareal time
+        if args.backend == "distributed":
+            import torch.distributed as dist
+
+            dist.barrier()  # every rank starts the clock together
         start = time.perf_counter()
         result = parareal(
             fine, coarse, problem.u0, iterations=args.iterations, tol=args.tol, form=args.form, reference=reference,
@@ -101,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         if args.backend == "processes":
             backend.close()
 
+    if not leader:  # under torchrun every rank computed the same result; rank 0 reports it
+        return 0
     bounds = None
     if problem.ode.size <= _BOUND_MAX_SIZE:
         initial_error = [u - r for u, r in zip(result.iterates[0], reference)]

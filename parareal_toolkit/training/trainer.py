@@ -323,7 +323,9 @@ def train(
     # session) gets its own settings back
     previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
     try:
-        return _train(config, state, dist, device, run_dir, checkpoint_path, progress, on_batch_end)
+        result = _train(config, state, dist, device, run_dir, checkpoint_path, progress, on_batch_end)
+        dist.barrier()  # leave together: a rank exiting under a live gloo peer can abort
+        return result
     finally:
         torch.use_deterministic_algorithms(previous[0])
         torch.backends.cudnn.benchmark = previous[1]

@@ -4,13 +4,13 @@ LayerPipe's bounds as a property over random cost profiles; bad input."""
 import math
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from parareal_toolkit.layerpipe import (build_schedule, cyclic_period, iteration_bound,
-                                        partition_contiguous, partition_layerpipe,
-                                        profile_from_costs, simulate, steady_state_period,
-                                        vgg16_profile)
+from parareal_toolkit.layerpipe import (SteadyStateNotReached, build_schedule, cyclic_period,
+                                        iteration_bound, partition_contiguous,
+                                        partition_layerpipe, profile_from_costs, simulate,
+                                        steady_state_period, vgg16_profile)
 from parareal_toolkit.layerpipe.schedules import stage_schedule
 
 costs3 = st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5))
@@ -123,7 +123,6 @@ def test_pipedream_period_equals_its_largest_stage_load(p, loads):
     assert iteration_bound(sched) <= period * (1 + 1e-9)
 
 
-@settings(max_examples=20)
 @given(p=st.integers(1, 9),
        layers=st.lists(st.tuples(st.floats(0.5, 20), st.floats(0.0, 20), st.floats(0.0, 20)),
                        min_size=3, max_size=9))
@@ -133,10 +132,17 @@ def test_pipedream_period_equals_its_largest_stage_load(p, loads):
 @example(p=3, layers=[(2, 0, 0), (1, 0, 0), (1, 0, 0)])
 def test_layerpipe_respects_bounds_processors_and_dependencies(p, layers):
     prof = profile_from_costs(*zip(*layers))
-    sched = build_schedule("layerpipe", prof, p, steps=12 * p + 24)
-    trace = simulate(sched)
+    steps = 12 * p + 24
+    while True:  # unroll until the periodic steady state shows (rarely a long cycle)
+        sched = build_schedule("layerpipe", prof, p, steps=steps)
+        trace = simulate(sched)
+        try:
+            period = steady_state_period(trace)
+            break
+        except SteadyStateNotReached:
+            assert steps < 16 * (12 * p + 24)
+            steps *= 2
     trace.check()  # one task per processor at a time; every dependency respected
-    period = steady_state_period(trace)
     bound = max(iteration_bound(sched), sched.meta["load_bound"])
     assert period >= bound * (1 - 1e-9)
     # the balanced placement (derivation in parareal_toolkit.layerpipe.partition):

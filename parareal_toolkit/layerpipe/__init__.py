@@ -47,8 +47,8 @@ from .schedule import Dependency, Schedule, Task
 from .schedules import (ASYNCHRONOUS, SCHEDULES, SYNCHRONOUS, build_schedule, cyclic_order,
                         gpipe_order, layerpipe_schedule, one_f_one_b_order, pipedream_schedule,
                         stage_schedule, zb_h1_order)
-from .simulator import (Trace, cyclic_period, iteration_bound, max_cycle_ratio, simulate,
-                        steady_state_period)
+from .simulator import (SteadyStateNotReached, Trace, cyclic_period, iteration_bound,
+                        max_cycle_ratio, simulate, steady_state_period)
 
 __all__ = [
     "LayerCost", "CostProfile", "profile_from_costs", "profile_from_sequential",
@@ -59,7 +59,7 @@ __all__ = [
     "pipedream_schedule", "layerpipe_schedule", "gpipe_order", "one_f_one_b_order",
     "zb_h1_order", "cyclic_order",
     "Trace", "simulate", "iteration_bound", "cyclic_period", "max_cycle_ratio",
-    "steady_state_period",
+    "steady_state_period", "SteadyStateNotReached",
     "evaluate", "compare", "PAPER_AVERAGE_SPEEDUP", "PAPER_PEAK_SPEEDUP",
     "plot_gantt", "DelayedGradientTrainer", "pipedream_delays",
 ]

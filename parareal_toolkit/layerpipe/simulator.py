@@ -29,7 +29,8 @@ import numpy as np
 
 from .schedule import Schedule, Task
 
-__all__ = ["Trace", "simulate", "iteration_bound", "max_cycle_ratio", "steady_state_period", "cyclic_period"]
+__all__ = ["Trace", "simulate", "iteration_bound", "max_cycle_ratio", "steady_state_period",
+           "cyclic_period", "SteadyStateNotReached"]
 
 
 @dataclass
@@ -208,7 +209,9 @@ def simulate(schedule: Schedule, *, latency: float = 0.0, bandwidth: float = mat
 def max_cycle_ratio(num_nodes: int, edges, node_time, *, rtol: float = 1e-12) -> float:
     """max over directed cycles of (sum of node times + edge times) / (sum of edge delays).
 
-    ``edges``: iterable of ``(u, v, delay, edge_time)`` with integer delays >= 0. Returns 0
+    ``edges``: iterable of ``(u, v, delay, edge_time)`` with integer delays (an edge may go
+    back in steps, as a processor order from a later step to an earlier one does, as long as
+    every cycle has a positive total delay or zero time). Returns 0
     for an acyclic graph and raises ``ValueError`` for a cycle without delay (a deadlock).
     Parametric search: a cycle with ratio > lam exists iff the graph with edge weights
     lam * delay - time(u) - edge_time has a negative cycle (scipy's Bellman-Ford).
@@ -221,15 +224,24 @@ def max_cycle_ratio(num_nodes: int, edges, node_time, *, rtol: float = 1e-12) ->
         return 0.0
     node_time = np.asarray(node_time, dtype=float)
 
+    src, dst, delay, edge_time = (np.asarray(x) for x in zip(*edges))
+    src, dst = src.astype(np.intp), dst.astype(np.intp)
+    delay, edge_time = delay.astype(float), edge_time.astype(float)
+    order = np.lexsort((dst, src))
+    src, dst, delay, edge_time = src[order], dst[order], delay[order], edge_time[order]
+    first = np.flatnonzero(np.r_[True, (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])])
+    # a super source (node num_nodes) reaches every node, so one Bellman-Ford run from it
+    # finds any negative cycle; its edges weigh -1 (never on a cycle) so none is implicit
+    rows = np.r_[src[first], np.full(num_nodes, num_nodes)]
+    cols = np.r_[dst[first], np.arange(num_nodes)]
+
     def has_cycle_above(lam: float) -> bool:
-        weight = np.full((num_nodes, num_nodes), np.inf)
-        for u, v, d, c in edges:
-            weight[u, v] = min(weight[u, v], lam * d - node_time[u] - c)
-        rows, cols = np.nonzero(np.isfinite(weight))
+        weight = lam * delay - node_time[src] - edge_time
+        data = np.r_[np.minimum.reduceat(weight, first), np.full(num_nodes, -1.0)]
         # built from coordinates, so zero weights stay explicit edges for csgraph
-        graph = csr_matrix((weight[rows, cols], (rows, cols)), shape=weight.shape)
+        graph = csr_matrix((data, (rows, cols)), shape=(num_nodes + 1, num_nodes + 1))
         try:
-            bellman_ford(graph, directed=True, indices=np.unique(rows), return_predecessors=False)
+            bellman_ford(graph, directed=True, indices=num_nodes, return_predecessors=False)
         except NegativeCycleError:
             return True
         return False
@@ -352,25 +364,26 @@ def _exact_steps(trace: Trace, by_step, steps, folded) -> int:
     return last
 
 
-def _realized_rows(trace: Trace, lo: int, hi: int) -> list[list[Task]]:
-    """Per processor, its tasks of steps lo..hi in the order they ran."""
-    rows = []
-    for proc in range(trace.schedule.num_processors):
-        rows.append([t for _, _, t in trace.intervals(proc) if lo <= t.microbatch <= hi])
-    return rows
+def _realized_rows(trace: Trace) -> list[list[Task]]:
+    """Per processor, its tasks in the order they ran."""
+    rows: list[list] = [[] for _ in range(trace.schedule.num_processors)]
+    for task, proc in trace.schedule.processor.items():
+        rows[proc].append((trace.start[task], trace.end[task], task))
+    return [[t for *_, t in sorted(row)] for row in rows]
 
 
-def _order_is_periodic(trace: Trace, lo: int, hi: int, k: int) -> bool:
+def _order_is_periodic(rows, lo: int, hi: int, k: int) -> bool:
     """Whether every processor ran steps lo+k..hi in the order of steps lo..hi-k, shifted."""
-    for row in _realized_rows(trace, lo, hi):
-        early = [(t.kind, t.unit, t.part, t.microbatch + k) for t in row if t.microbatch <= hi - k]
-        late = [(t.kind, t.unit, t.part, t.microbatch) for t in row if t.microbatch >= lo + k]
+    for row in rows:
+        early = [(t.kind, t.unit, t.part, t.microbatch + k) for t in row
+                 if lo <= t.microbatch <= hi - k]
+        late = [(t.kind, t.unit, t.part, t.microbatch) for t in row if lo + k <= t.microbatch <= hi]
         if early != late:
             return False
     return True
 
 
-def _realized_order_period(trace: Trace, by_step, lo: int, hi: int, k: int) -> float:
+def _realized_order_period(trace: Trace, rows, by_step, lo: int, hi: int, k: int) -> float:
     """Maximum cycle ratio of the dependency graph plus the realized processor order,
     folded modulo k steps (node = task template and step mod k), divided by k."""
     sched = trace.schedule
@@ -387,11 +400,16 @@ def _realized_order_period(trace: Trace, by_step, lo: int, hi: int, k: int) -> f
             for dep in sched.deps[task]:
                 edges.add((node(dep.task), node(task), t // k - dep.task.microbatch // k,
                            _comm(sched, dep, task, trace.latency, trace.bandwidth)))
-    for row in _realized_rows(trace, lo, hi):
+    for row in rows:
+        row = [t for t in row if lo <= t.microbatch <= hi]
         for a, b in zip(row, row[1:]):
             edges.add((node(a), node(b), b.microbatch // k - a.microbatch // k, 0.0))
     times = [node_time.get(i, 0.0) for i in range(len(nodes))]
     return max_cycle_ratio(len(nodes), sorted(edges), times) / k
+
+
+class SteadyStateNotReached(ValueError):
+    """The run is too short to show its periodic steady state: simulate more steps."""
 
 
 def steady_state_period(trace: Trace) -> float:
@@ -415,20 +433,29 @@ def steady_state_period(trace: Trace) -> float:
     used (:func:`_exact_steps`), and K is the smallest cyclicity for which the realized
     order of the last 2K + d_max + 1 of them (d_max: the longest delayed-gradient edge,
     which bounds the steps in flight) is K-periodic. ``ValueError`` if no such K exists in
-    the run: build the schedule with more ``steps``.
+    the run (:class:`SteadyStateNotReached`, a ``ValueError``): build the schedule with more
+    ``steps`` (:func:`.compare.evaluate` doubles them until the period shows).
     """
     by_step, steps, folded = _step_templates(trace.schedule)
     if len(steps) < 4:
         raise ValueError(f"need at least 4 steps to measure a period; got {len(steps)}.")
-    templates = set(folded)
-    if any(set(by_step[t]) != templates for t in steps) or steps != list(range(len(steps))):
+    templates = sorted(folded)
+    if any(set(by_step[t]) != set(templates) for t in steps) or steps != list(range(len(steps))):
         raise ValueError("`steady_state_period` needs steps 0..N-1 made of the same tasks.")
     last = _exact_steps(trace, by_step, steps, folded)
     d_max = max((d for deps in folded.values() for _, d, _ in deps), default=0)
+    rows = _realized_rows(trace)
+    tol = 1e-9 * max(1.0, trace.makespan)
     for k in range(1, (last + 1 - d_max) // 2 + 1):
         lo = last + 1 - (2 * k + d_max + 1)
-        if _order_is_periodic(trace, lo, last, k):
-            return _realized_order_period(trace, by_step, lo, last, k)
-    raise ValueError(f"schedule {trace.schedule.name!r} shows no periodic processor order within "
-                     f"the {last + 1} steps that are exact (of {len(steps)}); simulate more "
-                     f"`steps`.")
+        if not _order_is_periodic(rows, lo, last, k):
+            continue
+        # periodic times too (the usual case): the shift per k steps, no cycle search
+        shifts = np.array([[trace.start[by_step[t + k][tpl]] - trace.start[by_step[t][tpl]]
+                            for tpl in templates] for t in range(lo, last + 1 - k)])
+        if np.all(np.abs(shifts - shifts[-1, 0]) <= tol):
+            return float(shifts[-1, 0] / k)
+        return _realized_order_period(trace, rows, by_step, lo, last, k)
+    raise SteadyStateNotReached(
+        f"schedule {trace.schedule.name!r} shows no periodic processor order within the "
+        f"{last + 1} steps that are exact (of {len(steps)}); simulate more `steps`.")

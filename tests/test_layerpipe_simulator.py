@@ -130,6 +130,16 @@ def test_pipedream_period_equals_its_largest_stage_load(p, loads):
 @example(p=5, layers=[(1, 0, 0), (1, 0, 1), (1, 4, 0)])
 # steps finish in pairs (cyclicity 2): an average over an odd window gave 1.905 < 2
 @example(p=3, layers=[(2, 0, 0), (1, 0, 0), (1, 0, 0)])
+# cyclicity 55: the first 108 steps are too few to show it (the period is 29.81, load 29.63)
+@example(p=7, layers=[(10.358474234336875, 2.2132821405474083, 4.490564178544934),
+                      (10.358474234336875, 2.2132821405474083, 4.490564178544934),
+                      (7.955181501015909, 15.619739411889988, 0.0),
+                      (14.863699254536918, 0.37755978492325154, 8.896331843924601),
+                      (1.1, 17.737477586265612, 7.955181501015909),
+                      (10.358474234336875, 0.0, 4.490564178544934),
+                      (13.05575909013144, 13.352999585914011, 15.441901257024465),
+                      (1.7267132676275228, 5.389744714566921, 0.0),
+                      (10.358474234336875, 2.2132821405474083, 4.490564178544934)])
 def test_layerpipe_respects_bounds_processors_and_dependencies(p, layers):
     prof = profile_from_costs(*zip(*layers))
     steps = 12 * p + 24

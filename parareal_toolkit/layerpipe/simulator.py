@@ -431,7 +431,7 @@ def steady_state_period(trace: Trace) -> float:
 
     The run is finite, so only its steps that provably start as in the unbounded run are
     used (:func:`_exact_steps`), and K is the smallest cyclicity for which the realized
-    order of the last 2K + d_max + 1 of them (d_max: the longest delayed-gradient edge,
+    order of the last 2K + 2 d_max + 1 of them (d_max: the longest delayed-gradient edge,
     which bounds the steps in flight) is K-periodic. ``ValueError`` if no such K exists in
     the run (:class:`SteadyStateNotReached`, a ``ValueError``): build the schedule with more
     ``steps`` (:func:`.compare.evaluate` doubles them until the period shows).
@@ -446,8 +446,10 @@ def steady_state_period(trace: Trace) -> float:
     d_max = max((d for deps in folded.values() for _, d, _ in deps), default=0)
     rows = _realized_rows(trace)
     tol = 1e-9 * max(1.0, trace.makespan)
-    for k in range(1, (last + 1 - d_max) // 2 + 1):
-        lo = last + 1 - (2 * k + d_max + 1)
+    for k in range(1, (last - 2 * d_max) // 2 + 1):
+        # d_max steps either side of 2k + 1 inner steps: the inner steps' neighbours in the
+        # processor order are all in the window, so every folded order edge is seen whole
+        lo = last + 1 - (2 * k + 2 * d_max + 1)
         if not _order_is_periodic(rows, lo, last, k):
             continue
         # periodic times too (the usual case): the shift per k steps, no cycle search

@@ -4,13 +4,13 @@ LayerPipe's bounds as a property over random cost profiles; bad input."""
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from parareal_toolkit.layerpipe import (build_schedule, cyclic_period, iteration_bound,
-                                        partition_contiguous, partition_layerpipe,
-                                        profile_from_costs, simulate, steady_state_period,
-                                        vgg16_profile)
+from parareal_toolkit.layerpipe import (SteadyStateNotReached, build_schedule, cyclic_period,
+                                        iteration_bound, partition_contiguous,
+                                        partition_layerpipe, profile_from_costs, simulate,
+                                        steady_state_period, vgg16_profile)
 from parareal_toolkit.layerpipe.schedules import stage_schedule
 
 costs3 = st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5))
@@ -123,25 +123,69 @@ def test_pipedream_period_equals_its_largest_stage_load(p, loads):
     assert iteration_bound(sched) <= period * (1 + 1e-9)
 
 
-@settings(max_examples=20)
 @given(p=st.integers(1, 9),
        layers=st.lists(st.tuples(st.floats(0.5, 20), st.floats(0.0, 20), st.floats(0.0, 20)),
                        min_size=3, max_size=9))
+# the greedy fill once could not start a large A_l on the next processor (load 3.5, not 2)
+@example(p=5, layers=[(1, 0, 0), (1, 0, 1), (1, 4, 0)])
+# steps finish in pairs (cyclicity 2): an average over an odd window gave 1.905 < 2
+@example(p=3, layers=[(2, 0, 0), (1, 0, 0), (1, 0, 0)])
+# cyclicity 55: the first 108 steps are too few to show it (the period is 29.81, load 29.63)
+@example(p=7, layers=[(10.358474234336875, 2.2132821405474083, 4.490564178544934),
+                      (10.358474234336875, 2.2132821405474083, 4.490564178544934),
+                      (7.955181501015909, 15.619739411889988, 0.0),
+                      (14.863699254536918, 0.37755978492325154, 8.896331843924601),
+                      (1.1, 17.737477586265612, 7.955181501015909),
+                      (10.358474234336875, 0.0, 4.490564178544934),
+                      (13.05575909013144, 13.352999585914011, 15.441901257024465),
+                      (1.7267132676275228, 5.389744714566921, 0.0),
+                      (10.358474234336875, 2.2132821405474083, 4.490564178544934)])
 def test_layerpipe_respects_bounds_processors_and_dependencies(p, layers):
     prof = profile_from_costs(*zip(*layers))
-    sched = build_schedule("layerpipe", prof, p, steps=12 * p + 24)
-    trace = simulate(sched)
+    steps = 12 * p + 24
+    while True:  # unroll until the periodic steady state shows (rarely a long cycle)
+        sched = build_schedule("layerpipe", prof, p, steps=steps)
+        trace = simulate(sched)
+        try:
+            period = steady_state_period(trace)
+            break
+        except SteadyStateNotReached:
+            assert steps < 16 * (12 * p + 24)
+            steps *= 2
     trace.check()  # one task per processor at a time; every dependency respected
-    period = steady_state_period(trace)
     bound = max(iteration_bound(sched), sched.meta["load_bound"])
     assert period >= bound * (1 - 1e-9)
-    # the balanced placement: no processor above total/P (or half the largest A, which
-    # splits in two parts only) plus one whole F or G
-    biggest = max(max(l.forward, l.weight_grad) for l in prof.layers)
-    half_a = max(l.activation_grad for l in prof.layers) / 2
-    assert sched.meta["load_bound"] <= max(prof.total / p, half_a) + biggest + 1e-9
+    # the balanced placement (derivation in parareal_toolkit.layerpipe.partition):
+    # max(tau, M, a/2) <= T* <= max(tau + M, (2 tau + a)/3, a/2), tau = total/P,
+    # M = largest whole atom (F or G + U), a = largest A (splits in two parts at most)
+    tau = prof.total / p
+    whole = max(max(l.forward, l.weight_grad + l.update) for l in prof.layers)
+    a = max(l.activation_grad for l in prof.layers)
+    load = sched.meta["load_bound"]
+    assert load >= max(tau, whole, a / 2) * (1 - 1e-9)
+    assert load <= max(tau + whole, (2 * tau + a) / 3, a / 2) * (1 + 1e-9)
     # and the list schedule stays within twice the bound (measured: equal on VGG-16 P=6..12)
     assert period <= 2 * bound * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("layers,p,expected", [
+    ([(0, 1, 0), (0, 10, 0), (0, 1, 0)], 3, 5.5),  # T* = (a + x)/2 > max(tau, a/2) = 5
+    ([(1, 0, 0), (1, 0, 1), (1, 4, 0)], 5, 2.0),  # a/2: A_2 fills two whole processors
+    ([(0.5, 1, 0), (0.5, 10, 0), (0.5, 1, 0)], 3, 5.75),  # above max(tau, a/2) + M = 5.5
+])
+def test_layerpipe_partition_is_optimal_on_small_cases(layers, p, expected):
+    place = partition_layerpipe(profile_from_costs(*zip(*layers)), p)
+    assert math.isclose(place.target, expected, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("name,p", [("pipedream-replicated", 5), ("layerpipe", 9)])
+def test_period_of_a_multi_step_cycle_is_exact(name, p):
+    # data-parallel replicas finish p steps at once (cyclicity p); VGG-16's LayerPipe at
+    # P = 9 finishes steps in pairs: averages over other windows are wrong by a burst
+    prof = vgg16_profile()
+    sched = build_schedule(name, prof, p, steps=60)
+    period = steady_state_period(simulate(sched))
+    assert math.isclose(period, sched.meta["load_bound"], rel_tol=1e-9)
 
 
 def test_layerpipe_reaches_its_bound_on_vgg16():

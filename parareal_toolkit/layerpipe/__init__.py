@@ -10,7 +10,11 @@ schedules on ``torch.distributed.pipelining``.
 
 What is exact (tested): GPipe/1F1B makespan (m+p-1)(f+b+w) and bubble (p-1)/(m+p-1);
 ZB-H1 makespan m(f+b+w)+(p-1)(f+b-w) for w <= min(f, b); PipeDream's period equals its largest
-stage load; every simulated period is at least the iteration bound and the load bound;
+stage load; the steady-state period is exact for any cyclicity (the critical cycle of the
+realized processor order, on the steps a finite run reproduces exactly) and never below the
+iteration bound and the load bound; LayerPipe's partition is optimal and its largest load
+T* obeys max(tau, M, a/2) <= T* <= max(tau + M, (2 tau + a)/3, a/2) (tau = total/P,
+M = largest F or G, a = largest A; proof in :mod:`.partition`);
 the torch runtime's gradients equal single-process backprop; the emulator with zero delay
 is plain SGD bit for bit.
 
@@ -26,8 +30,9 @@ available; each point is a parameter)
 * Inter-layer split (``split_activation``): A_l is divided by MAC fraction (output
   channels of e_{l-1}) between layer l's processor and the previous one.
 * Partition: work line [A_l, F_l, G_l] per layer, cut into P consecutive pieces of
-  equal load (bisection), F and G whole, A divisible; so "every processor carries the
-  same load" up to one whole F or G.
+  least maximal load (bisection on an optimal greedy fill), F and G whole, A divisible
+  once; so "every processor carries the same load" up to the bound above (one whole F or
+  G, or the share a large A_l forces).
 * Delays: S(l) = processors after F_l's processor (PipeDream's rule), ``delays`` to
   override; F_l of step t waits for G_l of step t - S(l) - 1.
 * Execution: asynchronous steady state, one micro-batch per step; PipeDream runs its
@@ -47,8 +52,8 @@ from .schedule import Dependency, Schedule, Task
 from .schedules import (ASYNCHRONOUS, SCHEDULES, SYNCHRONOUS, build_schedule, cyclic_order,
                         gpipe_order, layerpipe_schedule, one_f_one_b_order, pipedream_schedule,
                         stage_schedule, zb_h1_order)
-from .simulator import (Trace, cyclic_period, iteration_bound, max_cycle_ratio, simulate,
-                        steady_state_period)
+from .simulator import (SteadyStateNotReached, Trace, cyclic_period, iteration_bound,
+                        max_cycle_ratio, simulate, steady_state_period)
 
 __all__ = [
     "LayerCost", "CostProfile", "profile_from_costs", "profile_from_sequential",
@@ -59,7 +64,7 @@ __all__ = [
     "pipedream_schedule", "layerpipe_schedule", "gpipe_order", "one_f_one_b_order",
     "zb_h1_order", "cyclic_order",
     "Trace", "simulate", "iteration_bound", "cyclic_period", "max_cycle_ratio",
-    "steady_state_period",
+    "steady_state_period", "SteadyStateNotReached",
     "evaluate", "compare", "PAPER_AVERAGE_SPEEDUP", "PAPER_PEAK_SPEEDUP",
     "plot_gantt", "DelayedGradientTrainer", "pipedream_delays",
 ]

@@ -8,11 +8,29 @@
   exact dynamic programme.
 * :func:`partition_layerpipe`: LayerPipe's finer split (our reading of the abstract, see the
   package docstring). Each layer contributes, in this order, [A_l, F_l, G_l] to one line of
-  work; the line is cut into P consecutive pieces of at most T cycles, where a cut may fall
-  inside A_l (A_l's two parts then sit on two consecutive processors: the *inter-layer*
-  split) but F_l and G_l move whole to one side. G_l thus lands on the processor of F_l or
-  on the next one, in parallel with A_l (the *intra-layer* split). T is minimised by
-  bisection; with divisible A the result is within max(F, G) of total/P.
+  work; the line is cut into P consecutive pieces of at most T cycles, where at most one cut
+  may fall inside A_l (A_l's two parts then sit on two consecutive processors: the
+  *inter-layer* split) but F_l and G_l move whole to one side. G_l thus lands on the
+  processor of F_l or on the next one, in parallel with A_l (the *intra-layer* split).
+  The smallest feasible T is found exactly (to 1e-12, by bisection on a greedy fill that is
+  optimal for each T, see :func:`_fill`).
+
+Balance of the LayerPipe placement (tested on random profiles). Write tau = total/P,
+M = the largest indivisible atom (F_l, or G_l + U_l) and a = the largest A_l. Then
+
+    max(tau, M, a/2)  <=  T*  <=  max(tau + M, (2 tau + a)/3, a/2).
+
+The lower bound is plain (P processors; atoms whole; A_l on at most two processors). Upper
+bound: run the greedy fill with T equal to the right-hand side and suppose it needs a
+(P+1)-th processor. A processor is closed (i) because a whole atom c did not fit: its load
+is > T - c >= T - M >= tau; (ii) full, by the first part of a split A_l: load T >= tau; or
+(iii) skipped, because A_l did not fit in its room r plus one whole processor
+(A_l > r + T): its load T - r > 2T - A_l, and the next processor is then full with T, so
+the pair carries > 3T - a >= 2 tau. So P closed processors carry >= P tau = total while
+positive work is left: a contradiction (in case (iii) on the last processor, its load plus
+the unplaced A_l exceeds 2T >= tau, again more than the total). The term (2 tau + a)/3 is
+needed: with no F/G work, A = (x, a, x) on P = 3 has T* = (a + x)/2, which exceeds
+max(tau, a/2) = max((a + 2x)/3, a/2) (x = a/2: 0.75a against 0.67a; the bound gives 0.78a).
 """
 
 from __future__ import annotations
@@ -125,25 +143,34 @@ class LayerPipePlacement:
 
 
 def _fill(atoms, target: float, processors: int):
-    """Greedy fill of the work line; returns the placement of atoms or None if infeasible."""
+    """Greedy fill of the work line at load ``target``; the placement, or None if infeasible.
+
+    Each atom goes as early as it can: whole atoms on the current processor if they fit,
+    else on the next; an A atom fills the current room and puts its rest on the next
+    processor, or, when the rest would exceed a whole processor, starts on the next one
+    (then it fills that one and ends on the one after). The state (processor, load on it)
+    after every atom is thus the smallest that any feasible placement reaches, and the step
+    from one state to the next is monotone in the state, so the greedy fill succeeds
+    whenever some placement with loads <= ``target`` exists (exchange argument).
+    """
     proc, room = 0, target
     placed = []
     tol = 1e-12 * max(target, 1.0)
     for kind, layer, cost in atoms:
-        if kind == "A" and cost > 0:
-            first = min(cost, room)
+        if kind == "A" and cost > room + tol:
+            if cost > 2 * target + tol:
+                return None
+            if cost - room > target + tol:  # skip the room: whole next processor + rest
+                proc, room = proc + 1, target
+            first = room
             rest = cost - first
-            if rest > tol:
-                if proc + 1 >= processors or rest > target + tol:
-                    return None
-                parts = [(proc, first / cost)] if first > tol else []
-                proc, room = proc + 1, target - rest
-                parts.append((proc, rest / cost))
-                if len(parts) == 1:
-                    parts = [(proc, 1.0)]
-            else:
+            if proc + 1 >= processors:
+                return None
+            parts = [(proc, first / cost)] if first > tol else []
+            proc, room = proc + 1, target - rest
+            parts.append((proc, rest / cost))
+            if len(parts) == 1:
                 parts = [(proc, 1.0)]
-                room -= cost
             placed.append((kind, layer, tuple(parts)))
             continue
         if cost > room + tol:
@@ -180,7 +207,8 @@ def partition_layerpipe(profile: CostProfile, processors: int, *, split_activati
         else:
             atoms.append(("F", l, head + layer.weight_grad + layer.update))
     total = sum(c for *_, c in atoms)
-    lo = max(total / processors, max((c for k, _, c in atoms if k != "A"), default=0.0))
+    lo = max(total / processors, max((c for k, _, c in atoms if k != "A"), default=0.0),
+             max((c / 2 for k, _, c in atoms if k == "A"), default=0.0))
     hi = total
     if _fill(atoms, lo, processors) is not None:
         hi = lo

@@ -29,7 +29,8 @@ import numpy as np
 
 from .schedule import Schedule, Task
 
-__all__ = ["Trace", "simulate", "iteration_bound", "max_cycle_ratio", "steady_state_period", "cyclic_period"]
+__all__ = ["Trace", "simulate", "iteration_bound", "max_cycle_ratio", "steady_state_period",
+           "cyclic_period", "SteadyStateNotReached"]
 
 
 @dataclass
@@ -208,7 +209,9 @@ def simulate(schedule: Schedule, *, latency: float = 0.0, bandwidth: float = mat
 def max_cycle_ratio(num_nodes: int, edges, node_time, *, rtol: float = 1e-12) -> float:
     """max over directed cycles of (sum of node times + edge times) / (sum of edge delays).
 
-    ``edges``: iterable of ``(u, v, delay, edge_time)`` with integer delays >= 0. Returns 0
+    ``edges``: iterable of ``(u, v, delay, edge_time)`` with integer delays (an edge may go
+    back in steps, as a processor order from a later step to an earlier one does, as long as
+    every cycle has a positive total delay or zero time). Returns 0
     for an acyclic graph and raises ``ValueError`` for a cycle without delay (a deadlock).
     Parametric search: a cycle with ratio > lam exists iff the graph with edge weights
     lam * delay - time(u) - edge_time has a negative cycle (scipy's Bellman-Ford).
@@ -221,15 +224,24 @@ def max_cycle_ratio(num_nodes: int, edges, node_time, *, rtol: float = 1e-12) ->
         return 0.0
     node_time = np.asarray(node_time, dtype=float)
 
+    src, dst, delay, edge_time = (np.asarray(x) for x in zip(*edges))
+    src, dst = src.astype(np.intp), dst.astype(np.intp)
+    delay, edge_time = delay.astype(float), edge_time.astype(float)
+    order = np.lexsort((dst, src))
+    src, dst, delay, edge_time = src[order], dst[order], delay[order], edge_time[order]
+    first = np.flatnonzero(np.r_[True, (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])])
+    # a super source (node num_nodes) reaches every node, so one Bellman-Ford run from it
+    # finds any negative cycle; its edges weigh -1 (never on a cycle) so none is implicit
+    rows = np.r_[src[first], np.full(num_nodes, num_nodes)]
+    cols = np.r_[dst[first], np.arange(num_nodes)]
+
     def has_cycle_above(lam: float) -> bool:
-        weight = np.full((num_nodes, num_nodes), np.inf)
-        for u, v, d, c in edges:
-            weight[u, v] = min(weight[u, v], lam * d - node_time[u] - c)
-        rows, cols = np.nonzero(np.isfinite(weight))
+        weight = lam * delay - node_time[src] - edge_time
+        data = np.r_[np.minimum.reduceat(weight, first), np.full(num_nodes, -1.0)]
         # built from coordinates, so zero weights stay explicit edges for csgraph
-        graph = csr_matrix((weight[rows, cols], (rows, cols)), shape=weight.shape)
+        graph = csr_matrix((data, (rows, cols)), shape=(num_nodes + 1, num_nodes + 1))
         try:
-            bellman_ford(graph, directed=True, indices=np.unique(rows), return_predecessors=False)
+            bellman_ford(graph, directed=True, indices=num_nodes, return_predecessors=False)
         except NegativeCycleError:
             return True
         return False
@@ -300,15 +312,152 @@ def cyclic_period(schedule: Schedule, *, latency: float = 0.0, bandwidth: float 
     return max_cycle_ratio(*_fold(schedule, latency, bandwidth, True))
 
 
+def _step_templates(schedule: Schedule):
+    """Tasks of each step by (kind, unit, part), and the folded dependencies of one step:
+    template -> list of (template of the dependency, step delay d >= 0, the dependency)."""
+    by_step: dict[int, dict[tuple, Task]] = {}
+    for task in schedule.cost:
+        by_step.setdefault(task.microbatch, {})[(task.kind, task.unit, task.part)] = task
+    steps = sorted(by_step)
+    ref = steps[len(steps) - 1]
+    folded = {tpl: [((d.task.kind, d.task.unit, d.task.part), task.microbatch - d.task.microbatch, d)
+                    for d in schedule.deps[task]]
+              for tpl, task in by_step[ref].items()}
+    return by_step, steps, folded
+
+
+def _exact_steps(trace: Trace, by_step, steps, folded) -> int:
+    """The last step h such that steps 0..h start exactly as in the unbounded run.
+
+    A run of N steps is the prefix of the unbounded stream of steps, and it can differ from
+    that stream only once a task of a step >= N would have mattered:
+
+    * list scheduling (``priority``): the absent tasks become ready no earlier than
+      x* = the earliest end of the dependencies of an absent task whose dependencies all
+      lie in steps < N (every other absent task depends on one of those). Until x* both
+      runs have the same tasks ready and make the same choices, so every task that starts
+      before x* is exact.
+    * a fixed periodic order (:func:`.schedules.cyclic_order`): a task of step t sits in a
+      cycle <= t + d_max - 1 (d_max the largest step delay of a dependency) and an absent
+      task in a cycle >= N; the tasks of cycles < N are a prefix of every processor's order
+      and closed under dependencies, hence exact; they include all of steps <= N - d_max.
+    """
+    sched = trace.schedule
+    n = steps[-1] + 1
+    d_max = max((d for deps in folded.values() for _, d, _ in deps), default=0)
+    if sched.order is not None:
+        return n - max(d_max, 1)
+    horizon = math.inf
+    for j in range(max(d_max, 1)):
+        for tpl, deps in folded.items():
+            if any(d <= j for _, d, _ in deps):
+                continue  # waits for an absent task of its own or a later step
+            # communication only delays it further; ignoring it keeps x* a lower bound
+            release = max((trace.end[by_step[n + j - d][dep_tpl]] for dep_tpl, d, _ in deps
+                           if n + j - d >= 0), default=0.0)
+            horizon = min(horizon, release)
+    last = -1
+    for t in steps:
+        if max(trace.start[task] for task in by_step[t].values()) >= horizon:
+            break
+        last = t
+    return last
+
+
+def _realized_rows(trace: Trace) -> list[list[Task]]:
+    """Per processor, its tasks in the order they ran."""
+    rows: list[list] = [[] for _ in range(trace.schedule.num_processors)]
+    for task, proc in trace.schedule.processor.items():
+        rows[proc].append((trace.start[task], trace.end[task], task))
+    return [[t for *_, t in sorted(row)] for row in rows]
+
+
+def _order_is_periodic(rows, lo: int, hi: int, k: int) -> bool:
+    """Whether every processor ran steps lo+k..hi in the order of steps lo..hi-k, shifted."""
+    for row in rows:
+        early = [(t.kind, t.unit, t.part, t.microbatch + k) for t in row
+                 if lo <= t.microbatch <= hi - k]
+        late = [(t.kind, t.unit, t.part, t.microbatch) for t in row if lo + k <= t.microbatch <= hi]
+        if early != late:
+            return False
+    return True
+
+
+def _realized_order_period(trace: Trace, rows, by_step, lo: int, hi: int, k: int) -> float:
+    """Maximum cycle ratio of the dependency graph plus the realized processor order,
+    folded modulo k steps (node = task template and step mod k), divided by k."""
+    sched = trace.schedule
+    nodes: dict[tuple, int] = {}
+
+    def node(task: Task) -> int:
+        return nodes.setdefault((task.kind, task.unit, task.part, task.microbatch % k), len(nodes))
+
+    edges = set()
+    node_time: dict[int, float] = {}
+    for t in range(hi - k + 1, hi + 1):
+        for task in by_step[t].values():
+            node_time[node(task)] = sched.cost[task]
+            for dep in sched.deps[task]:
+                edges.add((node(dep.task), node(task), t // k - dep.task.microbatch // k,
+                           _comm(sched, dep, task, trace.latency, trace.bandwidth)))
+    for row in rows:
+        row = [t for t in row if lo <= t.microbatch <= hi]
+        for a, b in zip(row, row[1:]):
+            edges.add((node(a), node(b), b.microbatch // k - a.microbatch // k, 0.0))
+    times = [node_time.get(i, 0.0) for i in range(len(nodes))]
+    return max_cycle_ratio(len(nodes), sorted(edges), times) / k
+
+
+class SteadyStateNotReached(ValueError):
+    """The run is too short to show its periodic steady state: simulate more steps."""
+
+
 def steady_state_period(trace: Trace) -> float:
-    """Cycles per step of an asynchronous run, measured away from both ends:
-    (C[t1] - C[t0]) / (t1 - t0) with C the step completion times, t0 the middle step and
-    t1 2P + 2 steps before the end (the last steps finish early: nothing follows them)."""
-    done = trace.step_completion()
-    steps = sorted(done)
+    """Cycles per step of the steady state of an asynchronous run, exactly.
+
+    Every task starts at the later of its release and the end of the task before it on
+    its processor (list scheduling starts a task as soon as it is both ready and chosen;
+    a fixed order as soon as it is ready and next). So a run whose processor order repeats
+    every K steps with a step shift of K (the *realized order* is K-periodic; K > 1 is
+    common: replicated stages take turns, LayerPipe's list schedule may finish steps in
+    pairs) is the max-plus evolution of the dependency graph plus those order edges, and its
+    steady-state period is the maximum cycle ratio of that graph folded modulo K, divided by
+    K (the critical cycle; :func:`max_cycle_ratio`). This is exact in the periodic regime
+    (the tight constraints of a periodic schedule close into a cycle of exactly that
+    ratio) and also once the order has settled but the times still converge, which a
+    finite average misses: on VGG-16 at P = 9 the last processors of LayerPipe's list
+    schedule catch up 0.14% per step for hundreds of steps, and an average over a window
+    that is not a multiple of K is wrong by up to one step's burst.
+
+    The run is finite, so only its steps that provably start as in the unbounded run are
+    used (:func:`_exact_steps`), and K is the smallest cyclicity for which the realized
+    order of the last 2K + 2 d_max + 1 of them (d_max: the longest delayed-gradient edge,
+    which bounds the steps in flight) is K-periodic. ``ValueError`` if no such K exists in
+    the run (:class:`SteadyStateNotReached`, a ``ValueError``): build the schedule with more
+    ``steps`` (:func:`.compare.evaluate` doubles them until the period shows).
+    """
+    by_step, steps, folded = _step_templates(trace.schedule)
     if len(steps) < 4:
         raise ValueError(f"need at least 4 steps to measure a period; got {len(steps)}.")
-    k = len(steps)
-    t0 = steps[k // 2]
-    t1 = steps[max(k // 2 + 1, k - 1 - min(k // 4, 2 * trace.schedule.num_processors + 2))]
-    return (done[t1] - done[t0]) / (t1 - t0)
+    templates = sorted(folded)
+    if any(set(by_step[t]) != set(templates) for t in steps) or steps != list(range(len(steps))):
+        raise ValueError("`steady_state_period` needs steps 0..N-1 made of the same tasks.")
+    last = _exact_steps(trace, by_step, steps, folded)
+    d_max = max((d for deps in folded.values() for _, d, _ in deps), default=0)
+    rows = _realized_rows(trace)
+    tol = 1e-9 * max(1.0, trace.makespan)
+    for k in range(1, (last - 2 * d_max) // 2 + 1):
+        # d_max steps either side of 2k + 1 inner steps: the inner steps' neighbours in the
+        # processor order are all in the window, so every folded order edge is seen whole
+        lo = last + 1 - (2 * k + 2 * d_max + 1)
+        if not _order_is_periodic(rows, lo, last, k):
+            continue
+        # periodic times too (the usual case): the shift per k steps, no cycle search
+        shifts = np.array([[trace.start[by_step[t + k][tpl]] - trace.start[by_step[t][tpl]]
+                            for tpl in templates] for t in range(lo, last + 1 - k)])
+        if np.all(np.abs(shifts - shifts[-1, 0]) <= tol):
+            return float(shifts[-1, 0] / k)
+        return _realized_order_period(trace, rows, by_step, lo, last, k)
+    raise SteadyStateNotReached(
+        f"schedule {trace.schedule.name!r} shows no periodic processor order within the "
+        f"{last + 1} steps that are exact (of {len(steps)}); simulate more `steps`.")

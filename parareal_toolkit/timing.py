@@ -21,8 +21,8 @@ the time of one iteration on N ideal devices with free communication. The speedu
 
 ``U = sum_j u(g^j)`` the units of the trunk, ``u`` the number of units of a module, counted in
 the model actually built. For the seed's ResNet-1001 (``U = 333``, ``N_c = ceil(12/N)``
-units per coarse network) it is ``333 / (ceil(333/N) + (N - 1) ceil(12/N))``: 2.82, 4.76,
-6.54, 9.25 and 9.00 for N = 3, 6, 12, 18, 24 (:func:`seed_unit_count_bound`).
+units per coarse network) it is ``333 / (ceil(333/N) + (N - 1) ceil(12/N))``: 2.80, 5.05,
+8.54, 9.25 and 9.00 for N = 3, 6, 12, 18, 24 (:func:`seed_unit_count_bound`).
 
 How each part is timed: forward and backward of the part alone, on inputs detached from the
 rest of the network (``requires_grad=True`` where the real network would send a gradient
@@ -311,6 +311,8 @@ def _preserved(network: nn.Module, *, train: bool):
     modes = [(m, m.training) for m in network.modules()]
     grads = [(p, p.grad) for p in network.parameters()]
     buffers = [(b, b.detach().clone()) for b in network.buffers()]
+    for parameter, _ in grads:
+        parameter.grad = None  # or backward would accumulate into the saved tensors in place
     network.train(train)
     try:
         yield

@@ -585,7 +585,9 @@ def _device_name(device: torch.device) -> str:
 
 def _valid_subnetworks(depth: int, subnetworks: Sequence[int] | None) -> tuple[list[int], list[int]]:
     from .nn.parareal_resnet import parareal_resnet_plan
+    from .nn.resnet import num_units
 
+    num_units(depth)  # validates the depth, so that only N can make a plan fail below
     explicit = subnetworks is not None
     requested = list(DEFAULT_SUBNETWORKS if subnetworks is None else subnetworks)
     if not requested:

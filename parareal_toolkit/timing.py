@@ -284,17 +284,6 @@ def _wall_elapsed(step: Callable[[], None], devices: Sequence[torch.device]) -> 
     return time.perf_counter() - start
 
 
-def _median(clock: Callable[[], float], reset: Callable[[], None], *, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        clock()
-        reset()
-    samples = []
-    for _ in range(repeats):
-        samples.append(clock())
-        reset()
-    return statistics.median(samples)
-
-
 def _backward(outputs: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> None:
     pairs = [(o, g) for o, g in zip(outputs, grads) if o.requires_grad]
     if pairs:
@@ -410,6 +399,148 @@ def compile_modules(modules: Sequence[nn.Module], *, device: torch.device) -> li
     return [torch.compile(m, mode=mode) for m in modules]
 
 
+class _PartSampler:
+    """One sample of every part of one network per :meth:`sample` call.
+
+    Built inside :func:`_preserved` (it runs the network once, without gradients, to get the
+    interface tensors ``x_j``, ``y_j``, ``z_N`` that the parts are timed on).
+    """
+
+    def __init__(self, network, x, *, targets, backend, compile_coarse, unit_type, seed):
+        self.network = network
+        self.backend = backend
+        home = x.device
+        n = network.num_subnetworks
+        pre_devices = [_device_of(c, home) for c in network.preprocess]
+        sub_devices = [_device_of(g, home) for g in network.subnetworks]
+        coarse_device = _device_of(network.coarse, sub_devices[-1]) if n > 1 else sub_devices[-1]
+        post_device = _device_of(network.postprocess, sub_devices[-1])
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+
+        def fixed_like(t: torch.Tensor) -> torch.Tensor:
+            return torch.randn(t.shape, generator=generator, dtype=t.dtype).to(t.device)
+
+        self.parameters = list(network.parameters())
+        coarse = list(network.coarse)
+        if compile_coarse and n > 1:
+            coarse = compile_modules(coarse, device=coarse_device)
+        with torch.no_grad():
+            xs = [c(x.to(d)) for c, d in zip(network.preprocess, pre_devices)]
+            ys = [g(xj.to(d)) for g, xj, d in zip(network.subnetworks, xs, sub_devices)]
+            z = _coarse_chain(network.coarse, [t.to(coarse_device) for t in xs], [t.to(coarse_device) for t in ys])
+            logits = network.postprocess(z.to(post_device))
+        if targets is None:
+            targets = torch.randint(logits.shape[-1], (logits.shape[0],), generator=generator)
+        targets = targets.to(post_device)
+
+        # (part, device, step, leaves whose .grad the step fills)
+        self.steps: list[tuple[str, torch.device, Callable[[], None], list[torch.Tensor]]] = []
+        for c, xj, d in zip(network.preprocess, xs, pre_devices):
+            grad, image = fixed_like(xj), x.to(d)
+            self.steps.append(("preprocess", d, lambda c=c, image=image, grad=grad: _backward([c(image)], [grad]), []))
+        for g, xj, yj, d in zip(network.subnetworks, xs, ys, sub_devices):
+            leaf, grad = _leaf(xj, d), fixed_like(yj)
+            self.steps.append(("subnetworks", d, lambda g=g, leaf=leaf, grad=grad: _backward([g(leaf)], [grad]), [leaf]))
+        if n > 1:
+            x_leaves = [_leaf(t, coarse_device) for t in xs]
+            y_leaves = [_leaf(t, coarse_device) for t in ys]
+            grad = fixed_like(z)
+            mark_step = getattr(torch.compiler, "cudagraph_mark_step_begin", None)
+            graphs = compile_coarse and coarse_device.type == "cuda" and mark_step is not None
+
+            def chain_step():
+                if graphs:
+                    mark_step()  # a new training step for CUDA-graph trees
+                _backward([_coarse_chain(coarse, x_leaves, y_leaves)], [grad])
+
+            self.steps.append(("coarse", coarse_device, chain_step, x_leaves + y_leaves))
+        z_leaf = _leaf(z, post_device)
+
+        def post_step():
+            nn.functional.cross_entropy(network.postprocess(z_leaf), targets).backward()
+
+        self.steps.append(("postprocess", post_device, post_step, [z_leaf]))
+        self.wall_devices = sorted({home, *pre_devices, *sub_devices, coarse_device, post_device}, key=str)
+
+        def full_step():
+            out = forward_on_backend(network, x, backend=backend, coarse=coarse)
+            nn.functional.cross_entropy(out, targets.to(out.device)).backward()
+
+        self.full_step = full_step
+        self.subnetwork_units = tuple(count_units(g, unit_type) for g in network.subnetworks)
+        self.coarse_units = tuple(count_units(f, unit_type) for f in network.coarse)
+
+    def _clear(self, leaves) -> None:
+        for p in self.parameters:
+            p.grad = None
+        for leaf in leaves:
+            leaf.grad = None
+
+    def sample(self) -> dict[str, list[float]]:
+        """Seconds of each part (``preprocess`` and ``subnetworks``: one per j) and of the full step."""
+        times: dict[str, list[float]] = {"preprocess": [], "subnetworks": [], "coarse": [], "postprocess": [], "wall_clock": []}
+        for part, device, step, leaves in self.steps:
+            times[part].append(_elapsed(step, device))
+            self._clear(leaves)
+        if self.backend is not None:
+            times["wall_clock"].append(_wall_elapsed(self.full_step, self.wall_devices))
+            self._clear([])
+        return times
+
+    def result(self, samples: Sequence[dict[str, list[float]]]) -> NetworkTiming:
+        """Medians over ``samples``, part by part (and j by j)."""
+
+        def medians(part: str) -> list[float]:
+            return [statistics.median(column) for column in zip(*(s[part] for s in samples))]
+
+        coarse, wall = medians("coarse"), medians("wall_clock")
+        return NetworkTiming(
+            num_subnetworks=self.network.num_subnetworks,
+            preprocess=tuple(medians("preprocess")),
+            subnetworks=tuple(medians("subnetworks")),
+            coarse=coarse[0] if coarse else None,
+            postprocess=medians("postprocess")[0],
+            subnetwork_units=self.subnetwork_units,
+            coarse_units=self.coarse_units,
+            wall_clock=wall[0] if wall else None,
+            backend=None if self.backend is None else getattr(self.backend, "name", type(self.backend).__name__),
+        )
+
+
+def _check_timing_options(network, x, *, repeats, warmup, compile_coarse) -> tuple[int, int]:
+    _check_network(network)
+    if network.iterations != 1:
+        raise ValueError(
+            f"`network.iterations` must be 1 (the seed's network, whose parts Table 2 times); got {network.iterations}."
+        )
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"`x` must be a torch.Tensor; got {type(x).__name__}.")
+    return _check_int("repeats", repeats, 1), _check_int("warmup", warmup, 1 if compile_coarse else 0)
+
+
+def _time_interleaved(networks, x, *, targets, repeats, warmup, backend, train, compile_coarse, unit_type, seed):
+    """Time several networks with their samples interleaved round-robin.
+
+    Interleaving spreads slow phases of a shared or throttling machine over every network
+    alike, so the ratios between networks (the speedups) stay meaningful.
+    """
+    with contextlib.ExitStack() as stack:
+        samplers = []
+        for network in networks:
+            stack.enter_context(_preserved(network, train=train))
+            samplers.append(_PartSampler(
+                network, x, targets=targets, backend=backend, compile_coarse=compile_coarse, unit_type=unit_type, seed=seed,
+            ))
+        for sampler in samplers:
+            for _ in range(warmup):
+                sampler.sample()
+        samples = [[] for _ in samplers]
+        for _ in range(repeats):
+            for sampler, bucket in zip(samplers, samples):
+                bucket.append(sampler.sample())
+        return [sampler.result(bucket) for sampler, bucket in zip(samplers, samples)]
+
+
 def time_network(
     network: PararealNetwork,
     x: torch.Tensor,
@@ -425,111 +556,21 @@ def time_network(
 ) -> NetworkTiming:
     """Time each part of ``network`` (forward+backward, median of ``repeats``) on input ``x``.
 
-    ``targets`` are the class labels for the cross-entropy loss (default: random, fixed by
-    ``seed``). ``backend`` runs the real wall-clock measurement (``None`` skips it). Each
-    part runs on the device of its parameters; ``x`` is moved there. ``compile_coarse``
-    times the chain (and the wall-clock) with :func:`compile_modules` applied to the coarse
-    networks; compilation happens in the warm-up, so it needs ``warmup >= 1``.
-    The network must have ``iterations == 1`` (the seed's network, whose parts these are).
+    Each call of a part is followed by one of every other part (one *sample*); ``warmup``
+    samples are discarded. ``targets`` are the class labels of the cross-entropy loss
+    (default: random, fixed by ``seed``, as are the upstream gradients). ``backend`` runs the
+    real wall-clock measurement (``None`` skips it). Each part runs on the device of its
+    parameters; ``x`` is moved there. ``compile_coarse`` times the chain (and the
+    wall-clock) with :func:`compile_modules` applied to the coarse networks; compilation
+    happens in the warm-up, so it needs ``warmup >= 1``. The network must have
+    ``iterations == 1`` (the seed's network, whose parts these are).
     """
-    network = _check_network(network)
-    if network.iterations != 1:
-        raise ValueError(
-            f"`network.iterations` must be 1 (the seed's network, whose parts Table 2 times); got {network.iterations}."
-        )
-    repeats = _check_int("repeats", repeats, 1)
-    warmup = _check_int("warmup", warmup, 1 if compile_coarse else 0)
+    repeats, warmup = _check_timing_options(network, x, repeats=repeats, warmup=warmup, compile_coarse=compile_coarse)
     resolved = None if backend is None else _resolve_backend(backend)
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"`x` must be a torch.Tensor; got {type(x).__name__}.")
-    home = x.device
-    n = network.num_subnetworks
-    pre_devices = [_device_of(c, home) for c in network.preprocess]
-    sub_devices = [_device_of(g, home) for g in network.subnetworks]
-    coarse_device = _device_of(network.coarse, sub_devices[-1]) if n > 1 else sub_devices[-1]
-    post_device = _device_of(network.postprocess, sub_devices[-1])
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-
-    def fixed_like(t: torch.Tensor) -> torch.Tensor:
-        return torch.randn(t.shape, generator=generator, dtype=t.dtype).to(t.device)
-
-    parameters = list(network.parameters())
-
-    def reset(*leaves: torch.Tensor) -> Callable[[], None]:
-        def clear():
-            for p in parameters:
-                p.grad = None
-            for leaf in leaves:
-                leaf.grad = None
-
-        return clear
-
-    coarse = list(network.coarse)
-    if compile_coarse and n > 1:
-        coarse = compile_modules(coarse, device=coarse_device)
-
-    with _preserved(network, train=train):
-        with torch.no_grad():
-            xs = [c(x.to(d)) for c, d in zip(network.preprocess, pre_devices)]
-            ys = [g(xj.to(d)) for g, xj, d in zip(network.subnetworks, xs, sub_devices)]
-            z = _coarse_chain(network.coarse, [t.to(coarse_device) for t in xs], [t.to(coarse_device) for t in ys])
-            logits = network.postprocess(z.to(post_device))
-        if targets is None:
-            targets = torch.randint(logits.shape[-1], (logits.shape[0],), generator=generator)
-        targets = targets.to(post_device)
-
-        pre_times = []
-        for c, xj, d in zip(network.preprocess, xs, pre_devices):
-            grad, image = fixed_like(xj), x.to(d)
-            pre_times.append(_median(lambda: _elapsed(lambda: _backward([c(image)], [grad]), d), reset(), repeats=repeats, warmup=warmup))
-
-        sub_times = []
-        for g, xj, yj, d in zip(network.subnetworks, xs, ys, sub_devices):
-            leaf, grad = _leaf(xj, d), fixed_like(yj)
-            sub_times.append(_median(lambda: _elapsed(lambda: _backward([g(leaf)], [grad]), d), reset(leaf), repeats=repeats, warmup=warmup))
-
-        coarse_time = None
-        if n > 1:
-            x_leaves = [_leaf(t, coarse_device) for t in xs]
-            y_leaves = [_leaf(t, coarse_device) for t in ys]
-            grad = fixed_like(z)
-            mark_step = getattr(torch.compiler, "cudagraph_mark_step_begin", None)
-
-            def chain_step():
-                if compile_coarse and coarse_device.type == "cuda" and mark_step is not None:
-                    mark_step()  # a new training step for CUDA-graph trees
-                _backward([_coarse_chain(coarse, x_leaves, y_leaves)], [grad])
-
-            coarse_time = _median(lambda: _elapsed(chain_step, coarse_device), reset(*x_leaves, *y_leaves), repeats=repeats, warmup=warmup)
-
-        z_leaf = _leaf(z, post_device)
-
-        def post_step():
-            nn.functional.cross_entropy(network.postprocess(z_leaf), targets).backward()
-
-        post_time = _median(lambda: _elapsed(post_step, post_device), reset(z_leaf), repeats=repeats, warmup=warmup)
-
-        wall = None
-        if resolved is not None:
-            devices = sorted({home, *pre_devices, *sub_devices, coarse_device, post_device}, key=str)
-
-            def full_step():
-                logits = forward_on_backend(network, x, backend=resolved, coarse=coarse)
-                nn.functional.cross_entropy(logits, targets.to(logits.device)).backward()
-
-            wall = _median(lambda: _wall_elapsed(full_step, devices), reset(), repeats=repeats, warmup=warmup)
-
-    return NetworkTiming(
-        num_subnetworks=n,
-        preprocess=tuple(pre_times),
-        subnetworks=tuple(sub_times),
-        coarse=coarse_time,
-        postprocess=post_time,
-        subnetwork_units=tuple(count_units(g, unit_type) for g in network.subnetworks),
-        coarse_units=tuple(count_units(f, unit_type) for f in network.coarse),
-        wall_clock=wall,
-        backend=None if resolved is None else getattr(resolved, "name", type(resolved).__name__),
-    )
+    return _time_interleaved(
+        [network], x, targets=targets, repeats=repeats, warmup=warmup, backend=resolved, train=train,
+        compile_coarse=compile_coarse, unit_type=unit_type, seed=seed,
+    )[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -624,8 +665,10 @@ def table2(
     units cannot accommodate (listed in ``Table2.skipped``); explicitly requested N must all
     be valid. N = 1 is always timed first: it is the reference of the speedups. Every network
     is built with the seed's ``N_c = ceil(12/N)`` and the same random input batch of
-    ``batch_size`` CIFAR-sized images. A backend with a ``place`` method (``devices``) places
-    each network before it is timed.
+    ``batch_size`` CIFAR-sized images. All networks are built first and their samples
+    interleaved round-robin (see :func:`time_network` for one sample), so that a machine's
+    slow phases hit every N alike. A backend with a ``place`` method (``devices``) places
+    each network before it is timed. ``progress(N)`` is called as each network is built.
     """
     from .nn.parareal_resnet import parareal_resnet
 
@@ -643,18 +686,20 @@ def table2(
     generator = torch.Generator(device="cpu").manual_seed(seed)
     x = torch.randn(batch_size, 3, 32, 32, generator=generator).to(device)
     targets = torch.randint(10, (batch_size,), generator=generator).to(device)
-    rows = []
+    networks = []
     for n in valid:
         if progress is not None:
             progress(n)
         network = parareal_resnet(depth, num_subnetworks=n).to(device)
         if resolved is not None and callable(getattr(resolved, "place", None)):
             resolved.place(network)
-        rows.append(time_network(
-            network, x, targets=targets, repeats=repeats, warmup=warmup, backend=resolved,
-            compile_coarse=compile_coarse, seed=seed,
-        ))
-        del network
+        networks.append(network)
+    for network in networks:
+        _check_timing_options(network, x, repeats=repeats, warmup=warmup, compile_coarse=compile_coarse)
+    rows = _time_interleaved(
+        networks, x, targets=targets, repeats=repeats, warmup=warmup, backend=resolved, train=True,
+        compile_coarse=compile_coarse, unit_type=PreActBottleneck, seed=seed,
+    )
     settings = {
         "model": f"Parareal ResNet-{depth}",
         "depth": depth,
@@ -666,7 +711,10 @@ def table2(
         "backend": None if resolved is None else getattr(resolved, "name", type(resolved).__name__),
         "compile_coarse": compile_coarse,
         "torch": torch.__version__,
-        "timing": "median forward+backward seconds; CUDA events on GPU, synchronised perf_counter otherwise",
+        "timing": (
+            "median forward+backward seconds of each part; samples interleaved round-robin over N; "
+            "CUDA events on GPU, synchronised perf_counter otherwise"
+        ),
     }
     return Table2(tuple(rows), settings, tuple(skipped))
 

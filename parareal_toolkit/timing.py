@@ -31,7 +31,10 @@ share of ``loss.backward()``. The coarse chain is computed by :func:`parareal_to
 itself (one correction-form iteration whose fine values are the precomputed ``y_j``), so
 its time includes the driver's bookkeeping exactly as the network's forward does. Clocks:
 CUDA events on a CUDA device, ``time.perf_counter`` after a device synchronisation
-elsewhere; ``warmup`` untimed calls, then the median of ``repeats``. The *real* wall-clock
+elsewhere (or, with ``clock="process"``, the process's CPU time, which other processes on a
+shared machine do not inflate); one *sample* calls every part once, ``warmup`` samples are
+discarded, and each part's time is the median of ``repeats`` samples. :func:`table2`
+interleaves the samples of all N round-robin, so slow phases of the machine hit every N alike. The *real* wall-clock
 is one full forward + backward of the whole network through a chosen backend
 (:func:`forward_on_backend`), synchronised ``perf_counter``, median of ``repeats``.
 
@@ -68,6 +71,7 @@ __all__ = [
     "SEED_TABLE2",
     "SEED_TABLE2_SOURCE",
     "DEFAULT_SUBNETWORKS",
+    "CLOCKS",
     "NetworkTiming",
     "Table2",
     "count_units",
@@ -77,6 +81,7 @@ __all__ = [
     "forward_on_backend",
     "time_network",
     "table2",
+    "compile_modules",
     "format_table2",
     "plot_table2",
 ]
@@ -259,8 +264,21 @@ def _synchronize(devices: Iterable[torch.device]) -> None:
                 sync()
 
 
-def _elapsed(step: Callable[[], None], device: torch.device) -> float:
-    """Seconds taken by ``step`` on ``device``: CUDA events there, else synchronised perf_counter."""
+CLOCKS = ("wall", "process")
+
+
+def _check_clock(clock) -> str:
+    if clock not in CLOCKS:
+        raise ValueError(f"`clock` must be one of {CLOCKS}; got {clock!r}.")
+    return clock
+
+
+def _elapsed(step: Callable[[], None], device: torch.device, clock: str = "wall") -> float:
+    """Seconds taken by ``step`` on ``device``: CUDA events there, else synchronised perf_counter.
+
+    ``clock="process"`` counts this process's CPU time instead of perf_counter off CUDA (see
+    :func:`time_network`).
+    """
     if device.type == "cuda":
         with torch.cuda.device(device):
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -269,11 +287,12 @@ def _elapsed(step: Callable[[], None], device: torch.device) -> float:
             end.record()
             end.synchronize()
             return start.elapsed_time(end) / 1e3
+    now = time.process_time if clock == "process" else time.perf_counter
     _synchronize([device])
-    start = time.perf_counter()
+    start = now()
     step()
     _synchronize([device])
-    return time.perf_counter() - start
+    return now() - start
 
 
 def _wall_elapsed(step: Callable[[], None], devices: Sequence[torch.device]) -> float:
@@ -406,8 +425,9 @@ class _PartSampler:
     interface tensors ``x_j``, ``y_j``, ``z_N`` that the parts are timed on).
     """
 
-    def __init__(self, network, x, *, targets, backend, compile_coarse, unit_type, seed):
+    def __init__(self, network, x, *, targets, backend, compile_coarse, unit_type, seed, clock):
         self.network = network
+        self.clock = clock
         self.backend = backend
         home = x.device
         n = network.num_subnetworks
@@ -480,7 +500,7 @@ class _PartSampler:
         """Seconds of each part (``preprocess`` and ``subnetworks``: one per j) and of the full step."""
         times: dict[str, list[float]] = {"preprocess": [], "subnetworks": [], "coarse": [], "postprocess": [], "wall_clock": []}
         for part, device, step, leaves in self.steps:
-            times[part].append(_elapsed(step, device))
+            times[part].append(_elapsed(step, device, self.clock))
             self._clear(leaves)
         if self.backend is not None:
             times["wall_clock"].append(_wall_elapsed(self.full_step, self.wall_devices))
@@ -518,7 +538,7 @@ def _check_timing_options(network, x, *, repeats, warmup, compile_coarse) -> tup
     return _check_int("repeats", repeats, 1), _check_int("warmup", warmup, 1 if compile_coarse else 0)
 
 
-def _time_interleaved(networks, x, *, targets, repeats, warmup, backend, train, compile_coarse, unit_type, seed):
+def _time_interleaved(networks, x, *, targets, repeats, warmup, backend, train, compile_coarse, unit_type, seed, clock):
     """Time several networks with their samples interleaved round-robin.
 
     Interleaving spreads slow phases of a shared or throttling machine over every network
@@ -529,7 +549,8 @@ def _time_interleaved(networks, x, *, targets, repeats, warmup, backend, train, 
         for network in networks:
             stack.enter_context(_preserved(network, train=train))
             samplers.append(_PartSampler(
-                network, x, targets=targets, backend=backend, compile_coarse=compile_coarse, unit_type=unit_type, seed=seed,
+                network, x, targets=targets, backend=backend, compile_coarse=compile_coarse, unit_type=unit_type,
+                seed=seed, clock=clock,
             ))
         for sampler in samplers:
             for _ in range(warmup):
@@ -553,6 +574,7 @@ def time_network(
     compile_coarse: bool = False,
     unit_type: type = PreActBottleneck,
     seed: int = 0,
+    clock: str = "wall",
 ) -> NetworkTiming:
     """Time each part of ``network`` (forward+backward, median of ``repeats``) on input ``x``.
 
@@ -564,12 +586,19 @@ def time_network(
     wall-clock) with :func:`compile_modules` applied to the coarse networks; compilation
     happens in the warm-up, so it needs ``warmup >= 1``. The network must have
     ``iterations == 1`` (the seed's network, whose parts these are).
+
+    ``clock``: ``"wall"`` (default) times parts off CUDA with ``perf_counter``;
+    ``"process"`` with ``time.process_time``, the CPU time of this process, which other
+    processes on a shared machine do not inflate. It equals elapsed time only for
+    single-threaded work (``torch.set_num_threads(1)``); with more threads it is their sum.
+    CUDA parts always use CUDA events; the real wall-clock always uses ``perf_counter``.
     """
+    clock = _check_clock(clock)
     repeats, warmup = _check_timing_options(network, x, repeats=repeats, warmup=warmup, compile_coarse=compile_coarse)
     resolved = None if backend is None else _resolve_backend(backend)
     return _time_interleaved(
         [network], x, targets=targets, repeats=repeats, warmup=warmup, backend=resolved, train=train,
-        compile_coarse=compile_coarse, unit_type=unit_type, seed=seed,
+        compile_coarse=compile_coarse, unit_type=unit_type, seed=seed, clock=clock,
     )[0]
 
 
@@ -657,6 +686,7 @@ def table2(
     backend: str | Backend | None = "serial",
     compile_coarse: bool = False,
     seed: int = 0,
+    clock: str = "wall",
     progress: Callable[[int], None] | None = None,
 ) -> Table2:
     """Time Parareal ResNet-N (:func:`~parareal_toolkit.nn.parareal_resnet`) for each N.
@@ -673,6 +703,7 @@ def table2(
     from .nn.parareal_resnet import parareal_resnet
 
     batch_size = _check_int("batch_size", batch_size, 1)
+    clock = _check_clock(clock)
     _check_int("repeats", repeats, 1)
     _check_int("warmup", warmup, 1 if compile_coarse else 0)
     try:
@@ -698,7 +729,7 @@ def table2(
         _check_timing_options(network, x, repeats=repeats, warmup=warmup, compile_coarse=compile_coarse)
     rows = _time_interleaved(
         networks, x, targets=targets, repeats=repeats, warmup=warmup, backend=resolved, train=True,
-        compile_coarse=compile_coarse, unit_type=PreActBottleneck, seed=seed,
+        compile_coarse=compile_coarse, unit_type=PreActBottleneck, seed=seed, clock=clock,
     )
     settings = {
         "model": f"Parareal ResNet-{depth}",
@@ -711,9 +742,12 @@ def table2(
         "backend": None if resolved is None else getattr(resolved, "name", type(resolved).__name__),
         "compile_coarse": compile_coarse,
         "torch": torch.__version__,
+        "clock": "cuda events" if device.type == "cuda" else {"wall": "perf_counter", "process": "process_time"}[clock],
+        "torch_threads": torch.get_num_threads(),
         "timing": (
             "median forward+backward seconds of each part; samples interleaved round-robin over N; "
-            "CUDA events on GPU, synchronised perf_counter otherwise"
+            "CUDA events on GPU, synchronised perf_counter (or process CPU time, see 'clock') otherwise; "
+            "wall_clock: perf_counter of one full forward+backward through 'backend'"
         ),
     }
     return Table2(tuple(rows), settings, tuple(skipped))

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="backend of the real wall-clock run (serial, batched, devices, ...; default serial)")
     parser.add_argument("--compile-coarse", action="store_true",
                         help="torch.compile the coarse networks (CUDA graphs on CUDA); compilation is in the warm-up")
+    parser.add_argument("--clock", choices=("wall", "process"), default="wall",
+                        help="CPU parts: 'wall' (perf_counter, default) or 'process' (CPU time of this process: "
+                             "robust on a shared machine, exact with --threads 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and gradients (default 0)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-': stdout, no table)")
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     table = table2(
         args.subnetworks, depth=depth, batch_size=batch_size, device=device, repeats=args.repeats,
         warmup=warmup, backend=args.backend, compile_coarse=args.compile_coarse, seed=args.seed,
-        progress=progress,
+        clock=args.clock, progress=progress,
     )
     report = table.as_dict()
     if args.json == "-":

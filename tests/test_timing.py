@@ -143,6 +143,13 @@ def test_each_part_is_timed_on_its_own_modules():
     assert timing.wall_clock is None
 
 
+def test_process_clock_counts_cpu_time_not_sleep():
+    network = _sleepy_network(pre=[0, 0], sub=[0, 0.08], coarse=[0.04], post=0.04)
+    timing = time_network(network, torch.randn(2, 4), repeats=3, warmup=1, backend="serial", clock="process")
+    assert timing.subnetworks[1] < 0.03 and timing.coarse < 0.03 and timing.postprocess < 0.03
+    assert timing.wall_clock >= 0.16  # the real wall-clock stays perf_counter
+
+
 def test_parts_add_up_and_units_partition_the_trunk():
     network = parareal_resnet(20, num_subnetworks=3)
     timing = time_network(network, torch.randn(2, 3, 32, 32), repeats=2, warmup=1)
@@ -234,7 +241,8 @@ def test_coarse_chain_is_the_recurrence():
     ("kwargs", "error", "message"),
     [({"repeats": 0}, ValueError, "`repeats` must be at least 1"), ({"warmup": -1}, ValueError, "`warmup`"),
      ({"repeats": 1.5}, TypeError, "`repeats` must be an integer"), ({"backend": "nope"}, ValueError, "`backend`"),
-     ({"compile_coarse": True, "warmup": 0}, ValueError, "`warmup` must be at least 1")],
+     ({"compile_coarse": True, "warmup": 0}, ValueError, "`warmup` must be at least 1"),
+     ({"clock": "cpu"}, ValueError, "`clock` must be one of")],
 )
 def test_time_network_rejects_bad_options(kwargs, error, message):
     with pytest.raises(error, match=message):

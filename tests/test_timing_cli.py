@@ -49,9 +49,10 @@ def test_table_json_and_plot(capsys, tmp_path):
 
 
 def test_json_to_stdout_only(capsys):
-    assert cli.main(["bench", *FAST, "-N", "1", "2", "--json", "-"]) == 0
+    assert cli.main(["bench", *FAST, "-N", "1", "2", "--clock", "process", "--json", "-"]) == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out)
+    assert report["clock"] == "process_time"
     assert [r["num_subnetworks"] for r in report["rows"]] == [1, 2]
     assert captured.err == ""
 
@@ -77,6 +78,7 @@ def test_n1_is_always_the_reference(capsys):
         (["--plot", "/no/such/dir/t.png"], "--plot"),
         (["--json", "/no/such/dir/t.json"], "--json"),
         (["--repeats", "many"], "invalid int value"),
+        (["--clock", "cpu"], "invalid choice"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(capsys, argv, message):

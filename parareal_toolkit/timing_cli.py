@@ -2,8 +2,9 @@
 
 Only the standard library is imported at the top; torch is imported inside :func:`run`.
 Defaults depend on the device: on CPU a ResNet-218 (72 units, the smallest depth that
-admits every N of 1, 3, 6, 12, 18, 24) at batch 8, about a minute on two cores; on CUDA the
-seed's ResNet-1001 at batch 128.
+admits every N of 1, 3, 6, 12, 18, 24) at batch 8 on one torch thread, about a minute on the
+2-core dev box (7.9 minutes with torch's default two threads there, measured, as the second
+thread spin-waits for a busy core); on CUDA the seed's ResNet-1001 at batch 128.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clock", choices=("wall", "process"), default="wall",
                         help="CPU parts: 'wall' (perf_counter, default) or 'process' (CPU time of this process: "
                              "robust on a shared machine, exact with --threads 1)")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: 1 on CPU, where the parts are small and extra "
+                             "threads of a busy machine spin-wait; torch's default on CUDA)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and gradients (default 0)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-': stdout, no table)")
     parser.add_argument("--plot", metavar="FILE", help="write a stacked bar chart (PNG) next to the paper's Table 2")
@@ -63,13 +66,14 @@ def run(args: argparse.Namespace) -> int:
 
     from .timing import format_table2, plot_table2, table2
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         on_cuda = torch.device(device).type == "cuda"
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"`--device` must name a torch device; got {device!r} ({exc}).") from None
+    threads = args.threads if args.threads is not None else (None if on_cuda else 1)
+    if threads is not None:
+        torch.set_num_threads(threads)
     defaults = CUDA_DEFAULTS if on_cuda else CPU_DEFAULTS
     depth = defaults["depth"] if args.depth is None else args.depth
     batch_size = defaults["batch_size"] if args.batch_size is None else args.batch_size

@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "models": "parareal_toolkit.training.models_cli",
     "verify": "parareal_toolkit.nn.cli",
     "layerpipe": "parareal_toolkit.layerpipe.cli",
+    "bench": "parareal_toolkit.timing_cli",
 }
 
 

@@ -1,0 +1,102 @@
+"""``parareal bench``: the seed's Table 2 (per-component gradient time of Parareal ResNet-N).
+
+Only the standard library is imported at the top; torch is imported inside :func:`run`.
+Defaults depend on the device: on CPU a ResNet-218 (72 units, the smallest depth that
+admits every N of 1, 3, 6, 12, 18, 24) at batch 8 on one torch thread, about a minute on the
+2-core dev box (7.9 minutes with torch's default two threads there, measured, as the second
+thread spin-waits for a busy core); on CUDA the seed's ResNet-1001 at batch 128.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+HELP = "time each part of Parareal ResNet-N (forward+backward) and print the seed's Table 2"
+
+CPU_DEFAULTS = {"depth": 218, "batch_size": 8, "warmup": 1}
+CUDA_DEFAULTS = {"depth": 1001, "batch_size": 128, "warmup": 3}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--depth", type=int, default=None,
+                        help="ResNet depth 9n+2 (default: 218 on CPU, 1001 on CUDA)")
+    parser.add_argument("--subnetworks", "-N", type=int, nargs="+", default=None, metavar="N",
+                        help="numbers of subnetworks (default 1 3 6 12 18 24, minus those the depth cannot hold); "
+                             "N = 1 is always timed as the reference")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 8 on CPU, 128 on CUDA")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per part; the median is reported (default 5)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed calls before timing (default: 1 on CPU, 3 on CUDA)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--backend", default="serial",
+                        help="backend of the real wall-clock run (serial, batched, devices, ...; default serial)")
+    parser.add_argument("--compile-coarse", action="store_true",
+                        help="torch.compile the coarse networks (CUDA graphs on CUDA); compilation is in the warm-up")
+    parser.add_argument("--clock", choices=("wall", "process"), default="wall",
+                        help="CPU parts: 'wall' (perf_counter, default) or 'process' (CPU time of this process: "
+                             "robust on a shared machine, exact with --threads 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: 1 on CPU, where the parts are small and extra "
+                             "threads of a busy machine spin-wait; torch's default on CUDA)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random input and gradients (default 0)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-': stdout, no table)")
+    parser.add_argument("--plot", metavar="FILE", help="write a stacked bar chart (PNG) next to the paper's Table 2")
+
+
+def _check_output_path(option: str, path: str | None) -> None:
+    from .cli import CliError
+
+    if path is None or path == "-":
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise CliError(f"{option}: directory {parent!r} does not exist.")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    _check_output_path("--json", args.json)
+    _check_output_path("--plot", args.plot)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"`--threads` must be at least 1; got {args.threads}.")
+
+    import torch
+
+    from .timing import format_table2, plot_table2, table2
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        on_cuda = torch.device(device).type == "cuda"
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"`--device` must name a torch device; got {device!r} ({exc}).") from None
+    threads = args.threads if args.threads is not None else (None if on_cuda else 1)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    defaults = CUDA_DEFAULTS if on_cuda else CPU_DEFAULTS
+    depth = defaults["depth"] if args.depth is None else args.depth
+    batch_size = defaults["batch_size"] if args.batch_size is None else args.batch_size
+    warmup = defaults["warmup"] if args.warmup is None else args.warmup
+    quiet = args.json == "-"
+
+    def progress(n: int) -> None:
+        if not quiet:
+            print(f"timing Parareal ResNet-{depth} with N = {n} ...", file=sys.stderr, flush=True)
+
+    table = table2(
+        args.subnetworks, depth=depth, batch_size=batch_size, device=device, repeats=args.repeats,
+        warmup=warmup, backend=args.backend, compile_coarse=args.compile_coarse, seed=args.seed,
+        clock=args.clock, progress=progress,
+    )
+    report = table.as_dict()
+    if args.json == "-":
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_table2(table))
+        if args.json is not None:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=2)
+    if args.plot is not None:
+        plot_table2(table, args.plot)
+    return 0

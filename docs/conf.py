@@ -88,7 +88,7 @@ sphinx_gallery_conf = {
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
     "matplotlib_animations": False,
-    "min_reported_time": 1,
+    "min_reported_time": 0,  # every example page states its running time
 }
 
 # --- HTML ------------------------------------------------------------------------

@@ -43,7 +43,7 @@ runs = {problem.name: (problem, *run(problem)) for problem in (heat, advection)}
 # %%
 # Error per iteration: heat against advection
 # -------------------------------------------
-fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+fig, left = plt.subplots(figsize=(6.4, 4.4))
 for name, (problem, grid, result, bound, z) in runs.items():
     k = np.arange(result.iterations + 1)
     line, = left.semilogy(k, np.maximum(result.errors, 1e-17), "o-", ms=3, label=f"{name}: measured")
@@ -61,6 +61,7 @@ left.legend(fontsize="small")
 # The slice errors show why: on advection the error is transported, not damped; each
 # iteration only makes one more slice exact.
 problem, grid, result, bound, z = runs["advection"]
+fig, right = plt.subplots(figsize=(6.4, 4.4))
 cmap = plt.colormaps["viridis"]
 for k, row in enumerate(result.slice_errors[: N // 2 + 1]):
     right.semilogy(grid.times, np.maximum(row, 1e-17), "o-", ms=2, color=cmap(k / (N // 2)), label=f"k = {k}")

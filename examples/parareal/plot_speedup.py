@@ -80,7 +80,7 @@ print(f"{'K':>2}  {'error':>9}  {'measured':>8}  {'model':>6}  {'bound W/K':>9}"
 for k, error, measured, model in rows:
     print(f"{k:>2}  {error:9.2e}  {measured:8.2f}  {model:6.2f}  {WORKERS / k:9.2f}")
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+fig, left = plt.subplots(figsize=(6.4, 4.4))
 ks = np.array([r[0] for r in rows])
 left.plot(ks, [r[3] for r in rows], "s--", label=f"model, W = {WORKERS}")
 left.plot(ks, [r[2] for r in rows], "o", ms=8, label=f"measured, W = {WORKERS} processes")
@@ -97,6 +97,7 @@ left.legend()
 # ---------------------------
 # The same model with one worker per slice, for several ``α``: the speedup saturates at
 # ``1 / ((K + 1) α)``, so a cheap coarse propagator matters as much as the worker count.
+fig, right = plt.subplots(figsize=(6.4, 4.4))
 slices = np.array([2, 4, 8, 16, 32, 64, 128, 256])
 for a in (alpha, 0.01, 0.001):
     right.loglog(slices, [speedup(a, int(n), 2) for n in slices], "o-", ms=3, label=f"K = 2, α = {a:.3g}")

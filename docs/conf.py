@@ -77,6 +77,8 @@ sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"plot_",  # every plot_*.py is executed
+    # ... on every build, also when unchanged: quick and full builds share the output folder
+    "run_stale_examples": True,
     "subsection_order": ["../examples/parareal", "../examples/networks", "../examples/pipelines"],
     "within_subsection_order": "gallery_order.TeachingOrder",
     "download_all_examples": False,
@@ -84,7 +86,7 @@ sphinx_gallery_conf = {
     "write_computation_times": False,
     "show_memory": False,
     "image_scrapers": ("matplotlib",),
-    "capture_repr": ("_repr_html_", "__repr__"),
+    "capture_repr": (),  # printed output only, not the repr of a cell's last expression
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
     "matplotlib_animations": False,

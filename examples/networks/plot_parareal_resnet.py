@@ -27,8 +27,8 @@ QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 DEPTH = 11 if QUICK else 20
 N = 3
 COARSE_UNITS = 1  # the seed's ceil(12 / N) = 4 units would outweigh subnetworks of 1-2 units
-EPOCHS = 3 if QUICK else 6
-TRAIN_SIZE, TEST_SIZE = (256, 128) if QUICK else (1024, 256)
+EPOCHS = 3 if QUICK else 5
+TRAIN_SIZE, TEST_SIZE = (256, 128) if QUICK else (512, 256)
 
 # %%
 # The two models
@@ -64,7 +64,8 @@ with tempfile.TemporaryDirectory() as tmp:
         print(f"{name:<16} final test error {100 * summary['final_test_error']:5.1f}% "
               f"(best {100 * summary['best_test_error']:.1f}%), {summary['wall_time_s']:.1f} s")
     fig = plot_training_curves(list(runs.values()), labels=list(runs))
-    fig.suptitle(f"ResNet-{DEPTH} and Parareal ResNet-{DEPTH} (N = {N}) on 'patterns', {EPOCHS} epochs", y=1.02)
+    fig.suptitle(f"ResNet-{DEPTH} and Parareal ResNet-{DEPTH} (N = {N}) on 'patterns', {EPOCHS} epochs")
+    fig.tight_layout()
 
 # %%
 # On CIFAR the seed paper reports the Parareal ResNets *below* the error of ResNet-1001

@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``parareal COMMAND ...`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    Exit status 2 with one line on stderr for a usage error or invalid value, 130 after Ctrl-C.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     module = importlib.import_module(args._module)

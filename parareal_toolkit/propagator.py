@@ -85,7 +85,7 @@ def propagate_sequentially(propagator: Propagator, u0: Any) -> list[Any]:
 
 
 class TimeGrid:
-    """A partition ``T_0 < T_1 < ... < T_N`` of a time interval into ``N`` slices.
+    """A partition ``T_0 < T_1 < … < T_N`` of a time interval into ``N`` slices.
 
     Slices need not be uniform. Propagators cache one factorisation or matrix exponential
     per *distinct* step ``ΔT_j = T_{j+1} - T_j``; steps that agree to a relative 1e-12

@@ -18,9 +18,9 @@ M = largest F or G, a = largest A; proof in :mod:`.partition`);
 the torch runtime's gradients equal single-process backprop; the emulator with zero delay
 is plain SGD bit for bit.
 
-README: our reading of LayerPipe (only the abstract of Unnikrishnan & Parhi 2021 is
-available; each point is a parameter)
---------------------------------------------------------------------------------------
+**Our reading of LayerPipe** (only the abstract of Unnikrishnan & Parhi 2021 is
+available; each point is a parameter):
+
 * Cost model: one MAC = one clock cycle per processor; A_1 = 0 (no gradient for the
   image); parameter-free layers are merged into the preceding weighted layer
   (``elementwise_cost`` per element); updates cost ``update_cost`` per weight (0 by

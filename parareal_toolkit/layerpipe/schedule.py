@@ -29,6 +29,12 @@ KIND_NAMES = {"F": "forward", "A": "activation gradient", "G": "weight gradient"
 
 @dataclass(frozen=True, order=True)
 class Task:
+    """One task of the graph: ``kind`` (F, A, G, B or U) of layer or stage ``unit`` for ``microbatch``.
+
+    ``part`` numbers the pieces of a task split across processors (LayerPipe's inter-layer
+    split of ``A``).
+    """
+
     kind: str
     unit: int
     microbatch: int
@@ -41,6 +47,8 @@ class Task:
 
 @dataclass(frozen=True)
 class Dependency:
+    """An edge to ``task``; ``volume`` elements travel when the two tasks' processors differ."""
+
     task: Task
     volume: float = 0.0  # elements sent when producer and consumer differ in processor
 

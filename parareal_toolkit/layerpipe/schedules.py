@@ -74,6 +74,11 @@ def gpipe_order(p: int, m: int) -> list[list[tuple[str, int]]]:
 
 
 def one_f_one_b_order(p: int, m: int) -> list[list[tuple[str, int]]]:
+    """Per stage: (kind, micro-batch) in 1F1B order, kinds F and B (torch's ``Schedule1F1B``).
+
+    Stage ``r`` runs ``min(p - 1 - r, m)`` warm-up forwards, then alternates F and B, then
+    drains the remaining backwards: at most ``p - r`` micro-batches in flight.
+    """
     orders = []
     for r in range(p):
         warm = min(p - 1 - r, m)

@@ -111,6 +111,7 @@ def train_transform(dataset: str, *, augment: bool = True) -> transforms.Compose
 
 
 def test_transform(dataset: str) -> transforms.Compose:
+    """Normalise only (no augmentation): the evaluation transform of ``dataset``."""
     return train_transform(dataset, augment=False)
 
 

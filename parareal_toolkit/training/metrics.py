@@ -31,6 +31,12 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
 
 
 class MetricsLogger:
+    """Appends one row per epoch to ``<run_dir>/metrics.jsonl`` and ``metrics.csv``.
+
+    With ``resume_after_epoch`` the rows of later epochs are dropped first (see the module
+    docstring), so the files describe the run a resumed checkpoint continues.
+    """
+
     def __init__(self, run_dir: str | os.PathLike, *, resume_after_epoch: int | None = None):
         self.run_dir = Path(run_dir)
         self.jsonl = self.run_dir / "metrics.jsonl"

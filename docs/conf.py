@@ -1,0 +1,101 @@
+"""Sphinx configuration of the parareal_toolkit documentation.
+
+Build (warnings are errors, every gallery example executed)::
+
+    PARAREAL_DOCS_QUICK=1 python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+``PARAREAL_DOCS_QUICK=1`` makes the gallery examples shrink their sizes (fewer epochs,
+smaller problems) so the whole build stays within a couple of minutes on two CPU cores;
+without it the examples run at their teaching sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# One BLAS/OpenMP thread: the examples are small, and on a shared two-core machine torch's
+# thread pool makes tiny float64 convolutions several times slower. Set before numpy and
+# torch are first imported (both read it once, at start-up).
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))
+sys.path.insert(0, str(HERE.parent))  # the checkout's package, also without an install
+
+import parareal_toolkit  # noqa: E402
+
+# The examples read this to pick their sizes; Sphinx runs them in this process.
+QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
+# Figures are rendered off-screen whatever the environment says.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "parareal_toolkit"
+author = "the parareal_toolkit authors"
+copyright = "the parareal_toolkit authors, BSD-3-Clause"
+release = version = parareal_toolkit.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+    "api_pages",
+    "cli_reference",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
+                    "auto_examples/**/*.ipynb", "auto_examples/**/*.py", "auto_examples/**/*.zip",
+                    "auto_examples/**/*.codeobj.json"]
+templates_path = ["_templates"]
+
+# --- MyST: Markdown pages with LaTeX math -----------------------------------------
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+myst_dmath_double_inline = True
+
+# --- API reference -------------------------------------------------------------------
+autosummary_generate = True
+autosummary_imported_members = True
+autodoc_default_options = {"members": False}
+autodoc_typehints = "none"  # numpydoc's Parameters sections carry the types
+autodoc_member_order = "bysource"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+numpydoc_validation_checks: set[str] = set()
+add_module_names = False
+
+# --- gallery ---------------------------------------------------------------------
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"plot_",  # every plot_*.py is executed
+    # ... on every build, also when unchanged: quick and full builds share the output folder
+    "run_stale_examples": True,
+    "subsection_order": ["../examples/parareal", "../examples/networks", "../examples/pipelines"],
+    "within_subsection_order": "gallery_order.TeachingOrder",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "write_computation_times": False,
+    "show_memory": False,
+    "image_scrapers": ("matplotlib",),
+    "capture_repr": (),  # printed output only, not the repr of a cell's last expression
+    "abort_on_example_error": False,
+    "only_warn_on_example_error": False,
+    "matplotlib_animations": False,
+    "min_reported_time": 0,  # every example page states its running time
+}
+
+# --- HTML ------------------------------------------------------------------------
+html_theme = "furo"
+html_title = f"parareal_toolkit {release}"
+html_static_path: list[str] = []
+html_theme_options = {"navigation_with_keys": True}
+html_show_sourcelink = False

@@ -1,0 +1,87 @@
+"""Every public function and class (each public module's ``__all__``) has its own docstring.
+
+The list of public modules is the one the API reference is generated from
+(``docs/_ext/api_pages.py``), so a module added there is checked here too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+EXT = Path(__file__).resolve().parents[1] / "docs" / "_ext"
+
+
+def _api_pages():
+    spec = importlib.util.spec_from_file_location("api_pages", EXT / "api_pages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+API = _api_pages()
+
+
+def _public_objects():
+    for module_name, _ in API.PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in API.public_names(module_name):
+            obj, _ = API._resolve(module, module_name, name)
+            if inspect.isclass(obj) or inspect.isroutine(obj):
+                yield pytest.param(obj, id=f"{module_name}.{name}")
+
+
+def _own_docstring(obj) -> str:
+    # a class's own docstring (inspect.getdoc would inherit its base's); dataclasses without
+    # one get an automatic "Name(field: type, ...)" signature, which is not documentation
+    doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
+    doc = inspect.cleandoc(doc or "")
+    if inspect.isclass(obj) and doc.startswith(f"{obj.__name__}("):
+        return ""
+    return doc
+
+
+@pytest.mark.parametrize("module_name", [m for m, _ in API.PUBLIC_MODULES])
+def test_public_module_has_a_docstring_and_an_explicit_public_list(module_name):
+    module = importlib.import_module(module_name)
+    assert inspect.cleandoc(module.__doc__ or ""), f"{module_name} has no module docstring"
+    names = API.public_names(module_name)
+    assert names, f"{module_name}.__all__ is empty"
+    missing = [n for n in names if not hasattr(module, n)]
+    assert not missing, f"{module_name}.__all__ names missing attributes: {missing}"
+
+
+@pytest.mark.parametrize("obj", list(_public_objects()))
+def test_public_function_or_class_has_its_own_docstring(obj):
+    doc = _own_docstring(obj)
+    assert doc, f"{obj.__module__}.{obj.__qualname__} has no docstring of its own"
+    # the first line is the summary the API tables show: a sentence, not a fragment
+    assert len(doc.splitlines()[0].split()) >= 3, f"summary line too short: {doc.splitlines()[0]!r}"
+
+
+@pytest.mark.parametrize("obj", list(_public_objects()))
+def test_public_docstring_parses_with_numpydoc(obj):
+    docscrape = pytest.importorskip("numpydoc.docscrape", reason="the `docs` extra is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpydoc warns on unknown or malformed sections
+        docscrape.get_doc_object(obj)
+
+
+def test_shadowed_public_names_resolve_to_the_documented_object():
+    # ``parareal_toolkit.parareal`` and ``parareal_toolkit.layerpipe.compare`` are both a
+    # submodule and a function: the reference must document the function
+    import parareal_toolkit
+    import parareal_toolkit.layerpipe as layerpipe
+
+    obj, entry = API._resolve(parareal_toolkit, "parareal_toolkit", "parareal")
+    assert obj is sys.modules["parareal_toolkit.parareal"].parareal
+    assert inspect.isfunction(obj) and entry == "~parareal.parareal"
+    obj, entry = API._resolve(layerpipe, "parareal_toolkit.layerpipe", "compare")
+    assert inspect.isfunction(obj) and entry == "~compare.compare"
+    assert sys.modules["parareal_toolkit.layerpipe.compare"].compare is obj

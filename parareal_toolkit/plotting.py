@@ -94,5 +94,5 @@ def plot_convergence_factor(*, substeps: int = 1, real: tuple[float, float] = (-
     ax.axvline(0, color="k", lw=0.5)
     ax.set_xlabel("Re z")
     ax.set_ylabel("Im z")
-    ax.set_title(f"implicit Euler, {substeps} substep(s): factor < 1 inside the white contour")
+    ax.set_title(f"implicit Euler, {substeps} substep(s): factor < 1 left of the white contour")
     return ax

@@ -16,7 +16,7 @@ def test_readme_starts_with_exactly_two_setup_commands():
     assert len(re.findall(r"```bash", head)) == 2
     run_main, run_tests = readme_commands()[:2]
     assert run_main.endswith("pip install . && parareal ode")
-    assert run_tests.endswith('pip install ".[test]" && python -m pytest')
+    assert run_tests.endswith('pip install ".[test,docs]" && python -m pytest')
 
 
 def test_ci_runs_the_readme_test_command():

@@ -223,3 +223,12 @@ def test_models_command(capsys):
     assert rows["1"][3] == "10,327,706" and rows["18"][1] == "19x17+10" and rows["18"][3] == "10,983,642"
     assert main(["models", "--depth", "20", "-N", "7"]) == 2
     assert "num_subnetworks" in capsys.readouterr().err
+
+
+def test_parareal_resnet_stays_the_function_after_its_submodule_is_imported():
+    import subprocess
+    import sys
+
+    code = ("import parareal_toolkit.nn as nn; nn.PararealResNetPlan; "
+            "from parareal_toolkit.nn import parareal_resnet; assert callable(parareal_resnet), parareal_resnet")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -73,9 +73,13 @@ def __getattr__(name: str):
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    imported = importlib.import_module(module, __name__)
+    # Importing a submodule binds it as an attribute of this package, shadowing a function
+    # of the same name (parareal_resnet): rebind every name that submodule exports.
+    for exported, source in _EXPORTS.items():
+        if source == module:
+            globals()[exported] = getattr(imported, exported)
+    return globals()[name]
 
 
 def __dir__():

@@ -125,7 +125,9 @@ def render(module_name: str, summary: str) -> str:
         if extra:
             lines += [_heading("Backends resolved by name", "-"), ".. autosummary::",
                       "   :toctree: generated/", ""]
-            lines += [f"   ~{m}.{c}" for m, c in extra]
+            # relative to the page's current module, as autosummary requires for submodules
+            prefix = module_name + "."
+            lines += [f"   ~{m[len(prefix):] if m.startswith(prefix) else m}.{c}" for m, c in extra]
             lines.append("")
     return "\n".join(lines)
 

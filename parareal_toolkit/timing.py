@@ -192,22 +192,7 @@ def forward_on_backend(
     caller's business.
     """
     network = _check_network(network)
-    backend = _resolve_backend(backend)
-    coarse = network.coarse if coarse is None else coarse
-    n = network.num_subnetworks
-    guesses = backend.map(ModulePropagator(network.preprocess), [x] * n, list(range(n)))
-    result = parareal(
-        ModulePropagator(network.subnetworks),
-        ModulePropagator(coarse, first_slice=1),
-        guesses[0],
-        iterations=network.iterations,
-        initial=guesses[1:],
-        form=network.form,
-        backend=backend,
-        monitor=False,
-        store_iterates=False,
-    )
-    return network.postprocess(result.final)
+    return network._forward_with(x, _resolve_backend(backend), network.coarse if coarse is None else coarse)
 
 
 class _Given:

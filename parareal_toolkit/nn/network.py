@@ -283,14 +283,18 @@ class PararealNetwork(nn.Module):
         return nn.Sequential(self.preprocess[0], *self.subnetworks, self.postprocess)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        runner = get_backend(self.backend)
+        return self._forward_with(x, get_backend(self.backend), self.coarse)
+
+    def _forward_with(self, x: torch.Tensor, runner, coarse: Sequence[nn.Module]) -> torch.Tensor:
+        """The forward pass on backend ``runner`` with coarse networks ``coarse`` (the timing
+        harness substitutes compiled wrappers that share the coarse networks' parameters)."""
         n = self.num_subnetworks
         # C^1(x)..C^N(x) are independent: a parallel sweep like the subnetworks'.
         guesses = runner.map(ModulePropagator(self.preprocess), [x] * n, range(n))
         shapes = _InterfaceShapes()
         result = parareal(
             _SubnetworkPropagator(self.subnetworks, shapes),
-            _CoarsePropagator(self.coarse, shapes),
+            _CoarsePropagator(coarse if isinstance(coarse, nn.ModuleList) else nn.ModuleList(coarse), shapes),
             guesses[0],
             iterations=self.iterations,
             initial=guesses[1:],

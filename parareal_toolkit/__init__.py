@@ -9,7 +9,7 @@ propagators, convergence theory). Importing the top level does not import torch.
 """
 
 from .backends import BACKENDS, BatchedBackend, SerialBackend, get_backend
-from .parareal import FORMS, IterationInfo, PararealResult, max_abs, parareal
+from .driver import FORMS, IterationInfo, PararealResult, max_abs, parareal
 from .propagator import BatchPropagator, Propagator, TimeGrid, check_propagator, propagate_sequentially
 
 __version__ = "0.1.0"

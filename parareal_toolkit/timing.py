@@ -65,7 +65,8 @@ from .backends import Backend, get_backend
 from .nn.network import PararealNetwork
 from .nn.propagators import ModulePropagator
 from .nn.resnet import PreActBottleneck
-from .parareal import parareal
+from ._names import CLOCKS
+from .driver import parareal
 
 __all__ = [
     "SEED_TABLE2",
@@ -249,7 +250,6 @@ def _synchronize(devices: Iterable[torch.device]) -> None:
                 sync()
 
 
-CLOCKS = ("wall", "process")
 
 
 def _check_clock(clock) -> str:
@@ -644,7 +644,7 @@ def _device_name(device: torch.device) -> str:
 
 
 def _valid_subnetworks(depth: int, subnetworks: Sequence[int] | None) -> tuple[list[int], list[int]]:
-    from .nn.parareal_resnet import parareal_resnet_plan
+    from .nn.parareal_resnets import parareal_resnet_plan
     from .nn.resnet import num_units
 
     num_units(depth)  # validates the depth, so that only N can make a plan fail below
@@ -690,7 +690,7 @@ def table2(
     slow phases hit every N alike. A backend with a ``place`` method (``devices``) places
     each network before it is timed. ``progress(N)`` is called as each network is built.
     """
-    from .nn.parareal_resnet import parareal_resnet
+    from .nn.parareal_resnets import parareal_resnet
 
     batch_size = _check_int("batch_size", batch_size, 1)
     clock = _check_clock(clock)

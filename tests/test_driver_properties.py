@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parareal_toolkit.testing import linear_problems, symmetric_stable_matrices, time_grids
+from parareal_toolkit.testing.ode import linear_problems, symmetric_stable_matrices, time_grids
 from parareal_toolkit import parareal, propagate_sequentially
 from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator
 

@@ -10,7 +10,7 @@ from parareal_toolkit import cli
 
 
 def test_verify_is_registered():
-    assert cli.COMMANDS["verify"] == "parareal_toolkit.nn.cli"
+    assert cli.COMMANDS["verify"] == "parareal_toolkit.cli.verify"
 
 
 def test_table_and_json(capsys, tmp_path):
@@ -75,7 +75,7 @@ def test_bad_options_exit_2_with_one_line(capsys, argv, message):
 
 
 def test_verify_command_module_does_not_import_torch():
-    code = "import sys, parareal_toolkit.nn.cli, parareal_toolkit.nn; assert 'torch' not in sys.modules"
+    code = "import sys, parareal_toolkit.cli.verify; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -8,10 +8,10 @@ from hypothesis import given, settings, strategies as st
 from torch import nn
 
 from parareal_toolkit import Propagator, parareal, propagate_sequentially
-from parareal_toolkit.nn import (
-    ModulePropagator, RandomMap, balanced_sizes, exact_coarse, random_block, random_input, state_shape, to_parareal,
-)
-from parareal_toolkit.testing import linear_networks, seeds, splits
+from parareal_toolkit.nn import ModulePropagator, balanced_sizes, exact_coarse, to_parareal
+from parareal_toolkit.nn.linear import random_input, state_shape
+from parareal_toolkit.testing.configurations import RandomMap, random_block
+from parareal_toolkit.testing.nn import linear_networks, seeds, splits
 
 
 def nonlinear_sequential(kind, num_blocks, seed, width=3):

@@ -10,8 +10,9 @@ from torch import nn
 import parareal_toolkit
 import parareal_toolkit.nn.network as network_module
 from parareal_toolkit import parareal
-from parareal_toolkit.nn import ConfigurationSpec, ModulePropagator, PararealNetwork
-from parareal_toolkit.parareal import PararealResult
+from parareal_toolkit.nn import ModulePropagator, PararealNetwork
+from parareal_toolkit.testing.configurations import ConfigurationSpec
+from parareal_toolkit import PararealResult
 
 
 def dense(i, o, bias=False):
@@ -29,7 +30,7 @@ def small_network(n=3, width=4, iterations=1, form="correction", **kw):
 def test_the_network_uses_the_drivers_own_function():
     # The very object the ODE side calls (`parareal_toolkit.parareal`), not a copy.
     assert network_module.parareal is parareal_toolkit.parareal
-    assert network_module.parareal.__module__ == "parareal_toolkit.parareal"
+    assert network_module.parareal.__module__ == "parareal_toolkit.driver"
 
 
 @pytest.mark.parametrize("iterations, form", [(1, "correction"), (3, "standard")])

@@ -7,8 +7,10 @@ import torch
 from hypothesis import Phase, find, given, note, settings, strategies as st
 from torch import nn
 
-from parareal_toolkit.nn import BLOCKS, PREPROCESSINGS, PararealNetwork, random_input, split_blocks
-from parareal_toolkit.testing import linear_networks, parareal_configurations, preprocessings, seeds, splits
+from parareal_toolkit.nn import PararealNetwork, split_blocks
+from parareal_toolkit.nn.linear import random_input
+from parareal_toolkit.testing.configurations import BLOCKS, PREPROCESSINGS
+from parareal_toolkit.testing.nn import linear_networks, parareal_configurations, preprocessings, seeds, splits
 
 RTOL = 1e-10
 ROUNDOFF = 1e-6  # a violation must exceed this to count: ~1e10 times float64 roundoff

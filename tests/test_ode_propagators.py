@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parareal_toolkit.testing import linear_problems, time_grids
+from parareal_toolkit.testing.ode import linear_problems, time_grids
 from parareal_toolkit import TimeGrid
 from parareal_toolkit.ode import (
     ExactPropagator,

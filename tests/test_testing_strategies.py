@@ -5,8 +5,10 @@ import torch
 from hypothesis import given, settings, strategies as st
 from torch import nn
 
-from parareal_toolkit.nn import PararealConfiguration, PararealNetwork, random_input
-from parareal_toolkit.testing import (
+from parareal_toolkit.nn import PararealNetwork
+from parareal_toolkit.nn.linear import random_input
+from parareal_toolkit.testing.configurations import PararealConfiguration
+from parareal_toolkit.testing.nn import (
     configuration_specs, linear_networks, parareal_configurations, preprocessings, splits,
 )
 
@@ -108,7 +110,7 @@ def test_invalid_options_are_rejected(strategy, message):
 from hypothesis import given as _given  # noqa: E402
 
 from parareal_toolkit.ode import LinearODE  # noqa: E402
-from parareal_toolkit.testing import (  # noqa: E402
+from parareal_toolkit.testing.ode import (  # noqa: E402
     linear_problems,
     nonnormal_stable_matrices,
     symmetric_stable_matrices,

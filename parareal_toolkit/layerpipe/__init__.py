@@ -41,7 +41,7 @@ available; each point is a parameter):
   cycles at the same P (both with free communication unless ``latency``/``bandwidth``).
 """
 
-from .compare import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
+from .comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
 from .costs import (NETWORKS, CostProfile, LayerCost, measured_profile, network_profile,
                     profile_from_costs, profile_from_sequential, resnet_profile, vgg16_profile)
 from .emulator import DelayedGradientTrainer, pipedream_delays

@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
+from .._names import NETWORK_NAMES
+
 __all__ = [
     "LayerCost",
     "CostProfile",
@@ -310,7 +312,7 @@ def resnet_profile(depth: int = 18, *, image_size: int = 224, num_classes: int =
                                    group_children=True, **kwargs)
 
 
-NETWORKS = ("vgg16", "resnet18", "resnet34", "resnet50")
+NETWORKS = NETWORK_NAMES
 
 
 def network_profile(name: str, **kwargs) -> CostProfile:

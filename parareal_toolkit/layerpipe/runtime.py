@@ -26,9 +26,10 @@ import argparse
 import os
 import sys
 
+from .._names import RUNTIME_SCHEDULES
+
 __all__ = ["build_model", "stage_bounds", "torch_actions", "run", "RUNTIME_SCHEDULES"]
 
-RUNTIME_SCHEDULES = ("gpipe", "1f1b", "zb-h1", "layerpipe-flush")
 
 
 def build_model(seed: int = 0):

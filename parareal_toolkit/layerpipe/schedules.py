@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
+from .._names import ASYNCHRONOUS_SCHEDULES, SCHEDULE_NAMES, SYNCHRONOUS_SCHEDULES
 from .costs import CostProfile
 from .partition import (check_processors, partition_contiguous, partition_layerpipe,
                         partition_replicated)
@@ -39,9 +40,9 @@ __all__ = ["SYNCHRONOUS", "ASYNCHRONOUS", "SCHEDULES", "build_schedule", "stage_
            "gpipe_order", "one_f_one_b_order", "zb_h1_order", "stage_schedule",
            "pipedream_schedule", "layerpipe_schedule", "fix_order", "cyclic_order"]
 
-SYNCHRONOUS = ("sequential", "gpipe", "1f1b", "zb-h1", "zb-h2", "layerpipe-flush")
-ASYNCHRONOUS = ("pipedream", "pipedream-replicated", "layerpipe")
-SCHEDULES = SYNCHRONOUS + ASYNCHRONOUS
+SYNCHRONOUS = SYNCHRONOUS_SCHEDULES
+ASYNCHRONOUS = ASYNCHRONOUS_SCHEDULES
+SCHEDULES = SCHEDULE_NAMES
 
 _KIND_RANK = {"A": 0, "B": 0, "G": 1, "U": 1, "F": 2}
 

@@ -65,7 +65,7 @@ import torch
 from torch import nn
 
 from ..backends import get_backend
-from ..parareal import FORMS, parareal
+from ..driver import FORMS, parareal
 from .propagators import ModulePropagator
 
 __all__ = ["PararealNetwork"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..parareal import PararealResult, _check_count
+from ..driver import PararealResult, _check_count
 from ..propagator import TimeGrid, check_propagator, propagate_sequentially
 
 __all__ = ["seed_algorithm1_literal"]

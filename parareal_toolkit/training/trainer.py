@@ -40,6 +40,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torch.utils.data.distributed import DistributedSampler
 
+from .._names import MODEL_NAMES, NORM_NAMES
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import load_dataset, num_classes_of
 from .metrics import MetricsLogger
@@ -55,8 +56,8 @@ __all__ = [
     "MODELS",
 ]
 
-MODELS = ("resnet", "parareal-resnet")
-NORMS = ("batch", "none")
+MODELS = MODEL_NAMES
+NORMS = NORM_NAMES
 
 
 class NonFiniteLossError(RuntimeError):
@@ -138,7 +139,7 @@ def build_model(config: TrainConfig) -> nn.Module:
     num_classes = num_classes_of(config.dataset)
     if config.model == "resnet":
         return preact_resnet(config.depth, num_classes, norm_layer=norm_layer)
-    from parareal_toolkit.nn.parareal_resnet import parareal_resnet
+    from parareal_toolkit.nn.parareal_resnets import parareal_resnet
 
     return parareal_resnet(
         config.depth, num_subnetworks=config.subnetworks, coarse_units=config.coarse_units,

@@ -5,18 +5,20 @@ Under ``torchrun --nproc-per-node P`` the same command trains data-parallel.
 
 from __future__ import annotations
 
+from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES
+
 HELP = "train ResNet / Parareal ResNet-N on CIFAR-10/100 (seed recipe by default; torchrun for data-parallel)"
 
 
 def add_arguments(parser) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument("--model", choices=["resnet", "parareal-resnet"], default="resnet")
+    model.add_argument("--model", choices=MODEL_NAMES, default="resnet")
     model.add_argument("--depth", type=int, default=1001, help="9n+2 (default 1001: 333 bottleneck units)")
     model.add_argument("--subnetworks", "-N", type=int, default=3, help="N for parareal-resnet (default 3)")
     model.add_argument("--coarse-units", type=int, default=None, help="units per coarse network (default ceil(12/N))")
-    model.add_argument("--norm", choices=["batch", "none"], default="batch", help="BatchNorm or none")
+    model.add_argument("--norm", choices=NORM_NAMES, default="batch", help="BatchNorm or none")
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", choices=["cifar10", "cifar100", "fake", "patterns"], default="cifar10",
+    data.add_argument("--dataset", choices=DATASET_NAMES, default="cifar10",
                       help="fake: torchvision FakeData; patterns: learnable synthetic images")
     data.add_argument("--data-dir", default="data", help="folder holding cifar-10-batches-py / cifar-100-python")
     data.add_argument("--download", action="store_true", help="download CIFAR into --data-dir if missing")
@@ -38,8 +40,8 @@ def add_arguments(parser) -> None:
     run.add_argument("--overwrite", action="store_true", help="start afresh even if OUTPUT_DIR has a checkpoint")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--deterministic", action="store_true", help="deterministic algorithms (bit-for-bit resume)")
-    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    run.add_argument("--amp", choices=["none", "bf16"], default="none", help="bf16 autocast (CUDA only)")
+    run.add_argument("--device", choices=DEVICE_NAMES, default="auto")
+    run.add_argument("--amp", choices=AMP_NAMES, default="none", help="bf16 autocast (CUDA only)")
     run.add_argument("--channels-last", action="store_true", help="channels-last memory format (CUDA only)")
     run.add_argument("--sync-batchnorm", action="store_true", help="SyncBatchNorm under torchrun (CUDA only)")
     run.add_argument("--eval-every", type=int, default=1, help="evaluate on the test set every K epochs")
@@ -50,7 +52,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import sys
 
-    from .trainer import NonFiniteLossError, TrainConfig, TrainingInterrupted, train
+    from ..training.trainer import NonFiniteLossError, TrainConfig, TrainingInterrupted, train
 
     config = TrainConfig(
         model=args.model, depth=args.depth, subnetworks=args.subnetworks, coarse_units=args.coarse_units,

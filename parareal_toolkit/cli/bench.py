@@ -10,7 +10,9 @@ thread spin-waits for a busy core); on CUDA the seed's ResNet-1001 at batch 128.
 from __future__ import annotations
 
 import argparse
-import os
+
+from .._names import CLOCKS
+from ._common import check_output_path
 
 HELP = "time each part of Parareal ResNet-N (forward+backward) and print the seed's Table 2"
 
@@ -32,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="backend of the real wall-clock run (serial, batched, devices, ...; default serial)")
     parser.add_argument("--compile-coarse", action="store_true",
                         help="torch.compile the coarse networks (CUDA graphs on CUDA); compilation is in the warm-up")
-    parser.add_argument("--clock", choices=("wall", "process"), default="wall",
+    parser.add_argument("--clock", choices=CLOCKS, default="wall",
                         help="CPU parts: 'wall' (perf_counter, default) or 'process' (CPU time of this process: "
                              "robust on a shared machine, exact with --threads 1)")
     parser.add_argument("--threads", type=int, default=None,
@@ -43,28 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="FILE", help="write a stacked bar chart (PNG) next to the paper's Table 2")
 
 
-def _check_output_path(option: str, path: str | None) -> None:
-    from .cli import CliError
-
-    if path is None or path == "-":
-        return
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise CliError(f"{option}: directory {parent!r} does not exist.")
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    _check_output_path("--json", args.json)
-    _check_output_path("--plot", args.plot)
+    check_output_path("--json", args.json)
+    check_output_path("--plot", args.plot)
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"`--threads` must be at least 1; got {args.threads}.")
 
     import torch
 
-    from .timing import format_table2, plot_table2, table2
+    from ..timing import format_table2, plot_table2, table2
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:

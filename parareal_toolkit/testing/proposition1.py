@@ -26,7 +26,7 @@ import random
 from dataclasses import dataclass, field
 
 from .configurations import PREPROCESSINGS, ConfigurationSpec
-from .linear import KINDS
+from ..nn.linear import KINDS
 
 __all__ = ["VerificationCase", "CaseResult", "ExampleResult", "CASES", "sample_spec", "verify_proposition1"]
 
@@ -61,6 +61,8 @@ CASES: tuple[VerificationCase, ...] = (
 
 @dataclass
 class ExampleResult:
+    """The measured gap ``max |f~ - f|`` (absolute and relative) of one configuration."""
+
     spec: ConfigurationSpec
     max_abs_gap: float
     relative_gap: float
@@ -78,6 +80,8 @@ class ExampleResult:
 
 @dataclass
 class CaseResult:
+    """Every example of one :class:`VerificationCase` and the verdict on the case."""
+
     case: VerificationCase
     examples: list[ExampleResult] = field(default_factory=list)
 
@@ -88,6 +92,7 @@ class CaseResult:
 
     @property
     def violations(self) -> int:
+        """Number of examples whose relative gap exceeds the tolerance."""
         return sum(not e.holds for e in self.examples)
 
     @property
@@ -97,6 +102,7 @@ class CaseResult:
 
     @property
     def worst(self) -> ExampleResult:
+        """The example with the largest relative gap."""
         return max(self.examples, key=lambda e: e.relative_gap)
 
     def to_dict(self) -> dict:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-HELP = "simulate LayerPipe, PipeDream, GPipe, 1F1B and Zero Bubble schedules (cycles, speedup)"
+from .._names import NETWORK_NAMES, SCHEDULE_NAMES
 
-_SCHEDULES = ("sequential", "gpipe", "1f1b", "zb-h1", "zb-h2", "layerpipe-flush", "pipedream",
-              "pipedream-replicated", "layerpipe")
+HELP = "simulate LayerPipe, PipeDream, GPipe, 1F1B and Zero Bubble schedules (cycles, speedup)"
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--network", default="vgg16",
-                        help="vgg16, resnet18, resnet34, resnet50 (default vgg16)")
+                        choices=NETWORK_NAMES, help="network whose layer costs are counted (default vgg16)")
     parser.add_argument("--costs", nargs="+", type=float, metavar="F,A,G", default=None,
                         help="instead of --network: per-layer costs as F A G triples")
     parser.add_argument("--processors", nargs="+", type=int, default=[7, 8, 9], metavar="P")
     parser.add_argument("--schedules", nargs="+", default=["pipedream", "layerpipe"],
-                        metavar="NAME", help=f"any of: {', '.join(_SCHEDULES)}")
+                        metavar="NAME", help=f"any of: {', '.join(SCHEDULE_NAMES)}")
     parser.add_argument("--microbatches", type=int, default=8, metavar="M",
                         help="micro-batches per step of the synchronous schedules")
     parser.add_argument("--latency", type=float, default=0.0, help="cycles per message")
@@ -25,7 +24,7 @@ def add_arguments(parser) -> None:
 
 
 def _profile(args):
-    from .costs import network_profile, profile_from_costs
+    from ..layerpipe.costs import network_profile, profile_from_costs
 
     if args.costs is not None:
         if len(args.costs) % 3:
@@ -38,11 +37,11 @@ def _profile(args):
 def run(args) -> int:
     import json
 
-    from .compare import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
+    from ..layerpipe.comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
 
     for name in args.schedules:
-        if name not in _SCHEDULES:
-            raise ValueError(f"`--schedules` must be among {list(_SCHEDULES)}; got {name!r}.")
+        if name not in SCHEDULE_NAMES:
+            raise ValueError(f"`--schedules` must be among {list(SCHEDULE_NAMES)}; got {name!r}.")
     for p in args.processors:
         if p < 1:
             raise ValueError(f"`--processors` must be >= 1; got {p}.")
@@ -79,7 +78,7 @@ def run(args) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from .gantt import plot_gantt
+        from ..layerpipe.gantt import plot_gantt
 
         p = args.processors[0]
         fig, axes = plt.subplots(len(schedules), 1, figsize=(13, 1 + 0.5 * p * len(schedules)),

@@ -16,7 +16,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
-    from parareal_toolkit.nn.parareal_resnet import parareal_resnet_table as model_table
+    from ..nn.parareal_resnets import parareal_resnet_table as model_table
 
     rows = model_table(args.depth, args.subnetworks, num_classes=args.num_classes, coarse_units=args.coarse_units)
     if args.json:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .._names import DEVICE_NAMES
+
 HELP = "print the test error rate and loss of a training checkpoint"
 
 
@@ -9,7 +11,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("checkpoint", help="a checkpoint.pt written by `parareal train`")
     parser.add_argument("--data-dir", default=None, help="dataset folder (default: the one used for training)")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--device", choices=DEVICE_NAMES, default="auto")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -17,7 +19,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
-    from .trainer import evaluate_checkpoint
+    from ..training.trainer import evaluate_checkpoint
 
     if args.batch_size < 1:
         raise ValueError(f"`--batch-size` must be positive; got {args.batch_size}.")

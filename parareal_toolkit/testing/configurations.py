@@ -6,7 +6,7 @@ form, seed); :meth:`ConfigurationSpec.build` turns it deterministically into a
 :class:`PararealConfiguration`: the sequential network ``f``, the parareal network ``f~``
 built from *the same modules* (so parameters and gradients can be compared one to one) and
 an input batch. Both are in evaluation mode. The hypothesis strategies of
-:mod:`parareal_toolkit.testing` and the ``parareal verify`` command draw specs and build
+:mod:`parareal_toolkit.testing.nn` and the ``parareal verify`` command draw specs and build
 them here, so a failing example is reproduced from its spec alone.
 
 Choices, and what the theory says about them (``j >= 2`` for preprocessing, ``j >= 1`` for
@@ -34,9 +34,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from .conversion import split_blocks
-from .linear import KINDS, linear_layer, randomize_, random_input, state_shape
-from .network import PararealNetwork
+from ..nn.conversion import split_blocks
+from ..nn.linear import KINDS, linear_layer, randomize_, random_input, state_shape
+from ..nn.network import PararealNetwork
 
 __all__ = [
     "BLOCKS",

@@ -7,12 +7,13 @@ Exit status: 0 when every case expected to hold holds, 1 when one does not, 2 fo
 from __future__ import annotations
 
 import argparse
-import json
 import math
+
+from .._names import VERIFY_CASES
+from ._common import format_table, write_json
 
 HELP = "check Proposition 1 (parareal network = sequential network) on random configurations"
 
-CASE_NAMES = ("linear", "linear+bias", "relu", "batchnorm")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,22 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     parser.add_argument("--rtol", type=float, default=1e-10,
                         help="relative gap max|f~ - f| / max(|f|, |f~|) at or below which an example holds (default 1e-10)")
-    parser.add_argument("--case", action="append", choices=CASE_NAMES, dest="cases",
+    parser.add_argument("--case", action="append", choices=VERIFY_CASES, dest="cases",
                         help="run only this case (repeatable; default: all)")
     parser.add_argument("--details", action="store_true", help="one row per configuration")
     parser.add_argument("--json", metavar="FILE", help="also write every measurement to FILE as JSON")
 
 
-def _format_table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..cli import CliError
-
     if args.examples < 1:
         raise ValueError(f"`--examples` must be at least 1; got {args.examples}.")
     if args.seed < 0:
@@ -44,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.rtol) and args.rtol > 0):
         raise ValueError(f"`--rtol` must be positive and finite; got {args.rtol}.")
 
-    from .verify import verify_proposition1
+    from ..testing.proposition1 import verify_proposition1
 
     cases = tuple(dict.fromkeys(args.cases)) if args.cases else None
     results = verify_proposition1(examples=args.examples, seed=args.seed, rtol=args.rtol, cases=cases)
@@ -64,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                              "yes" if e.holds else "no"))
     print(f"Proposition 1: f~ = f to relative {args.rtol:g}, {args.examples} random float64 "
           f"configurations per case, seed {args.seed}")
-    print(_format_table(rows))
+    print(format_table(rows))
     failed = [r.case.name for r in results if r.case.expected_to_hold and not r.holds]
     unexpected = [r.case.name for r in results if not r.case.expected_to_hold and r.holds]
     for r in results:
@@ -80,12 +72,7 @@ def run(args: argparse.Namespace) -> int:
             "ok": not failed,
             "cases": [r.to_dict() for r in results],
         }
-        try:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(payload, fh, indent=2)
-                fh.write("\n")
-        except OSError as exc:
-            raise CliError(f"cannot write --json file {args.json!r}: {exc.strerror or exc}") from None
+        write_json("--json", args.json, payload)
     if failed:
         print(f"FAILED: Proposition 1 does not hold in {', '.join(failed)}")
         return 1

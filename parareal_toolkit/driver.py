@@ -41,12 +41,12 @@ from typing import Any
 
 import numpy as np
 
+from ._names import FORMS
 from .backends import Backend, get_backend
 from .propagator import Propagator, check_propagator
 
 __all__ = ["parareal", "PararealResult", "IterationInfo", "max_abs", "FORMS"]
 
-FORMS = ("standard", "correction")
 
 
 def max_abs(x: Any) -> float:

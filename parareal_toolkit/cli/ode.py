@@ -4,49 +4,35 @@ from __future__ import annotations
 
 import argparse
 
+from .._names import BACKEND_NAMES, FORMS, PROBLEM_NAMES
+from ._common import non_negative_int, positive_float, positive_int
+
 HELP = "run classical parareal (exact fine, implicit-Euler coarse) on a linear ODE"
 
-_PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")
 _BOUND_MAX_SIZE = 2500  # the bound needs a dense eigendecomposition of A
 
 
-def _number(cast, description: str, *, minimum: float, inclusive: bool):
-    """An argparse type accepting ``cast(text)`` above ``minimum`` (or equal, if inclusive)."""
-
-    def parse(text: str):
-        try:
-            value = cast(text)
-        except ValueError:
-            value = None
-        if value is None or not (value >= minimum if inclusive else value > minimum) or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
-        return value
-
-    return parse
-
-
-_positive_int = _number(int, "a positive integer", minimum=1, inclusive=True)
-_non_negative_int = _number(int, "a non-negative integer", minimum=0, inclusive=True)
-_positive_float = _number(float, "a positive number", minimum=0.0, inclusive=False)
+# the backends that make sense for an ODE on one machine or under torchrun
+_ODE_BACKENDS = tuple(b for b in BACKEND_NAMES if b != "devices")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--problem", choices=_PROBLEM_NAMES, default="heat1d", help="catalogue problem (default: heat1d)")
-    parser.add_argument("--size", type=_positive_int, help="grid size m of heat1d/heat2d/advection (default: the problem's)")
-    parser.add_argument("--t-final", type=_positive_float, help="final time T (default: the problem's)")
-    parser.add_argument("--slices", type=_positive_int, default=10, help="number of slices N (default: 10)")
-    parser.add_argument("--iterations", type=_non_negative_int, help="iterations K (default: N, or the cap with --tol)")
-    parser.add_argument("--tol", type=_positive_float, help="stop when the increment is at most TOL")
-    parser.add_argument("--coarse-substeps", type=_positive_int, default=1, help="implicit-Euler substeps per coarse slice (default: 1)")
-    parser.add_argument("--form", choices=("standard", "correction"), default="standard", help="update form (default: standard)")
+    parser.add_argument("--problem", choices=PROBLEM_NAMES, default="heat1d", help="catalogue problem (default: heat1d)")
+    parser.add_argument("--size", type=positive_int, help="grid size m of heat1d/heat2d/advection (default: the problem's)")
+    parser.add_argument("--t-final", type=positive_float, help="final time T (default: the problem's)")
+    parser.add_argument("--slices", type=positive_int, default=10, help="number of slices N (default: 10)")
+    parser.add_argument("--iterations", type=non_negative_int, help="iterations K (default: N, or the cap with --tol)")
+    parser.add_argument("--tol", type=positive_float, help="stop when the increment is at most TOL")
+    parser.add_argument("--coarse-substeps", type=positive_int, default=1, help="implicit-Euler substeps per coarse slice (default: 1)")
+    parser.add_argument("--form", choices=FORMS, default="standard", help="update form (default: standard)")
     parser.add_argument("--sparse", action="store_true", help="keep A sparse (expm_multiply fine, splu coarse)")
-    parser.add_argument("--fine-substeps", type=_positive_int,
+    parser.add_argument("--fine-substeps", type=positive_int,
                         help="make the fine propagator implicit Euler with this many substeps (default: exact expm); "
                              "an expensive fine propagator is what parareal can speed up")
-    parser.add_argument("--backend", choices=("batched", "serial", "processes", "distributed"), default="batched",
+    parser.add_argument("--backend", choices=_ODE_BACKENDS, default="batched",
                         help="how the fine sweep runs (default: batched); 'distributed' needs torchrun "
                              "(torchrun --nproc-per-node W -m parareal_toolkit.cli ode --backend distributed ...)")
-    parser.add_argument("--workers", type=_positive_int, help="worker processes for --backend processes (default: CPU count)")
+    parser.add_argument("--workers", type=positive_int, help="worker processes for --backend processes (default: CPU count)")
     parser.add_argument("--plot", metavar="FILE.png", help="save the convergence figure")
     parser.add_argument("--json", metavar="FILE", help="save the rows and the set-up as JSON")
 
@@ -73,12 +59,12 @@ def _run(args: argparse.Namespace) -> int:
     import time
 
     from ..backends import ProcessBackend, get_backend
-    from ..parareal import parareal
+    from ..driver import parareal
     from ..propagator import TimeGrid, propagate_sequentially
-    from .exact import ExactPropagator
-    from .implicit_euler import ImplicitEulerPropagator
-    from .problems import make_problem
-    from .theory import error_bounds, speedup
+    from ..ode.exact import ExactPropagator
+    from ..ode.implicit_euler import ImplicitEulerPropagator
+    from ..ode.problems import make_problem
+    from ..ode.theory import error_bounds, speedup
 
     problem = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=args.sparse)
     if args.workers is not None and args.backend != "processes":

@@ -1,0 +1,123 @@
+"""One set of argument checks for every public entry point, with one message style.
+
+Every check takes ``(value, name)`` in that order, then keyword-only bounds, and returns the
+value converted to the plain Python type it promises (``int``, ``float``, ``str``), so
+numpy scalars are accepted wherever Python numbers are (``np.int64(3)`` is an integer,
+``np.float32(0.5)`` a real) and callers never see numpy scalar types leak through. ``bool``
+is never a number here (``True`` is not a count). Messages name the argument in backticks
+and echo the value: ``"`num_slices` must be at least 1; got 0."``.
+
+``TypeError`` when the kind of value is wrong, ``ValueError`` when its value is.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Collection, Iterable
+from typing import Any
+
+__all__ = [
+    "check_int",
+    "check_ints",
+    "check_real",
+    "check_choice",
+    "check_callable",
+]
+
+
+def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an ``int`` (Python or numpy integer, not ``bool``), within ``[minimum, maximum]``.
+
+    Returns
+    -------
+    int
+        The value as a Python ``int``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer; got {value!r}.")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        if minimum == 0:
+            raise ValueError(f"`{name}` must be non-negative; got {value}.")
+        raise ValueError(f"`{name}` must be at least {minimum}; got {value}.")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"`{name}` must be at most {maximum}; got {value}.")
+    return value
+
+
+def check_ints(values: Any, name: str, *, minimum: int | None = None, nonempty: bool = True) -> list[int]:
+    """Every entry of ``values`` checked by :func:`check_int`; ``name[i]`` in the message.
+
+    Returns
+    -------
+    list of int
+        The entries as Python ``int``.
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"`{name}` must be a sequence of integers; got {values!r}.")
+    out = [check_int(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(values)]
+    if nonempty and not out:
+        raise ValueError(f"`{name}` must not be empty; got {values!r}.")
+    return out
+
+
+def check_real(
+    value: Any,
+    name: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    strict: bool = False,
+    finite: bool = True,
+) -> float:
+    """``value`` as a ``float`` (any real number type, not ``bool``), finite unless ``finite=False``.
+
+    ``minimum``/``maximum`` bound it inclusively, or exclusively with ``strict=True``
+    (``check_real(x, "tol", minimum=0, strict=True)`` means ``tol > 0``). NaN is always
+    refused.
+
+    Returns
+    -------
+    float
+        The value as a Python ``float``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number; got {value!r}.")
+    value = float(value)
+    if math.isnan(value) or (finite and math.isinf(value)):
+        raise ValueError(f"`{name}` must be {'finite' if finite else 'a number'}; got {value!r}.")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        word = "positive" if (strict and minimum == 0) else (
+            "non-negative" if minimum == 0 else f"{'greater than' if strict else 'at least'} {minimum!r}")
+        raise ValueError(f"`{name}` must be {word}; got {value!r}.")
+    if maximum is not None and (value >= maximum if strict else value > maximum):
+        raise ValueError(f"`{name}` must be {'less than' if strict else 'at most'} {maximum!r}; got {value!r}.")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: Collection[str]) -> str:
+    """``value`` if it is one of ``choices`` (strings), else ``ValueError`` listing them.
+
+    Returns
+    -------
+    str
+        The value.
+    """
+    if not isinstance(value, str) or value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be one of {listed}; got {value!r}.")
+    return value
+
+
+def check_callable(value: Any, name: str) -> Any:
+    """``value`` if it is callable, else ``TypeError``.
+
+    Returns
+    -------
+    callable
+        The value.
+    """
+    if not callable(value):
+        raise TypeError(f"`{name}` must be callable; got {value!r}.")
+    return value

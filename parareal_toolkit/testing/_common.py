@@ -1,0 +1,24 @@
+"""Shared pieces of the strategies (no torch)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hypothesis import strategies as st
+
+__all__ = ["seeds", "as_strategy"]
+
+
+def as_strategy(value, name: str) -> st.SearchStrategy:
+    if isinstance(value, st.SearchStrategy):
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        if len(value) == 0:
+            raise ValueError(f"`{name}` must not be an empty sequence.")
+        return st.sampled_from(list(value))
+    return st.just(value)
+
+
+def seeds() -> st.SearchStrategy[int]:
+    """Seeds for the ``torch.Generator`` that draws weights and inputs."""
+    return st.integers(min_value=0, max_value=2**32 - 1)

@@ -1,0 +1,65 @@
+"""Hypothesis strategies for linear ODEs ``u' = A u`` (float64 numpy; imports no torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from ..ode.linear import LinearODE
+from ..propagator import TimeGrid
+from ._common import seeds
+
+__all__ = [
+    "symmetric_stable_matrices",
+    "nonnormal_stable_matrices",
+    "stable_matrices",
+    "time_grids",
+    "linear_problems",
+]
+
+
+@st.composite
+def symmetric_stable_matrices(draw, *, min_size: int = 1, max_size: int = 6, max_rate: float = 50.0) -> np.ndarray:
+    """Symmetric negative definite ``A = Q diag(λ) Q^T``, ``λ`` in ``[-max_rate, -0.01]`` (normal)."""
+    m = draw(st.integers(min_size, max_size))
+    rng = np.random.default_rng(draw(seeds()))
+    eigenvalues = -np.array(draw(st.lists(st.floats(0.01, max_rate), min_size=m, max_size=m)))
+    Q, _ = np.linalg.qr(rng.standard_normal((m, m)))
+    A = Q @ np.diag(eigenvalues) @ Q.T
+    return (A + A.T) / 2
+
+
+@st.composite
+def nonnormal_stable_matrices(draw, *, min_size: int = 2, max_size: int = 6) -> np.ndarray:
+    """``A = -(M M^T + c I) + (K - K^T)``: a negative definite symmetric part makes it stable, the skew part non-normal."""
+    m = draw(st.integers(min_size, max_size))
+    rng = np.random.default_rng(draw(seeds()))
+    M = rng.standard_normal((m, m))
+    K = 3.0 * rng.standard_normal((m, m))
+    c = draw(st.floats(0.1, 5.0))
+    return -(M @ M.T + c * np.eye(m)) + (K - K.T)
+
+
+def stable_matrices(*, max_size: int = 6) -> st.SearchStrategy[np.ndarray]:
+    """Either kind of random stable matrix."""
+    return st.one_of(symmetric_stable_matrices(max_size=max_size), nonnormal_stable_matrices(max_size=max_size))
+
+
+@st.composite
+def time_grids(draw, *, min_slices: int = 1, max_slices: int = 8, uniform: bool | None = None) -> TimeGrid:
+    """Uniform or random non-uniform partitions of ``[0, T]`` (``uniform=None``: either)."""
+    n = draw(st.integers(min_slices, max_slices))
+    is_uniform = draw(st.booleans()) if uniform is None else uniform
+    if is_uniform:
+        return TimeGrid.uniform(draw(st.floats(0.05, 2.0)), n)
+    steps = draw(st.lists(st.floats(0.01, 0.5), min_size=n, max_size=n))
+    return TimeGrid(np.concatenate([[0.0], np.cumsum(steps)]))
+
+
+@st.composite
+def linear_problems(draw, *, matrices: st.SearchStrategy | None = None, grids: st.SearchStrategy | None = None):
+    """``(ode, grid, u0)``: a random stable :class:`~parareal_toolkit.ode.LinearODE`, grid and ``u0``."""
+    A = draw(matrices if matrices is not None else stable_matrices())
+    grid = draw(grids if grids is not None else time_grids())
+    rng = np.random.default_rng(draw(seeds()))
+    return LinearODE(A), grid, rng.standard_normal(A.shape[0])

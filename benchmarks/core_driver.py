@@ -73,13 +73,17 @@ def main():
     args = parser.parse_args()
 
     rows = []
-    print(f"{'m':>5} {'N':>4} {'plain iter s':>12} {'toolkit iter s':>14} {'ratio':>6} {'plain total s':>13} {'toolkit total s':>15} {'ratio':>6} {'max |diff|':>10}")
+    print(
+        f"{'m':>5} {'N':>4} {'plain iter s':>12} {'toolkit iter s':>14} {'ratio':>6} {'plain total s':>13} {'toolkit total s':>15} {'ratio':>6} {'max |diff|':>10}"
+    )
     for m in (100, 1000):
         problem = heat_1d(m)
         for n in (32, 128):
             plain_times, tool_times, plain_totals, tool_totals = [], [], [], []
             for _ in range(args.repeats):
-                U_plain, setup_p, iter_p = plain_numpy_parareal(problem.ode.A, problem.u0, problem.t_final, n, ITERATIONS)
+                U_plain, setup_p, iter_p = plain_numpy_parareal(
+                    problem.ode.A, problem.u0, problem.t_final, n, ITERATIONS
+                )
                 U_tool, setup_t, iter_t = toolkit_parareal(problem, n, ITERATIONS)
                 plain_times.append(iter_p), tool_times.append(iter_t)
                 plain_totals.append(setup_p + iter_p), tool_totals.append(setup_t + iter_t)
@@ -97,8 +101,10 @@ def main():
             row["ratio_iterations"] = row["toolkit_iterations_s"] / row["plain_iterations_s"]
             row["ratio_total"] = row["toolkit_total_s"] / row["plain_total_s"]
             rows.append(row)
-            print(f"{m:>5} {n:>4} {row['plain_iterations_s']:>12.4f} {row['toolkit_iterations_s']:>14.4f} {row['ratio_iterations']:>6.2f} "
-                  f"{row['plain_total_s']:>13.4f} {row['toolkit_total_s']:>15.4f} {row['ratio_total']:>6.2f} {diff:>10.1e}")
+            print(
+                f"{m:>5} {n:>4} {row['plain_iterations_s']:>12.4f} {row['toolkit_iterations_s']:>14.4f} {row['ratio_iterations']:>6.2f} "
+                f"{row['plain_total_s']:>13.4f} {row['toolkit_total_s']:>15.4f} {row['ratio_total']:>6.2f} {diff:>10.1e}"
+            )
     worst = max(max(r["ratio_iterations"], r["ratio_total"]) for r in rows)
     print(f"worst toolkit/plain ratio: {worst:.2f} (goal: <= 1.20)")
     payload = {

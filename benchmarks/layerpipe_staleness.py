@@ -27,8 +27,9 @@ def model(seed):
     widths = [2, 32, 32, 32, 32, 32, 3]
     layers = []
     for i in range(6):
-        layers.append(torch.nn.Sequential(torch.nn.Linear(widths[i], widths[i + 1]),
-                                          *([torch.nn.Tanh()] if i < 5 else [])))
+        layers.append(
+            torch.nn.Sequential(torch.nn.Linear(widths[i], widths[i + 1]), *([torch.nn.Tanh()] if i < 5 else []))
+        )
     return torch.nn.Sequential(*layers)
 
 
@@ -42,9 +43,10 @@ def main():
             xt, yt = spirals(2000, gen)
             net = model(seed)
             delays = [0] * 6 if mode.startswith("zero") else [5 - l for l in range(6)]
-            trainer = DelayedGradientTrainer(net, delays, 0.5, torch.nn.functional.cross_entropy,
-                                             weight_stashing="no stashing" not in mode)
-            trainer.fit((xs[i:i + 32], ys[i:i + 32]) for i in range(0, len(xs), 32))
+            trainer = DelayedGradientTrainer(
+                net, delays, 0.5, torch.nn.functional.cross_entropy, weight_stashing="no stashing" not in mode
+            )
+            trainer.fit((xs[i : i + 32], ys[i : i + 32]) for i in range(0, len(xs), 32))
             with torch.no_grad():
                 accs.append(float((net(xt).argmax(1) == yt).float().mean()))
         results[mode] = accs

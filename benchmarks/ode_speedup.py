@@ -32,13 +32,38 @@ def free_port():
 def run(backend, substeps, size):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "run.json")
-        args = ["ode", "--size", str(size), "--slices", "2", "--iterations", "1", "--fine-substeps", str(substeps),
-                "--backend", backend, "--json", path]
+        args = [
+            "ode",
+            "--size",
+            str(size),
+            "--slices",
+            "2",
+            "--iterations",
+            "1",
+            "--fine-substeps",
+            str(substeps),
+            "--backend",
+            backend,
+            "--json",
+            path,
+        ]
         if backend == "processes":
             command = [sys.executable, "-m", "parareal_toolkit.cli", *args, "--workers", "2"]
         else:
-            command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr",
-                       "127.0.0.1", "--master-port", str(free_port()), "-m", "parareal_toolkit.cli", *args]
+            command = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nproc-per-node",
+                "2",
+                "--master-addr",
+                "127.0.0.1",
+                "--master-port",
+                str(free_port()),
+                "-m",
+                "parareal_toolkit.cli",
+                *args,
+            ]
         subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
         with open(path) as fh:
             return json.load(fh)["timing"]
@@ -70,9 +95,19 @@ def main():
             "runs": timings,
         }
         rows.append(row)
-        print(f"{backend:>12} {row['sequential_fine_s']:>10.3f} {row['parareal_s']:>10.3f} {measured:>8.2f}x {model:>6.2f}x {measured / model:>14.2f}")
-    payload = {"benchmark": "ode_speedup", "machine": args.machine, "size": args.size, "slices": 2, "iterations": 1,
-               "fine_substeps": args.substeps, "repeats": args.repeats, "rows": rows}
+        print(
+            f"{backend:>12} {row['sequential_fine_s']:>10.3f} {row['parareal_s']:>10.3f} {measured:>8.2f}x {model:>6.2f}x {measured / model:>14.2f}"
+        )
+    payload = {
+        "benchmark": "ode_speedup",
+        "machine": args.machine,
+        "size": args.size,
+        "slices": 2,
+        "iterations": 1,
+        "fine_substeps": args.substeps,
+        "repeats": args.repeats,
+        "rows": rows,
+    }
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as fh:
         json.dump(payload, fh, indent=2)

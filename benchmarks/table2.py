@@ -38,17 +38,28 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", default="serial")
     parser.add_argument("--compile-coarse", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU box is shared)")
-    parser.add_argument("--clock", choices=("wall", "process"), default="process",
-                        help="CPU parts: process CPU time (default; exact with one thread, immune to other "
-                             "processes on a shared box) or perf_counter")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "process"),
+        default="process",
+        help="CPU parts: process CPU time (default; exact with one thread, immune to other "
+        "processes on a shared box) or perf_counter",
+    )
     parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "table2_cpu.json"))
     parser.add_argument("--plot", default=None)
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     table = table2(
-        args.subnetworks, depth=args.depth, batch_size=args.batch_size, device=args.device, repeats=args.repeats,
-        warmup=args.warmup, backend=args.backend, compile_coarse=args.compile_coarse, clock=args.clock,
+        args.subnetworks,
+        depth=args.depth,
+        batch_size=args.batch_size,
+        device=args.device,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        backend=args.backend,
+        compile_coarse=args.compile_coarse,
+        clock=args.clock,
         progress=lambda n: print(f"N = {n} ...", file=sys.stderr, flush=True),
     )
     print(format_table2(table))
@@ -60,7 +71,9 @@ def main(argv=None) -> int:
         paper = "-"
         if seed is not None:
             paper = f"{SEED_TABLE2[1]['total'] / seed['total'] / seed_unit_count_bound(333, row.num_subnetworks):.0%}"
-        print(f"{row.num_subnetworks:>3}  {speedup:>7.2f}x  {row.bound:>6.2f}  {speedup / row.bound:>13.0%}  {paper:>34}")
+        print(
+            f"{row.num_subnetworks:>3}  {speedup:>7.2f}x  {row.bound:>6.2f}  {speedup / row.bound:>13.0%}  {paper:>34}"
+        )
 
     payload = {"benchmark": "table2", "machine": args.machine, "threads": args.threads, **table.as_dict()}
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)

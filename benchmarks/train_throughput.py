@@ -82,16 +82,28 @@ def measure(name, model, parts, images, labels, args, device):
     devices = []
     for part, inputs in parts:
         activations = saved_activation_bytes(part, inputs)
-        devices.append({"parameter_bytes": parameter_bytes(part), "activation_bytes": activations,
-                        "device_bytes": 3 * parameter_bytes(part) + activations})
+        devices.append(
+            {
+                "parameter_bytes": parameter_bytes(part),
+                "activation_bytes": activations,
+                "device_bytes": 3 * parameter_bytes(part) + activations,
+            }
+        )
     largest = max(devices, key=lambda d: d["device_bytes"])
-    row = {"model": name, "parameters": sum(p.numel() for p in model.parameters()),
-           "step_s": seconds, "images_per_s": args.batch_size / seconds,
-           "largest_device_bytes": largest["device_bytes"], "largest_device": largest,
-           "peak_allocated_bytes": peak}
-    print(f"{name:>24}: {row['images_per_s']:8.1f} images/s   step {seconds:7.3f} s   "
-          f"largest device {largest['device_bytes'] / 2**20:8.1f} MiB "
-          f"(activations {largest['activation_bytes'] / 2**20:.1f} MiB)")
+    row = {
+        "model": name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "step_s": seconds,
+        "images_per_s": args.batch_size / seconds,
+        "largest_device_bytes": largest["device_bytes"],
+        "largest_device": largest,
+        "peak_allocated_bytes": peak,
+    }
+    print(
+        f"{name:>24}: {row['images_per_s']:8.1f} images/s   step {seconds:7.3f} s   "
+        f"largest device {largest['device_bytes'] / 2**20:8.1f} MiB "
+        f"(activations {largest['activation_bytes'] / 2**20:.1f} MiB)"
+    )
     return row
 
 
@@ -131,17 +143,30 @@ def main():
         row["throughput_ratio"] = row["images_per_s"] / rows[0]["images_per_s"]
     print("\nlargest-device memory relative to the ResNet (1/N would be):")
     for row, n in zip(rows[1:], args.subnetworks):
-        print(f"  N={n:>2}: {row['device_memory_ratio']:.3f}  (1/N = {1 / n:.3f}, N x ratio = "
-              f"{n * row['device_memory_ratio']:.2f}); "
-              f"serial throughput ratio {row['throughput_ratio']:.2f}")
+        print(
+            f"  N={n:>2}: {row['device_memory_ratio']:.3f}  (1/N = {1 / n:.3f}, N x ratio = "
+            f"{n * row['device_memory_ratio']:.2f}); "
+            f"serial throughput ratio {row['throughput_ratio']:.2f}"
+        )
     if args.json:
-        machine = args.machine or (torch.cuda.get_device_name(device) if device.type == "cuda" else
-                                   f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads")
-        report = {"benchmark": "train_throughput", "machine": machine,
-                  "note": "serial throughput on one device (the parareal model does extra work); "
-                          "memory: largest device = 3 x parameters + saved activations of the largest subnetwork", "device": str(device),
-                  "torch": torch.__version__, "depth": args.depth, "batch_size": args.batch_size,
-                  "steps": args.steps, "warmup": args.warmup, "rows": rows}
+        machine = args.machine or (
+            torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
+        )
+        report = {
+            "benchmark": "train_throughput",
+            "machine": machine,
+            "note": "serial throughput on one device (the parareal model does extra work); "
+            "memory: largest device = 3 x parameters + saved activations of the largest subnetwork",
+            "device": str(device),
+            "torch": torch.__version__,
+            "depth": args.depth,
+            "batch_size": args.batch_size,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "rows": rows,
+        }
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
         print(f"wrote {args.json}")

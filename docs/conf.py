@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))
 sys.path.insert(0, str(HERE.parent))  # the checkout's package, also without an install
 
-import parareal_toolkit  # noqa: E402
+import parareal_toolkit
 
 # The examples read this to pick their sizes; Sphinx runs them in this process.
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
@@ -50,9 +50,16 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints",
-                    "auto_examples/**/*.ipynb", "auto_examples/**/*.py", "auto_examples/**/*.zip",
-                    "auto_examples/**/*.codeobj.json"]
+exclude_patterns = [
+    "_build",
+    "Thumbs.db",
+    ".DS_Store",
+    "**.ipynb_checkpoints",
+    "auto_examples/**/*.ipynb",
+    "auto_examples/**/*.py",
+    "auto_examples/**/*.zip",
+    "auto_examples/**/*.codeobj.json",
+]
 templates_path = ["_templates"]
 
 # --- MyST: Markdown pages with LaTeX math -----------------------------------------

@@ -88,8 +88,11 @@ def check_real(
     if math.isnan(value) or (finite and math.isinf(value)):
         raise ValueError(f"`{name}` must be {'finite' if finite else 'a number'}; got {value!r}.")
     if minimum is not None and (value <= minimum if strict else value < minimum):
-        word = "positive" if (strict and minimum == 0) else (
-            "non-negative" if minimum == 0 else f"{'greater than' if strict else 'at least'} {minimum!r}")
+        word = (
+            "positive"
+            if (strict and minimum == 0)
+            else ("non-negative" if minimum == 0 else f"{'greater than' if strict else 'at least'} {minimum!r}")
+        )
         raise ValueError(f"`{name}` must be {word}; got {value!r}.")
     if maximum is not None and (value >= maximum if strict else value > maximum):
         raise ValueError(f"`{name}` must be {'less than' if strict else 'at most'} {maximum!r}; got {value!r}.")

@@ -48,7 +48,6 @@ from .propagator import Propagator, check_propagator
 __all__ = ["parareal", "PararealResult", "IterationInfo", "max_abs", "FORMS"]
 
 
-
 def max_abs(x: Any) -> float:
     """The largest absolute entry of a numpy array or torch tensor, as a Python float."""
     detach = getattr(x, "detach", None)  # a norm is a measurement, never part of a graph
@@ -193,8 +192,7 @@ def parareal(
     n_coarse = check_propagator(coarse, "coarse")
     if n_coarse != n:
         raise ValueError(
-            f"`fine` and `coarse` must cover the same slices; got fine.num_slices={n} and "
-            f"coarse.num_slices={n_coarse}."
+            f"`fine` and `coarse` must cover the same slices; got fine.num_slices={n} and coarse.num_slices={n_coarse}."
         )
     if form not in FORMS:
         raise ValueError(f"`form` must be one of {FORMS}; got {form!r}.")
@@ -236,13 +234,30 @@ def parareal(
             raise ValueError(f"`reference` must hold N + 1 = {n + 1} states; got {len(reference)}.")
 
     try:
-        return _iterate(fine, coarse, u0, n, max_iterations, tol, initial, form, reference, runner, norm, callback, monitor, store_iterates)
+        return _iterate(
+            fine,
+            coarse,
+            u0,
+            n,
+            max_iterations,
+            tol,
+            initial,
+            form,
+            reference,
+            runner,
+            norm,
+            callback,
+            monitor,
+            store_iterates,
+        )
     finally:
         if owns_runner and hasattr(runner, "close"):
             runner.close()
 
 
-def _iterate(fine, coarse, u0, n, max_iterations, tol, initial, form, reference, runner, norm, callback, monitor, store_iterates):
+def _iterate(
+    fine, coarse, u0, n, max_iterations, tol, initial, form, reference, runner, norm, callback, monitor, store_iterates
+):
     timings = {"initial": 0.0, "fine": 0.0, "coarse": 0.0}
     fine_evals = coarse_evals = 0
     start = time.perf_counter()
@@ -318,9 +333,7 @@ def _iterate(fine, coarse, u0, n, max_iterations, tol, initial, form, reference,
 
         increment = None
         if monitor:
-            increment = max(
-                (norm(a - b) for a, b in zip(new[1:], states[1:]) if b is not None), default=0.0
-            )
+            increment = max((norm(a - b) for a, b in zip(new[1:], states[1:]) if b is not None), default=0.0)
             increments.append(increment)
         states = new
         k += 1

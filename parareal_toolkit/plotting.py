@@ -71,7 +71,14 @@ def plot_error_over_time(result, times: Sequence[float], *, ax=None):
     return ax
 
 
-def plot_convergence_factor(*, substeps: int = 1, real: tuple[float, float] = (-10.0, 1.0), imag: tuple[float, float] = (-8.0, 8.0), resolution: int = 301, ax=None):
+def plot_convergence_factor(
+    *,
+    substeps: int = 1,
+    real: tuple[float, float] = (-10.0, 1.0),
+    imag: tuple[float, float] = (-8.0, 8.0),
+    resolution: int = 301,
+    ax=None,
+):
     """The linear-bound factor ``|e^z - R(z)| / (1 - |R(z)|)`` over the complex ``z = λΔT`` plane.
 
     The contour at 1 separates contraction (heat: the negative real axis, factor <= 0.2984

@@ -102,9 +102,7 @@ class TimeGrid:
         if t.ndim != 1:
             raise ValueError(f"`times` must be 1-dimensional; got shape {t.shape}.")
         if t.size < 2:
-            raise ValueError(
-                f"`times` must hold at least 2 boundaries (at least one slice); got {t.tolist()}."
-            )
+            raise ValueError(f"`times` must hold at least 2 boundaries (at least one slice); got {t.tolist()}.")
         if not np.all(np.isfinite(t)):
             raise ValueError(f"`times` must be finite; got {t.tolist()}.")
         if not np.all(np.diff(t) > 0):
@@ -127,7 +125,7 @@ class TimeGrid:
         self._step_index = index
 
     @classmethod
-    def uniform(cls, t_final: float, num_slices: int, *, t_start: float = 0.0) -> "TimeGrid":
+    def uniform(cls, t_final: float, num_slices: int, *, t_start: float = 0.0) -> TimeGrid:
         """``num_slices`` equal slices of ``[t_start, t_final]``."""
         if isinstance(num_slices, bool) or not isinstance(num_slices, numbers.Integral):
             raise TypeError(f"`num_slices` must be an integer; got {num_slices!r}.")
@@ -135,8 +133,7 @@ class TimeGrid:
             raise ValueError(f"`num_slices` must be at least 1; got {num_slices}.")
         if not (math.isfinite(t_start) and math.isfinite(t_final)) or t_final <= t_start:
             raise ValueError(
-                f"`t_final` must be finite and greater than `t_start`; got t_start={t_start!r}, "
-                f"t_final={t_final!r}."
+                f"`t_final` must be finite and greater than `t_start`; got t_start={t_start!r}, t_final={t_final!r}."
             )
         return cls(np.linspace(t_start, t_final, num_slices + 1))
 
@@ -184,4 +181,3 @@ def check_slice(j: Any, num_slices: int) -> int:
     if not 0 <= j < num_slices:
         raise IndexError(f"slice index `j` must satisfy 0 <= j < {num_slices}; got {j}.")
     return int(j)
-

@@ -61,12 +61,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ._names import CLOCKS
 from .backends import Backend, get_backend
+from .driver import parareal
 from .nn.network import PararealNetwork
 from .nn.propagators import ModulePropagator
 from .nn.resnet import PreActBottleneck
-from ._names import CLOCKS
-from .driver import parareal
 
 __all__ = [
     "SEED_TABLE2",
@@ -151,7 +151,11 @@ def seed_unit_count_bound(total_units: int, num_subnetworks: int, coarse_budget:
     whenever no coarse network has to be enlarged to hold several shape-changing units
     (always for ResNet-1001). ResNet-1001: 9.25 at N = 18, 9.00 at N = 24.
     """
-    for name, value in (("total_units", total_units), ("num_subnetworks", num_subnetworks), ("coarse_budget", coarse_budget)):
+    for name, value in (
+        ("total_units", total_units),
+        ("num_subnetworks", num_subnetworks),
+        ("coarse_budget", coarse_budget),
+    ):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
     n = num_subnetworks
@@ -181,7 +185,11 @@ def _resolve_backend(backend) -> Backend:
 
 
 def forward_on_backend(
-    network: PararealNetwork, x: torch.Tensor, *, backend: str | Backend = "serial", coarse: Sequence[nn.Module] | None = None
+    network: PararealNetwork,
+    x: torch.Tensor,
+    *,
+    backend: str | Backend = "serial",
+    coarse: Sequence[nn.Module] | None = None,
 ) -> torch.Tensor:
     """``network(x)`` with the parallel sweeps (``C^j`` and ``g^j``) run by ``backend``.
 
@@ -248,8 +256,6 @@ def _synchronize(devices: Iterable[torch.device]) -> None:
             sync = getattr(module, "synchronize", None)
             if sync is not None:
                 sync()
-
-
 
 
 def _check_clock(clock) -> str:
@@ -445,7 +451,9 @@ class _PartSampler:
             self.steps.append(("preprocess", d, lambda c=c, image=image, grad=grad: _backward([c(image)], [grad]), []))
         for g, xj, yj, d in zip(network.subnetworks, xs, ys, sub_devices):
             leaf, grad = _leaf(xj, d), fixed_like(yj)
-            self.steps.append(("subnetworks", d, lambda g=g, leaf=leaf, grad=grad: _backward([g(leaf)], [grad]), [leaf]))
+            self.steps.append(
+                ("subnetworks", d, lambda g=g, leaf=leaf, grad=grad: _backward([g(leaf)], [grad]), [leaf])
+            )
         if n > 1:
             x_leaves = [_leaf(t, coarse_device) for t in xs]
             y_leaves = [_leaf(t, coarse_device) for t in ys]
@@ -483,7 +491,13 @@ class _PartSampler:
 
     def sample(self) -> dict[str, list[float]]:
         """Seconds of each part (``preprocess`` and ``subnetworks``: one per j) and of the full step."""
-        times: dict[str, list[float]] = {"preprocess": [], "subnetworks": [], "coarse": [], "postprocess": [], "wall_clock": []}
+        times: dict[str, list[float]] = {
+            "preprocess": [],
+            "subnetworks": [],
+            "coarse": [],
+            "postprocess": [],
+            "wall_clock": [],
+        }
         # One untimed call of the first (tiny) part absorbs the allocator's clean-up after
         # whatever ran before (measured: +1.7 ms on C^1 after a full step of a ResNet-218).
         _, _, first, leaves = self.steps[0]
@@ -538,10 +552,18 @@ def _time_interleaved(networks, x, *, targets, repeats, warmup, backend, train, 
         samplers = []
         for network in networks:
             stack.enter_context(_preserved(network, train=train))
-            samplers.append(_PartSampler(
-                network, x, targets=targets, backend=backend, compile_coarse=compile_coarse, unit_type=unit_type,
-                seed=seed, clock=clock,
-            ))
+            samplers.append(
+                _PartSampler(
+                    network,
+                    x,
+                    targets=targets,
+                    backend=backend,
+                    compile_coarse=compile_coarse,
+                    unit_type=unit_type,
+                    seed=seed,
+                    clock=clock,
+                )
+            )
         for sampler in samplers:
             for _ in range(warmup):
                 sampler.sample()
@@ -587,8 +609,17 @@ def time_network(
     repeats, warmup = _check_timing_options(network, x, repeats=repeats, warmup=warmup, compile_coarse=compile_coarse)
     resolved = None if backend is None else _resolve_backend(backend)
     return _time_interleaved(
-        [network], x, targets=targets, repeats=repeats, warmup=warmup, backend=resolved, train=train,
-        compile_coarse=compile_coarse, unit_type=unit_type, seed=seed, clock=clock,
+        [network],
+        x,
+        targets=targets,
+        repeats=repeats,
+        warmup=warmup,
+        backend=resolved,
+        train=train,
+        compile_coarse=compile_coarse,
+        unit_type=unit_type,
+        seed=seed,
+        clock=clock,
     )[0]
 
 
@@ -718,8 +749,17 @@ def table2(
     for network in networks:
         _check_timing_options(network, x, repeats=repeats, warmup=warmup, compile_coarse=compile_coarse)
     rows = _time_interleaved(
-        networks, x, targets=targets, repeats=repeats, warmup=warmup, backend=resolved, train=True,
-        compile_coarse=compile_coarse, unit_type=PreActBottleneck, seed=seed, clock=clock,
+        networks,
+        x,
+        targets=targets,
+        repeats=repeats,
+        warmup=warmup,
+        backend=resolved,
+        train=True,
+        compile_coarse=compile_coarse,
+        unit_type=PreActBottleneck,
+        seed=seed,
+        clock=clock,
     )
     settings = {
         "model": f"Parareal ResNet-{depth}",
@@ -755,31 +795,45 @@ def format_table2(table: Table2) -> str:
     """
     backend = table.settings.get("backend") or "-"
     header = (
-        "N", "units", "coarse", "Preprocessing", "Parallel subnetworks", "(sum)", "Coarse network",
-        "Postprocessing", "Total", "speedup", "bound", "of bound", f"wall-clock [{backend}]", "wall speedup",
+        "N",
+        "units",
+        "coarse",
+        "Preprocessing",
+        "Parallel subnetworks",
+        "(sum)",
+        "Coarse network",
+        "Postprocessing",
+        "Total",
+        "speedup",
+        "bound",
+        "of bound",
+        f"wall-clock [{backend}]",
+        "wall speedup",
         "paper speedup",
     )
     lines = [header]
     for row in table.rows:
         speedup = table.speedup(row)
         seed = SEED_TABLE2.get(row.num_subnetworks)
-        lines.append((
-            str(row.num_subnetworks),
-            str(max(row.subnetwork_units)) if row.subnetwork_units else "-",
-            str(sum(row.coarse_units)),
-            f"{row.preprocess_max:.5f}",
-            f"{row.subnetworks_max:.5f}",
-            f"{row.subnetworks_sum:.5f}",
-            _cell(row.coarse, ".5f"),
-            f"{row.postprocess:.5f}",
-            f"{row.virtual_total:.5f}",
-            f"{speedup:.2f}x",
-            _cell(row.bound, ".2f"),
-            "-" if row.bound is None else f"{speedup / row.bound:.0%}",
-            _cell(row.wall_clock, ".5f"),
-            _cell(table.wall_clock_speedup(row), ".2f"),
-            "-" if seed is None else f"{SEED_TABLE2[1]['total'] / seed['total']:.2f}x",
-        ))
+        lines.append(
+            (
+                str(row.num_subnetworks),
+                str(max(row.subnetwork_units)) if row.subnetwork_units else "-",
+                str(sum(row.coarse_units)),
+                f"{row.preprocess_max:.5f}",
+                f"{row.subnetworks_max:.5f}",
+                f"{row.subnetworks_sum:.5f}",
+                _cell(row.coarse, ".5f"),
+                f"{row.postprocess:.5f}",
+                f"{row.virtual_total:.5f}",
+                f"{speedup:.2f}x",
+                _cell(row.bound, ".2f"),
+                "-" if row.bound is None else f"{speedup / row.bound:.0%}",
+                _cell(row.wall_clock, ".5f"),
+                _cell(table.wall_clock_speedup(row), ".2f"),
+                "-" if seed is None else f"{SEED_TABLE2[1]['total'] / seed['total']:.2f}x",
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
@@ -787,13 +841,16 @@ def format_table2(table: Table2) -> str:
     title = (
         f"{s.get('model', 'parareal network')}, batch {s.get('batch_size', '?')}, {s.get('device_name', '')}: "
         f"forward+backward seconds ({s.get('clock', '?')}), median of {s.get('repeats', '?')} after "
-        f"{s.get('warmup', '?')} warm-up"
-        + (", coarse chain compiled" if s.get("compile_coarse") else "")
+        f"{s.get('warmup', '?')} warm-up" + (", coarse chain compiled" if s.get("compile_coarse") else "")
     )
     notes = []
     if table.skipped:
-        notes.append(f"skipped N = {', '.join(map(str, table.skipped))}: too many subnetworks for the units of this depth")
-    notes.append("units: largest subnetwork; coarse: units along the coarse chain; Total = pre max + subnetworks max + coarse + post")
+        notes.append(
+            f"skipped N = {', '.join(map(str, table.skipped))}: too many subnetworks for the units of this depth"
+        )
+    notes.append(
+        "units: largest subnetwork; coarse: units along the coarse chain; Total = pre max + subnetworks max + coarse + post"
+    )
     return "\n".join([title, *text, *notes])
 
 
@@ -844,7 +901,9 @@ def plot_table2(table: Table2, path=None, *, compare_seed: bool = True):
     settings = table.settings
     ours = {key: [getattr(r, key) for r in table.rows] for key, _ in _PARTS}
     _stacked_bars(
-        axes[0], ns, ours,
+        axes[0],
+        ns,
+        ours,
         f"this run: {settings.get('model', '')}, batch {settings.get('batch_size', '?')}\n"
         f"{settings.get('device_name', '')}, clock: {settings.get('clock', '?')}",
     )

@@ -46,19 +46,35 @@ def write_cifar10(root: Path, *, per_batch: int = 4, test: int = 6, seed: int = 
     written = {"train_data": [], "train_labels": []}
     for i in range(1, 6):
         data, labels = _images(rng, per_batch), rng.integers(0, 10, per_batch).tolist()
-        _dump(folder / f"data_batch_{i}", {
-            "batch_label": f"training batch {i} of 5", "labels": labels, "data": data,
-            "filenames": [f"img_{i}_{k}.png" for k in range(per_batch)],
-        })
+        _dump(
+            folder / f"data_batch_{i}",
+            {
+                "batch_label": f"training batch {i} of 5",
+                "labels": labels,
+                "data": data,
+                "filenames": [f"img_{i}_{k}.png" for k in range(per_batch)],
+            },
+        )
         written["train_data"].append(data)
         written["train_labels"] += labels
     data, labels = _images(rng, test), rng.integers(0, 10, test).tolist()
-    _dump(folder / "test_batch", {"batch_label": "testing batch 1 of 1", "labels": labels, "data": data,
-                                  "filenames": [f"test_{k}.png" for k in range(test)]})
-    _dump(folder / "batches.meta", {
-        "num_cases_per_batch": per_batch, "num_vis": 3072,
-        "label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
-    })
+    _dump(
+        folder / "test_batch",
+        {
+            "batch_label": "testing batch 1 of 1",
+            "labels": labels,
+            "data": data,
+            "filenames": [f"test_{k}.png" for k in range(test)],
+        },
+    )
+    _dump(
+        folder / "batches.meta",
+        {
+            "num_cases_per_batch": per_batch,
+            "num_vis": 3072,
+            "label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+        },
+    )
     written["train_data"] = np.vstack(written["train_data"])
     written.update(test_data=data, test_labels=labels)
     return written
@@ -71,11 +87,24 @@ def write_cifar100(root: Path, *, train: int = 10, test: int = 5, seed: int = 1)
     written = {}
     for split, n in (("train", train), ("test", test)):
         data, fine = _images(rng, n), rng.integers(0, 100, n).tolist()
-        _dump(folder / split, {"filenames": [f"{split}_{k}.png" for k in range(n)], "batch_label": split,
-                               "fine_labels": fine, "coarse_labels": [f // 5 for f in fine], "data": data})
+        _dump(
+            folder / split,
+            {
+                "filenames": [f"{split}_{k}.png" for k in range(n)],
+                "batch_label": split,
+                "fine_labels": fine,
+                "coarse_labels": [f // 5 for f in fine],
+                "data": data,
+            },
+        )
         written[f"{split}_data"], written[f"{split}_labels"] = data, fine
-    _dump(folder / "meta", {"fine_label_names": [f"fine_{k}" for k in range(100)],
-                            "coarse_label_names": [f"coarse_{k}" for k in range(20)]})
+    _dump(
+        folder / "meta",
+        {
+            "fine_label_names": [f"fine_{k}" for k in range(100)],
+            "coarse_label_names": [f"coarse_{k}" for k in range(20)],
+        },
+    )
     return written
 
 

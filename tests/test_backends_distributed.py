@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -34,8 +33,20 @@ def free_port() -> int:
 
 
 def torchrun(nproc, mode, out_dir, env=None, timeout=240):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
-               "--master-addr", "127.0.0.1", "--master-port", str(free_port()), str(WORKER), mode, str(out_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        str(nproc),
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(free_port()),
+        str(WORKER),
+        mode,
+        str(out_dir),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
     reports = [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("rank*.json"))]
     return done, reports
@@ -63,7 +74,9 @@ def test_distributed_equals_serial(nproc, tmp_path):
 
 @pytest.mark.slow
 def test_a_silent_rank_gives_a_clear_timeout_error_not_a_hang(tmp_path):
-    done, reports = torchrun(2, "silent-rank", tmp_path, env={"PARAREAL_TEST_TIMEOUT": "3", "PARAREAL_TEST_SILENCE": "60"}, timeout=120)
+    done, reports = torchrun(
+        2, "silent-rank", tmp_path, env={"PARAREAL_TEST_TIMEOUT": "3", "PARAREAL_TEST_SILENCE": "60"}, timeout=120
+    )
     assert done.returncode != 0
     (report,) = reports  # the silent rank writes nothing
     assert report["rank"] == 0
@@ -97,7 +110,7 @@ def test_distributed_backend_needs_an_initialised_group(monkeypatch):
 def network(backend="serial"):
     torch.manual_seed(0)
     n, width = 4, 5
-    block = lambda: nn.Sequential(nn.Linear(width, width, dtype=torch.float64), nn.ReLU())  # noqa: E731
+    block = lambda: nn.Sequential(nn.Linear(width, width, dtype=torch.float64), nn.ReLU())
     return PararealNetwork(
         [nn.Linear(3, width, dtype=torch.float64) for _ in range(n)],
         [block() for _ in range(n)],
@@ -146,9 +159,24 @@ def test_network_rejects_an_unknown_backend_at_construction():
 def test_ode_cli_under_torchrun_reports_once_and_matches_serial(tmp_path):
     args = ["ode", "--size", "20", "--slices", "5", "--iterations", "3", "--fine-substeps", "10"]
     report = tmp_path / "distributed.json"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-               "--master-port", str(free_port()), "-m", "parareal_toolkit.cli", *args, "--backend", "distributed",
-               "--json", str(report)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(free_port()),
+        "-m",
+        "parareal_toolkit.cli",
+        *args,
+        "--backend",
+        "distributed",
+        "--json",
+        str(report),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("wall-clock:") == 1  # rank 0 alone reports

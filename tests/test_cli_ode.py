@@ -26,8 +26,23 @@ def test_default_run_prints_one_row_per_iteration(capsys):
 @pytest.mark.slow
 def test_speedup_study_with_a_process_pool(tmp_path, capsys):
     report = tmp_path / "study.json"
-    argv = ["ode", "--size", "40", "--slices", "4", "--iterations", "2", "--fine-substeps", "200",
-            "--backend", "processes", "--workers", "2", "--json", str(report)]
+    argv = [
+        "ode",
+        "--size",
+        "40",
+        "--slices",
+        "4",
+        "--iterations",
+        "2",
+        "--fine-substeps",
+        "200",
+        "--backend",
+        "processes",
+        "--workers",
+        "2",
+        "--json",
+        str(report),
+    ]
     assert main(argv) == 0
     data = json.loads(report.read_text())
     timing = data["timing"]
@@ -42,8 +57,27 @@ def test_speedup_study_with_a_process_pool(tmp_path, capsys):
 
 def test_json_and_plot(tmp_path, capsys):
     report, figure = tmp_path / "run.json", tmp_path / "run.png"
-    code = main(["ode", "--problem", "heat2d", "--size", "6", "--slices", "8", "--tol", "1e-6", "--coarse-substeps", "2",
-                 "--form", "correction", "--json", str(report), "--plot", str(figure)])
+    code = main(
+        [
+            "ode",
+            "--problem",
+            "heat2d",
+            "--size",
+            "6",
+            "--slices",
+            "8",
+            "--tol",
+            "1e-6",
+            "--coarse-substeps",
+            "2",
+            "--form",
+            "correction",
+            "--json",
+            str(report),
+            "--plot",
+            str(figure),
+        ]
+    )
     assert code == 0
     data = json.loads(report.read_text())
     assert data["problem"] == "heat2d" and data["size"] == 36 and data["converged"]
@@ -79,5 +113,10 @@ def test_console_entry_point_runs_without_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    bad = subprocess.run([sys.executable, "-m", "parareal_toolkit.cli", "ode", "--size", "x"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "parareal_toolkit.cli", "ode", "--size", "x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr

@@ -79,8 +79,24 @@ def test_official_checksums_reject_the_fixture(tmp_path):
 
 @pytest.mark.parametrize("dataset, folder", [("cifar10", "cifar-10-batches-py"), ("cifar100", "cifar-100-python")])
 def test_missing_dataset_exits_2_naming_the_folder_and_the_fix(tmp_path, capsys, dataset, folder):
-    code = main(["train", "--dataset", dataset, "--data-dir", str(tmp_path / "nowhere"), "--depth", "11",
-                 "--epochs", "1", "--workers", "0", "--quiet", "-o", str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            dataset,
+            "--data-dir",
+            str(tmp_path / "nowhere"),
+            "--depth",
+            "11",
+            "--epochs",
+            "1",
+            "--workers",
+            "0",
+            "--quiet",
+            "-o",
+            str(tmp_path / "run"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -92,8 +108,24 @@ def test_corrupt_dataset_via_cli_exits_2(cifar_root, capsys):
     (root / "cifar-10-batches-py" / "test_batch").write_bytes(b"garbage")
     code = main(["evaluate", "/nonexistent.pt"])  # a missing checkpoint is a user error too
     assert code == 2 and "does not exist" in capsys.readouterr().err
-    code = main(["train", "--dataset", "cifar10", "--data-dir", str(root), "--depth", "11", "--epochs", "1",
-                 "--workers", "0", "--quiet", "-o", str(root / "run")])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(root),
+            "--depth",
+            "11",
+            "--epochs",
+            "1",
+            "--workers",
+            "0",
+            "--quiet",
+            "-o",
+            str(root / "run"),
+        ]
+    )
     assert code == 2 and "corrupted" in capsys.readouterr().err
 
 
@@ -111,8 +143,10 @@ def test_class_patterns_are_deterministic_and_class_dependent():
     means = np.stack([images[labels == c].mean(0) for c in range(10)])
     # nearest class mean classifies held-out images (other noise) perfectly
     held_out = ClassPatterns(20, seed=3, index_offset=1000)
-    hits = [np.argmin(((means - np.asarray(held_out[i][0], dtype=float)) ** 2).sum(axis=(1, 2, 3))) == held_out[i][1]
-            for i in range(20)]
+    hits = [
+        np.argmin(((means - np.asarray(held_out[i][0], dtype=float)) ** 2).sum(axis=(1, 2, 3))) == held_out[i][1]
+        for i in range(20)
+    ]
     assert all(hits)
 
 

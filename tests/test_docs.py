@@ -37,11 +37,27 @@ def built_site(tmp_path_factory):
     generated = shutil.ignore_patterns("_build", "auto_examples", "api", "sg_execution_times.rst", "__pycache__")
     shutil.copytree(ROOT / "docs", tmp / "docs", ignore=generated)
     shutil.copytree(ROOT / "examples", tmp / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    env = dict(os.environ, PARAREAL_DOCS_QUICK="1", MPLBACKEND="Agg",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        PARAREAL_DOCS_QUICK="1",
+        MPLBACKEND="Agg",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
     out = tmp / "html"
-    command = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q",
-               "-d", str(tmp / "doctrees"), str(tmp / "docs"), str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-W",
+        "--keep-going",
+        "-b",
+        "html",
+        "-q",
+        "-d",
+        str(tmp / "doctrees"),
+        str(tmp / "docs"),
+        str(out),
+    ]
     run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, f"docs build failed:\n{run.stdout[-4000:]}\n{run.stderr[-8000:]}"
     return out
@@ -49,9 +65,17 @@ def built_site(tmp_path_factory):
 
 def test_there_is_an_example_for_every_gallery_topic():
     names = {p.stem for p in EXAMPLES}
-    assert {"plot_heat_convergence", "plot_coarse_substeps", "plot_advection", "plot_convergence_factor",
-            "plot_erratum", "plot_speedup", "plot_proposition1", "plot_parareal_resnet",
-            "plot_layerpipe_gantt"} <= names
+    assert {
+        "plot_heat_convergence",
+        "plot_coarse_substeps",
+        "plot_advection",
+        "plot_convergence_factor",
+        "plot_erratum",
+        "plot_speedup",
+        "plot_proposition1",
+        "plot_parareal_resnet",
+        "plot_layerpipe_gantt",
+    } <= names
     for path in EXAMPLES:  # sphinx-gallery needs a title docstring; examples use the public API
         source = path.read_text(encoding="utf-8")
         assert re.match(r'r?"""\n.+\n=+\n', source), f"{path.name} has no title docstring"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import sys
 import warnings
 from pathlib import Path
 
@@ -82,4 +81,5 @@ def test_no_public_name_is_also_a_submodule():
             assert not inspect.ismodule(getattr(module, name)), f"{module_name}.{name} is a module"
             if hasattr(module, "__path__"):  # a package: look for a submodule of that name
                 assert importlib.util.find_spec(f"{module_name}.{name}") is None, (
-                    f"{module_name}.{name} is both a public name and a submodule")
+                    f"{module_name}.{name} is both a public name and a submodule"
+                )

@@ -69,7 +69,9 @@ def test_state_types_pass_through_unchanged_and_gradients_flow():
     exact = torch.linalg.matrix_power(E, 5) @ u0
     torch.testing.assert_close(result.final, exact, rtol=0, atol=1e-12)
     (grad,) = torch.autograd.grad(result.final.sum(), u0)
-    torch.testing.assert_close(grad, torch.linalg.matrix_power(E, 5).T @ torch.ones(3, dtype=torch.float64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        grad, torch.linalg.matrix_power(E, 5).T @ torch.ones(3, dtype=torch.float64), atol=1e-12, rtol=0
+    )
 
 
 def test_initial_guesses_without_the_end_state(heat):

@@ -1,13 +1,12 @@
 """The facts of parareal, pinned as hypothesis properties in float64 on random stable A."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parareal_toolkit.testing.ode import linear_problems, symmetric_stable_matrices, time_grids
 from parareal_toolkit import parareal, propagate_sequentially
 from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator
+from parareal_toolkit.testing.ode import linear_problems, symmetric_stable_matrices, time_grids
 
 substeps = st.integers(1, 3)
 forms = st.sampled_from(["standard", "correction"])
@@ -117,4 +116,3 @@ def test_tolerance_stopping_and_evaluation_counts(problem, form):
     assert result.fine_evaluations == k * n
     assert result.coarse_evaluations == n + k * (n - 1)
     assert len(result.errors) == k + 1 == len(result.iterates)
-

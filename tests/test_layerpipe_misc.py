@@ -9,9 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parareal_toolkit import cli
-from parareal_toolkit.layerpipe import (DelayedGradientTrainer, evaluate, pipedream_delays,
-                                        plot_gantt, profile_from_sequential, resnet_profile,
-                                        vgg16_profile)
+from parareal_toolkit.layerpipe import (
+    DelayedGradientTrainer,
+    evaluate,
+    pipedream_delays,
+    plot_gantt,
+    profile_from_sequential,
+    resnet_profile,
+    vgg16_profile,
+)
 
 
 def test_vgg16_counted_macs():
@@ -39,14 +45,17 @@ def test_profile_rejects_unknown_parametrised_layers():
 
 def _data(n, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return [(torch.randn(6, 4, generator=gen, dtype=torch.float64),
-             torch.randint(0, 3, (6,), generator=gen)) for _ in range(n)]
+    return [
+        (torch.randn(6, 4, generator=gen, dtype=torch.float64), torch.randint(0, 3, (6,), generator=gen))
+        for _ in range(n)
+    ]
 
 
 def _model(seed=0):
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8),
-                               torch.nn.ReLU(), torch.nn.Linear(8, 3)).double()
+    return torch.nn.Sequential(
+        torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)
+    ).double()
 
 
 @settings(max_examples=10)
@@ -74,8 +83,10 @@ def test_delays_use_old_weights_and_stashing_matters():
     runs = {}
     for stash in (True, False):
         model = _model()
-        runs[stash] = (DelayedGradientTrainer(model, delays, 0.1, loss_fn, weight_stashing=stash)
-                       .fit(data), [p.detach().clone() for p in model.parameters()])
+        runs[stash] = (
+            DelayedGradientTrainer(model, delays, 0.1, loss_fn, weight_stashing=stash).fit(data),
+            [p.detach().clone() for p in model.parameters()],
+        )
     plain = _model()
     DelayedGradientTrainer(plain, [0] * 5, 0.1, loss_fn).fit(data)
     # the first forward of a delayed run sees the initial weights for S(l) steps
@@ -93,7 +104,7 @@ def test_gantt_one_row_per_processor(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    row, trace = evaluate("zb-h1", vgg16_profile(), 4, microbatches=4, return_trace=True)
+    _row, trace = evaluate("zb-h1", vgg16_profile(), 4, microbatches=4, return_trace=True)
     ax = plot_gantt(trace)
     assert len(ax.get_yticks()) == 4
     ax.figure.savefig(tmp_path / "g.png")
@@ -103,27 +114,48 @@ def test_gantt_one_row_per_processor(tmp_path):
 def test_cli_table_json_and_gantt(tmp_path, capsys):
     out = tmp_path / "r.json"
     png = tmp_path / "g.png"
-    code = cli.main(["layerpipe", "--network", "vgg16", "--processors", "7", "8", "--schedules",
-                     "pipedream", "layerpipe", "zb-h1", "--microbatches", "8",
-                     "--gantt", str(png), "--json", str(out)])
+    code = cli.main(
+        [
+            "layerpipe",
+            "--network",
+            "vgg16",
+            "--processors",
+            "7",
+            "8",
+            "--schedules",
+            "pipedream",
+            "layerpipe",
+            "zb-h1",
+            "--microbatches",
+            "8",
+            "--gantt",
+            str(png),
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "layerpipe" in text and "1.25" in text and "1.80" in text
     rows = json.loads(out.read_text())["rows"]
     assert {(r["processors"], r["schedule"]) for r in rows} == {
-        (p, s) for p in (7, 8) for s in ("pipedream", "layerpipe", "zb-h1")}
+        (p, s) for p in (7, 8) for s in ("pipedream", "layerpipe", "zb-h1")
+    }
     lp = [r for r in rows if r["schedule"] == "layerpipe"]
     assert all(r["speedup"] > 1 for r in lp)
     assert png.stat().st_size > 1000
 
 
-@pytest.mark.parametrize("argv,match", [
-    (["--processors", "0"], "processors"),
-    (["--processors", "40", "--schedules", "pipedream"], "at most 16"),
-    (["--costs", "1", "-1", "1"], "forward|activation_grad|weight_grad"),
-    (["--schedules", "magic"], "schedules"),
-    (["--network", "alexnet"], "network"),
-])
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--processors", "0"], "processors"),
+        (["--processors", "40", "--schedules", "pipedream"], "at most 16"),
+        (["--costs", "1", "-1", "1"], "forward|activation_grad|weight_grad"),
+        (["--schedules", "magic"], "schedules"),
+        (["--network", "alexnet"], "network"),
+    ],
+)
 def test_cli_bad_input_exits_2_with_one_line(capsys, argv, match):
     import re
 

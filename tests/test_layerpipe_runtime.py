@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from parareal_toolkit.layerpipe.runtime import (RUNTIME_SCHEDULES, build_model, example_batch,
-                                                torch_actions)
+from parareal_toolkit.layerpipe.runtime import RUNTIME_SCHEDULES, build_model, example_batch, torch_actions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,10 +31,25 @@ def _reference_grads():
 @pytest.mark.slow
 @pytest.mark.parametrize("schedule", RUNTIME_SCHEDULES)
 def test_torchrun_gradients_equal_single_process_backprop(schedule, tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-           "-m", "parareal_toolkit.layerpipe.runtime", "--schedule", schedule,
-           "--microbatches", "4", "--out", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(_free_port()),
+        "-m",
+        "parareal_toolkit.layerpipe.runtime",
+        "--schedule",
+        schedule,
+        "--microbatches",
+        "4",
+        "--out",
+        str(tmp_path),
+    ]
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]

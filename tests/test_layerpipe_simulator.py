@@ -7,10 +7,18 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from parareal_toolkit.layerpipe import (SteadyStateNotReached, build_schedule, cyclic_period,
-                                        iteration_bound, partition_contiguous,
-                                        partition_layerpipe, profile_from_costs, simulate,
-                                        steady_state_period, vgg16_profile)
+from parareal_toolkit.layerpipe import (
+    SteadyStateNotReached,
+    build_schedule,
+    cyclic_period,
+    iteration_bound,
+    partition_contiguous,
+    partition_layerpipe,
+    profile_from_costs,
+    simulate,
+    steady_state_period,
+    vgg16_profile,
+)
 from parareal_toolkit.layerpipe.schedules import stage_schedule
 
 costs3 = st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5))
@@ -61,8 +69,14 @@ def test_gpipe_and_1f1b_orders_equal_torch(p, m):
         torch_rows = _torch_orders(torch_name, p, m)
         sched = build_schedule(ours, uniform(p, 1, 1, 1), p, microbatches=m)
         mine = [[(t.kind, t.unit, t.microbatch) for t in row] for row in sched.order]
-        theirs = [[(a.computation_type.value, a.stage_index, a.microbatch_index) for a in row
-                   if a.computation_type.value in "FB"] for row in torch_rows]
+        theirs = [
+            [
+                (a.computation_type.value, a.stage_index, a.microbatch_index)
+                for a in row
+                if a.computation_type.value in "FB"
+            ]
+            for row in torch_rows
+        ]
         if torch_name == "1F1B" and theirs[-1][0] == ("F", p - 1, 1):
             # torch 2.14's Schedule1F1B._get_pipeline_order (the IR only, not the executed
             # path) numbers the last rank's forwards 1..m: with no warm-up forward its
@@ -81,8 +95,9 @@ def _run_torch_order(name, p, m, per_rank, f, b, w):
     from parareal_toolkit.layerpipe.schedule import Task
 
     kind = {"F": "F", "B": "B", "I": "A", "W": "G"}
-    sched.order = [[Task(kind[a.computation_type.value], a.stage_index, a.microbatch_index)
-                    for a in row] for row in rows]
+    sched.order = [
+        [Task(kind[a.computation_type.value], a.stage_index, a.microbatch_index) for a in row] for row in rows
+    ]
     sched.priority = None
     rank_of = {t: r for r, row in enumerate(sched.order) for t in row}
     sched.processor = {t: rank_of[t] for t in sched.cost}
@@ -123,23 +138,29 @@ def test_pipedream_period_equals_its_largest_stage_load(p, loads):
     assert iteration_bound(sched) <= period * (1 + 1e-9)
 
 
-@given(p=st.integers(1, 9),
-       layers=st.lists(st.tuples(st.floats(0.5, 20), st.floats(0.0, 20), st.floats(0.0, 20)),
-                       min_size=3, max_size=9))
+@given(
+    p=st.integers(1, 9),
+    layers=st.lists(st.tuples(st.floats(0.5, 20), st.floats(0.0, 20), st.floats(0.0, 20)), min_size=3, max_size=9),
+)
 # the greedy fill once could not start a large A_l on the next processor (load 3.5, not 2)
 @example(p=5, layers=[(1, 0, 0), (1, 0, 1), (1, 4, 0)])
 # steps finish in pairs (cyclicity 2): an average over an odd window gave 1.905 < 2
 @example(p=3, layers=[(2, 0, 0), (1, 0, 0), (1, 0, 0)])
 # cyclicity 55: the first 108 steps are too few to show it (the period is 29.81, load 29.63)
-@example(p=7, layers=[(10.358474234336875, 2.2132821405474083, 4.490564178544934),
-                      (10.358474234336875, 2.2132821405474083, 4.490564178544934),
-                      (7.955181501015909, 15.619739411889988, 0.0),
-                      (14.863699254536918, 0.37755978492325154, 8.896331843924601),
-                      (1.1, 17.737477586265612, 7.955181501015909),
-                      (10.358474234336875, 0.0, 4.490564178544934),
-                      (13.05575909013144, 13.352999585914011, 15.441901257024465),
-                      (1.7267132676275228, 5.389744714566921, 0.0),
-                      (10.358474234336875, 2.2132821405474083, 4.490564178544934)])
+@example(
+    p=7,
+    layers=[
+        (10.358474234336875, 2.2132821405474083, 4.490564178544934),
+        (10.358474234336875, 2.2132821405474083, 4.490564178544934),
+        (7.955181501015909, 15.619739411889988, 0.0),
+        (14.863699254536918, 0.37755978492325154, 8.896331843924601),
+        (1.1, 17.737477586265612, 7.955181501015909),
+        (10.358474234336875, 0.0, 4.490564178544934),
+        (13.05575909013144, 13.352999585914011, 15.441901257024465),
+        (1.7267132676275228, 5.389744714566921, 0.0),
+        (10.358474234336875, 2.2132821405474083, 4.490564178544934),
+    ],
+)
 def test_layerpipe_respects_bounds_processors_and_dependencies(p, layers):
     prof = profile_from_costs(*zip(*layers))
     steps = 12 * p + 24
@@ -168,11 +189,14 @@ def test_layerpipe_respects_bounds_processors_and_dependencies(p, layers):
     assert period <= 2 * bound * (1 + 1e-9)
 
 
-@pytest.mark.parametrize("layers,p,expected", [
-    ([(0, 1, 0), (0, 10, 0), (0, 1, 0)], 3, 5.5),  # T* = (a + x)/2 > max(tau, a/2) = 5
-    ([(1, 0, 0), (1, 0, 1), (1, 4, 0)], 5, 2.0),  # a/2: A_2 fills two whole processors
-    ([(0.5, 1, 0), (0.5, 10, 0), (0.5, 1, 0)], 3, 5.75),  # above max(tau, a/2) + M = 5.5
-])
+@pytest.mark.parametrize(
+    "layers,p,expected",
+    [
+        ([(0, 1, 0), (0, 10, 0), (0, 1, 0)], 3, 5.5),  # T* = (a + x)/2 > max(tau, a/2) = 5
+        ([(1, 0, 0), (1, 0, 1), (1, 4, 0)], 5, 2.0),  # a/2: A_2 fills two whole processors
+        ([(0.5, 1, 0), (0.5, 10, 0), (0.5, 1, 0)], 3, 5.75),  # above max(tau, a/2) + M = 5.5
+    ],
+)
 def test_layerpipe_partition_is_optimal_on_small_cases(layers, p, expected):
     place = partition_layerpipe(profile_from_costs(*zip(*layers)), p)
     assert math.isclose(place.target, expected, rel_tol=1e-9)
@@ -216,15 +240,18 @@ def test_communication_latency_slows_the_pipeline():
     assert slow > free
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda: build_schedule("layerpipe", uniform(3, 1, 1, 1), 0), "processors"),
-    (lambda: build_schedule("gpipe", uniform(3, 1, 1, 1), 4), "at most 3"),
-    (lambda: build_schedule("pipedream", uniform(3, 1, 1, 1), 5), "at most 3"),
-    (lambda: build_schedule("layerpipe", uniform(2, 1, 1, 1), 7), "at most 6"),
-    (lambda: build_schedule("nope", uniform(3, 1, 1, 1), 2), "schedule"),
-    (lambda: profile_from_costs([1, -1], [1, 1], [1, 1]), "forward"),
-    (lambda: build_schedule("gpipe", uniform(3, 1, 1, 1), 2, microbatches=0), "microbatches"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: build_schedule("layerpipe", uniform(3, 1, 1, 1), 0), "processors"),
+        (lambda: build_schedule("gpipe", uniform(3, 1, 1, 1), 4), "at most 3"),
+        (lambda: build_schedule("pipedream", uniform(3, 1, 1, 1), 5), "at most 3"),
+        (lambda: build_schedule("layerpipe", uniform(2, 1, 1, 1), 7), "at most 6"),
+        (lambda: build_schedule("nope", uniform(3, 1, 1, 1), 2), "schedule"),
+        (lambda: profile_from_costs([1, -1], [1, 1], [1, 1]), "forward"),
+        (lambda: build_schedule("gpipe", uniform(3, 1, 1, 1), 2, microbatches=0), "microbatches"),
+    ],
+)
 def test_bad_input_is_a_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()

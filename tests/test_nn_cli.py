@@ -21,8 +21,11 @@ def test_table_and_json(capsys, tmp_path):
     header = next(line for line in lines if line.startswith("case"))
     for column in ("configuration", "max |f~ - f|", "holds?"):
         assert column in header
-    rows = {line.split()[0]: line for line in lines if line.split() and line.split()[0] in
-            ("linear", "linear+bias", "relu", "batchnorm")}
+    rows = {
+        line.split()[0]: line
+        for line in lines
+        if line.split() and line.split()[0] in ("linear", "linear+bias", "relu", "batchnorm")
+    }
     assert set(rows) == {"linear", "linear+bias", "relu", "batchnorm"}
     assert "yes (4/4)" in rows["linear"]
     for name in ("linear+bias", "relu", "batchnorm"):
@@ -49,21 +52,25 @@ def test_same_seed_same_numbers(tmp_path):
 
 def test_exit_1_when_a_case_expected_to_hold_does_not(capsys):
     # With a tolerance below float64 roundoff the linear case cannot hold on these examples.
-    assert cli.main(["verify", "--examples", "8", "--seed", "3", "--case", "linear", "--rtol", "1e-300",
-                     "--details"]) == 1
+    assert (
+        cli.main(["verify", "--examples", "8", "--seed", "3", "--case", "linear", "--rtol", "1e-300", "--details"]) == 1
+    )
     out = capsys.readouterr().out
     assert "FAILED: Proposition 1 does not hold in linear" in out
     assert "C=" in out  # --details lists each configuration
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--examples", "0"], "`--examples` must be at least 1; got 0."),
-    (["--seed", "-1"], "`--seed` must be non-negative; got -1."),
-    (["--rtol", "0"], "`--rtol` must be positive and finite; got 0.0."),
-    (["--examples", "many"], "argument --examples: invalid int value: 'many'"),
-    (["--case", "sigmoid"], "argument --case: invalid choice: 'sigmoid'"),
-    (["--json", "/nonexistent-dir/x.json", "--examples", "1", "--case", "linear"], "cannot write --json file"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--examples", "0"], "`--examples` must be at least 1; got 0."),
+        (["--seed", "-1"], "`--seed` must be non-negative; got -1."),
+        (["--rtol", "0"], "`--rtol` must be positive and finite; got 0.0."),
+        (["--examples", "many"], "argument --examples: invalid int value: 'many'"),
+        (["--case", "sigmoid"], "argument --case: invalid choice: 'sigmoid'"),
+        (["--json", "/nonexistent-dir/x.json", "--examples", "1", "--case", "linear"], "cannot write --json file"),
+    ],
+)
 def test_bad_options_exit_2_with_one_line(capsys, argv, message):
     try:
         code = cli.main(["verify", *argv])
@@ -83,10 +90,10 @@ def test_verify_as_a_process(tmp_path):
     # Real process, real exit status, the real command table.
     command = [sys.executable, "-m", "parareal_toolkit.cli"]
     path = tmp_path / "v.json"
-    done = subprocess.run([*command, "verify", "--examples", "2", "--json", str(path)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*command, "verify", "--examples", "2", "--json", str(path)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "linear+bias" in done.stdout and json.loads(path.read_text())["ok"] is True
-    bad = subprocess.run([*command, "verify", "--examples", "-3"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run([*command, "verify", "--examples", "-3"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr

@@ -4,7 +4,8 @@ import copy
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from parareal_toolkit import Propagator, parareal, propagate_sequentially
@@ -16,8 +17,10 @@ from parareal_toolkit.testing.nn import linear_networks, seeds, splits
 
 def nonlinear_sequential(kind, num_blocks, seed, width=3):
     g = torch.Generator().manual_seed(seed)
-    blocks = [random_block(kind, width, b, bias=True, batchnorm=True, generator=g)
-              for b in ("relu", "tanh", "residual", "linear") * num_blocks][:num_blocks]
+    blocks = [
+        random_block(kind, width, b, bias=True, batchnorm=True, generator=g)
+        for b in ("relu", "tanh", "residual", "linear") * num_blocks
+    ][:num_blocks]
     pre = nn.Linear(2, width, dtype=torch.float64) if kind == "dense" else nn.Conv2d(2, width, 3, dtype=torch.float64)
     post = nn.Sequential(nn.Flatten(), nn.LazyLinear(2, dtype=torch.float64))
     return nn.Sequential(pre, *blocks, post).eval()
@@ -43,8 +46,9 @@ def test_exact_coarse_conversion_of_a_linear_network_is_exact(model, data):
     in_shape = tuple(x.shape[1:])
     state = tuple(model[0](x).shape[1:])
     seed = data.draw(seeds())
-    factory = lambda j, c, g: RandomMap(in_shape, state, nonlinear=True,  # noqa: E731
-                                        generator=torch.Generator().manual_seed(seed + j))
+    factory = lambda j, c, g: RandomMap(
+        in_shape, state, nonlinear=True, generator=torch.Generator().manual_seed(seed + j)
+    )
     net = to_parareal(model, len(sizes), sizes=sizes, coarse_factory=exact_coarse, preprocess_factory=factory)
     with torch.no_grad():
         f, f_tilde = model(x), net(x)
@@ -112,6 +116,7 @@ def test_shape_changing_blocks_with_default_factories_fail_clearly_on_first_forw
 
 
 # --- ModulePropagator ----------------------------------------------------------------------
+
 
 def test_module_propagator_is_a_propagator_and_a_container():
     blocks = [nn.Linear(3, 3, dtype=torch.float64) for _ in range(4)]

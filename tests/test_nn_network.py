@@ -9,10 +9,9 @@ from torch import nn
 
 import parareal_toolkit
 import parareal_toolkit.nn.network as network_module
-from parareal_toolkit import parareal
+from parareal_toolkit import PararealResult, parareal
 from parareal_toolkit.nn import ModulePropagator, PararealNetwork
 from parareal_toolkit.testing.configurations import ConfigurationSpec
-from parareal_toolkit import PararealResult
 
 
 def dense(i, o, bias=False):
@@ -21,11 +20,22 @@ def dense(i, o, bias=False):
 
 
 def small_network(n=3, width=4, iterations=1, form="correction", **kw):
-    return ConfigurationSpec(kind="dense", width=width, sizes=(1,) * n, block="tanh", bias=True,
-                             coarse="zero_preserving", iterations=iterations, form=form, seed=5, **kw).build()
+    return ConfigurationSpec(
+        kind="dense",
+        width=width,
+        sizes=(1,) * n,
+        block="tanh",
+        bias=True,
+        coarse="zero_preserving",
+        iterations=iterations,
+        form=form,
+        seed=5,
+        **kw,
+    ).build()
 
 
 # --- the driver -------------------------------------------------------------------------
+
 
 def test_the_network_uses_the_drivers_own_function():
     # The very object the ODE side calls (`parareal_toolkit.parareal`), not a copy.
@@ -58,9 +68,20 @@ def test_the_output_is_the_postprocessed_final_state_of_the_driver():
     config = small_network()
     net, x = config.network, config.inputs
     sentinel = torch.full((x.shape[0], 4), 0.25, dtype=torch.float64)
-    fake = PararealResult(states=[None, sentinel], iterates=None, increments=[], errors=None, slice_errors=None,
-                          converged=False, iterations=1, num_slices=3, fine_evaluations=0,
-                          coarse_evaluations=0, form="correction", initial="given")
+    fake = PararealResult(
+        states=[None, sentinel],
+        iterates=None,
+        increments=[],
+        errors=None,
+        slice_errors=None,
+        converged=False,
+        iterations=1,
+        num_slices=3,
+        fine_evaluations=0,
+        coarse_evaluations=0,
+        form="correction",
+        initial="given",
+    )
     with mock.patch.object(network_module, "parareal", return_value=fake):
         assert torch.equal(net(x), net.postprocess(sentinel))
 
@@ -96,6 +117,7 @@ def test_every_subnetwork_and_coarse_call_happens_inside_the_driver(iterations):
 
 # --- bad input ----------------------------------------------------------------------------
 
+
 def test_list_lengths_are_checked():
     g = [dense(2, 2) for _ in range(3)]
     c = [dense(2, 2) for _ in range(3)]
@@ -106,7 +128,7 @@ def test_list_lengths_are_checked():
     with pytest.raises(ValueError, match=r"`preprocess` must hold one module per subnetwork .*N = 3.*got 2"):
         PararealNetwork(c[:2], g, f, h)
     with pytest.raises(ValueError, match=r"`coarse` must hold N - 1 = 2 modules .*got 3"):
-        PararealNetwork(c, g, f + [dense(2, 2)], h)
+        PararealNetwork(c, g, [*f, dense(2, 2)], h)
     with pytest.raises(ValueError, match=r"`coarse` must hold N - 1 = 2 modules .*got 0"):
         PararealNetwork(c, g, [], h)
     with pytest.raises(TypeError, match=r"`subnetworks\[1\]` must be an nn.Module; got str"):
@@ -134,8 +156,10 @@ def test_coarse_shape_mismatch_names_j_and_both_shapes(bad_width):
     f = [dense(2, 2), dense(2, bad_width)]
     net = PararealNetwork(c, g, f, dense(2, 1))
     x = torch.ones(4, 3, dtype=torch.float64)
-    message = (rf"coarse network F\^2 \(coarse\[1\]\) returns shape \(4, {bad_width}\), but the subnetwork it "
-               r"approximates, g\^3 \(subnetworks\[2\]\), returns shape \(4, 2\)")
+    message = (
+        rf"coarse network F\^2 \(coarse\[1\]\) returns shape \(4, {bad_width}\), but the subnetwork it "
+        r"approximates, g\^3 \(subnetworks\[2\]\), returns shape \(4, 2\)"
+    )
     with pytest.raises(ValueError, match=message):
         net(x)
 
@@ -144,19 +168,23 @@ def test_preprocessing_shape_mismatch_names_j_and_both_shapes():
     c = [dense(3, 2), dense(3, 1)]  # C^2 returns (4, 1): z_1 - x_2 would broadcast
     g = [dense(2, 2), nn.Identity()]
     net = PararealNetwork(c, g, [nn.Identity()], dense(2, 1))
-    with pytest.raises(ValueError, match=r"preprocessing C\^2 \(preprocess\[1\]\) returns shape \(4, 1\), but "
-                                         r"subnetwork g\^1 \(subnetworks\[0\]\) returns shape \(4, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"preprocessing C\^2 \(preprocess\[1\]\) returns shape \(4, 1\), but "
+        r"subnetwork g\^1 \(subnetworks\[0\]\) returns shape \(4, 2\)",
+    ):
         net(torch.ones(4, 3, dtype=torch.float64))
 
 
 def test_conv_coarse_shape_mismatch_is_caught_before_broadcasting():
-    conv = lambda i, o: nn.Conv2d(i, o, 1, bias=False, dtype=torch.float64)  # noqa: E731
+    conv = lambda i, o: nn.Conv2d(i, o, 1, bias=False, dtype=torch.float64)
     net = PararealNetwork([conv(1, 3), conv(1, 3)], [conv(3, 3), conv(3, 3)], [conv(3, 1)], nn.Flatten())
     with pytest.raises(ValueError, match=r"F\^1 .* shape \(2, 1, 5, 5\).* g\^2 .* shape \(2, 3, 5, 5\)"):
         net(torch.ones(2, 1, 5, 5, dtype=torch.float64))
 
 
 # --- exactness of trivial cases, containers ------------------------------------------------
+
 
 def test_one_subnetwork_is_the_sequential_network_bit_for_bit():
     config = ConfigurationSpec(kind="conv3x3", sizes=(4,), block="residual", bias=True, batchnorm=True, seed=3).build()
@@ -175,8 +203,9 @@ def test_parameters_register_move_and_round_trip_through_state_dict():
     net = small_network().network
     names = {n.split(".")[0] for n, _ in net.named_parameters()}
     assert names == {"preprocess", "subnetworks", "coarse", "postprocess"}
-    expected = sum(p.numel() for m in (*net.preprocess, *net.subnetworks, *net.coarse, net.postprocess)
-                   for p in m.parameters())
+    expected = sum(
+        p.numel() for m in (*net.preprocess, *net.subnetworks, *net.coarse, net.postprocess) for p in m.parameters()
+    )
     assert sum(p.numel() for p in net.parameters()) == expected
     net32 = net.to(torch.float32)
     assert all(p.dtype == torch.float32 for p in net32.parameters())
@@ -206,11 +235,22 @@ def test_with_exact_coarse_copies_or_shares():
 
 # --- training and BatchNorm ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("iterations", [1, 2])
 def test_trainable_end_to_end(iterations):
-    config = ConfigurationSpec(kind="conv1x1", width=3, sizes=(1, 2, 1), block="relu", bias=True,
-                               batchnorm=True, preprocessing="random", coarse="zero_preserving",
-                               iterations=iterations, seed=11, batch_size=8).build()
+    config = ConfigurationSpec(
+        kind="conv1x1",
+        width=3,
+        sizes=(1, 2, 1),
+        block="relu",
+        bias=True,
+        batchnorm=True,
+        preprocessing="random",
+        coarse="zero_preserving",
+        iterations=iterations,
+        seed=11,
+        batch_size=8,
+    ).build()
     net = config.network.train()
     x, target = config.inputs, torch.randn(8, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
@@ -233,10 +273,19 @@ def test_trainable_end_to_end(iterations):
 def test_batchnorm_statistics_update_once_per_evaluation(iterations):
     # The documented convention: in train mode each of the K evaluations per forward updates
     # the running statistics; in eval mode nothing changes.
-    config = ConfigurationSpec(kind="dense", width=3, sizes=(1, 1, 1), block="linear", batchnorm=True,
-                               coarse="exact", iterations=iterations, seed=4, batch_size=5).build()
+    config = ConfigurationSpec(
+        kind="dense",
+        width=3,
+        sizes=(1, 1, 1),
+        block="linear",
+        batchnorm=True,
+        coarse="exact",
+        iterations=iterations,
+        seed=4,
+        batch_size=5,
+    ).build()
     net = config.network
-    norms = lambda modules: [m for mod in modules for m in mod.modules() if isinstance(m, nn.BatchNorm1d)]  # noqa: E731
+    norms = lambda modules: [m for mod in modules for m in mod.modules() if isinstance(m, nn.BatchNorm1d)]
     net.eval()
     before = [bn.running_mean.clone() for bn in norms(net.subnetworks)]
     net(config.inputs)

@@ -4,7 +4,8 @@ import copy
 
 import pytest
 import torch
-from hypothesis import Phase, find, given, note, settings, strategies as st
+from hypothesis import Phase, find, given, note, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from parareal_toolkit.nn import PararealNetwork, split_blocks
@@ -39,8 +40,13 @@ def test_proposition_1_needs_no_linearity_of_c1_g1_or_h(network, data):
     subnetworks[0] = nn.Sequential(nn.Tanh(), *subnetworks[0], nn.ReLU())
     c1 = nn.Sequential(network[0], nn.Tanh())
     h = nn.Sequential(nn.Softplus(), network[-1])
-    x = random_input(network.kind, batch_size=2, in_channels=network.in_channels, image_size=3,
-                     generator=torch.Generator().manual_seed(data.draw(seeds())))
+    x = random_input(
+        network.kind,
+        batch_size=2,
+        in_channels=network.in_channels,
+        image_size=3,
+        generator=torch.Generator().manual_seed(data.draw(seeds())),
+    )
     state = tuple(c1(x).shape[1:])
     guesses = data.draw(preprocessings(tuple(x.shape[1:]), state, len(sizes) - 1), label="C^j")
     parareal_net = PararealNetwork.with_exact_coarse([c1, *guesses], subnetworks, h)
@@ -54,8 +60,10 @@ def _gradients(module, x, weights):
     x = x.clone().requires_grad_(True)
     module.zero_grad(set_to_none=True)
     (module(x) * weights).sum().backward()
-    grads = {name: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
-             for name, p in module.named_parameters(remove_duplicate=False)}
+    grads = {
+        name: (p.grad.clone() if p.grad is not None else torch.zeros_like(p))
+        for name, p in module.named_parameters(remove_duplicate=False)
+    }
     return x.grad.clone(), grads
 
 
@@ -112,8 +120,9 @@ def _zero_state(config):
 @given(data=st.data())
 def test_affine_blocks_break_it_by_a_predicted_offset(bias, batchnorm, data):
     # g(u) = A u + g(0): z~_{j+1} = g(z~_j) + g(0), so f~ - f = h(g^N(...g^2(0))) - h(0) for every x and C^j.
-    config = data.draw(parareal_configurations(blocks="linear", bias=bias, batchnorm=batchnorm,
-                                               num_subnetworks=st.integers(2, 4)))
+    config = data.draw(
+        parareal_configurations(blocks="linear", bias=bias, batchnorm=batchnorm, num_subnetworks=st.integers(2, 4))
+    )
     net = config.network
     with torch.no_grad():
         e = _zero_state(config)
@@ -129,8 +138,11 @@ def test_affine_blocks_break_it_by_a_predicted_offset(bias, batchnorm, data):
 
 
 @settings(max_examples=15)
-@given(parareal_configurations(blocks="linear", coarse="offset", num_subnetworks=st.integers(2, 4),
-                               iterations=st.integers(1, 4)))
+@given(
+    parareal_configurations(
+        blocks="linear", coarse="offset", num_subnetworks=st.integers(2, 4), iterations=st.integers(1, 4)
+    )
+)
 def test_coarse_with_nonzero_f0_leaves_a_predicted_offset_at_any_iteration(config):
     # F^j = g^{j+1} + c_j: z~_{j+1} = g(z~_j) + c_j at every iteration, so f~ - f = h(e_N),
     # e_1 = 0, e_{j+1} = g^{j+1}(e_j) + c_j, whatever the preprocessing (even perfect guesses).
@@ -173,8 +185,11 @@ def test_batchnorm_coarse_is_not_exact_even_for_perfect_guesses(block):
 def test_perfect_guesses_are_exact_for_any_network_when_f0_is_zero(block):
     # Contrast to the previous test: the only defect left at a perfect guess is F^j(0).
     @settings(max_examples=8)
-    @given(parareal_configurations(blocks=block, bias=True, batchnorm=True, coarse="zero_preserving",
-                                   preprocessing="exact"))
+    @given(
+        parareal_configurations(
+            blocks=block, bias=True, batchnorm=True, coarse="zero_preserving", preprocessing="exact"
+        )
+    )
     def check(config):
         assert relative_gap(config) <= RTOL
 
@@ -182,18 +197,34 @@ def test_perfect_guesses_are_exact_for_any_network_when_f0_is_zero(block):
 
 
 @settings(max_examples=25)
-@given(parareal_configurations(blocks=("relu", "tanh", "residual"), bias=st.booleans(), batchnorm=st.booleans(),
-                               coarse="zero_preserving", iterations=None, preprocessing=PREPROCESSINGS,
-                               num_subnetworks=st.integers(2, 4)))
+@given(
+    parareal_configurations(
+        blocks=("relu", "tanh", "residual"),
+        bias=st.booleans(),
+        batchnorm=st.booleans(),
+        coarse="zero_preserving",
+        iterations=None,
+        preprocessing=PREPROCESSINGS,
+        num_subnetworks=st.integers(2, 4),
+    )
+)
 def test_n_iterations_reproduce_any_network_with_zero_preserving_coarse(config):
     assert config.network.iterations == config.network.num_subnetworks
     assert relative_gap(config) <= RTOL
 
 
 @settings(max_examples=25)
-@given(parareal_configurations(blocks=BLOCKS, bias=st.booleans(), batchnorm=st.booleans(),
-                               coarse=("offset", "exact", "zero_preserving"), iterations=None, form="standard",
-                               num_subnetworks=st.integers(2, 4)))
+@given(
+    parareal_configurations(
+        blocks=BLOCKS,
+        bias=st.booleans(),
+        batchnorm=st.booleans(),
+        coarse=("offset", "exact", "zero_preserving"),
+        iterations=None,
+        form="standard",
+        num_subnetworks=st.integers(2, 4),
+    )
+)
 def test_standard_form_with_n_iterations_is_exact_whatever_f0(config):
     assert relative_gap(config) <= RTOL
 

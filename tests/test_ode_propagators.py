@@ -7,7 +7,6 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parareal_toolkit.testing.ode import linear_problems, time_grids
 from parareal_toolkit import TimeGrid
 from parareal_toolkit.ode import (
     ExactPropagator,
@@ -20,6 +19,7 @@ from parareal_toolkit.ode import (
     heat_2d,
     make_problem,
 )
+from parareal_toolkit.testing.ode import linear_problems, time_grids
 
 
 @given(linear_problems())
@@ -44,7 +44,7 @@ def test_implicit_euler_solves_m_backward_steps(problem, m_sub):
 
 @given(linear_problems(), st.integers(0, 2**32 - 1))
 def test_batched_evaluation_equals_the_loop(problem, seed):
-    ode, grid, u0 = problem
+    ode, grid, _u0 = problem
     rng = np.random.default_rng(seed)
     slices = list(rng.integers(0, grid.num_slices, size=5))
     states = [rng.standard_normal(ode.size) for _ in slices]

@@ -89,6 +89,7 @@ def test_forward_shape_and_features():
 
 # ---------------------------------------------------------------- plans
 
+
 @st.composite
 def depth_and_n(draw, max_n=40):
     depth = 9 * draw(st.integers(1, max_n)) + 2
@@ -119,12 +120,20 @@ def test_plan_split_and_shapes(args):
         assert (specs[0].in_channels, specs[0].resolution) == plan.input_shapes[j + 1]
         assert (specs[-1].out_channels, specs[-1].out_resolution) == plan.output_shapes[j + 1]
         assert [s for s in specs if s.changes_shape] == changes
-        assert all(a.out_channels == b.in_channels and a.out_resolution == b.resolution for a, b in zip(specs, specs[1:]))
+        assert all(
+            a.out_channels == b.in_channels and a.out_resolution == b.resolution for a, b in zip(specs, specs[1:])
+        )
 
 
 def test_seed_plans():
-    for n, per, last, coarse in [(1, 333, 333, None), (3, 111, 111, 4), (6, 56, 53, 2), (12, 28, 25, 1),
-                                 (18, 19, 10, 1), (24, 14, 11, 1)]:
+    for n, per, last, coarse in [
+        (1, 333, 333, None),
+        (3, 111, 111, 4),
+        (6, 56, 53, 2),
+        (12, 28, 25, 1),
+        (18, 19, 10, 1),
+        (24, 14, 11, 1),
+    ]:
         plan = parareal_resnet_plan(1001, num_subnetworks=n)
         assert plan.units_per_subnetwork[0] == per and plan.units_per_subnetwork[-1] == last
         assert all(len(c) == coarse for c in plan.coarse)
@@ -229,6 +238,8 @@ def test_parareal_resnet_stays_the_function_after_its_submodule_is_imported():
     import subprocess
     import sys
 
-    code = ("import parareal_toolkit.nn as nn; nn.PararealResNetPlan; "
-            "from parareal_toolkit.nn import parareal_resnet; assert callable(parareal_resnet), parareal_resnet")
+    code = (
+        "import parareal_toolkit.nn as nn; nn.PararealResNetPlan; "
+        "from parareal_toolkit.nn import parareal_resnet; assert callable(parareal_resnet), parareal_resnet"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -2,14 +2,19 @@
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from parareal_toolkit.nn import PararealNetwork
 from parareal_toolkit.nn.linear import random_input
 from parareal_toolkit.testing.configurations import PararealConfiguration
 from parareal_toolkit.testing.nn import (
-    configuration_specs, linear_networks, parareal_configurations, preprocessings, splits,
+    configuration_specs,
+    linear_networks,
+    parareal_configurations,
+    preprocessings,
+    splits,
 )
 
 
@@ -30,7 +35,7 @@ def test_every_split_is_reachable():
         found.add(sizes)
 
     collect()
-    assert len(found) == 2 ** 3  # all compositions of 4
+    assert len(found) == 2**3  # all compositions of 4
 
 
 @settings(max_examples=20)
@@ -38,10 +43,12 @@ def test_every_split_is_reachable():
 def test_linear_networks_are_linear_and_bias_free(model, a, b):
     assert not any(getattr(m, "bias", None) is not None for m in model.modules())
     assert model[0].weight.dtype == torch.float64
-    x = random_input(model.kind, batch_size=2, in_channels=model.in_channels,
-                     generator=torch.Generator().manual_seed(0))
-    y = random_input(model.kind, batch_size=2, in_channels=model.in_channels,
-                     generator=torch.Generator().manual_seed(1))
+    x = random_input(
+        model.kind, batch_size=2, in_channels=model.in_channels, generator=torch.Generator().manual_seed(0)
+    )
+    y = random_input(
+        model.kind, batch_size=2, in_channels=model.in_channels, generator=torch.Generator().manual_seed(1)
+    )
     with torch.no_grad():
         lhs, rhs = model(a * x + b * y), a * model(x) + b * model(y)
     assert torch.allclose(lhs, rhs, rtol=1e-12, atol=1e-12)
@@ -66,8 +73,15 @@ def test_preprocessings_map_shapes(data, count):
 
 
 @settings(max_examples=20)
-@given(configuration_specs(blocks=("relu", "tanh"), num_subnetworks=st.integers(2, 3), iterations=None,
-                           coarse="zero_preserving", max_blocks=5))
+@given(
+    configuration_specs(
+        blocks=("relu", "tanh"),
+        num_subnetworks=st.integers(2, 3),
+        iterations=None,
+        coarse="zero_preserving",
+        max_blocks=5,
+    )
+)
 def test_configuration_specs_respect_their_options(spec):
     assert spec.block in ("relu", "tanh") and 2 <= spec.num_subnetworks <= 3
     assert spec.iterations == spec.num_subnetworks and sum(spec.sizes) <= 5
@@ -90,11 +104,14 @@ def test_parareal_configurations_are_float64_eval_and_share_modules(config):
     assert torch.equal(rebuilt.network(rebuilt.inputs), config.network(config.inputs))
 
 
-@pytest.mark.parametrize("strategy, message", [
-    (lambda: configuration_specs(blocks="sigmoid"), "`blocks` must be drawn from"),
-    (lambda: linear_networks(kinds=[]), "`kinds` must not be an empty sequence"),
-    (lambda: splits(3, num_subnetworks=4), "`num_subnetworks` must be between 1 and num_blocks = 3; got 4"),
-])
+@pytest.mark.parametrize(
+    "strategy, message",
+    [
+        (lambda: configuration_specs(blocks="sigmoid"), "`blocks` must be drawn from"),
+        (lambda: linear_networks(kinds=[]), "`kinds` must not be an empty sequence"),
+        (lambda: splits(3, num_subnetworks=4), "`num_subnetworks` must be between 1 and num_blocks = 3; got 4"),
+    ],
+)
 def test_invalid_options_are_rejected(strategy, message):
     @settings(max_examples=1, database=None)
     @given(strategy())
@@ -107,10 +124,10 @@ def test_invalid_options_are_rejected(strategy, message):
 
 # --- the linear-ODE strategies ---------------------------------------------------------
 
-from hypothesis import given as _given  # noqa: E402
+from hypothesis import given as _given
 
-from parareal_toolkit.ode import LinearODE  # noqa: E402
-from parareal_toolkit.testing.ode import (  # noqa: E402
+from parareal_toolkit.ode import LinearODE
+from parareal_toolkit.testing.ode import (
     linear_problems,
     nonnormal_stable_matrices,
     symmetric_stable_matrices,

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parareal_toolkit.testing.ode import linear_problems, symmetric_stable_matrices, time_grids
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
 from parareal_toolkit.ode import (
     ExactPropagator,
@@ -22,6 +21,7 @@ from parareal_toolkit.ode import (
     speedup,
     speedup_from_result,
 )
+from parareal_toolkit.testing.ode import linear_problems, symmetric_stable_matrices, time_grids
 
 
 def run(ode, grid, u0, m_sub, iterations):
@@ -33,7 +33,11 @@ def run(ode, grid, u0, m_sub, iterations):
     return result, initial_error, reference
 
 
-@given(linear_problems(matrices=symmetric_stable_matrices()), st.integers(1, 3), st.sampled_from(["linear", "superlinear", "best"]))
+@given(
+    linear_problems(matrices=symmetric_stable_matrices()),
+    st.integers(1, 3),
+    st.sampled_from(["linear", "superlinear", "best"]),
+)
 def test_measured_errors_never_exceed_the_bounds_for_symmetric_a(problem, m_sub, kind):
     ode, grid, u0 = problem
     result, initial_error, reference = run(ode, grid, u0, m_sub, grid.num_slices)
@@ -45,7 +49,7 @@ def test_measured_errors_never_exceed_the_bounds_for_symmetric_a(problem, m_sub,
 @given(time_grids(min_slices=2, max_slices=10), st.integers(8, 40))
 def test_superlinear_bound_holds_where_contraction_is_lost(grid, m):
     problem = advection_periodic(m, t_final=float(grid.times[-1]))
-    result, initial_error, reference = run(problem.ode, grid, problem.u0, 1, grid.num_slices)
+    result, initial_error, _reference = run(problem.ode, grid, problem.u0, 1, grid.num_slices)
     bounds = error_bounds(problem.ode, grid, initial_error, result.iterations, kind="superlinear")
     assert np.all(np.asarray(result.errors) <= bounds * (1 + 1e-9) + 1e-12)
 

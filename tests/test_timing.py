@@ -8,7 +8,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
 from parareal_toolkit.nn import PararealNetwork, parareal_resnet, parareal_resnet_plan, preact_resnet
@@ -41,8 +40,8 @@ def test_seed_bound_resnet1001_values():
     assert seed_unit_count_bound(333, 18) == pytest.approx(9.25, abs=5e-3)
     assert seed_unit_count_bound(333, 24) == pytest.approx(9.00, abs=5e-3)
     assert [seed_unit_count_bound(333, n) for n in (1, 3, 6, 12)] == [1.0, 333 / 119, 333 / 66, 333 / 39]
-    assert 333 / 36 == seed_unit_count_bound(333, 18)  # 19 units + 17 coarse units
-    assert 333 / 37 == seed_unit_count_bound(333, 24)  # 14 units + 23 coarse units
+    assert seed_unit_count_bound(333, 18) == 333 / 36  # 19 units + 17 coarse units
+    assert seed_unit_count_bound(333, 24) == 333 / 37  # 14 units + 23 coarse units
 
 
 @given(st.sampled_from(_valid_n(1001)))
@@ -92,8 +91,13 @@ def test_counted_units_of_the_built_model_match_the_plan(depth_n):
 
 @pytest.mark.parametrize(
     ("sub", "coarse", "message"),
-    [([], [], "at least one"), ([3, 3], [], "N - 1 = 1"), ([3, 0], [1], r"subnetwork_units\[1\]"),
-     ([3, 3], [-1], r"coarse_units\[0\]"), ([2.5], [], r"subnetwork_units\[0\]")],
+    [
+        ([], [], "at least one"),
+        ([3, 3], [], "N - 1 = 1"),
+        ([3, 0], [1], r"subnetwork_units\[1\]"),
+        ([3, 3], [-1], r"coarse_units\[0\]"),
+        ([2.5], [], r"subnetwork_units\[0\]"),
+    ],
 )
 def test_bound_rejects_bad_counts(sub, coarse, message):
     with pytest.raises(ValueError, match=message):
@@ -125,7 +129,10 @@ class Sleep(nn.Module):
 
 def _sleepy_network(pre, sub, coarse, post):
     return PararealNetwork(
-        [Sleep(s) for s in pre], [Sleep(s) for s in sub], [Sleep(s) for s in coarse], nn.Sequential(Sleep(post), nn.Linear(4, 3)),
+        [Sleep(s) for s in pre],
+        [Sleep(s) for s in sub],
+        [Sleep(s) for s in coarse],
+        nn.Sequential(Sleep(post), nn.Linear(4, 3)),
     )
 
 
@@ -154,7 +161,9 @@ def test_parts_add_up_and_units_partition_the_trunk():
     network = parareal_resnet(20, num_subnetworks=3)
     timing = time_network(network, torch.randn(2, 3, 32, 32), repeats=2, warmup=1)
     assert len(timing.preprocess) == len(timing.subnetworks) == 3
-    assert all(t > 0 for t in (*timing.preprocess, *timing.subnetworks, timing.coarse, timing.postprocess, timing.wall_clock))
+    assert all(
+        t > 0 for t in (*timing.preprocess, *timing.subnetworks, timing.coarse, timing.postprocess, timing.wall_clock)
+    )
     assert timing.virtual_total == timing.preprocess_max + timing.subnetworks_max + timing.coarse + timing.postprocess
     assert timing.subnetworks_sum == pytest.approx(sum(timing.subnetworks))
     assert timing.subnetworks_max <= timing.subnetworks_sum
@@ -180,16 +189,19 @@ def test_each_part_runs_warmup_plus_repeats_times():
     def counter(name):
         def hook(module, inputs, output):
             calls[name] = calls.get(name, 0) + 1
+
         return hook
 
-    parts = {f"C{j}": c for j, c in enumerate(network.preprocess)} | {f"g{j}": g for j, g in enumerate(network.subnetworks)}
+    parts = {f"C{j}": c for j, c in enumerate(network.preprocess)} | {
+        f"g{j}": g for j, g in enumerate(network.subnetworks)
+    }
     parts |= {f"F{j}": f for j, f in enumerate(network.coarse)} | {"h": network.postprocess}
     for name, module in parts.items():
         module.register_forward_hook(counter(name))
     time_network(network, torch.randn(2, 3, 32, 32), repeats=3, warmup=2, backend=None)
     # once to compute the interface tensors, then once per sample (warm-up + repeats);
     # C^1 twice per sample: an untimed call first settles the allocator
-    expected = {name: 1 + 2 + 3 for name in parts} | {"C0": 1 + 2 * (2 + 3)}
+    expected = dict.fromkeys(parts, 1 + 2 + 3) | {"C0": 1 + 2 * (2 + 3)}
     assert calls == expected
     calls.clear()
     time_network(network, torch.randn(2, 3, 32, 32), repeats=3, warmup=2, backend="serial")
@@ -241,10 +253,14 @@ def test_coarse_chain_is_the_recurrence():
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
-    [({"repeats": 0}, ValueError, "`repeats` must be at least 1"), ({"warmup": -1}, ValueError, "`warmup`"),
-     ({"repeats": 1.5}, TypeError, "`repeats` must be an integer"), ({"backend": "nope"}, ValueError, "`backend`"),
-     ({"compile_coarse": True, "warmup": 0}, ValueError, "`warmup` must be at least 1"),
-     ({"clock": "cpu"}, ValueError, "`clock` must be one of")],
+    [
+        ({"repeats": 0}, ValueError, "`repeats` must be at least 1"),
+        ({"warmup": -1}, ValueError, "`warmup`"),
+        ({"repeats": 1.5}, TypeError, "`repeats` must be an integer"),
+        ({"backend": "nope"}, ValueError, "`backend`"),
+        ({"compile_coarse": True, "warmup": 0}, ValueError, "`warmup` must be at least 1"),
+        ({"clock": "cpu"}, ValueError, "`clock` must be one of"),
+    ],
 )
 def test_time_network_rejects_bad_options(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
 from parareal_toolkit import cli
@@ -32,12 +31,35 @@ def test_table_json_and_plot(capsys, tmp_path):
     assert "N = 3" in captured.err  # progress on stderr
 
     report = json.loads(out_json.read_text())
-    for key in ("depth", "batch_size", "device", "device_name", "repeats", "warmup", "backend", "torch", "rows", "paper_table2"):
+    for key in (
+        "depth",
+        "batch_size",
+        "device",
+        "device_name",
+        "repeats",
+        "warmup",
+        "backend",
+        "torch",
+        "rows",
+        "paper_table2",
+    ):
         assert key in report
     assert [r["num_subnetworks"] for r in report["rows"]] == [1, 3, 6]
     for row in report["rows"]:
-        for key in ("preprocess_max", "subnetworks_max", "subnetworks_sum", "coarse", "postprocess", "virtual_total",
-                    "speedup", "bound", "fraction_of_bound", "wall_clock", "subnetwork_units", "coarse_units"):
+        for key in (
+            "preprocess_max",
+            "subnetworks_max",
+            "subnetworks_sum",
+            "coarse",
+            "postprocess",
+            "virtual_total",
+            "speedup",
+            "bound",
+            "fraction_of_bound",
+            "wall_clock",
+            "subnetwork_units",
+            "coarse_units",
+        ):
             assert key in row
         parts = row["preprocess_max"] + row["subnetworks_max"] + (row["coarse"] or 0) + row["postprocess"]
         assert row["virtual_total"] == pytest.approx(parts, rel=1e-12)

@@ -29,8 +29,19 @@ TIMING_FIELDS = ("images_per_s", "epoch_time_s")
 
 def tiny(tmp_path, name, **overrides):
     """Depth 11 (3 units), 32 augmented FakeData images in batches of 8: 4 steps per epoch."""
-    values = dict(dataset="fake", depth=11, epochs=2, batch_size=8, train_size=32, test_size=16, workers=0,
-                  lr=0.05, milestones=[1], deterministic=True, output_dir=str(tmp_path / name))
+    values = dict(
+        dataset="fake",
+        depth=11,
+        epochs=2,
+        batch_size=8,
+        train_size=32,
+        test_size=16,
+        workers=0,
+        lr=0.05,
+        milestones=[1],
+        deterministic=True,
+        output_dir=str(tmp_path / name),
+    )
     values.update(overrides)
     return TrainConfig(**values)
 
@@ -55,17 +66,31 @@ def without_timing(rows):
 @pytest.mark.parametrize("model", ["resnet", "parareal-resnet"])
 def test_short_run_learns_a_synthetic_task(tmp_path, model):
     # 32 steps; measured test errors 0.00-0.01 for seeds 0 and 1, both models (chance 0.9)
-    config = TrainConfig(model=model, subnetworks=3, coarse_units=1, dataset="patterns", depth=11, epochs=2,
-                         batch_size=16, train_size=256, test_size=100, augment=False, workers=0, lr=0.1, milestones=[],
-                         output_dir=str(tmp_path / model))
+    config = TrainConfig(
+        model=model,
+        subnetworks=3,
+        coarse_units=1,
+        dataset="patterns",
+        depth=11,
+        epochs=2,
+        batch_size=16,
+        train_size=256,
+        test_size=100,
+        augment=False,
+        workers=0,
+        lr=0.1,
+        milestones=[],
+        output_dir=str(tmp_path / model),
+    )
     summary = train(config, progress=False)
     rows = read_metrics(tmp_path / model)
     assert [r["epoch"] for r in rows] == [1, 2]
     assert rows[1]["train_loss"] < rows[0]["train_loss"]
     assert rows[1]["train_loss"] < math.log(10) - 0.5  # chance: ln 10 = 2.30
     assert summary["final_test_error"] < 0.5  # chance: 0.9
-    assert summary["parameters"] == sum(v.numel() for k, v in weights(tmp_path / model).items()
-                                        if "running" not in k and "num_batches" not in k)
+    assert summary["parameters"] == sum(
+        v.numel() for k, v in weights(tmp_path / model).items() if "running" not in k and "num_batches" not in k
+    )
 
 
 # ------------------------------------------------------------------ resume
@@ -89,8 +114,9 @@ def test_resume_after_epoch_1_is_bit_for_bit(tmp_path, uninterrupted):
     full, resumed = (load_checkpoint(d / "checkpoint.pt") for d in (uninterrupted, tmp_path / "run"))
     assert full["optimizer"]["state"].keys() == resumed["optimizer"]["state"].keys()
     for k in full["optimizer"]["state"]:
-        assert torch.equal(full["optimizer"]["state"][k]["momentum_buffer"],
-                           resumed["optimizer"]["state"][k]["momentum_buffer"])
+        assert torch.equal(
+            full["optimizer"]["state"][k]["momentum_buffer"], resumed["optimizer"]["state"][k]["momentum_buffer"]
+        )
     assert full["scheduler"] == resumed["scheduler"]
 
 
@@ -119,8 +145,26 @@ def test_ctrl_c_through_the_cli_exits_cleanly(tmp_path, capsys, monkeypatch):
         return real_train(config, **kwargs, on_batch_end=lambda e, s, l: os.kill(os.getpid(), signal.SIGINT))
 
     monkeypatch.setattr(trainer, "train", train_with_ctrl_c)
-    code = main(["train", "--dataset", "fake", "--depth", "11", "--epochs", "1", "--batch-size", "8",
-                 "--train-size", "16", "--workers", "0", "--quiet", "-o", str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "fake",
+            "--depth",
+            "11",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--train-size",
+            "16",
+            "--workers",
+            "0",
+            "--quiet",
+            "-o",
+            str(tmp_path / "run"),
+        ]
+    )
     assert code == 130
     err = capsys.readouterr().err
     assert "checkpoint saved" in err and "--resume" in err and "Traceback" not in err
@@ -156,8 +200,21 @@ def test_truncated_checkpoint_gives_a_clear_error(tmp_path, uninterrupted, capsy
         load_checkpoint(broken)
     assert main(["evaluate", str(broken)]) == 2
     assert "truncated or corrupt" in capsys.readouterr().err
-    code = main(["train", "--dataset", "fake", "--depth", "11", "--workers", "0", "--resume", "--quiet",
-                 "-o", str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "fake",
+            "--depth",
+            "11",
+            "--workers",
+            "0",
+            "--resume",
+            "--quiet",
+            "-o",
+            str(tmp_path / "run"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "truncated or corrupt" in err and "Traceback" not in err
@@ -167,7 +224,11 @@ def test_checkpoints_load_with_weights_only_and_are_written_atomically(tmp_path,
     state = torch.load(uninterrupted / "checkpoint.pt", weights_only=True)
     assert state["epoch"] == 2 and state["config"]["depth"] == 11
     assert sorted(p.name for p in uninterrupted.iterdir()) == [
-        "checkpoint.pt", "final.json", "metrics.csv", "metrics.jsonl"]  # no temporary left behind
+        "checkpoint.pt",
+        "final.json",
+        "metrics.csv",
+        "metrics.jsonl",
+    ]  # no temporary left behind
     with pytest.raises(CheckpointError, match="not a parareal_toolkit training checkpoint"):
         torch.save({"weights": torch.ones(1)}, tmp_path / "other.pt")
         load_checkpoint(tmp_path / "other.pt")
@@ -196,8 +257,23 @@ def test_existing_run_is_not_overwritten_by_accident(tmp_path, uninterrupted, ca
 
 def test_cuda_only_options_are_refused_on_cpu(tmp_path, capsys):
     for flag in (["--amp", "bf16"], ["--channels-last"]):
-        code = main(["train", "--dataset", "fake", "--depth", "11", "--device", "cpu", "--workers", "0", "--quiet",
-                     "-o", str(tmp_path / "run"), *flag])
+        code = main(
+            [
+                "train",
+                "--dataset",
+                "fake",
+                "--depth",
+                "11",
+                "--device",
+                "cpu",
+                "--workers",
+                "0",
+                "--quiet",
+                "-o",
+                str(tmp_path / "run"),
+                *flag,
+            ]
+        )
         assert code == 2 and "need CUDA" in capsys.readouterr().err
 
 
@@ -213,9 +289,33 @@ def test_bad_options_exit_2(tmp_path, capsys):
 
 def test_train_and_evaluate_commands(tmp_path, capsys):
     run_dir = tmp_path / "cli"
-    code = main(["train", "--model", "parareal-resnet", "-N", "2", "--dataset", "patterns", "--depth", "11",
-                 "--epochs", "1", "--batch-size", "16", "--train-size", "64", "--test-size", "40", "--workers", "0",
-                 "--no-augment", "--plot", "-o", str(run_dir)])
+    code = main(
+        [
+            "train",
+            "--model",
+            "parareal-resnet",
+            "-N",
+            "2",
+            "--dataset",
+            "patterns",
+            "--depth",
+            "11",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--train-size",
+            "64",
+            "--test-size",
+            "40",
+            "--workers",
+            "0",
+            "--no-augment",
+            "--plot",
+            "-o",
+            str(run_dir),
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     assert "epoch 1:" in captured.out or "epoch 1:" in captured.err
@@ -242,8 +342,26 @@ def test_train_and_evaluate_on_cifar10_files(tmp_path, monkeypatch, capsys):
     write_cifar10(tmp_path / "data", per_batch=4, test=6)
     accept_checksums(monkeypatch, tmp_path / "data")
     run_dir = tmp_path / "c10"
-    code = main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--depth", "11",
-                 "--epochs", "1", "--batch-size", "8", "--workers", "0", "--quiet", "-o", str(run_dir)])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--depth",
+            "11",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--workers",
+            "0",
+            "--quiet",
+            "-o",
+            str(run_dir),
+        ]
+    )
     assert code == 0
     final = json.loads((run_dir / "final.json").read_text())
     assert final["config"]["dataset"] == "cifar10" and final["epochs_completed"] == 1
@@ -255,7 +373,12 @@ def test_train_and_evaluate_on_cifar10_files(tmp_path, monkeypatch, capsys):
 def test_seed_recipe_defaults():
     config = TrainConfig()
     assert (config.batch_size, config.epochs, config.lr, config.momentum, config.weight_decay) == (
-        128, 200, 0.1, 0.9, 5e-4)
+        128,
+        200,
+        0.1,
+        0.9,
+        5e-4,
+    )
     assert (config.milestones, config.gamma, config.depth, config.dataset) == ([80, 120], 0.1, 1001, "cifar10")
 
 

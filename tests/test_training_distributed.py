@@ -18,8 +18,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 # BatchNorm would normalise each process's half batch with its own statistics
 # (SyncBatchNorm is CUDA-only in PyTorch), so the exact comparison uses --norm none.
-COMMON = dict(model="parareal-resnet", subnetworks=2, coarse_units=1, norm="none", dataset="patterns", depth=11,
-              epochs=2, batch_size=8, train_size=32, test_size=12, augment=False, lr=0.02, milestones=[1], seed=3)
+COMMON = dict(
+    model="parareal-resnet",
+    subnetworks=2,
+    coarse_units=1,
+    norm="none",
+    dataset="patterns",
+    depth=11,
+    epochs=2,
+    batch_size=8,
+    train_size=32,
+    test_size=12,
+    augment=False,
+    lr=0.02,
+    milestones=[1],
+    seed=3,
+)
 
 
 def free_port() -> int:
@@ -30,9 +44,20 @@ def free_port() -> int:
 
 def torchrun(args, *, nproc=2, timeout=240):
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", str(nproc),
-        "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
-        "-m", "parareal_toolkit.cli", *args,
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc-per-node",
+        str(nproc),
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(free_port()),
+        "-m",
+        "parareal_toolkit.cli",
+        *args,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
@@ -76,9 +101,30 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
 @pytest.mark.slow
 def test_torchrun_smoke_with_batchnorm(tmp_path):
     """The default model (BatchNorm, per-process statistics on the CPU) trains under torchrun."""
-    result = torchrun(["train", "--quiet", "--workers", "0", "--device", "cpu", "--dataset", "fake",
-                       "--depth", "11", "--epochs", "1", "--batch-size", "8", "--train-size", "16",
-                       "--test-size", "6", "-o", str(tmp_path / "bn")])
+    result = torchrun(
+        [
+            "train",
+            "--quiet",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--dataset",
+            "fake",
+            "--depth",
+            "11",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--train-size",
+            "16",
+            "--test-size",
+            "6",
+            "-o",
+            str(tmp_path / "bn"),
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     state = load_checkpoint(tmp_path / "bn" / "checkpoint.pt")
     assert state["epoch"] == 1 and state["config"]["norm"] == "batch"

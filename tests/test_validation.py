@@ -102,7 +102,9 @@ def test_other_bad_arguments(heat):
         parareal(fine, lambda u, j: u, problem.u0)
     with pytest.raises(ValueError, match="`initial` must hold N - 1 = 3"):
         parareal(fine, coarse, problem.u0, initial=[problem.u0])
-    with pytest.raises(ValueError, match="`iterations` must be at least 1 when `initial` holds no guess of the end state"):
+    with pytest.raises(
+        ValueError, match="`iterations` must be at least 1 when `initial` holds no guess of the end state"
+    ):
         parareal(fine, coarse, problem.u0, initial=[problem.u0] * 3, iterations=0)
     assert parareal(fine, coarse, problem.u0, initial=[problem.u0] * 4, iterations=0).final is not None
     with pytest.raises(ValueError, match="`reference` must hold N \\+ 1 = 5"):

@@ -95,16 +95,20 @@ def render(module_name: str, summary: str) -> str:
         lines.append(_heading("Constants", "-"))
         for name in groups["constants"]:
             value = getattr(module, name)
-            lines += [f".. py:data:: {name}", f"   :type: {type(value).__name__}", "",
-                      f"   ``{_short_repr(value)}``", ""]
+            lines += [
+                f".. py:data:: {name}",
+                f"   :type: {type(value).__name__}",
+                "",
+                f"   ``{_short_repr(value)}``",
+                "",
+            ]
     if module_name == "parareal_toolkit.backends":
         extra = _backends_by_name()
         if extra:
-            lines += [_heading("Backends resolved by name", "-"), ".. autosummary::",
-                      "   :toctree: generated/", ""]
+            lines += [_heading("Backends resolved by name", "-"), ".. autosummary::", "   :toctree: generated/", ""]
             # relative to the page's current module, as autosummary requires for submodules
             prefix = module_name + "."
-            lines += [f"   ~{m[len(prefix):] if m.startswith(prefix) else m}.{c}" for m, c in extra]
+            lines += [f"   ~{m[len(prefix) :] if m.startswith(prefix) else m}.{c}" for m, c in extra]
             lines.append("")
     return "\n".join(lines)
 

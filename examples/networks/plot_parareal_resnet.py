@@ -43,8 +43,10 @@ print(f"units per subnetwork: {plan.units_per_subnetwork}; coarse units: {plan.c
 print(f"{'model':<22} {'parameters':>10} {'largest g^j':>11} {'coarse':>8} {'preprocessing':>13}")
 for row in parareal_resnet_table(DEPTH, (N,), coarse_units=COARSE_UNITS):
     name = f"ResNet-{DEPTH}" if row["num_subnetworks"] is None else f"Parareal, N = {row['num_subnetworks']}"
-    print(f"{name:<22} {row['parameters']:>10,} {row['largest_subnetwork_parameters']:>11,} "
-          f"{row['coarse_parameters']:>8,} {row['preprocess_parameters']:>13,}")
+    print(
+        f"{name:<22} {row['parameters']:>10,} {row['largest_subnetwork_parameters']:>11,} "
+        f"{row['coarse_parameters']:>8,} {row['preprocess_parameters']:>13,}"
+    )
 
 # %%
 # Training both
@@ -55,14 +57,29 @@ runs = {}
 with tempfile.TemporaryDirectory() as tmp:
     for name, model in (("resnet", "resnet"), (f"parareal, N = {N}", "parareal-resnet")):
         config = TrainConfig(
-            model=model, depth=DEPTH, subnetworks=N, coarse_units=COARSE_UNITS, dataset="patterns", train_size=TRAIN_SIZE,
-            test_size=TEST_SIZE, epochs=EPOCHS, batch_size=32, lr=0.05, milestones=[], augment=False, workers=0,
-            device="cpu", seed=0, output_dir=str(Path(tmp) / model),
+            model=model,
+            depth=DEPTH,
+            subnetworks=N,
+            coarse_units=COARSE_UNITS,
+            dataset="patterns",
+            train_size=TRAIN_SIZE,
+            test_size=TEST_SIZE,
+            epochs=EPOCHS,
+            batch_size=32,
+            lr=0.05,
+            milestones=[],
+            augment=False,
+            workers=0,
+            device="cpu",
+            seed=0,
+            output_dir=str(Path(tmp) / model),
         )
         summary = train(config, progress=False)
         runs[name] = Path(config.output_dir)
-        print(f"{name:<16} final test error {100 * summary['final_test_error']:5.1f}% "
-              f"(best {100 * summary['best_test_error']:.1f}%), {summary['wall_time_s']:.1f} s")
+        print(
+            f"{name:<16} final test error {100 * summary['final_test_error']:5.1f}% "
+            f"(best {100 * summary['best_test_error']:.1f}%), {summary['wall_time_s']:.1f} s"
+        )
     fig = plot_training_curves(list(runs.values()), labels=list(runs))
     fig.suptitle(f"ResNet-{DEPTH} and Parareal ResNet-{DEPTH} (N = {N}) on 'patterns', {EPOCHS} epochs")
     fig.tight_layout()

@@ -58,8 +58,7 @@ floor = 1e-18
 for i, r in enumerate(results):
     gaps = np.maximum([e.relative_gap for e in r.examples], floor)
     jitter = np.random.default_rng(i).uniform(-0.15, 0.15, gaps.size)
-    ax.semilogy(i + jitter, gaps, "o", ms=4, alpha=0.7,
-                color="tab:green" if r.case.expected_to_hold else "tab:red")
+    ax.semilogy(i + jitter, gaps, "o", ms=4, alpha=0.7, color="tab:green" if r.case.expected_to_hold else "tab:red")
 ax.axhline(1e-10, color="k", ls="--", lw=0.8, label="rtol = 1e-10")
 ax.set_xticks(range(len(results)), [r.case.name for r in results])
 ax.set(ylabel="relative gap |f~ - f| (0 drawn at 1e-18)", title=f"Proposition 1 on {EXAMPLES} random networks per case")
@@ -84,8 +83,9 @@ fig, ax = plt.subplots(figsize=(6.4, 4.4))
 for label, options in cases.items():
     gaps = []
     for k in range(1, n + 1):
-        spec = ConfigurationSpec(kind="dense", width=4, sizes=(1,) * n, preprocessing="random",
-                                 iterations=k, seed=3, **options)
+        spec = ConfigurationSpec(
+            kind="dense", width=4, sizes=(1,) * n, preprocessing="random", iterations=k, seed=3, **options
+        )
         gaps.append(spec.build().gap()[1])
     print(f"{label:<28}: " + "  ".join(f"K={k}: {gap:.1e}" for k, gap in enumerate(gaps, start=1)))
     ax.semilogy(range(1, n + 1), np.maximum(gaps, floor), "o-", label=label)

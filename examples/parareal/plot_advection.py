@@ -17,8 +17,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
-from parareal_toolkit.ode import (ExactPropagator, ImplicitEulerPropagator, advection_periodic,
-                                  convergence_factor, error_bounds, heat_1d, modal_decomposition)
+from parareal_toolkit.ode import (
+    ExactPropagator,
+    ImplicitEulerPropagator,
+    advection_periodic,
+    convergence_factor,
+    error_bounds,
+    heat_1d,
+    modal_decomposition,
+)
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 N = 16 if QUICK else 32
@@ -44,15 +51,17 @@ runs = {problem.name: (problem, *run(problem)) for problem in (heat, advection)}
 # Error per iteration: heat against advection
 # -------------------------------------------
 fig, left = plt.subplots(figsize=(6.4, 4.4))
-for name, (problem, grid, result, bound, z) in runs.items():
+for name, (problem, _grid, result, bound, z) in runs.items():
     k = np.arange(result.iterations + 1)
-    line, = left.semilogy(k, np.maximum(result.errors, 1e-17), "o-", ms=3, label=f"{name}: measured")
+    (line,) = left.semilogy(k, np.maximum(result.errors, 1e-17), "o-", ms=3, label=f"{name}: measured")
     positive = bound > 0
     left.semilogy(k[positive], bound[positive], "--", color=line.get_color(), label=f"{name}: superlinear bound")
     nonzero = np.abs(z) > 1e-9
-    print(f"{problem.description}: error {result.errors[0]:.2e} -> {result.errors[N // 2]:.2e} after "
-          f"{N // 2} iterations; linear-bound factor over its modes in "
-          f"[{convergence_factor(z[nonzero]).min():.3f}, {convergence_factor(z[nonzero]).max():.3f}]")
+    print(
+        f"{problem.description}: error {result.errors[0]:.2e} -> {result.errors[N // 2]:.2e} after "
+        f"{N // 2} iterations; linear-bound factor over its modes in "
+        f"[{convergence_factor(z[nonzero]).min():.3f}, {convergence_factor(z[nonzero]).max():.3f}]"
+    )
 left.set(xlabel="iteration k", ylabel="max error at slice boundaries", title=f"N = {N} slices")
 left.grid(True, which="both", alpha=0.3)
 left.legend(fontsize="small")
@@ -74,7 +83,7 @@ fig.tight_layout()
 # The linear factor mode by mode
 # ------------------------------
 fig, ax = plt.subplots(figsize=(6.4, 4.4))
-for name, (problem, grid, result, bound, z) in runs.items():
+for name, (*_, z) in runs.items():
     nonzero = np.abs(z) > 1e-9
     ax.loglog(np.abs(z[nonzero]), convergence_factor(z[nonzero]), "o", ms=3, label=name)
 ax.axhline(1, color="k", lw=0.8)

@@ -19,8 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
-from parareal_toolkit.ode import (ExactPropagator, ImplicitEulerPropagator, heat_1d,
-                                  heat_contraction_factor, speedup)
+from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, heat_1d, heat_contraction_factor, speedup
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 SUBSTEPS = (1, 2, 4, 8) if QUICK else (1, 2, 3, 4, 6, 8, 12, 16)
@@ -57,15 +56,20 @@ colours = plt.colormaps["viridis"](np.linspace(0, 0.9, len(SUBSTEPS)))
 for colour, (m, r) in zip(colours, results.items()):
     left.semilogy(range(r.iterations + 1), np.maximum(r.errors, 1e-17), "o-", ms=3, color=colour, label=f"M = {m}")
 left.axhline(TOL, color="grey", ls=":", label="tolerance 1e-8")
-left.set(xlabel="iteration k", ylabel="max error at slice boundaries",
-         title=f"{problem.description}, N = {grid.num_slices}")
+left.set(
+    xlabel="iteration k", ylabel="max error at slice boundaries", title=f"{problem.description}, N = {grid.num_slices}"
+)
 left.grid(True, which="both", alpha=0.3)
 left.legend(ncol=2, fontsize="small")
 
 right.plot(SUBSTEPS, theory, "s--", label="sup over the negative real axis (bound)")
 right.plot(SUBSTEPS, measured, "o-", label="measured (geometric mean, k = 1..5)")
-right.set(xlabel="coarse substeps M", ylabel="contraction per iteration", xscale="log",
-          title="more substeps, faster contraction")
+right.set(
+    xlabel="coarse substeps M",
+    ylabel="contraction per iteration",
+    xscale="log",
+    title="more substeps, faster contraction",
+)
 right.set_xticks(SUBSTEPS, [str(m) for m in SUBSTEPS])
 right.grid(True, alpha=0.3)
 right.legend()
@@ -81,8 +85,12 @@ fig, ax = plt.subplots(figsize=(6.4, 4.4))
 for alpha_1 in (0.002, 0.01, 0.05):
     model = [speedup(alpha_1 * m, grid.num_slices, k) if k else np.nan for m, k in zip(SUBSTEPS, needed)]
     ax.plot(SUBSTEPS, model, "o-", label=f"α per substep = {alpha_1}")
-ax.set(xlabel="coarse substeps M", ylabel="model speedup over the sequential fine solve",
-       xscale="log", title=f"speedup at tolerance {TOL:g}, N = {grid.num_slices} workers")
+ax.set(
+    xlabel="coarse substeps M",
+    ylabel="model speedup over the sequential fine solve",
+    xscale="log",
+    title=f"speedup at tolerance {TOL:g}, N = {grid.num_slices} workers",
+)
 ax.set_xticks(SUBSTEPS, [str(m) for m in SUBSTEPS])
 ax.grid(True, alpha=0.3)
 ax.legend()

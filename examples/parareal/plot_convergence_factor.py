@@ -59,6 +59,8 @@ ax.legend(ncol=2, fontsize="small")
 
 print(f"max factor on the negative real axis (M = 1): {convergence_factor(-x, 1).max():.4f}")
 print(f"min factor on the imaginary axis (M = 1, |y| >= 1e-3): 1 + {convergence_factor(1j * y, 1).min() - 1:.2e}")
-print(f"heat modes: max factor {convergence_factor(z_heat).max():.4f}; "
-      f"advection modes: min factor over z != 0 {convergence_factor(z_advection[np.abs(z_advection) > 1e-9]).min():.4f}")
+print(
+    f"heat modes: max factor {convergence_factor(z_heat).max():.4f}; "
+    f"advection modes: min factor over z != 0 {convergence_factor(z_advection[np.abs(z_advection) > 1e-9]).min():.4f}"
+)
 plt.show()

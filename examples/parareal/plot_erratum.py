@@ -43,8 +43,10 @@ for k in range(ITERATIONS + 1):
     gap = max(float(np.abs(a - b).max()) for a, b in zip(correct.iterates[k], standard.iterates[k]))
     print(f"{k:>2}  {literal.errors[k]:21.2e}  {correct.errors[k]:15.2e}  {gap:23.1e}")
 at_t1 = literal.slice_errors[:, 1]
-print(f"error at T_1 under the literal reading: {at_t1[0]:.4e} at every iteration "
-      f"(spread {at_t1.max() - at_t1.min():.1e})")
+print(
+    f"error at T_1 under the literal reading: {at_t1[0]:.4e} at every iteration "
+    f"(spread {at_t1.max() - at_t1.min():.1e})"
+)
 
 # %%
 # Error per iteration and where the literal reading is stuck
@@ -58,8 +60,11 @@ left.grid(True, which="both", alpha=0.3)
 left.legend()
 for row, style in ((literal.slice_errors[-1], "s-"), (correct.slice_errors[-1], "o-")):
     right.semilogy(grid.times, np.maximum(row, 1e-17), style, ms=4)
-right.set(xlabel="time T_j", ylabel=f"error at T_j after {ITERATIONS} iterations",
-          title="the literal reading never corrects U_1")
+right.set(
+    xlabel="time T_j",
+    ylabel=f"error at T_j after {ITERATIONS} iterations",
+    title="the literal reading never corrects U_1",
+)
 right.grid(True, which="both", alpha=0.3)
 right.legend(["Algorithm 1 read literally", "correction form"])
 fig.tight_layout()

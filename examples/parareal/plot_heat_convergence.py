@@ -19,8 +19,13 @@ import os
 import matplotlib.pyplot as plt
 
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
-from parareal_toolkit.ode import (ExactPropagator, ImplicitEulerPropagator, error_bounds,
-                                  heat_1d, heat_contraction_factor)
+from parareal_toolkit.ode import (
+    ExactPropagator,
+    ImplicitEulerPropagator,
+    error_bounds,
+    heat_1d,
+    heat_contraction_factor,
+)
 from parareal_toolkit.plotting import plot_convergence, plot_error_over_time
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
@@ -46,8 +51,10 @@ print(f"{problem.description}: converged={result.converged} after {result.iterat
 # returns one bound per iteration (the smaller of the two, mode by mode, with
 # ``kind="best"``).
 initial_error = [u - r for u, r in zip(result.iterates[0], reference)]
-bounds = {kind: error_bounds(problem.ode, grid, initial_error, result.iterations, kind=kind)
-          for kind in ("linear", "superlinear")}
+bounds = {
+    kind: error_bounds(problem.ode, grid, initial_error, result.iterations, kind=kind)
+    for kind in ("linear", "superlinear")
+}
 
 print(f"{'k':>2}  {'error':>9}  {'linear':>9}  {'superlinear':>11}  ratio")
 for k, error in enumerate(result.errors):
@@ -78,8 +85,11 @@ for m in sizes:
     f, g = ExactPropagator(p.ode, grid), ImplicitEulerPropagator(p.ode, grid)
     r = parareal(f, g, p.u0, reference=propagate_sequentially(f, p.u0))
     ax.semilogy(range(r.iterations + 1), r.errors, "o-", ms=3, label=f"m = {m}")
-ax.set(xlabel="iteration k", ylabel="max error at slice boundaries",
-       title="heat equation: the same contraction on every mesh")
+ax.set(
+    xlabel="iteration k",
+    ylabel="max error at slice boundaries",
+    title="heat equation: the same contraction on every mesh",
+)
 ax.grid(True, which="both", alpha=0.3)
 ax.legend()
 plt.show()

@@ -57,8 +57,10 @@ for j in range(N):
 sequential_s, reference = best_of(lambda: propagate_sequentially(fine, problem.u0))
 coarse_s, _ = best_of(lambda: propagate_sequentially(coarse, problem.u0))
 alpha = coarse_s / sequential_s
-print(f"sequential fine solve {sequential_s * 1e3:.1f} ms, coarse sweep {coarse_s * 1e3:.2f} ms, "
-      f"alpha = c_G / c_F = {alpha:.4f}")
+print(
+    f"sequential fine solve {sequential_s * 1e3:.1f} ms, coarse sweep {coarse_s * 1e3:.2f} ms, "
+    f"alpha = c_G / c_F = {alpha:.4f}"
+)
 
 # %%
 # Measured against the model
@@ -72,8 +74,9 @@ rows = []
 with ProcessBackend(WORKERS, start_method=START_METHOD) as pool:
     pool.start(fine)
     for k in ITERATIONS:
-        seconds, result = best_of(lambda: parareal(fine, coarse, problem.u0, iterations=k, backend=pool,
-                                                   reference=reference))
+        seconds, result = best_of(
+            lambda k=k: parareal(fine, coarse, problem.u0, iterations=k, backend=pool, reference=reference)
+        )
         rows.append((k, result.errors[-1], sequential_s / seconds, speedup(alpha, N, k, workers=WORKERS)))
 
 print(f"{'K':>2}  {'error':>9}  {'measured':>8}  {'model':>6}  {'bound W/K':>9}")
@@ -86,8 +89,11 @@ left.plot(ks, [r[3] for r in rows], "s--", label=f"model, W = {WORKERS}")
 left.plot(ks, [r[2] for r in rows], "o", ms=8, label=f"measured, W = {WORKERS} processes")
 left.plot(ks, WORKERS / ks, ":", color="grey", label="W / K")
 left.axhline(1, color="k", lw=0.8)
-left.set(xlabel="iterations K", ylabel="speedup over the sequential fine solve",
-         title=f"heat1d m = 200, N = {N}, fine = {FINE_SUBSTEPS} IE substeps")
+left.set(
+    xlabel="iterations K",
+    ylabel="speedup over the sequential fine solve",
+    title=f"heat1d m = 200, N = {N}, fine = {FINE_SUBSTEPS} IE substeps",
+)
 left.set_xticks(ks)
 left.grid(True, alpha=0.3)
 left.legend()

@@ -21,8 +21,14 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from parareal_toolkit.layerpipe import (PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate,
-                                        plot_gantt, vgg16_profile)
+from parareal_toolkit.layerpipe import (
+    PAPER_AVERAGE_SPEEDUP,
+    PAPER_PEAK_SPEEDUP,
+    compare,
+    evaluate,
+    plot_gantt,
+    vgg16_profile,
+)
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 PROCESSORS = (2, 4, 6, 7, 8, 9) if QUICK else tuple(range(2, 10))
@@ -42,9 +48,13 @@ fig, axes = plt.subplots(3, 1, figsize=(13, 11))
 for ax, name in zip(axes, ("pipedream", "layerpipe", "1f1b")):
     row, trace = evaluate(name, profile, P_GANTT, microbatches=8, return_trace=True)
     span = 12 * row["cycles_per_microbatch"] if row["asynchronous"] else None
-    plot_gantt(trace, ax=ax, max_time=span,
-               title=f"{name}, P = {P_GANTT}: {row['cycles_per_microbatch']:.3g} cycles per micro-batch, "
-                     f"utilisation {row['utilisation']:.0%}")
+    plot_gantt(
+        trace,
+        ax=ax,
+        max_time=span,
+        title=f"{name}, P = {P_GANTT}: {row['cycles_per_microbatch']:.3g} cycles per micro-batch, "
+        f"utilisation {row['utilisation']:.0%}",
+    )
 fig.tight_layout()
 
 # %%
@@ -62,15 +72,23 @@ for p in PROCESSORS:
     print(f"{p:>2}  " + "  ".join(f"{at_p[s]['speedup']:10.3f}" for s in schedules) + f"   {comm:.2f}")
 layerpipe = np.array([r["speedup"] for r in rows if r["schedule"] == "layerpipe"])
 peak = max(r["speedup"] for r in rows if r["schedule"] == "layerpipe" and 7 <= r["processors"] <= 9)
-print(f"LayerPipe over PipeDream: mean {layerpipe.mean():.3f} (claimed {PAPER_AVERAGE_SPEEDUP}), "
-      f"max at P = 7..9 {peak:.3f} (claimed >= {PAPER_PEAK_SPEEDUP})")
+print(
+    f"LayerPipe over PipeDream: mean {layerpipe.mean():.3f} (claimed {PAPER_AVERAGE_SPEEDUP}), "
+    f"max at P = 7..9 {peak:.3f} (claimed >= {PAPER_PEAK_SPEEDUP})"
+)
 
 fig, ax = plt.subplots(figsize=(7.5, 4.4))
 for name, marker in zip(schedules, "osd^"):
     ax.plot(PROCESSORS, [r["speedup"] for r in rows if r["schedule"] == name], marker + "-", label=name)
 ax.axhline(PAPER_AVERAGE_SPEEDUP, color="tab:orange", ls="--", lw=1, label="claimed average (1.25)")
-ax.fill_between([7, 9], PAPER_PEAK_SPEEDUP, PAPER_PEAK_SPEEDUP + 0.1, color="tab:orange", alpha=0.3,
-                label="claimed at P = 7..9 (>= 1.8)")
+ax.fill_between(
+    [7, 9],
+    PAPER_PEAK_SPEEDUP,
+    PAPER_PEAK_SPEEDUP + 0.1,
+    color="tab:orange",
+    alpha=0.3,
+    label="claimed at P = 7..9 (>= 1.8)",
+)
 ax.set(xlabel="processors P", ylabel="speedup over PipeDream (cycles)", title="VGG-16, free communication")
 ax.grid(True, alpha=0.3)
 ax.legend(fontsize="small")

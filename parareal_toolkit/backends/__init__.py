@@ -67,8 +67,7 @@ class BatchedBackend(SerialBackend):
         out = list(batch(list(states), list(slices)))
         if len(out) != len(slices):
             raise RuntimeError(
-                f"{type(propagator).__name__}.propagate_batch returned {len(out)} states for "
-                f"{len(slices)} slices."
+                f"{type(propagator).__name__}.propagate_batch returned {len(out)} states for {len(slices)} slices."
             )
         return out
 
@@ -90,14 +89,11 @@ def get_backend(backend: str | Backend) -> Backend:
     """Resolve a backend name (one of :data:`BACKENDS`, default options) or pass a backend object through."""
     if isinstance(backend, str):
         if backend not in BACKENDS:
-            raise ValueError(
-                f"`backend` must be one of {sorted(BACKENDS)} or a Backend object; got {backend!r}."
-            )
+            raise ValueError(f"`backend` must be one of {sorted(BACKENDS)} or a Backend object; got {backend!r}.")
         module_name, class_name = BACKENDS[backend].split(":")
         return getattr(importlib.import_module(module_name), class_name)()
     if not callable(getattr(backend, "map", None)):
         raise TypeError(
-            f"`backend` must be a name or an object with a `map(propagator, states, slices)` "
-            f"method; got {backend!r}."
+            f"`backend` must be a name or an object with a `map(propagator, states, slices)` method; got {backend!r}."
         )
     return backend

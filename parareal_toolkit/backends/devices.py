@@ -36,7 +36,9 @@ class DevicesBackend:
 
     name = "devices"
 
-    def __init__(self, devices: Sequence[str | torch.device] | None = None, *, output_device: str | torch.device | None = None):
+    def __init__(
+        self, devices: Sequence[str | torch.device] | None = None, *, output_device: str | torch.device | None = None
+    ):
         if devices is None:
             devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
         if isinstance(devices, (str, torch.device)) or len(devices) == 0:
@@ -62,7 +64,9 @@ class DevicesBackend:
 
     def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
         if not all(isinstance(u, torch.Tensor) for u in states):
-            raise TypeError("the devices backend runs torch tensors; use 'batched', 'processes' or 'distributed' for numpy states.")
+            raise TypeError(
+                "the devices backend runs torch tensors; use 'batched', 'processes' or 'distributed' for numpy states."
+            )
         # Launch everything first, gather afterwards, so that no device waits for another.
         outputs = [propagator(u.to(self.device(j), non_blocking=True), j) for u, j in zip(states, slices)]
         return [y.to(self.output_device, non_blocking=True) for y in outputs]

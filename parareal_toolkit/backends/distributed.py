@@ -103,8 +103,12 @@ class _Sweep(torch.autograd.Function):
     @staticmethod
     def backward(ctx, *grad_outputs):
         backend, owners = ctx.backend, ctx.owners
-        pairs = [(y, g) for i, y in ctx.local_outputs.items() if y.requires_grad
-                 for g in [grad_outputs[i] if grad_outputs[i] is not None else torch.zeros_like(y)]]
+        pairs = [
+            (y, g)
+            for i, y in ctx.local_outputs.items()
+            if y.requires_grad
+            for g in [grad_outputs[i] if grad_outputs[i] is not None else torch.zeros_like(y)]
+        ]
         if pairs:
             torch.autograd.backward([y for y, _ in pairs], [g for _, g in pairs])
         input_grads: list[torch.Tensor | None] = []
@@ -168,7 +172,9 @@ class DistributedBackend:
 
     def _broadcast_all(self, local: dict[int, Any], owners: Sequence[int]) -> list[Any]:
         """Every position's value on every rank, each broadcast from its owner, in position order."""
-        meta = {i: ("numpy" if isinstance(v, np.ndarray) else "torch", tuple(v.shape), v.dtype) for i, v in local.items()}
+        meta = {
+            i: ("numpy" if isinstance(v, np.ndarray) else "torch", tuple(v.shape), v.dtype) for i, v in local.items()
+        }
         gathered: list[dict | None] = [None] * self.world_size
         self._collective(dist.all_gather_object, gathered, meta, group=self.group)
         described = {i: m for part in gathered for i, m in part.items()}

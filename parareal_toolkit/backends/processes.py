@@ -78,7 +78,7 @@ class ProcessBackend:
         self._pool: ProcessPoolExecutor | None = None
         self._installed: Any = None
 
-    def start(self, propagator: Propagator) -> "ProcessBackend":
+    def start(self, propagator: Propagator) -> ProcessBackend:
         """Start (or restart) the pool with ``propagator`` installed in every worker, and wait for it."""
         self.close()
         context = multiprocessing.get_context(self.start_method)
@@ -109,7 +109,7 @@ class ProcessBackend:
         self._pool = None
         self._installed = None
 
-    def __enter__(self) -> "ProcessBackend":
+    def __enter__(self) -> ProcessBackend:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -44,11 +44,7 @@ def _number(cast: Callable[[str], Any], description: str, *, minimum: float, inc
             value = cast(text)
         except ValueError:
             value = None
-        if (
-            value is None
-            or not math.isfinite(value)
-            or not (value >= minimum if inclusive else value > minimum)
-        ):
+        if value is None or not math.isfinite(value) or not (value >= minimum if inclusive else value > minimum):
             raise argparse.ArgumentTypeError(f"expected {description}, got {text!r}")
         return value
 

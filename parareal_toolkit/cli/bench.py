@@ -21,25 +21,49 @@ CUDA_DEFAULTS = {"depth": 1001, "batch_size": 128, "warmup": 3}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--depth", type=int, default=None,
-                        help="ResNet depth 9n+2 (default: 218 on CPU, 1001 on CUDA)")
-    parser.add_argument("--subnetworks", "-N", type=int, nargs="+", default=None, metavar="N",
-                        help="numbers of subnetworks (default 1 3 6 12 18 24, minus those the depth cannot hold); "
-                             "N = 1 is always timed as the reference")
+    parser.add_argument("--depth", type=int, default=None, help="ResNet depth 9n+2 (default: 218 on CPU, 1001 on CUDA)")
+    parser.add_argument(
+        "--subnetworks",
+        "-N",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="numbers of subnetworks (default 1 3 6 12 18 24, minus those the depth cannot hold); "
+        "N = 1 is always timed as the reference",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="default: 8 on CPU, 128 on CUDA")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per part; the median is reported (default 5)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed calls before timing (default: 1 on CPU, 3 on CUDA)")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed calls per part; the median is reported (default 5)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="untimed calls before timing (default: 1 on CPU, 3 on CUDA)"
+    )
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--backend", default="serial",
-                        help="backend of the real wall-clock run (serial, batched, devices, ...; default serial)")
-    parser.add_argument("--compile-coarse", action="store_true",
-                        help="torch.compile the coarse networks (CUDA graphs on CUDA); compilation is in the warm-up")
-    parser.add_argument("--clock", choices=CLOCKS, default="wall",
-                        help="CPU parts: 'wall' (perf_counter, default) or 'process' (CPU time of this process: "
-                             "robust on a shared machine, exact with --threads 1)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: 1 on CPU, where the parts are small and extra "
-                             "threads of a busy machine spin-wait; torch's default on CUDA)")
+    parser.add_argument(
+        "--backend",
+        default="serial",
+        help="backend of the real wall-clock run (serial, batched, devices, ...; default serial)",
+    )
+    parser.add_argument(
+        "--compile-coarse",
+        action="store_true",
+        help="torch.compile the coarse networks (CUDA graphs on CUDA); compilation is in the warm-up",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=CLOCKS,
+        default="wall",
+        help="CPU parts: 'wall' (perf_counter, default) or 'process' (CPU time of this process: "
+        "robust on a shared machine, exact with --threads 1)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: 1 on CPU, where the parts are small and extra "
+        "threads of a busy machine spin-wait; torch's default on CUDA)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and gradients (default 0)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-': stdout, no table)")
     parser.add_argument("--plot", metavar="FILE", help="write a stacked bar chart (PNG) next to the paper's Table 2")
@@ -77,9 +101,17 @@ def run(args: argparse.Namespace) -> int:
             print(f"timing Parareal ResNet-{depth} with N = {n} ...", file=sys.stderr, flush=True)
 
     table = table2(
-        args.subnetworks, depth=depth, batch_size=batch_size, device=device, repeats=args.repeats,
-        warmup=warmup, backend=args.backend, compile_coarse=args.compile_coarse, seed=args.seed,
-        clock=args.clock, progress=progress,
+        args.subnetworks,
+        depth=depth,
+        batch_size=batch_size,
+        device=device,
+        repeats=args.repeats,
+        warmup=warmup,
+        backend=args.backend,
+        compile_coarse=args.compile_coarse,
+        seed=args.seed,
+        clock=args.clock,
+        progress=progress,
     )
     report = table.as_dict()
     if args.json == "-":

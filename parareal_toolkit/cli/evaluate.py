@@ -23,11 +23,14 @@ def run(args) -> int:
 
     if args.batch_size < 1:
         raise ValueError(f"`--batch-size` must be positive; got {args.batch_size}.")
-    result = evaluate_checkpoint(args.checkpoint, data_dir=args.data_dir, batch_size=args.batch_size,
-                                 device=args.device, workers=args.workers)
+    result = evaluate_checkpoint(
+        args.checkpoint, data_dir=args.data_dir, batch_size=args.batch_size, device=args.device, workers=args.workers
+    )
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{result['model']}-{result['depth']} on {result['dataset']} test set ({result['images']} images, "
-              f"epoch {result['epoch']}): error {100 * result['error']:.2f}%  loss {result['loss']:.4f}")
+        print(
+            f"{result['model']}-{result['depth']} on {result['dataset']} test set ({result['images']} images, "
+            f"epoch {result['epoch']}): error {100 * result['error']:.2f}%  loss {result['loss']:.4f}"
+        )
     return 0

@@ -8,18 +8,33 @@ HELP = "simulate LayerPipe, PipeDream, GPipe, 1F1B and Zero Bubble schedules (cy
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--network", default="vgg16",
-                        choices=NETWORK_NAMES, help="network whose layer costs are counted (default vgg16)")
-    parser.add_argument("--costs", nargs="+", type=float, metavar="F,A,G", default=None,
-                        help="instead of --network: per-layer costs as F A G triples")
+    parser.add_argument(
+        "--network",
+        default="vgg16",
+        choices=NETWORK_NAMES,
+        help="network whose layer costs are counted (default vgg16)",
+    )
+    parser.add_argument(
+        "--costs",
+        nargs="+",
+        type=float,
+        metavar="F,A,G",
+        default=None,
+        help="instead of --network: per-layer costs as F A G triples",
+    )
     parser.add_argument("--processors", nargs="+", type=int, default=[7, 8, 9], metavar="P")
-    parser.add_argument("--schedules", nargs="+", default=["pipedream", "layerpipe"],
-                        metavar="NAME", help=f"any of: {', '.join(SCHEDULE_NAMES)}")
-    parser.add_argument("--microbatches", type=int, default=8, metavar="M",
-                        help="micro-batches per step of the synchronous schedules")
+    parser.add_argument(
+        "--schedules",
+        nargs="+",
+        default=["pipedream", "layerpipe"],
+        metavar="NAME",
+        help=f"any of: {', '.join(SCHEDULE_NAMES)}",
+    )
+    parser.add_argument(
+        "--microbatches", type=int, default=8, metavar="M", help="micro-batches per step of the synchronous schedules"
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="cycles per message")
-    parser.add_argument("--gantt", default=None, metavar="FILE.png",
-                        help="Gantt chart of each schedule at the first P")
+    parser.add_argument("--gantt", default=None, metavar="FILE.png", help="Gantt chart of each schedule at the first P")
     parser.add_argument("--json", default=None, metavar="FILE")
 
 
@@ -50,28 +65,35 @@ def run(args) -> int:
     if args.latency < 0:
         raise ValueError(f"`--latency` must be >= 0; got {args.latency}.")
     profile = _profile(args)
-    schedules = [s for s in args.schedules]
-    rows = compare(profile, args.processors, schedules, microbatches=args.microbatches,
-                   latency=args.latency)
+    schedules = list(args.schedules)
+    rows = compare(profile, args.processors, schedules, microbatches=args.microbatches, latency=args.latency)
     unit = profile.unit
-    print(f"{profile.name}: {len(profile)} layers, {profile.total:.4g} {unit} per sample "
-          f"(F+A+G); cycles = {unit}s per micro-batch; baseline pipedream")
-    print(f"{'P':>3} {'schedule':<21} {'cycles/mb':>12} {'speedup':>8} {'util':>6} "
-          f"{'comm/mb':>10}  paper (LayerPipe vs PipeDream)")
+    print(
+        f"{profile.name}: {len(profile)} layers, {profile.total:.4g} {unit} per sample "
+        f"(F+A+G); cycles = {unit}s per micro-batch; baseline pipedream"
+    )
+    print(
+        f"{'P':>3} {'schedule':<21} {'cycles/mb':>12} {'speedup':>8} {'util':>6} "
+        f"{'comm/mb':>10}  paper (LayerPipe vs PipeDream)"
+    )
     for row in rows:
         paper = ""
         if row["schedule"] == "layerpipe":
             peak = f", >={PAPER_PEAK_SPEEDUP:.2f} claimed" if 7 <= row["processors"] <= 9 else ""
             paper = f"avg {PAPER_AVERAGE_SPEEDUP:.2f}{peak}"
-        print(f"{row['processors']:>3} {row['schedule']:<21} {row['cycles_per_microbatch']:>12.5g} "
-              f"{row['speedup']:>8.3f} {row['utilisation']:>6.1%} "
-              f"{row['communication_per_microbatch']:>10.4g}  {paper}")
+        print(
+            f"{row['processors']:>3} {row['schedule']:<21} {row['cycles_per_microbatch']:>12.5g} "
+            f"{row['speedup']:>8.3f} {row['utilisation']:>6.1%} "
+            f"{row['communication_per_microbatch']:>10.4g}  {paper}"
+        )
     lp = [r["speedup"] for r in rows if r["schedule"] == "layerpipe"]
     if lp:
         peak = [r["speedup"] for r in rows if r["schedule"] == "layerpipe" and 7 <= r["processors"] <= 9]
-        print(f"layerpipe vs pipedream: mean speedup {sum(lp) / len(lp):.3f} (paper "
-              f"{PAPER_AVERAGE_SPEEDUP:.2f}), max at P=7..9 "
-              f"{max(peak) if peak else float('nan'):.3f} (paper >= {PAPER_PEAK_SPEEDUP:.2f})")
+        print(
+            f"layerpipe vs pipedream: mean speedup {sum(lp) / len(lp):.3f} (paper "
+            f"{PAPER_AVERAGE_SPEEDUP:.2f}), max at P=7..9 "
+            f"{max(peak) if peak else float('nan'):.3f} (paper >= {PAPER_PEAK_SPEEDUP:.2f})"
+        )
     if args.gantt:
         import matplotlib
 
@@ -81,11 +103,11 @@ def run(args) -> int:
         from ..layerpipe.gantt import plot_gantt
 
         p = args.processors[0]
-        fig, axes = plt.subplots(len(schedules), 1, figsize=(13, 1 + 0.5 * p * len(schedules)),
-                                 squeeze=False)
+        fig, axes = plt.subplots(len(schedules), 1, figsize=(13, 1 + 0.5 * p * len(schedules)), squeeze=False)
         for ax, name in zip(axes[:, 0], schedules):
-            row, trace = evaluate(name, profile, p, microbatches=args.microbatches,
-                                  latency=args.latency, return_trace=True)
+            row, trace = evaluate(
+                name, profile, p, microbatches=args.microbatches, latency=args.latency, return_trace=True
+            )
             span = None
             if row["asynchronous"]:
                 span = 12 * row["cycles_per_microbatch"]
@@ -95,8 +117,15 @@ def run(args) -> int:
         plt.close(fig)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"network": profile.name, "unit": unit, "rows": rows,
-                       "paper": {"average_speedup": PAPER_AVERAGE_SPEEDUP,
-                                 "peak_speedup_P7_9": PAPER_PEAK_SPEEDUP}}, fh, indent=1,
-                      default=str)
+            json.dump(
+                {
+                    "network": profile.name,
+                    "unit": unit,
+                    "rows": rows,
+                    "paper": {"average_speedup": PAPER_AVERAGE_SPEEDUP, "peak_speedup_P7_9": PAPER_PEAK_SPEEDUP},
+                },
+                fh,
+                indent=1,
+                default=str,
+            )
     return 0

@@ -26,8 +26,11 @@ def run(args) -> int:
     lines = [header] + [
         (
             "ResNet" if r["num_subnetworks"] is None else str(r["num_subnetworks"]),
-            r["units_per_subnetwork"], str(r["coarse_units"]), f"{r['parameters']:,}",
-            f"{r['largest_subnetwork_parameters']:,}", f"{r['coarse_parameters']:,}",
+            r["units_per_subnetwork"],
+            str(r["coarse_units"]),
+            f"{r['parameters']:,}",
+            f"{r['largest_subnetwork_parameters']:,}",
+            f"{r['coarse_parameters']:,}",
             f"{r['preprocess_parameters']:,}",
         )
         for r in rows

@@ -17,22 +17,37 @@ _ODE_BACKENDS = tuple(b for b in BACKEND_NAMES if b != "devices")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--problem", choices=PROBLEM_NAMES, default="heat1d", help="catalogue problem (default: heat1d)")
-    parser.add_argument("--size", type=positive_int, help="grid size m of heat1d/heat2d/advection (default: the problem's)")
+    parser.add_argument(
+        "--problem", choices=PROBLEM_NAMES, default="heat1d", help="catalogue problem (default: heat1d)"
+    )
+    parser.add_argument(
+        "--size", type=positive_int, help="grid size m of heat1d/heat2d/advection (default: the problem's)"
+    )
     parser.add_argument("--t-final", type=positive_float, help="final time T (default: the problem's)")
     parser.add_argument("--slices", type=positive_int, default=10, help="number of slices N (default: 10)")
     parser.add_argument("--iterations", type=non_negative_int, help="iterations K (default: N, or the cap with --tol)")
     parser.add_argument("--tol", type=positive_float, help="stop when the increment is at most TOL")
-    parser.add_argument("--coarse-substeps", type=positive_int, default=1, help="implicit-Euler substeps per coarse slice (default: 1)")
+    parser.add_argument(
+        "--coarse-substeps", type=positive_int, default=1, help="implicit-Euler substeps per coarse slice (default: 1)"
+    )
     parser.add_argument("--form", choices=FORMS, default="standard", help="update form (default: standard)")
     parser.add_argument("--sparse", action="store_true", help="keep A sparse (expm_multiply fine, splu coarse)")
-    parser.add_argument("--fine-substeps", type=positive_int,
-                        help="make the fine propagator implicit Euler with this many substeps (default: exact expm); "
-                             "an expensive fine propagator is what parareal can speed up")
-    parser.add_argument("--backend", choices=_ODE_BACKENDS, default="batched",
-                        help="how the fine sweep runs (default: batched); 'distributed' needs torchrun "
-                             "(torchrun --nproc-per-node W -m parareal_toolkit.cli ode --backend distributed ...)")
-    parser.add_argument("--workers", type=positive_int, help="worker processes for --backend processes (default: CPU count)")
+    parser.add_argument(
+        "--fine-substeps",
+        type=positive_int,
+        help="make the fine propagator implicit Euler with this many substeps (default: exact expm); "
+        "an expensive fine propagator is what parareal can speed up",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=_ODE_BACKENDS,
+        default="batched",
+        help="how the fine sweep runs (default: batched); 'distributed' needs torchrun "
+        "(torchrun --nproc-per-node W -m parareal_toolkit.cli ode --backend distributed ...)",
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, help="worker processes for --backend processes (default: CPU count)"
+    )
     parser.add_argument("--plot", metavar="FILE.png", help="save the convergence figure")
     parser.add_argument("--json", metavar="FILE", help="save the rows and the set-up as JSON")
 
@@ -55,16 +70,15 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import json
     import math
-
     import time
 
     from ..backends import ProcessBackend, get_backend
     from ..driver import parareal
-    from ..propagator import TimeGrid, propagate_sequentially
     from ..ode.exact import ExactPropagator
     from ..ode.implicit_euler import ImplicitEulerPropagator
     from ..ode.problems import make_problem
     from ..ode.theory import error_bounds, speedup
+    from ..propagator import TimeGrid, propagate_sequentially
 
     problem = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=args.sparse)
     if args.workers is not None and args.backend != "processes":
@@ -111,8 +125,15 @@ def _run(args: argparse.Namespace) -> int:
             dist.barrier()  # every rank starts the clock together
         start = time.perf_counter()
         result = parareal(
-            fine, coarse, problem.u0, iterations=args.iterations, tol=args.tol, form=args.form, reference=reference,
-            backend=backend, callback=lambda info: counts.append((info.fine_evaluations, info.coarse_evaluations)),
+            fine,
+            coarse,
+            problem.u0,
+            iterations=args.iterations,
+            tol=args.tol,
+            form=args.form,
+            reference=reference,
+            backend=backend,
+            callback=lambda info: counts.append((info.fine_evaluations, info.coarse_evaluations)),
         )
         parareal_seconds = time.perf_counter() - start
     finally:
@@ -125,11 +146,18 @@ def _run(args: argparse.Namespace) -> int:
     if problem.ode.size <= _BOUND_MAX_SIZE:
         initial_error = [u - r for u, r in zip(result.iterates[0], reference)]
         bounds = error_bounds(
-            problem.ode, grid, initial_error, result.iterations, substeps=args.coarse_substeps, fine_substeps=args.fine_substeps
+            problem.ode,
+            grid,
+            initial_error,
+            result.iterations,
+            substeps=args.coarse_substeps,
+            fine_substeps=args.fine_substeps,
         )
 
-    print(f"{problem.description}; T = {problem.t_final:g}, N = {grid.num_slices} slices, fine: {fine_name}, "
-          f"coarse: {args.coarse_substeps} implicit-Euler substep(s), {args.form} form")
+    print(
+        f"{problem.description}; T = {problem.t_final:g}, N = {grid.num_slices} slices, fine: {fine_name}, "
+        f"coarse: {args.coarse_substeps} implicit-Euler substep(s), {args.form} form"
+    )
     header = f"{'k':>3}  {'max error':>11}  {'increment':>11}  {'bound':>11}  {'fine evals':>10}  {'coarse evals':>12}"
     print(header)
     rows = []
@@ -145,8 +173,10 @@ def _run(args: argparse.Namespace) -> int:
             "coarse_evaluations": counts[k][1],
         }
         rows.append(row)
-        fmt = lambda v: f"{v:11.3e}" if v is not None else f"{'-':>11}"  # noqa: E731
-        print(f"{k:>3}  {fmt(row['max_error'])}  {fmt(increment)}  {fmt(bound)}  {counts[k][0]:>10}  {counts[k][1]:>12}")
+        fmt = lambda v: f"{v:11.3e}" if v is not None else f"{'-':>11}"
+        print(
+            f"{k:>3}  {fmt(row['max_error'])}  {fmt(increment)}  {fmt(bound)}  {counts[k][0]:>10}  {counts[k][1]:>12}"
+        )
     status = "converged" if result.converged else "not converged"
     print(f"{status} after {result.iterations} iteration(s)")
     alpha = coarse_sweep_seconds / sequential_seconds
@@ -163,9 +193,11 @@ def _run(args: argparse.Namespace) -> int:
         "model_speedup": model,
     }
     model_text = "-" if model is None else f"{model:.2f}x"
-    print(f"wall-clock: sequential fine {sequential_seconds:.4g} s, parareal {parareal_seconds:.4g} s "
-          f"({args.backend}, {workers} worker(s)); speedup {measured:.2f}x measured, {model_text} model "
-          f"(alpha = c_G/c_F = {alpha:.3g})")
+    print(
+        f"wall-clock: sequential fine {sequential_seconds:.4g} s, parareal {parareal_seconds:.4g} s "
+        f"({args.backend}, {workers} worker(s)); speedup {measured:.2f}x measured, {model_text} model "
+        f"(alpha = c_G/c_F = {alpha:.3g})"
+    )
 
     if args.plot:
         import matplotlib

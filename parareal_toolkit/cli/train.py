@@ -18,8 +18,12 @@ def add_arguments(parser) -> None:
     model.add_argument("--coarse-units", type=int, default=None, help="units per coarse network (default ceil(12/N))")
     model.add_argument("--norm", choices=NORM_NAMES, default="batch", help="BatchNorm or none")
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", choices=DATASET_NAMES, default="cifar10",
-                      help="fake: torchvision FakeData; patterns: learnable synthetic images")
+    data.add_argument(
+        "--dataset",
+        choices=DATASET_NAMES,
+        default="cifar10",
+        help="fake: torchvision FakeData; patterns: learnable synthetic images",
+    )
     data.add_argument("--data-dir", default="data", help="folder holding cifar-10-batches-py / cifar-100-python")
     data.add_argument("--download", action="store_true", help="download CIFAR into --data-dir if missing")
     data.add_argument("--no-augment", dest="augment", action="store_false", help="no pad/crop/flip")
@@ -55,13 +59,34 @@ def run(args) -> int:
     from ..training.trainer import NonFiniteLossError, TrainConfig, TrainingInterrupted, train
 
     config = TrainConfig(
-        model=args.model, depth=args.depth, subnetworks=args.subnetworks, coarse_units=args.coarse_units,
-        norm=args.norm, dataset=args.dataset, data_dir=args.data_dir, download=args.download, augment=args.augment,
-        train_size=args.train_size, test_size=args.test_size, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay, milestones=args.milestones,
-        gamma=args.gamma, seed=args.seed, deterministic=args.deterministic, device=args.device, amp=args.amp,
-        channels_last=args.channels_last, sync_batchnorm=args.sync_batchnorm, workers=args.workers,
-        output_dir=args.output_dir, eval_every=args.eval_every, plot=args.plot,
+        model=args.model,
+        depth=args.depth,
+        subnetworks=args.subnetworks,
+        coarse_units=args.coarse_units,
+        norm=args.norm,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        download=args.download,
+        augment=args.augment,
+        train_size=args.train_size,
+        test_size=args.test_size,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        milestones=args.milestones,
+        gamma=args.gamma,
+        seed=args.seed,
+        deterministic=args.deterministic,
+        device=args.device,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        sync_batchnorm=args.sync_batchnorm,
+        workers=args.workers,
+        output_dir=args.output_dir,
+        eval_every=args.eval_every,
+        plot=args.plot,
     )
     try:
         summary = train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
@@ -74,6 +99,8 @@ def run(args) -> int:
     if int(__import__("os").environ.get("RANK", "0")) == 0:
         error = summary["final_test_error"]
         error_text = "n/a" if error is None else f"{100 * error:.2f}%"
-        print(f"trained {summary['epochs_completed']} epochs; test error {error_text}; "
-              f"results in {config.output_dir}/final.json")
+        print(
+            f"trained {summary['epochs_completed']} epochs; test error {error_text}; "
+            f"results in {config.output_dir}/final.json"
+        )
     return 0

@@ -15,15 +15,24 @@ from ._common import format_table, write_json
 HELP = "check Proposition 1 (parareal network = sequential network) on random configurations"
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--examples", type=int, default=20, metavar="N",
-                        help="random configurations per case (default 20)")
+    parser.add_argument(
+        "--examples", type=int, default=20, metavar="N", help="random configurations per case (default 20)"
+    )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
-    parser.add_argument("--rtol", type=float, default=1e-10,
-                        help="relative gap max|f~ - f| / max(|f|, |f~|) at or below which an example holds (default 1e-10)")
-    parser.add_argument("--case", action="append", choices=VERIFY_CASES, dest="cases",
-                        help="run only this case (repeatable; default: all)")
+    parser.add_argument(
+        "--rtol",
+        type=float,
+        default=1e-10,
+        help="relative gap max|f~ - f| / max(|f|, |f~|) at or below which an example holds (default 1e-10)",
+    )
+    parser.add_argument(
+        "--case",
+        action="append",
+        choices=VERIFY_CASES,
+        dest="cases",
+        help="run only this case (repeatable; default: all)",
+    )
     parser.add_argument("--details", action="store_true", help="one row per configuration")
     parser.add_argument("--json", metavar="FILE", help="also write every measurement to FILE as JSON")
 
@@ -52,10 +61,20 @@ def run(args: argparse.Namespace) -> int:
         rows.append((r.case.name, r.case.description, expected, f"{gap:.3e}", f"{r.worst.relative_gap:.3e}", verdict))
         if args.details:
             for e in r.examples:
-                rows.append(("", "  " + e.spec.describe(), "", f"{e.max_abs_gap:.3e}", f"{e.relative_gap:.3e}",
-                             "yes" if e.holds else "no"))
-    print(f"Proposition 1: f~ = f to relative {args.rtol:g}, {args.examples} random float64 "
-          f"configurations per case, seed {args.seed}")
+                rows.append(
+                    (
+                        "",
+                        "  " + e.spec.describe(),
+                        "",
+                        f"{e.max_abs_gap:.3e}",
+                        f"{e.relative_gap:.3e}",
+                        "yes" if e.holds else "no",
+                    )
+                )
+    print(
+        f"Proposition 1: f~ = f to relative {args.rtol:g}, {args.examples} random float64 "
+        f"configurations per case, seed {args.seed}"
+    )
     print(format_table(rows))
     failed = [r.case.name for r in results if r.case.expected_to_hold and not r.holds]
     unexpected = [r.case.name for r in results if not r.case.expected_to_hold and r.holds]

@@ -42,29 +42,84 @@ available; each point is a parameter):
 """
 
 from .comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
-from .costs import (NETWORKS, CostProfile, LayerCost, measured_profile, network_profile,
-                    profile_from_costs, profile_from_sequential, resnet_profile, vgg16_profile)
+from .costs import (
+    NETWORKS,
+    CostProfile,
+    LayerCost,
+    measured_profile,
+    network_profile,
+    profile_from_costs,
+    profile_from_sequential,
+    resnet_profile,
+    vgg16_profile,
+)
 from .emulator import DelayedGradientTrainer, pipedream_delays
 from .gantt import plot_gantt
-from .partition import (LayerPipePlacement, partition_contiguous, partition_layerpipe,
-                        partition_replicated)
+from .partition import LayerPipePlacement, partition_contiguous, partition_layerpipe, partition_replicated
 from .schedule import Dependency, Schedule, Task
-from .schedules import (ASYNCHRONOUS, SCHEDULES, SYNCHRONOUS, build_schedule, cyclic_order,
-                        gpipe_order, layerpipe_schedule, one_f_one_b_order, pipedream_schedule,
-                        stage_schedule, zb_h1_order)
-from .simulator import (SteadyStateNotReached, Trace, cyclic_period, iteration_bound,
-                        max_cycle_ratio, simulate, steady_state_period)
+from .schedules import (
+    ASYNCHRONOUS,
+    SCHEDULES,
+    SYNCHRONOUS,
+    build_schedule,
+    cyclic_order,
+    gpipe_order,
+    layerpipe_schedule,
+    one_f_one_b_order,
+    pipedream_schedule,
+    stage_schedule,
+    zb_h1_order,
+)
+from .simulator import (
+    SteadyStateNotReached,
+    Trace,
+    cyclic_period,
+    iteration_bound,
+    max_cycle_ratio,
+    simulate,
+    steady_state_period,
+)
 
 __all__ = [
-    "LayerCost", "CostProfile", "profile_from_costs", "profile_from_sequential",
-    "measured_profile", "vgg16_profile", "resnet_profile", "network_profile", "NETWORKS",
-    "Task", "Dependency", "Schedule",
-    "partition_contiguous", "partition_replicated", "partition_layerpipe", "LayerPipePlacement",
-    "SCHEDULES", "SYNCHRONOUS", "ASYNCHRONOUS", "build_schedule", "stage_schedule",
-    "pipedream_schedule", "layerpipe_schedule", "gpipe_order", "one_f_one_b_order",
-    "zb_h1_order", "cyclic_order",
-    "Trace", "simulate", "iteration_bound", "cyclic_period", "max_cycle_ratio",
-    "steady_state_period", "SteadyStateNotReached",
-    "evaluate", "compare", "PAPER_AVERAGE_SPEEDUP", "PAPER_PEAK_SPEEDUP",
-    "plot_gantt", "DelayedGradientTrainer", "pipedream_delays",
+    "LayerCost",
+    "CostProfile",
+    "profile_from_costs",
+    "profile_from_sequential",
+    "measured_profile",
+    "vgg16_profile",
+    "resnet_profile",
+    "network_profile",
+    "NETWORKS",
+    "Task",
+    "Dependency",
+    "Schedule",
+    "partition_contiguous",
+    "partition_replicated",
+    "partition_layerpipe",
+    "LayerPipePlacement",
+    "SCHEDULES",
+    "SYNCHRONOUS",
+    "ASYNCHRONOUS",
+    "build_schedule",
+    "stage_schedule",
+    "pipedream_schedule",
+    "layerpipe_schedule",
+    "gpipe_order",
+    "one_f_one_b_order",
+    "zb_h1_order",
+    "cyclic_order",
+    "Trace",
+    "simulate",
+    "iteration_bound",
+    "cyclic_period",
+    "max_cycle_ratio",
+    "steady_state_period",
+    "SteadyStateNotReached",
+    "evaluate",
+    "compare",
+    "PAPER_AVERAGE_SPEEDUP",
+    "PAPER_PEAK_SPEEDUP",
+    "plot_gantt",
+    "DelayedGradientTrainer",
+    "pipedream_delays",
 ]

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field, replace
-from typing import Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from .._names import NETWORK_NAMES
 
@@ -54,12 +54,18 @@ class LayerCost:
     weight_size: float = 0.0  # number of weights
 
     def __post_init__(self):
-        for attr in ("forward", "activation_grad", "weight_grad", "update", "input_size",
-                     "activation_size", "weight_size"):
+        for attr in (
+            "forward",
+            "activation_grad",
+            "weight_grad",
+            "update",
+            "input_size",
+            "activation_size",
+            "weight_size",
+        ):
             value = getattr(self, attr)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"`{attr}` of layer {self.name!r} must be a finite number >= 0; "
-                                 f"got {value!r}.")
+                raise ValueError(f"`{attr}` of layer {self.name!r} must be a finite number >= 0; got {value!r}.")
 
     @property
     def backward(self) -> float:
@@ -90,44 +96,84 @@ class CostProfile:
     def total(self) -> float:
         return sum(layer.total for layer in self.layers)
 
-    def scaled(self, factor: float) -> "CostProfile":
+    def scaled(self, factor: float) -> CostProfile:
         """All costs multiplied by ``factor`` (sizes unchanged): a batch of ``factor`` samples."""
         if not factor > 0:
             raise ValueError(f"`factor` must be > 0; got {factor!r}.")
-        return replace(self, layers=tuple(
-            replace(layer, forward=layer.forward * factor, activation_grad=layer.activation_grad * factor,
-                    weight_grad=layer.weight_grad * factor, update=layer.update)
-            for layer in self.layers))
+        return replace(
+            self,
+            layers=tuple(
+                replace(
+                    layer,
+                    forward=layer.forward * factor,
+                    activation_grad=layer.activation_grad * factor,
+                    weight_grad=layer.weight_grad * factor,
+                    update=layer.update,
+                )
+                for layer in self.layers
+            ),
+        )
 
 
-def profile_from_costs(forward: Sequence[float], activation_grad: Sequence[float],
-                       weight_grad: Sequence[float], *, update: Sequence[float] | None = None,
-                       name: str = "custom", unit: str = "cycle",
-                       sizes: Sequence[float] | None = None) -> CostProfile:
+def profile_from_costs(
+    forward: Sequence[float],
+    activation_grad: Sequence[float],
+    weight_grad: Sequence[float],
+    *,
+    update: Sequence[float] | None = None,
+    name: str = "custom",
+    unit: str = "cycle",
+    sizes: Sequence[float] | None = None,
+) -> CostProfile:
     """A profile from plain lists of costs (e.g. measured times or hand-set cycle counts).
 
     ``sizes[l]`` is the element count of layer l's output activation (default 1), which is
     also taken as its input size for layer l+1 and as its weight count.
     """
     n = len(forward)
-    for arg, seq in (("activation_grad", activation_grad), ("weight_grad", weight_grad),
-                     ("update", update), ("sizes", sizes)):
+    for arg, seq in (
+        ("activation_grad", activation_grad),
+        ("weight_grad", weight_grad),
+        ("update", update),
+        ("sizes", sizes),
+    ):
         if seq is not None and len(seq) != n:
-            raise ValueError(f"`{arg}` must have {n} entries (one per layer, like `forward`); "
-                             f"got {len(seq)}.")
+            raise ValueError(f"`{arg}` must have {n} entries (one per layer, like `forward`); got {len(seq)}.")
     update = [0.0] * n if update is None else list(update)
     sizes = [1.0] * n if sizes is None else list(sizes)
     layers = tuple(
-        LayerCost(f"layer{l}", float(forward[l]), float(activation_grad[l]), float(weight_grad[l]),
-                  float(update[l]), input_size=float(sizes[l - 1] if l else sizes[0]),
-                  activation_size=float(sizes[l]), weight_size=float(sizes[l]))
-        for l in range(n))
+        LayerCost(
+            f"layer{l}",
+            float(forward[l]),
+            float(activation_grad[l]),
+            float(weight_grad[l]),
+            float(update[l]),
+            input_size=float(sizes[l - 1] if l else sizes[0]),
+            activation_size=float(sizes[l]),
+            weight_size=float(sizes[l]),
+        )
+        for l in range(n)
+    )
     return CostProfile(name, layers, unit)
 
 
-_ELEMENTWISE = ("ReLU", "ReLU6", "GELU", "SiLU", "Tanh", "Sigmoid", "MaxPool2d", "AvgPool2d",
-                "AdaptiveAvgPool2d", "BatchNorm2d", "BatchNorm1d", "Dropout", "Flatten", "Identity",
-                "LeakyReLU")
+_ELEMENTWISE = (
+    "ReLU",
+    "ReLU6",
+    "GELU",
+    "SiLU",
+    "Tanh",
+    "Sigmoid",
+    "MaxPool2d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "BatchNorm2d",
+    "BatchNorm1d",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "LeakyReLU",
+)
 
 
 def _weighted_cost(module, inp_shape, out_shape):
@@ -139,15 +185,22 @@ def _weighted_cost(module, inp_shape, out_shape):
         return out_numel * k, module.weight.numel() + (0 if module.bias is None else module.bias.numel())
     if isinstance(module, nn.Linear):
         positions = math.prod(out_shape[1:-1]) if len(out_shape) > 2 else 1
-        return positions * module.in_features * module.out_features, \
-            module.weight.numel() + (0 if module.bias is None else module.bias.numel())
+        return positions * module.in_features * module.out_features, module.weight.numel() + (
+            0 if module.bias is None else module.bias.numel()
+        )
     return None
 
 
-def profile_from_sequential(model, input_shape: Sequence[int], *, name: str = "sequential",
-                            elementwise_cost: float = 1.0, update_cost: float = 0.0,
-                            first_layer_activation_gradient: bool = False,
-                            group_children: bool = False) -> CostProfile:
+def profile_from_sequential(
+    model,
+    input_shape: Sequence[int],
+    *,
+    name: str = "sequential",
+    elementwise_cost: float = 1.0,
+    update_cost: float = 0.0,
+    first_layer_activation_gradient: bool = False,
+    group_children: bool = False,
+) -> CostProfile:
     """Count MACs of an ``nn.Sequential`` layer by layer from the real tensor shapes.
 
     The model may live on the ``meta`` device (no memory is allocated). ``input_shape``
@@ -167,8 +220,9 @@ def profile_from_sequential(model, input_shape: Sequence[int], *, name: str = "s
     hooks = []
     for module in model.modules():
         if len(list(module.children())) == 0:
-            hooks.append(module.register_forward_hook(
-                lambda m, i, o: records.append((m, tuple(i[0].shape), tuple(o.shape)))))
+            hooks.append(
+                module.register_forward_hook(lambda m, i, o: records.append((m, tuple(i[0].shape), tuple(o.shape))))
+            )
     try:
         with torch.no_grad():
             model(torch.zeros((1, *input_shape), device=device))
@@ -187,17 +241,41 @@ def profile_from_sequential(model, input_shape: Sequence[int], *, name: str = "s
         weighted = _weighted_cost(module, in_shape, out_shape)
         out_numel = math.prod(out_shape[1:])
         group_key = owner.get(id(module)) if group_children else None
-        start_new = (weighted is not None and not group_children) or \
-            (group_children and (not groups or groups[-1]["key"] != group_key))
-        if weighted is None and type(module).__name__ not in _ELEMENTWISE and \
-                any(True for _ in module.parameters(recurse=False)):
+        start_new = (weighted is not None and not group_children) or (
+            group_children and (not groups or groups[-1]["key"] != group_key)
+        )
+        if (
+            weighted is None
+            and type(module).__name__ not in _ELEMENTWISE
+            and any(True for _ in module.parameters(recurse=False))
+        ):
             raise TypeError(f"cannot count MACs of parametrised layer {type(module).__name__}.")
         if start_new:
-            groups.append(dict(key=group_key, name=type(module).__name__, F=0.0, A=0.0, G=0.0,
-                               W=0.0, input=math.prod(in_shape[1:]), output=out_numel))
+            groups.append(
+                dict(
+                    key=group_key,
+                    name=type(module).__name__,
+                    F=0.0,
+                    A=0.0,
+                    G=0.0,
+                    W=0.0,
+                    input=math.prod(in_shape[1:]),
+                    output=out_numel,
+                )
+            )
         if not groups:  # elementwise work before the first weighted layer
-            groups.append(dict(key=None, name=type(module).__name__, F=0.0, A=0.0, G=0.0, W=0.0,
-                               input=math.prod(in_shape[1:]), output=out_numel))
+            groups.append(
+                dict(
+                    key=None,
+                    name=type(module).__name__,
+                    F=0.0,
+                    A=0.0,
+                    G=0.0,
+                    W=0.0,
+                    input=math.prod(in_shape[1:]),
+                    output=out_numel,
+                )
+            )
         group = groups[-1]
         group["output"] = out_numel
         if weighted is not None:
@@ -217,9 +295,18 @@ def profile_from_sequential(model, input_shape: Sequence[int], *, name: str = "s
         a = group["A"]
         if index == 0 and not first_layer_activation_gradient:
             a = 0.0
-        layers.append(LayerCost(f"{index}:{group['name']}", group["F"], a, group["G"],
-                                update_cost * group["W"], input_size=group["input"],
-                                activation_size=group["output"], weight_size=group["W"]))
+        layers.append(
+            LayerCost(
+                f"{index}:{group['name']}",
+                group["F"],
+                a,
+                group["G"],
+                update_cost * group["W"],
+                input_size=group["input"],
+                activation_size=group["output"],
+                weight_size=group["W"],
+            )
+        )
     return CostProfile(name, tuple(layers), "MAC")
 
 
@@ -255,9 +342,17 @@ def measured_profile(model, example_input, *, repeats: int = 3, name: str = "mea
                 torch.autograd.grad(out, params, seed, retain_graph=False)
                 times["G"].append(time.perf_counter() - t0)
         med = {k: (sorted(v)[len(v) // 2] if v else 0.0) for k, v in times.items()}
-        layers.append(LayerCost(f"{index}:{type(child).__name__}", med["F"], med["A"], med["G"],
-                                input_size=float(x[0].numel()), activation_size=float(out[0].numel()),
-                                weight_size=float(sum(p.numel() for p in params))))
+        layers.append(
+            LayerCost(
+                f"{index}:{type(child).__name__}",
+                med["F"],
+                med["A"],
+                med["G"],
+                input_size=float(x[0].numel()),
+                activation_size=float(out[0].numel()),
+                weight_size=float(sum(p.numel() for p in params)),
+            )
+        )
         x = out.detach()
     return CostProfile(name, tuple(layers), "s")
 
@@ -278,8 +373,7 @@ def vgg16_profile(*, image_size: int = 224, num_classes: int = 1000, **kwargs) -
 
 
 @functools.lru_cache(maxsize=16)
-def resnet_profile(depth: int = 18, *, image_size: int = 224, num_classes: int = 1000,
-                   **kwargs) -> CostProfile:
+def resnet_profile(depth: int = 18, *, image_size: int = 224, num_classes: int = 1000, **kwargs) -> CostProfile:
     """A torchvision ResNet (He et al. 2016) with one "layer" per residual block.
 
     The stem (conv-bn-relu-maxpool) is one layer, each BasicBlock/Bottleneck one layer and the
@@ -288,8 +382,12 @@ def resnet_profile(depth: int = 18, *, image_size: int = 224, num_classes: int =
     import torch
     import torchvision
 
-    builders = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34,
-                50: torchvision.models.resnet50, 101: torchvision.models.resnet101}
+    builders = {
+        18: torchvision.models.resnet18,
+        34: torchvision.models.resnet34,
+        50: torchvision.models.resnet50,
+        101: torchvision.models.resnet101,
+    }
     if depth not in builders:
         raise ValueError(f"`depth` must be one of {sorted(builders)}; got {depth!r}.")
     with torch.device("meta"):
@@ -308,8 +406,9 @@ def resnet_profile(depth: int = 18, *, image_size: int = 224, num_classes: int =
         blocks.extend(stage)
     blocks.append(_Block(model.avgpool, torch.nn.Flatten(), model.fc))
     seq = torch.nn.Sequential(*blocks)
-    return profile_from_sequential(seq, (3, image_size, image_size), name=f"resnet{depth}",
-                                   group_children=True, **kwargs)
+    return profile_from_sequential(
+        seq, (3, image_size, image_size), name=f"resnet{depth}", group_children=True, **kwargs
+    )
 
 
 NETWORKS = NETWORK_NAMES
@@ -320,5 +419,5 @@ def network_profile(name: str, **kwargs) -> CostProfile:
     if name == "vgg16":
         return vgg16_profile(**kwargs)
     if name.startswith("resnet") and name in NETWORKS:
-        return resnet_profile(int(name[len("resnet"):]), **kwargs)
+        return resnet_profile(int(name[len("resnet") :]), **kwargs)
     raise ValueError(f"`network` must be one of {list(NETWORKS)}; got {name!r}.")

@@ -17,8 +17,8 @@ So layer l's update at step t uses a gradient computed at weights S(l) steps old
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 __all__ = ["DelayedGradientTrainer", "pipedream_delays"]
 
@@ -97,8 +97,7 @@ class DelayedGradientTrainer:
             acts = [inputs]
             with torch.no_grad():
                 for layer, params in zip(layers, fwd):
-                    acts.append(functional_call(layer, {k: v.detach() for k, v in params.items()},
-                                                (acts[-1],)))
+                    acts.append(functional_call(layer, {k: v.detach() for k, v in params.items()}, (acts[-1],)))
             out = acts[-1].detach().requires_grad_(True)
             loss = self.loss_fn(out, target)
             (upstream,) = torch.autograd.grad(loss, out)
@@ -109,8 +108,7 @@ class DelayedGradientTrainer:
                 y = functional_call(layers[l], latest, (a_in,))
                 wrt = list(latest.values()) + ([a_in] if l > 0 else [])
                 grads = torch.autograd.grad(y, wrt, upstream, allow_unused=True)
-                layer_grads[l] = {k: g if g is not None else torch.zeros_like(latest[k])
-                                  for k, g in zip(latest, grads)}
+                layer_grads[l] = {k: g if g is not None else torch.zeros_like(latest[k]) for k, g in zip(latest, grads)}
                 if l > 0:
                     upstream = grads[-1]
         # the update of step t uses g(t): its forward weights are S(l) versions old

@@ -40,8 +40,13 @@ from dataclasses import dataclass
 
 from .costs import CostProfile
 
-__all__ = ["partition_contiguous", "partition_replicated", "partition_layerpipe",
-           "LayerPipePlacement", "check_processors"]
+__all__ = [
+    "partition_contiguous",
+    "partition_replicated",
+    "partition_layerpipe",
+    "LayerPipePlacement",
+    "check_processors",
+]
 
 
 def check_processors(processors: int, *, limit: int | None = None, what: str = "layers") -> int:
@@ -50,14 +55,12 @@ def check_processors(processors: int, *, limit: int | None = None, what: str = "
     if processors < 1:
         raise ValueError(f"`processors` must be >= 1; got {processors}.")
     if limit is not None and processors > limit:
-        raise ValueError(f"`processors` must be at most {limit} (the number of {what}); "
-                         f"got {processors}.")
+        raise ValueError(f"`processors` must be at most {limit} (the number of {what}); got {processors}.")
     return processors
 
 
 def _layer_loads(profile: CostProfile) -> list[float]:
-    return [layer.forward + layer.activation_grad + layer.weight_grad + layer.update
-            for layer in profile.layers]
+    return [layer.forward + layer.activation_grad + layer.weight_grad + layer.update for layer in profile.layers]
 
 
 def partition_contiguous(profile: CostProfile, processors: int) -> list[range]:
@@ -105,7 +108,7 @@ def partition_replicated(profile: CostProfile, processors: int) -> list[tuple[ra
     best[0][0] = (0.0, 0)
     for p in range(1, processors + 1):
         for j in range(1, n + 1):
-            for i in range(0, j):
+            for i in range(j):
                 for r in range(1, p + 1):
                     prev = best[p - r][i]
                     if prev[0] == inf:
@@ -182,8 +185,9 @@ def _fill(atoms, target: float, processors: int):
     return placed
 
 
-def partition_layerpipe(profile: CostProfile, processors: int, *, split_activation: bool = True,
-                        move_weight_gradient: bool = True) -> LayerPipePlacement:
+def partition_layerpipe(
+    profile: CostProfile, processors: int, *, split_activation: bool = True, move_weight_gradient: bool = True
+) -> LayerPipePlacement:
     """LayerPipe placement on ``processors`` processors (see the module docstring).
 
     ``split_activation=False`` keeps A_l whole (no inter-layer split);
@@ -207,8 +211,11 @@ def partition_layerpipe(profile: CostProfile, processors: int, *, split_activati
         else:
             atoms.append(("F", l, head + layer.weight_grad + layer.update))
     total = sum(c for *_, c in atoms)
-    lo = max(total / processors, max((c for k, _, c in atoms if k != "A"), default=0.0),
-             max((c / 2 for k, _, c in atoms if k == "A"), default=0.0))
+    lo = max(
+        total / processors,
+        max((c for k, _, c in atoms if k != "A"), default=0.0),
+        max((c / 2 for k, _, c in atoms if k == "A"), default=0.0),
+    )
     hi = total
     if _fill(atoms, lo, processors) is not None:
         hi = lo

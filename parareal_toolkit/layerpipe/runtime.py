@@ -31,7 +31,6 @@ from .._names import RUNTIME_SCHEDULES
 __all__ = ["build_model", "stage_bounds", "torch_actions", "run", "RUNTIME_SCHEDULES"]
 
 
-
 def build_model(seed: int = 0):
     """A small float64 MLP (4 linear layers) used by the runtime check."""
     import torch
@@ -51,15 +50,17 @@ def build_model(seed: int = 0):
 
 
 def stage_bounds(num_stages: int = 2) -> list[range]:
-    return [range(0, 4), range(4, 7)] if num_stages == 2 else [range(0, 7)]
+    return [range(4), range(4, 7)] if num_stages == 2 else [range(7)]
 
 
 def example_batch(batch: int = 8, seed: int = 1):
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(batch, 6, generator=gen, dtype=torch.float64),
-            torch.randn(batch, 3, generator=gen, dtype=torch.float64))
+    return (
+        torch.randn(batch, 6, generator=gen, dtype=torch.float64),
+        torch.randn(batch, 3, generator=gen, dtype=torch.float64),
+    )
 
 
 def torch_actions(name: str, num_stages: int, microbatches: int):
@@ -69,12 +70,15 @@ def torch_actions(name: str, num_stages: int, microbatches: int):
     from .costs import profile_from_costs
     from .schedules import build_schedule
 
-    kinds = {"F": _ComputationType.FORWARD, "A": _ComputationType.BACKWARD_INPUT,
-             "G": _ComputationType.BACKWARD_WEIGHT, "B": _ComputationType.FULL_BACKWARD}
+    kinds = {
+        "F": _ComputationType.FORWARD,
+        "A": _ComputationType.BACKWARD_INPUT,
+        "G": _ComputationType.BACKWARD_WEIGHT,
+        "B": _ComputationType.FULL_BACKWARD,
+    }
     profile = profile_from_costs([1.0] * num_stages, [1.0] * num_stages, [1.0] * num_stages)
     sched = build_schedule(name, profile, num_stages, microbatches=microbatches)
-    return {rank: [_Action(t.unit, kinds[t.kind], t.microbatch) for t in row]
-            for rank, row in enumerate(sched.order)}
+    return {rank: [_Action(t.unit, kinds[t.kind], t.microbatch) for t in row] for rank, row in enumerate(sched.order)}
 
 
 def run(name: str, microbatches: int, out: str) -> None:
@@ -109,10 +113,13 @@ def run(name: str, microbatches: int, out: str) -> None:
             schedule.step(x)
         else:
             schedule.step(target=y, losses=losses)
-        grads = {f"{bounds.start + int(k.split('.')[0])}.{k.split('.', 1)[1]}": p.grad.clone()
-                 for k, p in submod.named_parameters()}
-        torch.save({"grads": grads, "losses": [float(l.detach()) for l in losses]},
-                   os.path.join(out, f"grads_rank{rank}.pt"))
+        grads = {
+            f"{bounds.start + int(k.split('.')[0])}.{k.split('.', 1)[1]}": p.grad.clone()
+            for k, p in submod.named_parameters()
+        }
+        torch.save(
+            {"grads": grads, "losses": [float(l.detach()) for l in losses]}, os.path.join(out, f"grads_rank{rank}.pt")
+        )
         dist.barrier()  # leave together: a rank exiting under a live gloo peer can abort
     finally:
         dist.destroy_process_group()

@@ -18,13 +18,12 @@ fixed order per processor (``order``) or a priority used by the list scheduler
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 __all__ = ["Task", "Dependency", "Schedule", "KIND_NAMES"]
 
-KIND_NAMES = {"F": "forward", "A": "activation gradient", "G": "weight gradient",
-              "B": "backward (A+G)", "U": "update"}
+KIND_NAMES = {"F": "forward", "A": "activation gradient", "G": "weight gradient", "B": "backward (A+G)", "U": "update"}
 
 
 @dataclass(frozen=True, order=True)
@@ -98,8 +97,12 @@ class Schedule:
 
     def communication_volume(self) -> float:
         """Elements sent between different processors over the whole schedule."""
-        return sum(dep.volume for task, deps in self.deps.items() for dep in deps
-                   if self.processor[dep.task] != self.processor[task])
+        return sum(
+            dep.volume
+            for task, deps in self.deps.items()
+            for dep in deps
+            if self.processor[dep.task] != self.processor[task]
+        )
 
     def validate(self) -> None:
         """Every dependency names a task of the schedule; an order covers every task once."""
@@ -109,8 +112,7 @@ class Schedule:
                     raise ValueError(f"task {task} depends on unknown task {dep.task}.")
         for task, proc in self.processor.items():
             if not 0 <= proc < self.num_processors:
-                raise ValueError(f"task {task} on processor {proc}; the schedule has "
-                                 f"{self.num_processors}.")
+                raise ValueError(f"task {task} on processor {proc}; the schedule has {self.num_processors}.")
         if self.order is not None:
             seen = [t for row in self.order for t in row]
             if len(seen) != len(set(seen)) or set(seen) != set(self.cost):
@@ -118,5 +120,6 @@ class Schedule:
             for proc, row in enumerate(self.order):
                 for task in row:
                     if self.processor[task] != proc:
-                        raise ValueError(f"task {task} is ordered on processor {proc} but "
-                                         f"assigned to {self.processor[task]}.")
+                        raise ValueError(
+                            f"task {task} is ordered on processor {proc} but assigned to {self.processor[task]}."
+                        )

@@ -26,19 +26,29 @@ Asynchronous (every micro-batch is a training step; measured in steady state):
 
 from __future__ import annotations
 
-import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .._names import ASYNCHRONOUS_SCHEDULES, SCHEDULE_NAMES, SYNCHRONOUS_SCHEDULES
 from .costs import CostProfile
-from .partition import (check_processors, partition_contiguous, partition_layerpipe,
-                        partition_replicated)
+from .partition import check_processors, partition_contiguous, partition_layerpipe, partition_replicated
 from .schedule import Schedule, Task
 from .simulator import simulate
 
-__all__ = ["SYNCHRONOUS", "ASYNCHRONOUS", "SCHEDULES", "build_schedule", "stage_costs",
-           "gpipe_order", "one_f_one_b_order", "zb_h1_order", "stage_schedule",
-           "pipedream_schedule", "layerpipe_schedule", "fix_order", "cyclic_order"]
+__all__ = [
+    "SYNCHRONOUS",
+    "ASYNCHRONOUS",
+    "SCHEDULES",
+    "build_schedule",
+    "stage_costs",
+    "gpipe_order",
+    "one_f_one_b_order",
+    "zb_h1_order",
+    "stage_schedule",
+    "pipedream_schedule",
+    "layerpipe_schedule",
+    "fix_order",
+    "cyclic_order",
+]
 
 SYNCHRONOUS = SYNCHRONOUS_SCHEDULES
 ASYNCHRONOUS = ASYNCHRONOUS_SCHEDULES
@@ -58,14 +68,21 @@ def _critical_first(task: Task) -> tuple:
 
 # --------------------------------------------------------------------------- stage level
 
+
 def stage_costs(profile: CostProfile, stages: Sequence[range]):
     """(f, b, w, u, boundary volume) per stage: sums of F, A, G, U over its layers."""
     out = []
     for stage in stages:
         layers = [profile.layers[l] for l in stage]
-        out.append((sum(x.forward for x in layers), sum(x.activation_grad for x in layers),
-                    sum(x.weight_grad for x in layers), sum(x.update for x in layers),
-                    layers[-1].activation_size))
+        out.append(
+            (
+                sum(x.forward for x in layers),
+                sum(x.activation_grad for x in layers),
+                sum(x.weight_grad for x in layers),
+                sum(x.update for x in layers),
+                layers[-1].activation_size,
+            )
+        )
     return out
 
 
@@ -115,10 +132,16 @@ def zb_h1_order(p: int, m: int) -> list[list[tuple[str, int]]]:
     return orders
 
 
-def stage_schedule(name: str, costs, microbatches: int, *, split: bool,
-                   order: list[list[tuple[str, int]]] | None = None,
-                   priority: Callable | None = None, in_flight: Sequence[int] | None = None,
-                   ) -> Schedule:
+def stage_schedule(
+    name: str,
+    costs,
+    microbatches: int,
+    *,
+    split: bool,
+    order: list[list[tuple[str, int]]] | None = None,
+    priority: Callable | None = None,
+    in_flight: Sequence[int] | None = None,
+) -> Schedule:
     """Task graph of a synchronous stage-level pipeline (stage s on processor s).
 
     ``split``: backward as A and G (Zero Bubble, LayerPipe) or as one B. ``in_flight[s]``
@@ -131,7 +154,7 @@ def stage_schedule(name: str, costs, microbatches: int, *, split: bool,
     sched = Schedule(name, p, m, order=None, priority=priority)
     last_bwd = "G" if split else "B"
     for i in range(m):
-        for s, (f, b, w, u, vol) in enumerate(costs):
+        for s, (f, *_) in enumerate(costs):
             deps = [] if s == 0 else [(Task("F", s - 1, i), costs[s - 1][4])]
             if in_flight is not None and i - in_flight[s] >= 0:
                 deps.append((Task("A" if split else "B", s, i - in_flight[s]), 0.0))
@@ -147,7 +170,7 @@ def stage_schedule(name: str, costs, microbatches: int, *, split: bool,
                 sched.add(Task("G", s, i), w, s, [(Task("A", s, i), 0.0)])
             else:
                 sched.add(Task("B", s, i), b + w, s, up)
-    for s, (f, b, w, u, vol) in enumerate(costs):
+    for s, (*_, u, _vol) in enumerate(costs):
         if u > 0:
             sched.add(Task("U", s, m), u, s, [(Task(last_bwd, s, i), 0.0) for i in range(m)])
     if order is not None:
@@ -169,6 +192,7 @@ def fix_order(schedule: Schedule, **simulate_kwargs) -> Schedule:
 
 
 # --------------------------------------------------------------------------- asynchronous
+
 
 def cyclic_order(schedule: Schedule, offset: Sequence[int]) -> list[list[Task]]:
     """The periodic order of an asynchronous schedule.
@@ -200,15 +224,20 @@ def _staleness(workers_after: Sequence[int], delays) -> list[int]:
     if delays is None:
         return list(workers_after)
     out = list(delays)
-    if len(out) != len(workers_after) or any(isinstance(d, bool) or not isinstance(d, int) or d < 0
-                                             for d in out):
+    if len(out) != len(workers_after) or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in out):
         raise ValueError(f"`delays` must be {len(workers_after)} ints >= 0; got {delays!r}.")
     return out
 
 
-def pipedream_schedule(profile: CostProfile, processors: int, *, steps: int,
-                       replicated: bool = False, weight_stashing: bool = True,
-                       delays: Sequence[int] | None = None) -> Schedule:
+def pipedream_schedule(
+    profile: CostProfile,
+    processors: int,
+    *,
+    steps: int,
+    replicated: bool = False,
+    weight_stashing: bool = True,
+    delays: Sequence[int] | None = None,
+) -> Schedule:
     """PipeDream's asynchronous 1F1B over ``steps`` training steps (one micro-batch each).
 
     Stage s updates its weights with the gradient of step t at the end of B(s, t); F(s, t')
@@ -226,8 +255,13 @@ def pipedream_schedule(profile: CostProfile, processors: int, *, steps: int,
     first = [sum(reps[:s]) for s in range(len(plan))]
     after = [sum(reps[s:]) - 1 for s in range(len(plan))]
     stale = _staleness(after, delays)
-    sched = Schedule("pipedream-replicated" if replicated else "pipedream", processors, steps,
-                     priority=_oldest_first, asynchronous=True)
+    sched = Schedule(
+        "pipedream-replicated" if replicated else "pipedream",
+        processors,
+        steps,
+        priority=_oldest_first,
+        asynchronous=True,
+    )
     n = len(plan)
     for t in range(steps):
         for s in range(n):
@@ -248,17 +282,26 @@ def pipedream_schedule(profile: CostProfile, processors: int, *, steps: int,
         sched.order, sched.priority = cyclic_order(sched, stale), None
     weights = [sum(profile.layers[l].weight_size for l in stage) for stage in stages]
     sched.meta.update(
-        stages=[(st.start, st.stop) for st in stages], replicas=reps, staleness=stale,
+        stages=[(st.start, st.stop) for st in stages],
+        replicas=reps,
+        staleness=stale,
         weight_versions=[(s_ + 1) if weight_stashing else 1 for s_ in stale],
         load_bound=max((f + b + w + u) / r for (f, b, w, u, _), r in zip(costs, reps)),
         # ring all-reduce of a replicated stage's gradient, per step (not a task)
-        allreduce_volume=sum(2 * (r - 1) / r * wt for r, wt in zip(reps, weights)))
+        allreduce_volume=sum(2 * (r - 1) / r * wt for r, wt in zip(reps, weights)),
+    )
     return sched
 
 
-def layerpipe_schedule(profile: CostProfile, processors: int, *, steps: int,
-                       delays: Sequence[int] | None = None, split_activation: bool = True,
-                       move_weight_gradient: bool = True) -> Schedule:
+def layerpipe_schedule(
+    profile: CostProfile,
+    processors: int,
+    *,
+    steps: int,
+    delays: Sequence[int] | None = None,
+    split_activation: bool = True,
+    move_weight_gradient: bool = True,
+) -> Schedule:
     """LayerPipe, asynchronous, at layer granularity (our reading of the abstract).
 
     Per step t and layer l: F_l on its processor; A_l in one or two parts (fractions of
@@ -268,8 +311,9 @@ def layerpipe_schedule(profile: CostProfile, processors: int, *, steps: int,
     and F_l (f'(z_l), a_{l-1}); F_l(t) <- G_l(t - S(l) - 1) (delayed gradient, S(l) = number
     of processors after F_l's unless ``delays`` is given).
     """
-    place = partition_layerpipe(profile, processors, split_activation=split_activation,
-                                move_weight_gradient=move_weight_gradient)
+    place = partition_layerpipe(
+        profile, processors, split_activation=split_activation, move_weight_gradient=move_weight_gradient
+    )
     n = len(profile)
     after = [processors - 1 - place.forward[l] for l in range(n)]
     stale = _staleness(after, delays)
@@ -284,15 +328,21 @@ def layerpipe_schedule(profile: CostProfile, processors: int, *, steps: int,
             layer = profile.layers[l]
             delta = [(Task("F", l, t), layer.activation_size)]
             if l < n - 1:
-                delta += [(Task("A", l + 1, t, k), layer.activation_size * frac)
-                          for k, (_, frac) in enumerate(place.activation[l + 1])]
+                delta += [
+                    (Task("A", l + 1, t, k), layer.activation_size * frac)
+                    for k, (_, frac) in enumerate(place.activation[l + 1])
+                ]
             for k, (proc, frac) in enumerate(place.activation[l]):
                 part_deps = list(delta)
                 if k > 0 or proc != place.forward[l]:
                     part_deps.append((Task("F", l, t), 0.0))
                 sched.add(Task("A", l, t, k), layer.activation_grad * frac, proc, part_deps)
-            sched.add(Task("G", l, t), layer.weight_grad + layer.update, place.weight[l],
-                      delta + [(Task("F", l, t), layer.input_size)])
+            sched.add(
+                Task("G", l, t),
+                layer.weight_grad + layer.update,
+                place.weight[l],
+                [*delta, (Task("F", l, t), layer.input_size)],
+            )
     loads = [0.0] * processors
     for l, layer in enumerate(profile.layers):
         loads[place.forward[l]] += layer.forward
@@ -301,18 +351,22 @@ def layerpipe_schedule(profile: CostProfile, processors: int, *, steps: int,
             loads[proc] += layer.activation_grad * frac
     # list scheduling, oldest step first: the periodic order of :func:`cyclic_order` makes
     # the moved G_l and the split A_l wait on a neighbour's whole cycle (period up to 2x load)
-    sched.meta.update(placement=place, staleness=stale, load_bound=max(loads),
-                      weight_versions=[0] * processors, allreduce_volume=0.0)
+    sched.meta.update(
+        placement=place, staleness=stale, load_bound=max(loads), weight_versions=[0] * processors, allreduce_volume=0.0
+    )
     for l in range(n):
         sched.meta["weight_versions"][place.forward[l]] = max(
-            sched.meta["weight_versions"][place.forward[l]], stale[l] + 1)
+            sched.meta["weight_versions"][place.forward[l]], stale[l] + 1
+        )
     return sched
 
 
 # --------------------------------------------------------------------------- entry point
 
-def build_schedule(name: str, profile: CostProfile, processors: int, *, microbatches: int = 8,
-                   steps: int | None = None, **options) -> Schedule:
+
+def build_schedule(
+    name: str, profile: CostProfile, processors: int, *, microbatches: int = 8, steps: int | None = None, **options
+) -> Schedule:
     """Build schedule ``name`` (one of :data:`SCHEDULES`) for ``profile`` on ``processors``.
 
     Synchronous schedules use ``microbatches`` micro-batches per step; asynchronous ones are
@@ -330,16 +384,18 @@ def build_schedule(name: str, profile: CostProfile, processors: int, *, microbat
             raise ValueError(f"`steps` must be an int >= 2; got {steps!r}.")
         if name == "layerpipe":
             return layerpipe_schedule(profile, processors, steps=steps, **options)
-        return pipedream_schedule(profile, processors, steps=steps,
-                                  replicated=name == "pipedream-replicated", **options)
+        return pipedream_schedule(
+            profile, processors, steps=steps, replicated=name == "pipedream-replicated", **options
+        )
     if options:
         raise TypeError(f"unexpected options for {name!r}: {sorted(options)}.")
     if name == "sequential":
         if processors != 1:
             raise ValueError(f"`processors` must be 1 for the sequential schedule; got {processors}.")
         costs = stage_costs(profile, [range(len(profile))])
-        return stage_schedule(name, costs, microbatches, split=False,
-                              order=[[(k, i) for i in range(microbatches) for k in ("F", "B")]])
+        return stage_schedule(
+            name, costs, microbatches, split=False, order=[[(k, i) for i in range(microbatches) for k in ("F", "B")]]
+        )
     stages = partition_contiguous(profile, processors)
     costs = stage_costs(profile, stages)
     p, m = processors, microbatches
@@ -350,10 +406,14 @@ def build_schedule(name: str, profile: CostProfile, processors: int, *, microbat
     elif name == "zb-h1":
         sched = stage_schedule(name, costs, m, split=True, order=zb_h1_order(p, m))
     elif name == "zb-h2":
-        sched = fix_order(stage_schedule(name, costs, m, split=True, priority=_critical_first,
-                                         in_flight=[2 * (p - s) - 1 for s in range(p)]))
+        sched = fix_order(
+            stage_schedule(
+                name, costs, m, split=True, priority=_critical_first, in_flight=[2 * (p - s) - 1 for s in range(p)]
+            )
+        )
     else:  # layerpipe-flush
-        sched = fix_order(stage_schedule(name, costs, m, split=True, priority=_critical_first,
-                                         in_flight=[p - s for s in range(p)]))
+        sched = fix_order(
+            stage_schedule(name, costs, m, split=True, priority=_critical_first, in_flight=[p - s for s in range(p)])
+        )
     sched.meta["stages"] = [(st.start, st.stop) for st in stages]
     return sched

@@ -29,8 +29,15 @@ import numpy as np
 
 from .schedule import Schedule, Task
 
-__all__ = ["Trace", "simulate", "iteration_bound", "max_cycle_ratio", "steady_state_period",
-           "cyclic_period", "SteadyStateNotReached"]
+__all__ = [
+    "Trace",
+    "simulate",
+    "iteration_bound",
+    "max_cycle_ratio",
+    "steady_state_period",
+    "cyclic_period",
+    "SteadyStateNotReached",
+]
 
 
 @dataclass
@@ -64,8 +71,7 @@ class Trace:
         return 1.0 - self.mean_utilisation
 
     def intervals(self, processor: int) -> list[tuple[float, float, Task]]:
-        return sorted((self.start[t], self.end[t], t) for t, p in self.schedule.processor.items()
-                      if p == processor)
+        return sorted((self.start[t], self.end[t], t) for t, p in self.schedule.processor.items() if p == processor)
 
     def step_completion(self) -> dict[int, float]:
         """Time at which the last task of each micro-batch / step ends."""
@@ -108,7 +114,7 @@ class Trace:
         sched = self.schedule
         for proc in range(sched.num_processors):
             ivs = self.intervals(proc)
-            for (s0, e0, t0), (s1, e1, t1) in zip(ivs, ivs[1:]):
+            for (_s0, e0, t0), (s1, _e1, t1) in zip(ivs, ivs[1:]):
                 if s1 < e0 - 1e-9 * max(1.0, abs(e0)):
                     raise AssertionError(f"processor {proc} runs {t0} and {t1} at once.")
         for task, deps in sched.deps.items():
@@ -146,11 +152,11 @@ def simulate(schedule: Schedule, *, latency: float = 0.0, bandwidth: float = mat
         missing[task] = len(deps)
         for dep in deps:
             dependents[dep.task].append((task, dep))
-    release = {t: 0.0 for t in schedule.cost}
+    release = dict.fromkeys(schedule.cost, 0.0)
 
     if schedule.order is not None:
         position = {t: i for row in schedule.order for i, t in enumerate(row)}
-        key = lambda t: (position[t],)  # noqa: E731
+        key = lambda t: (position[t],)
     else:
         key = schedule.priority
     next_pos = [0] * schedule.num_processors
@@ -201,8 +207,10 @@ def simulate(schedule: Schedule, *, latency: float = 0.0, bandwidth: float = mat
                     seq += 1
     if len(start) != len(schedule.cost):
         stuck = sorted(set(schedule.cost) - set(start))[:5]
-        raise ValueError(f"schedule {schedule.name!r} deadlocks: its order contradicts its "
-                         f"dependencies (never started: {', '.join(map(str, stuck))}, ...).")
+        raise ValueError(
+            f"schedule {schedule.name!r} deadlocks: its order contradicts its "
+            f"dependencies (never started: {', '.join(map(str, stuck))}, ...)."
+        )
     return Trace(schedule, start, end, latency, bandwidth, busy)
 
 
@@ -288,9 +296,14 @@ def _fold(schedule: Schedule, latency: float, bandwidth: float, with_order: bool
             continue
         node_time[index[(task.kind, task.unit, task.part)]] = schedule.cost[task]
         for dep in deps:
-            edges.append((index[(dep.task.kind, dep.task.unit, dep.task.part)],
-                          index[(task.kind, task.unit, task.part)], ref - dep.task.microbatch,
-                          _comm(schedule, dep, task, latency, bandwidth)))
+            edges.append(
+                (
+                    index[(dep.task.kind, dep.task.unit, dep.task.part)],
+                    index[(task.kind, task.unit, task.part)],
+                    ref - dep.task.microbatch,
+                    _comm(schedule, dep, task, latency, bandwidth),
+                )
+            )
     if with_order:
         if schedule.order is None:
             raise ValueError("the schedule has no fixed order to fold.")
@@ -298,8 +311,14 @@ def _fold(schedule: Schedule, latency: float, bandwidth: float, with_order: bool
         for row in schedule.order:
             for a, b in zip(row, row[1:]):
                 if lo <= a.microbatch <= hi and lo <= b.microbatch <= hi:
-                    edges.append((index[(a.kind, a.unit, a.part)], index[(b.kind, b.unit, b.part)],
-                                  b.microbatch - a.microbatch, 0.0))
+                    edges.append(
+                        (
+                            index[(a.kind, a.unit, a.part)],
+                            index[(b.kind, b.unit, b.part)],
+                            b.microbatch - a.microbatch,
+                            0.0,
+                        )
+                    )
     return len(templates), edges, node_time
 
 
@@ -320,9 +339,13 @@ def _step_templates(schedule: Schedule):
         by_step.setdefault(task.microbatch, {})[(task.kind, task.unit, task.part)] = task
     steps = sorted(by_step)
     ref = steps[len(steps) - 1]
-    folded = {tpl: [((d.task.kind, d.task.unit, d.task.part), task.microbatch - d.task.microbatch, d)
-                    for d in schedule.deps[task]]
-              for tpl, task in by_step[ref].items()}
+    folded = {
+        tpl: [
+            ((d.task.kind, d.task.unit, d.task.part), task.microbatch - d.task.microbatch, d)
+            for d in schedule.deps[task]
+        ]
+        for tpl, task in by_step[ref].items()
+    }
     return by_step, steps, folded
 
 
@@ -349,12 +372,13 @@ def _exact_steps(trace: Trace, by_step, steps, folded) -> int:
         return n - max(d_max, 1)
     horizon = math.inf
     for j in range(max(d_max, 1)):
-        for tpl, deps in folded.items():
+        for _tpl, deps in folded.items():
             if any(d <= j for _, d, _ in deps):
                 continue  # waits for an absent task of its own or a later step
             # communication only delays it further; ignoring it keeps x* a lower bound
-            release = max((trace.end[by_step[n + j - d][dep_tpl]] for dep_tpl, d, _ in deps
-                           if n + j - d >= 0), default=0.0)
+            release = max(
+                (trace.end[by_step[n + j - d][dep_tpl]] for dep_tpl, d, _ in deps if n + j - d >= 0), default=0.0
+            )
             horizon = min(horizon, release)
     last = -1
     for t in steps:
@@ -375,8 +399,7 @@ def _realized_rows(trace: Trace) -> list[list[Task]]:
 def _order_is_periodic(rows, lo: int, hi: int, k: int) -> bool:
     """Whether every processor ran steps lo+k..hi in the order of steps lo..hi-k, shifted."""
     for row in rows:
-        early = [(t.kind, t.unit, t.part, t.microbatch + k) for t in row
-                 if lo <= t.microbatch <= hi - k]
+        early = [(t.kind, t.unit, t.part, t.microbatch + k) for t in row if lo <= t.microbatch <= hi - k]
         late = [(t.kind, t.unit, t.part, t.microbatch) for t in row if lo + k <= t.microbatch <= hi]
         if early != late:
             return False
@@ -398,8 +421,14 @@ def _realized_order_period(trace: Trace, rows, by_step, lo: int, hi: int, k: int
         for task in by_step[t].values():
             node_time[node(task)] = sched.cost[task]
             for dep in sched.deps[task]:
-                edges.add((node(dep.task), node(task), t // k - dep.task.microbatch // k,
-                           _comm(sched, dep, task, trace.latency, trace.bandwidth)))
+                edges.add(
+                    (
+                        node(dep.task),
+                        node(task),
+                        t // k - dep.task.microbatch // k,
+                        _comm(sched, dep, task, trace.latency, trace.bandwidth),
+                    )
+                )
     for row in rows:
         row = [t for t in row if lo <= t.microbatch <= hi]
         for a, b in zip(row, row[1:]):
@@ -453,11 +482,16 @@ def steady_state_period(trace: Trace) -> float:
         if not _order_is_periodic(rows, lo, last, k):
             continue
         # periodic times too (the usual case): the shift per k steps, no cycle search
-        shifts = np.array([[trace.start[by_step[t + k][tpl]] - trace.start[by_step[t][tpl]]
-                            for tpl in templates] for t in range(lo, last + 1 - k)])
+        shifts = np.array(
+            [
+                [trace.start[by_step[t + k][tpl]] - trace.start[by_step[t][tpl]] for tpl in templates]
+                for t in range(lo, last + 1 - k)
+            ]
+        )
         if np.all(np.abs(shifts - shifts[-1, 0]) <= tol):
             return float(shifts[-1, 0] / k)
         return _realized_order_period(trace, rows, by_step, lo, last, k)
     raise SteadyStateNotReached(
         f"schedule {trace.schedule.name!r} shows no periodic processor order within the "
-        f"{last + 1} steps that are exact (of {len(steps)}); simulate more `steps`.")
+        f"{last + 1} steps that are exact (of {len(steps)}); simulate more `steps`."
+    )

@@ -66,7 +66,9 @@ def split_blocks(blocks: Sequence[nn.Module], sizes: Sequence[int]) -> list[nn.S
     if not sizes or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
         raise ValueError(f"`sizes` must be a non-empty sequence of positive integers; got {sizes!r}.")
     if sum(sizes) != len(blocks):
-        raise ValueError(f"`sizes` must add up to the number of blocks, {len(blocks)}; got {sizes!r} (sum {sum(sizes)}).")
+        raise ValueError(
+            f"`sizes` must add up to the number of blocks, {len(blocks)}; got {sizes!r} (sum {sum(sizes)})."
+        )
     groups, start = [], 0
     for size in sizes:
         groups.append(nn.Sequential(*blocks[start : start + size]))
@@ -178,10 +180,6 @@ def to_parareal(
     for j in range(2, num_subnetworks + 1):
         module = preprocess_factory(j, preprocess, subnetworks[j - 1])
         if not isinstance(module, nn.Module):
-            raise TypeError(
-                f"`preprocess_factory` must return an nn.Module; got {type(module).__name__} for j={j}."
-            )
+            raise TypeError(f"`preprocess_factory` must return an nn.Module; got {type(module).__name__} for j={j}.")
         guesses.append(module)
-    return PararealNetwork(
-        [preprocess, *guesses], subnetworks, coarse, postprocess, iterations=iterations, form=form
-    )
+    return PararealNetwork([preprocess, *guesses], subnetworks, coarse, postprocess, iterations=iterations, form=form)

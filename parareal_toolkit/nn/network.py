@@ -74,7 +74,7 @@ __all__ = ["PararealNetwork"]
 def _module_list(modules, name: str) -> nn.ModuleList:
     if isinstance(modules, nn.ModuleList):
         items = list(modules)
-    elif isinstance(modules, nn.Module) or isinstance(modules, (str, bytes)) or not isinstance(modules, Sequence):
+    elif isinstance(modules, (nn.Module, str, bytes)) or not isinstance(modules, Sequence):
         raise TypeError(f"`{name}` must be a sequence of nn.Module; got {type(modules).__name__}.")
     else:
         items = list(modules)
@@ -215,8 +215,7 @@ class PararealNetwork(nn.Module):
             raise ValueError("`subnetworks` must hold at least one module; got an empty sequence.")
         if len(preprocess) != n:
             raise ValueError(
-                f"`preprocess` must hold one module per subnetwork (C^1..C^N with N = {n}); "
-                f"got {len(preprocess)}."
+                f"`preprocess` must hold one module per subnetwork (C^1..C^N with N = {n}); got {len(preprocess)}."
             )
         if len(coarse) != n - 1:
             raise ValueError(
@@ -244,7 +243,7 @@ class PararealNetwork(nn.Module):
         iterations: int = 1,
         form: str = "correction",
         copy_weights: bool = True,
-    ) -> "PararealNetwork":
+    ) -> PararealNetwork:
         """The network with ``F^j = g^{j+1}``, the hypothesis of Proposition 1.
 
         With ``copy_weights=True`` (default) each ``F^j`` is a deep copy of ``g^{j+1}``, so the

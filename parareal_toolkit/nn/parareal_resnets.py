@@ -116,7 +116,9 @@ def _coarse_specs(target: list[UnitSpec], budget: int) -> tuple[UnitSpec, ...]:
     return tuple(specs)
 
 
-def parareal_resnet_plan(depth: int = 1001, *, num_subnetworks: int, coarse_units: int | None = None) -> PararealResNetPlan:
+def parareal_resnet_plan(
+    depth: int = 1001, *, num_subnetworks: int, coarse_units: int | None = None
+) -> PararealResNetPlan:
     """Split a depth-``depth`` pre-activation ResNet into ``num_subnetworks`` parts.
 
     ``coarse_units`` defaults to the seed paper's ``ceil(12 / N)``.
@@ -192,7 +194,11 @@ def parareal_resnet(
     """
     resnet = preact_resnet(depth, num_classes, norm_layer=norm_layer)
     return parareal_resnet_from(
-        resnet, num_subnetworks=num_subnetworks, coarse_units=coarse_units, iterations=iterations, form=form,
+        resnet,
+        num_subnetworks=num_subnetworks,
+        coarse_units=coarse_units,
+        iterations=iterations,
+        form=form,
         norm_layer=norm_layer,
     )
 
@@ -213,11 +219,17 @@ def parareal_resnet_table(
     # plain CPU modules: ~40 MB at depth 1001 and faster to build than on the meta device,
     # whose per-call dispatch dominates for thousands of small layers
     resnet = preact_resnet(depth, num_classes)
-    rows = [{
-        "num_subnetworks": None, "units_per_subnetwork": str(num_units(depth)), "coarse_units": 0,
-        "parameters": _count(resnet), "largest_subnetwork_parameters": _count(resnet),
-        "coarse_parameters": 0, "preprocess_parameters": _count(resnet.stem),
-    }]
+    rows = [
+        {
+            "num_subnetworks": None,
+            "units_per_subnetwork": str(num_units(depth)),
+            "coarse_units": 0,
+            "parameters": _count(resnet),
+            "largest_subnetwork_parameters": _count(resnet),
+            "coarse_parameters": 0,
+            "preprocess_parameters": _count(resnet.stem),
+        }
+    ]
     trunk = resnet.units
     for n in subnetworks:
         plan = parareal_resnet_plan(depth, num_subnetworks=n, coarse_units=coarse_units)
@@ -226,11 +238,15 @@ def parareal_resnet_table(
         pre = _count(resnet.stem) + sum(_count(_preprocessing(c, r)) for c, r in plan.input_shapes[1:])
         sizes = plan.units_per_subnetwork
         units = str(sizes[0]) if len(set(sizes)) == 1 else f"{sizes[0]}x{n - 1}+{sizes[-1]}"
-        rows.append({
-            "num_subnetworks": n, "units_per_subnetwork": units,
-            "coarse_units": 0 if n == 1 else plan.coarse_units,
-            "parameters": pre + sum(sub) + coarse + _count(resnet.head),
-            "largest_subnetwork_parameters": max(sub), "coarse_parameters": coarse,
-            "preprocess_parameters": pre,
-        })
+        rows.append(
+            {
+                "num_subnetworks": n,
+                "units_per_subnetwork": units,
+                "coarse_units": 0 if n == 1 else plan.coarse_units,
+                "parameters": pre + sum(sub) + coarse + _count(resnet.head),
+                "largest_subnetwork_parameters": max(sub),
+                "coarse_parameters": coarse,
+                "preprocess_parameters": pre,
+            }
+        )
     return rows

@@ -47,8 +47,7 @@ class ModulePropagator(nn.Module):
             raise ValueError(f"`first_slice` must be non-negative; got {first_slice}.")
         if isinstance(modules, nn.Module) and not isinstance(modules, nn.ModuleList):
             raise TypeError(
-                "`modules` must be an iterable of nn.Module (one per slice), not a single "
-                f"{type(modules).__name__}."
+                f"`modules` must be an iterable of nn.Module (one per slice), not a single {type(modules).__name__}."
             )
         if not isinstance(modules, nn.ModuleList):
             modules = list(modules)
@@ -69,9 +68,7 @@ class ModulePropagator(nn.Module):
         """The state after slice ``j``: ``modules[j - first_slice](u)``."""
         j = check_slice(j, self.num_slices)
         if j < self.first_slice:
-            raise IndexError(
-                f"slice {j} has no module: this propagator's modules start at slice {self.first_slice}."
-            )
+            raise IndexError(f"slice {j} has no module: this propagator's modules start at slice {self.first_slice}.")
         return self.blocks[j - self.first_slice](u)
 
     def extra_repr(self) -> str:

@@ -162,7 +162,9 @@ PROBLEMS = {
 _SIZED = ("heat1d", "heat2d", "advection")
 
 
-def make_problem(name: str, *, size: int | None = None, t_final: float | None = None, sparse: bool = False) -> LinearProblem:
+def make_problem(
+    name: str, *, size: int | None = None, t_final: float | None = None, sparse: bool = False
+) -> LinearProblem:
     """Build a catalogue problem by name; ``size`` is the grid size of the PDE problems."""
     if name not in PROBLEMS:
         raise ValueError(f"`name` must be one of {sorted(PROBLEMS)}; got {name!r}.")

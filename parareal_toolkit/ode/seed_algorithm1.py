@@ -27,7 +27,9 @@ from ..propagator import TimeGrid, check_propagator, propagate_sequentially
 __all__ = ["seed_algorithm1_literal"]
 
 
-def seed_algorithm1_literal(fine, coarse, grid: TimeGrid, u0: np.ndarray, *, iterations: int, reference=None) -> PararealResult:
+def seed_algorithm1_literal(
+    fine, coarse, grid: TimeGrid, u0: np.ndarray, *, iterations: int, reference=None
+) -> PararealResult:
     """Run Algorithm 1 of the seed paper exactly as printed (it stalls; see module docs).
 
     ``coarse`` must be the implicit-Euler propagator ``(I - ΔT_j A)^{-1}`` on ``grid``.

@@ -88,9 +88,12 @@ def heat_contraction_factor(substeps: int = 1) -> float:
     The mesh-independent contraction of parareal on any symmetric negative definite ``A``.
     """
     m = _check_substeps(substeps)
-    objective = lambda s: -convergence_factor(-math.exp(s), m)  # noqa: E731 - search over log x
+    objective = lambda s: -convergence_factor(-math.exp(s), m)
     best = min(
-        (scipy.optimize.minimize_scalar(objective, bounds=(a, a + 2.0), method="bounded") for a in np.arange(-6.0, 8.0, 2.0)),
+        (
+            scipy.optimize.minimize_scalar(objective, bounds=(a, a + 2.0), method="bounded")
+            for a in np.arange(-6.0, 8.0, 2.0)
+        ),
         key=lambda r: r.fun,
     )
     return float(-best.fun)
@@ -108,7 +111,16 @@ def modal_decomposition(ode: LinearODE):
     return eigenvalues, V, np.linalg.inv(V)
 
 
-def error_bounds(ode: LinearODE, grid: TimeGrid, initial_error, iterations: int, *, substeps: int = 1, fine_substeps: int | None = None, kind: str = "best") -> np.ndarray:
+def error_bounds(
+    ode: LinearODE,
+    grid: TimeGrid,
+    initial_error,
+    iterations: int,
+    *,
+    substeps: int = 1,
+    fine_substeps: int | None = None,
+    kind: str = "best",
+) -> np.ndarray:
     """Upper bounds on ``max_j ||e^k_j||_2`` for ``k = 0..iterations``.
 
     The error is measured against the fine solution: with ``fine_substeps = M_F`` the fine
@@ -150,7 +162,9 @@ def error_bounds(ode: LinearODE, grid: TimeGrid, initial_error, iterations: int,
         return np.linalg.norm(V, 2) * np.sqrt(np.sum(per_mode**2, axis=1))
 
 
-def speedup(alpha: float, num_slices: int, iterations: int, *, workers: int | None = None, pipelined: bool = False) -> float:
+def speedup(
+    alpha: float, num_slices: int, iterations: int, *, workers: int | None = None, pipelined: bool = False
+) -> float:
     """Model speedup of parareal over the sequential fine solve.
 
     ``alpha = c_G / c_F`` is the cost of one coarse slice over one fine slice. With one
@@ -175,8 +189,12 @@ def speedup(alpha: float, num_slices: int, iterations: int, *, workers: int | No
     return 1.0 / (coarse_sweeps * alpha + fine_sweeps)
 
 
-def speedup_from_result(result, *, fine_cost: float, coarse_cost: float, workers: int | None = None, pipelined: bool = False) -> float:
+def speedup_from_result(
+    result, *, fine_cost: float, coarse_cost: float, workers: int | None = None, pipelined: bool = False
+) -> float:
     """:func:`speedup` for a :class:`~parareal_toolkit.PararealResult` and per-slice costs."""
     if not (fine_cost > 0 and math.isfinite(fine_cost)):
         raise ValueError(f"`fine_cost` must be positive and finite; got {fine_cost!r}.")
-    return speedup(coarse_cost / fine_cost, result.num_slices, max(result.iterations, 1), workers=workers, pipelined=pipelined)
+    return speedup(
+        coarse_cost / fine_cost, result.num_slices, max(result.iterations, 1), workers=workers, pipelined=pipelined
+    )

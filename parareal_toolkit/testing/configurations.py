@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..nn.conversion import split_blocks
-from ..nn.linear import KINDS, linear_layer, randomize_, random_input, state_shape
+from ..nn.linear import KINDS, linear_layer, random_input, randomize_, state_shape
 from ..nn.network import PararealNetwork
 
 __all__ = [
@@ -194,7 +194,7 @@ class ConfigurationSpec:
         d["sizes"] = list(self.sizes)
         return d
 
-    def build(self, *, dtype: torch.dtype = torch.float64) -> "PararealConfiguration":
+    def build(self, *, dtype: torch.dtype = torch.float64) -> PararealConfiguration:
         """The networks and input this spec describes (deterministic in ``seed``)."""
         g = torch.Generator().manual_seed(self.seed)
         kind, width = self.kind, self.width
@@ -246,8 +246,12 @@ class ConfigurationSpec:
         sequential.eval()
         network.eval()
         inputs = random_input(
-            kind, batch_size=self.batch_size, in_channels=self.in_channels, image_size=self.image_size,
-            dtype=dtype, generator=g,
+            kind,
+            batch_size=self.batch_size,
+            in_channels=self.in_channels,
+            image_size=self.image_size,
+            dtype=dtype,
+            generator=g,
         )
         return PararealConfiguration(self, sequential, network, inputs)
 

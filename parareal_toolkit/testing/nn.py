@@ -105,8 +105,11 @@ def preprocessings(draw, input_shape, output_shape, count, *, nonlinear=st.boole
         generator = torch.Generator().manual_seed(draw(seeds()))
         modules.append(
             RandomMap(
-                tuple(input_shape), tuple(output_shape),
-                nonlinear=draw(as_strategy(nonlinear, "nonlinear")), generator=generator, dtype=dtype,
+                tuple(input_shape),
+                tuple(output_shape),
+                nonlinear=draw(as_strategy(nonlinear, "nonlinear")),
+                generator=generator,
+                dtype=dtype,
             )
         )
     return modules
@@ -137,8 +140,12 @@ def configuration_specs(
     and the split from :func:`splits`. ``iterations=None`` means ``iterations = N``.
     Choices are validated against ``KINDS``, ``BLOCKS``, ``PREPROCESSINGS`` and ``COARSE``.
     """
-    for name, value, allowed in (("kinds", kinds, KINDS), ("blocks", blocks, BLOCKS),
-                                 ("preprocessing", preprocessing, PREPROCESSINGS), ("coarse", coarse, COARSE)):
+    for name, value, allowed in (
+        ("kinds", kinds, KINDS),
+        ("blocks", blocks, BLOCKS),
+        ("preprocessing", preprocessing, PREPROCESSINGS),
+        ("coarse", coarse, COARSE),
+    ):
         if isinstance(value, st.SearchStrategy):
             continue
         values = [value] if isinstance(value, str) else list(value)

@@ -25,8 +25,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from .configurations import PREPROCESSINGS, ConfigurationSpec
 from ..nn.linear import KINDS
+from .configurations import PREPROCESSINGS, ConfigurationSpec
 
 __all__ = ["VerificationCase", "CaseResult", "ExampleResult", "CASES", "sample_spec", "verify_proposition1"]
 
@@ -49,12 +49,19 @@ CASES: tuple[VerificationCase, ...] = (
     VerificationCase("linear", "bias-free linear blocks, F^j = g^{j+1}", True),
     VerificationCase("linear+bias", "linear blocks with biases, F^j = g^{j+1}", False, bias=True, min_subnetworks=2),
     VerificationCase(
-        "relu", "ReLU blocks, F^j = g^{j+1}, imperfect C^j", False, block="relu",
-        preprocessings=("random", "nonlinear", "copy"), min_subnetworks=2,
+        "relu",
+        "ReLU blocks, F^j = g^{j+1}, imperfect C^j",
+        False,
+        block="relu",
+        preprocessings=("random", "nonlinear", "copy"),
+        min_subnetworks=2,
     ),
     VerificationCase(
-        "batchnorm", "linear + BatchNorm (eval) blocks, F^j = g^{j+1} so F(0) != 0", False,
-        batchnorm=True, min_subnetworks=2,
+        "batchnorm",
+        "linear + BatchNorm (eval) blocks, F^j = g^{j+1} so F(0) != 0",
+        False,
+        batchnorm=True,
+        min_subnetworks=2,
     ),
 )
 

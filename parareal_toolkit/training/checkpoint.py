@@ -67,5 +67,7 @@ def load_checkpoint(path: str | os.PathLike, *, map_location="cpu") -> dict:
             f"(expected a dictionary with keys {list(REQUIRED_KEYS)})."
         )
     if state["format"] != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"checkpoint {str(path)!r} has format {state['format']!r}; expected {CHECKPOINT_FORMAT!r}.")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format {state['format']!r}; expected {CHECKPOINT_FORMAT!r}."
+        )
     return state

@@ -48,12 +48,20 @@ class DatasetSpec:
 
 DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec(
-        "CIFAR-10", 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
-        datasets.CIFAR10.base_folder, datasets.CIFAR10.url,
+        "CIFAR-10",
+        10,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        datasets.CIFAR10.base_folder,
+        datasets.CIFAR10.url,
     ),
     "cifar100": DatasetSpec(
-        "CIFAR-100", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
-        datasets.CIFAR100.base_folder, datasets.CIFAR100.url,
+        "CIFAR-100",
+        100,
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+        datasets.CIFAR100.base_folder,
+        datasets.CIFAR100.url,
     ),
     "fake": DatasetSpec("FakeData", 10, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
     "patterns": DatasetSpec("ClassPatterns", 10, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
@@ -75,8 +83,16 @@ class ClassPatterns(VisionDataset):
     """
 
     def __init__(
-        self, size: int = 1000, *, num_classes: int = 10, amplitude: float = 60.0, noise: float = 20.0,
-        seed: int = 0, index_offset: int = 0, transform=None, target_transform=None,
+        self,
+        size: int = 1000,
+        *,
+        num_classes: int = 10,
+        amplitude: float = 60.0,
+        noise: float = 20.0,
+        seed: int = 0,
+        index_offset: int = 0,
+        transform=None,
+        target_transform=None,
     ):
         super().__init__(transform=transform, target_transform=target_transform)
         if size < 1 or num_classes < 2:
@@ -145,7 +161,9 @@ def load_dataset(
         # test images must differ from training images: offset the per-index seeds
         offset = 0 if train else 1_000_003
         if dataset == "fake":
-            return datasets.FakeData(size, (3, 32, 32), spec.num_classes, transform=transform, random_offset=seed + offset)
+            return datasets.FakeData(
+                size, (3, 32, 32), spec.num_classes, transform=transform, random_offset=seed + offset
+            )
         return ClassPatterns(size, num_classes=spec.num_classes, seed=seed, index_offset=offset, transform=transform)
     cls = _TORCHVISION_CLASSES[dataset]
     try:

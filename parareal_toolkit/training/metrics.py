@@ -15,7 +15,14 @@ from pathlib import Path
 __all__ = ["MetricsLogger", "read_metrics", "METRIC_FIELDS"]
 
 METRIC_FIELDS = (
-    "epoch", "lr", "train_loss", "train_error", "test_loss", "test_error", "images_per_s", "epoch_time_s",
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_error",
+    "test_loss",
+    "test_error",
+    "images_per_s",
+    "epoch_time_s",
 )
 
 

@@ -40,10 +40,16 @@ def plot_training_curves(runs, *, labels=None, path: str | os.PathLike | None = 
         ax_err.plot(epochs, [100 * r["train_error"] for r in rows], "--", color=color, label=f"{label} train")
         tested = [r for r in rows if r.get("test_error") is not None]
         if tested:
-            ax_loss.plot([r["epoch"] for r in tested], [r["test_loss"] for r in tested], "-", color=color,
-                         label=f"{label} test")
-            ax_err.plot([r["epoch"] for r in tested], [100 * r["test_error"] for r in tested], "-", color=color,
-                        label=f"{label} test")
+            ax_loss.plot(
+                [r["epoch"] for r in tested], [r["test_loss"] for r in tested], "-", color=color, label=f"{label} test"
+            )
+            ax_err.plot(
+                [r["epoch"] for r in tested],
+                [100 * r["test_error"] for r in tested],
+                "-",
+                color=color,
+                label=f"{label} test",
+            )
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     ax_err.set(xlabel="epoch", ylabel="error (%)", title="error rate")
     from matplotlib.ticker import MaxNLocator

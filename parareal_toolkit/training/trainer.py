@@ -121,7 +121,7 @@ class TrainConfig:
         self.milestones = sorted(int(m) for m in self.milestones)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -142,8 +142,11 @@ def build_model(config: TrainConfig) -> nn.Module:
     from parareal_toolkit.nn.parareal_resnets import parareal_resnet
 
     return parareal_resnet(
-        config.depth, num_subnetworks=config.subnetworks, coarse_units=config.coarse_units,
-        num_classes=num_classes, norm_layer=norm_layer,
+        config.depth,
+        num_subnetworks=config.subnetworks,
+        coarse_units=config.coarse_units,
+        num_classes=num_classes,
+        norm_layer=norm_layer,
     )
 
 
@@ -235,8 +238,13 @@ def _loader(dataset, *, batch_size, shuffle, dist: _Distributed | None, seed, wo
         world, rank = (dist.world_size, dist.rank) if dist else (1, 0)
         sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=False)
     return DataLoader(
-        dataset, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=workers,
-        pin_memory=device.type == "cuda", drop_last=False,
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        drop_last=False,
     )
 
 
@@ -264,8 +272,13 @@ def evaluate(model: nn.Module, loader, *, device=None, amp: str = "none", channe
             count += labels.numel()
     finally:
         model.train(was_training)
-    return {"loss": loss_sum / max(count, 1), "error": wrong / max(count, 1), "images": count,
-            "loss_sum": loss_sum, "wrong": wrong}
+    return {
+        "loss": loss_sum / max(count, 1),
+        "error": wrong / max(count, 1),
+        "images": count,
+        "loss_sum": loss_sum,
+        "wrong": wrong,
+    }
 
 
 def _to_device(images, labels, device, channels_last):
@@ -371,18 +384,37 @@ def _train(config, state, dist, device, run_dir, checkpoint_path, progress, on_b
         )
 
     train_set = load_dataset(
-        config.dataset, train=True, data_dir=config.data_dir, download=config.download and dist.is_main,
-        augment=config.augment, size=config.train_size, seed=config.seed,
+        config.dataset,
+        train=True,
+        data_dir=config.data_dir,
+        download=config.download and dist.is_main,
+        augment=config.augment,
+        size=config.train_size,
+        seed=config.seed,
     )
     dist.barrier()  # rank 0 may have downloaded
     test_set = load_dataset(
         config.dataset, train=False, data_dir=config.data_dir, size=config.test_size, seed=config.seed
     )
     per_process_batch = config.batch_size // dist.world_size
-    train_loader = _loader(train_set, batch_size=per_process_batch, shuffle=True, dist=dist, seed=config.seed,
-                           workers=config.workers, device=device)
-    test_loader = _loader(_test_shard(test_set, dist), batch_size=per_process_batch, shuffle=False, dist=None,
-                          seed=config.seed, workers=config.workers, device=device)
+    train_loader = _loader(
+        train_set,
+        batch_size=per_process_batch,
+        shuffle=True,
+        dist=dist,
+        seed=config.seed,
+        workers=config.workers,
+        device=device,
+    )
+    test_loader = _loader(
+        _test_shard(test_set, dist),
+        batch_size=per_process_batch,
+        shuffle=False,
+        dist=None,
+        seed=config.seed,
+        workers=config.workers,
+        device=device,
+    )
 
     logger = MetricsLogger(run_dir, resume_after_epoch=start_epoch) if dist.is_main else None
     num_params = sum(p.numel() for p in model.parameters())
@@ -392,16 +424,19 @@ def _train(config, state, dist, device, run_dir, checkpoint_path, progress, on_b
     def checkpoint(epoch, step, partial_sums):
         if not dist.is_main:
             return None
-        return save_checkpoint(checkpoint_path, {
-            "config": asdict(config),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "epoch": epoch,
-            "step": step,
-            "partial": partial_sums,
-            "best_test_error": best_error,
-        })
+        return save_checkpoint(
+            checkpoint_path,
+            {
+                "config": asdict(config),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "step": step,
+                "partial": partial_sums,
+                "best_test_error": best_error,
+            },
+        )
 
     with _StopOnSigint() as stop:
         for epoch in range(start_epoch, config.epochs):
@@ -411,8 +446,15 @@ def _train(config, state, dist, device, run_dir, checkpoint_path, progress, on_b
             sums = dict(partial) if (skip and partial) else {"loss_sum": 0.0, "wrong": 0, "count": 0, "time": 0.0}
             train_model.train()
             epoch_start = time.perf_counter()
-            bar = tqdm(total=len(train_loader), initial=skip, desc=f"epoch {epoch + 1}/{config.epochs}",
-                       disable=not (progress and dist.is_main), unit="batch", dynamic_ncols=True, leave=False)
+            bar = tqdm(
+                total=len(train_loader),
+                initial=skip,
+                desc=f"epoch {epoch + 1}/{config.epochs}",
+                disable=not (progress and dist.is_main),
+                unit="batch",
+                dynamic_ncols=True,
+                leave=False,
+            )
             iterator = iter(train_loader)
             step = 0
             interrupted = False
@@ -436,8 +478,11 @@ def _train(config, state, dist, device, run_dir, checkpoint_path, progress, on_b
                 loss_value = loss.item()
                 if not dist.all_true(math.isfinite(loss_value)):
                     bar.close()
-                    kept = f"the last good checkpoint, {checkpoint_path}, is kept unchanged" \
-                        if checkpoint_path.is_file() else "no checkpoint was saved (no epoch completed)"
+                    kept = (
+                        f"the last good checkpoint, {checkpoint_path}, is kept unchanged"
+                        if checkpoint_path.is_file()
+                        else "no checkpoint was saved (no epoch completed)"
+                    )
                     raise NonFiniteLossError(
                         f"training loss became {loss_value} in epoch {epoch + 1}, batch {step}; stopped: "
                         f"{kept}. Try a smaller --lr."
@@ -454,9 +499,11 @@ def _train(config, state, dist, device, run_dir, checkpoint_path, progress, on_b
                 elapsed = sums["time"] + time.perf_counter() - epoch_start
                 bar.update(1)
                 if bar.n % 10 == 0 or bar.n == bar.total:
-                    bar.set_postfix(loss=f"{sums['loss_sum'] / sums['count']:.3f}",
-                                    acc=f"{1 - sums['wrong'] / sums['count']:.3f}",
-                                    img_s=f"{sums['count'] * dist.world_size / max(elapsed, 1e-9):.0f}")
+                    bar.set_postfix(
+                        loss=f"{sums['loss_sum'] / sums['count']:.3f}",
+                        acc=f"{1 - sums['wrong'] / sums['count']:.3f}",
+                        img_s=f"{sums['count'] * dist.world_size / max(elapsed, 1e-9):.0f}",
+                    )
                 if not dist.all_true(not stop.requested):
                     interrupted = True
                     break
@@ -466,15 +513,21 @@ def _train(config, state, dist, device, run_dir, checkpoint_path, progress, on_b
                 saved = checkpoint(epoch, step if step > skip else skip, sums)
                 raise TrainingInterrupted(
                     f"interrupted in epoch {epoch + 1} after batch {max(step, skip)}; checkpoint saved to "
-                    f"{checkpoint_path}; continue with --resume.", saved,
+                    f"{checkpoint_path}; continue with --resume.",
+                    saved,
                 )
 
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
             train_loss, train_wrong, train_count = dist.sum([sums["loss_sum"], sums["wrong"], sums["count"]])
-            row = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss / train_count,
-                   "train_error": train_wrong / train_count,
-                   "images_per_s": train_count / max(sums["time"], 1e-9), "epoch_time_s": sums["time"]}
+            row = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "train_loss": train_loss / train_count,
+                "train_error": train_wrong / train_count,
+                "images_per_s": train_count / max(sums["time"], 1e-9),
+                "epoch_time_s": sums["time"],
+            }
             if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
                 result = evaluate(model, test_loader, device=device, amp=config.amp, channels_last=config.channels_last)
                 loss_sum, wrong, count = dist.sum([result["loss_sum"], result["wrong"], result["images"]])
@@ -487,8 +540,9 @@ def _train(config, state, dist, device, run_dir, checkpoint_path, progress, on_b
                     tqdm.write(_format_row(row))
             dist.barrier()
 
-    summary = _summary(config, logger.rows if logger else [], best_error, time.perf_counter() - train_start,
-                       summary_extra)
+    summary = _summary(
+        config, logger.rows if logger else [], best_error, time.perf_counter() - train_start, summary_extra
+    )
     if dist.is_main:
         (run_dir / "final.json").write_text(json.dumps(summary, indent=2) + "\n")
         if config.plot and summary["epochs_completed"]:
@@ -499,8 +553,10 @@ def _train(config, state, dist, device, run_dir, checkpoint_path, progress, on_b
 
 
 def _format_row(row: dict) -> str:
-    text = f"epoch {row['epoch']}: lr {row['lr']:.4g} train loss {row['train_loss']:.4f} " \
-           f"error {100 * row['train_error']:.2f}%"
+    text = (
+        f"epoch {row['epoch']}: lr {row['lr']:.4g} train loss {row['train_loss']:.4f} "
+        f"error {100 * row['train_error']:.2f}%"
+    )
     if "test_error" in row:
         text += f" | test loss {row['test_loss']:.4f} error {100 * row['test_error']:.2f}%"
     return text + f" | {row['images_per_s']:.0f} images/s"
@@ -521,7 +577,12 @@ def _summary(config, rows, best_error, seconds, extra) -> dict:
 
 
 def evaluate_checkpoint(
-    path, *, data_dir: str | None = None, batch_size: int = 256, device: str = "auto", workers: int = 2,
+    path,
+    *,
+    data_dir: str | None = None,
+    batch_size: int = 256,
+    device: str = "auto",
+    workers: int = 2,
 ) -> dict:
     """Error rate and mean loss of a checkpoint's model on its dataset's test split."""
     state = load_checkpoint(path)
@@ -530,9 +591,18 @@ def evaluate_checkpoint(
     model = build_model(config)
     model.load_state_dict(state["model"])
     model.to(dev)
-    test_set = load_dataset(config.dataset, train=False, data_dir=data_dir or config.data_dir,
-                            size=config.test_size, seed=config.seed)
+    test_set = load_dataset(
+        config.dataset, train=False, data_dir=data_dir or config.data_dir, size=config.test_size, seed=config.seed
+    )
     loader = DataLoader(test_set, batch_size=batch_size, num_workers=workers)
     result = evaluate(model, loader, device=dev)
-    return {"checkpoint": str(path), "dataset": config.dataset, "model": config.model, "depth": config.depth,
-            "epoch": state["epoch"], "error": result["error"], "loss": result["loss"], "images": result["images"]}
+    return {
+        "checkpoint": str(path),
+        "dataset": config.dataset,
+        "model": config.model,
+        "depth": config.depth,
+        "epoch": state["epoch"],
+        "error": result["error"],
+        "loss": result["loss"],
+        "images": result["images"],
+    }

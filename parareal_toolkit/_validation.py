@@ -85,18 +85,31 @@ def check_real(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number; got {value!r}.")
     value = float(value)
-    if math.isnan(value) or (finite and math.isinf(value)):
-        raise ValueError(f"`{name}` must be {'finite' if finite else 'a number'}; got {value!r}.")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        word = (
-            "positive"
-            if (strict and minimum == 0)
-            else ("non-negative" if minimum == 0 else f"{'greater than' if strict else 'at least'} {minimum!r}")
-        )
-        raise ValueError(f"`{name}` must be {word}; got {value!r}.")
-    if maximum is not None and (value >= maximum if strict else value > maximum):
-        raise ValueError(f"`{name}` must be {'less than' if strict else 'at most'} {maximum!r}; got {value!r}.")
+    ok = not math.isnan(value) and (math.isfinite(value) or not finite)
+    if minimum is not None:
+        ok = ok and (value > minimum if strict else value >= minimum)
+    if maximum is not None:
+        ok = ok and (value < maximum if strict else value <= maximum)
+    if not ok:
+        raise ValueError(f"`{name}` must be {_describe(minimum, maximum, strict, finite)}; got {value!r}.")
     return value
+
+
+def _describe(minimum: float | None, maximum: float | None, strict: bool, finite: bool) -> str:
+    """``"positive and finite"``, ``"at least 1 and at most 2"``, ``"a finite number"``, ..."""
+    parts = []
+    if minimum is not None:
+        if minimum == 0:
+            parts.append("positive" if strict else "non-negative")
+        else:
+            parts.append(f"{'greater than' if strict else 'at least'} {minimum!r}")
+    if maximum is not None:
+        parts.append(f"{'less than' if strict else 'at most'} {maximum!r}")
+    if finite:
+        parts.append("finite")
+    if not parts:
+        return "a number (not NaN)"
+    return " and ".join(parts) if minimum is not None or maximum is not None else "a finite number"
 
 
 def check_choice(value: Any, name: str, choices: Collection[str]) -> str:
@@ -108,8 +121,7 @@ def check_choice(value: Any, name: str, choices: Collection[str]) -> str:
         The value.
     """
     if not isinstance(value, str) or value not in choices:
-        listed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"`{name}` must be one of {listed}; got {value!r}.")
+        raise ValueError(f"`{name}` must be one of {tuple(choices)}; got {value!r}.")
     return value
 
 

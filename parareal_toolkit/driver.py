@@ -33,7 +33,6 @@ torch tensors unchanged and stays differentiable under autograd.
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ._names import FORMS
+from ._validation import check_callable, check_choice, check_int, check_real
 from .backends import Backend, get_backend
 from .propagator import Propagator, check_propagator
 
@@ -114,22 +114,6 @@ class PararealResult:
         return self.states[-1]
 
 
-def _check_count(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer; got {value!r}.")
-    if value < 0:
-        raise ValueError(f"`{name}` must be non-negative; got {value}.")
-    return int(value)
-
-
-def _check_tol(tol: Any) -> float:
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
-        raise TypeError(f"`tol` must be a real number; got {tol!r}.")
-    if not (math.isfinite(tol) and tol > 0):
-        raise ValueError(f"`tol` must be positive and finite; got {tol!r}.")
-    return float(tol)
-
-
 def parareal(
     fine: Propagator,
     coarse: Propagator,
@@ -194,17 +178,15 @@ def parareal(
         raise ValueError(
             f"`fine` and `coarse` must cover the same slices; got fine.num_slices={n} and coarse.num_slices={n_coarse}."
         )
-    if form not in FORMS:
-        raise ValueError(f"`form` must be one of {FORMS}; got {form!r}.")
+    check_choice(form, "form", FORMS)
     if tol is not None:
-        tol = _check_tol(tol)
+        tol = check_real(tol, "tol", minimum=0, strict=True)
         if not monitor:
             raise ValueError("`tol` needs `monitor=True`: increments are what it is compared with.")
-    max_iterations = n if iterations is None else _check_count(iterations, "iterations")
-    if not callable(norm):
-        raise TypeError(f"`norm` must be callable; got {norm!r}.")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"`callback` must be callable; got {callback!r}.")
+    max_iterations = n if iterations is None else check_int(iterations, "iterations", minimum=0)
+    check_callable(norm, "norm")
+    if callback is not None:
+        check_callable(callback, "callback")
     runner = get_backend(backend)
     owns_runner = isinstance(backend, str)  # a backend built here from its name is closed here
 

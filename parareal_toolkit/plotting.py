@@ -1,7 +1,9 @@
 """Figures for teaching parareal convergence (matplotlib).
 
 Each function draws on a given ``Axes`` (or a new figure) and returns the ``Axes``, in the
-style of pandas and seaborn, so figures can be combined and saved by the caller.
+style of pandas and seaborn, so figures can be combined and saved by the caller. These take
+a :class:`~parareal_toolkit.PararealResult` (and the numbers to overlay) and work for any
+propagators; figures of the ODE theory live with it (:func:`parareal_toolkit.ode.plot_convergence_factor`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["plot_convergence", "plot_error_over_time", "plot_convergence_factor"]
+__all__ = ["plot_convergence", "plot_error_over_time"]
 
 
 def _axes(ax):
@@ -68,38 +70,4 @@ def plot_error_over_time(result, times: Sequence[float], *, ax=None):
     ax.set_ylabel("error at T_j")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(ncol=2, fontsize="small")
-    return ax
-
-
-def plot_convergence_factor(
-    *,
-    substeps: int = 1,
-    real: tuple[float, float] = (-10.0, 1.0),
-    imag: tuple[float, float] = (-8.0, 8.0),
-    resolution: int = 301,
-    ax=None,
-):
-    """The linear-bound factor ``|e^z - R(z)| / (1 - |R(z)|)`` over the complex ``z = λΔT`` plane.
-
-    The contour at 1 separates contraction (heat: the negative real axis, factor <= 0.2984
-    for one implicit-Euler substep) from its loss (advection: the imaginary axis).
-    """
-    from .ode.theory import convergence_factor
-
-    ax = _axes(ax)
-    x = np.linspace(*real, resolution)
-    y = np.linspace(*imag, resolution)
-    X, Y = np.meshgrid(x, y)
-    factor = convergence_factor(X + 1j * Y, substeps)
-    levels = np.linspace(-3, 1, 17)
-    with np.errstate(divide="ignore"):
-        shown = np.clip(np.log10(np.where(np.isfinite(factor), factor, 10.0)), levels[0], levels[-1])
-    filled = ax.contourf(X, Y, shown, levels=levels, cmap="viridis", extend="both")
-    ax.contour(X, Y, np.where(np.isfinite(factor), factor, 10.0), levels=[1.0], colors="white", linewidths=1.5)
-    ax.figure.colorbar(filled, ax=ax, label="log10 convergence factor")
-    ax.axhline(0, color="k", lw=0.5)
-    ax.axvline(0, color="k", lw=0.5)
-    ax.set_xlabel("Re z")
-    ax.set_ylabel("Im z")
-    ax.set_title(f"implicit Euler, {substeps} substep(s): factor < 1 left of the white contour")
     return ax

@@ -20,12 +20,12 @@ The contract, in the spirit of scipy's ``OdeSolver``:
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from ._validation import check_int, check_real
 
 __all__ = [
     "Propagator",
@@ -64,11 +64,7 @@ def check_propagator(obj: Any, name: str) -> int:
     n = getattr(obj, "num_slices", None)
     if n is None:
         raise TypeError(f"`{name}` must have an integer attribute `num_slices`; got {obj!r}.")
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"`{name}.num_slices` must be an integer; got {n!r}.")
-    if n < 1:
-        raise ValueError(f"`{name}.num_slices` must be at least 1; got {n}.")
-    return int(n)
+    return check_int(n, f"{name}.num_slices", minimum=1)
 
 
 def propagate_sequentially(propagator: Propagator, u0: Any) -> list[Any]:
@@ -127,11 +123,10 @@ class TimeGrid:
     @classmethod
     def uniform(cls, t_final: float, num_slices: int, *, t_start: float = 0.0) -> TimeGrid:
         """``num_slices`` equal slices of ``[t_start, t_final]``."""
-        if isinstance(num_slices, bool) or not isinstance(num_slices, numbers.Integral):
-            raise TypeError(f"`num_slices` must be an integer; got {num_slices!r}.")
-        if num_slices < 1:
-            raise ValueError(f"`num_slices` must be at least 1; got {num_slices}.")
-        if not (math.isfinite(t_start) and math.isfinite(t_final)) or t_final <= t_start:
+        num_slices = check_int(num_slices, "num_slices", minimum=1)
+        t_start = check_real(t_start, "t_start")
+        t_final = check_real(t_final, "t_final")
+        if t_final <= t_start:
             raise ValueError(
                 f"`t_final` must be finite and greater than `t_start`; got t_start={t_start!r}, t_final={t_final!r}."
             )
@@ -176,8 +171,7 @@ class TimeGrid:
 
 def check_slice(j: Any, num_slices: int) -> int:
     """Validate a slice index; raises ``IndexError`` outside ``0 <= j < num_slices``."""
-    if isinstance(j, bool) or not isinstance(j, numbers.Integral):
-        raise TypeError(f"slice index `j` must be an integer; got {j!r}.")
+    j = check_int(j, "j")
     if not 0 <= j < num_slices:
         raise IndexError(f"slice index `j` must satisfy 0 <= j < {num_slices}; got {j}.")
     return int(j)

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
-from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, error_bounds, heat_1d
-from parareal_toolkit.plotting import plot_convergence, plot_convergence_factor, plot_error_over_time
+from parareal_toolkit.ode import (
+    ExactPropagator,
+    ImplicitEulerPropagator,
+    error_bounds,
+    heat_1d,
+    plot_convergence_factor,
+)
+from parareal_toolkit.plotting import plot_convergence, plot_error_over_time
 
 
 @pytest.fixture(scope="module")

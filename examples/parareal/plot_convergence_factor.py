@@ -20,8 +20,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from parareal_toolkit import TimeGrid
-from parareal_toolkit.ode import advection_periodic, convergence_factor, heat_1d, modal_decomposition
-from parareal_toolkit.plotting import plot_convergence_factor
+from parareal_toolkit.ode import (
+    advection_periodic,
+    convergence_factor,
+    heat_1d,
+    modal_decomposition,
+    plot_convergence_factor,
+)
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 RESOLUTION = 151 if QUICK else 401

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import numbers
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from .._validation import check_choice, check_int
 from ..propagator import Propagator
 
 __all__ = ["ProcessBackend"]
@@ -65,14 +65,8 @@ class ProcessBackend:
     def __init__(self, workers: int | None = None, *, start_method: str = "spawn"):
         if workers is None:
             workers = os.cpu_count() or 1
-        if isinstance(workers, bool) or not isinstance(workers, numbers.Integral):
-            raise TypeError(f"`workers` must be an integer; got {workers!r}.")
-        if workers < 1:
-            raise ValueError(f"`workers` must be at least 1; got {workers}.")
-        if start_method not in multiprocessing.get_all_start_methods():
-            raise ValueError(
-                f"`start_method` must be one of {multiprocessing.get_all_start_methods()}; got {start_method!r}."
-            )
+        workers = check_int(workers, "workers", minimum=1)
+        check_choice(start_method, "start_method", multiprocessing.get_all_start_methods())
         self.workers = int(workers)
         self.start_method = start_method
         self._pool: ProcessPoolExecutor | None = None

@@ -15,11 +15,11 @@ equal to ``model``'s for any ``N`` and any preprocessing (see :mod:`parareal_too
 from __future__ import annotations
 
 import copy
-import numbers
 from collections.abc import Callable, Sequence
 
 from torch import nn
 
+from .._validation import check_int, check_ints
 from .network import PararealNetwork
 
 __all__ = [
@@ -35,22 +35,14 @@ CoarseFactory = Callable[[int, nn.Sequential], nn.Module]
 PreprocessFactory = Callable[[int, nn.Module, nn.Sequential], nn.Module]
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer; got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be at least {minimum}; got {value}.")
-    return int(value)
-
-
 def balanced_sizes(num_blocks: int, num_subnetworks: int) -> tuple[int, ...]:
     """Sizes of ``num_subnetworks`` contiguous groups of ``num_blocks`` blocks, differing by at most one.
 
     The larger groups come first: ``balanced_sizes(7, 3) == (3, 2, 2)``. Unlike the seed
     paper's ``ceil(B/N)`` per group, no group is ever empty.
     """
-    num_blocks = _check_int(num_blocks, "num_blocks", 1)
-    num_subnetworks = _check_int(num_subnetworks, "num_subnetworks", 1)
+    num_blocks = check_int(num_blocks, "num_blocks", minimum=1)
+    num_subnetworks = check_int(num_subnetworks, "num_subnetworks", minimum=1)
     if num_subnetworks > num_blocks:
         raise ValueError(
             f"`num_subnetworks` must be at most {num_blocks} (the number of blocks); got {num_subnetworks}."
@@ -62,9 +54,7 @@ def balanced_sizes(num_blocks: int, num_subnetworks: int) -> tuple[int, ...]:
 def split_blocks(blocks: Sequence[nn.Module], sizes: Sequence[int]) -> list[nn.Sequential]:
     """Cut ``blocks`` into contiguous ``nn.Sequential`` groups of the given positive ``sizes``."""
     blocks = list(blocks)
-    sizes = tuple(sizes)
-    if not sizes or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
-        raise ValueError(f"`sizes` must be a non-empty sequence of positive integers; got {sizes!r}.")
+    sizes = tuple(check_ints(sizes, "sizes", minimum=1))
     if sum(sizes) != len(blocks):
         raise ValueError(
             f"`sizes` must add up to the number of blocks, {len(blocks)}; got {sizes!r} (sum {sum(sizes)})."
@@ -138,9 +128,9 @@ def to_parareal(
     """
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"`model` must be an nn.Sequential; got {type(model).__name__}.")
-    num_subnetworks = _check_int(num_subnetworks, "num_subnetworks", 1)
-    preprocess_layers = _check_int(preprocess_layers, "preprocess_layers", 0)
-    postprocess_layers = _check_int(postprocess_layers, "postprocess_layers", 0)
+    num_subnetworks = check_int(num_subnetworks, "num_subnetworks", minimum=1)
+    preprocess_layers = check_int(preprocess_layers, "preprocess_layers", minimum=0)
+    postprocess_layers = check_int(postprocess_layers, "postprocess_layers", minimum=0)
     for name, factory in (("coarse_factory", coarse_factory), ("preprocess_factory", preprocess_factory)):
         if factory is not None and not callable(factory):
             raise TypeError(f"`{name}` must be callable; got {factory!r}.")

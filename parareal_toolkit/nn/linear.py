@@ -14,28 +14,14 @@ algebra, not cancellation.
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import nn
+
+from .._validation import check_choice, check_int
 
 __all__ = ["KINDS", "linear_layer", "linear_network", "randomize_", "random_input", "state_shape"]
 
 KINDS = ("dense", "conv1x1", "conv3x3")
-
-
-def _check_kind(kind) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"`kind` must be one of {KINDS}; got {kind!r}.")
-    return kind
-
-
-def _check_positive(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer; got {value!r}.")
-    if value < 1:
-        raise ValueError(f"`{name}` must be at least 1; got {value}.")
-    return int(value)
 
 
 def _orthogonal(rows: int, cols: int, generator: torch.Generator, dtype) -> torch.Tensor:
@@ -92,9 +78,9 @@ def linear_layer(
     Bias-free by default (then exactly linear). With a ``generator`` the weights are random
     and well conditioned (see :func:`randomize_`); otherwise PyTorch's default initialisation.
     """
-    _check_kind(kind)
-    in_channels = _check_positive(in_channels, "in_channels")
-    out_channels = _check_positive(out_channels, "out_channels")
+    check_choice(kind, "kind", KINDS)
+    in_channels = check_int(in_channels, "in_channels", minimum=1)
+    out_channels = check_int(out_channels, "out_channels", minimum=1)
     if kind == "dense":
         layer = nn.Linear(in_channels, out_channels, bias=bias, dtype=dtype)
     else:
@@ -107,7 +93,7 @@ def linear_layer(
 
 def state_shape(kind: str, width: int, image_size: int) -> tuple[int, ...]:
     """The shape of one sample's state between blocks: ``(width,)`` or ``(width, H, W)``."""
-    _check_kind(kind)
+    check_choice(kind, "kind", KINDS)
     return (width,) if kind == "dense" else (width, image_size, image_size)
 
 
@@ -144,10 +130,10 @@ def linear_network(
     ``out_features`` (after global average pooling and flattening for convolutions). With
     ``bias=False`` (default) every child is linear.
     """
-    _check_kind(kind)
-    num_blocks = _check_positive(num_blocks, "num_blocks")
-    width = _check_positive(width, "width")
-    layers_per_block = _check_positive(layers_per_block, "layers_per_block")
+    check_choice(kind, "kind", KINDS)
+    num_blocks = check_int(num_blocks, "num_blocks", minimum=1)
+    width = check_int(width, "width", minimum=1)
+    layers_per_block = check_int(layers_per_block, "layers_per_block", minimum=1)
 
     def layer(i, o):
         return linear_layer(kind, i, o, bias=bias, dtype=dtype, generator=generator)

@@ -58,12 +58,12 @@ Exactness claims are therefore stated, and tested, in evaluation mode and float6
 from __future__ import annotations
 
 import copy
-import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from .._validation import check_choice, check_int
 from ..backends import get_backend
 from ..driver import FORMS, parareal
 from .propagators import ModulePropagator
@@ -82,20 +82,6 @@ def _module_list(modules, name: str) -> nn.ModuleList:
         if not isinstance(module, nn.Module):
             raise TypeError(f"`{name}[{i}]` must be an nn.Module; got {type(module).__name__}.")
     return modules if isinstance(modules, nn.ModuleList) else nn.ModuleList(items)
-
-
-def _check_iterations(iterations) -> int:
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral):
-        raise TypeError(f"`iterations` must be an integer; got {iterations!r}.")
-    if iterations < 1:
-        raise ValueError(f"`iterations` must be at least 1 (the seed paper's network is 1); got {iterations}.")
-    return int(iterations)
-
-
-def _check_form(form) -> str:
-    if form not in FORMS:
-        raise ValueError(f"`form` must be one of {FORMS}; got {form!r}.")
-    return form
 
 
 def _shape(t) -> tuple[int, ...]:
@@ -267,7 +253,7 @@ class PararealNetwork(nn.Module):
 
     @iterations.setter
     def iterations(self, value: int) -> None:
-        self._iterations = _check_iterations(value)
+        self._iterations = check_int(value, "iterations", minimum=1)
 
     @property
     def form(self) -> str:
@@ -275,7 +261,7 @@ class PararealNetwork(nn.Module):
 
     @form.setter
     def form(self, value: str) -> None:
-        self._form = _check_form(value)
+        self._form = check_choice(value, "form", FORMS)
 
     def to_sequential(self) -> nn.Sequential:
         """The network ``f = h ∘ g^N ∘ ... ∘ g^1 ∘ C^1`` that this one approximates (shared modules)."""

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from .._validation import check_int
 from .resnet import (
     NormLayer,
     PreActResNet,
@@ -79,14 +80,6 @@ class PararealResNetPlan:
         return [len(r) for r in self.ranges]
 
 
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int; got {value!r}.")
-    if value < 1:
-        raise ValueError(f"`{name}` must be at least 1; got {value}.")
-    return value
-
-
 def _largest_remainder(total: int, weights: list[int]) -> list[int]:
     """Split ``total`` into integers proportional to ``weights`` (ties: earlier first)."""
     weight_sum = sum(weights)
@@ -125,7 +118,7 @@ def parareal_resnet_plan(
     """
     units = tuple(resnet_unit_specs(depth))
     total = num_units(depth)
-    n = _check_positive_int("num_subnetworks", num_subnetworks)
+    n = check_int(num_subnetworks, "num_subnetworks", minimum=1)
     per = ceil_div(total, n)
     if (n - 1) * per >= total:
         largest = max(k for k in range(1, n) if (k - 1) * ceil_div(total, k) < total)
@@ -135,7 +128,7 @@ def parareal_resnet_plan(
         )
     if coarse_units is None:
         coarse_units = ceil_div(SEED_COARSE_BUDGET, n)
-    coarse_units = _check_positive_int("coarse_units", coarse_units)
+    coarse_units = check_int(coarse_units, "coarse_units", minimum=1)
     ranges = tuple(range(j * per, min((j + 1) * per, total)) for j in range(n))
     coarse = tuple(_coarse_specs([units[i] for i in r], coarse_units) for r in ranges[1:])
     return PararealResNetPlan(depth, n, coarse_units, units, ranges, coarse)

@@ -12,11 +12,11 @@ single batched operation; parallelism across slices is a backend's business.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable
 
 from torch import nn
 
+from .._validation import check_int
 from ..propagator import check_slice
 
 __all__ = ["ModulePropagator"]
@@ -41,10 +41,7 @@ class ModulePropagator(nn.Module):
 
     def __init__(self, modules: Iterable[nn.Module], *, first_slice: int = 0):
         super().__init__()
-        if isinstance(first_slice, bool) or not isinstance(first_slice, numbers.Integral):
-            raise TypeError(f"`first_slice` must be an integer; got {first_slice!r}.")
-        if first_slice < 0:
-            raise ValueError(f"`first_slice` must be non-negative; got {first_slice}.")
+        first_slice = check_int(first_slice, "first_slice", minimum=0)
         if isinstance(modules, nn.Module) and not isinstance(modules, nn.ModuleList):
             raise TypeError(
                 f"`modules` must be an iterable of nn.Module (one per slice), not a single {type(modules).__name__}."

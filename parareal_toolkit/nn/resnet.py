@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .._validation import check_int
+
 __all__ = [
     "PreActBottleneck",
     "PreActResNet",
@@ -72,8 +74,7 @@ class UnitSpec:
 
 
 def _check_depth(depth) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int):
-        raise TypeError(f"`depth` must be an int; got {depth!r}.")
+    depth = check_int(depth, "depth")
     if depth < 11 or (depth - 2) % 9:
         raise ValueError(f"`depth` must be 9n + 2 with n >= 1 (11, 20, 29, ..., 1001); got {depth}.")
     return (depth - 2) // 9
@@ -163,8 +164,7 @@ class PreActResNet(nn.Module):
 
     def __init__(self, depth: int = 1001, num_classes: int = 10, *, norm_layer: NormLayer | None = None):
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"`num_classes` must be a positive int; got {num_classes!r}.")
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
         specs = resnet_unit_specs(depth)
         n = len(specs) // 3
         self.depth = depth

@@ -3,6 +3,7 @@
 from .exact import ExactPropagator
 from .implicit_euler import ImplicitEulerPropagator
 from .linear import LinearODE, LinearProblem
+from .plotting import plot_convergence_factor
 from .problems import PROBLEMS, advection_periodic, dahlquist, damped_oscillator, heat_1d, heat_2d, make_problem
 from .seed_algorithm1 import seed_algorithm1_literal
 from .theory import (
@@ -35,4 +36,5 @@ __all__ = [
     "error_bounds",
     "speedup",
     "speedup_from_result",
+    "plot_convergence_factor",
 ]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg
 
+from .._validation import check_int
 from ..propagator import TimeGrid
 from .base import LinearSlicePropagator
 from .linear import LinearODE
@@ -31,11 +30,7 @@ class ImplicitEulerPropagator(LinearSlicePropagator):
 
     def __init__(self, ode: LinearODE, grid: TimeGrid, *, substeps: int = 1):
         super().__init__(ode, grid)
-        if isinstance(substeps, bool) or not isinstance(substeps, numbers.Integral):
-            raise TypeError(f"`substeps` must be an integer; got {substeps!r}.")
-        if substeps < 1:
-            raise ValueError(f"`substeps` must be at least 1; got {substeps}.")
-        self.substeps = int(substeps)
+        self.substeps = check_int(substeps, "substeps", minimum=1)
 
     def _factor(self, h: float):
         step = h / self.substeps

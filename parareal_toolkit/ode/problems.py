@@ -13,11 +13,10 @@ name           equation                                   behaviour under parare
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import check_int, check_real
 from .linear import LinearODE, LinearProblem
 
 __all__ = [
@@ -29,20 +28,6 @@ __all__ = [
     "PROBLEMS",
     "make_problem",
 ]
-
-
-def _check_size(m, name: str = "m", minimum: int = 1) -> int:
-    if isinstance(m, bool) or not isinstance(m, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer; got {m!r}.")
-    if m < minimum:
-        raise ValueError(f"`{name}` must be at least {minimum}; got {m}.")
-    return int(m)
-
-
-def _check_positive(x, name: str) -> float:
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x) or x <= 0:
-        raise ValueError(f"`{name}` must be a positive finite number; got {x!r}.")
-    return float(x)
 
 
 def _laplacian_1d(m: int) -> sp.csc_matrix:
@@ -57,15 +42,15 @@ def heat_1d(m: int = 50, *, t_final: float = 0.1, diffusivity: float = 1.0, spar
     eigenvalues in ``(-4κ/h^2, 0)``. The initial value is the hat ``1 - |2x - 1|``, which
     excites every odd mode.
     """
-    m = _check_size(m)
-    kappa = _check_positive(diffusivity, "diffusivity")
+    m = check_int(m, "m", minimum=1)
+    kappa = check_real(diffusivity, "diffusivity", minimum=0, strict=True)
     A = kappa * _laplacian_1d(m)
     x = np.arange(1, m + 1) / (m + 1)
     return LinearProblem(
         name="heat1d",
         ode=LinearODE(A if sparse else A.toarray()),
         u0=1.0 - np.abs(2.0 * x - 1.0),
-        t_final=_check_positive(t_final, "t_final"),
+        t_final=check_real(t_final, "t_final", minimum=0, strict=True),
         description=f"1-D heat equation, {m} interior points, Dirichlet",
     )
 
@@ -76,8 +61,8 @@ def heat_2d(m: int = 16, *, t_final: float = 0.1, diffusivity: float = 1.0, spar
     ``A = κ (L ⊗ I + I ⊗ L)`` (five-point Laplacian), symmetric negative definite. Initial
     value: the product of hats in ``x`` and ``y``.
     """
-    m = _check_size(m)
-    kappa = _check_positive(diffusivity, "diffusivity")
+    m = check_int(m, "m", minimum=1)
+    kappa = check_real(diffusivity, "diffusivity", minimum=0, strict=True)
     L = _laplacian_1d(m)
     identity = sp.identity(m, format="csc")
     A = (kappa * (sp.kron(L, identity) + sp.kron(identity, L))).tocsc()
@@ -87,7 +72,7 @@ def heat_2d(m: int = 16, *, t_final: float = 0.1, diffusivity: float = 1.0, spar
         name="heat2d",
         ode=LinearODE(A if sparse else A.toarray()),
         u0=np.outer(hat, hat).ravel(),
-        t_final=_check_positive(t_final, "t_final"),
+        t_final=check_real(t_final, "t_final", minimum=0, strict=True),
         description=f"2-D heat equation, {m}x{m} interior points, Dirichlet",
     )
 
@@ -101,7 +86,7 @@ def advection_periodic(m: int = 64, *, t_final: float = 1.0, speed: float = 1.0,
     mode: parareal loses its contraction on hyperbolic problems. Initial value: a
     Gaussian pulse.
     """
-    m = _check_size(m, minimum=3)
+    m = check_int(m, "m", minimum=3)
     c = float(speed)
     if not np.isfinite(c):
         raise ValueError(f"`speed` must be finite; got {speed!r}.")
@@ -113,7 +98,7 @@ def advection_periodic(m: int = 64, *, t_final: float = 1.0, speed: float = 1.0,
         name="advection",
         ode=LinearODE(A if sparse else A.toarray()),
         u0=np.exp(-100.0 * (x - 0.5) ** 2),
-        t_final=_check_positive(t_final, "t_final"),
+        t_final=check_real(t_final, "t_final", minimum=0, strict=True),
         description=f"periodic advection, {m} points, centred differences",
     )
 
@@ -123,7 +108,7 @@ def damped_oscillator(*, frequency: float = 2.0 * np.pi, damping: float = 0.1, t
 
     Eigenvalues ``ω(-ζ ± i sqrt(1 - ζ^2))`` for ``ζ < 1``. Initial value ``x = 1, x' = 0``.
     """
-    omega = _check_positive(frequency, "frequency")
+    omega = check_real(frequency, "frequency", minimum=0, strict=True)
     zeta = float(damping)
     if not np.isfinite(zeta) or zeta < 0:
         raise ValueError(f"`damping` must be non-negative and finite; got {damping!r}.")
@@ -132,7 +117,7 @@ def damped_oscillator(*, frequency: float = 2.0 * np.pi, damping: float = 0.1, t
         name="oscillator",
         ode=LinearODE(A),
         u0=np.array([1.0, 0.0]),
-        t_final=_check_positive(t_final, "t_final"),
+        t_final=check_real(t_final, "t_final", minimum=0, strict=True),
         description=f"damped oscillator, ω = {omega:.4g}, ζ = {zeta:.4g}",
     )
 
@@ -146,7 +131,7 @@ def dahlquist(lam: float = -1.0, *, t_final: float = 1.0) -> LinearProblem:
         name="dahlquist",
         ode=LinearODE(np.array([[lam]])),
         u0=np.array([1.0]),
-        t_final=_check_positive(t_final, "t_final"),
+        t_final=check_real(t_final, "t_final", minimum=0, strict=True),
         description=f"Dahlquist u' = λu, λ = {lam:.4g}",
     )
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..driver import PararealResult, _check_count
+from .._validation import check_int
+from ..driver import PararealResult
 from ..propagator import TimeGrid, check_propagator, propagate_sequentially
 
 __all__ = ["seed_algorithm1_literal"]
@@ -41,7 +42,7 @@ def seed_algorithm1_literal(
             f"`fine`, `coarse` and `grid` must have the same number of slices; got "
             f"{n}, {coarse.num_slices} and {grid.num_slices}."
         )
-    iterations = _check_count(iterations, "iterations")
+    iterations = check_int(iterations, "iterations", minimum=0)
     steps = grid.steps
     states = propagate_sequentially(coarse, u0)
     iterates = [states]

@@ -29,12 +29,12 @@ parareal cannot win.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import scipy.optimize
 from scipy.special import comb
 
+from .._validation import check_choice, check_int, check_real
 from ..propagator import TimeGrid
 from .linear import LinearODE
 
@@ -52,17 +52,9 @@ __all__ = [
 BOUND_KINDS = ("linear", "superlinear", "best")
 
 
-def _check_substeps(substeps) -> int:
-    if isinstance(substeps, bool) or not isinstance(substeps, numbers.Integral):
-        raise TypeError(f"`substeps` must be an integer; got {substeps!r}.")
-    if substeps < 1:
-        raise ValueError(f"`substeps` must be at least 1; got {substeps}.")
-    return int(substeps)
-
-
 def implicit_euler_amplification(z, substeps: int = 1):
     """``R(z) = (1 - z/M)^{-M}``: ``M`` implicit-Euler substeps over one slice, ``z = λ ΔT``."""
-    m = _check_substeps(substeps)
+    m = check_int(substeps, "substeps", minimum=1)
     z = np.asarray(z, dtype=complex)
     with np.errstate(divide="ignore", invalid="ignore"):  # the pole z = M gives inf
         return (1.0 - z / m) ** (-m)
@@ -87,7 +79,7 @@ def heat_contraction_factor(substeps: int = 1) -> float:
 
     The mesh-independent contraction of parareal on any symmetric negative definite ``A``.
     """
-    m = _check_substeps(substeps)
+    m = check_int(substeps, "substeps", minimum=1)
     objective = lambda s: -convergence_factor(-math.exp(s), m)
     best = min(
         (
@@ -136,10 +128,8 @@ def error_bounds(
 
     Modes where the linear bound does not apply (``|R| >= 1``) get ``inf`` from it.
     """
-    if kind not in BOUND_KINDS:
-        raise ValueError(f"`kind` must be one of {BOUND_KINDS}; got {kind!r}.")
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 0:
-        raise ValueError(f"`iterations` must be a non-negative integer; got {iterations!r}.")
+    check_choice(kind, "kind", BOUND_KINDS)
+    iterations = check_int(iterations, "iterations", minimum=0)
     if len(initial_error) != grid.num_slices + 1:
         raise ValueError(f"`initial_error` must hold N + 1 = {grid.num_slices + 1} arrays; got {len(initial_error)}.")
     eigenvalues, V, V_inv = modal_decomposition(ode)
@@ -173,17 +163,10 @@ def speedup(
     sweep takes ``ceil(N / W)`` fine slices, so ``K / N`` becomes ``K ceil(N/W) / N``; the
     speedup can then never exceed ``W / K``. Communication is not modelled.
     """
-    if not (isinstance(alpha, numbers.Real) and math.isfinite(alpha) and alpha >= 0):
-        raise ValueError(f"`alpha` must be a non-negative finite number; got {alpha!r}.")
-    if isinstance(num_slices, bool) or not isinstance(num_slices, numbers.Integral) or num_slices < 1:
-        raise ValueError(f"`num_slices` must be a positive integer; got {num_slices!r}.")
-    if isinstance(iterations, bool) or not isinstance(iterations, numbers.Integral) or iterations < 1:
-        raise ValueError(f"`iterations` must be a positive integer; got {iterations!r}.")
-    n = num_slices
-    w = n if workers is None else workers
-    if isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1:
-        raise ValueError(f"`workers` must be a positive integer; got {workers!r}.")
-    k = iterations
+    alpha = check_real(alpha, "alpha", minimum=0)
+    n = check_int(num_slices, "num_slices", minimum=1)
+    k = check_int(iterations, "iterations", minimum=1)
+    w = n if workers is None else check_int(workers, "workers", minimum=1)
     fine_sweeps = k * math.ceil(n / min(w, n)) / n
     coarse_sweeps = (1 + k / n) if pipelined else (k + 1)
     return 1.0 / (coarse_sweeps * alpha + fine_sweeps)
@@ -193,8 +176,8 @@ def speedup_from_result(
     result, *, fine_cost: float, coarse_cost: float, workers: int | None = None, pipelined: bool = False
 ) -> float:
     """:func:`speedup` for a :class:`~parareal_toolkit.PararealResult` and per-slice costs."""
-    if not (fine_cost > 0 and math.isfinite(fine_cost)):
-        raise ValueError(f"`fine_cost` must be positive and finite; got {fine_cost!r}.")
+    fine_cost = check_real(fine_cost, "fine_cost", minimum=0, strict=True)
+    coarse_cost = check_real(coarse_cost, "coarse_cost", minimum=0)
     return speedup(
         coarse_cost / fine_cost, result.num_slices, max(result.iterations, 1), workers=workers, pipelined=pipelined
     )

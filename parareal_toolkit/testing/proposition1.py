@@ -21,10 +21,10 @@ hypothesis.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
 
+from .._validation import check_int, check_real
 from ..nn.linear import KINDS
 from .configurations import PREPROCESSINGS, ConfigurationSpec
 
@@ -152,12 +152,9 @@ def verify_proposition1(
     *, examples: int = 20, seed: int = 0, rtol: float = 1e-10, cases: tuple[str, ...] | None = None
 ) -> list[CaseResult]:
     """Measure ``|f~ - f|`` on ``examples`` random configurations of each case (see the module docstring)."""
-    if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
-        raise ValueError(f"`examples` must be a positive integer; got {examples!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer; got {seed!r}.")
-    if not (isinstance(rtol, (int, float)) and math.isfinite(rtol) and rtol > 0):
-        raise ValueError(f"`rtol` must be positive and finite; got {rtol!r}.")
+    examples = check_int(examples, "examples", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
+    rtol = check_real(rtol, "rtol", minimum=0, strict=True)
     known = {c.name: c for c in CASES}
     names = tuple(known) if cases is None else tuple(cases)
     unknown = [n for n in names if n not in known]

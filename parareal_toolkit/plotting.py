@@ -8,9 +8,10 @@ propagators; figures of the ODE theory live with it (:func:`parareal_toolkit.ode
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["plot_convergence", "plot_error_over_time"]
 
@@ -23,11 +24,25 @@ def _axes(ax):
     return plt.figure(figsize=(6.4, 4.4)).add_subplot()
 
 
-def plot_convergence(result, *, bounds: Mapping[str, Sequence[float]] | None = None, label: str | None = None, ax=None):
+def plot_convergence(result, *, bounds: Mapping[str, ArrayLike] | None = None, label: str | None = None, ax=None):
     """Error against iteration (log scale) with theoretical bounds overlaid as dashed lines.
 
-    ``result`` is a :class:`~parareal_toolkit.PararealResult` computed with a reference;
-    ``bounds`` maps a label to one bound per iterate ``k = 0..K``.
+    Parameters
+    ----------
+    result : PararealResult
+        A result computed with ``reference=`` (so it has per-iteration errors).
+    bounds : mapping of str to array_like, optional
+        A label and one bound per iterate ``k = 0..K`` for each curve to overlay; non-finite
+        and non-positive entries are left out.
+    label : str, optional
+        Legend entry of the measured errors.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
     """
     if result.errors is None:
         raise ValueError("`result` has no errors: run parareal with `reference=` to plot convergence.")
@@ -36,9 +51,9 @@ def plot_convergence(result, *, bounds: Mapping[str, Sequence[float]] | None = N
     floor = np.finfo(float).tiny
     ax.semilogy(k, np.maximum(result.errors, floor), "o-", label=label or f"parareal ({result.form} form)")
     for name, values in (bounds or {}).items():
-        values = np.asarray(values, dtype=float)[: k.size]
-        finite = np.isfinite(values) & (values > 0)
-        ax.semilogy(k[finite], values[finite], "--", label=name)
+        bound = np.asarray(values, dtype=float)[: k.size]
+        finite = np.isfinite(bound) & (bound > 0)
+        ax.semilogy(k[finite], bound[finite], "--", label=name)
     ax.set_xlabel("iteration k")
     ax.set_ylabel("max error at slice boundaries")
     ax.set_xticks(k)
@@ -47,17 +62,31 @@ def plot_convergence(result, *, bounds: Mapping[str, Sequence[float]] | None = N
     return ax
 
 
-def plot_error_over_time(result, times: Sequence[float], *, ax=None):
+def plot_error_over_time(result, times: ArrayLike, *, ax=None):
     """Error at each slice boundary ``T_j``, one line per iterate: exactness sweeps forward in time.
 
     After ``k`` iterations the first ``k + 1`` boundaries are exact (the error drops to
     round-off there, drawn at the bottom of the axis).
+
+    Parameters
+    ----------
+    result : PararealResult
+        A result computed with ``reference=`` (so it has per-slice errors).
+    times : array_like, shape (N + 1,)
+        The slice boundaries ``T_0..T_N`` (for example ``grid.times``).
+    ax : matplotlib.axes.Axes, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
     """
     if result.slice_errors is None:
         raise ValueError("`result` has no slice errors: run parareal with `reference=`.")
-    times = np.asarray(times, dtype=float)
-    if times.shape != (result.num_slices + 1,):
-        raise ValueError(f"`times` must have N + 1 = {result.num_slices + 1} entries; got shape {times.shape}.")
+    boundaries = np.asarray(times, dtype=float)
+    if boundaries.shape != (result.num_slices + 1,):
+        raise ValueError(f"`times` must have N + 1 = {result.num_slices + 1} entries; got shape {boundaries.shape}.")
     ax = _axes(ax)
     errors = result.slice_errors
     positive = errors[np.isfinite(errors) & (errors > 0)]
@@ -65,7 +94,7 @@ def plot_error_over_time(result, times: Sequence[float], *, ax=None):
     cmap = __import__("matplotlib").colormaps["viridis"]
     for k, row in enumerate(errors):
         colour = cmap(k / max(len(errors) - 1, 1))
-        ax.semilogy(times, np.maximum(row, floor), "o-", ms=3, color=colour, label=f"k = {k}")
+        ax.semilogy(boundaries, np.maximum(row, floor), "o-", ms=3, color=colour, label=f"k = {k}")
     ax.set_xlabel("time T_j")
     ax.set_ylabel("error at T_j")
     ax.grid(True, which="both", alpha=0.3)

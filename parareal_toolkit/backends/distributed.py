@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -177,7 +177,7 @@ class DistributedBackend:
         }
         gathered: list[dict | None] = [None] * self.world_size
         self._collective(dist.all_gather_object, gathered, meta, group=self.group)
-        described = {i: m for part in gathered for i, m in part.items()}
+        described = {i: m for part in cast(list[dict], gathered) for i, m in part.items()}  # every rank sent one
         values = []
         for i, owner in enumerate(owners):
             kind, shape, dtype = described[i]

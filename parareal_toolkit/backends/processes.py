@@ -92,6 +92,7 @@ class ProcessBackend:
     def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
         if self._pool is None or self._installed is not propagator:
             self.start(propagator)
+        assert self._pool is not None  # start() created it
         pairs = list(zip(states, slices))
         size = math.ceil(len(pairs) / self.workers) if pairs else 1
         chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]

@@ -10,7 +10,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = [
     "CliError",
@@ -32,7 +32,7 @@ class CliError(Exception):
 class ArgumentParser(argparse.ArgumentParser):
     """An ``argparse`` parser whose usage errors are one line on stderr (exit status 2)."""
 
-    def error(self, message: str):  # type: ignore[override]  # one line, no usage dump
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     import math
     import time
 
-    from ..backends import ProcessBackend, get_backend
+    from ..backends import Backend, ProcessBackend, get_backend
     from ..driver import parareal
     from ..ode.exact import ExactPropagator
     from ..ode.implicit_euler import ImplicitEulerPropagator
@@ -84,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.backend != "processes":
         raise ValueError(f"--workers applies only to --backend processes; got --backend {args.backend}.")
     grid = TimeGrid.uniform(problem.t_final, args.slices)
+    fine: ExactPropagator | ImplicitEulerPropagator
     if args.fine_substeps is None:
         fine = ExactPropagator(problem.ode, grid)
         fine_name = "exact (expm)"
@@ -102,23 +103,25 @@ def _run(args: argparse.Namespace) -> int:
     coarse_sweep_seconds = time.perf_counter() - start
 
     leader = True
+    pool: ProcessBackend | None = None
+    backend: Backend
     if args.backend == "distributed":
         from ..backends.distributed import DistributedBackend, init_distributed
 
         rank, _ = init_distributed()
         leader = rank == 0
-        backend = DistributedBackend()
-        workers = backend.world_size
+        ranks = DistributedBackend()
+        backend, workers = ranks, ranks.world_size
     elif args.backend == "processes":
-        backend = ProcessBackend(args.workers)
-        workers = backend.workers
+        pool = ProcessBackend(args.workers)
+        backend, workers = pool, pool.workers
     else:
         backend = get_backend(args.backend)
         workers = 1
     counts: list[tuple[int, int]] = []  # cumulative (fine, coarse) evaluations per iterate
     try:
-        if args.backend == "processes":
-            backend.start(fine)  # pool start-up is not part of the parareal time
+        if pool is not None:
+            pool.start(fine)  # pool start-up is not part of the parareal time
         if args.backend == "distributed":
             import torch.distributed as dist
 
@@ -137,11 +140,13 @@ def _run(args: argparse.Namespace) -> int:
         )
         parareal_seconds = time.perf_counter() - start
     finally:
-        if args.backend == "processes":
-            backend.close()
+        if pool is not None:
+            pool.close()
 
     if not leader:  # under torchrun every rank computed the same result; rank 0 reports it
         return 0
+    # stored iterates and errors: store_iterates is on and a reference was given
+    assert result.iterates is not None and result.errors is not None
     bounds = None
     if problem.ode.size <= _BOUND_MAX_SIZE:
         initial_error = [u - r for u, r in zip(result.iterates[0], reference)]

@@ -56,9 +56,11 @@ def randomize_(module: nn.Module, generator: torch.Generator) -> nn.Module:
         elif isinstance(layer, nn.modules.batchnorm._BatchNorm):
             shape = (layer.num_features,)
             if layer.affine:
+                assert layer.weight is not None and layer.bias is not None  # affine BatchNorm has both
                 layer.weight.copy_(1 + 0.3 * torch.randn(shape, generator=generator, dtype=torch.float64))
                 layer.bias.copy_(0.5 * torch.randn(shape, generator=generator, dtype=torch.float64))
             if layer.track_running_stats:
+                assert layer.running_mean is not None and layer.running_var is not None  # tracked statistics
                 layer.running_mean.copy_(0.5 * torch.randn(shape, generator=generator, dtype=torch.float64))
                 layer.running_var.copy_(0.5 + 1.5 * torch.rand(shape, generator=generator, dtype=torch.float64))
     return module
@@ -72,7 +74,7 @@ def linear_layer(
     bias: bool = False,
     dtype: torch.dtype | None = torch.float64,
     generator: torch.Generator | None = None,
-) -> nn.Module:
+) -> nn.Linear | nn.Conv2d:
     """One layer of a linear network: ``nn.Linear`` (``"dense"``) or a same-padding ``nn.Conv2d``.
 
     Bias-free by default (then exactly linear). With a ``generator`` the weights are random
@@ -81,6 +83,7 @@ def linear_layer(
     check_choice(kind, "kind", KINDS)
     in_channels = check_int(in_channels, "in_channels", minimum=1)
     out_channels = check_int(out_channels, "out_channels", minimum=1)
+    layer: nn.Linear | nn.Conv2d
     if kind == "dense":
         layer = nn.Linear(in_channels, out_channels, bias=bias, dtype=dtype)
     else:

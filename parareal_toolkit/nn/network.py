@@ -58,7 +58,7 @@ Exactness claims are therefore stated, and tested, in evaluation mode and float6
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -183,9 +183,9 @@ class PararealNetwork(nn.Module):
 
     def __init__(
         self,
-        preprocess: Sequence[nn.Module],
-        subnetworks: Sequence[nn.Module],
-        coarse: Sequence[nn.Module],
+        preprocess: Iterable[nn.Module],
+        subnetworks: Iterable[nn.Module],
+        coarse: Iterable[nn.Module],
         postprocess: nn.Module,
         *,
         iterations: int = 1,
@@ -193,26 +193,24 @@ class PararealNetwork(nn.Module):
         backend="serial",
     ):
         super().__init__()
-        subnetworks = _module_list(subnetworks, "subnetworks")
-        preprocess = _module_list(preprocess, "preprocess")
-        coarse = _module_list(coarse, "coarse")
-        n = len(subnetworks)
+        # registration order (and so parameters() and state_dict order): C, g, F, h
+        self.preprocess = _module_list(preprocess, "preprocess")
+        self.subnetworks = _module_list(subnetworks, "subnetworks")
+        self.coarse = _module_list(coarse, "coarse")
+        n = len(self.subnetworks)
         if n == 0:
             raise ValueError("`subnetworks` must hold at least one module; got an empty sequence.")
-        if len(preprocess) != n:
+        if len(self.preprocess) != n:
             raise ValueError(
-                f"`preprocess` must hold one module per subnetwork (C^1..C^N with N = {n}); got {len(preprocess)}."
+                f"`preprocess` must hold one module per subnetwork (C^1..C^N with N = {n}); got {len(self.preprocess)}."
             )
-        if len(coarse) != n - 1:
+        if len(self.coarse) != n - 1:
             raise ValueError(
                 f"`coarse` must hold N - 1 = {n - 1} modules (F^1..F^{{N-1}} for N = {n} "
-                f"subnetworks); got {len(coarse)}."
+                f"subnetworks); got {len(self.coarse)}."
             )
         if not isinstance(postprocess, nn.Module):
             raise TypeError(f"`postprocess` must be an nn.Module; got {type(postprocess).__name__}.")
-        self.preprocess = preprocess
-        self.subnetworks = subnetworks
-        self.coarse = coarse
         self.postprocess = postprocess
         self.iterations = iterations
         self.form = form
@@ -222,8 +220,8 @@ class PararealNetwork(nn.Module):
     @classmethod
     def with_exact_coarse(
         cls,
-        preprocess: Sequence[nn.Module],
-        subnetworks: Sequence[nn.Module],
+        preprocess: Iterable[nn.Module],
+        subnetworks: Iterable[nn.Module],
         postprocess: nn.Module,
         *,
         iterations: int = 1,
@@ -237,10 +235,9 @@ class PararealNetwork(nn.Module):
         (shared weights), and then the parareal network's gradient equals the sequential
         network's for every parameter of a linear network.
         """
-        subnetworks = _module_list(subnetworks, "subnetworks")
-        targets = list(subnetworks)[1:]
-        coarse = [copy.deepcopy(g) if copy_weights else g for g in targets]
-        return cls(preprocess, subnetworks, coarse, postprocess, iterations=iterations, form=form)
+        modules = _module_list(subnetworks, "subnetworks")
+        coarse = [copy.deepcopy(g) if copy_weights else g for g in list(modules)[1:]]
+        return cls(preprocess, modules, coarse, postprocess, iterations=iterations, form=form)
 
     @property
     def num_subnetworks(self) -> int:
@@ -270,7 +267,7 @@ class PararealNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._forward_with(x, get_backend(self.backend), self.coarse)
 
-    def _forward_with(self, x: torch.Tensor, runner, coarse: Sequence[nn.Module]) -> torch.Tensor:
+    def _forward_with(self, x: torch.Tensor, runner, coarse: Iterable[nn.Module]) -> torch.Tensor:
         """The forward pass on backend ``runner`` with coarse networks ``coarse`` (the timing
         harness substitutes compiled wrappers that share the coarse networks' parameters)."""
         n = self.num_subnetworks

@@ -67,7 +67,7 @@ class UnitSpec:
     def out_resolution(self) -> int:
         return self.resolution // self.stride
 
-    def build(self, norm_layer: NormLayer) -> PreActBottleneck:
+    def build(self, norm_layer: NormLayer | None) -> PreActBottleneck:
         return PreActBottleneck(
             self.in_channels, self.out_channels // PreActBottleneck.expansion, self.stride, norm_layer=norm_layer
         )

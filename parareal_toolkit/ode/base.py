@@ -11,6 +11,7 @@ each group is one operation.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -75,7 +76,7 @@ class LinearSlicePropagator:
         groups: dict[int, list[int]] = {}
         for position, j in enumerate(slices):
             groups.setdefault(self._keys[check_slice(j, self.num_slices)], []).append(position)
-        out: list[np.ndarray | None] = [None] * len(slices)
+        out: list[Any] = [None] * len(slices)  # every position is filled below
         for positions in groups.values():
             X = np.stack([np.asarray(states[p], dtype=float) for p in positions])
             if X.shape[1:] != (self._size,):

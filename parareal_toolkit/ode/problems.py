@@ -13,6 +13,8 @@ name           equation                                   behaviour under parare
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -136,7 +138,7 @@ def dahlquist(lam: float = -1.0, *, t_final: float = 1.0) -> LinearProblem:
     )
 
 
-PROBLEMS = {
+PROBLEMS: dict[str, Callable[..., LinearProblem]] = {
     "heat1d": heat_1d,
     "heat2d": heat_2d,
     "advection": advection_periodic,

@@ -211,6 +211,7 @@ class ConfigurationSpec:
         in_shape = state_shape(kind, self.in_channels, self.image_size)
         out_shape = state_shape(kind, width, self.image_size)
         guesses = []
+        guess: nn.Module
         for j in range(2, self.num_subnetworks + 1):
             if self.preprocessing == "random":
                 guess = linear_layer(kind, self.in_channels, width, dtype=dtype, generator=g)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from .._names import CLOCKS
-from ._common import check_output_path
+from ._common import check_output_path, write_json
 
 HELP = "time each part of Parareal ResNet-N (forward+backward) and print the seed's Table 2"
 
@@ -73,14 +73,16 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
+    from .._validation import check_int
+
     check_output_path("--json", args.json)
     check_output_path("--plot", args.plot)
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"`--threads` must be at least 1; got {args.threads}.")
+    if args.threads is not None:
+        check_int(args.threads, "--threads", minimum=1)
 
     import torch
 
-    from ..timing import format_table2, plot_table2, table2
+    from ..bench import format_table2, plot_table2, table2
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -119,8 +121,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table2(table))
         if args.json is not None:
-            with open(args.json, "w") as f:
-                json.dump(report, f, indent=2)
+            write_json("--json", args.json, report)
     if args.plot is not None:
         plot_table2(table, args.plot)
     return 0

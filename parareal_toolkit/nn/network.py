@@ -64,7 +64,7 @@ import torch
 from torch import nn
 
 from .._validation import check_choice, check_int
-from ..backends import get_backend
+from ..backends import Backend, get_backend
 from ..driver import FORMS, parareal
 from .propagators import ModulePropagator
 
@@ -265,18 +265,45 @@ class PararealNetwork(nn.Module):
         return nn.Sequential(self.preprocess[0], *self.subnetworks, self.postprocess)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._forward_with(x, get_backend(self.backend), self.coarse)
+        return self.forward_on(x, self.backend)
 
-    def _forward_with(self, x: torch.Tensor, runner, coarse: Iterable[nn.Module]) -> torch.Tensor:
-        """The forward pass on backend ``runner`` with coarse networks ``coarse`` (the timing
-        harness substitutes compiled wrappers that share the coarse networks' parameters)."""
+    def forward_on(
+        self, x: torch.Tensor, backend: str | Backend, *, coarse: Iterable[nn.Module] | None = None
+    ) -> torch.Tensor:
+        """``f~(x)`` with the parallel sweeps run by ``backend`` instead of the network's own.
+
+        The same computation as :meth:`forward` (identical output with the serial backend):
+        the driver with the network's ``iterations`` and ``form``, the preprocessings and
+        the subnetworks mapped by ``backend``. Placing the modules where the backend wants
+        them (``DevicesBackend.place``) is the caller's business.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            The input batch.
+        backend : str or Backend
+            A backend name (see :data:`parareal_toolkit.BACKENDS`) or a backend object.
+        coarse : sequence of N - 1 nn.Module, optional, keyword-only
+            Stand-ins for the coarse networks ``F^j`` for this pass only, for example
+            ``torch.compile`` wrappers that share their parameters (the Table 2 harness
+            times the chain that way); default the network's own.
+
+        Returns
+        -------
+        torch.Tensor
+            ``h(z_N)``, the network's output for ``x``.
+        """
+        runner = get_backend(backend)
         n = self.num_subnetworks
+        chain = _module_list(self.coarse if coarse is None else coarse, "coarse")
+        if len(chain) != n - 1:
+            raise ValueError(f"`coarse` must hold N - 1 = {n - 1} modules; got {len(chain)}.")
         # C^1(x)..C^N(x) are independent: a parallel sweep like the subnetworks'.
         guesses = runner.map(ModulePropagator(self.preprocess), [x] * n, range(n))
         shapes = _InterfaceShapes()
         result = parareal(
             _SubnetworkPropagator(self.subnetworks, shapes),
-            _CoarsePropagator(coarse if isinstance(coarse, nn.ModuleList) else nn.ModuleList(coarse), shapes),
+            _CoarsePropagator(chain, shapes),
             guesses[0],
             iterations=self.iterations,
             initial=guesses[1:],

@@ -23,11 +23,13 @@ subnetwork reproduces :class:`~parareal_toolkit.nn.resnet.PreActResNet` output f
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from torch import nn
 
-from .._validation import check_int
+from .._validation import check_int, check_ints
 from .resnet import (
     NormLayer,
     PreActResNet,
@@ -46,6 +48,7 @@ __all__ = [
     "parareal_resnet_from",
     "parareal_resnet_table",
     "SEED_COARSE_BUDGET",
+    "unit_count_bound",
 ]
 
 SEED_COARSE_BUDGET = 12  # the seed paper's N_c = ceil(12 / N)
@@ -78,6 +81,65 @@ class PararealResNetPlan:
     @property
     def units_per_subnetwork(self) -> list[int]:
         return [len(r) for r in self.ranges]
+
+    @property
+    def units_per_coarse_network(self) -> list[int]:
+        """``u(F^1)..u(F^{N-1})``: the residual units of each coarse network (none for N = 1)."""
+        return [len(specs) for specs in self.coarse]
+
+    @property
+    def unit_count_bound(self) -> float:
+        """The virtual speedup of this split if every residual unit cost the same.
+
+        ``U / (max_j u(g^j) + sum_j u(F^j))`` (see :func:`unit_count_bound`): 9.25 at N = 18
+        and 9.00 at N = 24 for ResNet-1001 with the seed's coarse networks; 1 for N = 1.
+        """
+        return unit_count_bound(self.units_per_subnetwork, self.units_per_coarse_network)
+
+    @property
+    def closed_form_unit_count_bound(self) -> float:
+        """The seed paper's closed form ``U / (ceil(U/N) + (N - 1) N_c)`` with ``N_c = coarse_units``.
+
+        Equal to :attr:`unit_count_bound` whenever no coarse network had to be enlarged to
+        hold several shape-changing units (always for ResNet-1001): ResNet-1001 with
+        ``N_c = ceil(12/N)`` gives 2.80, 5.05, 8.54, 9.25 and 9.00 for N = 3, 6, 12, 18, 24.
+        """
+        total, n = len(self.units), self.num_subnetworks
+        return total / (ceil_div(total, n) + (n - 1) * self.coarse_units)
+
+
+def _unit_counts(counts: Iterable[int], name: str, *, minimum: int) -> list[int]:
+    """:func:`check_ints` of ``counts``, where a fractional count (2.5 units) is a wrong value."""
+    if isinstance(counts, Iterable) and not isinstance(counts, (str, bytes)):
+        counts = list(counts)
+        for i, count in enumerate(counts):
+            if isinstance(count, numbers.Real) and not isinstance(count, numbers.Integral):
+                raise ValueError(f"`{name}[{i}]` must be a whole number of units; got {count!r}.")
+    return check_ints(counts, name, minimum=minimum, nonempty=False)
+
+
+def unit_count_bound(subnetwork_units: Iterable[int], coarse_units: Iterable[int]) -> float:
+    """``U / (max_j u(g^j) + sum_j u(F^j))``: the virtual speedup if every unit cost the same.
+
+    ``subnetwork_units`` are ``u(g^1)..u(g^N)`` (their sum ``U`` is the sequential work) and
+    ``coarse_units`` are ``u(F^1)..u(F^{N-1})``, all run one after the other. Pre- and
+    postprocessing are not counted (they are tiny and the same for every N). ``N = 1``
+    gives exactly 1; the bound never exceeds ``N``.
+
+    Returns
+    -------
+    float
+        The bound, in ``(0, N]``.
+    """
+    sub = _unit_counts(subnetwork_units, "subnetwork_units", minimum=1)
+    coarse = _unit_counts(coarse_units, "coarse_units", minimum=0)
+    if not sub:
+        raise ValueError("`subnetwork_units` must hold at least one count; got none.")
+    if len(coarse) != len(sub) - 1:
+        raise ValueError(
+            f"`coarse_units` must hold N - 1 = {len(sub) - 1} counts (one per coarse network); got {len(coarse)}."
+        )
+    return sum(sub) / (max(sub) + sum(coarse))
 
 
 def _largest_remainder(total: int, weights: list[int]) -> list[int]:

@@ -1,5 +1,6 @@
 """The Table 2 timing harness: the unit-count bound, attribution of time to parts, no side effects."""
 
+import copy
 import math
 import time
 
@@ -10,20 +11,11 @@ from hypothesis import strategies as st
 from torch import nn
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
-from parareal_toolkit.nn import PararealNetwork, parareal_resnet, parareal_resnet_plan, preact_resnet
+from parareal_toolkit.bench import SEED_TABLE2, compile_modules, table2, time_network
+from parareal_toolkit.bench.chain import coarse_chain
+from parareal_toolkit.nn import PararealNetwork, PreActBottleneck, parareal_resnet, parareal_resnet_plan, preact_resnet
+from parareal_toolkit.nn.parareal_resnets import unit_count_bound
 from parareal_toolkit.nn.resnet import num_units
-from parareal_toolkit.timing import (
-    SEED_TABLE2,
-    _coarse_chain,
-    compile_modules,
-    count_units,
-    forward_on_backend,
-    plan_unit_count_bound,
-    seed_unit_count_bound,
-    table2,
-    time_network,
-    unit_count_bound,
-)
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -33,15 +25,25 @@ def _valid_n(depth):
     return [n for n in range(1, units + 1) if (n - 1) * math.ceil(units / n) < units]
 
 
+def seed_unit_count_bound(n):
+    """The seed's closed form for ResNet-1001 (333 units, ceil(12/N) coarse units), from the plan."""
+    return parareal_resnet_plan(1001, num_subnetworks=n).closed_form_unit_count_bound
+
+
+def count_units(module):
+    """The residual units built into ``module``, counted in the model itself (not from the plan)."""
+    return sum(isinstance(m, PreActBottleneck) for m in module.modules())
+
+
 # --- the bound -----------------------------------------------------------------------
 
 
 def test_seed_bound_resnet1001_values():
-    assert seed_unit_count_bound(333, 18) == pytest.approx(9.25, abs=5e-3)
-    assert seed_unit_count_bound(333, 24) == pytest.approx(9.00, abs=5e-3)
-    assert [seed_unit_count_bound(333, n) for n in (1, 3, 6, 12)] == [1.0, 333 / 119, 333 / 66, 333 / 39]
-    assert seed_unit_count_bound(333, 18) == 333 / 36  # 19 units + 17 coarse units
-    assert seed_unit_count_bound(333, 24) == 333 / 37  # 14 units + 23 coarse units
+    assert seed_unit_count_bound(18) == pytest.approx(9.25, abs=5e-3)
+    assert seed_unit_count_bound(24) == pytest.approx(9.00, abs=5e-3)
+    assert [seed_unit_count_bound(n) for n in (1, 3, 6, 12)] == [1.0, 333 / 119, 333 / 66, 333 / 39]
+    assert seed_unit_count_bound(18) == 333 / 36  # 19 units + 17 coarse units
+    assert seed_unit_count_bound(24) == 333 / 37  # 14 units + 23 coarse units
 
 
 @given(st.sampled_from(_valid_n(1001)))
@@ -49,12 +51,13 @@ def test_resnet1001_plan_bound_is_the_closed_form(n):
     # built from the plan (pure Python), without building a depth-1001 network
     plan = parareal_resnet_plan(1001, num_subnetworks=n)
     assert sum(plan.units_per_subnetwork) == 333
-    assert plan_unit_count_bound(plan) == seed_unit_count_bound(333, n)
+    assert plan.unit_count_bound == seed_unit_count_bound(n)
+    assert plan.unit_count_bound == unit_count_bound(plan.units_per_subnetwork, plan.units_per_coarse_network)
 
 
 def test_resnet1001_plan_bound_at_18_and_24():
-    assert plan_unit_count_bound(parareal_resnet_plan(1001, num_subnetworks=18)) == pytest.approx(9.25, abs=5e-3)
-    assert plan_unit_count_bound(parareal_resnet_plan(1001, num_subnetworks=24)) == pytest.approx(9.00, abs=5e-3)
+    assert parareal_resnet_plan(1001, num_subnetworks=18).unit_count_bound == pytest.approx(9.25, abs=5e-3)
+    assert parareal_resnet_plan(1001, num_subnetworks=24).unit_count_bound == pytest.approx(9.00, abs=5e-3)
 
 
 @st.composite
@@ -67,7 +70,7 @@ def _depth_and_n(draw, max_blocks=40):
 def test_bound_properties(depth_n, budget):
     depth, n = depth_n
     plan = parareal_resnet_plan(depth, num_subnetworks=n, coarse_units=budget)
-    bound = plan_unit_count_bound(plan)
+    bound = plan.unit_count_bound
     units = num_units(depth)
     coarse = [len(c) for c in plan.coarse]
     assert bound == units / (max(plan.units_per_subnetwork) + sum(coarse))
@@ -75,7 +78,7 @@ def test_bound_properties(depth_n, budget):
     if n == 1:
         assert bound == 1
     if all(c == budget for c in coarse):  # no coarse network enlarged to hold shape changes
-        assert bound == seed_unit_count_bound(units, n, coarse_budget=budget * n)  # ceil(budget n / n) = budget
+        assert bound == plan.closed_form_unit_count_bound == units / (math.ceil(units / n) + (n - 1) * budget)
 
 
 @settings(max_examples=8)
@@ -85,7 +88,7 @@ def test_counted_units_of_the_built_model_match_the_plan(depth_n):
     network = parareal_resnet(depth, num_subnetworks=n)
     plan = network.plan
     assert [count_units(g) for g in network.subnetworks] == plan.units_per_subnetwork
-    assert [count_units(f) for f in network.coarse] == [len(c) for c in plan.coarse]
+    assert [count_units(f) for f in network.coarse] == [len(c) for c in plan.coarse] == plan.units_per_coarse_network
     assert sum(count_units(g) for g in network.subnetworks) == count_units(preact_resnet(depth)) == num_units(depth)
 
 
@@ -233,8 +236,22 @@ def test_timing_restores_existing_gradients():
 def test_forward_on_serial_backend_is_the_network_forward():
     network = parareal_resnet(20, num_subnetworks=3).double().eval()
     x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
-    assert torch.equal(forward_on_backend(network, x, backend="serial"), network(x))
-    assert torch.equal(forward_on_backend(network, x, backend="batched"), network(x))
+    assert torch.equal(network.forward_on(x, "serial"), network(x))
+    assert torch.equal(network.forward_on(x, "batched"), network(x))
+    assert torch.equal(network.forward_on(x, "serial", coarse=list(network.coarse)), network(x))
+    doubled = copy.deepcopy(list(network.coarse))  # stand-ins with other weights change the output
+    with torch.no_grad():
+        for parameter in (p for f in doubled for p in f.parameters()):
+            parameter.mul_(2)
+    assert not torch.allclose(network.forward_on(x, "serial", coarse=doubled), network(x))
+
+
+def test_forward_on_rejects_a_wrong_number_of_coarse_networks():
+    network = parareal_resnet(20, num_subnetworks=3)
+    with pytest.raises(ValueError, match=r"`coarse` must hold N - 1 = 2 modules; got 1"):
+        network.forward_on(torch.randn(1, 3, 32, 32), "serial", coarse=list(network.coarse)[:1])
+    with pytest.raises(ValueError, match="`backend`"):
+        network.forward_on(torch.randn(1, 3, 32, 32), "nope")
 
 
 def test_coarse_chain_is_the_recurrence():
@@ -245,7 +262,7 @@ def test_coarse_chain_is_the_recurrence():
     z = ys[0]
     for j in range(3):
         z = ys[j + 1] + coarse[j](z - xs[j + 1])
-    assert torch.allclose(_coarse_chain(coarse, xs, ys), z, rtol=0, atol=1e-14)
+    assert torch.allclose(coarse_chain(coarse, xs, ys), z, rtol=0, atol=1e-14)
 
 
 # --- validation -----------------------------------------------------------------------
@@ -300,9 +317,9 @@ def test_compiled_coarse_chain_matches_eager():
         ys = [g(x) for g, x in zip(network.subnetworks, xs)]
     xs = [x.requires_grad_() for x in xs]
     ys = [y.requires_grad_() for y in ys]
-    eager = _coarse_chain(network.coarse, xs, ys)
+    eager = coarse_chain(network.coarse, xs, ys)
     eager_grads = torch.autograd.grad(eager.square().sum(), [*xs[1:], *ys])  # x_1 = y_1 input: unused
-    fast = _coarse_chain(compiled, xs, ys)
+    fast = coarse_chain(compiled, xs, ys)
     fast_grads = torch.autograd.grad(fast.square().sum(), [*xs[1:], *ys])
     assert torch.allclose(fast, eager, rtol=1e-5, atol=1e-5)
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-4) for a, b in zip(fast_grads, eager_grads))

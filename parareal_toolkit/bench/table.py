@@ -1,0 +1,220 @@
+r"""The seed's Table 2 over N: :func:`table2` times Parareal ResNet-N for several N.
+
+Every network is built with the seed's ``N_c = ceil(12/N)`` coarse units and timed on the
+same random batch of CIFAR-sized images; N = 1 (the plain ResNet) is the reference of the
+virtual speedups ``T_virtual(1) / T_virtual(N)``, which :class:`Table2` computes next to
+each row's unit-count bound.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .._names import CLOCKS
+from .._validation import check_callable, check_choice, check_int, check_ints
+from ..backends import Backend
+from ..nn.parareal_resnets import parareal_resnet, parareal_resnet_plan
+from ..nn.resnet import num_units
+from .network_timing import NetworkTiming, backend_name, resolve_backend, time_interleaved
+from .reference import SEED_TABLE2, SEED_TABLE2_SOURCE
+
+__all__ = ["DEFAULT_SUBNETWORKS", "Table2", "table2"]
+
+DEFAULT_SUBNETWORKS = (1, 3, 6, 12, 18, 24)  # the seed's N
+
+# the clock each setting reports in the table's settings (CUDA parts always use CUDA events)
+_CLOCK_NAMES = {"wall": "perf_counter", "process": "process_time"}
+
+
+@dataclass(frozen=True)
+class Table2:
+    """Timings of Parareal ResNet-N for several N, with speedups against N = 1.
+
+    ``rows`` are the timings (N = 1 first), ``settings`` what was timed and how (model,
+    batch, device, clock, versions), ``skipped`` the default N the depth could not hold.
+    """
+
+    rows: tuple[NetworkTiming, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    skipped: tuple[int, ...] = ()
+
+    @property
+    def reference(self) -> NetworkTiming:
+        """The N = 1 row (the plain network), against which speedups are measured."""
+        for row in self.rows:
+            if row.num_subnetworks == 1:
+                return row
+        raise ValueError("the table has no N = 1 row to measure speedups against.")
+
+    def speedup(self, row: NetworkTiming) -> float:
+        """Virtual speedup ``T_virtual(1) / T_virtual(N)`` of ``row``.
+
+        Returns
+        -------
+        float
+            The ratio of the reference's virtual total to the row's.
+        """
+        return self.reference.virtual_total / row.virtual_total
+
+    def wall_clock_speedup(self, row: NetworkTiming) -> float | None:
+        """Real wall-clock speedup of ``row`` against N = 1.
+
+        Returns
+        -------
+        float or None
+            The ratio of wall-clock times; ``None`` if either was not measured.
+        """
+        ref = self.reference.wall_clock
+        return None if ref is None or row.wall_clock is None else ref / row.wall_clock
+
+    def as_dict(self) -> dict[str, Any]:
+        """The table as plain JSON-ready values, with the paper's Table 2 beside it.
+
+        Returns
+        -------
+        dict
+            The settings, ``skipped_subnetworks``, ``rows`` (each row's
+            :meth:`NetworkTiming.as_dict` plus ``speedup``, ``fraction_of_bound`` and
+            ``wall_clock_speedup``) and ``paper_table2``.
+        """
+        rows = []
+        for row in self.rows:
+            entry = row.as_dict()
+            speedup = self.speedup(row)
+            entry["speedup"] = speedup
+            entry["fraction_of_bound"] = None if row.bound is None else speedup / row.bound
+            entry["wall_clock_speedup"] = self.wall_clock_speedup(row)
+            rows.append(entry)
+        return {
+            **self.settings,
+            "skipped_subnetworks": list(self.skipped),
+            "rows": rows,
+            "paper_table2": {"source": SEED_TABLE2_SOURCE, "rows": {str(k): v for k, v in SEED_TABLE2.items()}},
+        }
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.machine()} CPU ({os.cpu_count()} cores), torch threads: {torch.get_num_threads()}"
+
+
+def _check_device(device: str | torch.device) -> torch.device:
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"`device` must name a torch device; got {device!r} ({exc}).") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"`device` {str(resolved)!r} needs CUDA, which is not available here.")
+    return resolved
+
+
+def _valid_subnetworks(depth: int, subnetworks: Sequence[int] | None) -> tuple[list[int], list[int]]:
+    """The N to time (1 first, duplicates dropped) and the default N the depth cannot hold."""
+    num_units(depth)  # validates the depth, so that only N can make a plan fail below
+    explicit = subnetworks is not None
+    requested = list(DEFAULT_SUBNETWORKS) if subnetworks is None else check_ints(subnetworks, "subnetworks")
+    valid, skipped = [], []
+    for n in dict.fromkeys([1, *requested]):  # N = 1 is the reference; order kept
+        try:
+            parareal_resnet_plan(depth, num_subnetworks=n)
+        except ValueError:
+            if explicit:
+                raise
+            skipped.append(n)
+        else:
+            valid.append(n)
+    return valid, skipped
+
+
+def table2(
+    subnetworks: Sequence[int] | None = None,
+    *,
+    depth: int = 1001,
+    batch_size: int = 128,
+    device: str | torch.device = "cpu",
+    repeats: int = 5,
+    warmup: int = 1,
+    backend: str | Backend | None = "serial",
+    compile_coarse: bool = False,
+    seed: int = 0,
+    clock: str = "wall",
+    progress: Callable[[int], None] | None = None,
+) -> Table2:
+    """Time Parareal ResNet-N (:func:`~parareal_toolkit.nn.parareal_resnet`) for each N.
+
+    ``subnetworks`` defaults to the seed's 1, 3, 6, 12, 18, 24 minus the N that the depth's
+    units cannot accommodate (listed in ``Table2.skipped``); explicitly requested N must all
+    be valid. N = 1 is always timed first: it is the reference of the speedups. Every network
+    is built with the seed's ``N_c = ceil(12/N)`` and the same random input batch of
+    ``batch_size`` CIFAR-sized images. All networks are built first and their samples
+    interleaved round-robin (see :func:`~parareal_toolkit.bench.time_network` for one
+    sample), so that a machine's slow phases hit every N alike. A backend with a ``place``
+    method (``devices``) places each network before it is timed. ``progress(N)`` is called
+    as each network is built.
+
+    Returns
+    -------
+    Table2
+        One row per N, N = 1 first, and the settings of the run.
+    """
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    clock = check_choice(clock, "clock", CLOCKS)
+    repeats = check_int(repeats, "repeats", minimum=1)
+    warmup = check_int(warmup, "warmup", minimum=1 if compile_coarse else 0)
+    seed = check_int(seed, "seed")
+    if progress is not None:
+        check_callable(progress, "progress")
+    resolved_device = _check_device(device)
+    resolved = None if backend is None else resolve_backend(backend)
+    valid, skipped = _valid_subnetworks(depth, subnetworks)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    x = torch.randn(batch_size, 3, 32, 32, generator=generator).to(resolved_device)
+    targets = torch.randint(10, (batch_size,), generator=generator).to(resolved_device)
+    networks = []
+    for n in valid:
+        if progress is not None:
+            progress(n)
+        network = parareal_resnet(depth, num_subnetworks=n).to(resolved_device)
+        place = getattr(resolved, "place", None)
+        if callable(place):
+            place(network)
+        networks.append(network)
+    rows = time_interleaved(
+        networks,
+        x,
+        targets=targets,
+        repeats=repeats,
+        warmup=warmup,
+        backend=resolved,
+        train=True,
+        compile_coarse=compile_coarse,
+        seed=seed,
+        clock=clock,
+    )
+    settings = {
+        "model": f"Parareal ResNet-{depth}",
+        "depth": depth,
+        "batch_size": batch_size,
+        "device": str(resolved_device),
+        "device_name": _device_name(resolved_device),
+        "repeats": repeats,
+        "warmup": warmup,
+        "backend": None if resolved is None else backend_name(resolved),
+        "compile_coarse": compile_coarse,
+        "torch": torch.__version__,
+        "clock": "cuda events" if resolved_device.type == "cuda" else _CLOCK_NAMES[clock],
+        "torch_threads": torch.get_num_threads(),
+        "timing": (
+            "median forward+backward seconds of each part; samples interleaved round-robin over N; "
+            "CUDA events on GPU, synchronised perf_counter (or process CPU time, see 'clock') otherwise; "
+            "wall_clock: perf_counter of one full forward+backward through 'backend'"
+        ),
+    }
+    return Table2(tuple(rows), settings, tuple(skipped))

@@ -10,7 +10,7 @@ small chain on a GPU.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import cast
 
 import torch
@@ -38,7 +38,7 @@ class _GivenOutputs:
 
 
 def coarse_chain(
-    coarse: Sequence[nn.Module], inputs: Sequence[torch.Tensor], outputs: Sequence[torch.Tensor]
+    coarse: Iterable[nn.Module], inputs: Sequence[torch.Tensor], outputs: Sequence[torch.Tensor]
 ) -> torch.Tensor:
     """``z_N`` of the chain ``z_1 = y_1``, ``z_{j+1} = y_{j+1} + F^j(z_j - x_{j+1})``, by the driver.
 

@@ -24,6 +24,7 @@ from .conversion import balanced_sizes, copy_preprocess, exact_coarse, first_blo
 from .linear import KINDS, linear_layer, linear_network
 from .network import PararealNetwork
 from .parareal_resnets import (
+    PararealResNet,
     PararealResNetPlan,
     parareal_resnet,
     parareal_resnet_from,
@@ -51,6 +52,7 @@ __all__ = [
     "preact_resnet",
     "resnet1001",
     "resnet_unit_specs",
+    "PararealResNet",
     "PararealResNetPlan",
     "parareal_resnet",
     "parareal_resnet_from",

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from .._validation import check_int, check_ints
+from .network import PararealNetwork
 from .resnet import (
     NormLayer,
     PreActResNet,
@@ -42,6 +43,7 @@ from .resnet import (
 )
 
 __all__ = [
+    "PararealResNet",
     "PararealResNetPlan",
     "parareal_resnet_plan",
     "parareal_resnet",
@@ -201,6 +203,33 @@ def _preprocessing(channels: int, resolution: int, image_size: int = 32) -> nn.C
     return nn.Conv2d(3, channels, 1, stride=stride, bias=False)
 
 
+class PararealResNet(PararealNetwork):
+    """A Parareal ResNet-N: a :class:`PararealNetwork` that keeps the plan it was built from.
+
+    The forward pass is :class:`PararealNetwork`'s; :attr:`plan` holds the split (units per
+    subnetwork and per coarse network, interface shapes) and its unit-count bounds, which the
+    Table 2 harness reads instead of re-deriving them from the modules.
+    """
+
+    plan: PararealResNetPlan
+
+    def __init__(
+        self,
+        plan: PararealResNetPlan,
+        preprocess: Iterable[nn.Module],
+        subnetworks: Iterable[nn.Module],
+        coarse: Iterable[nn.Module],
+        postprocess: nn.Module,
+        *,
+        iterations: int = 1,
+        form: str = "correction",
+    ):
+        super().__init__(preprocess, subnetworks, coarse, postprocess, iterations=iterations, form=form)
+        if not isinstance(plan, PararealResNetPlan):
+            raise TypeError(f"`plan` must be a PararealResNetPlan; got {type(plan).__name__}.")
+        self.plan = plan
+
+
 def parareal_resnet_from(
     resnet: PreActResNet,
     *,
@@ -215,7 +244,6 @@ def parareal_resnet_from(
     New modules: ``C^j`` for j > 1 and the coarse networks, freshly initialised. With
     ``num_subnetworks=1`` the result computes exactly ``resnet(x)``.
     """
-    from parareal_toolkit.nn import PararealNetwork
 
     if not isinstance(resnet, PreActResNet):
         raise TypeError(f"`resnet` must be a PreActResNet; got {type(resnet).__name__}.")
@@ -226,9 +254,7 @@ def parareal_resnet_from(
     coarse = [nn.Sequential(*(s.build(norm_layer) for s in specs)) for specs in plan.coarse]
     for module in preprocess[1:] + coarse:
         init_weights(module)
-    network = PararealNetwork(preprocess, subnetworks, coarse, resnet.head, iterations=iterations, form=form)
-    network.plan = plan
-    return network
+    return PararealResNet(plan, preprocess, subnetworks, coarse, resnet.head, iterations=iterations, form=form)
 
 
 def parareal_resnet(

@@ -139,3 +139,17 @@ def test_train_config_accepts_numpy_integers_and_continues_a_saved_one(tmp_path)
     resumed = requested.continuing(saved)
     assert (resumed.depth, resumed.lr) == (20, 0.2)  # what the run computes: the checkpoint's
     assert (resumed.epochs, resumed.output_dir, resumed.workers) == (9, "new", 0)  # how it runs: the caller's
+
+
+def test_evaluate_checkpoint_and_metrics_logger_check_their_arguments(tmp_path):
+    from parareal_toolkit.training import MetricsLogger, evaluate_checkpoint
+
+    path = tmp_path / "any.pt"
+    with pytest.raises(ValueError, match="`batch_size` must be at least 1; got 0"):
+        evaluate_checkpoint(path, batch_size=0)
+    with pytest.raises(TypeError, match="`workers` must be an integer; got 1.5"):
+        evaluate_checkpoint(path, workers=1.5)
+    with pytest.raises(ValueError, match="`device` must be one of 'auto', 'cpu', 'cuda'; got 'tpu'"):
+        evaluate_checkpoint(path, device="tpu")
+    with pytest.raises(ValueError, match="`resume_after_epoch` must be non-negative; got -1"):
+        MetricsLogger(tmp_path, resume_after_epoch=-1)

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .._validation import check_int
+
 __all__ = ["MetricsLogger", "read_metrics", "METRIC_FIELDS"]
 
 METRIC_FIELDS = (
@@ -54,6 +56,8 @@ class MetricsLogger:
     """
 
     def __init__(self, run_dir: str | os.PathLike, *, resume_after_epoch: int | None = None):
+        if resume_after_epoch is not None:
+            resume_after_epoch = check_int(resume_after_epoch, "resume_after_epoch", minimum=0)
         self.run_dir = Path(run_dir)
         self.jsonl = self.run_dir / "metrics.jsonl"
         self.csv = self.run_dir / "metrics.csv"

@@ -7,13 +7,8 @@ from cifar_files import CIFAR10_FILES, accept_checksums, write_cifar10, write_ci
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
 from parareal_toolkit.cli import main
-from parareal_toolkit.training.data import (
-    DATASETS,
-    ClassPatterns,
-    DatasetNotFoundError,
-    load_dataset,
-    train_transform,
-)
+from parareal_toolkit.training.class_patterns import ClassPatterns
+from parareal_toolkit.training.data import DATASETS, DatasetNotFoundError, load_dataset, train_transform
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

@@ -217,14 +217,12 @@ def test_cli_choices_are_the_library_registries():
     from parareal_toolkit.ode import PROBLEMS
     from parareal_toolkit.testing.proposition1 import CASES
     from parareal_toolkit.training import DATASETS
-    from parareal_toolkit.training.trainer import MODELS, NORMS
 
     assert FORMS == _names.FORMS
     assert tuple(BACKENDS) == _names.BACKEND_NAMES
     assert tuple(PROBLEMS) == _names.PROBLEM_NAMES
     assert tuple(c.name for c in CASES) == _names.VERIFY_CASES
     assert tuple(DATASETS) == _names.DATASET_NAMES
-    assert MODELS == _names.MODEL_NAMES and NORMS == _names.NORM_NAMES
     assert NETWORKS == _names.NETWORK_NAMES
     assert (SYNCHRONOUS, ASYNCHRONOUS, SCHEDULES) == (
         _names.SYNCHRONOUS_SCHEDULES,

@@ -137,14 +137,14 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_bit_for_bit(tmp_path, uninterrupted)
 
 
 def test_ctrl_c_through_the_cli_exits_cleanly(tmp_path, capsys, monkeypatch):
-    from parareal_toolkit.training import trainer
+    from parareal_toolkit.training import run
 
-    real_train = trainer.train
+    real_train = run.train
 
     def train_with_ctrl_c(config, **kwargs):
         return real_train(config, **kwargs, on_batch_end=lambda e, s, l: os.kill(os.getpid(), signal.SIGINT))
 
-    monkeypatch.setattr(trainer, "train", train_with_ctrl_c)
+    monkeypatch.setattr(run, "train", train_with_ctrl_c)
     code = main(
         [
             "train",

@@ -1,5 +1,6 @@
 """Data-parallel training with ``torchrun --nproc-per-node 2`` on the CPU (gloo)."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -10,7 +11,9 @@ import pytest
 import torch
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
+from parareal_toolkit.backends.distributed import process_group
 from parareal_toolkit.training import TrainConfig, load_checkpoint, read_metrics, train
+from parareal_toolkit.training.data_parallel import data_parallel_group
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -130,3 +133,52 @@ def test_torchrun_smoke_with_batchnorm(tmp_path):
     assert state["epoch"] == 1 and state["config"]["norm"] == "batch"
     rows = read_metrics(tmp_path / "bn")
     assert len(rows) == 1 and rows[0]["test_error"] in {k / 6 for k in range(7)}  # 6 test images over 2 shards
+
+
+@pytest.fixture
+def torchrun_environment(monkeypatch):
+    """The variables torchrun sets, for a world of one process (gloo, in this process)."""
+    for name, value in dict(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
+
+
+def test_process_group_is_torn_down_by_the_block_that_set_it_up(torchrun_environment):
+    assert not torch.distributed.is_initialized()
+    with pytest.raises(RuntimeError, match="inside"), process_group("gloo", timeout=30) as (rank, world_size):
+        assert (rank, world_size) == (0, 1) and torch.distributed.is_initialized()
+        with process_group("gloo") as inner:  # an existing group is used and left alone
+            assert inner == (0, 1)
+        assert torch.distributed.is_initialized()
+        raise RuntimeError("inside")
+    assert not torch.distributed.is_initialized()
+
+
+def test_training_sets_up_no_group_for_one_process(torchrun_environment):
+    with data_parallel_group("cpu") as group:
+        assert (group.rank, group.world_size, group.enabled) == (0, 1, False)
+        assert not torch.distributed.is_initialized()
+        assert group.sum([1.0, 2.0]) == [1.0, 2.0] and group.all_true(True) and not group.all_true(False)
+
+
+def test_several_processes_get_their_group_from_the_backends(monkeypatch):
+    """WORLD_SIZE > 1: the group comes from backends.distributed.process_group, entered and left once."""
+    import parareal_toolkit.training.data_parallel as data_parallel
+
+    events = []
+
+    @contextlib.contextmanager
+    def fake_process_group(backend, *, timeout):
+        events.append(("set up", backend))
+        yield 1, 2
+        events.append("torn down")
+
+    monkeypatch.setattr(data_parallel, "process_group", fake_process_group)
+    for name, value in dict(RANK="1", LOCAL_RANK="1", WORLD_SIZE="2").items():
+        monkeypatch.setenv(name, value)
+    with data_parallel_group("cpu") as group:
+        assert (group.rank, group.world_size, group.enabled, group.is_main) == (1, 2, True, False)
+        assert events == [("set up", "gloo")]
+    assert events == [("set up", "gloo"), "torn down"]
+    sources = (REPO / "parareal_toolkit" / "training").glob("*.py")
+    assert not [p.name for p in sources if "_process_group(" in p.read_text()]  # no second set-up

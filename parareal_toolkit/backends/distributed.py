@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 import numpy as np
@@ -37,7 +38,7 @@ import torch.distributed as dist
 
 from ..propagator import Propagator
 
-__all__ = ["DistributedBackend", "DistributedError", "init_distributed", "slice_owners"]
+__all__ = ["DistributedBackend", "DistributedError", "init_distributed", "process_group", "slice_owners"]
 
 
 class DistributedError(RuntimeError):
@@ -66,6 +67,28 @@ def init_distributed(backend: str | None = None, *, timeout: float = 300.0) -> t
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
     return dist.get_rank(), dist.get_world_size()
+
+
+@contextmanager
+def process_group(backend: str | None = None, *, timeout: float = 300.0) -> Iterator[tuple[int, int]]:
+    """The default process group for the duration of a ``with`` block, as :func:`init_distributed` sets it up.
+
+    A group this call initialises is destroyed on exit, also after an exception, so the
+    process can set up another one later; a group that was already initialised is used and
+    left alone (its owner tears it down).
+
+    Yields
+    ------
+    tuple of int
+        ``(rank, world_size)`` of this process.
+    """
+    created = not dist.is_initialized()
+    rank, world_size = init_distributed(backend, timeout=timeout)
+    try:
+        yield rank, world_size
+    finally:
+        if created and dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def slice_owners(count: int, world_size: int) -> list[int]:

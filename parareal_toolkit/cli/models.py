@@ -2,28 +2,41 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+
+from ._common import format_table, positive_int
+
 HELP = "table of parameters and residual units of ResNet-DEPTH and Parareal ResNet-N"
 
+_HEADER = ("N", "units/subnet", "coarse units", "parameters", "largest subnet", "coarse total", "preprocess")
 
-def add_arguments(parser) -> None:
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=int, default=1001, help="9n+2 (default 1001)")
-    parser.add_argument("--num-classes", type=int, default=10)
+    parser.add_argument("--num-classes", type=positive_int, default=10)
     parser.add_argument("--subnetworks", "-N", type=int, nargs="+", default=[1, 3, 6, 12, 18, 24])
     parser.add_argument("--coarse-units", type=int, default=None, help="default ceil(12/N)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
-def run(args) -> int:
-    import json
+def run(args: argparse.Namespace) -> int:
+    """Print the table (or its rows as JSON with ``--json``).
 
-    from ..nn.parareal_resnets import parareal_resnet_table as model_table
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
+    from ..nn.parareal_resnets import parareal_resnet_table
 
-    rows = model_table(args.depth, args.subnetworks, num_classes=args.num_classes, coarse_units=args.coarse_units)
+    rows = parareal_resnet_table(
+        args.depth, args.subnetworks, num_classes=args.num_classes, coarse_units=args.coarse_units
+    )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("N", "units/subnet", "coarse units", "parameters", "largest subnet", "coarse total", "preprocess")
-    lines = [header] + [
+    cells = [
         (
             "ResNet" if r["num_subnetworks"] is None else str(r["num_subnetworks"]),
             r["units_per_subnetwork"],
@@ -35,10 +48,6 @@ def run(args) -> int:
         )
         for r in rows
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     print(f"ResNet-{args.depth}, {args.num_classes} classes (trainable parameters)")
-    for k, line in enumerate(lines):
-        print("  ".join(cell.rjust(w) for cell, w in zip(line, widths)))
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
+    print(format_table([_HEADER, *cells], align="right"))
     return 0

@@ -5,12 +5,16 @@ Under ``torchrun --nproc-per-node P`` the same command trains data-parallel.
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
+
 from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES
 
 HELP = "train ResNet / Parareal ResNet-N on CIFAR-10/100 (seed recipe by default; torchrun for data-parallel)"
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
     model.add_argument("--model", choices=MODEL_NAMES, default="resnet")
     model.add_argument("--depth", type=int, default=1001, help="9n+2 (default 1001: 333 bottleneck units)")
@@ -53,50 +57,30 @@ def add_arguments(parser) -> None:
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
 
 
-def run(args) -> int:
-    import sys
+def run(args: argparse.Namespace) -> int:
+    """Train as the options say; 1 after a NaN loss, 130 after Ctrl-C (checkpoint saved).
 
-    from ..training.trainer import NonFiniteLossError, TrainConfig, TrainingInterrupted, train
+    Returns
+    -------
+    int
+        The exit status.
+    """
+    from dataclasses import fields
 
-    config = TrainConfig(
-        model=args.model,
-        depth=args.depth,
-        subnetworks=args.subnetworks,
-        coarse_units=args.coarse_units,
-        norm=args.norm,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        download=args.download,
-        augment=args.augment,
-        train_size=args.train_size,
-        test_size=args.test_size,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        momentum=args.momentum,
-        weight_decay=args.weight_decay,
-        milestones=args.milestones,
-        gamma=args.gamma,
-        seed=args.seed,
-        deterministic=args.deterministic,
-        device=args.device,
-        amp=args.amp,
-        channels_last=args.channels_last,
-        sync_batchnorm=args.sync_batchnorm,
-        workers=args.workers,
-        output_dir=args.output_dir,
-        eval_every=args.eval_every,
-        plot=args.plot,
-    )
+    from ..training import NonFiniteLossError, TrainConfig, TrainingInterrupted
+    from ..training import run as training_run
+
+    # every TrainConfig field is an option of the same name
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     try:
-        summary = train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+        summary = training_run.train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     except NonFiniteLossError as exc:
         print(f"parareal train: {exc}", file=sys.stderr)
         return 1
     except TrainingInterrupted as exc:
         print(f"parareal train: {exc}", file=sys.stderr)
         return 130
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun only rank 0 reports
         error = summary["final_test_error"]
         error_text = "n/a" if error is None else f"{100 * error:.2f}%"
         print(

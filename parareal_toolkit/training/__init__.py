@@ -1,18 +1,23 @@
-"""Training ResNets and parareal ResNets on CIFAR: data, loop, checkpoints, metrics, plots."""
+"""Training ResNets and parareal ResNets on CIFAR: data, loop, checkpoints, metrics, plots.
+
+:func:`train` is the entry point: it sets up the data-parallel group
+(:mod:`.data_parallel`) and the process-wide settings (:func:`run_environment`), then
+drives a :class:`Trainer` epoch by epoch, checkpointing its :class:`RunState` after each.
+"""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data import DATASETS, ClassPatterns, DatasetNotFoundError, load_dataset, test_transform, train_transform
+from .class_patterns import ClassPatterns
+from .config import TrainConfig
+from .data import DATASETS, DatasetNotFoundError, load_dataset, test_transform, train_transform
+from .environment import RunEnvironment, run_environment
+from .errors import NonFiniteLossError, TrainingInterrupted
+from .evaluation import evaluate, evaluate_checkpoint
 from .metrics import MetricsLogger, read_metrics
+from .models import build_model
 from .plots import plot_training_curves
-from .trainer import (
-    NonFiniteLossError,
-    TrainConfig,
-    TrainingInterrupted,
-    build_model,
-    evaluate,
-    evaluate_checkpoint,
-    train,
-)
+from .run import train
+from .run_state import EpochTotals, RunState
+from .trainer import Trainer
 
 __all__ = [
     # data
@@ -25,6 +30,11 @@ __all__ = [
     # loop
     "TrainConfig",
     "train",
+    "Trainer",
+    "RunState",
+    "EpochTotals",
+    "run_environment",
+    "RunEnvironment",
     "evaluate",
     "evaluate_checkpoint",
     "build_model",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -25,8 +26,18 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated, corrupt or not one of ours."""
 
 
-def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
-    """Write ``state`` to ``path`` atomically (temporary file + ``os.replace``)."""
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` to ``path`` atomically (temporary file + ``os.replace``).
+
+    ``state`` must hold only tensors, numbers, strings, ``None``, lists and dictionaries (what
+    ``weights_only=True`` loads); the format tag :data:`CHECKPOINT_FORMAT` is added. The
+    parent folder is created if needed.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format": CHECKPOINT_FORMAT, **state}
@@ -43,11 +54,16 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, *, map_location="cpu") -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`, with ``weights_only=True``.
 
     Raises :class:`CheckpointError` (a ``ValueError``) with the file name when the file
     does not exist, is truncated or corrupt, or lacks the expected entries.
+
+    Returns
+    -------
+    dict
+        The saved state, with its ``"format"`` entry; tensors on ``map_location``.
     """
     path = Path(path)
     if not path.is_file():

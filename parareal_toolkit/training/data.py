@@ -7,8 +7,9 @@
   are normalised with the training set's per-channel mean and standard deviation.
 * ``fake``: :class:`torchvision.datasets.FakeData` (Gaussian noise, random labels; nothing
   to learn, for smoke runs of the pipeline).
-* ``patterns``: :class:`ClassPatterns`, CIFAR-shaped images made of a fixed smooth pattern
-  per class plus pixel noise: learnable in a few steps, for tests that training works.
+* ``patterns``: :class:`~parareal_toolkit.training.ClassPatterns`, CIFAR-shaped images
+  made of a fixed smooth pattern per class plus pixel noise: learnable in a few steps, for
+  tests that training works.
 """
 
 from __future__ import annotations
@@ -16,19 +17,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import numpy as np
-from PIL import Image
+from torch.utils.data import Dataset
 from torchvision import datasets, transforms
-from torchvision.datasets import VisionDataset
+
+from .._validation import check_choice, check_int
+from .class_patterns import ClassPatterns
 
 __all__ = [
     "DATASETS",
     "DatasetSpec",
     "DatasetNotFoundError",
-    "ClassPatterns",
     "load_dataset",
     "train_transform",
     "test_transform",
+    "num_classes_of",
 ]
 
 
@@ -38,11 +40,18 @@ class DatasetNotFoundError(FileNotFoundError):
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """What the loader needs to know about one dataset: classes, normalisation, where it lives.
+
+    ``mean`` and ``std`` are the per-channel statistics of the training images in [0, 1];
+    ``folder`` and ``archive_url`` are torchvision's extracted folder under the data
+    directory and the archive it downloads (``None`` for the synthetic sets).
+    """
+
     name: str
     num_classes: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    folder: str | None = None  # torchvision's extracted folder under the data directory
+    folder: str | None = None
     archive_url: str | None = None
 
 
@@ -70,71 +79,32 @@ DATASETS: dict[str, DatasetSpec] = {
 _TORCHVISION_CLASSES = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}
 
 
-class ClassPatterns(VisionDataset):
-    """CIFAR-shaped RGB images: ``128 + amplitude * pattern[label] + noise`` (uint8, PIL).
-
-    Each class has one fixed smooth random pattern (8x8 Gaussian noise upsampled to 32x32,
-    drawn from ``seed``); every image adds independent Gaussian pixel noise of standard
-    deviation ``noise`` (drawn from ``seed`` and ``index + index_offset``, so item ``i``
-    never changes; a test split uses the same patterns with another offset).
-    Labels cycle through the classes, so every class has ``size / num_classes`` images.
-    A linear classifier separates the classes when ``noise`` is not much larger than
-    ``amplitude``.
-    """
-
-    def __init__(
-        self,
-        size: int = 1000,
-        *,
-        num_classes: int = 10,
-        amplitude: float = 60.0,
-        noise: float = 20.0,
-        seed: int = 0,
-        index_offset: int = 0,
-        transform=None,
-        target_transform=None,
-    ):
-        super().__init__(transform=transform, target_transform=target_transform)
-        if size < 1 or num_classes < 2:
-            raise ValueError(f"`size` must be >= 1 and `num_classes` >= 2; got {size}, {num_classes}.")
-        self.size, self.num_classes, self.noise, self.seed = size, num_classes, noise, seed
-        self.index_offset = index_offset
-        coarse = np.random.default_rng(seed).standard_normal((num_classes, 8, 8, 3))
-        self.patterns = amplitude * coarse.repeat(4, axis=1).repeat(4, axis=2)
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index: int):
-        if not 0 <= index < self.size:
-            raise IndexError(f"{type(self).__name__} index {index} out of range")
-        label = index % self.num_classes
-        rng = np.random.default_rng([self.seed, index + self.index_offset])
-        pixels = 128.0 + self.patterns[label] + self.noise * rng.standard_normal((32, 32, 3))
-        img = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-        if self.transform is not None:
-            img = self.transform(img)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return img, label
-
-
 def train_transform(dataset: str, *, augment: bool = True) -> transforms.Compose:
-    """4-pixel pad + random 32x32 crop + horizontal flip (if ``augment``), then normalise."""
+    """4-pixel pad + random 32x32 crop + horizontal flip (if ``augment``), then normalise.
+
+    Returns
+    -------
+    torchvision.transforms.Compose
+        PIL image to a normalised ``(3, 32, 32)`` float tensor.
+    """
     spec = _spec(dataset)
     steps = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if augment else []
     return transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(spec.mean, spec.std)])
 
 
 def test_transform(dataset: str) -> transforms.Compose:
-    """Normalise only (no augmentation): the evaluation transform of ``dataset``."""
+    """Normalise only (no augmentation): the evaluation transform of ``dataset``.
+
+    Returns
+    -------
+    torchvision.transforms.Compose
+        PIL image to a normalised ``(3, 32, 32)`` float tensor.
+    """
     return train_transform(dataset, augment=False)
 
 
 def _spec(dataset: str) -> DatasetSpec:
-    if dataset not in DATASETS:
-        raise ValueError(f"`dataset` must be one of {sorted(DATASETS)}; got {dataset!r}.")
-    return DATASETS[dataset]
+    return DATASETS[check_choice(dataset, "dataset", DATASETS)]
 
 
 def load_dataset(
@@ -146,18 +116,24 @@ def load_dataset(
     augment: bool = True,
     size: int | None = None,
     seed: int = 0,
-):
+) -> Dataset:
     """The training (``train=True``, augmented if ``augment``) or test split of ``dataset``.
 
     ``size`` is the number of images of the synthetic sets (default 1024 for training and
     256 for testing) and is ignored for CIFAR. Raises :class:`DatasetNotFoundError` (a
     ``FileNotFoundError``) naming the folder it looked in when a CIFAR set is missing or
     fails torchvision's md5 checks and ``download`` is false.
+
+    Returns
+    -------
+    torch.utils.data.Dataset
+        ``(image, label)`` pairs: a normalised ``(3, 32, 32)`` float tensor and an ``int``.
     """
     spec = _spec(dataset)
+    seed = check_int(seed, "seed", minimum=0)
     transform = train_transform(dataset, augment=augment) if train else test_transform(dataset)
     if dataset in ("fake", "patterns"):
-        size = (1024 if train else 256) if size is None else size
+        size = (1024 if train else 256) if size is None else check_int(size, "size", minimum=1)
         # test images must differ from training images: offset the per-index seeds
         offset = 0 if train else 1_000_003
         if dataset == "fake":
@@ -171,7 +147,7 @@ def load_dataset(
     except RuntimeError as exc:
         if download or "not found or corrupted" not in str(exc):
             raise
-        folder = os.path.join(os.path.abspath(data_dir), spec.folder)
+        folder = os.path.join(os.path.abspath(data_dir), cls.base_folder)
         raise DatasetNotFoundError(
             f"{spec.name} not found or corrupted in {folder} (torchvision checks the md5 sum of every batch file); "
             f"pass --download to fetch {spec.archive_url} into {os.path.abspath(data_dir)}, "
@@ -180,4 +156,11 @@ def load_dataset(
 
 
 def num_classes_of(dataset: str) -> int:
+    """The number of classes of ``dataset`` (10 or 100).
+
+    Returns
+    -------
+    int
+        The number of classes.
+    """
     return _spec(dataset).num_classes

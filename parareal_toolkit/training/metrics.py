@@ -11,6 +11,9 @@ import csv
 import json
 import os
 from pathlib import Path
+from typing import Any
+
+from .._validation import check_int
 
 __all__ = ["MetricsLogger", "read_metrics", "METRIC_FIELDS"]
 
@@ -26,8 +29,16 @@ METRIC_FIELDS = (
 )
 
 
-def read_metrics(path: str | os.PathLike) -> list[dict]:
-    """Rows of a ``metrics.jsonl`` file, or of the one inside a run directory."""
+def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows of a ``metrics.jsonl`` file, or of the one inside a run directory.
+
+    Raises ``FileNotFoundError`` naming the path when there is no such file.
+
+    Returns
+    -------
+    list of dict
+        One row per logged epoch, in order (fields: :data:`METRIC_FIELDS`).
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.jsonl"
@@ -45,6 +56,8 @@ class MetricsLogger:
     """
 
     def __init__(self, run_dir: str | os.PathLike, *, resume_after_epoch: int | None = None):
+        if resume_after_epoch is not None:
+            resume_after_epoch = check_int(resume_after_epoch, "resume_after_epoch", minimum=0)
         self.run_dir = Path(run_dir)
         self.jsonl = self.run_dir / "metrics.jsonl"
         self.csv = self.run_dir / "metrics.csv"
@@ -52,10 +65,10 @@ class MetricsLogger:
         rows = []
         if resume_after_epoch is not None and self.jsonl.is_file():
             rows = [r for r in read_metrics(self.jsonl) if r["epoch"] <= resume_after_epoch]
-        self.rows: list[dict] = []
+        self.rows: list[dict[str, Any]] = []
         self._rewrite(rows)
 
-    def _rewrite(self, rows: list[dict]) -> None:
+    def _rewrite(self, rows: list[dict[str, Any]]) -> None:
         self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
         with open(self.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
@@ -63,7 +76,8 @@ class MetricsLogger:
             writer.writerows(rows)
         self.rows = list(rows)
 
-    def log(self, row: dict) -> None:
+    def log(self, row: dict[str, Any]) -> None:
+        """Append ``row`` (one epoch's metrics) to both files and to :attr:`rows`."""
         self.rows.append(row)
         with open(self.jsonl, "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .metrics import read_metrics
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["plot_training_curves"]
 
 
-def plot_training_curves(runs, *, labels=None, path: str | os.PathLike | None = None, figsize=(10, 4)):
+def plot_training_curves(
+    runs: Iterable[str | os.PathLike | Sequence[dict[str, Any]]],
+    *,
+    labels: Sequence[str] | None = None,
+    path: str | os.PathLike | None = None,
+    figsize: tuple[float, float] = (10, 4),
+) -> Figure:
     """Plot loss (left) and error rate in % (right) against the epoch.
 
     ``runs``: run directories or ``metrics.jsonl`` files, or lists of metric rows (as
     written by :class:`~parareal_toolkit.training.metrics.MetricsLogger`). Training curves
-    are dashed, test curves solid, one colour per run. Saves to ``path`` if given and
-    returns the figure.
+    are dashed, test curves solid, one colour per run. ``labels`` default to the run
+    folders' names. Saves to ``path`` if given (and closes the figure).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure, with the loss and the error axes.
     """
     import matplotlib
 
     if path is not None:
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-
-    from .metrics import read_metrics
 
     runs = list(runs)
     if not runs:

@@ -1,7 +1,7 @@
 """Run synchronous pipeline schedules for real with ``torch.distributed.pipelining``.
 
-Launch one process per stage (``torchrun --nproc-per-node 2 -m
-parareal_toolkit.layerpipe.runtime --schedule NAME --out DIR``); every rank writes the
+Launch one process per stage (``torchrun --nproc-per-node 2 -m parareal_toolkit.cli
+pipeline-run --schedule NAME --out DIR``, which calls :func:`run`); every rank writes the
 gradients of its stage to ``DIR/grads_rank{r}.pt``. On CPU with gloo, in float64, these
 equal single-process backprop of the whole model on the whole batch (tested).
 
@@ -22,9 +22,7 @@ simulated (:mod:`.engine`) and emulated numerically (:mod:`.emulator`).
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from typing import TYPE_CHECKING, Any
 
 from .._names import RUNTIME_SCHEDULES
@@ -166,17 +164,3 @@ def run(name: str, microbatches: int, out: str) -> None:
         dist.barrier()  # leave together: a rank exiting under a live gloo peer can abort
     finally:
         dist.destroy_process_group()
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="one rank of the pipelining runtime check")
-    parser.add_argument("--schedule", default="gpipe", choices=RUNTIME_SCHEDULES)
-    parser.add_argument("--microbatches", type=int, default=4)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    run(args.schedule, args.microbatches, args.out)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

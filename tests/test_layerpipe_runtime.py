@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from parareal_toolkit import cli
 from parareal_toolkit.layerpipe.runtime import RUNTIME_SCHEDULES, build_model, example_batch, torch_actions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,8 @@ def test_torchrun_gradients_equal_single_process_backprop(schedule, tmp_path):
         "--master-port",
         str(_free_port()),
         "-m",
-        "parareal_toolkit.layerpipe.runtime",
+        "parareal_toolkit.cli",
+        "pipeline-run",
         "--schedule",
         schedule,
         "--microbatches",
@@ -60,6 +62,21 @@ def test_torchrun_gradients_equal_single_process_backprop(schedule, tmp_path):
     assert set(grads) == set(ref)
     for name in ref:
         torch.testing.assert_close(grads[name], ref[name], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--out", "MISSING"], "--out"),
+        (["--schedule", "zb-h2", "--out", "."], "--schedule"),
+        (["--microbatches", "0", "--out", "."], "--microbatches"),
+    ],
+)
+def test_pipeline_run_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, match):
+    argv = [str(tmp_path / "missing") if a == "MISSING" else a for a in argv]
+    assert cli.main(["pipeline-run", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and match in err
 
 
 def test_custom_action_lists_split_backward_per_stage():

@@ -3,13 +3,17 @@ LayerPipe's bounds as a property over random cost profiles; bad input."""
 
 import math
 
+import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from layerpipe_checks import assert_feasible
 
 from parareal_toolkit.layerpipe import (
+    StageCost,
     SteadyStateNotReached,
     build_schedule,
+    compare,
     cyclic_period,
     iteration_bound,
     partition_contiguous,
@@ -19,7 +23,10 @@ from parareal_toolkit.layerpipe import (
     steady_state_period,
     vgg16_profile,
 )
-from parareal_toolkit.layerpipe.schedules import stage_schedule
+from parareal_toolkit.layerpipe.comparison import evaluate
+from parareal_toolkit.layerpipe.folding import folded_period
+from parareal_toolkit.layerpipe.stage_schedules import stage_schedule
+from parareal_toolkit.layerpipe.task_graph import Task
 
 costs3 = st.tuples(st.integers(1, 5), st.integers(1, 5), st.integers(1, 5))
 
@@ -33,7 +40,7 @@ def test_gpipe_and_1f1b_makespan_and_bubble(p, m, c):
     f, b, w = c
     for name in ("gpipe", "1f1b"):
         trace = simulate(build_schedule(name, uniform(p, f, b, w), p, microbatches=m))
-        trace.check()
+        assert_feasible(trace)
         assert trace.makespan == (m + p - 1) * (f + b + w)
         assert math.isclose(trace.bubble_fraction, (p - 1) / (m + p - 1), abs_tol=1e-12)
 
@@ -44,7 +51,7 @@ def test_zb_h1_makespan(p, extra, c):
     w = min(w, f, b)  # the closed form needs w <= min(f, b); otherwise more bubble (measured)
     m = p + extra
     trace = simulate(build_schedule("zb-h1", uniform(p, f, b, w), p, microbatches=m))
-    trace.check()
+    assert_feasible(trace)
     assert trace.makespan == m * (f + b + w) + (p - 1) * (f + b - w)
 
 
@@ -52,7 +59,7 @@ def test_zb_h1_makespan(p, extra, c):
 def test_zb_h2_is_bubble_free_for_equal_costs_and_never_beats_the_last_stage_bound(p, extra, f):
     m = p + extra
     trace = simulate(build_schedule("zb-h2", uniform(p, f, f, f), p, microbatches=m))
-    trace.check()
+    assert_feasible(trace)
     assert trace.makespan == 3 * f * m + (p - 1) * f
 
 
@@ -92,8 +99,6 @@ def _run_torch_order(name, p, m, per_rank, f, b, w):
     costs = [(f, b, w, 0.0, 1.0)] * stages
     split = any(a.computation_type.value == "W" for row in rows for a in row)
     sched = stage_schedule(name, costs, m, split=split, priority=lambda t: (0,))
-    from parareal_toolkit.layerpipe.schedule import Task
-
     kind = {"F": "F", "B": "B", "I": "A", "W": "G"}
     sched.order = [
         [Task(kind[a.computation_type.value], a.stage_index, a.microbatch_index) for a in row] for row in rows
@@ -103,7 +108,7 @@ def _run_torch_order(name, p, m, per_rank, f, b, w):
     sched.processor = {t: rank_of[t] for t in sched.cost}
     sched.num_processors = p
     trace = simulate(sched)
-    trace.check()
+    assert_feasible(trace)
     return trace
 
 
@@ -131,11 +136,51 @@ def test_pipedream_period_equals_its_largest_stage_load(p, loads):
     prof = profile_from_costs(loads, [2 * x for x in loads], loads[::-1])
     sched = build_schedule("pipedream", prof, p, steps=24)
     trace = simulate(sched)
-    trace.check()
+    assert_feasible(trace)
     period = steady_state_period(trace)
-    assert math.isclose(period, sched.meta["load_bound"], rel_tol=1e-9)
+    assert math.isclose(period, sched.info.load_bound, rel_tol=1e-9)
     assert math.isclose(cyclic_period(sched), period, rel_tol=1e-9)
     assert iteration_bound(sched) <= period * (1 + 1e-9)
+
+
+@settings(max_examples=10)
+@given(p=st.integers(2, 5), loads=st.lists(st.integers(1, 9), min_size=5, max_size=8), k=st.integers(2, 3))
+def test_folding_modulo_k_keeps_the_period_of_a_one_periodic_order(p, loads, k):
+    # the one folding: modulo k steps, a 1-periodic order has the period it has folded onto one step
+    prof = profile_from_costs(loads, [2 * x for x in loads], loads[::-1])
+    sched = build_schedule("pipedream", prof, p, steps=24)
+    folded = folded_period(sched, period=k, last_step=12, order=sched.order, order_steps=(6, 18))
+    assert math.isclose(folded, cyclic_period(sched), rel_tol=1e-9)
+
+
+def test_schedule_info_is_typed_and_reaches_the_metrics():
+    prof = uniform(4, 1, 1, 1)  # per stage of two layers: f = b = w = 2
+    info = build_schedule("pipedream", prof, 2, steps=8).info
+    assert info.stages == ((0, 2), (2, 4)) and info.replicas == (1, 1)
+    assert info.staleness == (1, 0) and info.weight_versions == (2, 1)
+    assert info.load_bound == 6.0 and info.allreduce_volume == 0.0 and info.placement is None
+    sync = build_schedule("1f1b", prof, 2, microbatches=4).info
+    assert sync.stages == ((0, 2), (2, 4)) and sync.load_bound is None
+    assert sync.stage_costs == (StageCost(2.0, 2.0, 2.0, 0.0, 1.0),) * 2
+    layerpipe = build_schedule("layerpipe", prof, 3, steps=8).info
+    assert layerpipe.placement is not None and len(layerpipe.staleness) == 4
+    for q in range(3):
+        hosted = [s + 1 for l, s in enumerate(layerpipe.staleness) if layerpipe.placement.forward[l] == q]
+        assert layerpipe.weight_versions[q] == max(hosted, default=0)
+    row = evaluate("pipedream", prof, 2, steps=8)
+    assert row["staleness"] == [1, 0] and row["weight_versions"] == [2, 1] and row["load_bound"] == 6.0
+
+
+def test_feasibility_check_can_fail():
+    trace = simulate(build_schedule("gpipe", uniform(2, 1, 1, 1), 2, microbatches=2))
+    assert_feasible(trace)
+    trace.start[Task("F", 1, 0)] -= 0.5  # F1[0] now starts before F0[0] ends
+    with pytest.raises(AssertionError, match="before its dependency"):
+        assert_feasible(trace)
+    trace = simulate(build_schedule("gpipe", uniform(2, 1, 1, 1), 2, microbatches=2))
+    trace.start[Task("F", 0, 1)] -= 0.5  # overlaps F0[0] on processor 0
+    with pytest.raises(AssertionError, match="at once"):
+        assert_feasible(trace)
 
 
 @given(
@@ -173,8 +218,8 @@ def test_layerpipe_respects_bounds_processors_and_dependencies(p, layers):
         except SteadyStateNotReached:
             assert steps < 16 * (12 * p + 24)
             steps *= 2
-    trace.check()  # one task per processor at a time; every dependency respected
-    bound = max(iteration_bound(sched), sched.meta["load_bound"])
+    assert_feasible(trace)  # one task per processor at a time; every dependency respected
+    bound = max(iteration_bound(sched), sched.info.load_bound)
     assert period >= bound * (1 - 1e-9)
     # the balanced placement (derivation in parareal_toolkit.layerpipe.partition):
     # max(tau, M, a/2) <= T* <= max(tau + M, (2 tau + a)/3, a/2), tau = total/P,
@@ -182,7 +227,7 @@ def test_layerpipe_respects_bounds_processors_and_dependencies(p, layers):
     tau = prof.total / p
     whole = max(max(l.forward, l.weight_grad + l.update) for l in prof.layers)
     a = max(l.activation_grad for l in prof.layers)
-    load = sched.meta["load_bound"]
+    load = sched.info.load_bound
     assert load >= max(tau, whole, a / 2) * (1 - 1e-9)
     assert load <= max(tau + whole, (2 * tau + a) / 3, a / 2) * (1 + 1e-9)
     # and the list schedule stays within twice the bound (measured: equal on VGG-16 P=6..12)
@@ -209,7 +254,7 @@ def test_period_of_a_multi_step_cycle_is_exact(name, p):
     prof = vgg16_profile()
     sched = build_schedule(name, prof, p, steps=60)
     period = steady_state_period(simulate(sched))
-    assert math.isclose(period, sched.meta["load_bound"], rel_tol=1e-9)
+    assert math.isclose(period, sched.info.load_bound, rel_tol=1e-9)
 
 
 def test_layerpipe_reaches_its_bound_on_vgg16():
@@ -217,7 +262,7 @@ def test_layerpipe_reaches_its_bound_on_vgg16():
     for p in (6, 8, 9):
         sched = build_schedule("layerpipe", prof, p, steps=60)
         period = steady_state_period(simulate(sched))
-        assert math.isclose(period, sched.meta["load_bound"], rel_tol=1e-6)
+        assert math.isclose(period, sched.info.load_bound, rel_tol=1e-6)
 
 
 def test_layerpipe_balances_vgg16_better_than_whole_layers():
@@ -250,11 +295,35 @@ def test_communication_latency_slows_the_pipeline():
         (lambda: build_schedule("nope", uniform(3, 1, 1, 1), 2), "schedule"),
         (lambda: profile_from_costs([1, -1], [1, 1], [1, 1]), "forward"),
         (lambda: build_schedule("gpipe", uniform(3, 1, 1, 1), 2, microbatches=0), "microbatches"),
+        (lambda: build_schedule("pipedream", uniform(3, 1, 1, 1), 2, steps=1), "steps"),
+        (lambda: build_schedule("layerpipe", uniform(3, 1, 1, 1), 2, delays=[1, 0]), "delays"),
+        (lambda: build_schedule("pipedream", uniform(3, 1, 1, 1), 2, delays=[1, -1]), "delays"),
+        (lambda: simulate(build_schedule("1f1b", uniform(2, 1, 1, 1), 2), latency=-1.0), "latency"),
+        (lambda: simulate(build_schedule("1f1b", uniform(2, 1, 1, 1), 2), bandwidth=0.0), "bandwidth"),
+        (lambda: compare(uniform(3, 1, 1, 1), [2], ["magic"]), "schedules"),
     ],
 )
 def test_bad_input_is_a_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda: build_schedule("gpipe", uniform(3, 1, 1, 1), 2.0), "processors"),
+        (lambda: build_schedule("gpipe", uniform(3, 1, 1, 1), 2, microbatches=True), "microbatches"),
+        (lambda: partition_layerpipe(uniform(3, 1, 1, 1), "2"), "processors"),
+    ],
+)
+def test_wrong_kind_of_argument_is_a_type_error(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
+
+
+def test_numpy_integers_count_as_integers():
+    trace = simulate(build_schedule("gpipe", uniform(2, 1, 1, 1), np.int64(2), microbatches=np.int32(3)))
+    assert trace.makespan == (3 + 2 - 1) * 3
 
 
 def test_deadlocking_order_is_reported():

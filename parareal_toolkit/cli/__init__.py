@@ -21,9 +21,10 @@ from ._common import ArgumentParser, CliError
 
 __all__ = ["main", "build_parser", "COMMANDS", "CliError"]
 
-# command -> module implementing it (named after the command)
+# command -> module implementing it (named after the command, "-" written "_")
 COMMANDS: dict[str, str] = {
-    name: f"{__name__}.{name}" for name in ("ode", "verify", "models", "train", "evaluate", "bench", "layerpipe")
+    name: f"{__name__}.{name.replace('-', '_')}"
+    for name in ("ode", "verify", "models", "train", "evaluate", "bench", "layerpipe", "pipeline-run")
 }
 
 

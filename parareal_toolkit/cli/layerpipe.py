@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .._names import NETWORK_NAMES, SCHEDULE_NAMES
+from ._common import CliError, check_output_path, non_negative_float, positive_int, write_json
 
 HELP = "simulate LayerPipe, PipeDream, GPipe, 1F1B and Zero Bubble schedules (cycles, speedup)"
 
@@ -22,18 +23,25 @@ def add_arguments(parser) -> None:
         default=None,
         help="instead of --network: per-layer costs as F A G triples",
     )
-    parser.add_argument("--processors", nargs="+", type=int, default=[7, 8, 9], metavar="P")
+    parser.add_argument(
+        "--processors", nargs="+", type=positive_int, default=[7, 8, 9], metavar="P", help="default 7 8 9"
+    )
     parser.add_argument(
         "--schedules",
         nargs="+",
         default=["pipedream", "layerpipe"],
+        choices=SCHEDULE_NAMES,
         metavar="NAME",
-        help=f"any of: {', '.join(SCHEDULE_NAMES)}",
+        help=f"any of: {', '.join(SCHEDULE_NAMES)} (default pipedream layerpipe)",
     )
     parser.add_argument(
-        "--microbatches", type=int, default=8, metavar="M", help="micro-batches per step of the synchronous schedules"
+        "--microbatches",
+        type=positive_int,
+        default=8,
+        metavar="M",
+        help="micro-batches per step of the synchronous schedules",
     )
-    parser.add_argument("--latency", type=float, default=0.0, help="cycles per message")
+    parser.add_argument("--latency", type=non_negative_float, default=0.0, help="cycles per message")
     parser.add_argument("--gantt", default=None, metavar="FILE.png", help="Gantt chart of each schedule at the first P")
     parser.add_argument("--json", default=None, metavar="FILE")
 
@@ -43,27 +51,17 @@ def _profile(args):
 
     if args.costs is not None:
         if len(args.costs) % 3:
-            raise ValueError(f"`--costs` must be F A G triples; got {len(args.costs)} numbers.")
+            raise CliError(f"--costs must be F A G triples; got {len(args.costs)} numbers.")
         c = args.costs
         return profile_from_costs(c[0::3], c[1::3], c[2::3])
     return network_profile(args.network)
 
 
 def run(args) -> int:
-    import json
-
     from ..layerpipe.comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
 
-    for name in args.schedules:
-        if name not in SCHEDULE_NAMES:
-            raise ValueError(f"`--schedules` must be among {list(SCHEDULE_NAMES)}; got {name!r}.")
-    for p in args.processors:
-        if p < 1:
-            raise ValueError(f"`--processors` must be >= 1; got {p}.")
-    if args.microbatches < 1:
-        raise ValueError(f"`--microbatches` must be >= 1; got {args.microbatches}.")
-    if args.latency < 0:
-        raise ValueError(f"`--latency` must be >= 0; got {args.latency}.")
+    check_output_path("--gantt", args.gantt)
+    check_output_path("--json", args.json)
     profile = _profile(args)
     schedules = list(args.schedules)
     rows = compare(profile, args.processors, schedules, microbatches=args.microbatches, latency=args.latency)
@@ -88,11 +86,11 @@ def run(args) -> int:
         )
     lp = [r["speedup"] for r in rows if r["schedule"] == "layerpipe"]
     if lp:
-        peak = [r["speedup"] for r in rows if r["schedule"] == "layerpipe" and 7 <= r["processors"] <= 9]
+        at_7_to_9 = [r["speedup"] for r in rows if r["schedule"] == "layerpipe" and 7 <= r["processors"] <= 9]
         print(
             f"layerpipe vs pipedream: mean speedup {sum(lp) / len(lp):.3f} (paper "
             f"{PAPER_AVERAGE_SPEEDUP:.2f}), max at P=7..9 "
-            f"{max(peak) if peak else float('nan'):.3f} (paper >= {PAPER_PEAK_SPEEDUP:.2f})"
+            f"{max(at_7_to_9) if at_7_to_9 else float('nan'):.3f} (paper >= {PAPER_PEAK_SPEEDUP:.2f})"
         )
     if args.gantt:
         import matplotlib
@@ -116,16 +114,11 @@ def run(args) -> int:
         fig.savefig(args.gantt, dpi=120)
         plt.close(fig)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(
-                {
-                    "network": profile.name,
-                    "unit": unit,
-                    "rows": rows,
-                    "paper": {"average_speedup": PAPER_AVERAGE_SPEEDUP, "peak_speedup_P7_9": PAPER_PEAK_SPEEDUP},
-                },
-                fh,
-                indent=1,
-                default=str,
-            )
+        payload = {
+            "network": profile.name,
+            "unit": unit,
+            "rows": rows,
+            "paper": {"average_speedup": PAPER_AVERAGE_SPEEDUP, "peak_speedup_P7_9": PAPER_PEAK_SPEEDUP},
+        }
+        write_json("--json", args.json, payload, indent=1)
     return 0

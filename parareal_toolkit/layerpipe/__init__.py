@@ -8,6 +8,15 @@ PipeDream with and without stage replication, LayerPipe), simulates them cycle b
 draws Gantt charts, emulates delayed-gradient training exactly, and runs the synchronous
 schedules on ``torch.distributed.pipelining``.
 
+Modules: :mod:`.costs` (cost profiles), :mod:`.partition` (placements),
+:mod:`.task_graph` (tasks, schedules and their :class:`ScheduleInfo`),
+:mod:`.stage_schedules` (synchronous), :mod:`.asynchronous_schedules`,
+:mod:`.schedule_builders` (every schedule by name), :mod:`.engine` (the discrete-event
+simulation), :mod:`.cycle_ratio` (maximum cycle ratio), :mod:`.folding` (a run folded onto
+k steps: iteration bound, cyclic period), :mod:`.steady_state` (the exact steady-state
+period), :mod:`.comparison` (metrics and speedups), :mod:`.gantt`, :mod:`.emulator`,
+:mod:`.runtime` (torch; launched by ``parareal pipeline-run``).
+
 What is exact (tested): GPipe/1F1B makespan (m+p-1)(f+b+w) and bubble (p-1)/(m+p-1);
 ZB-H1 makespan m(f+b+w)+(p-1)(f+b-w) for w <= min(f, b); PipeDream's period equals its largest
 stage load; the steady-state period is exact for any cyclicity (the critical cycle of the
@@ -41,11 +50,13 @@ available; each point is a parameter):
   cycles at the same P (both with free communication unless ``latency``/``bandwidth``).
 """
 
+from .asynchronous_schedules import cyclic_order, layerpipe_schedule, pipedream_schedule
 from .comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
 from .costs import (
     NETWORKS,
     CostProfile,
     LayerCost,
+    StageCost,
     measured_profile,
     network_profile,
     profile_from_costs,
@@ -53,35 +64,20 @@ from .costs import (
     resnet_profile,
     vgg16_profile,
 )
+from .cycle_ratio import max_cycle_ratio
 from .emulator import DelayedGradientTrainer, pipedream_delays
+from .engine import Trace, simulate
+from .folding import cyclic_period, iteration_bound
 from .gantt import plot_gantt
 from .partition import LayerPipePlacement, partition_contiguous, partition_layerpipe, partition_replicated
-from .schedule import Dependency, Schedule, Task
-from .schedules import (
-    ASYNCHRONOUS,
-    SCHEDULES,
-    SYNCHRONOUS,
-    build_schedule,
-    cyclic_order,
-    gpipe_order,
-    layerpipe_schedule,
-    one_f_one_b_order,
-    pipedream_schedule,
-    stage_schedule,
-    zb_h1_order,
-)
-from .simulator import (
-    SteadyStateNotReached,
-    Trace,
-    cyclic_period,
-    iteration_bound,
-    max_cycle_ratio,
-    simulate,
-    steady_state_period,
-)
+from .schedule_builders import ASYNCHRONOUS, SCHEDULES, SYNCHRONOUS, build_schedule
+from .stage_schedules import gpipe_order, one_f_one_b_order, stage_schedule, zb_h1_order
+from .steady_state import SteadyStateNotReached, steady_state_period
+from .task_graph import Dependency, Schedule, ScheduleInfo, Task
 
 __all__ = [
     "LayerCost",
+    "StageCost",
     "CostProfile",
     "profile_from_costs",
     "profile_from_sequential",
@@ -93,6 +89,7 @@ __all__ = [
     "Task",
     "Dependency",
     "Schedule",
+    "ScheduleInfo",
     "partition_contiguous",
     "partition_replicated",
     "partition_layerpipe",

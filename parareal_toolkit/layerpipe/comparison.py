@@ -2,7 +2,7 @@
 
 For a synchronous schedule, cycles per micro-batch = makespan / m (one step is m
 micro-batches); for an asynchronous one it is the steady-state period (one micro-batch per
-step), measured by :func:`.simulator.steady_state_period` on an unrolled run. Speedup of
+step), measured by :func:`.steady_state.steady_state_period` on an unrolled run. Speedup of
 schedule X over the baseline (PipeDream) = baseline cycles / X cycles at the same P; the
 LayerPipe abstract claims 1.25 on average and "upwards of 80%" (1.8) at P = 7..9.
 """
@@ -10,16 +10,49 @@ LayerPipe abstract claims 1.25 on average and "upwards of 80%" (1.8) at P = 7..9
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any, Literal, overload
 
+from .._validation import check_choice, check_ints
 from .costs import CostProfile
-from .schedules import build_schedule
-from .simulator import SteadyStateNotReached, iteration_bound, simulate, steady_state_period
+from .engine import Trace, simulate
+from .folding import iteration_bound
+from .schedule_builders import SCHEDULES, build_schedule
+from .steady_state import SteadyStateNotReached, steady_state_period
 
 __all__ = ["evaluate", "compare", "PAPER_AVERAGE_SPEEDUP", "PAPER_PEAK_SPEEDUP"]
 
 PAPER_AVERAGE_SPEEDUP = 1.25
 PAPER_PEAK_SPEEDUP = 1.80  # "upwards of 80%" with 7 to 9 processors
 _MAX_DOUBLINGS = 4
+
+
+@overload
+def evaluate(
+    name: str,
+    profile: CostProfile,
+    processors: int,
+    *,
+    microbatches: int = ...,
+    steps: int | None = ...,
+    latency: float = ...,
+    bandwidth: float = ...,
+    return_trace: Literal[False] = ...,
+) -> dict[str, Any]: ...
+
+
+@overload
+def evaluate(
+    name: str,
+    profile: CostProfile,
+    processors: int,
+    *,
+    microbatches: int = ...,
+    steps: int | None = ...,
+    latency: float = ...,
+    bandwidth: float = ...,
+    return_trace: Literal[True],
+) -> tuple[dict[str, Any], Trace]: ...
 
 
 def evaluate(
@@ -32,13 +65,25 @@ def evaluate(
     latency: float = 0.0,
     bandwidth: float = math.inf,
     return_trace: bool = False,
-):
-    """Simulate one schedule; return a dict of its metrics (and the trace if asked).
+) -> dict[str, Any] | tuple[dict[str, Any], Trace]:
+    """Simulate one schedule and measure it.
 
     An asynchronous schedule whose run does not yet show its periodic steady state is
-    rebuilt with twice the steps (up to four times), so the period reported is exact."""
+    rebuilt with twice the steps (up to four times), so the period reported is exact.
+
+    Returns
+    -------
+    dict or (dict, Trace)
+        The metrics: ``schedule``, ``processors``, ``cycles_per_microbatch`` (makespan / m,
+        or the steady-state period), ``utilisation``, ``communication_per_microbatch``
+        (elements), ``asynchronous``, ``peak_in_flight``; plus ``makespan`` and
+        ``bubble_fraction`` (synchronous) or ``iteration_bound``, ``load_bound``,
+        ``staleness`` and ``weight_versions`` (asynchronous). With ``return_trace`` also
+        the :class:`.engine.Trace` of the run measured.
+    """
     sched = build_schedule(name, profile, processors, microbatches=microbatches, steps=steps)
     trace = simulate(sched, latency=latency, bandwidth=bandwidth)
+    row: dict[str, Any]
     if sched.asynchronous:
         cycles = None
         for _ in range(_MAX_DOUBLINGS):
@@ -52,13 +97,13 @@ def evaluate(
                 trace = simulate(sched, latency=latency, bandwidth=bandwidth)
         if cycles is None:
             cycles = steady_state_period(trace)
-        per_mb = sched.microbatches
-        comm = (sched.communication_volume() / per_mb) + sched.meta.get("allreduce_volume", 0.0)
+        info = sched.info
+        comm = (sched.communication_volume() / sched.microbatches) + info.allreduce_volume
         row = dict(
             iteration_bound=iteration_bound(sched, latency=latency, bandwidth=bandwidth),
-            load_bound=sched.meta["load_bound"],
-            staleness=sched.meta["staleness"],
-            weight_versions=sched.meta["weight_versions"],
+            load_bound=info.load_bound,
+            staleness=None if info.staleness is None else list(info.staleness),
+            weight_versions=None if info.weight_versions is None else list(info.weight_versions),
         )
     else:
         cycles = trace.makespan / sched.microbatches
@@ -78,9 +123,27 @@ def evaluate(
 
 
 def compare(
-    profile: CostProfile, processors, schedules, *, microbatches: int = 8, baseline: str = "pipedream", **kwargs
-) -> list[dict]:
-    """Rows for every (P, schedule), each with ``speedup`` over ``baseline`` at that P."""
+    profile: CostProfile,
+    processors: Iterable[int],
+    schedules: Iterable[str],
+    *,
+    microbatches: int = 8,
+    baseline: str = "pipedream",
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Every schedule at every processor count, against ``baseline``.
+
+    ``kwargs`` go to :func:`evaluate` (``steps``, ``latency``, ``bandwidth``).
+
+    Returns
+    -------
+    list of dict
+        One :func:`evaluate` row per (P, schedule), P-major, each with ``speedup`` =
+        baseline cycles / the schedule's cycles at that P, and ``baseline``.
+    """
+    processors = check_ints(processors, "processors", minimum=1)
+    schedules = [check_choice(name, "schedules", SCHEDULES) for name in schedules]
+    baseline = check_choice(baseline, "baseline", SCHEDULES)
     rows = []
     for p in processors:
         base = evaluate(baseline, profile, p, microbatches=microbatches, **kwargs)

@@ -14,8 +14,9 @@ sample (batch 1):
   that layer's F and A (BatchNorm's affine parameters add the same to G).
 * The optimiser update U costs ``update_cost`` per weight (SGD: one multiply-add).
 
-Sizes (``activation_size``, ``input_size``, ``weight_size``) are element counts; the
-simulator multiplies them by a byte width only when asked to.
+Sizes (``activation_size``, ``input_size``, ``weight_size``) are element counts: the
+volumes of the schedules' dependencies, which the engine divides by a ``bandwidth`` in
+elements per cycle.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from .._names import NETWORK_NAMES
+from .._validation import check_choice, check_int, check_real
 
 __all__ = [
     "LayerCost",
+    "StageCost",
     "CostProfile",
     "profile_from_costs",
     "profile_from_sequential",
@@ -63,9 +67,7 @@ class LayerCost:
             "activation_size",
             "weight_size",
         ):
-            value = getattr(self, attr)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"`{attr}` of layer {self.name!r} must be a finite number >= 0; got {value!r}.")
+            check_real(getattr(self, attr), f"{self.name}.{attr}", minimum=0)
 
     @property
     def backward(self) -> float:
@@ -74,7 +76,18 @@ class LayerCost:
 
     @property
     def total(self) -> float:
+        """F + A + G + U: the layer's work in one training step."""
         return self.forward + self.activation_grad + self.weight_grad + self.update
+
+
+class StageCost(NamedTuple):
+    """Costs of one pipeline stage for one sample: sums over its layers (a plain 5-tuple too)."""
+
+    forward: float
+    activation_grad: float
+    weight_grad: float
+    update: float
+    boundary_volume: float  # elements of the stage's output, sent to the next stage
 
 
 @dataclass(frozen=True)
@@ -94,12 +107,18 @@ class CostProfile:
 
     @property
     def total(self) -> float:
+        """Work of one training step of one sample: the sum of every layer's F + A + G + U."""
         return sum(layer.total for layer in self.layers)
 
     def scaled(self, factor: float) -> CostProfile:
-        """All costs multiplied by ``factor`` (sizes unchanged): a batch of ``factor`` samples."""
-        if not factor > 0:
-            raise ValueError(f"`factor` must be > 0; got {factor!r}.")
+        """All costs multiplied by ``factor`` (sizes unchanged): a batch of ``factor`` samples.
+
+        Returns
+        -------
+        CostProfile
+            A new profile with F, A and G scaled; the update cost and sizes unchanged.
+        """
+        factor = check_real(factor, "factor", minimum=0, strict=True)
         return replace(
             self,
             layers=tuple(
@@ -129,6 +148,11 @@ def profile_from_costs(
 
     ``sizes[l]`` is the element count of layer l's output activation (default 1), which is
     also taken as its input size for layer l+1 and as its weight count.
+
+    Returns
+    -------
+    CostProfile
+        One :class:`LayerCost` per entry of ``forward``, in unit ``unit``.
     """
     n = len(forward)
     for arg, seq in (
@@ -209,6 +233,11 @@ def profile_from_sequential(
     (elementwise work included); otherwise leaves are walked in order and parameter-free
     leaves are merged into the preceding weighted one. Unknown parametrised leaves raise
     ``TypeError``.
+
+    Returns
+    -------
+    CostProfile
+        One :class:`LayerCost` per weighted layer (or per child), in MACs per sample.
     """
     import torch
     import torch.nn as nn
@@ -315,18 +344,22 @@ def measured_profile(model, example_input, *, repeats: int = 3, name: str = "mea
 
     A is ``torch.autograd.grad`` with respect to the child's input only, G with respect to
     its parameters only, both from the same upstream gradient (ones).
+
+    Returns
+    -------
+    CostProfile
+        One :class:`LayerCost` per child, in seconds (unit ``"s"``).
     """
     import time
 
     import torch
 
-    if repeats < 1:
-        raise ValueError(f"`repeats` must be >= 1; got {repeats!r}.")
+    repeats = check_int(repeats, "repeats", minimum=1)
     layers = []
     x = example_input
     for index, child in enumerate(model.children()):
         params = [p for p in child.parameters() if p.requires_grad]
-        times = {"F": [], "A": [], "G": []}
+        times: dict[str, list[float]] = {"F": [], "A": [], "G": []}
         for _ in range(repeats):
             inp = x.detach().requires_grad_(index > 0)
             t0 = time.perf_counter()
@@ -362,6 +395,11 @@ def vgg16_profile(*, image_size: int = 224, num_classes: int = 1000, **kwargs) -
     """VGG-16 (Simonyan & Zisserman 2015; torchvision ``vgg16``): 13 conv + 3 FC layers.
 
     Built on the ``meta`` device, so nothing is allocated; 15.47 GMAC forward per 224x224 image.
+
+    Returns
+    -------
+    CostProfile
+        16 layers, in MACs per sample (``kwargs`` go to :func:`profile_from_sequential`).
     """
     import torch
     import torchvision
@@ -378,6 +416,12 @@ def resnet_profile(depth: int = 18, *, image_size: int = 224, num_classes: int =
 
     The stem (conv-bn-relu-maxpool) is one layer, each BasicBlock/Bottleneck one layer and the
     head (avgpool + fc) one layer: ResNet-18 has 10, ResNet-50 18.
+
+    Returns
+    -------
+    CostProfile
+        One layer per block, in MACs per sample (``kwargs`` go to
+        :func:`profile_from_sequential`).
     """
     import torch
     import torchvision
@@ -415,9 +459,14 @@ NETWORKS = NETWORK_NAMES
 
 
 def network_profile(name: str, **kwargs) -> CostProfile:
-    """The profile of a named network: one of :data:`NETWORKS`."""
+    """The profile of a named network: one of :data:`NETWORKS`.
+
+    Returns
+    -------
+    CostProfile
+        :func:`vgg16_profile` or :func:`resnet_profile` of that depth.
+    """
+    name = check_choice(name, "network", NETWORKS)
     if name == "vgg16":
         return vgg16_profile(**kwargs)
-    if name.startswith("resnet") and name in NETWORKS:
-        return resnet_profile(int(name[len("resnet") :]), **kwargs)
-    raise ValueError(f"`network` must be one of {list(NETWORKS)}; got {name!r}.")
+    return resnet_profile(int(name[len("resnet") :]), **kwargs)

@@ -19,13 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from .._validation import check_callable, check_int, check_ints, check_real
 
 __all__ = ["DelayedGradientTrainer", "pipedream_delays"]
 
 
 def pipedream_delays(num_layers: int, stages: Sequence[range] | None = None) -> list[int]:
-    """S(l) = number of pipeline stages after layer l's stage (one stage per layer by
-    default)."""
+    """S(l) = number of pipeline stages after layer l's stage (one stage per layer by default).
+
+    Returns
+    -------
+    list of int
+        ``S(l)`` for ``l = 0 .. num_layers - 1``: ``num_layers - 1 - l`` by default.
+    """
+    num_layers = check_int(num_layers, "num_layers", minimum=0)
     if stages is None:
         return [num_layers - 1 - l for l in range(num_layers)]
     out = [0] * num_layers
@@ -42,38 +51,47 @@ class DelayedGradientTrainer:
     ``loss_fn(output, target)`` returns a scalar. Call :meth:`step` once per mini-batch.
     """
 
-    model: object
+    model: Any  # torch.nn.Sequential (annotated loosely: torch is imported on first use)
     delays: Sequence[int]
     lr: float
     loss_fn: Callable
     weight_stashing: bool = True
-    history: list = field(default_factory=list, init=False)
+    history: list[float] = field(default_factory=list, init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         import torch
 
         if not isinstance(self.model, torch.nn.Sequential):
             raise TypeError(f"`model` must be a torch.nn.Sequential; got {type(self.model).__name__}.")
         n = len(self.model)
-        delays = list(self.delays)
-        if len(delays) != n or any(isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in delays):
-            raise ValueError(f"`delays` must be {n} ints >= 0 (one per layer); got {self.delays!r}.")
-        if not self.lr > 0:
-            raise ValueError(f"`lr` must be > 0; got {self.lr!r}.")
+        delays = check_ints(self.delays, "delays", minimum=0, nonempty=False)
+        if len(delays) != n:
+            raise ValueError(f"`delays` must have {n} entries (one per layer of `model`); got {len(delays)}.")
+        self.lr = check_real(self.lr, "lr", minimum=0, strict=True)
+        check_callable(self.loss_fn, "loss_fn")
         self.delays = delays
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.lr)
-        self._versions: list[list[dict]] = [[self._snapshot(layer)] for layer in self.model]
+        # per layer, its weights after 0, 1, 2, ... updates; None once no forward can use them
+        self._versions: list[list[dict[str, Any] | None]] = [[self._snapshot(layer)] for layer in self.model]
         self.steps = 0
 
     @staticmethod
     def _snapshot(layer) -> dict:
         return {name: p.detach().clone() for name, p in layer.named_parameters()}
 
-    def _params(self, l: int, version: int) -> dict:
-        return self._versions[l][version]
+    def _params(self, l: int, version: int) -> dict[str, Any]:
+        params = self._versions[l][version]
+        assert params is not None  # dropped versions are older than any forward's S(l)
+        return params
 
     def step(self, inputs, target) -> float:
-        """One training step; returns the loss of this mini-batch's (stale) forward."""
+        """One training step: forward through stale weights, SGD update with this step's gradient.
+
+        Returns
+        -------
+        float
+            The loss of this mini-batch's (stale) forward.
+        """
         import torch
         from torch.func import functional_call
 
@@ -90,9 +108,9 @@ class DelayedGradientTrainer:
                 x = functional_call(layer, params, (x,))
             loss = self.loss_fn(x, target)
             flat = [p for params in fwd for p in params.values()]
-            grads = torch.autograd.grad(loss, flat)
-            it = iter(grads)
-            layer_grads = [{k: next(it) for k in params} for params in fwd]
+            flat_grads = torch.autograd.grad(loss, flat)
+            it = iter(flat_grads)
+            layer_grads: list[dict[str, Any]] = [{k: next(it) for k in params} for params in fwd]
         else:
             acts = [inputs]
             with torch.no_grad():
@@ -101,7 +119,7 @@ class DelayedGradientTrainer:
             out = acts[-1].detach().requires_grad_(True)
             loss = self.loss_fn(out, target)
             (upstream,) = torch.autograd.grad(loss, out)
-            layer_grads = [None] * len(layers)
+            layer_grads = [{} for _ in layers]
             for l in reversed(range(len(layers))):
                 latest = {k: v.clone().requires_grad_(True) for k, v in self._params(l, t).items()}
                 a_in = acts[l].detach().requires_grad_(l > 0)
@@ -112,9 +130,9 @@ class DelayedGradientTrainer:
                 if l > 0:
                     upstream = grads[-1]
         # the update of step t uses g(t): its forward weights are S(l) versions old
-        for layer, grads in zip(layers, layer_grads):
+        for layer, layer_grad in zip(layers, layer_grads):
             for name, p in layer.named_parameters():
-                p.grad = grads[name].detach().clone()
+                p.grad = layer_grad[name].detach().clone()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         for l, layer in enumerate(layers):
@@ -128,4 +146,11 @@ class DelayedGradientTrainer:
         return value
 
     def fit(self, batches: Iterable) -> list[float]:
+        """:meth:`step` on every ``(inputs, target)`` pair of ``batches``, in order.
+
+        Returns
+        -------
+        list of float
+            The loss of each step.
+        """
         return [self.step(x, y) for x, y in batches]

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from .engine import Trace
+
 __all__ = ["plot_gantt", "KIND_COLOURS"]
 
 KIND_COLOURS = {"F": "#4C72B0", "A": "#DD8452", "G": "#55A868", "B": "#C44E52", "U": "#8172B3"}
 
 
-def plot_gantt(trace, *, ax=None, label_tasks: bool = True, title: str | None = None, max_time: float | None = None):
-    """Draw ``trace`` (from :func:`.simulator.simulate`); returns the matplotlib Axes."""
+def plot_gantt(
+    trace: Trace, *, ax: Any = None, label_tasks: bool = True, title: str | None = None, max_time: float | None = None
+) -> Any:
+    """Draw ``trace`` (from :func:`.engine.simulate`): one row per processor, one bar per task.
+
+    Bars are coloured by task kind and labelled with their micro-batch; ``max_time`` cuts
+    the chart (default: the makespan).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``, or a new one sized to the number of processors.
+    """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .._validation import check_int
 from .costs import CostProfile
 
 __all__ = [
@@ -50,10 +51,14 @@ __all__ = [
 
 
 def check_processors(processors: int, *, limit: int | None = None, what: str = "layers") -> int:
-    if isinstance(processors, bool) or not isinstance(processors, int):
-        raise TypeError(f"`processors` must be an int; got {type(processors).__name__}.")
-    if processors < 1:
-        raise ValueError(f"`processors` must be >= 1; got {processors}.")
+    """``processors`` as an ``int`` >= 1 and, if ``limit`` is given, at most ``limit`` (the number of ``what``).
+
+    Returns
+    -------
+    int
+        The number of processors.
+    """
+    processors = check_int(processors, "processors", minimum=1)
     if limit is not None and processors > limit:
         raise ValueError(f"`processors` must be at most {limit} (the number of {what}); got {processors}.")
     return processors
@@ -64,9 +69,15 @@ def _layer_loads(profile: CostProfile) -> list[float]:
 
 
 def partition_contiguous(profile: CostProfile, processors: int) -> list[range]:
-    """P contiguous non-empty stages minimising the largest stage load (exact)."""
+    """P contiguous non-empty stages minimising the largest stage load (exact).
+
+    Returns
+    -------
+    list of range
+        The layers of each stage, in order; together they cover every layer once.
+    """
     n = len(profile)
-    check_processors(processors, limit=n)
+    processors = check_processors(processors, limit=n)
     loads = _layer_loads(profile)
     prefix = [0.0]
     for c in loads:
@@ -94,17 +105,23 @@ def partition_contiguous(profile: CostProfile, processors: int) -> list[range]:
 def partition_replicated(profile: CostProfile, processors: int) -> list[tuple[range, int]]:
     """Contiguous stages with replication counts r_s (sum = P) minimising max load/r (exact).
 
-    Ties are broken towards fewer replicas (less gradient all-reduce traffic)."""
+    Ties are broken towards fewer replicas (less gradient all-reduce traffic).
+
+    Returns
+    -------
+    list of (range, int)
+        The layers of each stage and its number of replicas; the replicas sum to ``processors``.
+    """
     n = len(profile)
-    check_processors(processors)
+    processors = check_processors(processors)
     loads = _layer_loads(profile)
     prefix = [0.0]
     for c in loads:
         prefix.append(prefix[-1] + c)
     inf = math.inf
     # best[p][j]: (max load/r, total replicas-1) using exactly p processors for layers [0, j)
-    best = [[(inf, inf)] * (n + 1) for _ in range(processors + 1)]
-    choice = [[None] * (n + 1) for _ in range(processors + 1)]
+    best: list[list[tuple[float, float]]] = [[(inf, inf)] * (n + 1) for _ in range(processors + 1)]
+    choice: list[list[tuple[int, int]]] = [[(0, 0)] * (n + 1) for _ in range(processors + 1)]
     best[0][0] = (0.0, 0)
     for p in range(1, processors + 1):
         for j in range(1, n + 1):
@@ -145,7 +162,11 @@ class LayerPipePlacement:
         return max(procs) + 1
 
 
-def _fill(atoms, target: float, processors: int):
+Atom = tuple[str, int, float]  # (kind F, A or G, layer, cost): one piece of the work line
+Placed = tuple[str, int, int | tuple[tuple[int, float], ...]]  # the processor, or A's (processor, fraction) parts
+
+
+def _fill(atoms: list[Atom], target: float, processors: int) -> list[Placed] | None:
     """Greedy fill of the work line at load ``target``; the placement, or None if infeasible.
 
     Each atom goes as early as it can: whole atoms on the current processor if they fit,
@@ -157,7 +178,7 @@ def _fill(atoms, target: float, processors: int):
     whenever some placement with loads <= ``target`` exists (exchange argument).
     """
     proc, room = 0, target
-    placed = []
+    placed: list[Placed] = []
     tol = 1e-12 * max(target, 1.0)
     for kind, layer, cost in atoms:
         if kind == "A" and cost > room + tol:
@@ -169,7 +190,7 @@ def _fill(atoms, target: float, processors: int):
             rest = cost - first
             if proc + 1 >= processors:
                 return None
-            parts = [(proc, first / cost)] if first > tol else []
+            parts: list[tuple[int, float]] = [(proc, first / cost)] if first > tol else []
             proc, room = proc + 1, target - rest
             parts.append((proc, rest / cost))
             if len(parts) == 1:
@@ -193,11 +214,16 @@ def partition_layerpipe(
     ``split_activation=False`` keeps A_l whole (no inter-layer split);
     ``move_weight_gradient=False`` keeps G_l on F_l's processor (no intra-layer split).
     With both off this is the contiguous whole-layer partition.
+
+    Returns
+    -------
+    LayerPipePlacement
+        The processor of every F, A part and G, and the largest load ``target`` = T*.
     """
     n = len(profile)
     atoms_per_layer = 1 + split_activation + move_weight_gradient
-    check_processors(processors, limit=atoms_per_layer * n, what="splittable tasks")
-    atoms = []
+    processors = check_processors(processors, limit=atoms_per_layer * n, what="splittable tasks")
+    atoms: list[Atom] = []
     for l, layer in enumerate(profile.layers):
         a = layer.activation_grad
         if split_activation:
@@ -229,18 +255,19 @@ def partition_layerpipe(
             if hi - lo <= 1e-12 * hi:
                 break
     placed = _fill(atoms, hi, processors)
+    assert placed is not None  # hi only ever takes feasible loads (the total fits on one processor)
     forward = [0] * n
     weight = [0] * n
-    activation: list = [((0, 1.0),)] * n
-    for kind, layer, where in placed:
-        if kind == "A":
-            activation[layer] = where
+    activation: list[tuple[tuple[int, float], ...]] = [((0, 1.0),)] * n
+    for kind, l, where in placed:
+        if isinstance(where, tuple):  # the parts of an A atom
+            activation[l] = where
         elif kind == "F":
-            forward[layer] = where
+            forward[l] = where
             if not split_activation:
-                activation[layer] = ((where, 1.0),)
+                activation[l] = ((where, 1.0),)
             if not move_weight_gradient:
-                weight[layer] = where
+                weight[l] = where
         else:
-            weight[layer] = where
+            weight[l] = where
     return LayerPipePlacement(tuple(forward), tuple(weight), tuple(activation), hi)

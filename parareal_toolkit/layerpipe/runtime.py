@@ -1,13 +1,13 @@
 """Run synchronous pipeline schedules for real with ``torch.distributed.pipelining``.
 
-Launch one process per stage (``torchrun --nproc-per-node 2 -m
-parareal_toolkit.layerpipe.runtime --schedule NAME --out DIR``); every rank writes the
+Launch one process per stage (``torchrun --nproc-per-node 2 -m parareal_toolkit.cli
+pipeline-run --schedule NAME --out DIR``, which calls :func:`run`); every rank writes the
 gradients of its stage to ``DIR/grads_rank{r}.pt``. On CPU with gloo, in float64, these
 equal single-process backprop of the whole model on the whole batch (tested).
 
 Schedules: ``gpipe`` (torch ``ScheduleGPipe``), ``1f1b`` (``Schedule1F1B``), and
 ``zb-h1`` / ``layerpipe-flush`` run as custom action lists through torch's
-``_PipelineScheduleRuntime``: our simulator's order, with the backward split into ``I``
+``_PipelineScheduleRuntime``: our engine's order, with the backward split into ``I``
 (activation gradient, A) and ``W`` (weight gradient, G) per stage.
 
 What torch cannot express, and what we do instead: an action is ``(stage, kind,
@@ -15,28 +15,37 @@ micro-batch)`` executed on the rank that owns the stage, so LayerPipe's intra-la
 G_l to another processor (it needs delta_l and a_{l-1} sent there and the gradient sent
 back) and its inter-layer split of A_l across two ranks have no action kind. We run G on
 the owning rank at the slot LayerPipe assigns it (W deferred into idle slots, A first) and
-account for the cross-processor placement in the simulator only. Asynchronous PipeDream /
+account for the cross-processor placement in the simulation only. Asynchronous PipeDream /
 LayerPipe (weight stashing, per-layer staleness) are not torch schedules at all: they are
-simulated (:mod:`.simulator`) and emulated numerically (:mod:`.emulator`).
+simulated (:mod:`.engine`) and emulated numerically (:mod:`.emulator`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
+from typing import TYPE_CHECKING, Any
 
 from .._names import RUNTIME_SCHEDULES
+from .._validation import check_choice, check_int
 
-__all__ = ["build_model", "stage_bounds", "torch_actions", "run", "RUNTIME_SCHEDULES"]
+if TYPE_CHECKING:
+    from torch.distributed.pipelining.schedules import _Action
+
+__all__ = ["build_model", "stage_bounds", "example_batch", "torch_actions", "run", "RUNTIME_SCHEDULES"]
 
 
-def build_model(seed: int = 0):
-    """A small float64 MLP (4 linear layers) used by the runtime check."""
+def build_model(seed: int = 0) -> Any:
+    """A small float64 MLP (4 linear layers, tanh between them) used by the runtime check.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Widths 6 -> 10 -> 8 -> 8 -> 3, weights and biases drawn from ``seed``.
+    """
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    layers = []
+    layers: list[torch.nn.Module] = []
     widths = [6, 10, 8, 8, 3]
     for i in range(4):
         lin = torch.nn.Linear(widths[i], widths[i + 1]).double()
@@ -50,10 +59,24 @@ def build_model(seed: int = 0):
 
 
 def stage_bounds(num_stages: int = 2) -> list[range]:
+    """Modules of :func:`build_model` on each stage: two stages, or one with everything.
+
+    Returns
+    -------
+    list of range
+        Indices into the ``Sequential``, one range per stage.
+    """
     return [range(4), range(4, 7)] if num_stages == 2 else [range(7)]
 
 
-def example_batch(batch: int = 8, seed: int = 1):
+def example_batch(batch: int = 8, seed: int = 1) -> tuple[Any, Any]:
+    """Inputs and targets of the runtime check (float64, drawn from ``seed``).
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        Inputs of shape ``(batch, 6)`` and targets of shape ``(batch, 3)``.
+    """
     import torch
 
     gen = torch.Generator().manual_seed(seed)
@@ -63,12 +86,18 @@ def example_batch(batch: int = 8, seed: int = 1):
     )
 
 
-def torch_actions(name: str, num_stages: int, microbatches: int):
-    """Our order of schedule ``name`` as torch ``_Action`` lists (A -> I, G -> W)."""
+def torch_actions(name: str, num_stages: int, microbatches: int) -> dict[int, list[_Action | None]]:
+    """Our order of schedule ``name`` as torch ``_Action`` lists (A -> I, G -> W).
+
+    Returns
+    -------
+    dict of int to list of torch ``_Action``
+        Per rank (one stage per rank), its actions in order: torch's ``pipeline_order``.
+    """
     from torch.distributed.pipelining.schedules import _Action, _ComputationType
 
     from .costs import profile_from_costs
-    from .schedules import build_schedule
+    from .schedule_builders import build_schedule
 
     kinds = {
         "F": _ComputationType.FORWARD,
@@ -78,15 +107,26 @@ def torch_actions(name: str, num_stages: int, microbatches: int):
     }
     profile = profile_from_costs([1.0] * num_stages, [1.0] * num_stages, [1.0] * num_stages)
     sched = build_schedule(name, profile, num_stages, microbatches=microbatches)
+    if sched.order is None:
+        raise ValueError(f"schedule {name!r} has no fixed order to hand to torch.")
     return {rank: [_Action(t.unit, kinds[t.kind], t.microbatch) for t in row] for rank, row in enumerate(sched.order)}
 
 
 def run(name: str, microbatches: int, out: str) -> None:
-    """Body of one torchrun process."""
+    """Body of one torchrun process: one stage of schedule ``name`` on the example batch.
+
+    Joins the gloo process group torchrun describes, runs one step of ``microbatches``
+    micro-batches and saves this rank's parameter gradients (named as in
+    :func:`build_model`) and losses to ``out/grads_rank{rank}.pt``. Every rank leaves
+    through a barrier, then destroys the process group.
+    """
+    name = check_choice(name, "schedule", RUNTIME_SCHEDULES)
+    microbatches = check_int(microbatches, "microbatches", minimum=1)
+
     import torch
     import torch.distributed as dist
     from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
-    from torch.distributed.pipelining.schedules import _PipelineScheduleRuntime
+    from torch.distributed.pipelining.schedules import _PipelineSchedule, _PipelineScheduleRuntime
 
     dist.init_process_group("gloo")
     try:
@@ -96,44 +136,31 @@ def run(name: str, microbatches: int, out: str) -> None:
         submod = torch.nn.Sequential(*[model[i] for i in bounds])
         stage = PipelineStage(submod, rank, world, torch.device("cpu"))
         loss_fn = torch.nn.functional.mse_loss
+        schedule: _PipelineSchedule
         if name == "gpipe":
             schedule = ScheduleGPipe(stage, microbatches, loss_fn=loss_fn)
         elif name == "1f1b":
             schedule = Schedule1F1B(stage, microbatches, loss_fn=loss_fn)
-        elif name in ("zb-h1", "layerpipe-flush"):
-            schedule = _PipelineScheduleRuntime([stage], microbatches, loss_fn=loss_fn)
+        else:  # zb-h1, layerpipe-flush: our order as a custom action list
+            runtime = _PipelineScheduleRuntime([stage], microbatches, loss_fn=loss_fn)
             actions = torch_actions(name, world, microbatches)
-            schedule.pipeline_order = actions
-            schedule._prepare_schedule_with_comms(actions)
-        else:
-            raise ValueError(f"`schedule` must be one of {list(RUNTIME_SCHEDULES)}; got {name!r}.")
+            runtime.pipeline_order = actions
+            runtime._prepare_schedule_with_comms(actions)
+            schedule = runtime
         x, y = example_batch()
         losses: list = []
         if rank == 0:
             schedule.step(x)
         else:
             schedule.step(target=y, losses=losses)
-        grads = {
-            f"{bounds.start + int(k.split('.')[0])}.{k.split('.', 1)[1]}": p.grad.clone()
-            for k, p in submod.named_parameters()
-        }
+        grads = {}
+        for k, p in submod.named_parameters():
+            if p.grad is None:
+                raise RuntimeError(f"rank {rank}: parameter {k} got no gradient from schedule {name!r}.")
+            grads[f"{bounds.start + int(k.split('.')[0])}.{k.split('.', 1)[1]}"] = p.grad.clone()
         torch.save(
             {"grads": grads, "losses": [float(l.detach()) for l in losses]}, os.path.join(out, f"grads_rank{rank}.pt")
         )
         dist.barrier()  # leave together: a rank exiting under a live gloo peer can abort
     finally:
         dist.destroy_process_group()
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="one rank of the pipelining runtime check")
-    parser.add_argument("--schedule", default="gpipe", choices=RUNTIME_SCHEDULES)
-    parser.add_argument("--microbatches", type=int, default=4)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    run(args.schedule, args.microbatches, args.out)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

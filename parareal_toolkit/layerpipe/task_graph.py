@@ -1,4 +1,4 @@
-"""Tasks and schedules: who computes what, on which processor, after which other tasks.
+"""Task graphs: who computes what, on which processor, after which other tasks.
 
 A :class:`Task` is one piece of work of one micro-batch (synchronous schedules) or of one
 training step (asynchronous schedules, where every micro-batch is its own step):
@@ -11,17 +11,22 @@ training step (asynchronous schedules, where every micro-batch is its own step):
   ``part`` numbers the pieces of a split task (LayerPipe's inter-layer split of A).
 
 A :class:`Schedule` holds the cost and processor of each task, its dependencies (each with a
-communication volume, counted when the two tasks sit on different processors) and either a
+communication volume, counted when the two tasks sit on different processors), either a
 fixed order per processor (``order``) or a priority used by the list scheduler
-(``priority``). The simulator (:mod:`.simulator`) turns it into start and end times.
+(``priority``), and what its builder knows about it (:class:`ScheduleInfo`). The engine
+(:mod:`.engine`) turns it into start and end times.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Task", "Dependency", "Schedule", "KIND_NAMES"]
+from .costs import StageCost
+from .partition import LayerPipePlacement
+
+__all__ = ["Task", "Dependency", "ScheduleInfo", "Schedule", "KIND_NAMES"]
 
 KIND_NAMES = {"F": "forward", "A": "activation gradient", "G": "weight gradient", "B": "backward (A+G)", "U": "update"}
 
@@ -49,7 +54,49 @@ class Dependency:
     """An edge to ``task``; ``volume`` elements travel when the two tasks' processors differ."""
 
     task: Task
-    volume: float = 0.0  # elements sent when producer and consumer differ in processor
+    volume: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """What a schedule builder knows about its schedule beyond the task graph.
+
+    Every field the builder does not define is ``None`` (``allreduce_volume``: 0).
+
+    Attributes
+    ----------
+    stages : tuple of (int, int) or None
+        Layer range ``[start, stop)`` of each pipeline stage (stage-level schedules on
+        more than one processor, PipeDream).
+    stage_costs : tuple of StageCost or None
+        Per-stage sums of F, A, G, U and the stage's output size (stage-level synchronous
+        schedules).
+    replicas : tuple of int or None
+        Processors per stage (PipeDream; all 1 without stage replication).
+    staleness : tuple of int or None
+        Gradient delay S of each stage (PipeDream) or layer (LayerPipe): its forward of
+        step t waits for the weight update of step t - S - 1.
+    weight_versions : tuple of int or None
+        Weight versions held per stage (PipeDream: S + 1 with weight stashing, else 1) or
+        per processor (LayerPipe: the largest S + 1 of the forwards it hosts; 0 if none).
+    load_bound : float or None
+        Largest per-processor work of one step (cycles): no steady-state period is smaller
+        (asynchronous schedules).
+    allreduce_volume : float
+        Elements all-reduced per step among the replicas of a stage (ring all-reduce,
+        2 (r - 1) / r times the stage's weights; not a task); 0 without replication.
+    placement : LayerPipePlacement or None
+        Processor of every F, A part and G (LayerPipe).
+    """
+
+    stages: tuple[tuple[int, int], ...] | None = None
+    stage_costs: tuple[StageCost, ...] | None = None
+    replicas: tuple[int, ...] | None = None
+    staleness: tuple[int, ...] | None = None
+    weight_versions: tuple[int, ...] | None = None
+    load_bound: float | None = None
+    allreduce_volume: float = 0.0
+    placement: LayerPipePlacement | None = None
 
 
 @dataclass
@@ -71,9 +118,18 @@ class Schedule:
     order: list[list[Task]] | None = None
     priority: Callable[[Task], tuple] | None = None
     asynchronous: bool = False
-    meta: dict = field(default_factory=dict)
+    info: ScheduleInfo = field(default_factory=ScheduleInfo)
 
-    def add(self, task: Task, cost: float, processor: int, deps=()) -> Task:
+    def add(
+        self, task: Task, cost: float, processor: int, deps: Iterable[Dependency | tuple[Task, float]] = ()
+    ) -> Task:
+        """Add ``task`` with its cost, processor and dependencies ((task, volume) pairs allowed).
+
+        Returns
+        -------
+        Task
+            ``task``, so builders can name it once.
+        """
         if task in self.cost:
             raise ValueError(f"task {task} added twice.")
         self.cost[task] = float(cost)
@@ -82,27 +138,54 @@ class Schedule:
         return task
 
     def depend(self, task: Task, on: Task, volume: float = 0.0) -> None:
+        """Make ``task`` wait for ``on``; ``volume`` elements travel between their processors."""
         self.deps[task].append(Dependency(on, float(volume)))
 
     @property
     def tasks(self) -> list[Task]:
+        """Every task, in the order they were added."""
         return list(self.cost)
 
     def load(self) -> list[float]:
-        """Total work per processor over the whole schedule."""
+        """Total work per processor over the whole schedule.
+
+        Returns
+        -------
+        list of float
+            Sum of the task costs on each processor.
+        """
         loads = [0.0] * self.num_processors
         for task, cost in self.cost.items():
             loads[self.processor[task]] += cost
         return loads
 
     def communication_volume(self) -> float:
-        """Elements sent between different processors over the whole schedule."""
+        """Elements sent between different processors over the whole schedule.
+
+        Returns
+        -------
+        float
+            Sum of the volumes of the dependencies whose two tasks sit on different processors.
+        """
         return sum(
             dep.volume
             for task, deps in self.deps.items()
             for dep in deps
             if self.processor[dep.task] != self.processor[task]
         )
+
+    def transfer_time(self, dependency: Dependency, task: Task, latency: float, bandwidth: float) -> float:
+        """Time from the end of ``dependency.task`` until ``task`` may use its result.
+
+        Returns
+        -------
+        float
+            ``latency + volume / bandwidth`` between different processors (the volume term
+            vanishes for an infinite bandwidth), 0 on the same processor.
+        """
+        if self.processor[dependency.task] == self.processor[task]:
+            return 0.0
+        return latency + (dependency.volume / bandwidth if bandwidth != math.inf else 0.0)
 
     def validate(self) -> None:
         """Every dependency names a task of the schedule; an order covers every task once."""

@@ -1,0 +1,61 @@
+"""Every schedule by name: :func:`build_schedule` and the lists of names.
+
+Synchronous schedules (:mod:`.stage_schedules`): ``sequential``, ``gpipe``, ``1f1b``,
+``zb-h1``, ``zb-h2``, ``layerpipe-flush``. Asynchronous schedules
+(:mod:`.asynchronous_schedules`): ``pipedream``, ``pipedream-replicated``, ``layerpipe``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._names import ASYNCHRONOUS_SCHEDULES, SCHEDULE_NAMES, SYNCHRONOUS_SCHEDULES
+from .._validation import check_choice, check_int
+from .asynchronous_schedules import layerpipe_schedule, pipedream_schedule
+from .costs import CostProfile
+from .partition import check_processors
+from .stage_schedules import synchronous_schedule
+from .task_graph import Schedule
+
+__all__ = ["SYNCHRONOUS", "ASYNCHRONOUS", "SCHEDULES", "build_schedule"]
+
+SYNCHRONOUS = SYNCHRONOUS_SCHEDULES
+ASYNCHRONOUS = ASYNCHRONOUS_SCHEDULES
+SCHEDULES = SCHEDULE_NAMES
+
+
+def build_schedule(
+    name: str,
+    profile: CostProfile,
+    processors: int,
+    *,
+    microbatches: int = 8,
+    steps: int | None = None,
+    **options: Any,
+) -> Schedule:
+    """Build schedule ``name`` (one of :data:`SCHEDULES`) for ``profile`` on ``processors``.
+
+    Synchronous schedules use ``microbatches`` micro-batches per step; asynchronous ones are
+    unrolled over ``steps`` steps (default max(40, 8P)), enough to reach steady state, and
+    take the ``options`` of :func:`.asynchronous_schedules.pipedream_schedule` or
+    :func:`.asynchronous_schedules.layerpipe_schedule`.
+    Synchronous and PipeDream schedules forbid more processors than layers.
+
+    Returns
+    -------
+    Schedule
+        The task graph with its processors and order (or priority) and its :class:`.ScheduleInfo`.
+    """
+    name = check_choice(name, "schedule", SCHEDULES)
+    processors = check_processors(processors)
+    microbatches = check_int(microbatches, "microbatches", minimum=1)
+    if name in ASYNCHRONOUS:
+        steps = check_int(max(40, 8 * processors) if steps is None else steps, "steps", minimum=2)
+        if name == "layerpipe":
+            return layerpipe_schedule(profile, processors, steps=steps, **options)
+        return pipedream_schedule(
+            profile, processors, steps=steps, replicated=name == "pipedream-replicated", **options
+        )
+    if options:
+        raise TypeError(f"unexpected options for {name!r}: {sorted(options)}.")
+    return synchronous_schedule(name, profile, processors, microbatches)

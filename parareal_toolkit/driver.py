@@ -49,14 +49,50 @@ __all__ = ["parareal", "PararealResult", "IterationInfo", "max_abs", "FORMS"]
 
 
 def max_abs(x: Any) -> float:
-    """The largest absolute entry of a numpy array or torch tensor, as a Python float."""
+    """The largest absolute entry of a numpy array or torch tensor, as a Python float.
+
+    The driver's default state norm. A torch tensor is detached first: a norm is a
+    measurement and never becomes part of an autograd graph.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor
+        A state.
+
+    Returns
+    -------
+    float
+        ``max |x_i|``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from parareal_toolkit import max_abs
+    >>> max_abs(np.array([1.5, -2.0, 0.5]))
+    2.0
+    """
     detach = getattr(x, "detach", None)  # a norm is a measurement, never part of a graph
     return float(abs(detach() if detach is not None else x).max())
 
 
 @dataclass(frozen=True)
 class IterationInfo:
-    """What the per-iteration callback receives after iteration ``k`` (``k = 0`` is the initial iterate)."""
+    """What the per-iteration callback receives after iteration ``k`` (``k = 0`` is the initial iterate).
+
+    Attributes
+    ----------
+    k : int
+        The iteration just completed (0: the initial iterate).
+    states : list
+        The iterate ``U^k_0..U^k_N``; ``U^0_N`` is ``None`` when the initial guesses did not
+        include the end state.
+    increment : float or None
+        ``max_j norm(U^k_j - U^{k-1}_j)``; ``None`` for ``k = 0`` or with ``monitor=False``.
+    error : float or None
+        ``max_j norm(U^k_j - reference_j)`` when a reference was given.
+    fine_evaluations, coarse_evaluations : int
+        Slice evaluations of each propagator so far.
+    """
 
     k: int
     states: list[Any]
@@ -69,6 +105,9 @@ class IterationInfo:
 @dataclass
 class PararealResult:
     """The outcome of :func:`parareal`.
+
+    After ``K`` iterations ``states[0..K]`` are exact (equal to the sequential fine
+    solution); ``K >= N`` reproduces the fine solution everywhere.
 
     Attributes
     ----------
@@ -87,11 +126,35 @@ class PararealResult:
         The last increment was at most ``tol``, or ``K >= N`` (then the iterate is exact).
     iterations : int
         ``K``, the number of parareal iterations performed.
+    num_slices : int
+        ``N``, the number of slices of the propagators.
     fine_evaluations, coarse_evaluations : int
         Slice evaluations of each propagator, the inputs of the cost model.
+    form : str
+        The update rule used, ``"standard"`` or ``"correction"``.
+    initial : str
+        How the initial iterate was made: ``"coarse"`` (a coarse sweep) or ``"given"``.
     timings : dict
         Seconds spent in the ``"initial"`` iterate, the ``"fine"`` sweeps, the ``"coarse"``
         sweeps and in ``"total"`` (host clock; asynchronous devices are not synchronised).
+
+    Examples
+    --------
+    Two iterations on ``u' = -u`` over four slices of ``[0, 1]``:
+
+    >>> import math
+    >>> from parareal_toolkit import TimeGrid, parareal
+    >>> from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, dahlquist
+    >>> problem = dahlquist(-1.0)
+    >>> grid = TimeGrid.uniform(problem.t_final, 4)
+    >>> fine, coarse = ExactPropagator(problem.ode, grid), ImplicitEulerPropagator(problem.ode, grid)
+    >>> result = parareal(fine, coarse, problem.u0, iterations=2)
+    >>> len(result.states), result.iterations, result.converged
+    (5, 2, False)
+    >>> result.fine_evaluations, result.coarse_evaluations  # 2 N; N (initial sweep) + 2 (N - 1)
+    (8, 10)
+    >>> f"{abs(float(result.final[0]) - math.exp(-1.0)):.1e}"  # error at t = 1
+    '3.0e-05'
     """
 
     states: list[Any]
@@ -133,8 +196,10 @@ def parareal(
     """Run parareal with fine propagator ``fine`` and coarse propagator ``coarse``.
 
     After ``k`` iterations the first ``k + 1`` states are exact (equal to
-    ``propagate_sequentially(fine, u0)``); ``N`` iterations reproduce the fine solution.
-    Non-convergence is a result (``converged=False``), not an exception.
+    ``propagate_sequentially(fine, u0)``); ``N`` iterations reproduce the fine solution
+    whatever ``coarse`` is. ``coarse = fine`` converges in one iteration. The standard and
+    correction forms agree for linear ``coarse``. Non-convergence is a result
+    (``converged=False``), not an exception.
 
     Parameters
     ----------
@@ -171,6 +236,41 @@ def parareal(
         device synchronisations; ``tol`` needs ``monitor=True``.
     store_iterates : bool
         Keep every iterate in ``result.iterates`` (references, not copies).
+
+    Returns
+    -------
+    PararealResult
+        The final iterate ``U^K_0..U^K_N`` (``result.final`` is the end state), the number
+        of iterations ``K``, whether it converged, the increments (and errors against
+        ``reference``) per iteration, evaluation counts and timings.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For an argument of the wrong kind or value, naming it (``fine`` and ``coarse``
+        covering different numbers of slices, ``tol`` without ``monitor``, ``initial`` or
+        ``reference`` of the wrong length, ...).
+
+    Examples
+    --------
+    The 1-D heat equation on 8 slices, exact fine and one-step implicit-Euler coarse
+    propagator: the error falls about fivefold per iteration (the theory guarantees the
+    mesh-independent contraction factor 0.2984), and ``K = N = 8`` iterations reproduce the
+    fine solution up to round-off.
+
+    >>> from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
+    >>> from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, heat_1d
+    >>> problem = heat_1d(20)
+    >>> grid = TimeGrid.uniform(problem.t_final, 8)
+    >>> fine, coarse = ExactPropagator(problem.ode, grid), ImplicitEulerPropagator(problem.ode, grid)
+    >>> reference = propagate_sequentially(fine, problem.u0)
+    >>> result = parareal(fine, coarse, problem.u0, reference=reference)
+    >>> result.iterations, result.converged
+    (8, True)
+    >>> [f"{e:.1e}" for e in result.errors[:5]]
+    ['2.7e-02', '3.4e-03', '6.6e-04', '1.4e-04', '3.3e-05']
+    >>> result.errors[-1] < 1e-14
+    True
     """
     n = check_propagator(fine, "fine")
     n_coarse = check_propagator(coarse, "coarse")

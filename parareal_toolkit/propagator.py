@@ -38,26 +38,87 @@ __all__ = [
 
 @runtime_checkable
 class Propagator(Protocol):
-    """Advances a state across slice ``j`` of a partition into ``num_slices`` slices."""
+    """Advances a state across slice ``j`` of a partition into ``num_slices`` slices.
+
+    Any object with an integer attribute ``num_slices >= 1`` and a method
+    ``__call__(u, j)`` that returns the state at the end of slice ``j`` started from ``u``
+    is a propagator; nothing needs to inherit from this protocol. The driver only adds and
+    subtracts the returned states, so numpy arrays and torch tensors both work.
+
+    Examples
+    --------
+    >>> from parareal_toolkit import Propagator, check_propagator, propagate_sequentially
+    >>> class Doubling:
+    ...     num_slices = 3
+    ...     def __call__(self, u, j):
+    ...         return 2 * u
+    >>> isinstance(Doubling(), Propagator), check_propagator(Doubling(), "doubling")
+    (True, 3)
+    >>> propagate_sequentially(Doubling(), 1)
+    [1, 2, 4, 8]
+    """
 
     @property
-    def num_slices(self) -> int: ...
+    def num_slices(self) -> int:
+        """The number ``N >= 1`` of slices the propagator covers."""
 
-    def __call__(self, u: Any, j: int) -> Any: ...
+    def __call__(self, u: Any, j: int) -> Any:
+        """The state at the end of slice ``j`` (``0 <= j < N``) started from ``u`` at its start.
+
+        Returns
+        -------
+        state
+            A new state of the same kind as ``u``.
+        """
 
 
 @runtime_checkable
 class BatchPropagator(Propagator, Protocol):
-    """A propagator that can also evaluate many (state, slice) pairs in one call."""
+    """A propagator that can also evaluate many (state, slice) pairs in one call.
 
-    def propagate_batch(self, states: Sequence[Any], slices: Sequence[int]) -> list[Any]: ...
+    ``propagate_batch(states, slices)`` must equal ``[self(u, j) for u, j in zip(states,
+    slices)]`` up to floating-point reordering; the batched backend calls it for a whole
+    fine sweep.
+    """
+
+    def propagate_batch(self, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
+        """``[self(u, j) for u, j in zip(states, slices)]`` in fewer, larger operations.
+
+        Returns
+        -------
+        list
+            One state per ``(state, slice)`` pair, in order.
+        """
 
 
 def check_propagator(obj: Any, name: str) -> int:
     """Return ``obj.num_slices`` after checking that ``obj`` honours the propagator contract.
 
-    Raises ``TypeError`` naming ``name`` if ``obj`` is not callable or has no integer
-    ``num_slices``, and ``ValueError`` if ``num_slices < 1``.
+    Parameters
+    ----------
+    obj : object
+        The candidate propagator.
+    name : str
+        The argument name used in error messages.
+
+    Returns
+    -------
+    int
+        ``N = obj.num_slices``, at least 1.
+
+    Raises
+    ------
+    TypeError
+        If ``obj`` is not callable or has no integer ``num_slices`` (the message names ``name``).
+    ValueError
+        If ``num_slices < 1``.
+
+    Examples
+    --------
+    >>> from parareal_toolkit import TimeGrid, check_propagator
+    >>> from parareal_toolkit.ode import ExactPropagator, dahlquist
+    >>> check_propagator(ExactPropagator(dahlquist().ode, TimeGrid.uniform(1.0, 4)), "fine")
+    4
     """
     if not callable(obj):
         raise TypeError(f"`{name}` must be a propagator (callable as {name}(u, j)); got {obj!r}.")
@@ -72,6 +133,29 @@ def propagate_sequentially(propagator: Propagator, u0: Any) -> list[Any]:
 
     With the fine propagator this is the reference that parareal reproduces exactly after
     ``N`` iterations; it costs ``N`` sequential fine evaluations.
+
+    Parameters
+    ----------
+    propagator : Propagator
+        ``P`` over ``N`` slices.
+    u0 : state
+        The initial value.
+
+    Returns
+    -------
+    list
+        The ``N + 1`` states ``u0, P_0(u0), ..., P_{N-1}(...(P_0(u0)))`` at the slice boundaries.
+
+    Examples
+    --------
+    The exact solution ``e^{-t}`` of ``u' = -u`` at ``t = 0, 0.5, 1``:
+
+    >>> from parareal_toolkit import TimeGrid, propagate_sequentially
+    >>> from parareal_toolkit.ode import ExactPropagator, dahlquist
+    >>> problem = dahlquist(-1.0)
+    >>> fine = ExactPropagator(problem.ode, TimeGrid.uniform(1.0, 2))
+    >>> [round(float(u[0]), 6) for u in propagate_sequentially(fine, problem.u0)]
+    [1.0, 0.606531, 0.367879]
     """
     n = check_propagator(propagator, "propagator")
     states = [u0]
@@ -91,6 +175,18 @@ class TimeGrid:
     ----------
     times : array_like, shape (N + 1,)
         Strictly increasing, finite slice boundaries, ``N >= 1``.
+
+    Examples
+    --------
+    Non-uniform slices; the two steps of length 0.2 (one of them 0.19999999999999998 in
+    floating point) share one cache entry:
+
+    >>> from parareal_toolkit import TimeGrid
+    >>> grid = TimeGrid([0.0, 0.1, 0.3, 0.5])
+    >>> grid.num_slices, grid.steps.round(12).tolist(), grid.distinct_steps.size
+    (3, [0.1, 0.2, 0.2], 2)
+    >>> TimeGrid.uniform(1.0, 4).times.tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
     """
 
     def __init__(self, times: Sequence[float] | np.ndarray):
@@ -122,7 +218,22 @@ class TimeGrid:
 
     @classmethod
     def uniform(cls, t_final: float, num_slices: int, *, t_start: float = 0.0) -> TimeGrid:
-        """``num_slices`` equal slices of ``[t_start, t_final]``."""
+        """``num_slices`` equal slices of ``[t_start, t_final]``.
+
+        Parameters
+        ----------
+        t_final : float
+            The end of the interval, greater than ``t_start``.
+        num_slices : int
+            ``N >= 1``.
+        t_start : float, keyword-only
+            The start of the interval (default 0).
+
+        Returns
+        -------
+        TimeGrid
+            The grid with boundaries ``numpy.linspace(t_start, t_final, N + 1)``.
+        """
         num_slices = check_int(num_slices, "num_slices", minimum=1)
         t_start = check_real(t_start, "t_start")
         t_final = check_real(t_final, "t_final")
@@ -139,6 +250,7 @@ class TimeGrid:
 
     @property
     def num_slices(self) -> int:
+        """``N``, the number of slices."""
         return self._times.size - 1
 
     @property
@@ -152,11 +264,18 @@ class TimeGrid:
         return self._distinct
 
     def step_index(self, j: int) -> int:
-        """Index into :attr:`distinct_steps` of slice ``j``'s length."""
+        """Index into :attr:`distinct_steps` of slice ``j``'s length.
+
+        Returns
+        -------
+        int
+            ``i`` such that ``distinct_steps[i]`` is the cached representative of ``ΔT_j``.
+        """
         return int(self._step_index[j])
 
     @property
     def is_uniform(self) -> bool:
+        """Whether every slice has the same length (up to a relative 1e-12)."""
         return self._distinct.size == 1
 
     def __len__(self) -> int:
@@ -170,7 +289,13 @@ class TimeGrid:
 
 
 def check_slice(j: Any, num_slices: int) -> int:
-    """Validate a slice index; raises ``IndexError`` outside ``0 <= j < num_slices``."""
+    """Validate a slice index; raises ``IndexError`` outside ``0 <= j < num_slices``.
+
+    Returns
+    -------
+    int
+        ``j`` as a Python int.
+    """
     j = check_int(j, "j")
     if not 0 <= j < num_slices:
         raise IndexError(f"slice index `j` must satisfy 0 <= j < {num_slices}; got {j}.")

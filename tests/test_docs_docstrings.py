@@ -1,7 +1,9 @@
 """Every public function and class (each public module's ``__all__``) has its own docstring.
 
 The list of public modules is the one the API reference is generated from
-(``docs/_ext/api_pages.py``), so a module added there is checked here too.
+(``docs/_ext/api_pages.py``), so a module added there is checked here too. Every public
+function that returns something documents it in a numpydoc ``Returns`` (or ``Yields``)
+section.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ def _api_pages():
 
 
 API = _api_pages()
+
+# Modules whose docstrings are being rewritten on other branches at the time of writing:
+# the Returns check skips them until those branches are merged. Empty this tuple then
+# (it is a temporary exemption, not a policy).
+_DOCUMENTED_ELSEWHERE = (
+    "parareal_toolkit.layerpipe",
+    "parareal_toolkit.training",
+    "parareal_toolkit.timing",
+    "parareal_toolkit.bench",
+)
 
 
 def _public_objects():
@@ -83,3 +95,34 @@ def test_no_public_name_is_also_a_submodule():
                 assert importlib.util.find_spec(f"{module_name}.{name}") is None, (
                     f"{module_name}.{name} is both a public name and a submodule"
                 )
+
+
+def _public_functions():
+    for module_name, _ in API.PUBLIC_MODULES:
+        module = importlib.import_module(module_name)
+        for name in API.public_names(module_name):
+            obj = getattr(module, name)
+            if inspect.isroutine(obj):
+                yield pytest.param(obj, id=f"{module_name}.{name}")
+
+
+def _returns_nothing(obj) -> bool:
+    try:
+        annotation = inspect.signature(obj).return_annotation
+    except (TypeError, ValueError):  # no signature to read: document a result
+        return False
+    # modules use `from __future__ import annotations`, so the annotation may be a string
+    return annotation is None or annotation == "None"
+
+
+@pytest.mark.parametrize("obj", list(_public_functions()))
+def test_public_function_documents_what_it_returns(obj):
+    docscrape = pytest.importorskip("numpydoc.docscrape", reason="the `docs` extra is not installed")
+    if obj.__module__.startswith(_DOCUMENTED_ELSEWHERE):
+        pytest.skip(f"{obj.__module__} is documented on another branch (see _DOCUMENTED_ELSEWHERE)")
+    if _returns_nothing(obj):
+        return
+    doc = docscrape.FunctionDoc(obj)
+    assert doc["Returns"] or doc["Yields"], (
+        f"{obj.__module__}.{obj.__qualname__} returns a value but has no numpydoc Returns section"
+    )

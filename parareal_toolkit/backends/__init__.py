@@ -32,11 +32,24 @@ __all__ = ["Backend", "SerialBackend", "BatchedBackend", "ProcessBackend", "get_
 
 @runtime_checkable
 class Backend(Protocol):
-    """Evaluates ``[propagator(u, j) for u, j in zip(states, slices)]``."""
+    """Evaluates ``[propagator(u, j) for u, j in zip(states, slices)]``.
+
+    Any object with a ``name`` and this ``map`` method is a backend; it must return what
+    :class:`SerialBackend` returns, up to floating-point reordering, and every slice's
+    result where the driver runs. A backend that holds resources (a process pool) also has
+    a ``close()`` method.
+    """
 
     name: str
 
-    def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]: ...
+    def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
+        """``[propagator(u, j) for u, j in zip(states, slices)]``, evaluated where this backend decides.
+
+        Returns
+        -------
+        list
+            One state per slice, available where the driver runs.
+        """
 
 
 class SerialBackend:
@@ -45,6 +58,13 @@ class SerialBackend:
     name = "serial"
 
     def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
+        """One call per slice, in order.
+
+        Returns
+        -------
+        list
+            ``[propagator(u, j) for u, j in zip(states, slices)]``.
+        """
         return [propagator(u, j) for u, j in zip(states, slices)]
 
     def __repr__(self) -> str:
@@ -61,6 +81,13 @@ class BatchedBackend(SerialBackend):
     name = "batched"
 
     def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
+        """``propagator.propagate_batch(states, slices)``, or the serial loop without it.
+
+        Returns
+        -------
+        list
+            One state per slice, equal to the serial loop's up to floating-point reordering.
+        """
         batch = getattr(propagator, "propagate_batch", None)
         if batch is None or len(slices) < 2:
             return super().map(propagator, states, slices)
@@ -86,7 +113,33 @@ BACKENDS: dict[str, str] = {
 
 
 def get_backend(backend: str | Backend) -> Backend:
-    """Resolve a backend name (one of :data:`BACKENDS`, default options) or pass a backend object through."""
+    """Resolve a backend name (one of :data:`BACKENDS`, default options) or pass a backend object through.
+
+    Parameters
+    ----------
+    backend : str or Backend
+        A key of :data:`BACKENDS` (its module is imported only now, so ``"devices"`` and
+        ``"distributed"`` import torch only when asked for), or an object with a
+        ``map(propagator, states, slices)`` method.
+
+    Returns
+    -------
+    Backend
+        A new backend with default options for a name; ``backend`` itself otherwise.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    TypeError
+        For an object without a ``map`` method.
+
+    Examples
+    --------
+    >>> from parareal_toolkit import get_backend
+    >>> get_backend("serial"), get_backend("batched")
+    (SerialBackend(), BatchedBackend())
+    """
     if isinstance(backend, str):
         if backend not in BACKENDS:
             raise ValueError(f"`backend` must be one of {sorted(BACKENDS)} or a Backend object; got {backend!r}.")

@@ -50,11 +50,28 @@ class DevicesBackend:
             raise ValueError(f"`devices` must name torch devices; got {devices!r} ({exc}).") from None
 
     def device(self, j: int) -> torch.device:
-        """The device that evaluates slice ``j``."""
+        """The device that evaluates slice ``j``.
+
+        Returns
+        -------
+        torch.device
+            ``devices[j % len(devices)]``.
+        """
         return self.devices[j % len(self.devices)]
 
     def place(self, network):
-        """Move ``network.preprocess[j]`` and ``network.subnetworks[j]`` to device ``j``, the rest to the output device."""
+        """Move ``network.preprocess[j]`` and ``network.subnetworks[j]`` to device ``j``, the rest to the output device.
+
+        Parameters
+        ----------
+        network : PararealNetwork
+            The network to place (moved in place).
+
+        Returns
+        -------
+        PararealNetwork
+            ``network`` itself, for chaining.
+        """
         for j, (pre, sub) in enumerate(zip(network.preprocess, network.subnetworks)):
             pre.to(self.device(j))
             sub.to(self.device(j))
@@ -63,6 +80,13 @@ class DevicesBackend:
         return network
 
     def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
+        """Evaluate slice ``j`` on :meth:`device` ``(j)``; every launch is issued before any result is gathered.
+
+        Returns
+        -------
+        list of torch.Tensor
+            One state per slice, on the output device.
+        """
         if not all(isinstance(u, torch.Tensor) for u in states):
             raise TypeError(
                 "the devices backend runs torch tensors; use 'batched', 'processes' or 'distributed' for numpy states."

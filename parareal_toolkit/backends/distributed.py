@@ -48,9 +48,27 @@ class DistributedError(RuntimeError):
 def init_distributed(backend: str | None = None, *, timeout: float = 300.0) -> tuple[int, int]:
     """Initialise the default process group from torchrun's environment; return ``(rank, world_size)``.
 
-    ``backend`` defaults to NCCL when CUDA is available and gloo otherwise; with NCCL each
-    process uses GPU ``LOCAL_RANK``. ``timeout`` (seconds) bounds every collective: a rank
-    that never answers makes the others fail after it.
+    Does nothing but report when the group is already initialised.
+
+    Parameters
+    ----------
+    backend : str, optional
+        The ``torch.distributed`` backend; defaults to NCCL when CUDA is available and gloo
+        otherwise. With NCCL each process uses GPU ``LOCAL_RANK``.
+    timeout : float, keyword-only
+        Seconds that bound every collective: a rank that never answers makes the others
+        fail after it (default 300).
+
+    Returns
+    -------
+    tuple of int
+        ``(rank, world_size)`` of this process in the default group.
+
+    Raises
+    ------
+    RuntimeError
+        When the group is not initialised and torchrun's variables (``RANK``,
+        ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) are not set.
     """
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"`timeout` must be a positive number of seconds; got {timeout!r}.")
@@ -92,7 +110,21 @@ def process_group(backend: str | None = None, *, timeout: float = 300.0) -> Iter
 
 
 def slice_owners(count: int, world_size: int) -> list[int]:
-    """The rank that evaluates each of ``count`` positions: contiguous, balanced blocks."""
+    """The rank that evaluates each of ``count`` positions: contiguous, balanced blocks.
+
+    Block sizes differ by at most one, the larger blocks on the lower ranks.
+
+    Returns
+    -------
+    list of int
+        ``count`` ranks in ``0..world_size-1``, non-decreasing.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.backends.distributed import slice_owners
+    >>> slice_owners(5, 2)
+    [0, 0, 0, 1, 1]
+    """
     base, extra = divmod(count, world_size)
     owners: list[int] = []
     for rank in range(world_size):
@@ -217,6 +249,14 @@ class DistributedBackend:
         return values
 
     def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
+        """Evaluate the slices this rank owns and broadcast every result to every rank.
+
+        Returns
+        -------
+        list
+            One state per slice, identical on every rank (torch tensors stay in the autograd
+            graph when gradients are enabled).
+        """
         slices = list(slices)
         states = list(states)
         owners = slice_owners(len(slices), self.world_size)
@@ -229,7 +269,13 @@ class DistributedBackend:
         return self._broadcast_all(local, owners)
 
     def owner(self, j: int, num_slices: int) -> int:
-        """The rank that evaluates slice ``j`` of a ``num_slices``-slice sweep."""
+        """The rank that evaluates slice ``j`` of a ``num_slices``-slice sweep.
+
+        Returns
+        -------
+        int
+            The owner's rank within this backend's group.
+        """
         return slice_owners(num_slices, self.world_size)[j]
 
     def synchronize(self, network) -> None:

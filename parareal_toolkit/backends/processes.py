@@ -73,7 +73,13 @@ class ProcessBackend:
         self._installed: Any = None
 
     def start(self, propagator: Propagator) -> ProcessBackend:
-        """Start (or restart) the pool with ``propagator`` installed in every worker, and wait for it."""
+        """Start (or restart) the pool with ``propagator`` installed in every worker, and wait for it.
+
+        Returns
+        -------
+        ProcessBackend
+            ``self``, with every worker process running.
+        """
         self.close()
         context = multiprocessing.get_context(self.start_method)
         self._pool = ProcessPoolExecutor(
@@ -90,6 +96,16 @@ class ProcessBackend:
         return self
 
     def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
+        """The fine sweep in the pool, one contiguous chunk of slices per worker.
+
+        Starts the pool on first use, and restarts it when ``propagator`` is not the one
+        its workers hold.
+
+        Returns
+        -------
+        list
+            One state per slice, equal to the serial backend's.
+        """
         if self._pool is None or self._installed is not propagator:
             self.start(propagator)
         assert self._pool is not None  # start() created it
@@ -99,6 +115,7 @@ class ProcessBackend:
         return [value for chunk in self._pool.map(_propagate_chunk, chunks) for value in chunk]
 
     def close(self) -> None:
+        """Shut the pool down (waiting for its workers); the next :meth:`map` starts a new one."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None

@@ -38,6 +38,18 @@ def randomize_(module: nn.Module, generator: torch.Generator) -> nn.Module:
     Dense and 1x1 weights become orthogonal matrices, 3x3 kernels an orthogonal centre tap plus
     off-centre taps of size about 0.1, biases and BatchNorm affine parameters and running
     statistics independent random numbers (running variances in [0.5, 2]).
+
+    Parameters
+    ----------
+    module : nn.Module
+        Every ``nn.Linear``, ``nn.Conv2d`` and BatchNorm layer in it is overwritten.
+    generator : torch.Generator
+        The source of every random number (the global generator is not used).
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module`` itself.
     """
     for layer in module.modules():
         if isinstance(layer, (nn.Linear, nn.Conv2d)):
@@ -79,6 +91,24 @@ def linear_layer(
 
     Bias-free by default (then exactly linear). With a ``generator`` the weights are random
     and well conditioned (see :func:`randomize_`); otherwise PyTorch's default initialisation.
+
+    Parameters
+    ----------
+    kind : {"dense", "conv1x1", "conv3x3"}
+        The layer type (one of :data:`KINDS`).
+    in_channels, out_channels : int
+        Features (dense) or channels (convolutions), at least 1.
+    bias : bool, keyword-only
+        Add a bias (then the layer is affine, not linear).
+    dtype : torch.dtype, keyword-only
+        Parameter dtype (default float64).
+    generator : torch.Generator, keyword-only, optional
+        Draw well-conditioned random weights from it.
+
+    Returns
+    -------
+    torch.nn.Linear or torch.nn.Conv2d
+        The layer; a convolution keeps the spatial size (same padding).
     """
     check_choice(kind, "kind", KINDS)
     in_channels = check_int(in_channels, "in_channels", minimum=1)
@@ -95,7 +125,13 @@ def linear_layer(
 
 
 def state_shape(kind: str, width: int, image_size: int) -> tuple[int, ...]:
-    """The shape of one sample's state between blocks: ``(width,)`` or ``(width, H, W)``."""
+    """The shape of one sample's state between blocks: ``(width,)`` or ``(width, H, W)``.
+
+    Returns
+    -------
+    tuple of int
+        ``(width,)`` for ``kind="dense"``, ``(width, image_size, image_size)`` otherwise.
+    """
     check_choice(kind, "kind", KINDS)
     return (width,) if kind == "dense" else (width, image_size, image_size)
 
@@ -109,7 +145,13 @@ def random_input(
     dtype: torch.dtype = torch.float64,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """A standard-normal input batch: ``(B, in_channels)`` or ``(B, in_channels, H, W)``."""
+    """A standard-normal input batch: ``(B, in_channels)`` or ``(B, in_channels, H, W)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Of shape ``(batch_size, *state_shape(kind, in_channels, image_size))``.
+    """
     shape = (batch_size, *state_shape(kind, in_channels, image_size))
     return torch.randn(shape, generator=generator, dtype=dtype)
 
@@ -132,6 +174,34 @@ def linear_network(
     ``layers_per_block`` layers ``width -> width``, and ``h`` is a dense layer to
     ``out_features`` (after global average pooling and flattening for convolutions). With
     ``bias=False`` (default) every child is linear.
+
+    Parameters
+    ----------
+    kind : {"dense", "conv1x1", "conv3x3"}
+        The layer type of ``C`` and the blocks.
+    num_blocks : int, keyword-only
+        ``B >= 1``.
+    width : int, keyword-only
+        Features or channels of the state between blocks.
+    in_channels, out_features : int, keyword-only
+        Input features/channels and output features.
+    layers_per_block : int, keyword-only
+        Layers in each block (default 1).
+    bias, dtype, generator : keyword-only
+        As in :func:`linear_layer`.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        ``B + 2`` children: ``C``, the blocks (each an ``nn.Sequential``) and ``h``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from parareal_toolkit.nn import linear_network
+    >>> model = linear_network(num_blocks=3, width=4, in_channels=2, out_features=1, generator=torch.Generator())
+    >>> len(model), model(torch.zeros(5, 2, dtype=torch.float64)).shape
+    (5, torch.Size([5, 1]))
     """
     check_choice(kind, "kind", KINDS)
     num_blocks = check_int(num_blocks, "num_blocks", minimum=1)

@@ -179,6 +179,22 @@ class PararealNetwork(nn.Module):
     Shape mismatches between a guess ``C^{j+1}(x)`` or a coarse output ``F^j(\cdot)`` and the
     subnetwork it stands for raise ``ValueError`` naming ``j`` and both shapes on the first
     forward pass, before torch could broadcast them.
+
+    Examples
+    --------
+    Proposition 1: with a linear ``g^2`` and ``F^1 = g^2``, the parareal network equals the
+    sequential one for any guess ``C^2``.
+
+    >>> import copy
+    >>> import torch
+    >>> from parareal_toolkit.nn import PararealNetwork, linear_layer, linear_network
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> C, g1, g2, h = linear_network(num_blocks=2, width=3, in_channels=2, out_features=1, generator=gen)
+    >>> C2 = linear_layer("dense", 2, 3, generator=gen)  # any map from the input to g^2's input
+    >>> network = PararealNetwork([C, C2], [g1, g2], [copy.deepcopy(g2)], h)
+    >>> x = torch.randn(4, 2, dtype=torch.float64, generator=gen)
+    >>> bool(torch.allclose(network(x), h(g2(g1(C(x)))), rtol=0, atol=1e-14))
+    True
     """
 
     def __init__(
@@ -234,6 +250,20 @@ class PararealNetwork(nn.Module):
         two can differ once trained; with ``copy_weights=False`` they are the same module
         (shared weights), and then the parareal network's gradient equals the sequential
         network's for every parameter of a linear network.
+
+        Parameters
+        ----------
+        preprocess, subnetworks, postprocess
+            As in :class:`PararealNetwork`.
+        iterations, form : keyword-only
+            As in :class:`PararealNetwork`.
+        copy_weights : bool, keyword-only
+            Deep-copy ``g^{j+1}`` into ``F^j`` (default) or share it.
+
+        Returns
+        -------
+        PararealNetwork
+            The network with ``N - 1`` coarse networks ``F^j = g^{j+1}``.
         """
         modules = _module_list(subnetworks, "subnetworks")
         coarse = [copy.deepcopy(g) if copy_weights else g for g in list(modules)[1:]]
@@ -246,6 +276,7 @@ class PararealNetwork(nn.Module):
 
     @property
     def iterations(self) -> int:
+        """Parareal iterations per forward pass, at least 1."""
         return self._iterations
 
     @iterations.setter
@@ -254,6 +285,7 @@ class PararealNetwork(nn.Module):
 
     @property
     def form(self) -> str:
+        """The driver's update rule, ``"correction"`` or ``"standard"``."""
         return self._form
 
     @form.setter
@@ -261,10 +293,23 @@ class PararealNetwork(nn.Module):
         self._form = check_choice(value, "form", FORMS)
 
     def to_sequential(self) -> nn.Sequential:
-        """The network ``f = h ∘ g^N ∘ ... ∘ g^1 ∘ C^1`` that this one approximates (shared modules)."""
+        """The network ``f = h ∘ g^N ∘ ... ∘ g^1 ∘ C^1`` that this one approximates (shared modules).
+
+        Returns
+        -------
+        torch.nn.Sequential
+            ``nn.Sequential(C^1, g^1, ..., g^N, h)`` over this network's own modules (no copies).
+        """
         return nn.Sequential(self.preprocess[0], *self.subnetworks, self.postprocess)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``f~(x) = h(z_N)``: ``iterations`` parareal iterations on this network's backend.
+
+        Returns
+        -------
+        torch.Tensor
+            The postprocessed end state.
+        """
         return self.forward_on(x, self.backend)
 
     def forward_on(

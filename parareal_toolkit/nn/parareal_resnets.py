@@ -63,6 +63,22 @@ class PararealResNetPlan:
     ``ranges[j]`` is the half-open range of trunk units in subnetwork ``j + 1``;
     ``input_shapes[j]`` / ``output_shapes[j]`` its ``(channels, side)``;
     ``coarse[j]`` the unit specs of ``F^{j+1}`` (approximating subnetwork ``j + 2``).
+
+    Attributes
+    ----------
+    depth : int
+        The ResNet's depth, ``9n + 2``.
+    num_subnetworks : int
+        ``N``.
+    coarse_units : int
+        ``N_c``, the budget of units per coarse network (raised where a coarse network must
+        hold more shape-changing units).
+    units : tuple of UnitSpec
+        The ``3n`` residual units of the trunk.
+    ranges : tuple of range
+        The trunk units of each subnetwork.
+    coarse : tuple of tuple of UnitSpec
+        The units of each coarse network.
     """
 
     depth: int
@@ -74,14 +90,17 @@ class PararealResNetPlan:
 
     @property
     def input_shapes(self) -> list[tuple[int, int]]:
+        """``(channels, side)`` of each subnetwork's input."""
         return [(self.units[r.start].in_channels, self.units[r.start].resolution) for r in self.ranges]
 
     @property
     def output_shapes(self) -> list[tuple[int, int]]:
+        """``(channels, side)`` of each subnetwork's output."""
         return [(self.units[r.stop - 1].out_channels, self.units[r.stop - 1].out_resolution) for r in self.ranges]
 
     @property
     def units_per_subnetwork(self) -> list[int]:
+        """The number of trunk units in each subnetwork."""
         return [len(r) for r in self.ranges]
 
     @property
@@ -178,7 +197,29 @@ def parareal_resnet_plan(
 ) -> PararealResNetPlan:
     """Split a depth-``depth`` pre-activation ResNet into ``num_subnetworks`` parts.
 
-    ``coarse_units`` defaults to the seed paper's ``ceil(12 / N)``.
+    Subnetworks hold ``ceil(U / N)`` units each, the last possibly fewer (see the module
+    docstring for the coarse networks).
+
+    Parameters
+    ----------
+    depth : int
+        ``9n + 2`` (default 1001).
+    num_subnetworks : int, keyword-only
+        ``N``; it must leave the last subnetwork at least one unit.
+    coarse_units : int, keyword-only, optional
+        Units per coarse network; default the seed paper's ``ceil(12 / N)``.
+
+    Returns
+    -------
+    PararealResNetPlan
+        Where every unit goes; no module is built.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.nn import parareal_resnet_plan
+    >>> plan = parareal_resnet_plan(1001, num_subnetworks=3)
+    >>> plan.units_per_subnetwork, plan.coarse_units
+    ([111, 111, 111], 4)
     """
     units = tuple(resnet_unit_specs(depth))
     total = num_units(depth)
@@ -243,6 +284,33 @@ def parareal_resnet_from(
 
     New modules: ``C^j`` for j > 1 and the coarse networks, freshly initialised. With
     ``num_subnetworks=1`` the result computes exactly ``resnet(x)``.
+
+    Parameters
+    ----------
+    resnet : PreActResNet
+        The network to cut; its modules become the parareal network's (training one trains
+        the other).
+    num_subnetworks, coarse_units : int, keyword-only
+        As in :func:`parareal_resnet_plan`.
+    iterations, form : keyword-only
+        As in :class:`~parareal_toolkit.nn.PararealNetwork`.
+    norm_layer : callable, keyword-only, optional
+        Normalisation of the coarse networks' units (default ``nn.BatchNorm2d``).
+
+    Returns
+    -------
+    PararealNetwork
+        The Parareal ResNet-``N``; its ``plan`` attribute is the :class:`PararealResNetPlan`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from parareal_toolkit.nn import parareal_resnet_from, preact_resnet
+    >>> resnet = preact_resnet(20).double().eval()
+    >>> network = parareal_resnet_from(resnet, num_subnetworks=1)
+    >>> x = torch.randn(1, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> torch.equal(network(x), resnet(x))
+    True
     """
 
     if not isinstance(resnet, PreActResNet):
@@ -270,8 +338,43 @@ def parareal_resnet(
     """Parareal ResNet-``N`` of a pre-activation ResNet-``depth`` (seed paper, §4).
 
     Lee, Park, Lee, "Parareal neural networks emulating a parallel-in-time algorithm".
-    Returns a :class:`~parareal_toolkit.nn.PararealNetwork` whose ``plan`` attribute is
-    the :class:`PararealResNetPlan`.
+    With ``num_subnetworks=1`` the network computes its ResNet exactly (bit for bit).
+
+    Parameters
+    ----------
+    depth : int
+        ``9n + 2`` (default 1001).
+    num_subnetworks : int, keyword-only
+        ``N``; it must leave the last subnetwork at least one unit.
+    coarse_units : int, keyword-only, optional
+        Units per coarse network; default the seed paper's ``ceil(12 / N)``.
+    num_classes : int, keyword-only
+        Outputs of the classifier (default 10).
+    iterations, form : keyword-only
+        As in :class:`~parareal_toolkit.nn.PararealNetwork`.
+    norm_layer : callable, keyword-only, optional
+        ``norm_layer(channels) -> nn.Module`` (default ``nn.BatchNorm2d``).
+
+    Returns
+    -------
+    PararealNetwork
+        A new network (ResNet and coarse networks freshly initialised) whose ``plan``
+        attribute is the :class:`PararealResNetPlan`.
+
+    Examples
+    --------
+    Parareal ResNet-3 of ResNet-20 (6 units, 2 per subnetwork, ``ceil(12/3) = 4`` units per
+    coarse network), and ResNet-20 itself for ``N = 1``:
+
+    >>> import torch
+    >>> from parareal_toolkit.nn import parareal_resnet
+    >>> x = torch.randn(2, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    >>> network = parareal_resnet(20, num_subnetworks=3).double().eval()
+    >>> network(x).shape, network.plan.units_per_subnetwork, network.plan.coarse_units
+    (torch.Size([2, 10]), [2, 2, 2], 4)
+    >>> single = parareal_resnet(20, num_subnetworks=1).double().eval()
+    >>> torch.equal(single(x), single.to_sequential()(x))
+    True
     """
     resnet = preact_resnet(depth, num_classes, norm_layer=norm_layer)
     return parareal_resnet_from(
@@ -296,6 +399,25 @@ def parareal_resnet_table(
     The first row (``num_subnetworks=None``) is the plain ResNet. Counts are of trainable
     parameters; ``largest_subnetwork_parameters`` is what one device holds of the parallel
     part.
+
+    Parameters
+    ----------
+    depth : int
+        ``9n + 2`` (default 1001).
+    subnetworks : iterable of int
+        The values of ``N``, one row each.
+    num_classes : int, keyword-only
+        Outputs of the classifier (default 10).
+    coarse_units : int, keyword-only, optional
+        Units per coarse network; default ``ceil(12 / N)``.
+
+    Returns
+    -------
+    list of dict
+        One row per network with keys ``num_subnetworks``, ``units_per_subnetwork`` (a
+        string such as ``"111"`` or ``"28x11+25"``), ``coarse_units``, ``parameters``,
+        ``largest_subnetwork_parameters``, ``coarse_parameters`` and
+        ``preprocess_parameters``.
     """
     # plain CPU modules: ~40 MB at depth 1001 and faster to build than on the meta device,
     # whose per-call dispatch dominates for thousands of small layers

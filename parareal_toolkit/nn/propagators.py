@@ -37,6 +37,19 @@ class ModulePropagator(nn.Module):
         evaluates the coarse propagator on slice 0 when it is given initial guesses.
 
     ``num_slices = first_slice + len(modules)``; it must be at least 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from parareal_toolkit import propagate_sequentially
+    >>> from parareal_toolkit.nn import ModulePropagator
+    >>> propagator = ModulePropagator([nn.Tanh(), nn.Tanh()])
+    >>> states = propagate_sequentially(propagator, torch.tensor([1.0], dtype=torch.float64))
+    >>> [round(float(u), 4) for u in states]  # 1, tanh(1), tanh(tanh(1))
+    [1.0, 0.7616, 0.642]
+    >>> ModulePropagator([nn.Tanh()], first_slice=1).num_slices  # a coarse propagator: no module on slice 0
+    2
     """
 
     def __init__(self, modules: Iterable[nn.Module], *, first_slice: int = 0):
@@ -59,10 +72,22 @@ class ModulePropagator(nn.Module):
 
     @property
     def num_slices(self) -> int:
+        """``first_slice + len(modules)``."""
         return self.first_slice + len(self.blocks)
 
     def forward(self, u, j: int):
-        """The state after slice ``j``: ``modules[j - first_slice](u)``."""
+        """The state after slice ``j``: ``modules[j - first_slice](u)``.
+
+        Returns
+        -------
+        torch.Tensor
+            The module's output.
+
+        Raises
+        ------
+        IndexError
+            For ``j`` outside ``0..num_slices-1`` or below ``first_slice``.
+        """
         j = check_slice(j, self.num_slices)
         if j < self.first_slice:
             raise IndexError(f"slice {j} has no module: this propagator's modules start at slice {self.first_slice}.")

@@ -61,13 +61,22 @@ class UnitSpec:
 
     @property
     def changes_shape(self) -> bool:
+        """Whether the unit changes channels or resolution (then it has a projection shortcut)."""
         return self.in_channels != self.out_channels or self.stride != 1
 
     @property
     def out_resolution(self) -> int:
+        """The output's side length, ``resolution // stride``."""
         return self.resolution // self.stride
 
     def build(self, norm_layer: NormLayer | None) -> PreActBottleneck:
+        """A freshly initialised unit of this shape.
+
+        Returns
+        -------
+        PreActBottleneck
+            With ``norm_layer`` (``None``: ``nn.BatchNorm2d``).
+        """
         return PreActBottleneck(
             self.in_channels, self.out_channels // PreActBottleneck.expansion, self.stride, norm_layer=norm_layer
         )
@@ -81,7 +90,26 @@ def _check_depth(depth) -> int:
 
 
 def resnet_unit_specs(depth: int = 1001, *, image_size: int = 32) -> list[UnitSpec]:
-    """The ``3n`` residual units of a depth-``9n + 2`` pre-activation ResNet, in order."""
+    """The ``3n`` residual units of a depth-``9n + 2`` pre-activation ResNet, in order.
+
+    Parameters
+    ----------
+    depth : int
+        ``9n + 2`` with ``n >= 1`` (11, 20, 29, ..., 1001).
+    image_size : int, keyword-only
+        Side length of the input images (default 32).
+
+    Returns
+    -------
+    list of UnitSpec
+        ``3n`` shapes; the first unit of each stage changes the shape.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.nn import resnet_unit_specs
+    >>> [(s.in_channels, s.out_channels, s.stride) for s in resnet_unit_specs(20) if s.changes_shape]
+    [(16, 64, 1), (64, 128, 2), (128, 256, 2)]
+    """
     n = _check_depth(depth)
     specs = []
     in_channels, resolution = STEM_CHANNELS, image_size
@@ -120,6 +148,13 @@ class PreActBottleneck(nn.Module):
             self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + W3 σB(W2 σB(W1 σB(x)))`` (projection shortcut where the shape changes).
+
+        Returns
+        -------
+        torch.Tensor
+            Of shape ``(B, out_channels, H / stride, W / stride)``.
+        """
         out = self.relu(self.bn1(x))
         shortcut = x if self.shortcut is None else self.shortcut(out)
         out = self.conv1(out)
@@ -129,7 +164,13 @@ class PreActBottleneck(nn.Module):
 
 
 def postprocessing(in_channels: int, num_classes: int, *, norm_layer: NormLayer | None = None) -> nn.Sequential:
-    """``h``: BN-ReLU, global average pooling, fully connected classifier."""
+    """``h``: BN-ReLU, global average pooling, fully connected classifier.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Maps ``(B, in_channels, H, W)`` to ``(B, num_classes)``.
+    """
     norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
     return nn.Sequential(
         norm_layer(in_channels),
@@ -141,7 +182,13 @@ def postprocessing(in_channels: int, num_classes: int, *, norm_layer: NormLayer 
 
 
 def stem() -> nn.Conv2d:
-    """``C``: one 3x3 convolution from the RGB image to 16 channels (no BN: unit 1 pre-activates)."""
+    """``C``: one 3x3 convolution from the RGB image to 16 channels (no BN: unit 1 pre-activates).
+
+    Returns
+    -------
+    torch.nn.Conv2d
+        Bias-free, same padding.
+    """
     return nn.Conv2d(3, STEM_CHANNELS, 3, padding=1, bias=False)
 
 
@@ -182,10 +229,23 @@ class PreActResNet(nn.Module):
         return [*self.layer1, *self.layer2, *self.layer3]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """``g(C(x))``: the trunk's output before postprocessing."""
+        """``g(C(x))``: the trunk's output before postprocessing.
+
+        Returns
+        -------
+        torch.Tensor
+            Of shape ``(B, 256, 8, 8)`` for 32x32 inputs.
+        """
         return self.layer3(self.layer2(self.layer1(self.stem(x))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``f(x) = h(g(C(x)))``.
+
+        Returns
+        -------
+        torch.Tensor
+            Logits of shape ``(B, num_classes)``.
+        """
         return self.head(self.features(x))
 
 
@@ -193,7 +253,30 @@ def preact_resnet(depth: int = 1001, num_classes: int = 10, *, norm_layer: NormL
     """Pre-activation bottleneck ResNet-``depth`` for CIFAR (``depth = 9n + 2``).
 
     He, Zhang, Ren, Sun, "Identity Mappings in Deep Residual Networks", ECCV 2016.
-    ``norm_layer`` (default ``nn.BatchNorm2d``) takes the number of channels.
+
+    Parameters
+    ----------
+    depth : int
+        ``9n + 2`` with ``n >= 1``: ``3n`` bottleneck units (default 1001, 333 units).
+    num_classes : int
+        Outputs of the classifier (default 10).
+    norm_layer : callable, keyword-only, optional
+        ``norm_layer(channels) -> nn.Module`` (default ``nn.BatchNorm2d``).
+
+    Returns
+    -------
+    PreActResNet
+        Initialised as torchvision does (He-normal convolutions), in training mode.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from parareal_toolkit.nn import preact_resnet
+    >>> model = preact_resnet(20).double().eval()
+    >>> len(model.units), sum(p.numel() for p in model.parameters())
+    (6, 219482)
+    >>> model(torch.zeros(2, 3, 32, 32, dtype=torch.float64)).shape
+    torch.Size([2, 10])
     """
     return PreActResNet(depth, num_classes, norm_layer=norm_layer)
 
@@ -202,15 +285,39 @@ def resnet1001(num_classes: int = 10, *, norm_layer: NormLayer | None = None) ->
     """ResNet-1001 (333 bottleneck RUs; 10,327,706 parameters for 10 classes).
 
     He, Zhang, Ren, Sun, "Identity Mappings in Deep Residual Networks", ECCV 2016.
+
+    Parameters
+    ----------
+    num_classes : int
+        Outputs of the classifier (default 10).
+    norm_layer : callable, keyword-only, optional
+        ``norm_layer(channels) -> nn.Module`` (default ``nn.BatchNorm2d``).
+
+    Returns
+    -------
+    PreActResNet
+        ``preact_resnet(1001, num_classes, norm_layer=norm_layer)``.
     """
     return PreActResNet(1001, num_classes, norm_layer=norm_layer)
 
 
 def num_units(depth: int) -> int:
-    """``3n`` for depth ``9n + 2``."""
+    """``3n`` for depth ``9n + 2``.
+
+    Returns
+    -------
+    int
+        The number of residual units.
+    """
     return 3 * _check_depth(depth)
 
 
 def ceil_div(a: int, b: int) -> int:
-    """``ceil(a / b)`` for positive ints, without floating point."""
+    """``ceil(a / b)`` for positive ints, without floating point.
+
+    Returns
+    -------
+    int
+        The smallest integer at least ``a / b``.
+    """
     return -(-a // b)

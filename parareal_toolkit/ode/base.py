@@ -36,6 +36,7 @@ class LinearSlicePropagator:
 
     @property
     def num_slices(self) -> int:
+        """``N``, the number of slices of :attr:`grid`."""
         return self.grid.num_slices
 
     def __getstate__(self):
@@ -62,6 +63,13 @@ class LinearSlicePropagator:
         return factor
 
     def __call__(self, u: np.ndarray, j: int) -> np.ndarray:
+        """The state at the end of slice ``j`` started from ``u``: ``P(ΔT_j) u``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (m,)
+            The propagated state (a new array).
+        """
         if type(j) is not int or not 0 <= j < len(self._keys):  # fast path for the driver's ints
             j = check_slice(j, self.num_slices)
         u = np.asarray(u, dtype=float)
@@ -70,7 +78,13 @@ class LinearSlicePropagator:
         return self._apply(self._factor_for(j), u)
 
     def propagate_batch(self, states: Sequence[np.ndarray], slices: Sequence[int]) -> list[np.ndarray]:
-        """All ``self(u, j)`` at once: one matrix-matrix operation per distinct slice length."""
+        """All ``self(u, j)`` at once: one matrix-matrix operation per distinct slice length.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            ``[self(u, j) for u, j in zip(states, slices)]``, up to floating-point reordering.
+        """
         if len(states) != len(slices):
             raise ValueError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
         groups: dict[int, list[int]] = {}

@@ -23,6 +23,28 @@ class ExactPropagator(LinearSlicePropagator):
     call per distinct slice length for a batch); no dense exponential is formed.
 
     Exact up to the accuracy of ``expm`` (about machine precision times ``||ΔT A||``).
+
+    Parameters
+    ----------
+    ode : LinearODE
+        The equation ``u' = A u``.
+    grid : TimeGrid
+        The slices; slice ``j`` multiplies by ``expm(ΔT_j A)``.
+
+    Examples
+    --------
+    A rotation, ``u(t) = (cos t, -sin t)``: a quarter turn per slice of length ``π/2``.
+
+    >>> import numpy as np
+    >>> from parareal_toolkit import TimeGrid
+    >>> from parareal_toolkit.ode import ExactPropagator, LinearODE
+    >>> exact = ExactPropagator(LinearODE([[0.0, 1.0], [-1.0, 0.0]]), TimeGrid.uniform(np.pi, 2))
+    >>> u0 = np.array([1.0, 0.0])
+    >>> bool(np.allclose(exact(u0, 0), [0.0, -1.0], rtol=0, atol=1e-14))
+    True
+    >>> batch = exact.propagate_batch([u0, u0], [0, 1])  # one matrix product for both slices
+    >>> bool(np.allclose(batch[1], exact(u0, 1), rtol=0, atol=1e-15))
+    True
     """
 
     def __init__(self, ode: LinearODE, grid: TimeGrid):

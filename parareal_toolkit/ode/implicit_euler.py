@@ -26,6 +26,29 @@ class ImplicitEulerPropagator(LinearSlicePropagator):
     or ``scipy.sparse.linalg.splu`` for sparse ``A``); no inverse is ever formed. With many
     substeps it is also an *expensive* fine propagator, the regime in which parareal can
     actually win (see :func:`parareal_toolkit.ode.theory.speedup`).
+
+    Parameters
+    ----------
+    ode : LinearODE
+        The equation ``u' = A u``.
+    grid : TimeGrid
+        The slices.
+    substeps : int, keyword-only
+        ``M >= 1``, the implicit-Euler steps per slice (default 1).
+
+    Examples
+    --------
+    On ``u' = -u`` over one slice of length 1: ``R(-1) = 1/2`` with one step,
+    ``(1 + 1/4)^{-4} = 0.4096`` with four, against ``e^{-1} = 0.3679``.
+
+    >>> import numpy as np
+    >>> from parareal_toolkit import TimeGrid
+    >>> from parareal_toolkit.ode import ImplicitEulerPropagator, LinearODE
+    >>> ode, grid, u0 = LinearODE([[-1.0]]), TimeGrid.uniform(1.0, 1), np.array([1.0])
+    >>> float(ImplicitEulerPropagator(ode, grid)(u0, 0)[0])
+    0.5
+    >>> round(float(ImplicitEulerPropagator(ode, grid, substeps=4)(u0, 0)[0]), 6)
+    0.4096
     """
 
     def __init__(self, ode: LinearODE, grid: TimeGrid, *, substeps: int = 1):

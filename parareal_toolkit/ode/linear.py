@@ -22,6 +22,18 @@ class LinearODE:
     A : (m, m) array_like or scipy sparse matrix
         Real, square, finite. Sparse input stays sparse (CSC), which selects
         ``expm_multiply`` and ``splu`` in the propagators.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from parareal_toolkit.ode import LinearODE
+    >>> ode = LinearODE([[-2.0, 1.0], [1.0, -2.0]])
+    >>> ode.size, ode.is_sparse, ode.is_normal()
+    (2, False, True)
+    >>> LinearODE([[-1.0, 5.0], [0.0, -1.0]]).is_normal()
+    False
+    >>> LinearODE(sp.diags([-1.0, -2.0])).is_sparse
+    True
     """
 
     def __init__(self, A):
@@ -49,18 +61,38 @@ class LinearODE:
 
     @property
     def size(self) -> int:
+        """``m``, the dimension of the state."""
         return self._A.shape[0]
 
     @property
     def is_sparse(self) -> bool:
+        """Whether ``A`` is stored as a scipy sparse (CSC) matrix."""
         return sp.issparse(self._A)
 
     def dense(self) -> np.ndarray:
-        """``A`` as a dense ndarray."""
+        """``A`` as a dense ndarray.
+
+        Returns
+        -------
+        numpy.ndarray
+            The ``(m, m)`` float64 matrix (``A`` itself when it is already dense).
+        """
         return self._A.toarray() if self.is_sparse else self._A
 
     def is_normal(self, rtol: float = 1e-10) -> bool:
-        """Whether ``A A^T = A^T A`` (to ``rtol``); then the modal bounds are sharp in the 2-norm."""
+        """Whether ``A A^T = A^T A`` (to ``rtol``); then the modal bounds are sharp in the 2-norm.
+
+        Parameters
+        ----------
+        rtol : float
+            Tolerance on ``||A A^T - A^T A||_F`` relative to ``||A||_F^2``.
+
+        Returns
+        -------
+        bool
+            True for a normal ``A`` (symmetric, skew-symmetric, ...): its eigenvectors are
+            orthonormal and :func:`~parareal_toolkit.ode.error_bounds` needs no ``||V||_2`` factor.
+        """
         A = self.dense()
         commutator = A @ A.T - A.T @ A
         return bool(np.linalg.norm(commutator) <= rtol * max(np.linalg.norm(A) ** 2, 1e-300))
@@ -72,7 +104,21 @@ class LinearODE:
 
 @dataclass(frozen=True)
 class LinearProblem:
-    """An initial-value problem ``u' = A u``, ``u(0) = u0`` on ``[0, t_final]``."""
+    """An initial-value problem ``u' = A u``, ``u(0) = u0`` on ``[0, t_final]``.
+
+    Attributes
+    ----------
+    name : str
+        The catalogue name (see :data:`~parareal_toolkit.ode.PROBLEMS`).
+    ode : LinearODE
+        The equation.
+    u0 : numpy.ndarray, shape (m,)
+        The initial value (converted to float64).
+    t_final : float
+        The end of the time interval.
+    description : str
+        A one-line human-readable description.
+    """
 
     name: str
     ode: LinearODE

@@ -21,6 +21,22 @@ def plot_convergence_factor(
 
     The contour at 1 separates contraction (heat: the negative real axis, factor <= 0.2984
     for one implicit-Euler substep) from its loss (advection: the imaginary axis).
+
+    Parameters
+    ----------
+    substeps : int, keyword-only
+        Implicit-Euler substeps of the coarse propagator (default 1).
+    real, imag : tuple of float, keyword-only
+        The ranges of ``Re z`` and ``Im z`` drawn.
+    resolution : int, keyword-only
+        Grid points per axis (default 301).
+    ax : matplotlib.axes.Axes, keyword-only, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on (log10 of the factor, with the contour at 1 in white).
     """
     if ax is None:
         import matplotlib.pyplot as plt

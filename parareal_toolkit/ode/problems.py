@@ -42,7 +42,35 @@ def heat_1d(m: int = 50, *, t_final: float = 0.1, diffusivity: float = 1.0, spar
 
     ``A = κ/h^2 tridiag(1, -2, 1)``, ``h = 1/(m+1)``: symmetric negative definite, with
     eigenvalues in ``(-4κ/h^2, 0)``. The initial value is the hat ``1 - |2x - 1|``, which
-    excites every odd mode.
+    excites every odd mode. Parareal with an implicit-Euler coarse propagator contracts
+    its error by at least 0.2984 per iteration, whatever ``m``.
+
+    Parameters
+    ----------
+    m : int
+        Interior grid points (default 50), ``m >= 1``.
+    t_final : float, keyword-only
+        End time (default 0.1).
+    diffusivity : float, keyword-only
+        ``κ > 0`` (default 1).
+    sparse : bool, keyword-only
+        Store ``A`` as a scipy sparse matrix (default dense).
+
+    Returns
+    -------
+    LinearProblem
+        ``name="heat1d"``, ``A`` of shape ``(m, m)`` and the hat initial value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from parareal_toolkit.ode import heat_1d
+    >>> problem = heat_1d(10)
+    >>> problem.name, problem.u0.shape, problem.t_final
+    ('heat1d', (10,), 0.1)
+    >>> eigenvalues = np.linalg.eigvalsh(problem.ode.A)  # in (-4 (m + 1)^2, 0)
+    >>> bool(eigenvalues.max() < 0 and eigenvalues.min() > -4 * 11**2)
+    True
     """
     m = check_int(m, "m", minimum=1)
     kappa = check_real(diffusivity, "diffusivity", minimum=0, strict=True)
@@ -61,7 +89,25 @@ def heat_2d(m: int = 16, *, t_final: float = 0.1, diffusivity: float = 1.0, spar
     """``u_t = κ Δu`` on the unit square, ``u = 0`` on the boundary, ``m x m`` interior points.
 
     ``A = κ (L ⊗ I + I ⊗ L)`` (five-point Laplacian), symmetric negative definite. Initial
-    value: the product of hats in ``x`` and ``y``.
+    value: the product of hats in ``x`` and ``y``. The same mesh-independent contraction
+    bound (0.2984 per iteration) holds as for :func:`heat_1d`.
+
+    Parameters
+    ----------
+    m : int
+        Interior grid points per direction (default 16), ``m >= 1``; the state has ``m^2``
+        entries.
+    t_final : float, keyword-only
+        End time (default 0.1).
+    diffusivity : float, keyword-only
+        ``κ > 0`` (default 1).
+    sparse : bool, keyword-only
+        Store ``A`` as a scipy sparse matrix (default dense).
+
+    Returns
+    -------
+    LinearProblem
+        ``name="heat2d"``, ``A`` of shape ``(m^2, m^2)``.
     """
     m = check_int(m, "m", minimum=1)
     kappa = check_real(diffusivity, "diffusivity", minimum=0, strict=True)
@@ -87,6 +133,22 @@ def advection_periodic(m: int = 64, *, t_final: float = 1.0, speed: float = 1.0,
     (``|R(iy)| = 1/sqrt(1+y^2)``) and the linear bound's factor exceeds 1 for every
     mode: parareal loses its contraction on hyperbolic problems. Initial value: a
     Gaussian pulse.
+
+    Parameters
+    ----------
+    m : int
+        Grid points (default 64), ``m >= 3``.
+    t_final : float, keyword-only
+        End time (default 1).
+    speed : float, keyword-only
+        ``c`` (default 1), finite.
+    sparse : bool, keyword-only
+        Store ``A`` as a scipy sparse matrix (default dense).
+
+    Returns
+    -------
+    LinearProblem
+        ``name="advection"``, a skew-symmetric ``A`` of shape ``(m, m)``.
     """
     m = check_int(m, "m", minimum=3)
     c = float(speed)
@@ -109,6 +171,20 @@ def damped_oscillator(*, frequency: float = 2.0 * np.pi, damping: float = 0.1, t
     """``x'' + 2 ζ ω x' + ω^2 x = 0`` as a first-order system: a non-normal 2x2 ``A``.
 
     Eigenvalues ``ω(-ζ ± i sqrt(1 - ζ^2))`` for ``ζ < 1``. Initial value ``x = 1, x' = 0``.
+
+    Parameters
+    ----------
+    frequency : float, keyword-only
+        ``ω > 0`` (default ``2π``).
+    damping : float, keyword-only
+        ``ζ >= 0`` (default 0.1).
+    t_final : float, keyword-only
+        End time (default 5).
+
+    Returns
+    -------
+    LinearProblem
+        ``name="oscillator"``, the state ``(x, x')``.
     """
     omega = check_real(frequency, "frequency", minimum=0, strict=True)
     zeta = float(damping)
@@ -125,7 +201,20 @@ def damped_oscillator(*, frequency: float = 2.0 * np.pi, damping: float = 0.1, t
 
 
 def dahlquist(lam: float = -1.0, *, t_final: float = 1.0) -> LinearProblem:
-    """The scalar model problem ``u' = λ u``, ``u(0) = 1`` (the setting of the theory)."""
+    """The scalar model problem ``u' = λ u``, ``u(0) = 1`` (the setting of the theory).
+
+    Parameters
+    ----------
+    lam : float
+        ``λ`` (default -1), finite.
+    t_final : float, keyword-only
+        End time (default 1).
+
+    Returns
+    -------
+    LinearProblem
+        ``name="dahlquist"``, ``A = [[λ]]``, ``u0 = [1]``; the exact solution is ``e^{λ t}``.
+    """
     lam = float(lam)
     if not np.isfinite(lam):
         raise ValueError(f"`lam` must be finite; got {lam!r}.")
@@ -152,7 +241,37 @@ _SIZED = ("heat1d", "heat2d", "advection")
 def make_problem(
     name: str, *, size: int | None = None, t_final: float | None = None, sparse: bool = False
 ) -> LinearProblem:
-    """Build a catalogue problem by name; ``size`` is the grid size of the PDE problems."""
+    """Build a catalogue problem by name; ``size`` is the grid size of the PDE problems.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`PROBLEMS`: ``"heat1d"``, ``"heat2d"``, ``"advection"``,
+        ``"oscillator"`` or ``"dahlquist"``.
+    size : int, optional
+        The builder's ``m`` (PDE problems only).
+    t_final : float, optional
+        End time (default: the builder's).
+    sparse : bool
+        Sparse ``A`` (PDE problems only).
+
+    Returns
+    -------
+    LinearProblem
+        What ``PROBLEMS[name]`` builds with these options.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or ``size`` / ``sparse`` given for a problem of fixed size.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.ode import make_problem
+    >>> problem = make_problem("heat2d", size=4)
+    >>> problem.ode.size, problem.description
+    (16, '2-D heat equation, 4x4 interior points, Dirichlet')
+    """
     if name not in PROBLEMS:
         raise ValueError(f"`name` must be one of {sorted(PROBLEMS)}; got {name!r}.")
     kwargs: dict = {}

@@ -10,6 +10,18 @@ __all__ = ["seeds", "as_strategy"]
 
 
 def as_strategy(value, name: str) -> st.SearchStrategy:
+    """A strategy from an option: a strategy as it is, a sequence sampled from, a value as ``just``.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy
+        The strategy that draws the option's values.
+
+    Raises
+    ------
+    ValueError
+        For an empty sequence (naming ``name``).
+    """
     if isinstance(value, st.SearchStrategy):
         return value
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
@@ -20,5 +32,11 @@ def as_strategy(value, name: str) -> st.SearchStrategy:
 
 
 def seeds() -> st.SearchStrategy[int]:
-    """Seeds for the ``torch.Generator`` that draws weights and inputs."""
+    """Seeds for the ``torch.Generator`` that draws weights and inputs.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of int
+        Integers in ``0..2**32 - 1``.
+    """
     return st.integers(min_value=0, max_value=2**32 - 1)

@@ -63,6 +63,7 @@ class Residual(nn.Module):
         self.body = body
 
     def forward(self, u):
+        """``u + body(u)``."""
         return u + self.body(u)
 
 
@@ -74,6 +75,7 @@ class Offset(nn.Module):
         self.offset = nn.Parameter(torch.zeros(shape, dtype=dtype))
 
     def forward(self, u):
+        """``u + c``."""
         return u + self.offset
 
 
@@ -96,6 +98,7 @@ class RandomMap(nn.Module):
         self.output_shape = tuple(output_shape)
 
     def forward(self, x):
+        """The map of each sample, ``(B, *input_shape) -> (B, *output_shape)``."""
         return self.map(x)
 
 
@@ -114,7 +117,28 @@ def random_block(
     generator: torch.Generator,
     dtype=torch.float64,
 ) -> nn.Module:
-    """One random block ``width -> width`` of type ``block`` (see the module docstring)."""
+    """One random block ``width -> width`` of type ``block`` (see the module docstring).
+
+    Parameters
+    ----------
+    kind : {"dense", "conv1x1", "conv3x3"}
+        The layer type.
+    width : int
+        Features or channels of the state.
+    block : {"linear", "relu", "tanh", "residual"}
+        The block type (one of :data:`BLOCKS`).
+    bias, batchnorm : bool, keyword-only
+        Biases in the layers; a BatchNorm (random statistics) after the first layer.
+    generator : torch.Generator, keyword-only
+        The source of every weight.
+    dtype : torch.dtype, keyword-only
+        Parameter dtype (default float64).
+
+    Returns
+    -------
+    torch.nn.Module
+        Linear (additive) exactly when ``block="linear"`` without bias or BatchNorm.
+    """
     if block not in BLOCKS:
         raise ValueError(f"`block` must be one of {BLOCKS}; got {block!r}.")
 
@@ -173,6 +197,7 @@ class ConfigurationSpec:
 
     @property
     def num_subnetworks(self) -> int:
+        """``N = len(sizes)``."""
         return len(self.sizes)
 
     @property
@@ -181,7 +206,13 @@ class ConfigurationSpec:
         return self.block == "linear" and not self.bias and not self.batchnorm
 
     def describe(self) -> str:
-        """A one-line summary, e.g. ``dense w=3 N=2 split=2+1 linear C=random F=exact K=1``."""
+        """A one-line summary, e.g. ``dense w=3 N=2 split=2+1 linear C=random F=exact K=1``.
+
+        Returns
+        -------
+        str
+            The summary, ending with the seed.
+        """
         extras = "".join((" +bias" if self.bias else "", " +BN" if self.batchnorm else ""))
         form = "" if self.form == "correction" else f" {self.form}"
         return (
@@ -190,12 +221,30 @@ class ConfigurationSpec:
         )
 
     def to_dict(self) -> dict:
+        """The spec as JSON-able data.
+
+        Returns
+        -------
+        dict
+            ``ConfigurationSpec(**spec.to_dict())`` rebuilds the spec (``sizes`` as a list).
+        """
         d = asdict(self)
         d["sizes"] = list(self.sizes)
         return d
 
     def build(self, *, dtype: torch.dtype = torch.float64) -> PararealConfiguration:
-        """The networks and input this spec describes (deterministic in ``seed``)."""
+        """The networks and input this spec describes (deterministic in ``seed``).
+
+        Parameters
+        ----------
+        dtype : torch.dtype, keyword-only
+            Parameter and input dtype (default float64).
+
+        Returns
+        -------
+        PararealConfiguration
+            ``f`` and ``f~`` sharing their modules, in evaluation mode, and the input batch.
+        """
         g = torch.Generator().manual_seed(self.seed)
         kind, width = self.kind, self.width
         preprocess = linear_layer(kind, self.in_channels, width, bias=self.bias, dtype=dtype, generator=g)
@@ -272,6 +321,25 @@ class PararealConfiguration:
 
         The relative gap divides by ``max(max |f(x)|, max |f~(x)|)``, so it is at most 2 and
         stays finite when ``f(x) = 0`` (a ReLU network can output zeros); exact equality gives 0.
+
+        Returns
+        -------
+        tuple of float
+            ``(absolute, relative)`` gaps.
+
+        Raises
+        ------
+        ValueError
+            When ``f~`` and ``f`` return different shapes.
+
+        Examples
+        --------
+        >>> from parareal_toolkit.testing.configurations import ConfigurationSpec
+        >>> absolute, relative = ConfigurationSpec(sizes=(2, 1, 1), preprocessing="random").build().gap()
+        >>> relative < 1e-14  # Proposition 1: linear blocks, F^j = g^{j+1}
+        True
+        >>> ConfigurationSpec(sizes=(1, 1), block="relu").build().gap()[1] > 1e-3
+        True
         """
         f = self.sequential(self.inputs)
         f_tilde = self.network(self.inputs)

@@ -40,8 +40,20 @@ __all__ = [
 def splits(draw, num_blocks, *, num_subnetworks=None) -> tuple[int, ...]:
     """A split of ``num_blocks`` blocks into ``num_subnetworks`` contiguous non-empty groups.
 
-    Returns the group sizes (positive, adding up to ``num_blocks``). ``num_subnetworks``
-    defaults to any ``N`` in ``1..num_blocks``; both arguments accept strategies.
+    ``num_subnetworks`` defaults to any ``N`` in ``1..num_blocks``; both arguments accept
+    strategies.
+
+    Parameters
+    ----------
+    num_blocks : int or strategy
+        ``B >= 1``.
+    num_subnetworks : int or strategy, keyword-only, optional
+        ``N`` in ``1..B``.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of tuple of int
+        The group sizes: ``N`` positive integers adding up to ``B``.
     """
     b = draw(as_strategy(num_blocks, "num_blocks"))
     if b < 1:
@@ -72,7 +84,20 @@ def linear_networks(
 
     The network ``nn.Sequential(C, b_1..b_B, h)`` has attributes ``kind`` and
     ``in_channels`` set on it, so a test can build a matching input with
-    :func:`parareal_toolkit.nn.random_input`.
+    :func:`parareal_toolkit.nn.linear.random_input`.
+
+    Parameters
+    ----------
+    kinds, num_blocks, widths, layers_per_block, in_channels, out_features, bias : keyword-only
+        A value, a sequence of values to sample from, or a strategy, for each argument of
+        :func:`~parareal_toolkit.nn.linear_network`.
+    dtype : torch.dtype, keyword-only
+        Parameter dtype (default float64).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of torch.nn.Sequential
+        Networks ``C, b_1..b_B, h``, linear unless ``bias`` draws True.
     """
     kind = draw(as_strategy(kinds, "kinds"))
     c_in = draw(as_strategy(in_channels, "in_channels"))
@@ -96,8 +121,25 @@ def linear_networks(
 def preprocessings(draw, input_shape, output_shape, count, *, nonlinear=st.booleans(), dtype=torch.float64):
     """``count`` random preprocessing modules, each mapping ``(B, *input_shape)`` to ``(B, *output_shape)``.
 
-    Each is a :class:`~parareal_toolkit.nn.RandomMap` (a random dense map of the flattened
-    sample, with bias and tanh when ``nonlinear``). Proposition 1 holds for any of them.
+    Each is a :class:`~parareal_toolkit.testing.configurations.RandomMap` (a random dense map
+    of the flattened sample, with bias and tanh when ``nonlinear``). Proposition 1 holds for
+    any of them.
+
+    Parameters
+    ----------
+    input_shape, output_shape : tuple of int
+        One sample's shape before and after.
+    count : int or strategy
+        How many modules.
+    nonlinear : bool or strategy, keyword-only
+        Whether each map has a bias and tanh (default: either).
+    dtype : torch.dtype, keyword-only
+        Parameter dtype (default float64).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of list of torch.nn.Module
+        ``count`` independent random maps.
     """
     count = draw(as_strategy(count, "count"))
     modules = []
@@ -134,11 +176,34 @@ def configuration_specs(
     in_channels=st.integers(1, 3),
     image_size=st.integers(1, 3),
 ) -> ConfigurationSpec:
-    """Random :class:`~parareal_toolkit.nn.ConfigurationSpec` (see that class for the choices).
+    """Random :class:`~parareal_toolkit.testing.configurations.ConfigurationSpec` (see that class for the choices).
 
     ``N`` is drawn from ``num_subnetworks``, the number of blocks from ``N..max(N, max_blocks)``
     and the split from :func:`splits`. ``iterations=None`` means ``iterations = N``.
     Choices are validated against ``KINDS``, ``BLOCKS``, ``PREPROCESSINGS`` and ``COARSE``.
+    Each option accepts a value, a sequence of values to sample from, or a strategy.
+
+    Parameters
+    ----------
+    kinds, blocks, bias, batchnorm, preprocessing, coarse : keyword-only
+        The spec's ``kind``, ``block``, ``bias``, ``batchnorm``, ``preprocessing`` and
+        ``coarse``.
+    num_subnetworks : keyword-only
+        ``N`` (default 1 to 4).
+    max_blocks : int, keyword-only
+        The largest number of blocks (at least ``N`` are drawn).
+    widths, iterations, form, batch_size, in_channels, image_size : keyword-only
+        The spec's other fields; ``iterations=None`` means ``N``.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of ConfigurationSpec
+        Specs; the weights' seed is drawn too, so each spec builds deterministically.
+
+    Raises
+    ------
+    ValueError
+        When a choice given as a value or sequence is not allowed.
     """
     for name, value, allowed in (
         ("kinds", kinds, KINDS),
@@ -175,10 +240,23 @@ def configuration_specs(
 
 
 def parareal_configurations(*, dtype: torch.dtype = torch.float64, **options) -> st.SearchStrategy:
-    """Random built :class:`~parareal_toolkit.nn.PararealConfiguration` (float64 by default).
+    """Random built :class:`~parareal_toolkit.testing.configurations.PararealConfiguration` (float64 by default).
 
     ``options`` are those of :func:`configuration_specs`; the spec is available as
-    ``config.spec`` (its :meth:`~parareal_toolkit.nn.ConfigurationSpec.describe` is a
+    ``config.spec`` (its
+    :meth:`~parareal_toolkit.testing.configurations.ConfigurationSpec.describe` is a
     one-line summary, handy with ``hypothesis.note``).
+
+    Parameters
+    ----------
+    dtype : torch.dtype, keyword-only
+        Parameter and input dtype (default float64).
+    **options
+        Passed to :func:`configuration_specs`.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of PararealConfiguration
+        Built configurations (both networks in evaluation mode, with an input batch).
     """
     return configuration_specs(**options).map(lambda spec: spec.build(dtype=dtype))

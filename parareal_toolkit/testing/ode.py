@@ -20,7 +20,23 @@ __all__ = [
 
 @st.composite
 def symmetric_stable_matrices(draw, *, min_size: int = 1, max_size: int = 6, max_rate: float = 50.0) -> np.ndarray:
-    """Symmetric negative definite ``A = Q diag(λ) Q^T``, ``λ`` in ``[-max_rate, -0.01]`` (normal)."""
+    """Symmetric negative definite ``A = Q diag(λ) Q^T``, ``λ`` in ``[-max_rate, -0.01]`` (normal).
+
+    Parareal with an implicit-Euler coarse propagator contracts on these by at least 0.2984
+    per iteration.
+
+    Parameters
+    ----------
+    min_size, max_size : int, keyword-only
+        Bounds of the dimension ``m``.
+    max_rate : float, keyword-only
+        The largest decay rate ``|λ|``.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of numpy.ndarray
+        ``(m, m)`` float64 symmetric matrices, exactly symmetric.
+    """
     m = draw(st.integers(min_size, max_size))
     rng = np.random.default_rng(draw(seeds()))
     eigenvalues = -np.array(draw(st.lists(st.floats(0.01, max_rate), min_size=m, max_size=m)))
@@ -31,7 +47,21 @@ def symmetric_stable_matrices(draw, *, min_size: int = 1, max_size: int = 6, max
 
 @st.composite
 def nonnormal_stable_matrices(draw, *, min_size: int = 2, max_size: int = 6) -> np.ndarray:
-    """``A = -(M M^T + c I) + (K - K^T)``: a negative definite symmetric part makes it stable, the skew part non-normal."""
+    """``A = -(M M^T + c I) + (K - K^T)``: a negative definite symmetric part makes it stable, the skew part non-normal.
+
+    Every eigenvalue has real part at most ``-c < 0``; the eigenvectors are not orthogonal,
+    so modal bounds carry a factor ``||V||_2 > 1``.
+
+    Parameters
+    ----------
+    min_size, max_size : int, keyword-only
+        Bounds of the dimension ``m``.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of numpy.ndarray
+        ``(m, m)`` float64 stable matrices.
+    """
     m = draw(st.integers(min_size, max_size))
     rng = np.random.default_rng(draw(seeds()))
     M = rng.standard_normal((m, m))
@@ -41,13 +71,37 @@ def nonnormal_stable_matrices(draw, *, min_size: int = 2, max_size: int = 6) -> 
 
 
 def stable_matrices(*, max_size: int = 6) -> st.SearchStrategy[np.ndarray]:
-    """Either kind of random stable matrix."""
+    """Either kind of random stable matrix.
+
+    Parameters
+    ----------
+    max_size : int, keyword-only
+        The largest dimension ``m``.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of numpy.ndarray
+        Draws from :func:`symmetric_stable_matrices` or :func:`nonnormal_stable_matrices`.
+    """
     return st.one_of(symmetric_stable_matrices(max_size=max_size), nonnormal_stable_matrices(max_size=max_size))
 
 
 @st.composite
 def time_grids(draw, *, min_slices: int = 1, max_slices: int = 8, uniform: bool | None = None) -> TimeGrid:
-    """Uniform or random non-uniform partitions of ``[0, T]`` (``uniform=None``: either)."""
+    """Uniform or random non-uniform partitions of ``[0, T]`` (``uniform=None``: either).
+
+    Parameters
+    ----------
+    min_slices, max_slices : int, keyword-only
+        Bounds of ``N``.
+    uniform : bool or None, keyword-only
+        Only uniform grids (True), only non-uniform ones (False) or either (None).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of TimeGrid
+        Uniform grids with ``T`` in ``[0.05, 2]``, or steps in ``[0.01, 0.5]``.
+    """
     n = draw(st.integers(min_slices, max_slices))
     is_uniform = draw(st.booleans()) if uniform is None else uniform
     if is_uniform:
@@ -58,7 +112,20 @@ def time_grids(draw, *, min_slices: int = 1, max_slices: int = 8, uniform: bool 
 
 @st.composite
 def linear_problems(draw, *, matrices: st.SearchStrategy | None = None, grids: st.SearchStrategy | None = None):
-    """``(ode, grid, u0)``: a random stable :class:`~parareal_toolkit.ode.LinearODE`, grid and ``u0``."""
+    """``(ode, grid, u0)``: a random stable :class:`~parareal_toolkit.ode.LinearODE`, grid and ``u0``.
+
+    Parameters
+    ----------
+    matrices : hypothesis.strategies.SearchStrategy, keyword-only, optional
+        Draws ``A`` (default :func:`stable_matrices`).
+    grids : hypothesis.strategies.SearchStrategy, keyword-only, optional
+        Draws the grid (default :func:`time_grids`).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of tuple
+        ``(LinearODE, TimeGrid, numpy.ndarray)`` with a standard-normal ``u0``.
+    """
     A = draw(matrices if matrices is not None else stable_matrices())
     grid = draw(grids if grids is not None else time_grids())
     rng = np.random.default_rng(draw(seeds()))

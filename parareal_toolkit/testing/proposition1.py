@@ -76,6 +76,13 @@ class ExampleResult:
     holds: bool
 
     def to_dict(self) -> dict:
+        """The measurement as JSON-able data.
+
+        Returns
+        -------
+        dict
+            The spec (and its one-line description), both gaps and the verdict.
+        """
         return {
             "configuration": self.spec.describe(),
             "spec": self.spec.to_dict(),
@@ -113,6 +120,14 @@ class CaseResult:
         return max(self.examples, key=lambda e: e.relative_gap)
 
     def to_dict(self) -> dict:
+        """The case's measurements as JSON-able data (what ``parareal verify --json`` writes).
+
+        Returns
+        -------
+        dict
+            The case, every example, the largest gaps, the number of violations and the
+            verdicts.
+        """
         return {
             "case": self.case.name,
             "description": self.case.description,
@@ -127,7 +142,21 @@ class CaseResult:
 
 
 def sample_spec(case: VerificationCase, rng: random.Random) -> ConfigurationSpec:
-    """One random configuration of ``case`` (at most 6 blocks, widths 1..4, float64)."""
+    """One random configuration of ``case`` (at most 6 blocks, widths 1..4, float64).
+
+    Parameters
+    ----------
+    case : VerificationCase
+        Fixes the block type, biases, BatchNorm, the allowed preprocessings and the smallest
+        ``N``.
+    rng : random.Random
+        Draws the structure and the weights' seed.
+
+    Returns
+    -------
+    ConfigurationSpec
+        With ``coarse="exact"`` and ``N`` in ``max(1, case.min_subnetworks)..4``.
+    """
     n = rng.randint(max(1, case.min_subnetworks), 4)
     total = rng.randint(n, max(n, 6))
     cuts = sorted(rng.sample(range(1, total), n - 1))
@@ -151,7 +180,34 @@ def sample_spec(case: VerificationCase, rng: random.Random) -> ConfigurationSpec
 def verify_proposition1(
     *, examples: int = 20, seed: int = 0, rtol: float = 1e-10, cases: tuple[str, ...] | None = None
 ) -> list[CaseResult]:
-    """Measure ``|f~ - f|`` on ``examples`` random configurations of each case (see the module docstring)."""
+    """Measure ``|f~ - f|`` on ``examples`` random configurations of each case (see the module docstring).
+
+    Proposition 1 holds to round-off (relative gap far below ``rtol``) on the ``linear``
+    case; each of the other cases is expected to show at least one violation.
+
+    Parameters
+    ----------
+    examples : int, keyword-only
+        Configurations per case, at least 1 (default 20).
+    seed : int, keyword-only
+        Seed of the draws, at least 0; each case draws independently of the others.
+    rtol : float, keyword-only
+        An example holds when its relative gap is at most ``rtol`` (default 1e-10).
+    cases : tuple of str, keyword-only, optional
+        Names from :data:`CASES` (default: all of them).
+
+    Returns
+    -------
+    list of CaseResult
+        One per case, in the order of ``cases``; ``as_expected`` is the verdict.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.testing.proposition1 import verify_proposition1
+    >>> results = verify_proposition1(examples=2)
+    >>> [(r.case.name, r.holds, r.as_expected) for r in results]
+    [('linear', True, True), ('linear+bias', False, True), ('relu', False, True), ('batchnorm', False, True)]
+    """
     examples = check_int(examples, "examples", minimum=1)
     seed = check_int(seed, "seed", minimum=0)
     rtol = check_real(rtol, "rtol", minimum=0, strict=True)

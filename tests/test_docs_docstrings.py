@@ -28,16 +28,6 @@ def _api_pages():
 
 API = _api_pages()
 
-# Modules whose docstrings are being rewritten on other branches at the time of writing:
-# the Returns check skips them until those branches are merged. Empty this tuple then
-# (it is a temporary exemption, not a policy).
-_DOCUMENTED_ELSEWHERE = (
-    "parareal_toolkit.layerpipe",
-    "parareal_toolkit.training",
-    "parareal_toolkit.timing",
-    "parareal_toolkit.bench",
-)
-
 
 def _public_objects():
     for module_name, _ in API.PUBLIC_MODULES:
@@ -118,8 +108,6 @@ def _returns_nothing(obj) -> bool:
 @pytest.mark.parametrize("obj", list(_public_functions()))
 def test_public_function_documents_what_it_returns(obj):
     docscrape = pytest.importorskip("numpydoc.docscrape", reason="the `docs` extra is not installed")
-    if obj.__module__.startswith(_DOCUMENTED_ELSEWHERE):
-        pytest.skip(f"{obj.__module__} is documented on another branch (see _DOCUMENTED_ELSEWHERE)")
     if _returns_nothing(obj):
         return
     doc = docscrape.FunctionDoc(obj)

@@ -204,7 +204,7 @@ def parareal(
     Parameters
     ----------
     fine, coarse : Propagator
-        Propagators over the same ``N`` slices (see :mod:`parareal_toolkit.propagator`).
+        Propagators over the same ``N`` slices (see ``parareal_toolkit.propagator``).
         ``coarse`` is evaluated on slice 0 only by the initial coarse sweep.
     u0 : state
         The initial value ``U_0`` (numpy array, torch tensor, ...).

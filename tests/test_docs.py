@@ -136,3 +136,21 @@ def test_api_reference_lists_every_public_name(built_site):
         text = _text(page)
         for name in api_pages.public_names(module_name):
             assert name in text, f"{module_name}.{name} is not on its API page"
+
+
+def test_the_build_is_nitpicky():
+    # with -W above, one unresolved reference to the project's own names fails the build;
+    # only other projects' names (no inventories offline) are exempt
+    conf = (ROOT / "docs" / "conf.py").read_text(encoding="utf-8")
+    assert re.search(r"^nitpicky = True$", conf, re.M)
+    exempt = re.search(r"nitpick_ignore_regex = \[(.*?)\]\n", conf, re.S).group(1)
+    assert "parareal" not in exempt
+
+
+@pytest.mark.slow
+def test_pages_link_the_driver_function(built_site):
+    target = "reference/api/generated/parareal_toolkit.parareal.html"
+    assert (built_site / target).is_file()
+    for page in ("index.html", "concepts/correction_form.html", "concepts/networks.html", "concepts/parareal.html"):
+        text = (built_site / page).read_text(encoding="utf-8")
+        assert re.search(r'href="(\.\./)?' + re.escape(target), text), page

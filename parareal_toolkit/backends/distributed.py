@@ -21,7 +21,7 @@ Data parallelism composes by giving each data-parallel replica its own process `
 
 A rank that dies or never answers makes every other rank fail with
 :class:`DistributedError` once the process group's timeout expires (see
-:func:`init_distributed`), instead of hanging.
+``init_distributed()``), instead of hanging.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def init_distributed(backend: str | None = None, *, timeout: float = 300.0) -> t
 
 @contextmanager
 def process_group(backend: str | None = None, *, timeout: float = 300.0) -> Iterator[tuple[int, int]]:
-    """The default process group for the duration of a ``with`` block, as :func:`init_distributed` sets it up.
+    """The default process group for the duration of a ``with`` block, as ``init_distributed()`` sets it up.
 
     A group this call initialises is destroyed on exit, also after an exception, so the
     process can set up another one later; a group that was already initialised is used and
@@ -187,7 +187,7 @@ class DistributedBackend:
 
     Works for numpy states (ODE propagators: broadcast, no autograd) and torch tensors
     (networks: autograd across ranks, see the module docstring). ``torch.distributed`` must be
-    initialised (:func:`init_distributed` under ``torchrun``). Every rank must make the same
+    initialised (``init_distributed()`` under ``torchrun``). Every rank must make the same
     calls in the same order, as in any SPMD program.
 
     Parameters

@@ -48,7 +48,7 @@ class ProcessBackend:
     sending a state (e.g. implicit Euler or RK4 with many substeps). The result equals the
     serial backend's exactly: the same code runs on the same inputs.
 
-    Use as a context manager, or call :meth:`close`; :func:`parareal` closes a pool it
+    Use as a context manager, or call ``close()``; :func:`~parareal_toolkit.parareal` closes a pool it
     created itself from the name ``"processes"``.
 
     Parameters

@@ -1,7 +1,7 @@
 r"""Gradient time of a parareal network, part by part: the seed paper's Table 2.
 
 One training iteration of a parareal network ``f~ = h(z_N)`` (see
-:mod:`parareal_toolkit.nn.network`) consists of
+``parareal_toolkit.nn.network``) consists of
 
 * the preprocessings ``x_j = C^j(x)``, ``j = 1..N`` (independent: parallel),
 * the subnetworks ``y_j = g^j(x_j)`` (independent: parallel, one device each),
@@ -16,21 +16,21 @@ wall-clock** time: every part is timed on its own and parallel parts are counted
 the time of one iteration on N ideal devices with free communication. The speedup is
 ``T_virtual(1) / T_virtual(N)``. Counting every residual unit as one unit of work gives the
 **unit-count bound** ``U / (max_j u(g^j) + sum_j u(F^j))``, a property of the network's
-plan (:attr:`parareal_toolkit.nn.PararealResNetPlan.unit_count_bound`): for the seed's
+plan (``PararealResNetPlan.unit_count_bound``): for the seed's
 ResNet-1001 (``U = 333``, ``ceil(12/N)`` units per coarse network) 2.80, 5.05, 8.54, 9.25
 and 9.00 for N = 3, 6, 12, 18, 24.
 
 Each part runs forward and backward alone, on detached inputs with a fixed random upstream
-gradient (:mod:`~parareal_toolkit.bench.parts`); the coarse chain is computed by the
-parareal driver itself (:mod:`~parareal_toolkit.bench.chain`). Clocks
-(:mod:`~parareal_toolkit.bench.clocks`): CUDA events on a CUDA device, ``perf_counter``
+gradient (``parareal_toolkit.bench.parts``); the coarse chain is computed by the
+parareal driver itself (``parareal_toolkit.bench.chain``). Clocks
+(``parareal_toolkit.bench.clocks``): CUDA events on a CUDA device, ``perf_counter``
 after a device synchronisation elsewhere, or, with ``clock="process"``, the process's CPU
 time. Each part's time is the median of ``repeats`` samples after ``warmup`` discarded
 ones, the samples of all N interleaved round-robin
-(:mod:`~parareal_toolkit.bench.network_timing`). The *real* wall-clock is one full forward
+(``parareal_toolkit.bench.network_timing``). The *real* wall-clock is one full forward
 + backward of the whole network through a chosen backend
-(:meth:`~parareal_toolkit.nn.PararealNetwork.forward_on`). Timing leaves the model as it
-was (:mod:`~parareal_toolkit.bench.isolation`). :data:`SEED_TABLE2` holds the paper's
+(``PararealNetwork.forward_on()``). Timing leaves the model as it
+was (``parareal_toolkit.bench.isolation``). :data:`SEED_TABLE2` holds the paper's
 measurements (ResNet-1001, batch 128, NVIDIA Titan RTX) for comparison; they are the
 paper's numbers, not ours.
 """

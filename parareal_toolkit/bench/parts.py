@@ -151,7 +151,7 @@ class NetworkParts:
     seed : int
         Seed of the upstream gradients and default targets.
     clock : {"wall", "process"}
-        Host clock of the parts off CUDA (see :mod:`parareal_toolkit.bench.clocks`).
+        Host clock of the parts off CUDA (see ``parareal_toolkit.bench.clocks``).
     """
 
     def __init__(

@@ -4,7 +4,7 @@ A reader finds each command's code in ``parareal_toolkit/cli/<command>.py``: a m
 defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Those
 modules import only the standard library and torch-free names at the top and the library
 inside ``run``, so building the parser stays cheap and ``parareal ode`` never imports
-torch. Choices come from :mod:`parareal_toolkit._names`, the same tuples the library's
+torch. Choices come from ``parareal_toolkit._names``, the same tuples the library's
 registries are built from.
 
 Exit status: 0 on success; 2 with one line on stderr for a usage error, an invalid value

@@ -8,14 +8,14 @@ PipeDream with and without stage replication, LayerPipe), simulates them cycle b
 draws Gantt charts, emulates delayed-gradient training exactly, and runs the synchronous
 schedules on ``torch.distributed.pipelining``.
 
-Modules: :mod:`.costs` (cost profiles), :mod:`.partition` (placements),
-:mod:`.task_graph` (tasks, schedules and their :class:`ScheduleInfo`),
-:mod:`.stage_schedules` (synchronous), :mod:`.asynchronous_schedules`,
-:mod:`.schedule_builders` (every schedule by name), :mod:`.engine` (the discrete-event
-simulation), :mod:`.cycle_ratio` (maximum cycle ratio), :mod:`.folding` (a run folded onto
-k steps: iteration bound, cyclic period), :mod:`.steady_state` (the exact steady-state
-period), :mod:`.comparison` (metrics and speedups), :mod:`.gantt`, :mod:`.emulator`,
-:mod:`.runtime` (torch; launched by ``parareal pipeline-run``).
+Modules: ``costs`` (cost profiles), ``partition`` (placements),
+``task_graph`` (tasks, schedules and their :class:`ScheduleInfo`),
+``stage_schedules`` (synchronous), ``asynchronous_schedules``,
+``schedule_builders`` (every schedule by name), ``engine`` (the discrete-event
+simulation), ``cycle_ratio`` (maximum cycle ratio), ``folding`` (a run folded onto
+k steps: iteration bound, cyclic period), ``steady_state`` (the exact steady-state
+period), ``comparison`` (metrics and speedups), ``gantt``, ``emulator``,
+``runtime`` (torch; launched by ``parareal pipeline-run``).
 
 What is exact (tested): GPipe/1F1B makespan (m+p-1)(f+b+w) and bubble (p-1)/(m+p-1);
 ZB-H1 makespan m(f+b+w)+(p-1)(f+b-w) for w <= min(f, b); PipeDream's period equals its largest
@@ -23,7 +23,7 @@ stage load; the steady-state period is exact for any cyclicity (the critical cyc
 realized processor order, on the steps a finite run reproduces exactly) and never below the
 iteration bound and the load bound; LayerPipe's partition is optimal and its largest load
 T* obeys max(tau, M, a/2) <= T* <= max(tau + M, (2 tau + a)/3, a/2) (tau = total/P,
-M = largest F or G, a = largest A; proof in :mod:`.partition`);
+M = largest F or G, a = largest A; proof in ``partition``);
 the torch runtime's gradients equal single-process backprop; the emulator with zero delay
 is plain SGD bit for bit.
 

@@ -86,7 +86,7 @@ def pipedream_schedule(
     Stage s updates its weights with the gradient of step t at the end of B(s, t); F(s, t')
     needs the update of step t' - S(s) - 1, S(s) = workers after s (PipeDream's staleness).
     Memory: S(s) + 1 weight versions with stashing, 1 without; stashing changes numerics
-    (see :mod:`.emulator`), not timing. ``delays`` (one per stage) overrides S(s).
+    (see ``emulator``), not timing. ``delays`` (one per stage) overrides S(s).
 
     Returns
     -------

@@ -4,7 +4,7 @@ The period of a max-plus system (a task graph repeated every step, where an edge
 delay d links a task of step t - d to a task of step t) is the largest ratio, over its
 directed cycles, of the time around the cycle to the delays around it (Reiter 1968). The
 iteration bound of a dependency graph, the exact period of a periodic order and the
-steady-state period of a run are all this ratio on a folded graph (:mod:`.folding`).
+steady-state period of a run are all this ratio on a folded graph (``folding``).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ def pipedream_delays(num_layers: int, stages: Sequence[range] | None = None) -> 
 class DelayedGradientTrainer:
     """Train an ``nn.Sequential`` with per-layer gradient delays ``delays[l]`` = S(l).
 
-    ``loss_fn(output, target)`` returns a scalar. Call :meth:`step` once per mini-batch.
+    ``loss_fn(output, target)`` returns a scalar. Call ``step()`` once per mini-batch.
     """
 
     model: Any  # torch.nn.Sequential (annotated loosely: torch is imported on first use)
@@ -146,7 +146,7 @@ class DelayedGradientTrainer:
         return value
 
     def fit(self, batches: Iterable) -> list[float]:
-        """:meth:`step` on every ``(inputs, target)`` pair of ``batches``, in order.
+        """``step()`` on every ``(inputs, target)`` pair of ``batches``, in order.
 
         Returns
         -------

@@ -8,7 +8,7 @@ Exact facts the tests pin (zero communication latency):
 * ZB-H1: makespan m(f + b + w) + (p - 1)(f + b - w) for w <= min(f, b) (a larger w leaves
   more bubble).
 * Asynchronous schedules: the steady-state period (cycles per step,
-  :mod:`.steady_state`) is never below the iteration bound (:mod:`.folding`) nor below the
+  ``steady_state``) is never below the iteration bound (``folding``) nor below the
   largest per-processor load of one step.
 
 A non-preemptive discrete-event simulation. A task is *released* when all its dependencies

@@ -133,7 +133,7 @@ def cyclic_period(schedule: Schedule, *, latency: float = 0.0, bandwidth: float 
     """Exact steady-state period of an asynchronous schedule with a periodic fixed order.
 
     The dependency graph plus the processor-order edges of the run's middle half, folded
-    onto one step; :func:`.engine.simulate` converges to it (tested).
+    onto one step; :func:`~parareal_toolkit.layerpipe.simulate` converges to it (tested).
 
     Returns
     -------

@@ -14,7 +14,7 @@ KIND_COLOURS = {"F": "#4C72B0", "A": "#DD8452", "G": "#55A868", "B": "#C44E52", 
 def plot_gantt(
     trace: Trace, *, ax: Any = None, label_tasks: bool = True, title: str | None = None, max_time: float | None = None
 ) -> Any:
-    """Draw ``trace`` (from :func:`.engine.simulate`): one row per processor, one bar per task.
+    """Draw ``trace`` (from :func:`~parareal_toolkit.layerpipe.simulate`): one row per processor, one bar per task.
 
     Bars are coloured by task kind and labelled with their micro-batch; ``max_time`` cuts
     the chart (default: the makespan).

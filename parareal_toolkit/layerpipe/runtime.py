@@ -17,7 +17,7 @@ back) and its inter-layer split of A_l across two ranks have no action kind. We 
 the owning rank at the slot LayerPipe assigns it (W deferred into idle slots, A first) and
 account for the cross-processor placement in the simulation only. Asynchronous PipeDream /
 LayerPipe (weight stashing, per-layer staleness) are not torch schedules at all: they are
-simulated (:mod:`.engine`) and emulated numerically (:mod:`.emulator`).
+simulated (``engine``) and emulated numerically (``emulator``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Every schedule by name: :func:`build_schedule` and the lists of names.
 
-Synchronous schedules (:mod:`.stage_schedules`): ``sequential``, ``gpipe``, ``1f1b``,
+Synchronous schedules (``stage_schedules``): ``sequential``, ``gpipe``, ``1f1b``,
 ``zb-h1``, ``zb-h2``, ``layerpipe-flush``. Asynchronous schedules
-(:mod:`.asynchronous_schedules`): ``pipedream``, ``pipedream-replicated``, ``layerpipe``.
+(``asynchronous_schedules``): ``pipedream``, ``pipedream-replicated``, ``layerpipe``.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def build_schedule(
 
     Synchronous schedules use ``microbatches`` micro-batches per step; asynchronous ones are
     unrolled over ``steps`` steps (default max(40, 8P)), enough to reach steady state, and
-    take the ``options`` of :func:`.asynchronous_schedules.pipedream_schedule` or
-    :func:`.asynchronous_schedules.layerpipe_schedule`.
+    take the ``options`` of :func:`~parareal_toolkit.layerpipe.pipedream_schedule` or
+    :func:`~parareal_toolkit.layerpipe.layerpipe_schedule`.
     Synchronous and PipeDream schedules forbid more processors than layers.
 
     Returns

@@ -117,7 +117,7 @@ def steady_state_period(trace: Trace) -> float:
     over a window that is not a multiple of K is wrong by up to one step's burst.
 
     The run is finite, so only its steps that provably start as in the unbounded run are
-    used (:func:`_exact_steps`), and K is the smallest cyclicity for which the realized
+    used (``_exact_steps``), and K is the smallest cyclicity for which the realized
     order of the last 2K + 2 d_max + 1 of them (d_max: the longest delayed-gradient edge,
     which bounds the steps in flight) is K-periodic. When the start times of those steps
     are K-periodic too (the usual case) the period is their shift per K steps, with no
@@ -132,7 +132,7 @@ def steady_state_period(trace: Trace) -> float:
     ------
     SteadyStateNotReached
         (a ``ValueError``) If no such K exists in the run: build the schedule with more
-        ``steps`` (:func:`.comparison.evaluate` doubles them until the period shows).
+        ``steps`` (:func:`~parareal_toolkit.layerpipe.evaluate` doubles them until the period shows).
     ValueError
         If the run has fewer than 4 steps or its steps are not made of the same tasks.
     """

@@ -14,7 +14,7 @@ A :class:`Schedule` holds the cost and processor of each task, its dependencies 
 communication volume, counted when the two tasks sit on different processors), either a
 fixed order per processor (``order``) or a priority used by the list scheduler
 (``priority``), and what its builder knows about it (:class:`ScheduleInfo`). The engine
-(:mod:`.engine`) turns it into start and end times.
+(``engine``) turns it into start and end times.
 """
 
 from __future__ import annotations

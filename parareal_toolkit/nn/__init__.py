@@ -12,7 +12,7 @@ preprocessing ``C^1 = C, C^2, ..., C^N`` and coarse networks ``F^j``. If ``F^j =
 the gradients. It fails with biases (counted twice), with nonlinear subnetworks, and with
 coarse networks with ``F(0) != 0`` (BatchNorm in evaluation mode), even for perfect guesses.
 With ``iterations = N`` the output equals ``f`` for any subnetworks if every ``F^j(0) = 0``
-or ``form="standard"``. Details and the BatchNorm convention: :mod:`parareal_toolkit.nn.network`.
+or ``form="standard"``. Details and the BatchNorm convention: ``parareal_toolkit.nn.network``.
 Property tests of it with your own networks: :mod:`parareal_toolkit.testing.nn`.
 
 CIFAR models: :func:`preact_resnet` / :func:`resnet1001` (pre-activation bottleneck ResNets,

@@ -9,7 +9,7 @@ by factories that can be replaced.
 Exact facts: with ``num_subnetworks=1`` the result computes ``h(b_B(...b_1(C(x))))`` with the
 same modules in the same order, so its output equals ``model``'s bit for bit. With
 ``coarse_factory=exact_coarse`` and bias-free linear blocks, Proposition 1 makes the output
-equal to ``model``'s for any ``N`` and any preprocessing (see :mod:`parareal_toolkit.nn.network`).
+equal to ``model``'s for any ``N`` and any preprocessing (see ``parareal_toolkit.nn.network``).
 """
 
 from __future__ import annotations

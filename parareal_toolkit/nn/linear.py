@@ -3,7 +3,7 @@
 A composition of bias-free ``nn.Linear`` / ``nn.Conv2d`` layers (and of average pooling) is
 linear, so its parareal network with ``F^j = g^{j+1}``
 (:meth:`PararealNetwork.with_exact_coarse`, or ``to_parareal(..., coarse_factory=exact_coarse)``)
-equals it exactly for every preprocessing (Proposition 1, see :mod:`parareal_toolkit.nn.network`).
+equals it exactly for every preprocessing (Proposition 1, see ``parareal_toolkit.nn.network``).
 With ``bias=True`` the same builders produce the affine counter-examples.
 
 Random weights are drawn from an explicit ``torch.Generator`` and are well conditioned on
@@ -90,7 +90,7 @@ def linear_layer(
     """One layer of a linear network: ``nn.Linear`` (``"dense"``) or a same-padding ``nn.Conv2d``.
 
     Bias-free by default (then exactly linear). With a ``generator`` the weights are random
-    and well conditioned (see :func:`randomize_`); otherwise PyTorch's default initialisation.
+    and well conditioned (see ``randomize_``); otherwise PyTorch's default initialisation.
 
     Parameters
     ----------

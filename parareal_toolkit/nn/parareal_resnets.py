@@ -247,7 +247,7 @@ def _preprocessing(channels: int, resolution: int, image_size: int = 32) -> nn.C
 class PararealResNet(PararealNetwork):
     """A Parareal ResNet-N: a :class:`PararealNetwork` that keeps the plan it was built from.
 
-    The forward pass is :class:`PararealNetwork`'s; :attr:`plan` holds the split (units per
+    The forward pass is :class:`PararealNetwork`'s; ``plan`` holds the split (units per
     subnetwork and per coarse network, interface shapes) and its unit-count bounds, which the
     Table 2 harness reads instead of re-deriving them from the modules.
     """

@@ -2,7 +2,7 @@
 
 A :class:`ModulePropagator` is the network-side counterpart of the ODE propagators in
 :mod:`parareal_toolkit.ode`: it honours the same contract (``num_slices`` and
-``__call__(u, j)``, see :mod:`parareal_toolkit.propagator`), so the one driver
+``__call__(u, j)``, see ``parareal_toolkit.propagator``), so the one driver
 :func:`parareal_toolkit.parareal` runs it unchanged. It is an :class:`torch.nn.Module`
 container, so its parameters register, move with ``.to()`` and save with ``state_dict()``.
 

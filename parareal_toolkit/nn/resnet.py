@@ -16,7 +16,7 @@ that changes shape, and both have the same parameter count. **We put the stride 
 3x3 convolution**, which keeps every pixel in the downsampling unit's receptive field.
 
 The trunk is exposed as the flat list :attr:`PreActResNet.units` so that a parareal
-ResNet can cut it into contiguous subnetworks (see :mod:`.parareal_resnet`).
+ResNet can cut it into contiguous subnetworks (see ``parareal_resnet``).
 """
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ class PreActResNet(nn.Module):
     """Pre-activation bottleneck ResNet for 32x32 images: ``f = h ∘ g ∘ C``.
 
     ``stem`` is C, ``layer1..layer3`` the three stages of g (their units, flattened, are
-    :attr:`units`), ``head`` is h.
+    ``units``), ``head`` is h.
     """
 
     def __init__(self, depth: int = 1001, num_classes: int = 10, *, norm_layer: NormLayer | None = None):

@@ -1,5 +1,6 @@
 """Linear ODEs ``u' = A u``: problems, exact and implicit-Euler propagators, convergence theory."""
 
+from .base import LinearSlicePropagator
 from .exact import ExactPropagator
 from .implicit_euler import ImplicitEulerPropagator
 from .linear import LinearODE, LinearProblem
@@ -19,6 +20,7 @@ from .theory import (
 __all__ = [
     "LinearODE",
     "LinearProblem",
+    "LinearSlicePropagator",
     "ExactPropagator",
     "ImplicitEulerPropagator",
     "PROBLEMS",

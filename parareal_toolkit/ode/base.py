@@ -18,9 +18,18 @@ import numpy as np
 from ..propagator import TimeGrid, check_slice
 from .linear import LinearODE
 
+__all__ = ["LinearSlicePropagator"]
+
 
 class LinearSlicePropagator:
-    """A linear propagator ``u -> P(ΔT_j) u`` on the slices of a :class:`TimeGrid`."""
+    """A linear propagator ``u -> P(ΔT_j) u`` on the slices of a :class:`~parareal_toolkit.TimeGrid`.
+
+    The base of :class:`ExactPropagator` and :class:`ImplicitEulerPropagator`, and of your
+    own linear propagators: implement ``_factor(h)`` (what one slice of length ``h`` needs)
+    and ``_apply(factor, X)`` (apply it to a state of shape ``(m,)`` or to ``k`` states as
+    the rows of a ``(k, m)`` array). The public methods validate states, cache one factor
+    per distinct slice length, and batch slices of equal length into one operation.
+    """
 
     def __init__(self, ode: LinearODE, grid: TimeGrid):
         if not isinstance(ode, LinearODE):

@@ -25,7 +25,7 @@ class ImplicitEulerPropagator(LinearSlicePropagator):
     ``I - h A`` is factorised once per distinct slice length (``scipy.linalg.lu_factor``,
     or ``scipy.sparse.linalg.splu`` for sparse ``A``); no inverse is ever formed. With many
     substeps it is also an *expensive* fine propagator, the regime in which parareal can
-    actually win (see :func:`parareal_toolkit.ode.theory.speedup`).
+    actually win (see :func:`~parareal_toolkit.ode.speedup`).
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 
 A :class:`ConfigurationSpec` is plain, JSON-able data (kind of layer, width, split into
 subnetworks, block type, biases, BatchNorm, preprocessing, coarse networks, iterations,
-form, seed); :meth:`ConfigurationSpec.build` turns it deterministically into a
+form, seed); ``ConfigurationSpec.build()`` turns it deterministically into a
 :class:`PararealConfiguration`: the sequential network ``f``, the parareal network ``f~``
 built from *the same modules* (so parameters and gradients can be compared one to one) and
 an input batch. Both are in evaluation mode. The hypothesis strategies of

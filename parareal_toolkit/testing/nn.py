@@ -84,7 +84,7 @@ def linear_networks(
 
     The network ``nn.Sequential(C, b_1..b_B, h)`` has attributes ``kind`` and
     ``in_channels`` set on it, so a test can build a matching input with
-    :func:`parareal_toolkit.nn.linear.random_input`.
+    ``parareal_toolkit.nn.linear.random_input``.
 
     Parameters
     ----------
@@ -244,7 +244,7 @@ def parareal_configurations(*, dtype: torch.dtype = torch.float64, **options) ->
 
     ``options`` are those of :func:`configuration_specs`; the spec is available as
     ``config.spec`` (its
-    :meth:`~parareal_toolkit.testing.configurations.ConfigurationSpec.describe` is a
+    ``describe()`` is a
     one-line summary, handy with ``hypothesis.note``).
 
     Parameters

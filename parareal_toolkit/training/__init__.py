@@ -1,7 +1,7 @@
 """Training ResNets and parareal ResNets on CIFAR: data, loop, checkpoints, metrics, plots.
 
 :func:`train` is the entry point: it sets up the data-parallel group
-(:mod:`.data_parallel`) and the process-wide settings (:func:`run_environment`), then
+(``data_parallel``) and the process-wide settings (:func:`run_environment`), then
 drives a :class:`Trainer` epoch by epoch, checkpointing its :class:`RunState` after each.
 """
 

@@ -30,7 +30,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically (temporary file + ``os.replace``).
 
     ``state`` must hold only tensors, numbers, strings, ``None``, lists and dictionaries (what
-    ``weights_only=True`` loads); the format tag :data:`CHECKPOINT_FORMAT` is added. The
+    ``weights_only=True`` loads); the format tag ``CHECKPOINT_FORMAT`` is added. The
     parent folder is created if needed.
 
     Returns

@@ -92,8 +92,8 @@ class RunEnvironment:
     ``config.deterministic``, ``CUBLAS_WORKSPACE_CONFIG`` (unless already set),
     :func:`torch.use_deterministic_algorithms` and ``cudnn.benchmark = False``, or else
     ``cudnn.benchmark = True`` on CUDA; it seeds every generator from ``config.seed``
-    (:func:`seed_everything`) and, in the main thread, turns SIGINT into
-    :attr:`stop_requested` (a second Ctrl-C raises ``KeyboardInterrupt``). On exit, also
+    (``seed_everything()``) and, in the main thread, turns SIGINT into
+    ``stop_requested`` (a second Ctrl-C raises ``KeyboardInterrupt``). On exit, also
     after an exception, everything is put back.
 
     Parameters

@@ -37,7 +37,7 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        One row per logged epoch, in order (fields: :data:`METRIC_FIELDS`).
+        One row per logged epoch, in order (fields: ``METRIC_FIELDS``).
     """
     path = Path(path)
     if path.is_dir():

@@ -1,7 +1,7 @@
 """``train(config)``: one training run, from a configuration (or a checkpoint) to its summary.
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) the same call trains data-parallel: see
-:mod:`.data_parallel` and :mod:`.trainer`. Rank 0 writes the checkpoint, the metrics, the
+``data_parallel`` and ``trainer``. Rank 0 writes the checkpoint, the metrics, the
 summary and the figure.
 """
 

@@ -2,13 +2,13 @@
 
 Reproducibility. The model is initialised from ``seed``; at the start of epoch ``e`` every
 global generator is reseeded with ``seed + e`` and the shuffling of the training sampler
-uses ``seed`` and ``e`` (see :mod:`.loaders`). Hence a run resumed from a checkpoint
+uses ``seed`` and ``e`` (see ``loaders``). Hence a run resumed from a checkpoint
 replays exactly the random choices (order, crops, flips) of an uninterrupted one; with
-``deterministic=True`` (see :mod:`.environment`) the weights are equal bit for bit,
+``deterministic=True`` (see ``environment``) the weights are equal bit for bit,
 also after an interruption in the middle of an epoch (the consumed batches are re-drawn
 and skipped).
 
-Data parallelism. With several replicas (:mod:`.data_parallel`) each holds the model
+Data parallelism. With several replicas (``data_parallel``) each holds the model
 wrapped in :class:`~torch.nn.parallel.DistributedDataParallel` and takes
 ``batch_size / world_size`` images of each global batch; averaging the gradients gives
 the single-process update up to floating-point reduction order, exactly so for networks

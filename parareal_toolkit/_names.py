@@ -17,6 +17,7 @@ __all__ = [
     "NORM_NAMES",
     "DEVICE_NAMES",
     "AMP_NAMES",
+    "RUN_DEFINING_FIELDS",
     "CLOCKS",
     "NETWORK_NAMES",
     "SYNCHRONOUS_SCHEDULES",
@@ -39,6 +40,26 @@ MODEL_NAMES = ("resnet", "parareal-resnet")
 NORM_NAMES = ("batch", "none")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 AMP_NAMES = ("none", "bf16")
+# the TrainConfig fields (and `parareal train` options) that define a run: model, data,
+# optimisation; a resumed run must agree with its checkpoint on these, the rest may change
+RUN_DEFINING_FIELDS = (
+    "model",
+    "depth",
+    "subnetworks",
+    "coarse_units",
+    "norm",
+    "dataset",
+    "augment",
+    "train_size",
+    "test_size",
+    "seed",
+    "batch_size",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "milestones",
+    "gamma",
+)
 
 # timing (Table 2)
 CLOCKS = ("wall", "process")

@@ -156,3 +156,126 @@ def test_fake_and_patterns_splits_differ():
 def test_unknown_dataset_is_rejected():
     with pytest.raises(ValueError, match="`dataset` must be one of"):
         train_transform("mnist")
+
+
+# ------------------------------------------------------------------ malformed files (checksums accepted)
+
+
+def _cifar10_entry(n=4, **changes):
+    entry = {"batch_label": "training batch 2 of 5", "labels": [k % 10 for k in range(n)]}
+    entry.update(data=np.zeros((n, 3072), np.uint8), filenames=[f"img_{k}.png" for k in range(n)])
+    entry.update(changes)
+    return entry
+
+
+def _write(path, obj):
+    import pickle
+
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=2)
+
+
+MALFORMED = {
+    # case: (file, how it is broken, split that reads it, message fragment)
+    "missing labels": (
+        "data_batch_2",
+        lambda p: _write(p, {"data": np.zeros((4, 3072), np.uint8)}),
+        True,
+        "missing 'labels'",
+    ),
+    "missing data": ("data_batch_2", lambda p: _write(p, {"labels": [1, 2]}), True, "missing 'data'"),
+    "truncated pickle": (
+        "data_batch_2",
+        lambda p: p.write_bytes(p.read_bytes()[:200]),
+        True,
+        "not a readable pickle (UnpicklingError",
+    ),
+    "empty file": ("test_batch", lambda p: p.write_bytes(b""), False, "not a readable pickle (EOFError"),
+    "not a dictionary": ("data_batch_5", lambda p: _write(p, [1, 2, 3]), True, "holds a list, not a dictionary"),
+    "label out of range": (
+        "data_batch_2",
+        lambda p: _write(p, _cifar10_entry(labels=[0, 1, 12, 3])),
+        True,
+        "label 12 at position 2 is outside 0..9",
+    ),
+    "negative label": (
+        "test_batch",
+        lambda p: _write(p, _cifar10_entry(6, labels=[0, 1, 2, 3, 4, -1])),
+        False,
+        "label -1 at position 5 is outside 0..9",
+    ),
+    "fewer labels than images": (
+        "data_batch_1",
+        lambda p: _write(p, _cifar10_entry(labels=[0, 1, 2])),
+        True,
+        "3 labels ('labels') for 4 images ('data')",
+    ),
+    "labels not integers": (
+        "data_batch_1",
+        lambda p: _write(p, _cifar10_entry(labels=["cat"] * 4)),
+        True,
+        "'labels' must be a list of integers",
+    ),
+    "wrong image size": (
+        "data_batch_3",
+        lambda p: _write(p, _cifar10_entry(data=np.zeros((4, 3071), np.uint8))),
+        True,
+        "'data' must be a uint8 array of shape (n, 3072); got a uint8 array of shape (4, 3071)",
+    ),
+    "float images": (
+        "test_batch",
+        lambda p: _write(p, _cifar10_entry(6, data=np.zeros((6, 3072)))),
+        False,
+        "got a float64 array of shape (6, 3072)",
+    ),
+    "class names": (
+        "batches.meta",
+        lambda p: _write(p, {"label_names": ["cat"]}),
+        False,
+        "must list 10 class names; got 1",
+    ),
+    "no class names": ("batches.meta", lambda p: _write(p, {"names": []}), True, "missing 'label_names'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_cifar10_files_are_named(tmp_path, monkeypatch, case):
+    from parareal_toolkit.training import DatasetFormatError
+
+    name, damage, train, fragment = MALFORMED[case]
+    write_cifar10(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / name
+    damage(path)
+    accept_checksums(monkeypatch, tmp_path)  # the damaged file passes the md5 check
+    with pytest.raises(DatasetFormatError) as info:
+        load_dataset("cifar10", train=train, data_dir=tmp_path)
+    message = str(info.value)
+    assert f"CIFAR-10 file {str(path)!r} is malformed" in message and fragment in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_malformed_cifar100_labels_are_named(tmp_path, monkeypatch):
+    from parareal_toolkit.training import DatasetFormatError
+
+    write_cifar100(tmp_path)
+    path = tmp_path / "cifar-100-python" / "test"
+    _write(path, {"data": np.zeros((2, 3072), np.uint8), "fine_labels": [5, 100], "coarse_labels": [1, 1]})
+    accept_checksums(monkeypatch, tmp_path)
+    with pytest.raises(
+        DatasetFormatError, match=r"CIFAR-100 file .*test' is malformed: label 100 at position 1 is outside 0..99"
+    ):
+        load_dataset("cifar100", train=False, data_dir=tmp_path)
+    assert load_dataset("cifar100", train=True, data_dir=tmp_path)  # the training split is fine
+
+
+def test_malformed_cifar_file_via_cli_exits_2_naming_it(tmp_path, monkeypatch, capsys):
+    write_cifar10(tmp_path)
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_4"
+    _write(path, _cifar10_entry(labels=[0, 1, 2, 3, 4]))
+    accept_checksums(monkeypatch, tmp_path)
+    args = ["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--depth", "11", "--epochs", "1"]
+    code = main([*args, "--workers", "0", "--quiet", "-o", str(tmp_path / "run")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert str(path) in err and "5 labels ('labels') for 4 images" in err

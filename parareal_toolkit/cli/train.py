@@ -1,6 +1,12 @@
 """``parareal train``: train a CIFAR ResNet or parareal ResNet (seed recipe by default).
 
 Under ``torchrun --nproc-per-node P`` the same command trains data-parallel.
+
+Every option that is a :class:`~parareal_toolkit.training.TrainConfig` field has the
+field's name and defaults to ``None`` here, meaning "not given": a new run fills it from the
+configuration's defaults, ``--resume`` from the checkpoint's configuration, and an option
+that is given and defines the run (model, data, optimisation) must agree with the
+checkpoint.
 """
 
 from __future__ import annotations
@@ -8,70 +14,149 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
-from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES
+from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES, RUN_DEFINING_FIELDS
+from ._common import CliError, non_negative_float, positive_float
 
 HELP = "train ResNet / Parareal ResNet-N on CIFAR-10/100 (seed recipe by default; torchrun for data-parallel)"
+
+# options that are neither TrainConfig fields nor may change on resume
+_NOT_RUN_SETTINGS = ("help", "resume", "overwrite", "output_dir")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument("--model", choices=MODEL_NAMES, default="resnet")
-    model.add_argument("--depth", type=int, default=1001, help="9n+2 (default 1001: 333 bottleneck units)")
-    model.add_argument("--subnetworks", "-N", type=int, default=3, help="N for parareal-resnet (default 3)")
+    model.add_argument("--model", choices=MODEL_NAMES, default=None, help="default resnet")
+    model.add_argument("--depth", type=int, default=None, help="9n+2 (default 1001: 333 bottleneck units)")
+    model.add_argument("--subnetworks", "-N", type=int, default=None, help="N for parareal-resnet (default 3)")
     model.add_argument("--coarse-units", type=int, default=None, help="units per coarse network (default ceil(12/N))")
-    model.add_argument("--norm", choices=NORM_NAMES, default="batch", help="BatchNorm or none")
+    model.add_argument("--norm", choices=NORM_NAMES, default=None, help="BatchNorm or none (default batch)")
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset",
         choices=DATASET_NAMES,
-        default="cifar10",
-        help="fake: torchvision FakeData; patterns: learnable synthetic images",
+        default=None,
+        help="default cifar10; fake: torchvision FakeData; patterns: learnable synthetic images",
     )
-    data.add_argument("--data-dir", default="data", help="folder holding cifar-10-batches-py / cifar-100-python")
-    data.add_argument("--download", action="store_true", help="download CIFAR into --data-dir if missing")
-    data.add_argument("--no-augment", dest="augment", action="store_false", help="no pad/crop/flip")
+    data.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py / cifar-100-python (data)")
+    data.add_argument("--download", action="store_true", default=None, help="download CIFAR into --data-dir if missing")
+    data.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no pad/crop/flip")
     data.add_argument("--train-size", type=int, default=None, help="images in synthetic training sets (1024)")
     data.add_argument("--test-size", type=int, default=None, help="images in synthetic test sets (256)")
-    data.add_argument("--workers", type=int, default=4, help="DataLoader worker processes (default 4)")
+    data.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default 4)")
     opt = parser.add_argument_group("optimisation (defaults: the seed recipe)")
-    opt.add_argument("--epochs", type=int, default=200)
-    opt.add_argument("--batch-size", type=int, default=128, help="global batch size (split across processes)")
-    opt.add_argument("--lr", type=float, default=0.1)
-    opt.add_argument("--momentum", type=float, default=0.9)
-    opt.add_argument("--weight-decay", type=float, default=5e-4)
-    opt.add_argument("--milestones", type=int, nargs="*", default=[80, 120], help="epochs where lr *= gamma")
-    opt.add_argument("--gamma", type=float, default=0.1)
+    opt.add_argument("--epochs", type=int, default=None, help="default 200")
+    opt.add_argument("--batch-size", type=int, default=None, help="global batch size, split across processes (128)")
+    opt.add_argument("--lr", type=positive_float, default=None, help="learning rate (0.1)")
+    opt.add_argument("--momentum", type=non_negative_float, default=None, help="SGD momentum (0.9)")
+    opt.add_argument("--weight-decay", type=non_negative_float, default=None, help="default 5e-4")
+    opt.add_argument("--milestones", type=int, nargs="*", default=None, help="epochs where lr *= gamma (80 120)")
+    opt.add_argument("--gamma", type=positive_float, default=None, help="lr factor at each milestone (0.1)")
     run = parser.add_argument_group("run")
-    run.add_argument("--output-dir", "-o", default="runs/default", help="checkpoint, metrics and final.json go here")
-    run.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
+    run.add_argument(
+        "--output-dir", "-o", default=None, help="checkpoint, metrics and final.json go here (runs/default)"
+    )
+    resume = run.add_argument("--resume", action="store_true")
     run.add_argument("--overwrite", action="store_true", help="start afresh even if OUTPUT_DIR has a checkpoint")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--deterministic", action="store_true", help="deterministic algorithms (bit-for-bit resume)")
-    run.add_argument("--device", choices=DEVICE_NAMES, default="auto")
-    run.add_argument("--amp", choices=AMP_NAMES, default="none", help="bf16 autocast (CUDA only)")
-    run.add_argument("--channels-last", action="store_true", help="channels-last memory format (CUDA only)")
-    run.add_argument("--sync-batchnorm", action="store_true", help="SyncBatchNorm under torchrun (CUDA only)")
-    run.add_argument("--eval-every", type=int, default=1, help="evaluate on the test set every K epochs")
-    run.add_argument("--plot", action="store_true", help="write OUTPUT_DIR/curves.png at the end")
+    run.add_argument("--seed", type=int, default=None, help="default 0")
+    run.add_argument(
+        "--deterministic",
+        action="store_true",
+        default=None,
+        help="deterministic algorithms: bit-for-bit resume, whatever --workers (one thread on the CPU)",
+    )
+    run.add_argument("--device", choices=DEVICE_NAMES, default=None, help="default auto")
+    run.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: 1 on the CPU, where extra threads of a busy machine spin-wait; "
+        "torch's default on CUDA)",
+    )
+    run.add_argument("--amp", choices=AMP_NAMES, default=None, help="bf16 autocast (CUDA only)")
+    run.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format (CUDA)")
+    run.add_argument("--sync-batchnorm", action="store_true", default=None, help="SyncBatchNorm under torchrun (CUDA)")
+    run.add_argument("--eval-every", type=int, default=None, help="evaluate on the test set every K epochs (1)")
+    run.add_argument("--plot", action="store_true", default=None, help="write OUTPUT_DIR/curves.png at the end")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    resume.help = (
+        "continue from OUTPUT_DIR/checkpoint.pt. Options not given come from the checkpoint; model, data "
+        "and optimisation options that are given must equal the checkpoint's (else exit 2 naming them). "
+        f"May change: {', '.join(resume_settings(parser))}"
+    )
+
+
+def resume_settings(parser: argparse.ArgumentParser) -> list[str]:
+    """The options of ``parser`` that may differ from the checkpoint's on ``--resume``.
+
+    Returns
+    -------
+    list of str
+        Every option except those of the run-defining fields
+        (:data:`parareal_toolkit._names.RUN_DEFINING_FIELDS`), ``--resume``,
+        ``--overwrite``, ``--output-dir`` and ``--help``, in the parser's order.
+    """
+    return [
+        max(action.option_strings, key=len)
+        for action in parser._actions
+        if action.option_strings and action.dest not in RUN_DEFINING_FIELDS + _NOT_RUN_SETTINGS
+    ]
+
+
+def _option(name: str, value: Any) -> str:
+    """A configuration field and its value as the command line spells them."""
+    if name == "augment":
+        return "--no-augment" if not value else "augmentation on"
+    flag = "--" + name.replace("_", "-")
+    if value is None:
+        return f"{flag} unset"
+    if isinstance(value, list):
+        return f"{flag} {' '.join(map(str, value))}" if value else f"{flag} (none)"
+    return f"{flag} {value}"
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """The run's configuration: the options given, the rest from the checkpoint (--resume) or the defaults."""
+    from dataclasses import fields, replace
+
+    from ..training import TrainConfig, load_run_state
+    from ..training.trainer import CHECKPOINT_NAME
+
+    # every TrainConfig field is an option of the same name; None means "not given"
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    if not args.resume:
+        return TrainConfig(**given)
+    if args.overwrite:
+        raise CliError("--resume continues the run in OUTPUT_DIR and --overwrite starts it again: choose one.")
+    output_dir = given.get("output_dir", TrainConfig.__dataclass_fields__["output_dir"].default)
+    checkpoint = os.path.join(output_dir, CHECKPOINT_NAME)
+    saved = load_run_state(checkpoint).config
+    config = replace(saved, **given)  # validates the options given
+    conflicts = config.resume_conflicts(saved)
+    if conflicts:
+        mine = ", ".join(_option(name, value) for name, (value, _) in conflicts.items())
+        theirs = ", ".join(_option(name, value) for name, (_, value) in conflicts.items())
+        raise CliError(
+            f"--resume: {mine} differ from the run in {checkpoint} ({theirs}); leave these options out to "
+            "continue that run, or start a new one with --overwrite or another --output-dir."
+        )
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train as the options say; 1 after a NaN loss, 130 after Ctrl-C (checkpoint saved).
+    """Train as the options say; 1 after a NaN loss or metric, 130 after Ctrl-C (checkpoint saved).
 
     Returns
     -------
     int
         The exit status.
     """
-    from dataclasses import fields
-
-    from ..training import NonFiniteLossError, TrainConfig, TrainingInterrupted
+    from ..training import NonFiniteLossError, TrainingInterrupted
     from ..training import run as training_run
 
-    # every TrainConfig field is an option of the same name
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    config = _config(args)
+    training_run.check_output_dir(config.output_dir, "--output-dir")
     try:
         summary = training_run.train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     except NonFiniteLossError as exc:

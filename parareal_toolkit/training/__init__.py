@@ -8,7 +8,7 @@ drives a :class:`Trainer` epoch by epoch, checkpointing its :class:`RunState` af
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .class_patterns import ClassPatterns
 from .config import TrainConfig
-from .data import DATASETS, DatasetNotFoundError, load_dataset, test_transform, train_transform
+from .data import DATASETS, DatasetFormatError, DatasetNotFoundError, load_dataset, test_transform, train_transform
 from .environment import RunEnvironment, run_environment
 from .errors import NonFiniteLossError, TrainingInterrupted
 from .evaluation import evaluate, evaluate_checkpoint
@@ -16,7 +16,7 @@ from .metrics import MetricsLogger, read_metrics
 from .models import build_model
 from .plots import plot_training_curves
 from .run import train
-from .run_state import EpochTotals, RunState
+from .run_state import EpochTotals, RunState, load_run_state
 from .trainer import Trainer
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "DATASETS",
     "ClassPatterns",
     "DatasetNotFoundError",
+    "DatasetFormatError",
     "load_dataset",
     "train_transform",
     "test_transform",
@@ -44,6 +45,7 @@ __all__ = [
     "CheckpointError",
     "save_checkpoint",
     "load_checkpoint",
+    "load_run_state",
     "MetricsLogger",
     "read_metrics",
     "plot_training_curves",

@@ -58,7 +58,7 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     """Read a checkpoint written by :func:`save_checkpoint`, with ``weights_only=True``.
 
     Raises :class:`CheckpointError` (a ``ValueError``) with the file name when the file
-    does not exist, is truncated or corrupt, or lacks the expected entries.
+    does not exist, is a directory, is truncated or corrupt, or lacks the expected entries.
 
     Returns
     -------
@@ -66,6 +66,8 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
         The saved state, with its ``"format"`` entry; tensors on ``map_location``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a checkpoint file.")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist.")
     try:

@@ -3,21 +3,39 @@
 Defaults are the seed recipe (He et al. 2016; Lee, Park, Lee): batch 128, 200 epochs, SGD
 with momentum 0.9 and weight decay 5e-4, learning rate 0.1 divided by 10 at epochs 80 and
 120 (:class:`torch.optim.lr_scheduler.MultiStepLR`).
+
+The fields fall in two kinds. :data:`RUN_DEFINING` fields say *what* a run computes: the
+network (``model``, ``depth``, ``subnetworks``, ``coarse_units``, ``norm``), the data
+(``dataset``, ``augment``, ``train_size``, ``test_size``, ``seed``) and the optimisation
+(``batch_size``, ``lr``, ``momentum``, ``weight_decay``, ``milestones``, ``gamma``); a
+resumed run must agree with its checkpoint on every one of them. Every other field
+(:data:`RUN_SETTINGS`: ``epochs``, folders, ``download``, ``workers``, ``device``,
+``threads``, ``amp``, ``channels_last``, ``sync_batchnorm``, ``deterministic``,
+``eval_every``, ``plot``) says how and where the run executes or how long it goes on, and
+may change when it is resumed.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES
+import numpy as np
+
+from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES, RUN_DEFINING_FIELDS
 from .._validation import check_choice, check_int, check_ints, check_real
 
-__all__ = ["TrainConfig", "RUN_SETTINGS"]
+__all__ = ["TrainConfig", "RUN_DEFINING", "RUN_SETTINGS"]
 
-# Settings that say how and where a run executes, not what it computes: on resume they come
-# from the caller, everything else from the checkpoint (the run it continues).
-RUN_SETTINGS = ("epochs", "output_dir", "data_dir", "workers", "device", "eval_every", "plot", "download")
+# What a run computes: the model, the data and the optimisation. A resumed run must agree with
+# its checkpoint on these; every other field is a run setting (see RUN_SETTINGS below).
+RUN_DEFINING = RUN_DEFINING_FIELDS
+
+# the largest seed torch's generators take, less room for ``seed + epoch``
+_MAX_SEED = 2**63 - 1
+
+_SWITCHES = ("download", "augment", "deterministic", "channels_last", "sync_batchnorm", "plot")
 
 # counts that must be at least 1; the message says "positive int" (tests match on it)
 _POSITIVE_COUNTS = ("depth", "subnetworks", "epochs", "batch_size", "eval_every")
@@ -28,8 +46,13 @@ class TrainConfig:
     """Everything that defines a training run; stored in every checkpoint (plain JSON types).
 
     Construction validates every field: ``TypeError`` for a value of the wrong kind,
-    ``ValueError`` naming the field for an out-of-range value or an unknown choice.
-    ``milestones`` is stored sorted.
+    ``ValueError`` naming the field for an out-of-range value, a non-finite number or an
+    unknown choice. ``milestones`` is stored sorted. ``train_size`` and ``test_size`` are
+    the sizes of the synthetic sets (``fake``, ``patterns``) and are refused for CIFAR,
+    whose size is fixed. ``threads`` is the number of torch intra-op threads (default: 1 on
+    the CPU, where the tensors of a batch are small and extra threads of a busy machine
+    spin-wait; torch's default on CUDA); a ``deterministic`` CPU run uses one thread (see
+    :class:`~parareal_toolkit.training.RunEnvironment`).
     """
 
     model: str = "resnet"
@@ -57,6 +80,7 @@ class TrainConfig:
     channels_last: bool = False
     sync_batchnorm: bool = False
     workers: int = 4
+    threads: int | None = None  # torch intra-op threads; None: 1 on the CPU, torch's default on CUDA
     output_dir: str = "runs/default"
     eval_every: int = 1
     plot: bool = False
@@ -72,16 +96,32 @@ class TrainConfig:
             if value < 1:
                 raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
             setattr(self, name, value)
-        for name in ("coarse_units", "train_size", "test_size"):
+        for name in ("coarse_units", "train_size", "test_size", "threads"):
             if getattr(self, name) is not None:
                 setattr(self, name, check_int(getattr(self, name), name, minimum=1))
+        for name in ("train_size", "test_size"):
+            if getattr(self, name) is not None and self.dataset not in ("fake", "patterns"):
+                raise ValueError(
+                    f"`{name}` sets the size of the synthetic datasets ('fake', 'patterns'); "
+                    f"{self.dataset} has a fixed size; got {name}={getattr(self, name)!r}."
+                )
         self.workers = check_int(self.workers, "workers", minimum=0)
-        self.seed = check_int(self.seed, "seed", minimum=0)
+        self.seed = check_int(self.seed, "seed", minimum=0, maximum=_MAX_SEED)
         self.lr = check_real(self.lr, "lr", minimum=0, strict=True)
         self.momentum = check_real(self.momentum, "momentum", minimum=0)
         self.weight_decay = check_real(self.weight_decay, "weight_decay", minimum=0)
         self.gamma = check_real(self.gamma, "gamma", minimum=0, strict=True)
         self.milestones = sorted(check_ints(self.milestones, "milestones", minimum=1, nonempty=False))
+        for name in _SWITCHES:
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"`{name}` must be a bool; got {value!r}.")
+            setattr(self, name, bool(value))
+        for name in ("data_dir", "output_dir"):  # stored as str: a checkpoint holds plain types only
+            value = getattr(self, name)
+            if not isinstance(value, (str, os.PathLike)):
+                raise TypeError(f"`{name}` must be a path (str or os.PathLike); got {value!r}.")
+            setattr(self, name, os.fspath(value))
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
@@ -95,12 +135,34 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
+    def resume_conflicts(self, saved: TrainConfig) -> dict[str, tuple[Any, Any]]:
+        """The run-defining fields (:data:`RUN_DEFINING`) on which ``self`` and ``saved`` differ.
+
+        A run may resume the checkpoint of ``saved`` only if this is empty: the model, the
+        data and the optimisation are the same (run settings such as ``epochs`` may differ).
+
+        Returns
+        -------
+        dict
+            ``{field: (value in self, value in saved)}``, in :data:`RUN_DEFINING` order; empty
+            when the two configurations define the same run.
+        """
+        if not isinstance(saved, TrainConfig):
+            raise TypeError(f"`saved` must be a TrainConfig; got {type(saved).__name__}.")
+        return {
+            name: (getattr(self, name), getattr(saved, name))
+            for name in RUN_DEFINING
+            if getattr(self, name) != getattr(saved, name)
+        }
+
     def continuing(self, saved: TrainConfig) -> TrainConfig:
         """The configuration that resumes ``saved``: its model, data and recipe, this run's settings.
 
         The fields in :data:`RUN_SETTINGS` (epochs, output and data folders, workers, device,
-        evaluation interval, plotting, download) come from ``self``, every other field from
-        ``saved``, so a resumed run computes what the interrupted one would have.
+        threads, precision and determinism switches, evaluation interval, plotting, download)
+        come from ``self``, every other field from ``saved``, so a resumed run computes what
+        the interrupted one would have. (:func:`~parareal_toolkit.training.train` first
+        refuses a ``self`` whose :meth:`resume_conflicts` with ``saved`` are not empty.)
 
         Returns
         -------
@@ -108,3 +170,8 @@ class TrainConfig:
             A new configuration; neither input is changed.
         """
         return replace(saved, **{name: getattr(self, name) for name in RUN_SETTINGS})
+
+
+# How and where a run executes, or how long it goes on: every field that does not define the
+# run. On resume they come from the caller, everything else from the checkpoint.
+RUN_SETTINGS = tuple(f.name for f in fields(TrainConfig) if f.name not in RUN_DEFINING)

@@ -2,8 +2,8 @@
 
 A run changes state that belongs to the whole process: the random generators (torch, CUDA,
 numpy, Python's ``random``), deterministic algorithms and ``CUBLAS_WORKSPACE_CONFIG``
-(``deterministic=True``), cuDNN's autotuner and the SIGINT handler (the first Ctrl-C
-becomes a request to stop after the current batch). :func:`run_environment` sets them for
+(``deterministic=True``), cuDNN's autotuner, torch's number of intra-op threads and the
+SIGINT handler (the first Ctrl-C becomes a request to stop after the current batch). :func:`run_environment` sets them for
 the ``with`` block and gives the caller (a notebook, a test session, a sweep over runs) its
 own settings back afterwards, also when the run fails.
 """
@@ -51,6 +51,7 @@ class _ProcessSettings:
     deterministic_warn_only: bool
     cudnn_benchmark: bool
     cudnn_deterministic: bool
+    threads: int
     torch_rng: torch.Tensor
     cuda_rng: list[torch.Tensor] | None
     numpy_rng: Any
@@ -64,6 +65,7 @@ class _ProcessSettings:
             deterministic_warn_only=torch.is_deterministic_algorithms_warn_only_enabled(),
             cudnn_benchmark=torch.backends.cudnn.benchmark,
             cudnn_deterministic=torch.backends.cudnn.deterministic,
+            threads=torch.get_num_threads(),
             torch_rng=torch.get_rng_state(),
             cuda_rng=torch.cuda.get_rng_state_all() if cuda else None,
             numpy_rng=np.random.get_state(),
@@ -78,6 +80,8 @@ class _ProcessSettings:
         torch.use_deterministic_algorithms(self.deterministic, warn_only=self.deterministic_warn_only)
         torch.backends.cudnn.benchmark = self.cudnn_benchmark
         torch.backends.cudnn.deterministic = self.cudnn_deterministic
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
         torch.set_rng_state(self.torch_rng)
         if self.cuda_rng is not None:
             torch.cuda.set_rng_state_all(self.cuda_rng)
@@ -91,10 +95,18 @@ class RunEnvironment:
     On entry it records the random generators' states and the flags below, then sets, for
     ``config.deterministic``, ``CUBLAS_WORKSPACE_CONFIG`` (unless already set),
     :func:`torch.use_deterministic_algorithms` and ``cudnn.benchmark = False``, or else
-    ``cudnn.benchmark = True`` on CUDA; it seeds every generator from ``config.seed``
-    (``seed_everything()``) and, in the main thread, turns SIGINT into
+    ``cudnn.benchmark = True`` on CUDA; it sets torch's intra-op threads to
+    ``config.threads`` (default: 1 on the CPU, as ``parareal bench`` does: a batch's tensors
+    are small and the extra threads of a busy machine spin-wait; torch's own default on
+    CUDA); it seeds every generator from
+    ``config.seed`` (``seed_everything()``) and, in the main thread, turns SIGINT into
     ``stop_requested`` (a second Ctrl-C raises ``KeyboardInterrupt``). On exit, also
     after an exception, everything is put back.
+
+    A ``deterministic`` run on the CPU uses one thread and refuses ``threads > 1``
+    (``ValueError``): torch's CPU convolutions, BatchNorm and matrix products sum in an
+    order that depends on the thread count (measured: the weights of a depth-11 epoch
+    differ by about 5e-5 between 1 and 2 threads), so its results would depend on it.
 
     Parameters
     ----------
@@ -114,9 +126,19 @@ class RunEnvironment:
         self._previous_sigint: Any = None
 
     def __enter__(self) -> RunEnvironment:
+        threads = self.config.threads
+        if self.device.type != "cuda":
+            if self.config.deterministic and threads not in (None, 1):
+                raise ValueError(
+                    f"`threads` must be 1 for a deterministic run on the CPU (torch's CPU kernels sum in an "
+                    f"order that depends on the thread count); got threads={threads}."
+                )
+            threads = 1 if threads is None else threads
         self._saved = _ProcessSettings.capture(cuda=self.device.type == "cuda")
         self.stop_requested = False
         try:
+            if threads is not None:
+                torch.set_num_threads(threads)
             if self.config.deterministic:
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", _CUBLAS_DETERMINISTIC_WORKSPACE)
                 torch.use_deterministic_algorithms(True)

@@ -1,4 +1,4 @@
-"""How a training run stops early: a non-finite loss or Ctrl-C."""
+"""How a training run stops early: a non-finite loss or metric, or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -8,7 +8,28 @@ __all__ = ["NonFiniteLossError", "TrainingInterrupted"]
 
 
 class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the last good checkpoint is kept."""
+    """The training loss or an epoch's metric became NaN or infinite; the last good checkpoint is kept.
+
+    Parameters
+    ----------
+    message : str
+        What became non-finite, where, and what was kept.
+    metric : str
+        ``"train_loss"`` (a batch's loss, or the epoch's mean) or ``"test_loss"``.
+    value : float
+        The non-finite value.
+    epoch : int
+        The epoch (1-based) it happened in (training) or after (evaluation).
+    step : int or None
+        The batch (1-based) for a batch's training loss, else ``None``.
+    """
+
+    def __init__(self, message: str, *, metric: str, value: float, epoch: int, step: int | None = None):
+        super().__init__(message)
+        self.metric = metric
+        self.value = value
+        self.epoch = epoch
+        self.step = step
 
 
 class TrainingInterrupted(Exception):

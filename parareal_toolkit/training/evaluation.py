@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -9,15 +10,16 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from .._names import AMP_NAMES
 from .._validation import check_choice, check_int
-from .checkpoint import load_checkpoint
+from .checkpoint import CheckpointError
 from .data import load_dataset
 from .data_parallel import resolve_device
 from .loaders import to_device
 from .models import build_model
-from .run_state import RunState
+from .run_state import load_run_state
 
 __all__ = ["evaluate", "evaluate_checkpoint"]
 
@@ -73,30 +75,43 @@ def evaluate_checkpoint(
     batch_size: int = 256,
     device: str = "auto",
     workers: int = 2,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Error rate and mean loss of a checkpoint's model on its dataset's test split.
 
     The model, dataset and test-set size come from the checkpoint's configuration;
-    ``data_dir`` overrides the folder it was trained from.
+    ``data_dir`` overrides the folder it was trained from. ``progress`` shows a bar over
+    the batches. A checkpoint that cannot be read, or whose weights do not fit the network
+    its configuration names, is a :class:`~parareal_toolkit.training.CheckpointError`
+    naming the file.
 
     Returns
     -------
     dict
         ``error``, ``loss`` and ``images``, with the checkpoint's path, ``dataset``,
-        ``model``, ``depth`` and ``epoch``.
+        ``model``, ``depth`` and ``epoch``, and ``finite``: whether the loss is finite (a
+        diverged model's loss is NaN or infinite and reported as such, never dropped).
     """
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     workers = check_int(workers, "workers", minimum=0)
     resolved = resolve_device(device)
-    state = RunState.from_checkpoint(load_checkpoint(path))
+    state = load_run_state(path)
     config = state.config
     model = build_model(config)
-    model.load_state_dict(state.model)
+    try:
+        model.load_state_dict(state.model)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"checkpoint {os.fspath(path)!r}: its weights do not fit the {config.model}-{config.depth} its "
+            f"configuration names: {str(exc).splitlines()[0]}"
+        ) from None
     model.to(resolved)
     test_set = load_dataset(
         config.dataset, train=False, data_dir=data_dir or config.data_dir, size=config.test_size, seed=config.seed
     )
-    result = evaluate(model, DataLoader(test_set, batch_size=batch_size, num_workers=workers), device=resolved)
+    loader = DataLoader(test_set, batch_size=batch_size, num_workers=workers)
+    batches = tqdm(loader, desc="evaluating", unit="batch", disable=not progress, leave=False, dynamic_ncols=True)
+    result = evaluate(model, batches, device=resolved)
     return {
         "checkpoint": str(path),
         "dataset": config.dataset,
@@ -106,4 +121,5 @@ def evaluate_checkpoint(
         "error": result["error"],
         "loss": result["loss"],
         "images": result["images"],
+        "finite": math.isfinite(result["loss"]),
     }

@@ -1,6 +1,7 @@
 """Per-epoch metrics: one JSON object per line (``metrics.jsonl``) and the same rows as CSV.
 
-Rows are written when an epoch ends. On resume the logger drops rows of epochs later than
+Rows are written when an epoch ends, as strict JSON (a run stops before it would log a
+non-finite number; a NaN in an older file is rewritten as ``null``). On resume the logger drops rows of epochs later than
 the checkpoint's (they belong to work that the checkpoint does not contain), so the files
 always describe the run that the checkpoint continues.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,8 @@ class MetricsLogger:
         self._rewrite(rows)
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
-        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        rows = [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()} for r in rows]
+        self.jsonl.write_text("".join(json.dumps(r, allow_nan=False) + "\n" for r in rows))
         with open(self.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
             writer.writeheader()
@@ -77,9 +80,10 @@ class MetricsLogger:
         self.rows = list(rows)
 
     def log(self, row: dict[str, Any]) -> None:
-        """Append ``row`` (one epoch's metrics) to both files and to :attr:`rows`."""
+        """Append ``row`` (one epoch's metrics, finite numbers: ``ValueError`` otherwise) to both files and to :attr:`rows`."""
+        line = json.dumps(row, allow_nan=False) + "\n"
         self.rows.append(row)
         with open(self.jsonl, "a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(line)
         with open(self.csv, "a", newline="") as f:
             csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore").writerow(row)

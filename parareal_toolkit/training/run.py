@@ -8,6 +8,8 @@ summary and the figure.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -15,17 +17,62 @@ from pathlib import Path
 from typing import Any
 
 from .._validation import check_callable
-from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .data_parallel import data_parallel_group
 from .environment import run_environment
 from .metrics import MetricsLogger
 from .plots import plot_training_curves
 from .progress import format_epoch_row, write_line
-from .run_state import RunState
+from .run_state import load_run_state
 from .trainer import CHECKPOINT_NAME, Trainer
 
-__all__ = ["train"]
+__all__ = ["train", "check_output_dir", "resume_conflict_message"]
+
+
+def check_output_dir(path: str | os.PathLike, option: str = "`output_dir`") -> Path:
+    """Create the run directory ``path`` if needed and check that files can be written in it.
+
+    Called before any work starts, so that a path that is a file, lies under a file, has a
+    name the file system refuses (too long) or is not writable fails at once.
+
+    Raises
+    ------
+    ValueError
+        Naming ``option`` and the path, with the operating system's reason.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory.
+    """
+    run_dir = Path(path)
+    try:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ValueError(f"{option}: {str(run_dir)!r} is a file, not a directory; choose another --output-dir.")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=run_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(
+            f"{option}: cannot write in {str(run_dir)!r}: {exc.strerror or exc}; choose another --output-dir."
+        ) from None
+    return run_dir
+
+
+def resume_conflict_message(checkpoint: str | os.PathLike, conflicts: dict[str, tuple[Any, Any]]) -> str:
+    """The one-line refusal to resume ``checkpoint`` with the differing run-defining fields ``conflicts``.
+
+    Returns
+    -------
+    str
+        Names each field with both values, and the ways out.
+    """
+    described = ", ".join(f"`{name}` {mine!r} (checkpoint: {saved!r})" for name, (mine, saved) in conflicts.items())
+    return (
+        f"cannot resume {checkpoint}: it holds another run; {described} differ. Resume with the checkpoint's "
+        "model, data and optimisation settings, or start a new run (overwrite=True or another output_dir)."
+    )
 
 
 def train(
@@ -39,16 +86,23 @@ def train(
     """Train as ``config`` says, checkpointing to ``<output_dir>/checkpoint.pt`` each epoch.
 
     ``resume=True`` continues from that checkpoint (model, optimiser, scheduler, epoch and
-    position inside the epoch); the checkpoint's configuration wins except for the run
-    settings (``epochs``, ``output_dir``, ``data_dir``, ``workers``, ``device``,
-    ``eval_every``, ``plot``, ``download``). Without ``resume`` an existing checkpoint there
-    is an error unless ``overwrite``. ``on_batch_end(epoch, step, loss)`` is called after
+    position inside the epoch). ``config`` must define the same run as the checkpoint's
+    configuration (same model, data and optimisation: the fields in
+    :data:`~parareal_toolkit.training.config.RUN_DEFINING`), else ``ValueError`` naming the
+    fields that differ; its run settings (``epochs``, ``output_dir``, ``data_dir``,
+    ``workers``, ``device``, ``threads``, ``amp``, ``channels_last``, ``sync_batchnorm``,
+    ``deterministic``, ``eval_every``, ``plot``, ``download``) are used. With
+    ``deterministic=True`` a resumed run's weights equal an uninterrupted run's bit for bit,
+    whatever the number of ``workers`` before and after. Without ``resume`` an existing
+    checkpoint there is an error unless ``overwrite``. The output directory is created and
+    checked for writing before any work (``ValueError`` when it cannot be). ``on_batch_end(epoch, step, loss)`` is called after
     every optimiser step (0-based epoch, 1-based step). Process-wide settings (random
     generators, deterministic algorithms, cuDNN, the SIGINT handler) are restored when the
     call returns or raises (:func:`~parareal_toolkit.training.run_environment`).
 
-    Raises :class:`~parareal_toolkit.training.NonFiniteLossError` if the loss is NaN or
-    infinite (nothing is saved from the failing epoch) and
+    Raises :class:`~parareal_toolkit.training.NonFiniteLossError` if the training loss or
+    the test loss is NaN or infinite (nothing is saved from the failing epoch; no
+    ``final.json``) and
     :class:`~parareal_toolkit.training.TrainingInterrupted` after Ctrl-C (the state after
     the last completed batch is saved).
 
@@ -58,12 +112,15 @@ def train(
         The final summary, also written to ``<output_dir>/final.json``: ``config``,
         ``epochs_completed``, ``final_train_loss``, ``final_test_loss``,
         ``final_test_error``, ``best_test_error``, ``wall_time_s``, ``parameters``,
-        ``world_size`` and ``device``.
+        ``world_size`` and ``device``. Every number in it is finite (the file is strict
+        JSON).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"`config` must be a TrainConfig; got {type(config).__name__}.")
     if on_batch_end is not None:
         check_callable(on_batch_end, "on_batch_end")
+    if resume and overwrite:
+        raise ValueError("`resume` and `overwrite` contradict each other: continue the run, or start it again.")
     run_dir = Path(config.output_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if not resume and not overwrite and checkpoint_path.exists():
@@ -73,8 +130,15 @@ def train(
         )
     state = None
     if resume:
-        state = RunState.from_checkpoint(load_checkpoint(checkpoint_path))
+        state = load_run_state(checkpoint_path)
+        conflicts = config.resume_conflicts(state.config)
+        if conflicts:
+            raise ValueError(resume_conflict_message(checkpoint_path, conflicts))
         config = state.config = config.continuing(state.config)
+    check_output_dir(run_dir)
+    if not resume:  # a new run: the summary and figure of an earlier one would describe another run
+        for stale in ("final.json", "curves.png"):
+            (run_dir / stale).unlink(missing_ok=True)
 
     with data_parallel_group(config.device) as group, run_environment(config, group.device) as environment:
         trainer = Trainer(
@@ -100,7 +164,7 @@ def train(
 
         summary = _summary(config, logger.rows if logger else [], trainer, time.perf_counter() - started)
         if group.is_main:
-            (run_dir / "final.json").write_text(json.dumps(summary, indent=2) + "\n")
+            (run_dir / "final.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
             if config.plot and summary["epochs_completed"]:
                 plot_training_curves([run_dir], path=run_dir / "curves.png")
         group.barrier()  # leave together: a rank exiting under a live gloo peer can abort

@@ -12,12 +12,14 @@ loads under ``torch.load(..., weights_only=True)``; its keys are the field names
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 
-__all__ = ["RunState", "EpochTotals"]
+__all__ = ["RunState", "EpochTotals", "load_run_state"]
 
 
 @dataclass
@@ -125,3 +127,22 @@ class RunState:
             partial=None if partial is None else EpochTotals(**partial),
             best_test_error=checkpoint.get("best_test_error"),
         )
+
+
+def load_run_state(path: str | os.PathLike) -> RunState:
+    """The :class:`RunState` in the checkpoint file ``path``.
+
+    Raises :class:`~parareal_toolkit.training.CheckpointError` (a ``ValueError``) naming the
+    file when it cannot be read (:func:`~parareal_toolkit.training.load_checkpoint`) or its
+    entries are not a valid state (an invalid configuration, a malformed entry).
+
+    Returns
+    -------
+    RunState
+        The state, tensors on the CPU.
+    """
+    checkpoint = load_checkpoint(path)
+    try:
+        return RunState.from_checkpoint(checkpoint)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint {os.fspath(path)!r} does not hold a valid training state: {exc}") from None

@@ -31,15 +31,17 @@ from torch.utils.data.distributed import DistributedSampler
 
 from .._validation import check_callable
 from . import checkpoint
+from .checkpoint import CheckpointError
 from .config import TrainConfig
 from .data import load_dataset
 from .data_parallel import DataParallelGroup, resolve_device
 from .environment import seed_everything
 from .errors import NonFiniteLossError, TrainingInterrupted
 from .evaluation import evaluate
-from .loaders import test_loader, to_device, train_loader
+from .loaders import PerSampleSeeded, test_loader, to_device, train_loader
 from .models import build_model
 from .progress import EpochProgress
+from .resources import check_memory
 from .run_state import EpochTotals, RunState
 
 __all__ = ["Trainer", "CHECKPOINT_NAME"]
@@ -50,10 +52,12 @@ CHECKPOINT_NAME = "checkpoint.pt"
 class Trainer:
     """A run's model, SGD optimiser, multi-step schedule and data loaders; one epoch per call.
 
-    Building it seeds the generators with ``config.seed``, builds the model, optimiser and
-    schedule, restores ``state`` if given (a mid-epoch state continues that epoch), wraps
-    the model for data parallelism when ``group`` has several replicas and loads the
-    datasets. Run it inside :func:`~parareal_toolkit.training.run_environment` for the
+    Building it checks that the run fits the hardware (CUDA-only options, the batch split,
+    a lower bound on the memory: ``resources``), seeds the generators with ``config.seed``,
+    builds the model, optimiser and schedule, restores ``state`` if given (a mid-epoch state
+    continues that epoch; its configuration must define the same run,
+    :meth:`~parareal_toolkit.training.TrainConfig.resume_conflicts`), wraps the model for
+    data parallelism when ``group`` has several replicas and loads the datasets. Run it inside :func:`~parareal_toolkit.training.run_environment` for the
     deterministic settings and the Ctrl-C handling of :func:`~parareal_toolkit.training.train`.
 
     Parameters
@@ -134,6 +138,12 @@ class Trainer:
             raise ValueError(
                 f"`batch_size` ({config.batch_size}) must be divisible by the number of processes ({group.world_size})."
             )
+        if config.train_size is not None:
+            train_images = config.train_size
+        else:
+            train_images = 1024 if config.dataset in ("fake", "patterns") else 50_000
+        per_process = min(config.batch_size // group.world_size, -(-train_images // group.world_size))
+        check_memory(config.depth, per_process, self.device)
 
     def _build_model(self) -> nn.Module:
         model = build_model(self.config).to(self.device)
@@ -144,7 +154,19 @@ class Trainer:
         return model
 
     def _restore(self, state: RunState) -> None:
-        self.model.load_state_dict(state.model)
+        conflicts = self.config.resume_conflicts(state.config)
+        if conflicts:
+            described = "; ".join(
+                f"`{k}` is {mine!r} here, {saved!r} in the state" for k, (mine, saved) in conflicts.items()
+            )
+            raise ValueError(f"the state to continue belongs to another run: {described}.")
+        try:
+            self.model.load_state_dict(state.model)
+        except (RuntimeError, KeyError, TypeError) as exc:
+            raise CheckpointError(
+                f"the weights in the state to continue ({self.checkpoint_path}) do not fit the network its "
+                f"configuration names: {str(exc).splitlines()[0]}"
+            ) from None
         if state.optimizer is not None:
             self.optimizer.load_state_dict(state.optimizer)
         if state.scheduler is not None:
@@ -208,6 +230,9 @@ class Trainer:
         sampler = self.train_loader.sampler
         assert isinstance(sampler, DistributedSampler)
         sampler.set_epoch(epoch)
+        dataset = self.train_loader.dataset
+        assert isinstance(dataset, PerSampleSeeded)
+        dataset.set_epoch(epoch)  # each image's augmentation: from (seed, epoch, index) only
         totals = self._partial if (skip and self._partial) else EpochTotals()
         self._train_model.train()
         started = time.perf_counter()
@@ -254,19 +279,23 @@ class Trainer:
             loss = nn.functional.cross_entropy(logits.float(), labels)
         loss_value = loss.item()
         if not self.group.all_true(math.isfinite(loss_value)):
-            kept = (
-                f"the last good checkpoint, {self.checkpoint_path}, is kept unchanged"
-                if self.checkpoint_path.is_file()
-                else "no checkpoint was saved (no epoch completed)"
-            )
             raise NonFiniteLossError(
                 f"training loss became {loss_value} in epoch {epoch + 1}, batch {step}; stopped: "
-                f"{kept}. Try a smaller --lr."
+                f"{self._kept()}. Try a smaller --lr.",
+                metric="train_loss",
+                value=loss_value,
+                epoch=epoch + 1,
+                step=step,
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         return loss_value, int((logits.argmax(1) != labels).sum().item())
+
+    def _kept(self) -> str:
+        if self.checkpoint_path.is_file():
+            return f"the last good checkpoint, {self.checkpoint_path}, is kept unchanged"
+        return "no checkpoint was saved (no earlier epoch to keep)"
 
     def _interrupt(self, step: int, totals: EpochTotals) -> None:
         self.step, self._partial = step, totals
@@ -281,6 +310,14 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
         loss_sum, wrong, count = self.group.sum([totals.loss_sum, totals.wrong, totals.count])
+        if not math.isfinite(loss_sum / count):  # finite batch losses whose sum overflows
+            raise NonFiniteLossError(
+                f"the mean training loss of epoch {self.epoch + 1} is {loss_sum / count}; stopped: {self._kept()}. "
+                "Try a smaller --lr.",
+                metric="train_loss",
+                value=loss_sum / count,
+                epoch=self.epoch + 1,
+            )
         self.epoch, self.step, self._partial = self.epoch + 1, 0, None
         return {
             "epoch": self.epoch,
@@ -296,7 +333,10 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Test loss and error rate of the current model over the whole test set (all replicas).
 
-        Updates :attr:`best_test_error`.
+        Updates :attr:`best_test_error`. Raises
+        :class:`~parareal_toolkit.training.NonFiniteLossError` when the test loss is NaN or
+        infinite (diverged weights or BatchNorm statistics give non-finite outputs in
+        evaluation mode even while the training loss, with batch statistics, stays finite).
 
         Returns
         -------
@@ -308,6 +348,14 @@ class Trainer:
             self.model, self.test_loader, device=self.device, amp=config.amp, channels_last=config.channels_last
         )
         loss_sum, wrong, count = self.group.sum([result["loss_sum"], result["wrong"], result["images"]])
+        if not math.isfinite(loss_sum / count):
+            raise NonFiniteLossError(
+                f"test loss became {loss_sum / count} when evaluating after epoch {self.epoch} (the model's "
+                f"outputs are not finite); stopped: {self._kept()}. Try a smaller --lr.",
+                metric="test_loss",
+                value=loss_sum / count,
+                epoch=self.epoch,
+            )
         test_error = wrong / count
         if self.best_test_error is None or test_error < self.best_test_error:
             self.best_test_error = test_error

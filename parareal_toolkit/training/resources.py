@@ -1,0 +1,99 @@
+"""Whether a training run can fit in memory: a lower bound, checked before anything is built.
+
+A depth-``9n + 2`` pre-activation ResNet has ``n`` bottleneck units in each of three stages
+of widths ``w = 16, 32, 64`` at resolutions ``r = 32, 16, 8`` (a Parareal ResNet has the
+same units plus coarse networks). Each unit holds at least a ``3x3`` ``w -> w`` and a
+``1x1`` ``w -> 4w`` convolution, ``13 w^2`` parameters, and training keeps three float32
+copies of every parameter (weight, gradient, SGD momentum); the forward pass keeps at least
+every unit's ``4w x r x r`` output per image for the backward pass. So training needs at
+least::
+
+    4 bytes * (3 * 13 n (16^2 + 32^2 + 64^2)  +  b * n (64 * 32^2 + 128 * 16^2 + 256 * 8^2))
+
+with ``b`` images per process and batch. For ResNet-1001 (``n = 111``) in batches of 128
+that is 6.6 GB (the batch-norm and ReLU outputs kept inside the units add several times
+more; the bound leaves them out). A request whose lower bound
+exceeds the device's memory cannot run (it would fail after minutes of building, or
+swap): :func:`check_memory` refuses it up front, with the estimate and a way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+from ..nn.resnet import num_units
+
+__all__ = ["training_memory_lower_bound", "device_memory", "check_memory"]
+
+_FLOAT_BYTES = 4
+_PARAMS_PER_STAGE_UNIT = 13 * (16**2 + 32**2 + 64**2)  # one unit of each stage
+_OUTPUTS_PER_STAGE_UNIT = 64 * 32**2 + 128 * 16**2 + 256 * 8**2  # floats per image, one unit of each stage
+
+
+def training_memory_lower_bound(depth: int, images_per_batch: int) -> dict[str, int]:
+    """A lower bound on the bytes one process needs to train ResNet-``depth`` on ``images_per_batch``.
+
+    Parameters
+    ----------
+    depth : int
+        ``9n + 2`` (validated).
+    images_per_batch : int
+        Images in one process's batch.
+
+    Returns
+    -------
+    dict
+        ``units`` (``3n``), ``state`` (bytes of weights, gradients and momentum),
+        ``activations`` (bytes kept for the backward pass) and ``total`` (their sum).
+    """
+    n = num_units(depth) // 3
+    state = 3 * _FLOAT_BYTES * n * _PARAMS_PER_STAGE_UNIT
+    activations = _FLOAT_BYTES * images_per_batch * n * _OUTPUTS_PER_STAGE_UNIT
+    return {"units": 3 * n, "state": state, "activations": activations, "total": state + activations}
+
+
+def device_memory(device: torch.device) -> tuple[int | None, str]:
+    """The memory of ``device``: a CUDA device's total, or the machine's RAM (or its cgroup limit).
+
+    Returns
+    -------
+    tuple
+        ``(bytes or None when unknown, a description such as "the CPU (RAM)")``.
+    """
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return int(torch.cuda.get_device_properties(index).total_memory), f"cuda:{index}"
+    limits = []
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            text = f.read().strip()
+        if text.isdigit():
+            limits.append(int(text))
+    except OSError:
+        pass
+    return (min(limits) if limits else None), "this machine's RAM"
+
+
+def check_memory(depth: int, images_per_batch: int, device: torch.device) -> None:
+    """Refuse, with ``ValueError``, a run whose memory lower bound exceeds the device's memory.
+
+    The message gives the estimate, the device's memory and the options that shrink it.
+    """
+    need = training_memory_lower_bound(depth, images_per_batch)
+    have, where = device_memory(device)
+    if have is not None and need["total"] > have:
+        raise ValueError(
+            f"training depth {depth} ({need['units']:,} residual units) in batches of {images_per_batch} images "
+            f"per process needs at least {_gib(need['total'])} (weights, gradients and momentum "
+            f"{_gib(need['state'])}, activations {_gib(need['activations'])}) but {where} has {_gib(have)}; "
+            "choose a smaller --depth or --batch-size."
+        )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB"

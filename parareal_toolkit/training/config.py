@@ -162,7 +162,7 @@ class TrainConfig:
         threads, precision and determinism switches, evaluation interval, plotting, download)
         come from ``self``, every other field from ``saved``, so a resumed run computes what
         the interrupted one would have. (:func:`~parareal_toolkit.training.train` first
-        refuses a ``self`` whose :meth:`resume_conflicts` with ``saved`` are not empty.)
+        refuses a ``self`` whose ``resume_conflicts`` with ``saved`` are not empty.)
 
         Returns
         -------

@@ -3,9 +3,10 @@
 A run changes state that belongs to the whole process: the random generators (torch, CUDA,
 numpy, Python's ``random``), deterministic algorithms and ``CUBLAS_WORKSPACE_CONFIG``
 (``deterministic=True``), cuDNN's autotuner, torch's number of intra-op threads and the
-SIGINT handler (the first Ctrl-C becomes a request to stop after the current batch). :func:`run_environment` sets them for
-the ``with`` block and gives the caller (a notebook, a test session, a sweep over runs) its
-own settings back afterwards, also when the run fails.
+SIGINT handler (the first Ctrl-C becomes a request to stop after the current batch).
+:func:`run_environment` sets them for the ``with`` block and gives the caller (a notebook,
+a test session, a sweep over runs) its own settings back afterwards, also when the run
+fails.
 """
 
 from __future__ import annotations

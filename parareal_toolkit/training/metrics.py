@@ -1,9 +1,9 @@
 """Per-epoch metrics: one JSON object per line (``metrics.jsonl``) and the same rows as CSV.
 
 Rows are written when an epoch ends, as strict JSON (a run stops before it would log a
-non-finite number; a NaN in an older file is rewritten as ``null``). On resume the logger drops rows of epochs later than
-the checkpoint's (they belong to work that the checkpoint does not contain), so the files
-always describe the run that the checkpoint continues.
+non-finite number; a NaN in an older file is rewritten as ``null``). On resume the logger
+drops rows of epochs later than the checkpoint's (they belong to work that the checkpoint
+does not contain), so the files always describe the run that the checkpoint continues.
 """
 
 from __future__ import annotations
@@ -80,7 +80,10 @@ class MetricsLogger:
         self.rows = list(rows)
 
     def log(self, row: dict[str, Any]) -> None:
-        """Append ``row`` (one epoch's metrics, finite numbers: ``ValueError`` otherwise) to both files and to :attr:`rows`."""
+        """Append ``row`` (one epoch's metrics) to both files and to :attr:`rows`.
+
+        Its numbers must be finite (``ValueError`` otherwise: the files are strict JSON).
+        """
         line = json.dumps(row, allow_nan=False) + "\n"
         self.rows.append(row)
         with open(self.jsonl, "a") as f:

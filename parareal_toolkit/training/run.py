@@ -87,18 +87,20 @@ def train(
 
     ``resume=True`` continues from that checkpoint (model, optimiser, scheduler, epoch and
     position inside the epoch). ``config`` must define the same run as the checkpoint's
-    configuration (same model, data and optimisation: the fields in
-    :data:`~parareal_toolkit.training.config.RUN_DEFINING`), else ``ValueError`` naming the
-    fields that differ; its run settings (``epochs``, ``output_dir``, ``data_dir``,
-    ``workers``, ``device``, ``threads``, ``amp``, ``channels_last``, ``sync_batchnorm``,
-    ``deterministic``, ``eval_every``, ``plot``, ``download``) are used. With
-    ``deterministic=True`` a resumed run's weights equal an uninterrupted run's bit for bit,
-    whatever the number of ``workers`` before and after. Without ``resume`` an existing
-    checkpoint there is an error unless ``overwrite``. The output directory is created and
-    checked for writing before any work (``ValueError`` when it cannot be). ``on_batch_end(epoch, step, loss)`` is called after
-    every optimiser step (0-based epoch, 1-based step). Process-wide settings (random
-    generators, deterministic algorithms, cuDNN, the SIGINT handler) are restored when the
-    call returns or raises (:func:`~parareal_toolkit.training.run_environment`).
+    configuration (same model, data and optimisation: the fields in ``RUN_DEFINING`` of
+    ``training.config``), else ``ValueError`` naming the fields that differ; its run
+    settings (``epochs``, ``output_dir``, ``data_dir``, ``workers``, ``device``,
+    ``threads``, ``amp``, ``channels_last``, ``sync_batchnorm``, ``deterministic``,
+    ``eval_every``, ``plot``, ``download``) are used. With ``deterministic=True`` a resumed
+    run's weights equal an uninterrupted run's bit for bit, whatever the number of
+    ``workers`` before and after. Without ``resume`` an existing checkpoint there is an
+    error unless ``overwrite`` (which removes the earlier run's ``final.json`` and
+    ``curves.png``). The output directory is created and checked for writing before any
+    work (``ValueError`` when it cannot be). ``on_batch_end(epoch, step, loss)`` is called
+    after every optimiser step (0-based epoch, 1-based step). Process-wide settings (random
+    generators, deterministic algorithms, cuDNN, torch's thread count, the SIGINT handler)
+    are restored when the call returns or raises
+    (:func:`~parareal_toolkit.training.run_environment`).
 
     Raises :class:`~parareal_toolkit.training.NonFiniteLossError` if the training loss or
     the test loss is NaN or infinite (nothing is saved from the failing epoch; no

@@ -56,9 +56,9 @@ class Trainer:
     a lower bound on the memory: ``resources``), seeds the generators with ``config.seed``,
     builds the model, optimiser and schedule, restores ``state`` if given (a mid-epoch state
     continues that epoch; its configuration must define the same run,
-    :meth:`~parareal_toolkit.training.TrainConfig.resume_conflicts`), wraps the model for
-    data parallelism when ``group`` has several replicas and loads the datasets. Run it inside :func:`~parareal_toolkit.training.run_environment` for the
-    deterministic settings and the Ctrl-C handling of :func:`~parareal_toolkit.training.train`.
+    ``TrainConfig.resume_conflicts``), wraps the model for data parallelism when ``group``
+    has several replicas and loads the datasets. Run it inside
+    :func:`~parareal_toolkit.training.run_environment` for the deterministic settings and the Ctrl-C handling of :func:`~parareal_toolkit.training.train`.
 
     Parameters
     ----------

@@ -390,6 +390,17 @@ def test_resume_takes_what_is_not_given_from_the_checkpoint(parareal_resnet_11, 
     assert final["epochs_completed"] == 2 and final["config"]["workers"] == 1
 
 
+def test_a_moved_run_resumes_where_its_checkpoint_is(parareal_resnet_11, capsys, monkeypatch, tmp_path):
+    (tmp_path / "runs").mkdir()
+    parareal_resnet_11.rename(tmp_path / "runs" / "default")  # the default --output-dir
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "train", "--resume", "--epochs", "2", "--quiet")
+    assert code == 0, err
+    final = strict_json((tmp_path / "runs" / "default" / "final.json").read_text())
+    assert final["config"]["output_dir"] == "runs/default" and final["epochs_completed"] == 2
+    assert not parareal_resnet_11.exists()
+
+
 def test_resume_help_lists_what_may_change(capsys):
     from dataclasses import fields
 

@@ -129,7 +129,8 @@ def _config(args: argparse.Namespace) -> Any:
         return TrainConfig(**given)
     if args.overwrite:
         raise CliError("--resume continues the run in OUTPUT_DIR and --overwrite starts it again: choose one.")
-    output_dir = given.get("output_dir", TrainConfig.__dataclass_fields__["output_dir"].default)
+    # the run continues where its checkpoint is, wherever it was first written
+    output_dir = given.setdefault("output_dir", TrainConfig.__dataclass_fields__["output_dir"].default)
     checkpoint = os.path.join(output_dir, CHECKPOINT_NAME)
     saved = load_run_state(checkpoint).config
     config = replace(saved, **given)  # validates the options given

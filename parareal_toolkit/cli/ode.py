@@ -209,7 +209,8 @@ def estimate(args: argparse.Namespace, probe: Any, size: int, iterations: int) -
     args : argparse.Namespace
         The parsed options.
     probe : LinearProblem
-        The problem with a *sparse* ``A`` (cheap to build), used for norms and fill-in.
+        The problem with a *sparse* ``A`` when it has a size (cheap to build whatever the
+        size), used for norms and fill-in.
     size : int
         ``m``, the state dimension.
     iterations : int
@@ -218,9 +219,12 @@ def estimate(args: argparse.Namespace, probe: Any, size: int, iterations: int) -
     Returns
     -------
     Estimate
-        Peak bytes and seconds, with the seconds split by cause. Costs per unit are
-        calibrated on a 2-core machine (dense products at a measured rate); the estimate is
-        meant to be right within a small factor, enough to refuse runs of hours.
+        Peak bytes and seconds, with the seconds split by cause: an implicit-Euler substep
+        costs about ``2 µs + 2e-10 s x m^2`` per state (dense; sparse: ``3 µs + 5e-9 s``
+        per entry of the LU factors), dense factorisations run at a measured matrix-product
+        rate, ``expm_multiply`` takes about ``5.6 ||ΔT A||_1`` steps per slice. Calibrated
+        on an idle 2-core machine: a loaded one is slower. Meant to be right within a small
+        factor, enough to refuse runs of hours.
     """
     import numpy as np
     import scipy.sparse as sp
@@ -234,7 +238,13 @@ def estimate(args: argparse.Namespace, probe: Any, size: int, iterations: int) -
     fine_substeps = args.fine_substeps
     exact_fine = fine_substeps is None
     implicit_propagators = 1 if exact_fine else 2
-    fine_evaluations = slices * (1 + k)  # the sequential reference, then K fine sweeps
+    workers = {"batched": 1, "serial": 1, "processes": args.workers or os.cpu_count() or 1}.get(
+        args.backend, int(os.environ.get("WORLD_SIZE", "1"))
+    )
+    # fine slices: the sequential reference (N calls), then K sweeps, each N calls spread
+    # over the workers, or one batched call of N states
+    batched = args.backend == "batched"
+    sweep_calls = 1 if batched else math.ceil(slices / workers)
     coarse_evaluations = slices + slices + k * max(slices - 1, 0)  # timing sweep, initial sweep, K sweeps
     parts: dict[str, float] = {}
     states_bytes = 8.0 * n * (slices + 1) * (k + 4)  # stored iterates, reference, batches in flight
@@ -243,31 +253,32 @@ def estimate(args: argparse.Namespace, probe: Any, size: int, iterations: int) -
         matrix_bytes = 12.0 * (3 * nnz + implicit_propagators * fill)
         dense = 0
         parts["sparse factorisations"] = 1e-7 * fill * implicit_propagators
-        per_substep = 2e-6 + 5e-9 * fill
+        single = 3e-6 + 5e-9 * fill  # one splu solve (per substep)
+        batch = 3e-6 + 5e-9 * fill * slices
         if exact_fine:
-            # expm_multiply: about 5.6 matrix-vector steps per unit of ||ΔT A||_1
-            steps = 5.6 * step_norm + 10
-            parts["fine slices"] = fine_evaluations * steps * (1.5e-5 + 2e-9 * nnz)
+            steps = 5.6 * step_norm + 10  # expm_multiply: ~5.6 matrix-vector steps per unit of ||ΔT A||_1
+            per_slice = steps * (1.5e-5 + 2e-9 * nnz)
+            parts["fine slices"] = per_slice * (slices + k * sweep_calls * (slices if batched else 1))
     else:
         dense = (9 if exact_fine else 5) + (6 if n <= _BOUND_MAX_SIZE else 0)
         matrix_bytes = 8.0 * n * n * dense
         rate = _matmul_rate() if n >= 1000 else 1e10
         flops = implicit_propagators * (2 / 3) * n**3
         if exact_fine:
-            squarings = max(0.0, math.ceil(math.log2(max(step_norm, 1e-300) / 5.37))) if step_norm > 5.37 else 0.0
+            squarings = math.ceil(math.log2(step_norm / 5.37)) if step_norm > 5.37 else 0
             flops += 2.0 * n**3 * (7 + min(squarings, 2000))
+            parts["fine slices"] = (2e-6 + 2e-10 * n * n) * (slices + k * slices)
         parts["dense matrix functions"] = flops / rate
-        per_substep = 1e-6 + 1.5e-10 * n * n
-        if exact_fine:
-            parts["fine slices"] = fine_evaluations * (2e-6 + 2e-10 * n * n)
+        single = 2e-6 + 2e-10 * n * n  # one LAPACK getrs (per substep)
+        batch = 2e-6 + 2e-10 * n * n * slices
     if not exact_fine:
-        parts["fine slices"] = fine_evaluations * fine_substeps * per_substep
-    parts["coarse slices"] = coarse_evaluations * args.coarse_substeps * per_substep
+        parts["fine slices"] = fine_substeps * (slices * single + k * (batch if batched else sweep_calls * single))
+    parts["coarse slices"] = coarse_evaluations * args.coarse_substeps * single
     if n <= _BOUND_MAX_SIZE:
         symmetric = probe.name in ("heat1d", "heat2d", "dahlquist")
         parts["error bound"] = (22 if symmetric else 62) * n**3 / (_matmul_rate() if n >= 1000 else 1e10)
     if args.backend == "processes":
-        parts["process pool start"] = 1.5 * (args.workers or os.cpu_count() or 1)
+        parts["process pool start"] = 1.5 * workers
     return Estimate(
         size=n,
         bytes=states_bytes + matrix_bytes,

@@ -17,10 +17,13 @@ import numbers
 from collections.abc import Collection, Iterable
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "check_int",
     "check_ints",
     "check_real",
+    "check_real_array",
     "check_choice",
     "check_callable",
 ]
@@ -110,6 +113,44 @@ def _describe(minimum: float | None, maximum: float | None, strict: bool, finite
     if not parts:
         return "a number (not NaN)"
     return " and ".join(parts) if minimum is not None or maximum is not None else "a finite number"
+
+
+def check_real_array(value: Any, name: str, *, shape: tuple[int, ...] | None = None, finite: bool = True) -> np.ndarray:
+    """``value`` as a float64 numpy array: real (integer or floating entries, never complex), of ``shape``.
+
+    Complex input is refused rather than cut to its real part (numpy's conversion drops the
+    imaginary part with only a ``ComplexWarning``). Non-finite entries are refused unless
+    ``finite=False``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The value as a float64 array (``value`` itself when it already is one).
+    """
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nested sequences
+        raise TypeError(f"`{name}` must be a real array; got {type(value).__name__}.") from None
+    if array.dtype.kind == "c":
+        raise TypeError(
+            f"`{name}` must be real; got a {array.dtype} array (complex values are not supported: write "
+            "the real and imaginary parts as a real system of twice the size)."
+        )
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"`{name}` must be a real array; got dtype {array.dtype} ({type(value).__name__}).")
+    if shape is not None and array.shape != tuple(shape):
+        raise ValueError(f"`{name}` must have shape {tuple(shape)}; got {array.shape}.")
+    array = array.astype(float, copy=False)
+    if finite:
+        bad = ~np.isfinite(array)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            where = "" if not first else f" at index {first[0] if len(first) == 1 else first}"
+            raise ValueError(
+                f"`{name}` must be finite; got {int(bad.sum())} non-finite "
+                f"{'entry' if bad.sum() == 1 else 'entries'} (the first{where}: {float(array[first])!r})."
+            )
+    return array
 
 
 def check_choice(value: Any, name: str, choices: Collection[str]) -> str:

@@ -27,7 +27,18 @@ evaluated on slice 0 except in the initial coarse sweep; a network therefore nee
 ``N - 1`` coarse networks.
 
 The driver only calls propagators and adds and subtracts states: it runs numpy arrays and
-torch tensors unchanged and stays differentiable under autograd.
+torch tensors unchanged (complex states too, with a norm that takes absolute values, as the
+default does) and stays differentiable under autograd.
+
+Non-finite values are never hidden. With ``monitor=True`` every state of every iterate is
+known to be finite or not from the norms already computed: the initial iterate's norms, then
+each increment ``norm(U^k_j - U^{k-1}_j)``, which is finite exactly when ``U^k_j`` is (the
+previous iterate being finite); only a non-finite increment costs extra norms, to tell an
+overflowing difference of finite states from a non-finite state. The iteration stops at the
+first iterate holding a NaN or an infinity (nothing is left to gain: the fine propagator
+carries it forward), and the result says so: ``finite=False``, ``nonfinite_iteration`` that
+iterate's ``k`` and ``converged=False``. With ``monitor=False`` the one norm computed, of the
+end state, says so.
 """
 
 from __future__ import annotations
@@ -92,6 +103,9 @@ class IterationInfo:
         ``max_j norm(U^k_j - reference_j)`` when a reference was given.
     fine_evaluations, coarse_evaluations : int
         Slice evaluations of each propagator so far.
+    finite : bool
+        Whether every state of this iterate is known to be finite (always True with
+        ``monitor=False``, which computes no norms during the iteration).
     """
 
     k: int
@@ -100,6 +114,7 @@ class IterationInfo:
     error: float | None
     fine_evaluations: int
     coarse_evaluations: int
+    finite: bool = True
 
 
 @dataclass
@@ -117,13 +132,18 @@ class PararealResult:
         ``U^0..U^K`` when ``store_iterates=True``. ``U^0_N`` is ``None`` when the initial
         guesses did not include the end state.
     increments : list of float
-        ``max_j norm(U^k_j - U^{k-1}_j)`` for ``k = 1..K`` (empty with ``monitor=False``).
+        ``max_j norm(U^k_j - U^{k-1}_j)`` for ``k = 1..K`` (empty with ``monitor=False``);
+        NaN or infinite when a state is.
     errors : list of float or None
-        ``max_j norm(U^k_j - reference_j)`` for ``k = 0..K`` when a reference was given.
-    slice_errors : ndarray of shape (K + 1, N + 1) or None
-        ``norm(U^k_j - reference_j)``; NaN where ``U^k_j`` is unknown.
+        ``max_j norm(U^k_j - reference_j)`` over the known states, for ``k = 0..K``, when a
+        reference was given; NaN or infinite when a state (or the reference) is, never skipped.
+    slice_errors : numpy.ma.MaskedArray of shape (K + 1, N + 1) or None
+        ``norm(U^k_j - reference_j)``, masked where ``U^k_j`` is unknown (the end state of
+        the initial iterate when the guesses did not include it). A NaN or infinite entry
+        that is not masked is a non-finite state or reference.
     converged : bool
-        The last increment was at most ``tol``, or ``K >= N`` (then the iterate is exact).
+        The iterate is finite and the last increment was at most ``tol``, or ``K >= N``
+        (then the iterate is exact).
     iterations : int
         ``K``, the number of parareal iterations performed.
     num_slices : int
@@ -137,6 +157,14 @@ class PararealResult:
     timings : dict
         Seconds spent in the ``"initial"`` iterate, the ``"fine"`` sweeps, the ``"coarse"``
         sweeps and in ``"total"`` (host clock; asynchronous devices are not synchronised).
+    finite : bool
+        Whether no NaN or infinity was found: with ``monitor=True`` in any state of any
+        iterate, with ``monitor=False`` in the end state (the only one checked).
+    nonfinite_iteration : int or None
+        The iterate ``k`` where a NaN or an infinity was found, None when ``finite``. With
+        ``monitor=True`` the first iterate holding one (``0`` for a non-finite ``u0`` or
+        initial iterate); the iteration stops there, so it equals ``iterations``. With
+        ``monitor=False``, ``K``: only its end state is checked.
 
     Examples
     --------
@@ -170,6 +198,8 @@ class PararealResult:
     form: str
     initial: str
     timings: dict[str, float] = field(default_factory=dict)
+    finite: bool = True
+    nonfinite_iteration: int | None = None
 
     @property
     def final(self) -> Any:
@@ -199,7 +229,9 @@ def parareal(
     ``propagate_sequentially(fine, u0)``); ``N`` iterations reproduce the fine solution
     whatever ``coarse`` is. ``coarse = fine`` converges in one iteration. The standard and
     correction forms agree for linear ``coarse``. Non-convergence is a result
-    (``converged=False``), not an exception.
+    (``converged=False``), not an exception, and so is a NaN or an infinity: the iteration
+    stops at the first non-finite iterate and returns it with ``finite=False``,
+    ``nonfinite_iteration`` set and ``converged=False`` (see the module docstring).
 
     Parameters
     ----------
@@ -207,7 +239,8 @@ def parareal(
         Propagators over the same ``N`` slices (see ``parareal_toolkit.propagator``).
         ``coarse`` is evaluated on slice 0 only by the initial coarse sweep.
     u0 : state
-        The initial value ``U_0`` (numpy array, torch tensor, ...).
+        The initial value ``U_0`` (numpy array, torch tensor, ...). Every guess in
+        ``initial`` and every state in ``reference`` must have its shape.
     iterations : int, optional
         The number ``K >= 0`` of iterations, or the cap on it when ``tol`` is given. Default:
         ``N`` (exact), or ``N`` as the cap with ``tol``.
@@ -227,13 +260,15 @@ def parareal(
         How the fine sweep runs: ``"batched"`` (default: ``propagate_batch`` where the
         fine propagator has it), ``"serial"``, or a :class:`~parareal_toolkit.backends.Backend`.
     norm : callable
-        State norm for increments and errors (default: max absolute entry).
+        State norm for increments and errors (default: max absolute entry). It must return
+        NaN or infinity for a state holding one (as a max or a sum does; a ``nanmax`` does not).
     callback : callable, optional
         Called as ``callback(IterationInfo)`` after the initial iterate and each iteration;
         raising ``StopIteration`` ends the iteration early.
     monitor : bool
-        Compute increments (and errors) every iteration. Networks pass ``False`` to avoid
-        device synchronisations; ``tol`` needs ``monitor=True``.
+        Compute increments (and errors) every iteration, and so check every state for NaN
+        and infinity. Networks pass ``False`` to avoid device synchronisations; then only the
+        end state's norm is computed, once. ``tol`` needs ``monitor=True``.
     store_iterates : bool
         Keep every iterate in ``result.iterates`` (references, not copies).
 
@@ -249,7 +284,8 @@ def parareal(
     TypeError, ValueError
         For an argument of the wrong kind or value, naming it (``fine`` and ``coarse``
         covering different numbers of slices, ``tol`` without ``monitor``, ``initial`` or
-        ``reference`` of the wrong length, ...).
+        ``reference`` of the wrong length, or holding a state whose shape is not ``u0``'s,
+        which would broadcast, ...).
 
     Examples
     --------
@@ -309,11 +345,14 @@ def parareal(
         if validate is not None:
             for i, guess in enumerate(initial):
                 validate(guess, f"initial[{i}]")
+        _check_states(initial, "initial")
     if reference is not None:
         if isinstance(reference, (str, bytes)) or not isinstance(reference, Sequence):
             raise TypeError(f"`reference` must be a sequence of states; got {type(reference).__name__}.")
         if len(reference) != n + 1:
             raise ValueError(f"`reference` must hold N + 1 = {n + 1} states; got {len(reference)}.")
+        _check_states(reference, "reference")
+        _check_shape(reference[0], "reference[0]", u0, "`u0`")
 
     try:
         return _iterate(
@@ -335,6 +374,51 @@ def parareal(
     finally:
         if owns_runner and hasattr(runner, "close"):
             runner.close()
+
+
+def _shape(state: Any) -> tuple[int, ...] | None:
+    """The shape of a numpy array, torch tensor, nested list or number; None if it has none."""
+    shape = getattr(state, "shape", None)
+    if shape is not None:
+        return tuple(shape)
+    try:
+        return np.shape(state)
+    except ValueError:  # a ragged nested list
+        return None
+
+
+def _check_states(states: Sequence[Any], name: str) -> None:
+    """Refuse a missing state (None) in a sequence of states."""
+    for i, state in enumerate(states):
+        if state is None:
+            raise TypeError(f"`{name}[{i}]` must be a state; got None.")
+
+
+def _check_shape(state: Any, name: str, other: Any, what: str) -> None:
+    """Refuse ``state`` unless it has the shape of ``other``: a difference would broadcast silently.
+
+    Nothing is compared when ``other`` has no shape (a number or a custom state type).
+    """
+    expected = getattr(other, "shape", None)
+    if expected is None:
+        return
+    expected = tuple(expected)
+    shape = _shape(state)
+    if shape != expected:
+        raise ValueError(
+            f"`{name}` must have shape {expected}, the shape of {what}; got {shape} "
+            "(states of different shapes would broadcast into meaningless differences)."
+        )
+
+
+def _max_norm(values: Sequence[float]) -> float:
+    """``max(values)``, but NaN as soon as one value is NaN (Python's ``max`` keeps or drops it by position)."""
+    largest = -math.inf
+    for value in values:
+        if math.isnan(value):
+            return math.nan
+        largest = max(largest, value)
+    return largest
 
 
 def _iterate(
@@ -364,31 +448,49 @@ def _iterate(
 
     increments: list[float] = []
     slice_errors: list[list[float]] | None = [] if (reference is not None and monitor) else None
+    unknown: list[list[bool]] = []
     iterates = [states] if store_iterates else None
 
     def record_errors(current: list[Any]) -> float | None:
         if slice_errors is None:
             return None
-        row = [math.nan if u is None else norm(u - r) for u, r in zip(current, reference)]
+        if len(slice_errors) == 0:  # the first iterate fixes every state's shape
+            for j, (u, r) in enumerate(zip(current, reference)):
+                if u is not None:
+                    _check_shape(r, f"reference[{j}]", u, f"the iterate's state U_{j}")
+        row = [math.nan if u is None else float(norm(u - r)) for u, r in zip(current, reference)]
         slice_errors.append(row)
-        return float(np.nanmax(row))
+        unknown.append([u is None for u in current])
+        return _max_norm([e for e, u in zip(row, current) if u is not None])
 
-    def notify(k: int, current: list[Any], increment: float | None, error: float | None) -> bool:
+    def all_finite(current: Sequence[Any]) -> bool:
+        return all(math.isfinite(norm(u)) for u in current if u is not None)
+
+    def notify(k: int, current: list[Any], increment: float | None, error: float | None, finite: bool) -> bool:
         if callback is None:
             return False
         try:
-            callback(IterationInfo(k, current, increment, error, fine_evals, coarse_evals))
+            callback(IterationInfo(k, current, increment, error, fine_evals, coarse_evals, finite))
         except StopIteration:
             return True
         return False
 
-    stopped = notify(0, states, None, record_errors(states))
+    # First iterate holding a NaN or an infinity. With monitoring, the initial iterate's norms
+    # are checked once; after that an increment is finite exactly when the new state is.
+    nonfinite_iteration: int | None = None
+    if monitor and not all_finite(states):
+        nonfinite_iteration = 0
+    stopped = notify(0, states, None, record_errors(states), nonfinite_iteration is None)
+    stopped = stopped or nonfinite_iteration is not None
     converged = False
     k = 0
     while not stopped and k < max_iterations:
         t0 = time.perf_counter()
         fine_values = runner.map(fine, states[:n], range(n))
         fine_evals += n
+        if k == 0 and initial is not None:  # a guess must have the shape of the state it guesses
+            for j, guess in enumerate(initial):
+                _check_shape(guess, f"initial[{j}]", fine_values[j], f"the fine state F_{j}(U_{j}) it guesses")
         t1 = time.perf_counter()
         timings["fine"] += t1 - t0
 
@@ -415,26 +517,41 @@ def _iterate(
 
         increment = None
         if monitor:
-            increment = max((norm(a - b) for a, b in zip(new[1:], states[1:]) if b is not None), default=0.0)
+            pairs = [(a, b) for a, b in zip(new[1:], states[1:]) if b is not None]
+            increment = _max_norm([float(norm(a - b)) for a, b in pairs]) if pairs else 0.0
             increments.append(increment)
+            # States that no increment checked (U^1_N after guesses without the end state),
+            # or all of them after a non-finite increment (a non-finite state, or the
+            # difference of two finite ones overflowing).
+            unchecked = (
+                new[1:] if not math.isfinite(increment) else [a for a, b in zip(new[1:], states[1:]) if b is None]
+            )
+            if unchecked and not all_finite(unchecked):
+                nonfinite_iteration = k + 1
         states = new
         k += 1
         if iterates is not None:
             iterates.append(states)
         error = record_errors(states)
-        stopped = notify(k, states, increment, error)
+        stopped = notify(k, states, increment, error, nonfinite_iteration is None)
+        if nonfinite_iteration is not None:
+            break
         if tol is not None and increment <= tol:
             converged = True
             break
-    if k >= n:
-        converged = True
+    if not monitor and not math.isfinite(norm(states[-1])):
+        nonfinite_iteration = k
+    finite = nonfinite_iteration is None
+    converged = finite and (converged or k >= n)
     timings["total"] = time.perf_counter() - start
 
     errors = None
     errors_array = None
     if slice_errors is not None:
-        errors_array = np.array(slice_errors, dtype=float)
-        errors = [float(np.nanmax(row)) for row in errors_array]
+        errors_array = np.ma.masked_array(np.array(slice_errors, dtype=float), mask=np.array(unknown, dtype=bool))
+        errors = [
+            _max_norm([e for e, masked in zip(row, mask) if not masked]) for row, mask in zip(slice_errors, unknown)
+        ]
     return PararealResult(
         states=states,
         iterates=iterates,
@@ -449,4 +566,6 @@ def _iterate(
         form=form,
         initial=initial_kind,
         timings=timings,
+        finite=finite,
+        nonfinite_iteration=nonfinite_iteration,
     )

@@ -1,8 +1,11 @@
 """`parareal ode`: rows, JSON, figure, and one-line errors with exit status 2."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -120,3 +123,212 @@ def test_console_entry_point_runs_without_torch():
         timeout=120,
     )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+# --- issue 11: non-finite runs, refused requests, output paths, progress, Ctrl-C, ranks ------
+
+
+def _strict_json(path):
+    """The file parsed as JSON proper: NaN and Infinity, which json.dump writes by default, are errors."""
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(path.read_text(), parse_constant=refuse)
+
+
+@pytest.mark.parametrize("problem", ["advection", "heat1d", "oscillator"])
+def test_a_non_finite_run_exits_1_naming_the_iteration(problem, tmp_path, capsys):
+    report = tmp_path / "run.json"
+    code = main(["ode", "--problem", problem, "--t-final", "1e300", "--json", str(report)])
+    captured = capsys.readouterr()
+    assert code == 1
+    rows = [line.split() for line in captured.out.splitlines() if line.strip() and line.split()[0].isdigit()]
+    assert [r[0] for r in rows] == ["0", "1"]  # the table stops at the non-finite iterate
+    assert [r[1] for r in rows] == ["nan", "nan"]  # no "0.000e+00": errors against NaN are NaN
+    assert "not converged: non-finite values (NaN or infinity) at iteration 1" in captured.out
+    assert "converged after" not in captured.out
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in captured.err
+    assert err[0].startswith("parareal ode: error: non-finite values (NaN or infinity) at iteration 1; ")
+    assert "the sequential fine solution is itself non-finite from T_1 = 1e+299" in err[0]
+    data = _strict_json(report)
+    assert (data["finite"], data["nonfinite_iteration"], data["converged"]) == (False, 1, False)
+    assert [row["finite"] for row in data["rows"]] == [True, False]
+    assert data["rows"][1]["max_error"] is None and data["rows"][1]["increment"] is None
+
+
+def test_a_finite_run_reports_finite_in_the_json(tmp_path, capsys):
+    report = tmp_path / "run.json"
+    assert main(["ode", "--slices", "4", "--json", str(report)]) == 0
+    data = _strict_json(report)
+    assert data["finite"] and data["nonfinite_iteration"] is None and all(row["finite"] for row in data["rows"])
+    assert capsys.readouterr().err == ""  # a short run neither announces an estimate nor shows a bar
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (
+            ["--size", "100000"],
+            ["a dense 100000x100000 A needs ~671 GiB", "74.5 GiB", "use --sparse or a smaller --size"],
+        ),
+        (
+            ["--problem", "heat2d", "--size", "1000"],
+            ["a dense 1000000x1000000 A needs ~", "use --sparse or a smaller --size"],
+        ),
+        (
+            ["--problem", "heat2d", "--size", "100000", "--sparse"],
+            ["states of size 10000000000 needs ~", "use a smaller --size or fewer --slices"],
+        ),
+        (
+            ["--fine-substeps", "1000000000"],
+            ["estimated run time ~", "(fine slices: ~", "exceeds --time-limit 600 s; use fewer --fine-substeps"],
+        ),
+        (
+            ["--problem", "advection", "--t-final", "1e8", "--sparse"],
+            ["estimated run time ~", "expm_multiply costs ~||ΔT A||_1 steps", "raise --time-limit"],
+        ),
+        (
+            ["--problem", "advection", "--t-final", "1e300", "--sparse"],
+            ["estimated run time ~", "years", "use a smaller --t-final"],
+        ),
+        (
+            ["--problem", "heat2d", "--size", "100", "--time-limit", "1"],
+            ["(dense matrix functions: ~", "exceeds --time-limit 1 s; use --sparse or a smaller --size"],
+        ),
+        (["--fine-substeps", "20000", "--time-limit", "0.01"], ["exceeds --time-limit 0.01 s"]),
+    ],
+)
+def test_requests_that_cannot_fit_are_refused_at_once_with_the_estimate(argv, fragments, tmp_path, capsys):
+    report = tmp_path / "never.json"
+    start = time.perf_counter()
+    assert main(["ode", *argv, "--json", str(report)]) == 2
+    assert time.perf_counter() - start < 10
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("parareal ode: error: ")
+    for fragment in fragments:
+        assert fragment in err
+    assert not report.exists()  # checking that --json is writable left nothing behind
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
+    existing = tmp_path / "old.json"
+    existing.write_text("keep")
+    cases = [
+        (["--json", str(tmp_path)], f"--json: '{tmp_path}' is a directory, not a file."),
+        (["--plot", str(tmp_path)], f"--plot: '{tmp_path}' is a directory, not a file."),
+        (["--json", str(tmp_path / "missing" / "r.json")], "--json: directory"),
+        (["--json", str(tmp_path / ("x" * 300))], "--json: cannot write"),
+        (["--plot", str(tmp_path / "figure.xyz")], "--plot: cannot save a figure as 'xyz'; use one of"),
+    ]
+    for argv, message in cases:
+        # a run that would take hours: it must never start
+        assert main(["ode", "--fine-substeps", "1000000000", *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    assert main(["ode", "--slices", "2", "--json", str(existing)]) == 0  # an existing file is overwritten
+    assert json.loads(existing.read_text())["slices"] == 2
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--t-final", "nan"),
+        ("--t-final", "inf"),
+        ("--t-final", "1e400"),
+        ("--tol", "nan"),
+        ("--tol", "-inf"),
+        ("--time-limit", "inf"),
+        ("--time-limit", "0"),
+    ],
+)
+def test_every_float_option_refuses_non_finite_values(option, value, capsys):
+    assert main(["ode", f"{option}={value}"]) == 2
+    err = capsys.readouterr().err
+    assert f"{option}: expected a positive number, got '{value}'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_distributed_backend_outside_torchrun_is_refused(monkeypatch, capsys):
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["ode", "--backend", "distributed"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "--backend distributed needs torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT not set)" in err
+
+
+def test_a_run_longer_than_a_second_shows_progress(capsys):
+    # about 3 s: 8 fine slices of 250000 implicit-Euler substeps, one state at a time
+    argv = ["ode", "--size", "20", "--slices", "4", "--iterations", "1", "--fine-substeps", "250000"]
+    assert main([*argv, "--backend", "serial"]) == 0
+    err = capsys.readouterr().err
+    assert "parareal ode: fine slices:" in err and "slice/s" in err and "Traceback" not in err
+
+
+def _launch(args, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "parareal_toolkit.cli", "ode", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+def _wait_for_progress(process, marker="fine slices"):
+    """Read stderr until the progress bar shows ``marker``, i.e. the run is under way; returns what was read."""
+    seen = ""
+    while marker not in seen:
+        line = process.stderr.readline()
+        assert line, f"the run ended before showing progress: {seen!r}"
+        seen += line
+    return seen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["batched", "processes"])
+def test_ctrl_c_ends_a_run_with_one_line(backend):
+    args = ["--size", "20", "--slices", "4", "--fine-substeps", "1000000", "--time-limit", "10000"]
+    if backend == "processes":
+        args += ["--backend", "processes", "--workers", "2"]
+    process = _launch(args, start_new_session=True)
+    if backend == "processes":
+        _wait_for_progress(process, "| 4/")  # the sequential reference is done ...
+        time.sleep(3)  # ... and the pool's workers are computing their chunks
+    else:
+        _wait_for_progress(process)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+    start = time.perf_counter()
+    _, err = process.communicate(timeout=60)
+    assert time.perf_counter() - start < 10  # the pool's workers are stopped, not waited for
+    assert process.returncode == 130
+    assert err.strip().splitlines()[-1] == "parareal ode: interrupted" and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_killed_rank_ends_the_other_with_its_first_error_not_a_second_one():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["--size", "20", "--slices", "4", "--fine-substeps", "400000", "--backend", "distributed"]
+    ranks = []
+    for rank in range(2):
+        env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        ranks.append(_launch(args, env=env))
+    try:
+        _wait_for_progress(ranks[0])  # rank 0 is under way: the group exists
+        ranks[1].kill()
+        start = time.perf_counter()
+        _, err = ranks[0].communicate(timeout=120)
+    finally:
+        for process in ranks:
+            if process.poll() is None:
+                process.kill()
+    assert time.perf_counter() - start < 60
+    assert ranks[0].returncode == 2 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("parareal ode: error: the distributed run failed: ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -25,6 +26,9 @@ _worker_barrier: Any = None
 
 def _install_propagator(propagator: Any, barrier: Any) -> None:
     global _worker_propagator, _worker_barrier
+    # Ctrl-C reaches the whole process group: the parent handles it (and terminates the
+    # workers); a worker that also raised KeyboardInterrupt would print its own traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_propagator = propagator
     _worker_barrier = barrier
 
@@ -118,6 +122,21 @@ class ProcessBackend:
         """Shut the pool down (waiting for its workers); the next :meth:`map` starts a new one."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None
+        self._installed = None
+
+    def terminate(self) -> None:
+        """Stop the workers at once, without waiting for the chunks they are computing (after Ctrl-C).
+
+        The next :meth:`map` starts a new pool.
+        """
+        if self._pool is not None:
+            processes = list(getattr(self._pool, "_processes", {}).values())  # the executor keeps them here
+            for process in processes:
+                process.terminate()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            for process in processes:
+                process.join()
         self._pool = None
         self._installed = None
 

@@ -178,7 +178,10 @@ class PararealNetwork(nn.Module):
 
     Shape mismatches between a guess ``C^{j+1}(x)`` or a coarse output ``F^j(\cdot)`` and the
     subnetwork it stands for raise ``ValueError`` naming ``j`` and both shapes on the first
-    forward pass, before torch could broadcast them.
+    forward pass, before torch could broadcast them. An input that is not a tensor, or a
+    tensor whose dtype is not the parameters' (float32 or integers into a float64
+    network), or one on another device than ``C^1`` (except with the devices backend, which
+    moves it) raises ``TypeError`` naming ``x``, the expected and the given kind.
 
     Examples
     --------
@@ -339,6 +342,7 @@ class PararealNetwork(nn.Module):
             ``h(z_N)``, the network's output for ``x``.
         """
         runner = get_backend(backend)
+        self._check_input(x, runner)
         n = self.num_subnetworks
         chain = _module_list(self.coarse if coarse is None else coarse, "coarse")
         if len(chain) != n - 1:
@@ -358,6 +362,29 @@ class PararealNetwork(nn.Module):
             backend=runner,
         )
         return self.postprocess(result.final)
+
+    def _check_input(self, x, runner) -> None:
+        """Name a wrong input kind, dtype or device before torch raises about ``m1`` and ``m2``."""
+        if not isinstance(x, torch.Tensor):
+            hint = " (convert it with torch.as_tensor)" if hasattr(x, "__array__") else ""
+            raise TypeError(f"`x` must be a torch.Tensor; got {type(x).__name__}{hint}.")
+        parameter = next((p for p in self.parameters() if p.is_floating_point() or p.is_complex()), None)
+        if parameter is None:
+            return
+        if x.dtype != parameter.dtype:
+            raise TypeError(
+                f"`x` must have the network's dtype {parameter.dtype}; got {x.dtype} "
+                f"(convert the input with x.to({parameter.dtype}) or the network with .to({x.dtype}))."
+            )
+        # The devices backend moves each input to its slice's device itself; the others
+        # evaluate C^1(x) where C^1 lives.
+        if getattr(runner, "name", None) != "devices":
+            first = next(iter(self.preprocess[0].parameters()), None)
+            if first is not None and x.device != first.device:
+                raise TypeError(
+                    f"`x` must be on the device of the network's first module, {first.device}; got {x.device} "
+                    f"(move it with x.to({str(first.device)!r}))."
+                )
 
     def extra_repr(self) -> str:
         return (

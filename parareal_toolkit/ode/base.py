@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_real_array
 from ..propagator import TimeGrid, check_slice
 from .linear import LinearODE
 
@@ -29,6 +30,9 @@ class LinearSlicePropagator:
     and ``_apply(factor, X)`` (apply it to a state of shape ``(m,)`` or to ``k`` states as
     the rows of a ``(k, m)`` array). The public methods validate states, cache one factor
     per distinct slice length, and batch slices of equal length into one operation.
+
+    States are real arrays of shape ``(m,)`` (computed in float64): a complex state is
+    refused with ``TypeError``, never cut to its real part.
     """
 
     def __init__(self, ode: LinearODE, grid: TimeGrid):
@@ -56,13 +60,33 @@ class LinearSlicePropagator:
         return state
 
     def validate_state(self, u, name: str = "u") -> None:
-        """Raise ``ValueError``/``TypeError`` naming ``name`` unless ``u`` is a finite (m,) array."""
+        """Raise ``ValueError``/``TypeError`` naming ``name`` unless ``u`` is a real, finite (m,) array."""
         if not isinstance(u, np.ndarray):
             raise TypeError(f"`{name}` must be a numpy array; got {type(u).__name__}.")
-        if u.shape != (self.ode.size,):
-            raise ValueError(f"`{name}` must have shape ({self.ode.size},); got {u.shape}.")
-        if not np.all(np.isfinite(u)):
-            raise ValueError(f"`{name}` must be finite; got {u!r}.")
+        check_real_array(u, name, shape=(self.ode.size,))
+
+    def prepare(self) -> LinearSlicePropagator:
+        """Build the factor of every distinct slice length now, as the first evaluations would.
+
+        Timings taken afterwards then measure applications only; nothing is propagated.
+
+        Returns
+        -------
+        LinearSlicePropagator
+            ``self``, with one cached factor per distinct slice length.
+        """
+        for j in range(self.num_slices):
+            self._factor_for(j)
+        return self
+
+    def _state(self, u, name: str) -> np.ndarray:
+        """``u`` as a float64 (m,) array; complex or wrongly shaped states are refused, not cast."""
+        u = np.asarray(u)
+        if u.dtype.kind not in "fiu":
+            check_real_array(u, name, finite=False)  # raises the message for complex and other kinds
+        if u.shape != (self._size,):
+            raise ValueError(f"`{name}` must have shape ({self._size},); got {u.shape}.")
+        return u.astype(float, copy=False)
 
     def _factor_for(self, j: int):
         key = self._keys[j]
@@ -81,10 +105,7 @@ class LinearSlicePropagator:
         """
         if type(j) is not int or not 0 <= j < len(self._keys):  # fast path for the driver's ints
             j = check_slice(j, self.num_slices)
-        u = np.asarray(u, dtype=float)
-        if u.shape != (self._size,):
-            raise ValueError(f"`u` must have shape ({self._size},); got {u.shape}.")
-        return self._apply(self._factor_for(j), u)
+        return self._apply(self._factor_for(j), self._state(u, "u"))
 
     def propagate_batch(self, states: Sequence[np.ndarray], slices: Sequence[int]) -> list[np.ndarray]:
         """All ``self(u, j)`` at once: one matrix-matrix operation per distinct slice length.
@@ -101,9 +122,7 @@ class LinearSlicePropagator:
             groups.setdefault(self._keys[check_slice(j, self.num_slices)], []).append(position)
         out: list[Any] = [None] * len(slices)  # every position is filled below
         for positions in groups.values():
-            X = np.stack([np.asarray(states[p], dtype=float) for p in positions])
-            if X.shape[1:] != (self._size,):
-                raise ValueError(f"`states` must have shape ({self._size},); got {X.shape[1:]}.")
+            X = np.stack([self._state(states[p], f"states[{p}]") for p in positions])
             Y = self._apply(self._factor_for(slices[positions[0]]), X)
             for row, p in enumerate(positions):
                 out[p] = Y[row]

@@ -23,6 +23,11 @@ class ExactPropagator(LinearSlicePropagator):
     call per distinct slice length for a batch); no dense exponential is formed.
 
     Exact up to the accuracy of ``expm`` (about machine precision times ``||ΔT A||``).
+    ``expm`` itself fails for huge ``||ΔT A||`` (around ``1e300``): the dense exponential is
+    then NaN, which :func:`~parareal_toolkit.parareal` reports as a non-finite iterate
+    (``result.finite`` is False); the sparse ``expm_multiply`` costs about
+    ``||ΔT A||_1`` matrix-vector products per slice and raises ``ValueError`` where that
+    count overflows.
 
     Parameters
     ----------
@@ -58,5 +63,12 @@ class ExactPropagator(LinearSlicePropagator):
 
     def _apply(self, factor, X: np.ndarray) -> np.ndarray:
         if self._sparse:
-            return scipy.sparse.linalg.expm_multiply(factor, X.T).T
+            try:
+                return scipy.sparse.linalg.expm_multiply(factor, X.T).T
+            except OverflowError:  # its step count ||ΔT A||_1 / θ overflows an integer
+                raise ValueError(
+                    f"expm_multiply cannot propagate over this slice: ||ΔT A||_1 = "
+                    f"{scipy.sparse.linalg.norm(factor, 1):.3g} would need more steps than an integer "
+                    "can count; use shorter slices (more slices or a smaller final time)."
+                ) from None
         return X @ factor

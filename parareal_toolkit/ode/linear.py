@@ -7,7 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from .._validation import check_real_array
+
 __all__ = ["LinearODE", "LinearProblem"]
+
+_COMPLEX = (
+    "`{name}` must be real; got a {dtype} matrix (complex values are not supported: write u = x + iy "
+    "as the real system [x, y]' = [[Re A, -Im A], [Im A, Re A]] [x, y])."
+)
 
 
 class LinearODE:
@@ -21,7 +28,9 @@ class LinearODE:
     ----------
     A : (m, m) array_like or scipy sparse matrix
         Real, square, finite. Sparse input stays sparse (CSC), which selects
-        ``expm_multiply`` and ``splu`` in the propagators.
+        ``expm_multiply`` and ``splu`` in the propagators. Complex matrices are refused
+        (``TypeError``), never cut to their real part: write a complex system as a real one
+        of twice the size.
 
     Examples
     --------
@@ -38,12 +47,18 @@ class LinearODE:
 
     def __init__(self, A):
         if sp.issparse(A):
+            if A.dtype.kind == "c":
+                raise TypeError(_COMPLEX.format(name="A", dtype=A.dtype))
             matrix = sp.csc_matrix(A, dtype=float)
             data = matrix.data
         else:
             try:
+                if np.iscomplexobj(A):  # np.array(A, dtype=float) would drop the imaginary part
+                    raise TypeError(_COMPLEX.format(name="A", dtype=np.asarray(A).dtype))
                 matrix = np.array(A, dtype=float)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError) as exc:
+                if str(exc).startswith("`A`"):
+                    raise
                 raise TypeError(f"`A` must be a real matrix; got {type(A).__name__}.") from None
             data = matrix
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
@@ -113,7 +128,7 @@ class LinearProblem:
     ode : LinearODE
         The equation.
     u0 : numpy.ndarray, shape (m,)
-        The initial value (converted to float64).
+        The initial value (converted to float64; real and finite).
     t_final : float
         The end of the time interval.
     description : str
@@ -127,7 +142,5 @@ class LinearProblem:
     description: str = ""
 
     def __post_init__(self):
-        u0 = np.asarray(self.u0, dtype=float)
-        if u0.shape != (self.ode.size,):
-            raise ValueError(f"`u0` must have shape ({self.ode.size},); got {u0.shape}.")
+        u0 = check_real_array(self.u0, "u0", shape=(self.ode.size,))
         object.__setattr__(self, "u0", u0)

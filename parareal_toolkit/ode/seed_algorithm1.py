@@ -80,6 +80,7 @@ def seed_algorithm1_literal(
         increments.append(max(float(np.abs(d).max()) for d in delta))
         states = new
         iterates.append(states)
+    nonfinite = next((k for k, it in enumerate(iterates) if not all(np.all(np.isfinite(u)) for u in it)), None)
     errors = slice_errors = None
     if reference is not None:
         slice_errors = np.array([[float(np.abs(u - r).max()) for u, r in zip(it, reference)] for it in iterates])
@@ -97,4 +98,6 @@ def seed_algorithm1_literal(
         coarse_evaluations=n * (iterations + 1),
         form="seed-algorithm1-literal",
         initial="coarse",
+        finite=nonfinite is None,
+        nonfinite_iteration=nonfinite,
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,10 +194,12 @@ def time_interleaved(
     compile_coarse: bool,
     seed: int,
     clock: str,
+    on_sample: Callable[[int, int], None] | None = None,
 ) -> list[NetworkTiming]:
     """Time several networks (already checked) with their samples interleaved round-robin.
 
     Every network is restored afterwards (:func:`~parareal_toolkit.bench.isolation.preserved_state`).
+    ``on_sample(done, total)`` is called after each sample of one network (warm-up included).
 
     Returns
     -------
@@ -219,13 +221,23 @@ def time_interleaved(
                     clock=clock,
                 )
             )
+        total, done = len(all_parts) * (warmup + repeats), 0
+
+        def sampled() -> None:
+            nonlocal done
+            done += 1
+            if on_sample is not None:
+                on_sample(done, total)
+
         for parts in all_parts:
             for _ in range(warmup):
                 parts.sample()
+                sampled()
         samples: list[list[dict[str, list[float]]]] = [[] for _ in all_parts]
         for _ in range(repeats):
             for parts, bucket in zip(all_parts, samples):
                 bucket.append(parts.sample())
+                sampled()
         return [_summary(parts, bucket) for parts, bucket in zip(all_parts, samples)]
 
 

@@ -138,6 +138,10 @@ def test_parser_does_not_import_torch():
         ),
         (["--threads", "100000"], "`--threads` must be at most"),
         (["--device", "meta"], "`device` must be a CPU or CUDA device; got 'meta'."),
+        (["--backend", "distributed"], "`backend` 'distributed' needs an initialised torch.distributed process group"),
+        (["--backend", "processes"], "`backend` 'processes' cannot time a training pass"),
+        (["--seed", "99999999999999999999999"], "`seed` must be at most 18446744073709551615"),
+        (["--seed", "-1"], "`seed` must be non-negative; got -1."),
     ],
 )
 def test_what_cannot_run_is_refused_before_building_anything(capsys, argv, message):

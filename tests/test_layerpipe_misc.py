@@ -172,6 +172,7 @@ def test_cli_bad_input_exits_2_with_one_line(capsys, argv, match):
         (["--latency", "inf"], "argument --latency: expected a non-negative number, got 'inf'"),
         (["--costs", "1", "nan", "1"], "`layer0.activation_grad` must be non-negative and finite; got nan."),
         (["--costs", "1", "1"], "--costs must be F A G triples; got 2 numbers."),
+        (["--network", "vgg16", "--costs", "1", "1", "1"], "--costs and --network exclude each other"),
         (["--costs", "0", "0", "0", "--processors", "1"], "--costs must hold some work; every cost is zero."),
         (["--latency", "1e308"], "the simulated times overflow float64 (makespan inf)"),
         (

@@ -117,18 +117,37 @@ def backend_name(backend: Backend) -> str:
     return str(getattr(backend, "name", type(backend).__name__))
 
 
-def resolve_backend(backend: str | Backend) -> Backend:
-    """:func:`~parareal_toolkit.backends.get_backend`, with a missing optional module as a ``ValueError``.
+def resolve_backend(backend: str | Backend, *, train: bool = True) -> Backend:
+    """:func:`~parareal_toolkit.backends.get_backend` for timing, refusing what cannot time a network.
+
+    A missing optional module, ``"distributed"`` without an initialised process group, and
+    ``"processes"`` for a training pass (autograd does not cross process boundaries) are
+    refused before anything is built.
 
     Returns
     -------
     Backend
         The backend object.
     """
+    if backend == "distributed":
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            raise ValueError(
+                "`backend` 'distributed' needs an initialised torch.distributed process group (launch under "
+                "torchrun and call parareal_toolkit.backends.distributed.init_distributed() first); "
+                "use 'serial', 'batched' or 'devices' otherwise."
+            )
     try:
-        return get_backend(backend)
+        resolved = get_backend(backend)
     except ImportError as exc:  # a backend listed by name whose module is not installed
         raise ValueError(f"`backend` {backend!r} is not available here ({exc}).") from None
+    if train and backend_name(resolved) == "processes":
+        raise ValueError(
+            "`backend` 'processes' cannot time a training pass: autograd does not cross process "
+            "boundaries; use 'serial', 'batched' or 'devices'."
+        )
+    return resolved
 
 
 def check_timing_options(
@@ -281,8 +300,8 @@ def time_network(
     """
     clock = check_choice(clock, "clock", CLOCKS)
     repeats, warmup = check_timing_options(network, x, repeats=repeats, warmup=warmup, compile_coarse=compile_coarse)
-    seed = check_int(seed, "seed")
-    resolved = None if backend is None else resolve_backend(backend)
+    seed = check_int(seed, "seed", minimum=0, maximum=2**64 - 1)
+    resolved = None if backend is None else resolve_backend(backend, train=train)
     return time_interleaved(
         [network],
         x,

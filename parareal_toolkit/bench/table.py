@@ -257,7 +257,7 @@ def table2(
     clock = check_choice(clock, "clock", CLOCKS)
     repeats = check_int(repeats, "repeats", minimum=1)
     warmup = check_int(warmup, "warmup", minimum=1 if compile_coarse else 0)
-    seed = check_int(seed, "seed")
+    seed = check_int(seed, "seed", minimum=0, maximum=2**64 - 1)  # what a torch.Generator accepts
     if progress is not None:
         check_callable(progress, "progress")
     if sample_progress is not None:

@@ -20,9 +20,9 @@ HELP = "simulate LayerPipe, PipeDream, GPipe, 1F1B and Zero Bubble schedules (cy
 def add_arguments(parser) -> None:
     parser.add_argument(
         "--network",
-        default="vgg16",
+        default=None,
         choices=NETWORK_NAMES,
-        help="network whose layer costs are counted (default vgg16)",
+        help="network whose layer costs are counted (default vgg16; not with --costs)",
     )
     parser.add_argument(
         "--costs",
@@ -74,6 +74,8 @@ def _profile(args):
     from ..layerpipe.costs import network_profile, profile_from_costs
 
     if args.costs is not None:
+        if args.network is not None:
+            raise CliError("--costs and --network exclude each other: give the layer costs or name a network.")
         if len(args.costs) % 3:
             raise CliError(f"--costs must be F A G triples; got {len(args.costs)} numbers.")
         c = args.costs
@@ -81,7 +83,7 @@ def _profile(args):
         if profile.total <= 0:
             raise CliError("--costs must hold some work; every cost is zero.")
         return profile
-    return network_profile(args.network)
+    return network_profile(args.network or "vgg16")
 
 
 def _estimated_seconds(layers: int, processors: list[int], schedules: list[str], microbatches: int) -> float:

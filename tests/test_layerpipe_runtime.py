@@ -70,6 +70,8 @@ def test_torchrun_gradients_equal_single_process_backprop(schedule, tmp_path):
         (["--out", "MISSING"], "--out"),
         (["--schedule", "zb-h2", "--out", "."], "--schedule"),
         (["--microbatches", "0", "--out", "."], "--microbatches"),
+        (["--microbatches", "3", "--out", "."], "`microbatches` must divide the example batch of 8 samples"),
+        (["--microbatches", "1000000000", "--out", "."], "(1, 2, 4, 8); got 1000000000."),
     ],
 )
 def test_pipeline_run_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, match):

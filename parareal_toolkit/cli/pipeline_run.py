@@ -21,7 +21,11 @@ def add_arguments(parser) -> None:
         help="torch's GPipe or 1F1B, or our ZB-H1 / LayerPipe-flush order as an action list (default gpipe)",
     )
     parser.add_argument(
-        "--microbatches", type=positive_int, default=4, metavar="M", help="micro-batches of the step (default 4)"
+        "--microbatches",
+        type=positive_int,
+        default=4,
+        metavar="M",
+        help="micro-batches of the step: 1, 2, 4 or 8 (the example batch holds 8 samples; default 4)",
     )
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="existing folder for grads_rank{r}.pt (overwritten if they exist)"
@@ -37,9 +41,7 @@ def run(args) -> int:
         The exit status, 0.
     """
     check_output_dir("--out", args.out)
-    from ..layerpipe.runtime import check_torchrun_environment
     from ..layerpipe.runtime import run as run_rank
 
-    check_torchrun_environment()
     run_rank(args.schedule, args.microbatches, args.out)
     return 0

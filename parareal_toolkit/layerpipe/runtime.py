@@ -77,7 +77,10 @@ def stage_bounds(num_stages: int = 2) -> list[range]:
     return [range(4), range(4, 7)] if num_stages == 2 else [range(7)]
 
 
-def example_batch(batch: int = 8, seed: int = 1) -> tuple[Any, Any]:
+EXAMPLE_BATCH = 8  # samples in the runtime check's batch, split into micro-batches
+
+
+def example_batch(batch: int = EXAMPLE_BATCH, seed: int = 1) -> tuple[Any, Any]:
     """Inputs and targets of the runtime check (float64, drawn from ``seed``).
 
     Returns
@@ -155,7 +158,7 @@ def run(name: str, microbatches: int, out: str) -> None:
     """Body of one torchrun process: one stage of schedule ``name`` on the example batch.
 
     Joins the gloo process group torchrun describes, runs one step of ``microbatches``
-    micro-batches and saves this rank's parameter gradients (named as in
+    micro-batches (a divisor of the example batch's 8 samples) and saves this rank's parameter gradients (named as in
     :func:`build_model`) and losses to ``out/grads_rank{rank}.pt``. Every rank leaves
     through a barrier, then destroys the process group. Outside a two-process torchrun
     launch it raises ``ValueError`` (:func:`check_torchrun_environment`) before joining
@@ -163,6 +166,11 @@ def run(name: str, microbatches: int, out: str) -> None:
     """
     name = check_choice(name, "schedule", RUNTIME_SCHEDULES)
     microbatches = check_int(microbatches, "microbatches", minimum=1)
+    if EXAMPLE_BATCH % microbatches:
+        raise ValueError(
+            f"`microbatches` must divide the example batch of {EXAMPLE_BATCH} samples "
+            f"({', '.join(str(m) for m in range(1, EXAMPLE_BATCH + 1) if EXAMPLE_BATCH % m == 0)}); got {microbatches}."
+        )
     check_torchrun_environment()
 
     import torch

@@ -194,7 +194,7 @@ def _bytes(count: float) -> str:
     while count >= 1024 and power < len(units) - 1:
         count /= 1024
         power += 1
-    return f"{count:.3g} {units[power]}"
+    return f"{count:.0f} {units[power]}" if count >= 100 else f"{count:.3g} {units[power]}"
 
 
 def _valid_subnetworks(depth: int, subnetworks: Sequence[int] | None) -> tuple[list[int], list[int]]:

@@ -88,6 +88,8 @@ def test_running_out_of_memory_is_expected():
     assert "Unable to allocate" in expected_failure(exc)
     exc = _caught(lambda: torch.empty(2**62, dtype=torch.uint8))  # torch's CPU allocator: a RuntimeError
     assert isinstance(exc, RuntimeError) and expected_failure(exc).startswith("out of memory: ")
+    cuda = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB.\nOf the allocated ...")
+    assert expected_failure(cuda) == "out of memory: CUDA out of memory. Tried to allocate 20.00 GiB."
 
 
 # ---- through the dispatcher ------------------------------------------------------------

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
@@ -125,3 +126,58 @@ def test_parser_does_not_import_torch():
     code = "import sys; from parareal_toolkit.cli import build_parser; build_parser(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--depth", "90000002"], "Table 2 of Parareal ResNet-90000002 at batch 8 on cpu needs at least 141 TiB"),
+        (
+            ["--depth", "20", "-N", "1", "--batch-size", "100000000"],
+            "needs at least 278 TiB (1.67 MiB of weights and gradients for N = 1, 278 TiB of activations)",
+        ),
+        (["--threads", "100000"], "`--threads` must be at most"),
+        (["--device", "meta"], "`device` must be a CPU or CUDA device; got 'meta'."),
+        (["--backend", "distributed"], "`backend` 'distributed' needs an initialised torch.distributed process group"),
+        (["--backend", "processes"], "`backend` 'processes' cannot time a training pass"),
+        (["--seed", "99999999999999999999999"], "`seed` must be at most 18446744073709551615"),
+        (["--seed", "-1"], "`seed` must be non-negative; got -1."),
+    ],
+)
+def test_what_cannot_run_is_refused_before_building_anything(capsys, argv, message):
+    start = time.perf_counter()
+    assert cli.main(["bench", "--device", "cpu", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "timing" not in err
+    assert time.perf_counter() - start < 10
+
+
+def test_the_memory_refusal_names_a_way_out(capsys):
+    assert cli.main(["bench", "--device", "cpu", "--depth", "90000002"]) == 2
+    err = capsys.readouterr().err
+    assert "are available; use a smaller `depth` or `batch_size`, or fewer `subnetworks`." in err
+
+
+def test_memory_estimate_is_a_lower_bound_of_what_the_weights_take():
+    from parareal_toolkit.bench.table import _memory_needed
+    from parareal_toolkit.nn import parareal_resnet
+
+    total, weights, activations = _memory_needed(20, [1, 3], batch_size=4)
+    built = sum(p.numel() for n in (1, 3) for p in parareal_resnet(20, num_subnetworks=n).parameters())
+    assert weights == 8 * built  # float32 weights and their gradients
+    assert total == weights + activations and activations > 4 * 4 * 3 * 32 * 32
+
+
+def test_sample_progress_counts_every_sample():
+    from parareal_toolkit.bench import table2
+
+    calls = []
+    table2(
+        [3],
+        depth=20,
+        batch_size=1,
+        repeats=2,
+        warmup=1,
+        sample_progress=lambda done, total: calls.append((done, total)),
+    )
+    assert calls == [(k, 6) for k in range(1, 7)]  # N = 1 and 3, one warm-up and two timed samples each

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from parareal_toolkit import cli
 from parareal_toolkit.layerpipe import (
     DelayedGradientTrainer,
+    compare,
     evaluate,
     pipedream_delays,
     plot_gantt,
@@ -162,3 +163,51 @@ def test_cli_bad_input_exits_2_with_one_line(capsys, argv, match):
     assert cli.main(["layerpipe", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and re.search(match, err)
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--latency", "nan"], "argument --latency: expected a non-negative number, got 'nan'"),
+        (["--latency", "inf"], "argument --latency: expected a non-negative number, got 'inf'"),
+        (["--costs", "1", "nan", "1"], "`layer0.activation_grad` must be non-negative and finite; got nan."),
+        (["--costs", "1", "1"], "--costs must be F A G triples; got 2 numbers."),
+        (["--network", "vgg16", "--costs", "1", "1", "1"], "--costs and --network exclude each other"),
+        (["--costs", "0", "0", "0", "--processors", "1"], "--costs must hold some work; every cost is zero."),
+        (["--latency", "1e308"], "the simulated times overflow float64 (makespan inf)"),
+        (
+            ["--costs", "1e307", "1e307", "1e307", "1e307", "1e307", "1e307", "--processors", "2"],
+            "the simulated times overflow float64",
+        ),
+        (
+            ["--microbatches", "100000000", "--schedules", "gpipe"],
+            "this simulation would take about 8.4e+03 minutes here (16 layers, P = 7 8 9, 100000000 micro-batches",
+        ),
+    ],
+)
+def test_cli_refuses_nonsense_numbers_quickly(capsys, argv, message):
+    import time
+
+    start = time.perf_counter()
+    assert cli.main(["layerpipe", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert time.perf_counter() - start < 15
+
+
+def test_cli_says_when_no_p_is_in_the_paper_s_range(capsys):
+    assert cli.main(["layerpipe", "--processors", "2", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "max at P=7..9 n/a (no P in 7..9)" in out and "nan" not in out
+
+
+def test_compare_reports_progress_after_each_row():
+    calls = []
+    rows = compare(vgg16_profile(), [2, 3], ["pipedream", "gpipe"], progress=lambda p, name: calls.append((p, name)))
+    assert calls == [(2, "pipedream"), (2, "gpipe"), (3, "pipedream"), (3, "gpipe")]
+    assert [(r["processors"], r["schedule"]) for r in rows] == calls
+
+
+def test_evaluate_refuses_times_that_overflow():
+    with pytest.raises(ValueError, match="overflow float64"):
+        evaluate("gpipe", vgg16_profile(), 4, latency=1e308)

@@ -97,3 +97,32 @@ def test_verify_as_a_process(tmp_path):
     assert "linear+bias" in done.stdout and json.loads(path.read_text())["ok"] is True
     bad = subprocess.run([*command, "verify", "--examples", "-3"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--rtol", "nan"], "`--rtol` must be positive and finite; got nan."),
+        (["--rtol", "inf"], "`--rtol` must be positive and finite; got inf."),
+        (["--rtol=-1e-3"], "`--rtol` must be positive and finite; got -0.001."),
+        (["--examples", "100001"], "`--examples` must be at most 100000 (about 4 minutes per case here); got 100001."),
+        (
+            ["--examples", "1000000000"],
+            "`--examples` must be at most 100000 (about 4 minutes per case here); got 1000000000.",
+        ),
+    ],
+)
+def test_nonsense_numbers_are_refused_before_any_example(capsys, argv, message):
+    assert cli.main(["verify", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err == f"parareal verify: error: {message}\n"
+
+
+def test_progress_is_reported_once_per_example():
+    from parareal_toolkit.testing.proposition1 import verify_proposition1
+
+    calls = []
+    results = verify_proposition1(examples=3, cases=("linear", "relu"), progress=lambda: calls.append(1))
+    assert len(calls) == 6 == sum(len(r.examples) for r in results)
+    with pytest.raises(TypeError, match="`progress` must be callable"):
+        verify_proposition1(examples=1, progress="bar")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,18 +117,37 @@ def backend_name(backend: Backend) -> str:
     return str(getattr(backend, "name", type(backend).__name__))
 
 
-def resolve_backend(backend: str | Backend) -> Backend:
-    """:func:`~parareal_toolkit.backends.get_backend`, with a missing optional module as a ``ValueError``.
+def resolve_backend(backend: str | Backend, *, train: bool = True) -> Backend:
+    """:func:`~parareal_toolkit.backends.get_backend` for timing, refusing what cannot time a network.
+
+    A missing optional module, ``"distributed"`` without an initialised process group, and
+    ``"processes"`` for a training pass (autograd does not cross process boundaries) are
+    refused before anything is built.
 
     Returns
     -------
     Backend
         The backend object.
     """
+    if backend == "distributed":
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            raise ValueError(
+                "`backend` 'distributed' needs an initialised torch.distributed process group (launch under "
+                "torchrun and call parareal_toolkit.backends.distributed.init_distributed() first); "
+                "use 'serial', 'batched' or 'devices' otherwise."
+            )
     try:
-        return get_backend(backend)
+        resolved = get_backend(backend)
     except ImportError as exc:  # a backend listed by name whose module is not installed
         raise ValueError(f"`backend` {backend!r} is not available here ({exc}).") from None
+    if train and backend_name(resolved) == "processes":
+        raise ValueError(
+            "`backend` 'processes' cannot time a training pass: autograd does not cross process "
+            "boundaries; use 'serial', 'batched' or 'devices'."
+        )
+    return resolved
 
 
 def check_timing_options(
@@ -194,10 +213,12 @@ def time_interleaved(
     compile_coarse: bool,
     seed: int,
     clock: str,
+    on_sample: Callable[[int, int], None] | None = None,
 ) -> list[NetworkTiming]:
     """Time several networks (already checked) with their samples interleaved round-robin.
 
     Every network is restored afterwards (:func:`~parareal_toolkit.bench.isolation.preserved_state`).
+    ``on_sample(done, total)`` is called after each sample of one network (warm-up included).
 
     Returns
     -------
@@ -219,13 +240,23 @@ def time_interleaved(
                     clock=clock,
                 )
             )
+        total, done = len(all_parts) * (warmup + repeats), 0
+
+        def sampled() -> None:
+            nonlocal done
+            done += 1
+            if on_sample is not None:
+                on_sample(done, total)
+
         for parts in all_parts:
             for _ in range(warmup):
                 parts.sample()
+                sampled()
         samples: list[list[dict[str, list[float]]]] = [[] for _ in all_parts]
         for _ in range(repeats):
             for parts, bucket in zip(all_parts, samples):
                 bucket.append(parts.sample())
+                sampled()
         return [_summary(parts, bucket) for parts, bucket in zip(all_parts, samples)]
 
 
@@ -269,8 +300,8 @@ def time_network(
     """
     clock = check_choice(clock, "clock", CLOCKS)
     repeats, warmup = check_timing_options(network, x, repeats=repeats, warmup=warmup, compile_coarse=compile_coarse)
-    seed = check_int(seed, "seed")
-    resolved = None if backend is None else resolve_backend(backend)
+    seed = check_int(seed, "seed", minimum=0, maximum=2**64 - 1)
+    resolved = None if backend is None else resolve_backend(backend, train=train)
     return time_interleaved(
         [network],
         x,

@@ -19,8 +19,8 @@ import torch
 from .._names import CLOCKS
 from .._validation import check_callable, check_choice, check_int, check_ints
 from ..backends import Backend
-from ..nn.parareal_resnets import parareal_resnet, parareal_resnet_plan
-from ..nn.resnet import num_units
+from ..nn.parareal_resnets import _check_num_subnetworks, parareal_resnet, parareal_resnet_table, stage_unit_specs
+from ..nn.resnet import UnitSpec, num_units
 from .network_timing import NetworkTiming, backend_name, resolve_backend, time_interleaved
 from .reference import SEED_TABLE2, SEED_TABLE2_SOURCE
 
@@ -110,9 +110,91 @@ def _check_device(device: str | torch.device) -> torch.device:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"`device` must name a torch device; got {device!r} ({exc}).") from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"`device` must be a CPU or CUDA device; got {str(resolved)!r}.")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"`device` {str(resolved)!r} needs CUDA, which is not available here.")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"`device` {str(resolved)!r} does not exist: CUDA devices here are cuda:0..cuda:{torch.cuda.device_count() - 1}."
+        )
     return resolved
+
+
+def _unit_activations(spec: UnitSpec) -> int:
+    """Floats one image keeps alive for the backward pass of unit ``spec`` (trained, inplace ReLU)."""
+    width = spec.out_channels // 4
+    r, r_out = spec.resolution, spec.out_resolution
+    return spec.in_channels * r * r + 2 * width * r * r + 2 * width * r_out * r_out + spec.out_channels * r_out * r_out
+
+
+def _memory_needed(depth: int, subnetworks: Sequence[int], batch_size: int) -> tuple[int, int, int]:
+    """A lower bound of the bytes :func:`table2` holds at once: ``(total, parameters, activations)``.
+
+    Every network stays built, with its gradients, until the table is done (float32: 8
+    bytes per parameter); one forward+backward of the trunk keeps its activations
+    (:func:`_unit_activations` per image and unit, 4 bytes each). Coarse networks, interface
+    tensors and allocator slack come on top.
+    """
+    rows = parareal_resnet_table(depth, subnetworks)[1:]
+    parameters = 8 * sum(row["parameters"] for row in rows)
+    n = num_units(depth) // 3
+    per_image = sum(
+        _unit_activations(first) + (n - 1) * _unit_activations(plain) for first, plain in stage_unit_specs(depth)
+    )
+    activations = 4 * batch_size * (per_image + 3 * 32 * 32)
+    return parameters + activations, parameters, activations
+
+
+def _available_memory(device: torch.device, backend: Backend | None) -> int | None:
+    """Bytes free for the run: MemAvailable on CPU, free memory of the CUDA device(s); ``None`` if unknown."""
+    if device.type == "cuda":
+        spread = callable(getattr(backend, "place", None))  # `devices` spreads the networks over the GPUs
+        indices = (
+            range(torch.cuda.device_count())
+            if spread
+            else [torch.cuda.current_device() if device.index is None else device.index]
+        )
+        return sum(torch.cuda.mem_get_info(i)[0] for i in indices)
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_memory(
+    depth: int, subnetworks: Sequence[int], batch_size: int, device: torch.device, backend: Backend | None
+) -> None:
+    """``MemoryError`` with the estimate and a way out when the run cannot fit (before building anything)."""
+    needed, parameters, activations = _memory_needed(depth, subnetworks, batch_size)
+    available = _available_memory(device, backend)
+    if available is None or needed <= available:
+        return
+    raise MemoryError(
+        f"Table 2 of Parareal ResNet-{depth} at batch {batch_size} on {device} needs at least "
+        f"{_bytes(needed)} ({_bytes(parameters)} of weights and gradients for N = "
+        f"{', '.join(map(str, subnetworks))}, {_bytes(activations)} of activations) and "
+        f"{_bytes(available)} are available; use a smaller `depth` or `batch_size`, or fewer `subnetworks`."
+    )
+
+
+def _bytes(count: float) -> str:
+    """``count`` bytes as ``"512 B"``, ``"3.4 GiB"``, ``"7.2 TiB"``, ..."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB")
+    power = 0
+    while count >= 1024 and power < len(units) - 1:
+        count /= 1024
+        power += 1
+    return f"{count:.0f} {units[power]}" if count >= 100 else f"{count:.3g} {units[power]}"
 
 
 def _valid_subnetworks(depth: int, subnetworks: Sequence[int] | None) -> tuple[list[int], list[int]]:
@@ -123,7 +205,7 @@ def _valid_subnetworks(depth: int, subnetworks: Sequence[int] | None) -> tuple[l
     valid, skipped = [], []
     for n in dict.fromkeys([1, *requested]):  # N = 1 is the reference; order kept
         try:
-            parareal_resnet_plan(depth, num_subnetworks=n)
+            _check_num_subnetworks(n, num_units(depth))  # arithmetic: no unit list at any depth
         except ValueError:
             if explicit:
                 raise
@@ -146,6 +228,7 @@ def table2(
     seed: int = 0,
     clock: str = "wall",
     progress: Callable[[int], None] | None = None,
+    sample_progress: Callable[[int, int], None] | None = None,
 ) -> Table2:
     """Time Parareal ResNet-N (:func:`~parareal_toolkit.nn.parareal_resnet`) for each N.
 
@@ -157,7 +240,13 @@ def table2(
     interleaved round-robin (see :func:`~parareal_toolkit.bench.time_network` for one
     sample), so that a machine's slow phases hit every N alike. A backend with a ``place``
     method (``devices``) places each network before it is timed. ``progress(N)`` is called
-    as each network is built.
+    as each network is built, ``sample_progress(done, total)`` after each timed or warm-up
+    sample of one network.
+
+    Before anything is built, the memory the run needs at least (weights and gradients of
+    every network, activations of one forward+backward) is compared with the memory
+    available on the device: ``MemoryError`` with the estimate and a way out when it cannot
+    fit (a ResNet-90000002 needs about 7 TiB).
 
     Returns
     -------
@@ -168,12 +257,15 @@ def table2(
     clock = check_choice(clock, "clock", CLOCKS)
     repeats = check_int(repeats, "repeats", minimum=1)
     warmup = check_int(warmup, "warmup", minimum=1 if compile_coarse else 0)
-    seed = check_int(seed, "seed")
+    seed = check_int(seed, "seed", minimum=0, maximum=2**64 - 1)  # what a torch.Generator accepts
     if progress is not None:
         check_callable(progress, "progress")
+    if sample_progress is not None:
+        check_callable(sample_progress, "sample_progress")
     resolved_device = _check_device(device)
     resolved = None if backend is None else resolve_backend(backend)
     valid, skipped = _valid_subnetworks(depth, subnetworks)
+    _check_memory(depth, valid, batch_size, resolved_device, resolved)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     x = torch.randn(batch_size, 3, 32, 32, generator=generator).to(resolved_device)
     targets = torch.randint(10, (batch_size,), generator=generator).to(resolved_device)
@@ -197,6 +289,7 @@ def table2(
         compile_coarse=compile_coarse,
         seed=seed,
         clock=clock,
+        on_sample=sample_progress,
     )
     settings = {
         "model": f"Parareal ResNet-{depth}",

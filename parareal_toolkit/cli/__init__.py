@@ -7,25 +7,59 @@ inside ``run``, so building the parser stays cheap and ``parareal ode`` never im
 torch. Choices come from ``parareal_toolkit._names``, the same tuples the library's
 registries are built from.
 
-Exit status: 0 on success; 2 with one line on stderr for a usage error, an invalid value
-or another expected failure (:class:`CliError`); 130 after Ctrl-C.
+Exit status: 0 on success; 1 when a command's check fails (``verify``) or on a bug; 2 with
+one line ``parareal COMMAND: error: ...`` on stderr for a refused input or another expected
+failure; 130 after Ctrl-C (one line).
+
+**The error boundary** (:func:`main`, the only place that turns exceptions into exit
+statuses) tells an expected failure from a bug by this rule. Expected, one line, exit 2:
+
+* a usage error found by the parser (argparse's own one-line message);
+* an exception of a type the project defines (:class:`CliError`, ``CheckpointError``,
+  ``DatasetNotFoundError``, ``DistributedError``, ...): the project raises its own types
+  only to report a failure it recognised;
+* a ``ValueError`` or ``TypeError`` raised by a ``raise`` statement in the project's own
+  code: the library raises these only to refuse an input (``_validation`` and the checks
+  written beside it), with a message that names the argument;
+* an ``OSError`` (a file that cannot be read or written, a name too long, no permission,
+  no network);
+* running out of memory: ``MemoryError`` (also the up-front estimates that refuse a request
+  that cannot fit, with the estimate and a way out in the message) and torch's allocation
+  failures.
+
+Everything else is a bug and keeps its full traceback (exit 1): a ``ValueError`` or
+``TypeError`` raised inside numpy, torch or Python itself (a broadcast error, an operator
+on the wrong type) means the project let a bad value through, and hiding that behind one
+line would hide the bug. Ctrl-C (``KeyboardInterrupt``) ends any command with the line
+``parareal COMMAND: interrupted`` and exit status 130; a closed output pipe
+(``parareal models | head -1``) ends it quietly with 141.
 """
 
 from __future__ import annotations
 
 import argparse
+import dis
 import importlib
+import os
 import sys
 
 from ._common import ArgumentParser, CliError
 
-__all__ = ["main", "build_parser", "COMMANDS", "CliError"]
+__all__ = ["main", "build_parser", "expected_failure", "COMMANDS", "CliError"]
 
 # command -> module implementing it (named after the command, "-" written "_")
 COMMANDS: dict[str, str] = {
     name: f"{__name__}.{name.replace('-', '_')}"
     for name in ("ode", "verify", "models", "train", "evaluate", "bench", "layerpipe", "pipeline-run")
 }
+
+_EPILOG = (
+    "Exit status: 0 success; 1 a failed check (verify) or a bug (with its traceback); 2 a refused "
+    "option or another expected failure (one line on stderr); 130 Ctrl-C."
+)
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_RAISE_OPCODES = {dis.opmap[name] for name in ("RAISE_VARARGS", "RERAISE") if name in dis.opmap}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The parser; ``parse_args`` sets ``_module`` to the command's module name.
     """
-    parser = ArgumentParser(prog="parareal", description="Parareal for ODEs and neural networks.")
+    parser = ArgumentParser(prog="parareal", description="Parareal for ODEs and neural networks.", epilog=_EPILOG)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
     for name, module_name in COMMANDS.items():
@@ -47,26 +81,93 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _raised_by_the_project(exc: BaseException) -> bool:
+    """Whether ``exc`` left a ``raise`` statement in a file of this package (not numpy, torch, Python)."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    filename = os.path.abspath(code.co_filename)
+    if os.path.commonpath([filename, _PACKAGE_DIR]) != _PACKAGE_DIR:
+        return False
+    return 0 <= tb.tb_lasti < len(code.co_code) and code.co_code[tb.tb_lasti] in _RAISE_OPCODES
+
+
+def _defined_by_the_project(exc: BaseException) -> bool:
+    return any(cls.__module__.split(".")[0] == __name__.split(".")[0] for cls in type(exc).__mro__)
+
+
+def _os_error_message(exc: OSError) -> str:
+    reason = getattr(exc, "reason", None)  # urllib's URLError: no network, refused, timeout
+    if reason is not None:
+        return _one_line(f"network error: {reason}")
+    if exc.strerror and exc.filename is not None:
+        target = repr(exc.filename) + ("" if exc.filename2 is None else f" -> {exc.filename2!r}")
+        return _one_line(f"{exc.strerror}: {target}")
+    return _one_line(str(exc)) or type(exc).__name__
+
+
+def expected_failure(exc: BaseException) -> str | None:
+    """The one-line message for an expected failure, or ``None`` for a bug (see the module docstring).
+
+    Returns
+    -------
+    str or None
+        The message printed after ``parareal COMMAND: error:``; ``None`` when ``exc`` must
+        keep its traceback.
+    """
+    if _defined_by_the_project(exc):
+        return _one_line(str(exc)) or type(exc).__name__
+    if isinstance(exc, MemoryError):
+        return _one_line(str(exc)) or "out of memory; try a smaller size."
+    if isinstance(exc, RuntimeError) and (
+        type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(exc)
+    ):  # torch on CUDA, torch's CPU allocator
+        return "out of memory: " + _one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if isinstance(exc, OSError):
+        return _os_error_message(exc)
+    if isinstance(exc, (ValueError, TypeError)) and _raised_by_the_project(exc):
+        return _one_line(str(exc)) or type(exc).__name__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``parareal COMMAND ...`` with ``argv`` (default ``sys.argv[1:]``).
 
     Returns
     -------
     int
-        The exit status: 0 on success (and after ``--help``), 2 with one line on stderr
-        for a usage error or invalid value, 130 after Ctrl-C.
+        The exit status: 0 on success (and after ``--help``), the command's own status
+        (``verify``: 1 when a case fails), 2 with one line on stderr for a usage error, a
+        refused value or another expected failure, 130 after Ctrl-C. A bug is raised with its
+        traceback (status 1 when run as a program).
     """
-    parser = build_parser()
+    prefix = "parareal"
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # a usage error (one line already printed), or --help
-        return exc.code if isinstance(exc.code, int) else 2
-    module = importlib.import_module(args._module)
-    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # a usage error (one line already printed), or --help
+            return exc.code if isinstance(exc.code, int) else 2
+        prefix = f"parareal {args.command}"
+        module = importlib.import_module(args._module)
         return int(module.run(args) or 0)
-    except (CliError, ValueError, FileNotFoundError) as exc:
-        print(f"parareal {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
-        print(f"parareal {args.command}: interrupted", file=sys.stderr)
+        print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except Exception as exc:
+        message = expected_failure(exc)
+        if message is None:
+            raise
+        print(f"{prefix}: error: {message}", file=sys.stderr)
+        return 2

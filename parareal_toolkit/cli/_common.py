@@ -9,6 +9,9 @@ import argparse
 import json
 import math
 import os
+import sys
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -20,7 +23,11 @@ __all__ = [
     "positive_float",
     "non_negative_float",
     "check_output_path",
+    "check_output_dir",
+    "check_figure_path",
+    "check_distinct_outputs",
     "write_json",
+    "Progress",
     "format_table",
 ]
 
@@ -58,33 +65,175 @@ positive_float = _number(float, "a positive number", minimum=0.0, inclusive=Fals
 non_negative_float = _number(float, "a non-negative number", minimum=0.0, inclusive=True)
 
 
-def check_output_path(option: str, path: str | None) -> None:
-    """Refuse, before any work starts, an output file whose folder does not exist.
+def check_output_path(option: str, path: str | None, *, stdout: bool = False) -> None:
+    """Refuse, before any work starts, an output file that could not be written at the end.
 
-    ``None`` and ``"-"`` (standard output) pass.
+    ``None`` passes, and ``"-"`` (standard output) where ``stdout`` is true. An existing
+    file is overwritten, as output files normally are; a missing or non-directory parent,
+    a directory, an empty name, a name the file system refuses (too long, read-only,
+    no permission) are refused. A file that does not exist yet is created and removed
+    again, so the file system itself answers.
 
     Raises
     ------
     CliError
-        Naming ``option`` and the missing folder.
+        Naming ``option``, the path and what is wrong with it.
     """
-    if path is None or path == "-":
+    if path is None or (stdout and path == "-"):
         return
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise CliError(f"{option}: directory {parent!r} does not exist.")
+    problem = _output_file_problem(path)
+    if problem is not None:
+        raise CliError(f"cannot write {option} file {path!r}: {problem}.")
+
+
+def _output_file_problem(path: str) -> str | None:
+    """Why ``path`` could not be written as a file, or ``None`` if it can."""
+    if path == "":
+        return "the name is empty"
     if os.path.isdir(path):
-        raise CliError(f"{option}: {path!r} is a directory, not a file.")
+        return "it is a directory"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.exists(parent):
+        return f"directory {parent!r} does not exist"
+    if not os.path.isdir(parent):
+        return f"{parent!r} is not a directory"
+    if os.path.exists(path):
+        return None if os.access(path, os.W_OK) else "permission denied"
+    try:  # let the file system answer: name length, permissions, read-only mounts
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.close(fd)
+    os.unlink(path)
+    return None
+
+
+def check_output_dir(option: str, path: str) -> None:
+    """Refuse, before any work starts, an output folder that is missing or cannot be written.
+
+    Raises
+    ------
+    CliError
+        Naming ``option``, the path and what is wrong with it.
+    """
+    if not os.path.exists(path):
+        raise CliError(f"{option}: directory {path!r} does not exist.")
+    if not os.path.isdir(path):
+        raise CliError(f"{option}: {path!r} is not a directory.")
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise CliError(f"{option}: cannot write in {path!r}: {exc.strerror or exc}.") from None
+
+
+def check_figure_path(option: str, path: str | None) -> None:
+    """:func:`check_output_path` for a figure, whose extension must be a format matplotlib writes.
+
+    Raises
+    ------
+    CliError
+        Naming ``option`` and the supported extensions when the extension is missing or
+        unknown (matplotlib would otherwise add ``.png`` or fail after the work is done).
+    """
+    if path is None:
+        return
+    check_output_path(option, path)
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    extension = os.path.splitext(path)[1][1:].lower()
+    if extension not in formats:
+        got = f"unknown extension '.{extension}'" if extension else "no extension"
+        raise CliError(f"cannot write {option} file {path!r}: {got}; use one of .{', .'.join(formats)}.")
+
+
+def check_distinct_outputs(**paths: str | None) -> None:
+    """Refuse two output options naming the same file (``option_name=path``; ``-`` is stdout).
+
+    Raises
+    ------
+    CliError
+        Naming both options.
+    """
+    seen: dict[str, str] = {}
+    for option, path in paths.items():
+        if path is None or path == "-":
+            continue
+        key = os.path.realpath(path)
+        flag = "--" + option.replace("_", "-")
+        if key in seen:
+            raise CliError(f"{seen[key]} and {flag} name the same file {path!r}.")
+        seen[key] = flag
 
 
 def write_json(option: str, path: str, payload: Any, *, indent: int = 2) -> None:
-    """Write ``payload`` as JSON to ``path``; an unwritable path is a :class:`CliError` naming ``option``."""
+    """Write ``payload`` as strict JSON to ``path``; an unwritable path is a :class:`CliError` naming ``option``.
+
+    NaN and infinities are not JSON: they are written as ``null`` (``NaN`` would make the file
+    unreadable by strict parsers).
+    """
+    text = json.dumps(_finite_or_null(payload), indent=indent, default=str, allow_nan=False)
     try:
         with open(path, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=indent, default=str)
-            fh.write("\n")
+            fh.write(text + "\n")
     except OSError as exc:
         raise CliError(f"cannot write {option} file {path!r}: {exc.strerror or exc}") from None
+
+
+def _finite_or_null(value: Any) -> Any:
+    """``value`` with every non-finite float (also inside lists and dicts) replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    return value
+
+
+class Progress:
+    """Progress of ``total`` items on stderr: a tqdm bar on a terminal, else a line now and then.
+
+    On a terminal a bar appears with the first item done and is cleared when the work ends
+    (or is interrupted). Elsewhere (a log, a pipe, a test) a line ``"{description}:
+    {done}/{total} {unit} ({seconds} s)"`` is written at most every ``interval`` seconds,
+    none for work shorter than that, so short runs leave stderr untouched. ``enabled=False``
+    shows nothing. Use it as a context manager and call :meth:`update` after each item.
+    """
+
+    def __init__(self, total: int, description: str, *, unit: str = "it", enabled: bool = True, interval: float = 30):
+        self.total, self.description, self.unit, self.interval = total, description, unit, interval
+        self.done = 0
+        self._bar: Any = None
+        self._terminal = enabled and sys.stderr.isatty()
+        self._enabled = enabled
+        self._start = self._last = time.monotonic()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def update(self, count: int = 1, *, total: int | None = None) -> None:
+        """Count ``count`` more items done (and set the ``total`` if it is known only now)."""
+        self.done += count
+        if total is not None:
+            self.total = total
+        if self._terminal:
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=self.total, desc=self.description, unit=self.unit, leave=False, file=sys.stderr)
+            self._bar.total = self.total
+            self._bar.update(count)
+        elif self._enabled and time.monotonic() - self._last >= self.interval:
+            self._last = time.monotonic()
+            elapsed = self._last - self._start
+            line = f"{self.description}: {self.done}/{self.total} {self.unit} ({elapsed:.0f} s)"
+            print(line, file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def format_table(rows: Sequence[Sequence[str]], *, align: str = "left") -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from .._names import CLOCKS
-from ._common import check_output_path, write_json
+from ._common import Progress, check_distinct_outputs, check_figure_path, check_output_path, write_json
 
 HELP = "time each part of Parareal ResNet-N (forward+backward) and print the seed's Table 2"
 
@@ -61,24 +61,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=int,
         default=None,
-        help="torch intra-op threads (default: 1 on CPU, where the parts are small and extra "
-        "threads of a busy machine spin-wait; torch's default on CUDA)",
+        help="torch intra-op threads, at most the number of cores (default: 1 on CPU, where the parts are "
+        "small and extra threads of a busy machine spin-wait; torch's default on CUDA)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and gradients (default 0)")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-': stdout, no table)")
-    parser.add_argument("--plot", metavar="FILE", help="write a stacked bar chart (PNG) next to the paper's Table 2")
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        help="also write the results as JSON to FILE, overwritten if it exists ('-': stdout, no table)",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="write a stacked bar chart next to the paper's Table 2 (.png, .pdf, .svg, ...; overwritten if it exists)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    """Time Table 2 as the options say; print it (or its JSON) and write ``--json``/``--plot``.
+
+    Every option and output path is checked before the first network is built, and a run
+    that cannot fit in memory is refused with the estimate.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     import json
+    import os
     import sys
 
     from .._validation import check_int
 
-    check_output_path("--json", args.json)
-    check_output_path("--plot", args.plot)
+    check_output_path("--json", args.json, stdout=True)
+    check_figure_path("--plot", args.plot)
+    check_distinct_outputs(json=args.json, plot=args.plot)
     if args.threads is not None:
-        check_int(args.threads, "--threads", minimum=1)
+        check_int(args.threads, "--threads", minimum=1, maximum=os.cpu_count() or 1)
 
     import torch
 
@@ -102,19 +122,21 @@ def run(args: argparse.Namespace) -> int:
         if not quiet:
             print(f"timing Parareal ResNet-{depth} with N = {n} ...", file=sys.stderr, flush=True)
 
-    table = table2(
-        args.subnetworks,
-        depth=depth,
-        batch_size=batch_size,
-        device=device,
-        repeats=args.repeats,
-        warmup=warmup,
-        backend=args.backend,
-        compile_coarse=args.compile_coarse,
-        seed=args.seed,
-        clock=args.clock,
-        progress=progress,
-    )
+    with Progress(0, "parareal bench", unit="samples", enabled=not quiet) as bar:
+        table = table2(
+            args.subnetworks,
+            depth=depth,
+            batch_size=batch_size,
+            device=device,
+            repeats=args.repeats,
+            warmup=warmup,
+            backend=args.backend,
+            compile_coarse=args.compile_coarse,
+            seed=args.seed,
+            clock=args.clock,
+            progress=progress,
+            sample_progress=lambda done, total: bar.update(total=total),
+        )
     report = table.as_dict()
     if args.json == "-":
         print(json.dumps(report, indent=2))

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from .._names import NETWORK_NAMES, SCHEDULE_NAMES
-from ._common import CliError, check_output_path, non_negative_float, positive_int, write_json
+from ._common import (
+    CliError,
+    Progress,
+    check_distinct_outputs,
+    check_figure_path,
+    check_output_path,
+    non_negative_float,
+    positive_int,
+    write_json,
+)
 
 HELP = "simulate LayerPipe, PipeDream, GPipe, 1F1B and Zero Bubble schedules (cycles, speedup)"
 
@@ -11,9 +20,9 @@ HELP = "simulate LayerPipe, PipeDream, GPipe, 1F1B and Zero Bubble schedules (cy
 def add_arguments(parser) -> None:
     parser.add_argument(
         "--network",
-        default="vgg16",
+        default=None,
         choices=NETWORK_NAMES,
-        help="network whose layer costs are counted (default vgg16)",
+        help="network whose layer costs are counted (default vgg16; not with --costs)",
     )
     parser.add_argument(
         "--costs",
@@ -42,29 +51,87 @@ def add_arguments(parser) -> None:
         help="micro-batches per step of the synchronous schedules",
     )
     parser.add_argument("--latency", type=non_negative_float, default=0.0, help="cycles per message")
-    parser.add_argument("--gantt", default=None, metavar="FILE.png", help="Gantt chart of each schedule at the first P")
-    parser.add_argument("--json", default=None, metavar="FILE")
+    parser.add_argument(
+        "--gantt",
+        default=None,
+        metavar="FILE.png",
+        help="Gantt chart of each schedule at the first P (.png, .pdf, .svg, ...; overwritten if it exists)",
+    )
+    parser.add_argument(
+        "--json", default=None, metavar="FILE", help="also write the rows as JSON (overwritten if it exists)"
+    )
+
+
+# Measured on the 2-core development machine: one simulated task of a schedule costs about
+# 70 microseconds, one step of the partitioning dynamic programmes (P x layers^2 of them)
+# about a microsecond. A run estimated above MAX_SECONDS is refused before it starts.
+_SECONDS_PER_TASK = 7e-5
+_SECONDS_PER_PARTITION_STEP = 1e-6
+MAX_SECONDS = 600.0
 
 
 def _profile(args):
     from ..layerpipe.costs import network_profile, profile_from_costs
 
     if args.costs is not None:
+        if args.network is not None:
+            raise CliError("--costs and --network exclude each other: give the layer costs or name a network.")
         if len(args.costs) % 3:
             raise CliError(f"--costs must be F A G triples; got {len(args.costs)} numbers.")
         c = args.costs
-        return profile_from_costs(c[0::3], c[1::3], c[2::3])
-    return network_profile(args.network)
+        profile = profile_from_costs(c[0::3], c[1::3], c[2::3])
+        if profile.total <= 0:
+            raise CliError("--costs must hold some work; every cost is zero.")
+        return profile
+    return network_profile(args.network or "vgg16")
+
+
+def _estimated_seconds(layers: int, processors: list[int], schedules: list[str], microbatches: int) -> float:
+    """A rough duration of the simulation: tasks simulated plus partitioning steps, per (P, schedule)."""
+    from .._names import ASYNCHRONOUS_SCHEDULES
+
+    seconds = 0.0
+    for p in processors:
+        for name in {"pipedream", *schedules}:  # the baseline runs at every P
+            # F, A, G of every stage: for `microbatches` micro-batches, or max(40, 8P) steps
+            tasks = 3 * p * (max(40, 8 * p) if name in ASYNCHRONOUS_SCHEDULES else microbatches)
+            seconds += tasks * _SECONDS_PER_TASK + p * layers**2 * _SECONDS_PER_PARTITION_STEP
+    return seconds
 
 
 def run(args) -> int:
+    """Simulate the schedules as the options say, print the table, write ``--gantt``/``--json``.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
+    check_figure_path("--gantt", args.gantt)
+    check_output_path("--json", args.json)
+    check_distinct_outputs(gantt=args.gantt, json=args.json)
+    profile = _profile(args)
+    schedules = list(dict.fromkeys(args.schedules))
+    processors = list(dict.fromkeys(args.processors))
+    seconds = _estimated_seconds(len(profile), processors, schedules, args.microbatches)
+    if seconds > MAX_SECONDS:
+        raise CliError(
+            f"this simulation would take about {seconds / 60:.3g} minutes here ({len(profile)} layers, "
+            f"P = {' '.join(map(str, processors))}, {args.microbatches} micro-batches, {len(schedules)} schedules); "
+            f"the limit is {MAX_SECONDS / 60:.0f}: use fewer --microbatches, --processors or layers."
+        )
+
     from ..layerpipe.comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
 
-    check_output_path("--gantt", args.gantt)
-    check_output_path("--json", args.json)
-    profile = _profile(args)
-    schedules = list(args.schedules)
-    rows = compare(profile, args.processors, schedules, microbatches=args.microbatches, latency=args.latency)
+    with Progress(len(processors) * len(schedules), "parareal layerpipe", unit="runs") as bar:
+        rows = compare(
+            profile,
+            processors,
+            schedules,
+            microbatches=args.microbatches,
+            latency=args.latency,
+            progress=lambda p, name: bar.update(),
+        )
     unit = profile.unit
     print(
         f"{profile.name}: {len(profile)} layers, {profile.total:.4g} {unit} per sample "
@@ -87,10 +154,10 @@ def run(args) -> int:
     lp = [r["speedup"] for r in rows if r["schedule"] == "layerpipe"]
     if lp:
         at_7_to_9 = [r["speedup"] for r in rows if r["schedule"] == "layerpipe" and 7 <= r["processors"] <= 9]
+        peak = f"{max(at_7_to_9):.3f}" if at_7_to_9 else "n/a (no P in 7..9)"
         print(
             f"layerpipe vs pipedream: mean speedup {sum(lp) / len(lp):.3f} (paper "
-            f"{PAPER_AVERAGE_SPEEDUP:.2f}), max at P=7..9 "
-            f"{max(at_7_to_9) if at_7_to_9 else float('nan'):.3f} (paper >= {PAPER_PEAK_SPEEDUP:.2f})"
+            f"{PAPER_AVERAGE_SPEEDUP:.2f}), max at P=7..9 {peak} (paper >= {PAPER_PEAK_SPEEDUP:.2f})"
         )
     if args.gantt:
         import matplotlib
@@ -100,7 +167,7 @@ def run(args) -> int:
 
         from ..layerpipe.gantt import plot_gantt
 
-        p = args.processors[0]
+        p = processors[0]
         fig, axes = plt.subplots(len(schedules), 1, figsize=(13, 1 + 0.5 * p * len(schedules)), squeeze=False)
         for ax, name in zip(axes[:, 0], schedules):
             row, trace = evaluate(

@@ -9,11 +9,17 @@ from ._common import format_table, positive_int
 
 HELP = "table of parameters and residual units of ResNet-DEPTH and Parareal ResNet-N"
 
+# The counts are arithmetic (no module is built), instant at any depth; past a billion
+# residual units (about 3.5e13 parameters) a depth describes no network anyone can hold.
+MAX_DEPTH = 9 * 333_333_333 + 2
+
 _HEADER = ("N", "units/subnet", "coarse units", "parameters", "largest subnet", "coarse total", "preprocess")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--depth", type=int, default=1001, help="9n+2 (default 1001)")
+    parser.add_argument(
+        "--depth", type=int, default=1001, help=f"9n+2 (default 1001, at most {MAX_DEPTH:,}: a billion residual units)"
+    )
     parser.add_argument("--num-classes", type=positive_int, default=10)
     parser.add_argument("--subnetworks", "-N", type=int, nargs="+", default=[1, 3, 6, 12, 18, 24])
     parser.add_argument("--coarse-units", type=int, default=None, help="default ceil(12/N)")
@@ -21,15 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table (or its rows as JSON with ``--json``).
+    """Print the table (or its rows as JSON with ``--json``); counted, not built, so instant at any depth.
 
     Returns
     -------
     int
         The exit status, 0.
     """
+    from .._validation import check_int
     from ..nn.parareal_resnets import parareal_resnet_table
 
+    check_int(args.depth, "--depth", maximum=MAX_DEPTH)
     rows = parareal_resnet_table(
         args.depth, args.subnetworks, num_classes=args.num_classes, coarse_units=args.coarse_units
     )

@@ -7,10 +7,8 @@ pipeline-run --schedule NAME --out DIR``); each rank writes its stage's gradient
 
 from __future__ import annotations
 
-import os
-
 from .._names import RUNTIME_SCHEDULES
-from ._common import CliError, positive_int
+from ._common import check_output_dir, positive_int
 
 HELP = "one rank of a synchronous pipeline schedule on torch.distributed.pipelining (launch with torchrun)"
 
@@ -23,14 +21,26 @@ def add_arguments(parser) -> None:
         help="torch's GPipe or 1F1B, or our ZB-H1 / LayerPipe-flush order as an action list (default gpipe)",
     )
     parser.add_argument(
-        "--microbatches", type=positive_int, default=4, metavar="M", help="micro-batches of the step (default 4)"
+        "--microbatches",
+        type=positive_int,
+        default=4,
+        metavar="M",
+        help="micro-batches of the step: 1, 2, 4 or 8 (the example batch holds 8 samples; default 4)",
     )
-    parser.add_argument("--out", required=True, metavar="DIR", help="existing folder for grads_rank{r}.pt")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="existing folder for grads_rank{r}.pt (overwritten if they exist)"
+    )
 
 
 def run(args) -> int:
-    if not os.path.isdir(args.out):
-        raise CliError(f"--out: directory {args.out!r} does not exist.")
+    """Run this rank's stage and write ``--out/grads_rank{r}.pt``; refused at once outside torchrun.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
+    check_output_dir("--out", args.out)
     from ..layerpipe.runtime import run as run_rank
 
     run_rank(args.schedule, args.microbatches, args.out)

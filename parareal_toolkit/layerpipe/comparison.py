@@ -10,10 +10,10 @@ LayerPipe abstract claims 1.25 on average and "upwards of 80%" (1.8) at P = 7..9
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, overload
 
-from .._validation import check_choice, check_ints
+from .._validation import check_callable, check_choice, check_ints
 from .costs import CostProfile
 from .engine import Trace, simulate
 from .folding import iteration_bound
@@ -82,7 +82,7 @@ def evaluate(
         the :class:`.engine.Trace` of the run measured.
     """
     sched = build_schedule(name, profile, processors, microbatches=microbatches, steps=steps)
-    trace = simulate(sched, latency=latency, bandwidth=bandwidth)
+    trace = _simulate_finite(sched, latency, bandwidth)
     row: dict[str, Any]
     if sched.asynchronous:
         cycles = None
@@ -94,7 +94,7 @@ def evaluate(
                 sched = build_schedule(
                     name, profile, processors, microbatches=microbatches, steps=2 * sched.microbatches
                 )
-                trace = simulate(sched, latency=latency, bandwidth=bandwidth)
+                trace = _simulate_finite(sched, latency, bandwidth)
         if cycles is None:
             cycles = steady_state_period(trace)
         info = sched.info
@@ -109,6 +109,12 @@ def evaluate(
         cycles = trace.makespan / sched.microbatches
         comm = sched.communication_volume() / sched.microbatches
         row = dict(makespan=trace.makespan, bubble_fraction=trace.bubble_fraction)
+    if not (math.isfinite(cycles) and cycles > 0):
+        raise ValueError(
+            f"schedule {name!r} at P={processors} measured {cycles!r} cycles per micro-batch: the "
+            f"costs (total {profile.total:.3g}) and `latency` ({latency:.3g}) must keep every time "
+            "positive and finite in float64."
+        )
     work = sum(sched.cost.values()) / sched.microbatches
     row.update(
         schedule=name,
@@ -122,6 +128,17 @@ def evaluate(
     return (row, trace) if return_trace else row
 
 
+def _simulate_finite(sched: Any, latency: float, bandwidth: float) -> Trace:
+    """:func:`.engine.simulate`, refusing a run whose times overflow float64 (costs or latency near 1e308)."""
+    trace = simulate(sched, latency=latency, bandwidth=bandwidth)
+    if not math.isfinite(trace.makespan):
+        raise ValueError(
+            f"the simulated times overflow float64 (makespan {trace.makespan!r}): the costs and "
+            f"`latency` ({latency:.3g}) are too large; scale them down."
+        )
+    return trace
+
+
 def compare(
     profile: CostProfile,
     processors: Iterable[int],
@@ -129,11 +146,13 @@ def compare(
     *,
     microbatches: int = 8,
     baseline: str = "pipedream",
+    progress: Callable[[int, str], None] | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
     """Every schedule at every processor count, against ``baseline``.
 
     ``kwargs`` go to :func:`evaluate` (``steps``, ``latency``, ``bandwidth``).
+    ``progress(P, schedule)`` is called after each row is measured.
 
     Returns
     -------
@@ -144,6 +163,8 @@ def compare(
     processors = check_ints(processors, "processors", minimum=1)
     schedules = [check_choice(name, "schedules", SCHEDULES) for name in schedules]
     baseline = check_choice(baseline, "baseline", SCHEDULES)
+    if progress is not None:
+        check_callable(progress, "progress")
     rows = []
     for p in processors:
         base = evaluate(baseline, profile, p, microbatches=microbatches, **kwargs)
@@ -151,4 +172,6 @@ def compare(
             row = base if name == baseline else evaluate(name, profile, p, microbatches=microbatches, **kwargs)
             row = dict(row, speedup=base["cycles_per_microbatch"] / row["cycles_per_microbatch"], baseline=baseline)
             rows.append(row)
+            if progress is not None:
+                progress(p, name)
     return rows

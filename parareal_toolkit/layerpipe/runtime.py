@@ -31,7 +31,15 @@ from .._validation import check_choice, check_int
 if TYPE_CHECKING:
     from torch.distributed.pipelining.schedules import _Action
 
-__all__ = ["build_model", "stage_bounds", "example_batch", "torch_actions", "run", "RUNTIME_SCHEDULES"]
+__all__ = [
+    "build_model",
+    "stage_bounds",
+    "example_batch",
+    "torch_actions",
+    "check_torchrun_environment",
+    "run",
+    "RUNTIME_SCHEDULES",
+]
 
 
 def build_model(seed: int = 0) -> Any:
@@ -69,7 +77,10 @@ def stage_bounds(num_stages: int = 2) -> list[range]:
     return [range(4), range(4, 7)] if num_stages == 2 else [range(7)]
 
 
-def example_batch(batch: int = 8, seed: int = 1) -> tuple[Any, Any]:
+EXAMPLE_BATCH = 8  # samples in the runtime check's batch, split into micro-batches
+
+
+def example_batch(batch: int = EXAMPLE_BATCH, seed: int = 1) -> tuple[Any, Any]:
     """Inputs and targets of the runtime check (float64, drawn from ``seed``).
 
     Returns
@@ -112,16 +123,55 @@ def torch_actions(name: str, num_stages: int, microbatches: int) -> dict[int, li
     return {rank: [_Action(t.unit, kinds[t.kind], t.microbatch) for t in row] for rank, row in enumerate(sched.order)}
 
 
+_LAUNCH = "torchrun --nproc-per-node 2 -m parareal_toolkit.cli pipeline-run --out DIR"
+
+
+def check_torchrun_environment() -> int:
+    """The rank torchrun gave this process; ``ValueError`` outside a two-process torchrun launch.
+
+    :func:`run` joins the process group that torchrun describes in the environment
+    (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) and splits the model into
+    exactly two stages, so it needs ``WORLD_SIZE=2``. Checked before any process group is
+    created, so a plain ``python`` launch fails at once with the command to use.
+
+    Returns
+    -------
+    int
+        ``RANK``, 0 or 1.
+    """
+    missing = [key for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if key not in os.environ]
+    if missing:
+        raise ValueError(
+            f"pipeline-run must be started by torchrun (environment variable {missing[0]} is not set): {_LAUNCH}."
+        )
+    world, rank = os.environ["WORLD_SIZE"], os.environ["RANK"]
+    if world != "2":
+        raise ValueError(
+            f"pipeline-run runs two pipeline stages: launch two processes ({_LAUNCH}); got WORLD_SIZE={world}."
+        )
+    if rank not in ("0", "1"):
+        raise ValueError(f"`RANK` must be 0 or 1 for WORLD_SIZE=2; got {rank!r}.")
+    return int(rank)
+
+
 def run(name: str, microbatches: int, out: str) -> None:
     """Body of one torchrun process: one stage of schedule ``name`` on the example batch.
 
     Joins the gloo process group torchrun describes, runs one step of ``microbatches``
-    micro-batches and saves this rank's parameter gradients (named as in
+    micro-batches (a divisor of the example batch's 8 samples) and saves this rank's parameter gradients (named as in
     :func:`build_model`) and losses to ``out/grads_rank{rank}.pt``. Every rank leaves
-    through a barrier, then destroys the process group.
+    through a barrier, then destroys the process group. Outside a two-process torchrun
+    launch it raises ``ValueError`` (:func:`check_torchrun_environment`) before joining
+    anything.
     """
     name = check_choice(name, "schedule", RUNTIME_SCHEDULES)
     microbatches = check_int(microbatches, "microbatches", minimum=1)
+    if EXAMPLE_BATCH % microbatches:
+        raise ValueError(
+            f"`microbatches` must divide the example batch of {EXAMPLE_BATCH} samples "
+            f"({', '.join(str(m) for m in range(1, EXAMPLE_BATCH + 1) if EXAMPLE_BATCH % m == 0)}); got {microbatches}."
+        )
+    check_torchrun_environment()
 
     import torch
     import torch.distributed as dist

@@ -22,9 +22,10 @@ hypothesis.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .._validation import check_int, check_real
+from .._validation import check_callable, check_int, check_real
 from ..nn.linear import KINDS
 from .configurations import PREPROCESSINGS, ConfigurationSpec
 
@@ -178,7 +179,12 @@ def sample_spec(case: VerificationCase, rng: random.Random) -> ConfigurationSpec
 
 
 def verify_proposition1(
-    *, examples: int = 20, seed: int = 0, rtol: float = 1e-10, cases: tuple[str, ...] | None = None
+    *,
+    examples: int = 20,
+    seed: int = 0,
+    rtol: float = 1e-10,
+    cases: tuple[str, ...] | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> list[CaseResult]:
     """Measure ``|f~ - f|`` on ``examples`` random configurations of each case (see the module docstring).
 
@@ -195,6 +201,9 @@ def verify_proposition1(
         An example holds when its relative gap is at most ``rtol`` (default 1e-10).
     cases : tuple of str, keyword-only, optional
         Names from :data:`CASES` (default: all of them).
+    progress : callable, keyword-only, optional
+        Called with no argument after each example is measured (``parareal verify``
+        advances its progress bar with it).
 
     Returns
     -------
@@ -211,6 +220,8 @@ def verify_proposition1(
     examples = check_int(examples, "examples", minimum=1)
     seed = check_int(seed, "seed", minimum=0)
     rtol = check_real(rtol, "rtol", minimum=0, strict=True)
+    if progress is not None:
+        check_callable(progress, "progress")
     known = {c.name: c for c in CASES}
     names = tuple(known) if cases is None else tuple(cases)
     unknown = [n for n in names if n not in known]
@@ -225,5 +236,7 @@ def verify_proposition1(
             spec = sample_spec(case, rng)
             absolute, relative = spec.build().gap()
             result.examples.append(ExampleResult(spec, absolute, relative, relative <= rtol))
+            if progress is not None:
+                progress()
         results.append(result)
     return results

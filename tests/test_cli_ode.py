@@ -217,11 +217,11 @@ def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
     existing = tmp_path / "old.json"
     existing.write_text("keep")
     cases = [
-        (["--json", str(tmp_path)], f"--json: '{tmp_path}' is a directory, not a file."),
-        (["--plot", str(tmp_path)], f"--plot: '{tmp_path}' is a directory, not a file."),
-        (["--json", str(tmp_path / "missing" / "r.json")], "--json: directory"),
-        (["--json", str(tmp_path / ("x" * 300))], "--json: cannot write"),
-        (["--plot", str(tmp_path / "figure.xyz")], "--plot: cannot save a figure as 'xyz'; use one of"),
+        (["--json", str(tmp_path)], f"cannot write --json file '{tmp_path}': it is a directory."),
+        (["--plot", str(tmp_path)], f"cannot write --plot file '{tmp_path}': it is a directory."),
+        (["--json", str(tmp_path / "missing" / "r.json")], "does not exist"),
+        (["--json", str(tmp_path / ("x" * 300))], "cannot write --json file"),
+        (["--plot", str(tmp_path / "figure.xyz")], "unknown extension '.xyz'; use one of"),
     ]
     for argv, message in cases:
         # a run that would take hours: it must never start

@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._names import BACKEND_NAMES, FORMS, PROBLEM_NAMES
-from ._common import CliError, check_output_path, non_negative_int, positive_float, positive_int, write_json
+from ._common import (
+    CliError,
+    check_distinct_outputs,
+    check_figure_path,
+    check_output_path,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    write_json,
+)
 
 HELP = "run classical parareal (exact fine, implicit-Euler coarse) on a linear ODE"
 
@@ -143,32 +152,9 @@ def _check_before_work(args: argparse.Namespace) -> None:
                 f"--backend distributed needs torchrun ({', '.join(missing)} not set): launch with "
                 "torchrun --nproc-per-node W -m parareal_toolkit.cli ode --backend distributed ..."
             )
-    if args.plot is not None:
-        _check_writable("--plot", args.plot)
-        extension = os.path.splitext(args.plot)[1].lower().lstrip(".")
-        if extension:
-            from matplotlib.backend_bases import FigureCanvasBase
-
-            formats = FigureCanvasBase.get_supported_filetypes()
-            if extension not in formats:
-                raise CliError(
-                    f"--plot: cannot save a figure as {extension!r}; use one of {', '.join(sorted(formats))}."
-                )
-    if args.json is not None:
-        _check_writable("--json", args.json)
-
-
-def _check_writable(option: str, path: str) -> None:
-    """Refuse an output file that cannot be created or overwritten, before any work (nothing is left behind)."""
-    check_output_path(option, path)
-    existed = os.path.exists(path)
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise CliError(f"{option}: cannot write {path!r}: {exc.strerror or exc}.") from None
-    if not existed:
-        os.remove(path)
+    check_figure_path("--plot", args.plot)
+    check_output_path("--json", args.json)
+    check_distinct_outputs(plot=args.plot, json=args.json)
 
 
 # --- estimates ---------------------------------------------------------------------------

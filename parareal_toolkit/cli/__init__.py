@@ -8,7 +8,8 @@ torch. Choices come from ``parareal_toolkit._names``, the same tuples the librar
 registries are built from.
 
 Exit status: 0 on success; 2 with one line on stderr for a usage error, an invalid value
-or another expected failure (:class:`CliError`); 130 after Ctrl-C.
+or another expected failure (:class:`CliError`; under torchrun, a process that died, stopped
+or did not answer within the timeout: ``DistributedError``); 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import importlib
 import sys
 
+from ..backends.errors import DistributedError
 from ._common import ArgumentParser, CliError
 
 __all__ = ["main", "build_parser", "COMMANDS", "CliError"]
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)
-    except (CliError, ValueError, FileNotFoundError) as exc:
+    except (CliError, ValueError, FileNotFoundError, DistributedError) as exc:  # a lost peer under torchrun too
         print(f"parareal {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

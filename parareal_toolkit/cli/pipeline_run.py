@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 
 from .._names import RUNTIME_SCHEDULES
-from ._common import CliError, positive_int
+from ..backends.errors import DEFAULT_TIMEOUT_S
+from ._common import CliError, positive_float, positive_int
 
 HELP = "one rank of a synchronous pipeline schedule on torch.distributed.pipelining (launch with torchrun)"
 
@@ -26,6 +27,13 @@ def add_arguments(parser) -> None:
         "--microbatches", type=positive_int, default=4, metavar="M", help="micro-batches of the step (default 4)"
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="existing folder for grads_rank{r}.pt")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="a rank that dies, stops or waits longer than this for its peer ends with an error (default %(default)g)",
+    )
 
 
 def run(args) -> int:
@@ -33,5 +41,5 @@ def run(args) -> int:
         raise CliError(f"--out: directory {args.out!r} does not exist.")
     from ..layerpipe.runtime import run as run_rank
 
-    run_rank(args.schedule, args.microbatches, args.out)
+    run_rank(args.schedule, args.microbatches, args.out, timeout=args.timeout)
     return 0

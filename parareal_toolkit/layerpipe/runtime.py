@@ -26,7 +26,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .._names import RUNTIME_SCHEDULES
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_int, check_timeout
+from ..backends.errors import DEFAULT_TIMEOUT_S
 
 if TYPE_CHECKING:
     from torch.distributed.pipelining.schedules import _Action
@@ -112,25 +113,30 @@ def torch_actions(name: str, num_stages: int, microbatches: int) -> dict[int, li
     return {rank: [_Action(t.unit, kinds[t.kind], t.microbatch) for t in row] for rank, row in enumerate(sched.order)}
 
 
-def run(name: str, microbatches: int, out: str) -> None:
+def run(name: str, microbatches: int, out: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> None:
     """Body of one torchrun process: one stage of schedule ``name`` on the example batch.
 
-    Joins the gloo process group torchrun describes, runs one step of ``microbatches``
-    micro-batches and saves this rank's parameter gradients (named as in
+    Joins the gloo process group torchrun describes (as
+    :func:`~parareal_toolkit.backends.distributed.process_group` sets it up: every send,
+    receive and barrier bounded by ``timeout`` seconds, default 300), runs one step of
+    ``microbatches`` micro-batches and saves this rank's parameter gradients (named as in
     :func:`build_model`) and losses to ``out/grads_rank{rank}.pt``. Every rank leaves
-    through a barrier, then destroys the process group.
+    through a barrier, then destroys the process group; a rank whose peer dies, stops or
+    does not answer within ``timeout`` raises
+    :class:`~parareal_toolkit.backends.distributed.DistributedError`.
     """
     name = check_choice(name, "schedule", RUNTIME_SCHEDULES)
     microbatches = check_int(microbatches, "microbatches", minimum=1)
+    timeout = check_timeout(timeout)
 
     import torch
-    import torch.distributed as dist
     from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
     from torch.distributed.pipelining.schedules import _PipelineSchedule, _PipelineScheduleRuntime
 
-    dist.init_process_group("gloo")
-    try:
-        rank, world = dist.get_rank(), dist.get_world_size()
+    from ..backends.distributed import process_group
+
+    # leaves through a barrier (a rank exiting under a live gloo peer can abort) unless it raised
+    with process_group("gloo", timeout=timeout) as (rank, world):
         model = build_model()
         bounds = stage_bounds(world)[rank]
         submod = torch.nn.Sequential(*[model[i] for i in bounds])
@@ -161,6 +167,3 @@ def run(name: str, microbatches: int, out: str) -> None:
         torch.save(
             {"grads": grads, "losses": [float(l.detach()) for l in losses]}, os.path.join(out, f"grads_rank{rank}.pt")
         )
-        dist.barrier()  # leave together: a rank exiting under a live gloo peer can abort
-    finally:
-        dist.destroy_process_group()

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES
-from .._validation import check_choice, check_int, check_ints, check_real
+from .._validation import check_choice, check_int, check_ints, check_real, check_timeout
+from ..backends.errors import DEFAULT_TIMEOUT_S
 
 __all__ = ["TrainConfig", "RUN_SETTINGS"]
 
 # Settings that say how and where a run executes, not what it computes: on resume they come
 # from the caller, everything else from the checkpoint (the run it continues).
-RUN_SETTINGS = ("epochs", "output_dir", "data_dir", "workers", "device", "eval_every", "plot", "download")
+RUN_SETTINGS = ("epochs", "output_dir", "data_dir", "workers", "device", "eval_every", "plot", "download", "timeout")
 
 # counts that must be at least 1; the message says "positive int" (tests match on it)
 _POSITIVE_COUNTS = ("depth", "subnetworks", "epochs", "batch_size", "eval_every")
@@ -60,6 +61,7 @@ class TrainConfig:
     output_dir: str = "runs/default"
     eval_every: int = 1
     plot: bool = False
+    timeout: float = DEFAULT_TIMEOUT_S  # seconds any collective waits for the other processes (torchrun)
 
     def __post_init__(self) -> None:
         check_choice(self.model, "model", MODEL_NAMES)
@@ -81,6 +83,7 @@ class TrainConfig:
         self.momentum = check_real(self.momentum, "momentum", minimum=0)
         self.weight_decay = check_real(self.weight_decay, "weight_decay", minimum=0)
         self.gamma = check_real(self.gamma, "gamma", minimum=0, strict=True)
+        self.timeout = check_timeout(self.timeout)
         self.milestones = sorted(check_ints(self.milestones, "milestones", minimum=1, nonempty=False))
 
     @classmethod
@@ -99,7 +102,7 @@ class TrainConfig:
         """The configuration that resumes ``saved``: its model, data and recipe, this run's settings.
 
         The fields in :data:`RUN_SETTINGS` (epochs, output and data folders, workers, device,
-        evaluation interval, plotting, download) come from ``self``, every other field from
+        evaluation interval, plotting, download, timeout) come from ``self``, every other field from
         ``saved``, so a resumed run computes what the interrupted one would have.
 
         Returns

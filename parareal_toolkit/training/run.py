@@ -76,7 +76,10 @@ def train(
         state = RunState.from_checkpoint(load_checkpoint(checkpoint_path))
         config = state.config = config.continuing(state.config)
 
-    with data_parallel_group(config.device) as group, run_environment(config, group.device) as environment:
+    with (
+        data_parallel_group(config.device, timeout=config.timeout) as group,
+        run_environment(config, group.device) as environment,
+    ):
         trainer = Trainer(
             config,
             group,

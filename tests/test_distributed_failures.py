@@ -136,7 +136,7 @@ def test_a_stopped_or_killed_training_rank_ends_the_other_within_the_timeout(tmp
     assert line.startswith(f"parareal train: error: rank {survivor} of 2: ")
     assert f"rank {victim} died, stopped or did not answer within the process group's timeout ({timeout} s)" in line
     if sig == signal.SIGSTOP:  # silence is only detected by the timeout, and then at once
-        assert timeout - 0.5 <= elapsed < timeout + 15, elapsed
+        assert timeout - 2 <= elapsed < timeout + 15, elapsed
         assert "Timed out" in line
     else:  # a dead peer closes its connections: no need to wait for the timeout
         assert elapsed < timeout + 15, elapsed

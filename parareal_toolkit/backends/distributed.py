@@ -125,8 +125,8 @@ def _failure_message(exc: BaseException, operation: str, group=None) -> str:
     if dist.is_available() and dist.is_initialized():
         rank, world_size = dist.get_rank(group), dist.get_world_size(group)
         timeout = _group_timeout(group)
-    else:  # set-up: the group does not exist yet
-        rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    else:  # the group is gone (or not set up yet)
+        rank, world_size = environment_rank()
         timeout = None
     others = [r for r in range(world_size) if r != rank]
     if not others:

@@ -60,15 +60,18 @@ __all__ = [
     "slice_owners",
 ]
 
-# What gloo says when a peer is gone or silent: a plain RuntimeError whose message starts with
-# the transport's source location ("[.../gloo/transport/tcp/pair.cc:561] Connection closed by
-# peer ..."). NCCL and the TCP store raise torch.distributed.DistError instead. Gloo's refusals
-# of a bad call ("ProcessGroupGloo::broadcast: invalid root rank") are bugs, not failures.
+# What gloo says when a peer is gone or silent: a plain RuntimeError, mostly starting with the
+# transport's source location ("[.../gloo/transport/tcp/pair.cc:561] Connection closed by
+# peer ..."), sometimes bare ("Application timeout caused pair closure", after an earlier
+# timeout on the same connection). NCCL and the TCP store raise torch.distributed.DistError.
+# Gloo's refusals of a bad call ("ProcessGroupGloo::broadcast: invalid root rank") are bugs.
 _COMMUNICATION_MARKERS = (
     "gloo/transport",
     "timed out waiting",
+    "application timeout caused pair closure",
     "connection closed by peer",
     "connection reset by peer",
+    "socket closed",
     "broken pipe",
 )
 

@@ -15,6 +15,7 @@ or did not answer within the timeout: ``DistributedError``); 130 after Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -68,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except (CliError, ValueError, FileNotFoundError, DistributedError) as exc:  # a lost peer under torchrun too
         print(f"parareal {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"parareal {args.command}: interrupted", file=sys.stderr)
         return 130
+    # Collect the failed run's objects now, while the interpreter is whole: a gloo process group
+    # whose peer stopped, left to the interpreter's exit, can abort the process in its C++
+    # teardown ("terminate called without an active exception").
+    gc.collect()
+    return 2

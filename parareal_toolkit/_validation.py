@@ -26,7 +26,12 @@ __all__ = [
     "check_real_array",
     "check_choice",
     "check_callable",
+    "check_timeout",
 ]
+
+# One week: longer than any collective should wait, and far inside what a timedelta and
+# torch's millisecond timeouts can hold.
+_MAX_TIMEOUT_S = 7 * 24 * 3600.0
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -177,3 +182,21 @@ def check_callable(value: Any, name: str) -> Any:
     if not callable(value):
         raise TypeError(f"`{name}` must be callable; got {value!r}.")
     return value
+
+
+def check_timeout(value: Any, name: str = "timeout") -> float:
+    """``value`` as a ``float`` number of seconds: positive, finite and at most one week (604800).
+
+    Returns
+    -------
+    float
+        The value as a Python ``float``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number; got {value!r}.")
+    seconds = float(value)
+    if not 0 < seconds <= _MAX_TIMEOUT_S:  # NaN fails the comparison too
+        raise ValueError(
+            f"`{name}` must be a positive number of seconds, at most {_MAX_TIMEOUT_S:.0f} (one week); got {value!r}."
+        )
+    return seconds

@@ -16,7 +16,13 @@ import torch
 from torch import nn
 
 from parareal_toolkit import TimeGrid, parareal
-from parareal_toolkit.backends.distributed import DistributedBackend, DistributedError, init_distributed
+from parareal_toolkit.backends.distributed import (
+    DistributedBackend,
+    DistributedError,
+    collective,
+    init_distributed,
+    process_group,
+)
 from parareal_toolkit.nn import PararealNetwork
 from parareal_toolkit.ode import ImplicitEulerPropagator, heat_1d
 
@@ -86,8 +92,32 @@ def compare_ode(backend):
     return result
 
 
+def first_error(out_dir):
+    """Rank 0 fails inside a process group; the others wait for it in a barrier.
+
+    Rank 0 must report its own error (no barrier or teardown on its way out replaces it), the
+    others a DistributedError within the timeout.
+    """
+    report = {}
+    started = time.perf_counter()
+    try:
+        with process_group("gloo", timeout=float(os.environ["PARAREAL_TEST_TIMEOUT"])) as (rank, world):
+            report.update(rank=rank, world_size=world)
+            if rank == 0:
+                raise ValueError("rank 0's own failure")
+            collective(torch.distributed.barrier)
+    except Exception as exc:
+        report.update(error_type=type(exc).__name__, error=str(exc), seconds=time.perf_counter() - started)
+    report["initialized_after"] = torch.distributed.is_initialized()
+    with open(os.path.join(out_dir, f"rank{report['rank']}.json"), "w") as fh:
+        json.dump(report, fh)
+    os._exit(3 if "error" in report else 0)
+
+
 def main():
     mode, out_dir = sys.argv[1], sys.argv[2]
+    if mode == "first-error":
+        first_error(out_dir)
     rank, world = init_distributed("gloo", timeout=float(os.environ.get("PARAREAL_TEST_TIMEOUT", "120")))
     torch.set_num_threads(1)
     backend = DistributedBackend()

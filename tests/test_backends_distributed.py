@@ -19,7 +19,7 @@ from torch import nn
 from parareal_toolkit import TimeGrid, parareal
 from parareal_toolkit.backends import get_backend
 from parareal_toolkit.backends.devices import DevicesBackend
-from parareal_toolkit.backends.distributed import DistributedBackend, init_distributed, slice_owners
+from parareal_toolkit.backends.distributed import DistributedBackend, DistributedError, init_distributed, slice_owners
 from parareal_toolkit.nn import PararealNetwork
 from parareal_toolkit.ode import ImplicitEulerPropagator, heat_1d
 
@@ -82,6 +82,10 @@ def test_a_silent_rank_gives_a_clear_timeout_error_not_a_hang(tmp_path):
     assert report["rank"] == 0
     assert "did not answer within the process group's timeout" in report["error"]
     assert report["seconds"] < 30
+    # the configured 3 s bound the gloo collective, not gloo's 30-minute default
+    assert report["error"].startswith("rank 0 of 2: all_gather_object failed: rank 1 died, stopped or did not answer")
+    assert "timeout (3 s)" in report["error"] and "\n" not in report["error"]
+    assert report["seconds"] >= 2.5
 
 
 def test_slice_owners_are_contiguous_and_balanced():
@@ -102,6 +106,8 @@ def test_distributed_backend_needs_an_initialised_group(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(RuntimeError, match="launch with `torchrun"):
+        init_distributed()
+    with pytest.raises(DistributedError, match="launch with `torchrun"):  # the CLI's boundary catches it
         init_distributed()
     with pytest.raises(ValueError, match="`timeout` must be a positive number"):
         init_distributed(timeout=0)

@@ -19,16 +19,24 @@ gradients from their owners.
 
 Data parallelism composes by giving each data-parallel replica its own process ``group``.
 
-A rank that dies or never answers makes every other rank fail with
-:class:`DistributedError` once the process group's timeout expires (see
-``init_distributed()``), instead of hanging.
+Failing fast: every process group the toolkit sets up (this module's
+:func:`init_distributed` and :func:`process_group`, the training loop, the pipelining runtime)
+has a timeout, :data:`~parareal_toolkit.backends.errors.DEFAULT_TIMEOUT_S` (300 s) unless
+told otherwise, instead of gloo's 30 minutes; it bounds every collective, gloo's included. A
+rank that is killed makes the collectives of the others fail at once (its connections
+close); a rank that stops (``SIGSTOP``, a deadlock, a debugger) makes them fail when the
+timeout expires. Either way every other rank raises :class:`DistributedError`, one line
+naming its rank, the operation, the ranks that went silent and the timeout, and the rank
+that failed first keeps its own error: a ``with process_group()`` block that raises does not
+wait at a barrier on its way out, and tearing the group down never replaces that error.
 """
 
 from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -36,19 +44,166 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .._validation import check_timeout
 from ..propagator import Propagator
+from .errors import DEFAULT_TIMEOUT_S, DistributedError
 
-__all__ = ["DistributedBackend", "DistributedError", "init_distributed", "process_group", "slice_owners"]
+__all__ = [
+    "DistributedBackend",
+    "DistributedError",
+    "DEFAULT_TIMEOUT_S",
+    "collective",
+    "environment_rank",
+    "init_distributed",
+    "is_communication_failure",
+    "process_group",
+    "slice_owners",
+]
+
+# What gloo says when a peer is gone or silent: a plain RuntimeError, mostly starting with the
+# transport's source location ("[.../gloo/transport/tcp/pair.cc:561] Connection closed by
+# peer ..."), sometimes bare ("Application timeout caused pair closure", after an earlier
+# timeout on the same connection). NCCL and the TCP store raise torch.distributed.DistError.
+# Gloo's refusals of a bad call ("ProcessGroupGloo::broadcast: invalid root rank") are bugs.
+_COMMUNICATION_MARKERS = (
+    "gloo/transport",
+    "timed out waiting",
+    "application timeout caused pair closure",
+    "connection closed by peer",
+    "connection reset by peer",
+    "socket closed",
+    "broken pipe",
+)
 
 
-class DistributedError(RuntimeError):
-    """A collective of the distributed backend failed: a rank died or did not answer in time."""
+def is_communication_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` says that a collective failed because a peer died, stopped or was unreachable.
+
+    True for :class:`DistributedError`, torch's ``DistError`` family (NCCL, the TCP store)
+    and gloo's ``RuntimeError`` messages (timeouts, closed or reset connections); false for
+    other errors, which are the computation's own and keep their traceback.
+
+    Returns
+    -------
+    bool
+        Whether the failure is one of communication rather than of the computation.
+    """
+    if isinstance(exc, (DistributedError, dist.DistError)):
+        return True
+    if not isinstance(exc, RuntimeError):
+        return False
+    text = str(exc).lower()
+    return any(marker in text for marker in _COMMUNICATION_MARKERS)
 
 
-def init_distributed(backend: str | None = None, *, timeout: float = 300.0) -> tuple[int, int]:
+def _reason(exc: BaseException) -> str:
+    """The backend's message in one short line: no source location, first sentence only."""
+    text = " ".join(str(exc).split())
+    text = re.sub(r"^(\[[^\]]*\]\s*)+", "", text)  # gloo's "[.../pair.cc:561] "
+    text = text.split(". ")[0].rstrip(".")
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _format_seconds(seconds: float | None) -> str:
+    return "unknown" if seconds is None else f"{seconds:g} s"
+
+
+def _group_timeout(group=None) -> float | None:
+    """The timeout of ``group`` (default: the world) in seconds, where torch tells it."""
+    pg = dist.group.WORLD if group is None else group
+    if pg is None:
+        return None
+    for device in ("cpu", "cuda"):  # gloo, NCCL
+        try:
+            timeout = getattr(pg._get_backend(torch.device(device)).options, "_timeout", None)
+        except (AttributeError, RuntimeError, ValueError):
+            continue
+        if isinstance(timeout, datetime.timedelta):
+            return timeout.total_seconds()
+    return None
+
+
+def _failure_message(exc: BaseException, operation: str, group=None) -> str:
+    """One line: who failed, doing what, which ranks may be silent, the timeout, the backend's reason."""
+    if dist.is_available() and dist.is_initialized():
+        rank, world_size = dist.get_rank(group), dist.get_world_size(group)
+        timeout = _group_timeout(group)
+    else:  # the group is gone (or not set up yet)
+        rank, world_size = environment_rank()
+        timeout = None
+    others = [r for r in range(world_size) if r != rank]
+    if not others:
+        peers = "a rank"
+    elif len(others) == 1:
+        peers = f"rank {others[0]}"
+    elif len(others) <= 8:
+        peers = "one of ranks " + ", ".join(map(str, others))
+    else:
+        peers = f"another of the {world_size} ranks"
+    return (
+        f"rank {rank} of {world_size}: {operation} failed: {peers} died, stopped or did not answer within the "
+        f"process group's timeout ({_format_seconds(timeout)}); {_reason(exc)}"
+    )
+
+
+def collective(operation: Callable[..., Any], *args: Any, group=None, **kwargs: Any) -> Any:
+    """Call ``operation(*args, group=group, **kwargs)``, a ``torch.distributed`` collective, failing clearly.
+
+    The collective returns within the group's timeout or raises: a communication failure
+    (a timeout, a lost connection: :func:`is_communication_failure`) becomes
+    :class:`DistributedError` with a one-line message naming this rank, the operation, the
+    ranks that may have gone silent and the timeout; any other error (a bad call) propagates
+    unchanged.
+
+    Returns
+    -------
+    object
+        What ``operation`` returns (``None`` for the synchronous collectives).
+
+    Raises
+    ------
+    DistributedError
+        When the collective fails for want of a peer.
+    """
+    try:
+        return operation(*args, group=group, **kwargs)
+    except RuntimeError as exc:  # gloo/NCCL timeouts and lost peers are RuntimeErrors
+        if isinstance(exc, DistributedError) or not is_communication_failure(exc):
+            raise  # a bad call (a wrong root rank, mismatched shapes) is a bug: keep its traceback
+        name = getattr(operation, "__name__", repr(operation))
+        raise DistributedError(_failure_message(exc, name, group)) from exc
+
+
+def environment_rank() -> tuple[int, int]:
+    """``(RANK, WORLD_SIZE)`` as torchrun (or a hand launch) sets them; ``(0, 1)`` where unset.
+
+    Returns
+    -------
+    tuple of int
+        This process's rank and the number of processes, with ``0 <= rank < world_size``.
+
+    Raises
+    ------
+    ValueError
+        Naming the variable, when it is not an integer or the pair is out of range.
+    """
+    values = {}
+    for name, default in (("RANK", "0"), ("WORLD_SIZE", "1")):
+        text = os.environ.get(name, default)
+        try:
+            values[name] = int(text)
+        except ValueError:
+            raise ValueError(f"environment variable {name} must be an integer; got {text!r}.") from None
+    rank, world_size = values["RANK"], values["WORLD_SIZE"]
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"environment variables RANK={rank} and WORLD_SIZE={world_size}: need 0 <= RANK < WORLD_SIZE.")
+    return rank, world_size
+
+
+def init_distributed(backend: str | None = None, *, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[int, int]:
     """Initialise the default process group from torchrun's environment; return ``(rank, world_size)``.
 
-    Does nothing but report when the group is already initialised.
+    Does nothing but report when the group is already initialised (its own timeout stays).
 
     Parameters
     ----------
@@ -56,8 +211,9 @@ def init_distributed(backend: str | None = None, *, timeout: float = 300.0) -> t
         The ``torch.distributed`` backend; defaults to NCCL when CUDA is available and gloo
         otherwise. With NCCL each process uses GPU ``LOCAL_RANK``.
     timeout : float, keyword-only
-        Seconds that bound every collective: a rank that never answers makes the others
-        fail after it (default 300).
+        Seconds that bound joining the group and every collective, gloo's included: a rank
+        that dies makes the others fail at once, a rank that stops or never answers makes
+        them fail after ``timeout`` (default 300; at most one week).
 
     Returns
     -------
@@ -66,47 +222,82 @@ def init_distributed(backend: str | None = None, *, timeout: float = 300.0) -> t
 
     Raises
     ------
-    RuntimeError
-        When the group is not initialised and torchrun's variables (``RANK``,
-        ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) are not set.
+    DistributedError
+        (a ``RuntimeError``) When the group is not initialised and torchrun's variables
+        (``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) are not set, or when
+        not every rank joins within ``timeout`` (or the master cannot be reached).
+    ValueError
+        For a timeout that is not a positive number of seconds, or ``RANK``/``WORLD_SIZE``
+        that are not integers with ``0 <= RANK < WORLD_SIZE``.
     """
-    if not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"`timeout` must be a positive number of seconds; got {timeout!r}.")
+    timeout = check_timeout(timeout)
     if not dist.is_initialized():
         missing = [name for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]
         if missing:
-            raise RuntimeError(
+            raise DistributedError(
                 f"torch.distributed is not initialised and {missing} are not set: launch with "
                 "`torchrun --nproc-per-node N script.py`."
             )
+        rank, world_size = environment_rank()
         if backend is None:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+        try:
+            dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+        except RuntimeError as exc:
+            if not is_communication_failure(exc):
+                raise
+            address = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+            raise DistributedError(
+                f"rank {rank} of {world_size}: could not set up the process group at {address}: not every rank "
+                f"joined within the timeout ({_format_seconds(timeout)}); {_reason(exc)}"
+            ) from exc
     return dist.get_rank(), dist.get_world_size()
 
 
 @contextmanager
-def process_group(backend: str | None = None, *, timeout: float = 300.0) -> Iterator[tuple[int, int]]:
+def process_group(backend: str | None = None, *, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[tuple[int, int]]:
     """The default process group for the duration of a ``with`` block, as ``init_distributed()`` sets it up.
 
     A group this call initialises is destroyed on exit, also after an exception, so the
     process can set up another one later; a group that was already initialised is used and
-    left alone (its owner tears it down).
+    left alone (its owner tears it down). A block that ends normally leaves through a barrier
+    (every rank leaves together: a rank exiting under a live gloo peer can abort it); a block
+    that raises leaves at once, so that its error is the one reported, and a communication
+    failure escaping it (gloo's ``RuntimeError``, torch's ``DistError``, from
+    ``DistributedDataParallel`` for example) is raised as :class:`DistributedError`.
 
     Yields
     ------
     tuple of int
         ``(rank, world_size)`` of this process.
+
+    Raises
+    ------
+    DistributedError
+        When a collective inside the block, or the barrier on leaving, fails.
     """
     created = not dist.is_initialized()
     rank, world_size = init_distributed(backend, timeout=timeout)
+    failed = True
     try:
-        yield rank, world_size
+        try:
+            yield rank, world_size
+        except RuntimeError as exc:
+            if world_size > 1 and not isinstance(exc, DistributedError) and is_communication_failure(exc):
+                raise DistributedError(_failure_message(exc, "a collective")) from exc
+            raise
+        if created and world_size > 1:
+            collective(dist.barrier)
+        failed = False
     finally:
         if created and dist.is_initialized():
-            dist.destroy_process_group()
+            try:
+                dist.destroy_process_group()
+            except RuntimeError:
+                if not failed:
+                    raise  # nothing else to report: this is the error
 
 
 def slice_owners(count: int, world_size: int) -> list[int]:
@@ -217,13 +408,7 @@ class DistributedBackend:
         return group_rank if self.group is None else dist.get_global_rank(self.group, group_rank)
 
     def _collective(self, operation, *args, **kwargs):
-        try:
-            return operation(*args, **kwargs)
-        except RuntimeError as exc:  # gloo/NCCL timeouts and lost peers are RuntimeErrors
-            raise DistributedError(
-                f"rank {self.rank} of {self.world_size}: {operation.__name__} failed; another rank died or did "
-                f"not answer within the process group's timeout ({exc})"
-            ) from exc
+        return collective(operation, *args, **kwargs)  # DistributedError when a peer is gone
 
     def _broadcast_all(self, local: dict[int, Any], owners: Sequence[int]) -> list[Any]:
         """Every position's value on every rank, each broadcast from its owner, in position order."""

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import dis
+import gc
 import importlib
 import os
 import sys
@@ -170,4 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         if message is None:
             raise
         print(f"{prefix}: error: {message}", file=sys.stderr)
+        # Collect the failed run's objects now, while the interpreter is whole: a gloo process
+        # group whose peer stopped, left to the interpreter's exit, can abort the process in its
+        # C++ teardown ("terminate called without an active exception").
+        gc.collect()
         return 2

@@ -8,7 +8,8 @@ pipeline-run --schedule NAME --out DIR``); each rank writes its stage's gradient
 from __future__ import annotations
 
 from .._names import RUNTIME_SCHEDULES
-from ._common import check_output_dir, positive_int
+from ..backends.errors import DEFAULT_TIMEOUT_S
+from ._common import check_output_dir, positive_float, positive_int
 
 HELP = "one rank of a synchronous pipeline schedule on torch.distributed.pipelining (launch with torchrun)"
 
@@ -30,6 +31,13 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="existing folder for grads_rank{r}.pt (overwritten if they exist)"
     )
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="a rank that dies, stops or waits longer than this for its peer ends with an error (default %(default)g)",
+    )
 
 
 def run(args) -> int:
@@ -43,5 +51,5 @@ def run(args) -> int:
     check_output_dir("--out", args.out)
     from ..layerpipe.runtime import run as run_rank
 
-    run_rank(args.schedule, args.microbatches, args.out)
+    run_rank(args.schedule, args.microbatches, args.out, timeout=args.timeout)
     return 0

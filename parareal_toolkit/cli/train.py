@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES, RUN_DEFINING_FIELDS
+from ..backends.errors import DEFAULT_TIMEOUT_S
 from ._common import CliError, non_negative_float, positive_float
 
 HELP = "train ResNet / Parareal ResNet-N on CIFAR-10/100 (seed recipe by default; torchrun for data-parallel)"
@@ -80,6 +81,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--eval-every", type=int, default=None, help="evaluate on the test set every K epochs (1)")
     run.add_argument("--plot", action="store_true", default=None, help="write OUTPUT_DIR/curves.png at the end")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    run.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="under torchrun: a process that dies, stops or waits longer than this for the others ends the run "
+        "with an error (default %(default)g; also bounds the others' wait while rank 0 downloads CIFAR)",
+    )
     resume.help = (
         "continue from OUTPUT_DIR/checkpoint.pt. Options not given come from the checkpoint; model, data "
         "and optimisation options that are given must equal the checkpoint's (else exit 2 naming them). "

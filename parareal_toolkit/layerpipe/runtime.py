@@ -26,7 +26,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .._names import RUNTIME_SCHEDULES
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_int, check_timeout
+from ..backends.errors import DEFAULT_TIMEOUT_S
 
 if TYPE_CHECKING:
     from torch.distributed.pipelining.schedules import _Action
@@ -154,15 +155,19 @@ def check_torchrun_environment() -> int:
     return int(rank)
 
 
-def run(name: str, microbatches: int, out: str) -> None:
+def run(name: str, microbatches: int, out: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> None:
     """Body of one torchrun process: one stage of schedule ``name`` on the example batch.
 
-    Joins the gloo process group torchrun describes, runs one step of ``microbatches``
-    micro-batches (a divisor of the example batch's 8 samples) and saves this rank's parameter gradients (named as in
-    :func:`build_model`) and losses to ``out/grads_rank{rank}.pt``. Every rank leaves
-    through a barrier, then destroys the process group. Outside a two-process torchrun
-    launch it raises ``ValueError`` (:func:`check_torchrun_environment`) before joining
-    anything.
+    Joins the gloo process group torchrun describes (as
+    :func:`~parareal_toolkit.backends.distributed.process_group` sets it up: every send,
+    receive and barrier bounded by ``timeout`` seconds, default 300), runs one step of
+    ``microbatches`` micro-batches (a divisor of the example batch's 8 samples) and saves
+    this rank's parameter gradients (named as in :func:`build_model`) and losses to
+    ``out/grads_rank{rank}.pt``. Every rank leaves through a barrier, then destroys the
+    process group; a rank whose peer dies, stops or does not answer within ``timeout``
+    raises :class:`~parareal_toolkit.backends.distributed.DistributedError`. Outside a
+    two-process torchrun launch it raises ``ValueError`` (:func:`check_torchrun_environment`)
+    before joining anything.
     """
     name = check_choice(name, "schedule", RUNTIME_SCHEDULES)
     microbatches = check_int(microbatches, "microbatches", minimum=1)
@@ -171,16 +176,17 @@ def run(name: str, microbatches: int, out: str) -> None:
             f"`microbatches` must divide the example batch of {EXAMPLE_BATCH} samples "
             f"({', '.join(str(m) for m in range(1, EXAMPLE_BATCH + 1) if EXAMPLE_BATCH % m == 0)}); got {microbatches}."
         )
+    timeout = check_timeout(timeout)
     check_torchrun_environment()
 
     import torch
-    import torch.distributed as dist
     from torch.distributed.pipelining import PipelineStage, Schedule1F1B, ScheduleGPipe
     from torch.distributed.pipelining.schedules import _PipelineSchedule, _PipelineScheduleRuntime
 
-    dist.init_process_group("gloo")
-    try:
-        rank, world = dist.get_rank(), dist.get_world_size()
+    from ..backends.distributed import process_group
+
+    # leaves through a barrier (a rank exiting under a live gloo peer can abort) unless it raised
+    with process_group("gloo", timeout=timeout) as (rank, world):
         model = build_model()
         bounds = stage_bounds(world)[rank]
         submod = torch.nn.Sequential(*[model[i] for i in bounds])
@@ -211,6 +217,3 @@ def run(name: str, microbatches: int, out: str) -> None:
         torch.save(
             {"grads": grads, "losses": [float(l.detach()) for l in losses]}, os.path.join(out, f"grads_rank{rank}.pt")
         )
-        dist.barrier()  # leave together: a rank exiting under a live gloo peer can abort
-    finally:
-        dist.destroy_process_group()

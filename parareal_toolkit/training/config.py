@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES, RUN_DEFINING_FIELDS
-from .._validation import check_choice, check_int, check_ints, check_real
+from .._validation import check_choice, check_int, check_ints, check_real, check_timeout
+from ..backends.errors import DEFAULT_TIMEOUT_S
 
 __all__ = ["TrainConfig", "RUN_DEFINING", "RUN_SETTINGS"]
 
@@ -84,6 +85,7 @@ class TrainConfig:
     output_dir: str = "runs/default"
     eval_every: int = 1
     plot: bool = False
+    timeout: float = DEFAULT_TIMEOUT_S  # seconds any collective waits for the other processes (torchrun)
 
     def __post_init__(self) -> None:
         check_choice(self.model, "model", MODEL_NAMES)
@@ -111,6 +113,7 @@ class TrainConfig:
         self.momentum = check_real(self.momentum, "momentum", minimum=0)
         self.weight_decay = check_real(self.weight_decay, "weight_decay", minimum=0)
         self.gamma = check_real(self.gamma, "gamma", minimum=0, strict=True)
+        self.timeout = check_timeout(self.timeout)
         self.milestones = sorted(check_ints(self.milestones, "milestones", minimum=1, nonempty=False))
         for name in _SWITCHES:
             value = getattr(self, name)
@@ -159,7 +162,7 @@ class TrainConfig:
         """The configuration that resumes ``saved``: its model, data and recipe, this run's settings.
 
         The fields in :data:`RUN_SETTINGS` (epochs, output and data folders, workers, device,
-        threads, precision and determinism switches, evaluation interval, plotting, download)
+        threads, precision and determinism switches, evaluation interval, plotting, download, timeout)
         come from ``self``, every other field from ``saved``, so a resumed run computes what
         the interrupted one would have. (:func:`~parareal_toolkit.training.train` first
         refuses a ``self`` whose ``resume_conflicts`` with ``saved`` are not empty.)

@@ -142,7 +142,10 @@ def train(
         for stale in ("final.json", "curves.png"):
             (run_dir / stale).unlink(missing_ok=True)
 
-    with data_parallel_group(config.device) as group, run_environment(config, group.device) as environment:
+    with (
+        data_parallel_group(config.device, timeout=config.timeout) as group,
+        run_environment(config, group.device) as environment,
+    ):
         trainer = Trainer(
             config,
             group,

@@ -1,0 +1,792 @@
+"""The catalogue of bad inputs and faults: every one gives a clear error or a true result.
+
+Each row is one thing a user can get wrong, through the ``parareal`` command or the Python
+API, with the outcome the toolkit promises:
+
+* ``cli(argv, status, fragment)``: ``parareal ARGV`` exits with ``status`` and prints ONE line
+  on stderr that contains ``fragment`` (and no traceback);
+* ``api(call, exception, fragment)``: ``call()`` raises ``exception`` whose message matches
+  the regular expression ``fragment`` (naming the argument and echoing the value);
+* ``api_result(call, check)``: ``call()`` returns a result for which ``check(result)`` is
+  true (a non-finite or unconverged answer reported as such).
+
+The README's promise about errors points here. Rows run in this process (the CLI through
+``parareal_toolkit.cli.main``), each in well under a second unless marked; the slow ones
+(real subprocesses, torchrun, training) are marked ``slow`` and still run in CI.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from parareal_toolkit.cli import main
+
+# --- the table's vocabulary ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cli:
+    argv: tuple[str, ...]
+    status: int
+    fragment: str
+
+
+@dataclass(frozen=True)
+class Api:
+    call: Callable[[], Any]
+    exception: type[BaseException] | tuple[type[BaseException], ...]
+    fragment: str
+
+
+@dataclass(frozen=True)
+class ApiResult:
+    call: Callable[[], Any]
+    check: Callable[[Any], bool]
+
+
+def cli(*argv: str, status: int = 2, fragment: str) -> Cli:
+    return Cli(tuple(argv), status, fragment)
+
+
+def api(call: Callable[[], Any], exception, fragment: str) -> Api:
+    return Api(call, exception, fragment)
+
+
+def api_result(call: Callable[[], Any], check: Callable[[Any], bool]) -> ApiResult:
+    return ApiResult(call, check)
+
+
+# --- shared objects (built lazily: a row's call builds what it needs) ---------------------
+
+
+def _heat(m: int = 8, n: int = 4):
+    from parareal_toolkit import TimeGrid
+    from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, heat_1d
+
+    problem = heat_1d(m)
+    grid = TimeGrid.uniform(problem.t_final, n)
+    return problem, ExactPropagator(problem.ode, grid), ImplicitEulerPropagator(problem.ode, grid)
+
+
+def _driver(**kwargs):
+    from parareal_toolkit import parareal
+
+    problem, fine, coarse = _heat()
+    args = {"fine": fine, "coarse": coarse, "u0": problem.u0, **kwargs}
+    return parareal(args.pop("fine"), args.pop("coarse"), args.pop("u0"), **args)
+
+
+def _nn():
+    import parareal_toolkit.nn as nn
+
+    return nn
+
+
+def _lp():
+    import parareal_toolkit.layerpipe as lp
+
+    return lp
+
+
+def _small_profile():
+    return _lp().profile_from_costs([1.0, 2.0, 3.0], [0.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+
+
+def _linear_parareal_network():
+    import torch
+
+    nn = _nn()
+    g = torch.Generator().manual_seed(0)
+    model = nn.linear_network("dense", num_blocks=4, width=3, in_channels=2, out_features=2, generator=g)
+    return nn.to_parareal(model, 2, coarse_factory=nn.exact_coarse)
+
+
+def _train_config(**kwargs):
+    from parareal_toolkit.training import TrainConfig
+
+    return TrainConfig(**kwargs)
+
+
+class _Squares:
+    """``u -> u*u - u*u/2``: finite for a while, then overflows (a propagator that blows up mid-run)."""
+
+    num_slices = 5
+
+    def __call__(self, u, j):
+        with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the point
+            return u * u - u * u / 2
+
+
+class _Identity:
+    num_slices = 5
+
+    def __call__(self, u, j):
+        return u + 0
+
+
+def _driver_custom(fine, coarse, u0, **kwargs):
+    from parareal_toolkit import parareal
+
+    return parareal(fine, coarse, u0, **kwargs)
+
+
+def _squares_reference():
+    from parareal_toolkit import propagate_sequentially
+
+    return propagate_sequentially(_Squares(), np.array([1e40]))
+
+
+def _torch_tensor(values, dtype="float64"):
+    import torch
+
+    return torch.as_tensor(np.asarray(values), dtype=getattr(torch, dtype))
+
+
+# the smallest training run: options every `train` row starts from
+_TRAIN_TINY = (
+    "train",
+    "--dataset",
+    "fake",
+    "--depth",
+    "11",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--train-size",
+    "16",
+    "--test-size",
+    "8",
+    "--workers",
+    "0",
+    "--quiet",
+)
+
+
+# --- the catalogue ------------------------------------------------------------------------
+
+CASES: dict[str, Cli | Api | ApiResult] = {
+    # ---- parareal ode: options ----
+    "ode/slices-0": cli("ode", "--slices", "0", fragment="--slices: expected a positive integer, got '0'"),
+    "ode/slices-text": cli("ode", "--slices", "ten", fragment="--slices: expected a positive integer"),
+    "ode/slices-float": cli("ode", "--slices", "2.5", fragment="--slices: expected a positive integer"),
+    "ode/iterations-negative": cli("ode", "--iterations", "-1", fragment="expected a non-negative integer"),
+    "ode/tol-zero": cli("ode", "--tol", "0", fragment="--tol: expected a positive number"),
+    "ode/tol-nan": cli("ode", "--tol", "nan", fragment="--tol: expected a positive number"),
+    "ode/tol-inf": cli("ode", "--tol", "inf", fragment="--tol: expected a positive number"),
+    "ode/t-final-negative": cli("ode", "--t-final", "-1", fragment="--t-final: expected a positive number"),
+    "ode/t-final-nan": cli("ode", "--t-final", "nan", fragment="--t-final: expected a positive number"),
+    "ode/size-0": cli("ode", "--size", "0", fragment="--size: expected a positive integer"),
+    "ode/size-on-fixed-problem": cli("ode", "--problem", "dahlquist", "--size", "5", fragment="`size` applies only"),
+    "ode/sparse-on-fixed-problem": cli("ode", "--problem", "oscillator", "--sparse", fragment="`sparse` applies only"),
+    "ode/size-too-small-advection": cli(
+        "ode", "--problem", "advection", "--size", "2", fragment="`m` must be at least 3"
+    ),
+    "ode/unknown-problem": cli("ode", "--problem", "lorenz96", fragment="invalid choice: 'lorenz96'"),
+    "ode/unknown-form": cli("ode", "--form", "literal", fragment="invalid choice: 'literal'"),
+    "ode/unknown-backend": cli("ode", "--backend", "gpu", fragment="invalid choice: 'gpu'"),
+    "ode/coarse-substeps-0": cli("ode", "--coarse-substeps", "0", fragment="--coarse-substeps: expected a positive"),
+    "ode/fine-substeps-0": cli("ode", "--fine-substeps", "0", fragment="--fine-substeps: expected a positive"),
+    "ode/workers-without-processes": cli(
+        "ode", "--workers", "2", fragment="--workers applies only to --backend processes"
+    ),
+    "ode/workers-0": cli("ode", "--backend", "processes", "--workers", "0", fragment="--workers: expected a positive"),
+    "ode/unknown-option": cli("ode", "--colour", "red", fragment="unrecognized arguments: --colour red"),
+    "ode/json-missing-folder": cli("ode", "--json", "/nonexistent-folder/x.json", fragment="does not exist"),
+    # ---- parareal verify / models / layerpipe / bench: options ----
+    "verify/examples-negative": cli("verify", "--examples", "-3", fragment="examples"),
+    "verify/unknown-case": cli("verify", "--case", "sigmoid", fragment="invalid choice: 'sigmoid'"),
+    "verify/json-missing-folder": cli(
+        "verify", "--examples", "1", "--json", "/nonexistent-folder/v.json", fragment="v.json"
+    ),
+    "models/depth-not-9n+2": cli("models", "--depth", "21", fragment="`depth` must be 9n + 2"),
+    "models/depth-text": cli("models", "--depth", "deep", fragment="--depth"),
+    "models/subnetworks-too-many": cli("models", "--depth", "20", "-N", "7", fragment="num_subnetworks"),
+    "models/subnetworks-0": cli("models", "--depth", "20", "-N", "0", fragment="num_subnetworks"),
+    "models/coarse-units-0": cli("models", "--depth", "20", "--coarse-units", "0", fragment="coarse_units"),
+    "layerpipe/processors-0": cli("layerpipe", "--processors", "0", fragment="processors"),
+    "layerpipe/processors-too-many": cli(
+        "layerpipe", "--processors", "40", "--schedules", "pipedream", fragment="at most 16"
+    ),
+    "layerpipe/negative-cost": cli("layerpipe", "--costs", "1", "-1", "1", fragment="activation_grad"),
+    "layerpipe/costs-not-triples": cli("layerpipe", "--costs", "1", "1", fragment="F A G triples"),
+    "layerpipe/unknown-schedule": cli("layerpipe", "--schedules", "magic", fragment="schedules"),
+    "layerpipe/unknown-network": cli("layerpipe", "--network", "alexnet", fragment="network"),
+    "layerpipe/microbatches-0": cli("layerpipe", "--microbatches", "0", fragment="--microbatches"),
+    "layerpipe/latency-negative": cli("layerpipe", "--latency", "-1", fragment="--latency"),
+    "layerpipe/latency-nan": cli("layerpipe", "--latency", "nan", fragment="--latency"),
+    "layerpipe/latency-inf": cli("layerpipe", "--latency", "inf", fragment="--latency"),
+    "layerpipe/gantt-missing-folder": cli(
+        "layerpipe", "--gantt", "/nonexistent-folder/g.png", fragment="does not exist"
+    ),
+    "bench/threads-0": cli("bench", "--threads", "0", fragment="threads"),
+    "bench/unknown-clock": cli("bench", "--clock", "sundial", fragment="invalid choice: 'sundial'"),
+    "bench/json-missing-folder": cli("bench", "--json", "/nonexistent-folder/t.json", fragment="does not exist"),
+    "bench/plot-missing-folder": cli("bench", "--plot", "/nonexistent-folder/t.png", fragment="does not exist"),
+    "bench/bad-device": cli("bench", "--device", "quantum", "--depth", "20", "-N", "1", fragment="--device"),
+    "train/unknown-dataset": cli("train", "--dataset", "mnist", fragment="invalid choice: 'mnist'"),
+    "train/unknown-model": cli("train", "--model", "vgg", fragment="invalid choice: 'vgg'"),
+    "train/unknown-amp": cli("train", "--amp", "fp8", fragment="invalid choice: 'fp8'"),
+    "evaluate/batch-size-0": cli("evaluate", "x.pt", "--batch-size", "0", fragment="--batch-size"),
+    "evaluate/missing-checkpoint": cli("evaluate", "/nonexistent-folder/checkpoint.pt", fragment="checkpoint"),
+    "cli/unknown-command": cli("integrate", fragment="invalid choice: 'integrate'"),
+    "cli/no-command": cli(fragment="COMMAND"),
+    # ---- the driver ----
+    "driver/negative-iterations": api(
+        lambda: _driver(iterations=-1), ValueError, r"`iterations` must be non-negative; got -1"
+    ),
+    "driver/float-iterations": api(
+        lambda: _driver(iterations=2.5), TypeError, r"`iterations` must be an integer; got 2\.5"
+    ),
+    "driver/bool-iterations": api(lambda: _driver(iterations=True), TypeError, r"`iterations` must be an integer"),
+    "driver/zero-tol": api(lambda: _driver(tol=0.0), ValueError, r"`tol` must be positive and finite; got 0\.0"),
+    "driver/nan-tol": api(lambda: _driver(tol=math.nan), ValueError, r"`tol` must be positive and finite; got nan"),
+    "driver/inf-tol": api(lambda: _driver(tol=math.inf), ValueError, r"`tol` must be positive and finite; got inf"),
+    "driver/text-tol": api(lambda: _driver(tol="1e-6"), TypeError, r"`tol` must be a real number"),
+    "driver/tol-without-monitor": api(lambda: _driver(tol=1e-6, monitor=False), ValueError, r"monitor"),
+    "driver/unknown-form": api(lambda: _driver(form="literal"), ValueError, r"`form` must be one of"),
+    "driver/unknown-backend": api(lambda: _driver(backend="gpu-magic"), ValueError, r"`backend` must be one of"),
+    "driver/norm-not-callable": api(lambda: _driver(norm=2), TypeError, r"`norm` must be callable; got 2"),
+    "driver/callback-not-callable": api(lambda: _driver(callback="print"), TypeError, r"`callback` must be callable"),
+    "driver/fine-not-propagator": api(lambda: _driver(fine=42), TypeError, r"`fine` must be a propagator"),
+    "driver/coarse-without-num-slices": api(
+        lambda: _driver(coarse=lambda u, j: u), TypeError, r"`coarse` must have an integer attribute `num_slices`"
+    ),
+    "driver/initial-wrong-length": api(
+        lambda: _driver(initial=[np.zeros(8)]), ValueError, r"`initial` must hold N - 1 = 3"
+    ),
+    "driver/initial-not-sequence": api(lambda: _driver(initial=5), TypeError, r"`initial` must be a sequence"),
+    "driver/initial-without-end-and-no-iteration": api(
+        lambda: _driver(initial=[np.zeros(8)] * 3, iterations=0), ValueError, r"`iterations` must be at least 1 when"
+    ),
+    "driver/reference-wrong-length": api(
+        lambda: _driver(reference=[np.zeros(8)]), ValueError, r"`reference` must hold N \+ 1 = 5"
+    ),
+    "driver/reference-text": api(lambda: _driver(reference="exact"), TypeError, r"`reference` must be a sequence"),
+    "driver/u0-wrong-shape": api(lambda: _driver(u0=np.zeros(3)), ValueError, r"`u0` must have shape \(8,\)"),
+    "driver/u0-list": api(lambda: _driver(u0=[0.0] * 8), TypeError, r"`u0` must be a numpy array"),
+    "driver/u0-nan": api(lambda: _driver(u0=np.full(8, np.nan)), ValueError, r"`u0` must be finite"),
+    "driver/mismatched-slices": api(
+        lambda: _driver(coarse=_heat(n=5)[2]), ValueError, r"fine.num_slices=4 and coarse.num_slices=5"
+    ),
+    # ---- time grids, propagators, problems, theory ----
+    "grid/one-boundary": api(lambda: __import__("parareal_toolkit").TimeGrid([0.0]), ValueError, r"at least 2"),
+    "grid/decreasing": api(lambda: __import__("parareal_toolkit").TimeGrid([0.0, 1.0, 0.5]), ValueError, r"strictly"),
+    "grid/nan": api(lambda: __import__("parareal_toolkit").TimeGrid([0.0, math.nan]), ValueError, r"finite"),
+    "grid/2d": api(lambda: __import__("parareal_toolkit").TimeGrid([[0.0, 1.0]]), ValueError, r"1-dimensional"),
+    "grid/uniform-zero-slices": api(
+        lambda: __import__("parareal_toolkit").TimeGrid.uniform(1.0, 0), ValueError, r"`num_slices` must be at least 1"
+    ),
+    "grid/uniform-float-slices": api(
+        lambda: __import__("parareal_toolkit").TimeGrid.uniform(1.0, 2.0), TypeError, r"`num_slices` must be an integer"
+    ),
+    "grid/uniform-empty-interval": api(
+        lambda: __import__("parareal_toolkit").TimeGrid.uniform(0.0, 3), ValueError, r"`t_final` must be"
+    ),
+    "grid/uniform-inf": api(
+        lambda: __import__("parareal_toolkit").TimeGrid.uniform(math.inf, 3), ValueError, r"t_final"
+    ),
+    "propagator/slice-out-of-range": api(lambda: _heat()[1](np.zeros(8), 4), IndexError, r"0 <= j < 4; got 4"),
+    "propagator/slice-float": api(lambda: _heat()[1](np.zeros(8), 1.0), TypeError, r"`j` must be an integer"),
+    "propagator/substeps-0": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).ImplicitEulerPropagator(
+            _heat()[0].ode, __import__("parareal_toolkit").TimeGrid.uniform(0.1, 4), substeps=0
+        ),
+        ValueError,
+        r"`substeps` must be at least 1; got 0",
+    ),
+    "propagator/ode-not-linear-ode": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).ExactPropagator(
+            np.eye(2), __import__("parareal_toolkit").TimeGrid.uniform(1.0, 2)
+        ),
+        TypeError,
+        r"`ode` must be a LinearODE",
+    ),
+    "propagator/grid-not-time-grid": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).ExactPropagator(_heat()[0].ode, [0.0, 1.0]),
+        TypeError,
+        r"`grid` must be a TimeGrid",
+    ),
+    "ode/matrix-not-square": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).LinearODE(np.ones((2, 3))), ValueError, r"square"
+    ),
+    "ode/matrix-nan": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).LinearODE(np.full((2, 2), np.nan)),
+        ValueError,
+        r"finite",
+    ),
+    "problems/heat-size-0": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).heat_1d(0), ValueError, r"`m`"
+    ),
+    "problems/heat-size-float": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).heat_1d(5.0), TypeError, r"`m` must be an integer"
+    ),
+    "problems/heat-negative-diffusivity": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).heat_1d(5, diffusivity=-1.0),
+        ValueError,
+        r"`diffusivity` must be positive",
+    ),
+    "problems/heat-nan-t-final": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).heat_1d(5, t_final=math.nan),
+        ValueError,
+        r"`t_final` must be positive and finite; got nan",
+    ),
+    "problems/unknown-name": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).make_problem("lorenz96"), ValueError, r"lorenz96"
+    ),
+    "theory/speedup-negative-alpha": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).speedup(-0.1, 8, 2), ValueError, r"`alpha`"
+    ),
+    "theory/speedup-zero-iterations": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).speedup(0.1, 8, 0), ValueError, r"`iterations`"
+    ),
+    "theory/speedup-zero-workers": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).speedup(0.1, 8, 2, workers=0),
+        ValueError,
+        r"`workers`",
+    ),
+    "theory/bound-unknown-kind": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).error_bounds(
+            _heat()[0].ode, __import__("parareal_toolkit").TimeGrid.uniform(0.1, 4), [np.zeros(8)] * 5, 2, kind="tight"
+        ),
+        ValueError,
+        r"`kind` must be one of",
+    ),
+    "backends/processes-0-workers": api(
+        lambda: __import__("parareal_toolkit.backends", fromlist=["x"]).ProcessBackend(0), ValueError, r"`workers`"
+    ),
+    "backends/processes-bad-start-method": api(
+        lambda: __import__("parareal_toolkit.backends", fromlist=["x"]).ProcessBackend(1, start_method="teleport"),
+        ValueError,
+        r"`start_method` must be one of",
+    ),
+    # ---- networks ----
+    "nn/balanced-sizes-too-many": api(
+        lambda: _nn().balanced_sizes(3, 4), ValueError, r"`num_subnetworks` must be at most 3"
+    ),
+    "nn/balanced-sizes-bool": api(lambda: _nn().balanced_sizes(True, 1), TypeError, r"`num_blocks` must be an integer"),
+    "nn/split-sizes-zero": api(lambda: _nn().split_blocks([], [0]), ValueError, r"`sizes\[0\]` must be at least 1"),
+    "nn/split-sizes-sum": api(
+        lambda: _nn().split_blocks([__import__("torch").nn.Identity()] * 3, [1, 1]), ValueError, r"add up to"
+    ),
+    "nn/linear-network-unknown-kind": api(
+        lambda: _nn().linear_network("conv5x5", num_blocks=2, width=2, in_channels=1, out_features=1),
+        ValueError,
+        r"`kind` must be one of",
+    ),
+    "nn/linear-network-width-0": api(
+        lambda: _nn().linear_network("dense", num_blocks=2, width=0, in_channels=1, out_features=1),
+        ValueError,
+        r"`width`",
+    ),
+    "nn/resnet-depth": api(lambda: _nn().preact_resnet(21), ValueError, r"`depth` must be 9n \+ 2"),
+    "nn/resnet-depth-float": api(lambda: _nn().preact_resnet(20.0), TypeError, r"`depth` must be an integer"),
+    "nn/resnet-classes-0": api(lambda: _nn().preact_resnet(20, num_classes=0), ValueError, r"`num_classes`"),
+    "nn/plan-too-many-subnetworks": api(
+        lambda: _nn().parareal_resnet_plan(20, num_subnetworks=10), ValueError, r"num_subnetworks"
+    ),
+    "nn/plan-coarse-units-float": api(
+        lambda: _nn().parareal_resnet_plan(20, num_subnetworks=2, coarse_units=1.5), TypeError, r"`coarse_units`"
+    ),
+    "nn/network-iterations-0": api(
+        lambda: setattr(_linear_parareal_network(), "iterations", 0), ValueError, r"`iterations` must be at least 1"
+    ),
+    "nn/network-unknown-form": api(
+        lambda: setattr(_linear_parareal_network(), "form", "defect"), ValueError, r"`form` must be one of"
+    ),
+    "nn/network-unknown-backend": api(
+        lambda: _nn().PararealNetwork(
+            [__import__("torch").nn.Identity()],
+            [__import__("torch").nn.Identity()],
+            [],
+            __import__("torch").nn.Identity(),
+            backend="tpu",
+        ),
+        ValueError,
+        r"`backend` must be one of",
+    ),
+    "nn/network-coarse-count": api(
+        lambda: _nn().PararealNetwork(
+            [__import__("torch").nn.Identity()] * 2,
+            [__import__("torch").nn.Identity()] * 2,
+            [],
+            __import__("torch").nn.Identity(),
+        ),
+        ValueError,
+        r"`coarse` must hold N - 1 = 1",
+    ),
+    "nn/to-parareal-too-many": api(
+        lambda: _nn().to_parareal(__import__("torch").nn.Sequential(*[__import__("torch").nn.Identity()] * 3), 5),
+        ValueError,
+        r"num_subnetworks",
+    ),
+    "verify/api-examples-0": api(
+        lambda: __import__("parareal_toolkit.testing.proposition1", fromlist=["x"]).verify_proposition1(examples=0),
+        ValueError,
+        r"`examples` must be at least 1",
+    ),
+    "verify/api-rtol-nan": api(
+        lambda: __import__("parareal_toolkit.testing.proposition1", fromlist=["x"]).verify_proposition1(rtol=math.nan),
+        ValueError,
+        r"`rtol` must be positive and finite",
+    ),
+    # ---- LayerPipe ----
+    "layerpipe-api/profile-negative": api(
+        lambda: _lp().profile_from_costs([1.0], [-1.0], [1.0]), ValueError, r"activation_grad"
+    ),
+    "layerpipe-api/profile-lengths": api(lambda: _lp().profile_from_costs([1.0, 2.0], [1.0], [1.0]), ValueError, r""),
+    "layerpipe-api/partition-0": api(
+        lambda: _lp().partition_contiguous(_small_profile(), 0), ValueError, r"processors"
+    ),
+    "layerpipe-api/partition-too-many": api(
+        lambda: _lp().partition_contiguous(_small_profile(), 4), ValueError, r"at most 3"
+    ),
+    "layerpipe-api/unknown-schedule": api(
+        lambda: _lp().build_schedule("magic", _small_profile(), 2), ValueError, r"magic"
+    ),
+    "layerpipe-api/microbatches-0": api(
+        lambda: _lp().build_schedule("gpipe", _small_profile(), 2, microbatches=0), ValueError, r"microbatches"
+    ),
+    "layerpipe-api/negative-latency": api(
+        lambda: _lp().evaluate("gpipe", _small_profile(), 2, latency=-1.0), ValueError, r"latency"
+    ),
+    "layerpipe-api/unknown-network": api(lambda: _lp().network_profile("alexnet"), ValueError, r"alexnet"),
+    "layerpipe-api/delays-negative": api(lambda: _lp().pipedream_delays(-1), ValueError, r"num_layers"),
+    # ---- training ----
+    "training/config-epochs-0": api(lambda: _train_config(epochs=0), ValueError, r"`epochs`"),
+    "training/config-lr-nan": api(lambda: _train_config(lr=math.nan), ValueError, r"`lr` must be positive and finite"),
+    "training/config-lr-0": api(lambda: _train_config(lr=0.0), ValueError, r"`lr`"),
+    "training/config-unknown-model": api(lambda: _train_config(model="vgg"), ValueError, r"`model` must be one of"),
+    "training/config-unknown-device": api(lambda: _train_config(device="tpu"), ValueError, r"`device` must be one of"),
+    "training/config-batch-size-0": api(lambda: _train_config(batch_size=0), ValueError, r"`batch_size`"),
+    "training/config-milestone-0": api(lambda: _train_config(milestones=[5, 0]), ValueError, r"milestones"),
+    "training/load-missing-checkpoint": api(
+        lambda: __import__("parareal_toolkit.training", fromlist=["x"]).load_checkpoint("/nonexistent/ck.pt"),
+        (FileNotFoundError, ValueError),
+        r"ck\.pt",
+    ),
+    "training/unknown-dataset": api(
+        lambda: __import__("parareal_toolkit.training", fromlist=["x"]).load_dataset("mnist", train=True),
+        ValueError,
+        r"mnist",
+    ),
+    "training/cifar-missing": api(
+        lambda: __import__("parareal_toolkit.training", fromlist=["x"]).load_dataset(
+            "cifar10", train=True, data_dir="/nonexistent-data"
+        ),
+        Exception,
+        r"nonexistent-data",
+    ),
+    # ---- non-finite results are reported, never hidden (issue: 'max error 0.000e+00 ... converged') ----
+    "ode/nonfinite-advection": cli(
+        "ode",
+        "--problem",
+        "advection",
+        "--t-final",
+        "1e300",
+        status=1,
+        fragment="non-finite values (NaN or infinity) at iteration 1",
+    ),
+    "ode/nonfinite-heat": cli("ode", "--problem", "heat1d", "--t-final", "1e300", status=1, fragment="at iteration 1"),
+    "ode/nonfinite-oscillator": cli(
+        "ode", "--problem", "oscillator", "--t-final", "1e300", status=1, fragment="at iteration 1"
+    ),
+    "driver/nan-at-iteration-3-numpy": api_result(
+        lambda: _driver_custom(_Squares(), _Identity(), np.array([1e40])),
+        lambda r: (r.nonfinite_iteration, r.iterations, r.finite, r.converged) == (3, 3, False, False),
+    ),
+    "driver/nan-at-iteration-3-torch": api_result(
+        lambda: _driver_custom(_Squares(), _Identity(), _torch_tensor([1e40])),
+        lambda r: (r.nonfinite_iteration, r.iterations, r.finite, r.converged) == (3, 3, False, False),
+    ),
+    "driver/nan-unmonitored": api_result(
+        lambda: _driver_custom(_Squares(), _Identity(), np.array([1e40]), monitor=False),
+        lambda r: not r.finite and not r.converged,
+    ),
+    "driver/nan-torch-u0": api_result(
+        lambda: _driver_custom(_Identity(), _Identity(), _torch_tensor([math.nan, 1.0])),
+        lambda r: (r.nonfinite_iteration, r.iterations, r.converged) == (0, 0, False),
+    ),
+    "driver/nan-errors-reported": api_result(
+        lambda: _driver_custom(_Squares(), _Identity(), np.array([1e40]), reference=_squares_reference()),
+        lambda r: all(e != e for e in r.errors),
+    ),
+    "driver/inf-guess": api_result(
+        lambda: _driver_custom(
+            _Identity(), _Identity(), np.ones(1), initial=[np.ones(1), np.array([np.inf]), np.ones(1), np.ones(1)]
+        ),
+        lambda r: r.nonfinite_iteration == 0 and not r.converged,
+    ),
+    # ---- complex numbers and shapes that would broadcast ----
+    "ode/complex-matrix": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).LinearODE(np.array([[-1.0 + 1.0j]])),
+        TypeError,
+        r"`A` must be real",
+    ),
+    "ode/complex-sparse-matrix": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).LinearODE(
+            __import__("scipy.sparse", fromlist=["x"]).diags([-1.0 + 2.0j, -1.0])
+        ),
+        TypeError,
+        r"`A` must be real",
+    ),
+    "driver/complex-u0": api(lambda: _driver(u0=_heat()[0].u0 + 0j), TypeError, r"`u0` must be real"),
+    "driver/complex-guess": api(
+        lambda: _driver(initial=[np.zeros(8), np.zeros(8), np.zeros(8) * 1j]), TypeError, r"`initial\[2\]` must be real"
+    ),
+    "driver/bool-u0": api(lambda: _driver(u0=np.ones(8, dtype=bool)), TypeError, r"`u0` must be a real array"),
+    "propagator/complex-state": api(lambda: _heat()[1](np.zeros(8) * 1j, 0), TypeError, r"`u` must be real"),
+    "driver/reference-shape-1": api(
+        lambda: _driver(reference=[np.zeros(8)] * 3 + [np.zeros(1), np.zeros(8)]),
+        ValueError,
+        r"`reference\[3\]` must have shape \(8,\)",
+    ),
+    "driver/reference-shape-m1": api(
+        lambda: _driver(reference=[np.zeros(8)] * 3 + [np.zeros((8, 1)), np.zeros(8)]),
+        ValueError,
+        r"`reference\[3\]` must have shape \(8,\).*got \(8, 1\)",
+    ),
+    "driver/reference-none": api(
+        lambda: _driver(reference=[np.zeros(8), None, np.zeros(8), np.zeros(8), np.zeros(8)]),
+        TypeError,
+        r"`reference\[1\]` must be a state",
+    ),
+    "driver/guess-shape-m1": api(
+        lambda: _driver(initial=[np.zeros(8), np.zeros((8, 1)), np.zeros(8)]),
+        ValueError,
+        r"`initial\[1\]` must have shape \(8,\)",
+    ),
+    # ---- networks: the input named before torch raises ----
+    "nn/numpy-input": api(
+        lambda: _linear_parareal_network()(np.ones((4, 2))), TypeError, r"`x` must be a torch.Tensor; got ndarray"
+    ),
+    "nn/float32-input": api(
+        lambda: _linear_parareal_network()(_torch_tensor(np.ones((4, 2)), dtype="float32")),
+        TypeError,
+        r"`x` must have the network's dtype torch.float64; got torch.float32",
+    ),
+    "nn/int-input": api(
+        lambda: _linear_parareal_network()(_torch_tensor(np.ones((4, 2)), dtype="int64")),
+        TypeError,
+        r"`x` must have the network's dtype torch.float64; got torch.int64",
+    ),
+    # ---- memory and time estimated up front (issue: hangs and a 74 GiB MemoryError) ----
+    "ode/size-100000": cli("ode", "--size", "100000", fragment="use --sparse or a smaller --size"),
+    "ode/heat2d-size-1000": cli(
+        "ode", "--problem", "heat2d", "--size", "1000", fragment="use --sparse or a smaller --size"
+    ),
+    "ode/fine-substeps-1e9": cli("ode", "--fine-substeps", "1000000000", fragment="use fewer --fine-substeps"),
+    "ode/advection-sparse-long": cli(
+        "ode", "--problem", "advection", "--t-final", "1e8", "--sparse", fragment="estimated run time ~"
+    ),
+    "ode/time-limit-nan": cli("ode", "--time-limit", "nan", fragment="--time-limit: expected a positive number"),
+    "ode/time-limit-0": cli("ode", "--time-limit", "0", fragment="--time-limit: expected a positive number"),
+    "ode/distributed-outside-torchrun": cli("ode", "--backend", "distributed", fragment="torchrun"),
+    "models/depth-90000002": cli("models", "--depth", "90000002", status=0, fragment="ResNet-90000002"),
+    # ---- output paths checked before the work ----
+    "ode/json-is-a-directory": cli("ode", "--json", "{tmp}", fragment="it is a directory"),
+    "ode/plot-is-a-directory": cli("ode", "--plot", "{tmp}", fragment="it is a directory"),
+    "ode/json-name-too-long": cli("ode", "--json", "{tmp}/" + "x" * 300, fragment="File name too long"),
+    "ode/plot-unknown-format": cli("ode", "--plot", "{tmp}/figure.xyz", fragment="unknown extension '.xyz'"),
+    "ode/outputs-checked-before-estimate": cli(
+        "ode", "--fine-substeps", "1000000000", "--json", "{tmp}", fragment="is a directory"
+    ),
+    "bench/json-is-a-directory": cli("bench", "--json", "{tmp}", fragment="it is a directory"),
+    "layerpipe/json-is-a-directory": cli("layerpipe", "--json", "{tmp}", fragment="is a directory"),
+    "verify/json-is-a-directory": cli("verify", "--examples", "1", "--json", "{tmp}", fragment="is a directory"),
+    "train/output-is-a-file": cli(*_TRAIN_TINY, "-o", "{tmp}/afile", fragment="is a file, not a directory"),
+    "train/output-under-a-file": cli(*_TRAIN_TINY, "-o", "/dev/null/run", fragment="Not a directory"),
+    "train/output-name-too-long": cli(*_TRAIN_TINY, "-o", "{tmp}/" + "x" * 300, fragment="File name too long"),
+    # ---- training options: the right option named, non-finite refused ----
+    "train/lr-nan": cli(*_TRAIN_TINY, "--lr", "nan", fragment="argument --lr: expected a positive number, got 'nan'"),
+    "train/lr-inf": cli(*_TRAIN_TINY, "--lr", "inf", fragment="argument --lr: expected a positive number"),
+    "train/gamma-nan": cli(*_TRAIN_TINY, "--gamma", "nan", fragment="argument --gamma: expected a positive number"),
+    "train/momentum-nan": cli(*_TRAIN_TINY, "--momentum", "nan", fragment="argument --momentum"),
+    "train/weight-decay-inf": cli(*_TRAIN_TINY, "--weight-decay", "inf", fragment="argument --weight-decay"),
+    "train/epochs-0": cli(*_TRAIN_TINY, "--epochs", "0", fragment="`epochs`"),
+    "train/depth-12": cli(*_TRAIN_TINY, "--depth", "12", fragment="`depth` must be 9n + 2"),
+    "train/depth-90000002": cli(*_TRAIN_TINY, "--depth", "90000002", fragment="needs at least"),
+    "train/seed-negative": cli(*_TRAIN_TINY, "--seed=-1", fragment="`seed` must be non-negative"),
+    "train/threads-0": cli(*_TRAIN_TINY, "--threads", "0", fragment="`threads` must be at least 1"),
+    "train/deterministic-two-threads": cli(
+        *_TRAIN_TINY, "--deterministic", "--threads", "2", "--device", "cpu", fragment="`threads` must be 1"
+    ),
+    "train/amp-on-cpu": cli(*_TRAIN_TINY, "--amp", "bf16", "--device", "cpu", fragment="need CUDA"),
+    "train/train-size-with-cifar": cli("train", "--dataset", "cifar10", "--train-size", "10", fragment="`train_size`"),
+    "train/cifar-missing": cli(
+        "train",
+        "--dataset",
+        "cifar10",
+        "--data-dir",
+        "{tmp}/nowhere",
+        "--depth",
+        "11",
+        "--workers",
+        "0",
+        "-o",
+        "{tmp}/r",
+        fragment="pass --download",
+    ),
+    "train/data-dir-is-a-file": cli(
+        "train",
+        "--dataset",
+        "cifar100",
+        "--data-dir",
+        "{tmp}/afile",
+        "--depth",
+        "11",
+        "-o",
+        "{tmp}/r",
+        fragment="is a file, not a directory",
+    ),
+    "train/timeout-nan": cli("train", "--timeout", "nan", fragment="argument --timeout: expected a positive number"),
+    "train/timeout-huge": cli(*_TRAIN_TINY, "--timeout", "1e9", fragment="at most 604800"),
+    "train/lr-1e8-diverges": cli(
+        "train",
+        "--dataset",
+        "fake",
+        "--depth",
+        "11",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--train-size",
+        "16",
+        "--test-size",
+        "16",
+        "--workers",
+        "0",
+        "--quiet",
+        "--lr",
+        "1e8",
+        "-o",
+        "{tmp}/lr1e8",
+        status=1,
+        fragment="Try a smaller --lr",
+    ),
+    # ---- resume means the same run ----
+    "train/resume-different-model": cli(
+        "train", "--resume", "--model", "resnet", "--depth", "20", "-o", "{run}", fragment="differ from the run in"
+    ),
+    "train/resume-different-seed": cli("train", "--resume", "--seed", "4", "-o", "{run}", fragment="--seed 4 differ"),
+    "train/resume-and-overwrite": cli("train", "--resume", "--overwrite", "-o", "{run}", fragment="choose one"),
+    "train/resume-without-checkpoint": cli("train", "--resume", "-o", "{tmp}", fragment="does not exist"),
+    "train/existing-run-without-resume": cli(*_TRAIN_TINY, "-o", "{run}", fragment="already exists; pass --resume"),
+    "evaluate/directory": cli("evaluate", "{run}", fragment="is a directory, not a checkpoint file"),
+    "evaluate/truncated": cli("evaluate", "{tmp}/trunc.pt", fragment="truncated or corrupt"),
+    "evaluate/workers-negative": cli("evaluate", "{run}/checkpoint.pt", "--workers=-1", fragment="--workers"),
+    # ---- distributed: fail fast, one line ----
+    "distributed/timeout-0": api(
+        lambda: __import__("parareal_toolkit.backends.distributed", fromlist=["x"]).init_distributed("gloo", timeout=0),
+        ValueError,
+        r"`timeout` must be a positive number of seconds",
+    ),
+    "distributed/timeout-inf": api(
+        lambda: __import__("parareal_toolkit.backends.distributed", fromlist=["x"]).init_distributed(
+            "gloo", timeout=math.inf
+        ),
+        ValueError,
+        r"at most 604800",
+    ),
+    "distributed/timeout-bool": api(
+        lambda: __import__("parareal_toolkit.backends.distributed", fromlist=["x"]).init_distributed(
+            "gloo", timeout=True
+        ),
+        TypeError,
+        r"`timeout` must be a real number",
+    ),
+    "distributed/outside-torchrun": api(
+        lambda: __import__("parareal_toolkit.backends.distributed", fromlist=["x"]).init_distributed(),
+        RuntimeError,
+        r"torchrun",
+    ),
+    "training/config-timeout-nan": api(lambda: _train_config(timeout=math.nan), ValueError, r"`timeout`"),
+    "pipeline-run/outside-torchrun": cli("pipeline-run", "--out", "{tmp}", fragment="torchrun"),
+    "pipeline-run/timeout-0": cli("pipeline-run", "--out", "{tmp}", "--timeout", "0", fragment="--timeout"),
+    # ---- more training API ----
+    "training/config-gamma-nan": api(lambda: _train_config(gamma=math.nan), ValueError, r"`gamma` must be positive"),
+    "training/config-augment-text": api(lambda: _train_config(augment="no"), TypeError, r"`augment` must be a bool"),
+    "training/config-train-size-with-cifar": api(
+        lambda: _train_config(dataset="cifar10", train_size=100), ValueError, r"`train_size`"
+    ),
+    "training/load-directory": api(
+        lambda: __import__("parareal_toolkit.training", fromlist=["x"]).load_checkpoint("/"),
+        ValueError,
+        r"is a directory, not a checkpoint file",
+    ),
+}
+
+# --- running a row ------------------------------------------------------------------------
+
+
+def _run(case: Cli | Api | ApiResult, capsys, places: dict[str, str]) -> None:
+    if isinstance(case, Cli):
+        try:
+            status = main([arg.format(**places) for arg in case.argv])
+        except SystemExit as exc:  # pragma: no cover - main returns; kept so a regression reads well
+            status = exc.code
+        out, err = capsys.readouterr()
+        assert status == case.status, f"exit status {status}, expected {case.status}; stderr: {err!r}"
+        assert "Traceback" not in err, err
+        if case.status == 0:  # a true result where a hang or a traceback used to be
+            assert "error" not in err and case.fragment in out, (out, err)
+            return
+        if case.status == 2:  # refused: one line and nothing else
+            assert err.count("\n") == 1, f"expected one line on stderr, got: {err!r}"
+        else:  # ran, but the answer is not usable: said once, last
+            said = [line for line in err.splitlines() if "error" in line or "non-finite" in line or "nan" in line]
+            assert said and err.strip().splitlines()[-1] == said[-1], f"no closing diagnosis on stderr: {err!r}"
+        assert case.fragment in err, f"{case.fragment!r} not in {err!r}"
+    elif isinstance(case, Api):
+        with pytest.raises(case.exception) as info:
+            case.call()
+        assert re.search(case.fragment, str(info.value)), f"{case.fragment!r} does not match {str(info.value)!r}"
+    else:
+        result = case.call()
+        assert case.check(result), result
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A finished one-epoch Parareal ResNet-11 run, and a truncated copy of its checkpoint."""
+    folder = tmp_path_factory.mktemp("run")
+    run = folder / "pr11"
+    argv = [*_TRAIN_TINY, "--model", "parareal-resnet", "-o", str(run)]
+    assert main(argv) == 0
+    data = (run / "checkpoint.pt").read_bytes()
+    (folder / "trunc.pt").write_bytes(data[: len(data) // 2])
+    return run, folder / "trunc.pt"
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input(name, capsys, monkeypatch, tmp_path, request):
+    monkeypatch.chdir(tmp_path)  # nothing a row writes lands in the checkout
+    for variable in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(variable, raising=False)  # the rows run outside torchrun
+    (tmp_path / "afile").write_text("not a folder")
+    places = {"tmp": str(tmp_path)}
+    case = CASES[name]
+    if isinstance(case, Cli) and any("{run}" in arg for arg in case.argv):
+        run, truncated = request.getfixturevalue("trained_run")
+        places["run"] = str(run)
+    if isinstance(case, Cli) and any("trunc.pt" in arg for arg in case.argv):
+        run, truncated = request.getfixturevalue("trained_run")
+        (tmp_path / "trunc.pt").write_bytes(truncated.read_bytes())
+    capsys.readouterr()  # the fixture's own output is not the row's
+    _run(case, capsys, places)
+
+
+def test_the_catalogue_is_large_and_covers_every_command():
+    from parareal_toolkit.cli import COMMANDS
+
+    assert len(CASES) >= 120
+    commands = {case.argv[0] for case in CASES.values() if isinstance(case, Cli) and case.argv}
+    assert set(COMMANDS) - {"pipeline-run"} <= commands

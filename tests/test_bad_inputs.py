@@ -494,6 +494,21 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         status=1,
         fragment="non-finite values (NaN or infinity) at iteration 1",
     ),
+    "ode/nan-at-iteration-3": cli(
+        "ode",
+        "--problem",
+        "dahlquist",
+        "--lam",
+        "300",
+        "--slices",
+        "4",
+        "--t-final",
+        "4",
+        status=1,
+        fragment="non-finite values (NaN or infinity) at iteration 3",
+    ),
+    "ode/lam-nan": cli("ode", "--problem", "dahlquist", "--lam", "nan", fragment="--lam: expected a finite number"),
+    "ode/lam-on-heat": cli("ode", "--lam", "2", fragment="`lam` applies only to 'dahlquist'"),
     "ode/nonfinite-heat": cli("ode", "--problem", "heat1d", "--t-final", "1e300", status=1, fragment="at iteration 1"),
     "ode/nonfinite-oscillator": cli(
         "ode", "--problem", "oscillator", "--t-final", "1e300", status=1, fragment="at iteration 1"

@@ -332,3 +332,17 @@ def test_a_killed_rank_ends_the_other_with_its_first_error_not_a_second_one():
     assert ranks[0].returncode == 2 and "Traceback" not in err
     errors = [line for line in err.splitlines() if "error:" in line]
     assert len(errors) == 1 and errors[0].startswith("parareal ode: error: the distributed run failed: ")
+
+
+def test_a_blow_up_mid_run_is_reported_at_its_iteration(capsys):
+    # u' = 300 u on 4 slices of length 1: parareal makes U_k exact after k iterations, and
+    # e^{300 k} is finite for k = 1, 2 and overflows at k = 3, so iterations 0..2 hold finite
+    # states and the first non-finite one is iteration 3
+    status = main(["ode", "--problem", "dahlquist", "--lam", "300", "--slices", "4", "--t-final", "4"])
+    out, err = capsys.readouterr()
+    assert status == 1
+    assert "not converged: non-finite values (NaN or infinity) at iteration 3" in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in rows] == ["0", "1", "2", "3"]  # the table stops where the values did
+    assert [row[2] for row in rows[1:3]] == ["1.942e+130", "3.773e+260"]  # finite increments first
+    assert "at iteration 3" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

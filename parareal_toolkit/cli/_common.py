@@ -22,6 +22,7 @@ __all__ = [
     "non_negative_int",
     "positive_float",
     "non_negative_float",
+    "finite_float",
     "check_output_path",
     "check_output_dir",
     "check_figure_path",
@@ -63,6 +64,7 @@ positive_int = _number(int, "a positive integer", minimum=1, inclusive=True)
 non_negative_int = _number(int, "a non-negative integer", minimum=0, inclusive=True)
 positive_float = _number(float, "a positive number", minimum=0.0, inclusive=False)
 non_negative_float = _number(float, "a non-negative number", minimum=0.0, inclusive=True)
+finite_float = _number(float, "a finite number", minimum=-math.inf, inclusive=False)
 
 
 def check_output_path(option: str, path: str | None, *, stdout: bool = False) -> None:

@@ -28,6 +28,7 @@ from ._common import (
     check_distinct_outputs,
     check_figure_path,
     check_output_path,
+    finite_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -54,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--size", type=positive_int, help="grid size m of heat1d/heat2d/advection (default: the problem's)"
     )
     parser.add_argument("--t-final", type=positive_float, help="final time T (default: the problem's)")
+    parser.add_argument(
+        "--lam",
+        type=finite_float,
+        help="λ of --problem dahlquist, u' = λu (default -1; a positive λ is a growing solution)",
+    )
     parser.add_argument("--slices", type=positive_int, default=10, help="number of slices N (default: 10)")
     parser.add_argument("--iterations", type=non_negative_int, help="iterations K (default: N, or the cap with --tol)")
     parser.add_argument("--tol", type=positive_float, help="stop when the increment is at most TOL")
@@ -362,9 +368,11 @@ def _refuse_what_does_not_fit(args: argparse.Namespace, iterations: int) -> Esti
             )
     sized = args.problem in ("heat1d", "heat2d", "advection")
     if args.sparse and not sized:
-        make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=True)  # raises the message
+        make_problem(
+            args.problem, size=args.size, t_final=args.t_final, sparse=True, lam=args.lam
+        )  # raises the message
     # a sparse A is cheap to build whatever the size, and gives the norms the estimate needs
-    probe = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=sized)
+    probe = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=sized, lam=args.lam)
     cost = estimate(args, probe, n, iterations)
     if available is not None and cost.bytes > available:
         raise CliError(
@@ -439,7 +447,7 @@ def _run(args: argparse.Namespace) -> int:
     if leader and cost is not None and cost.seconds > _ANNOUNCE_SECONDS:
         print(f"parareal ode: estimated run time ~{_duration(cost.seconds)}", file=sys.stderr, flush=True)
 
-    problem = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=args.sparse)
+    problem = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=args.sparse, lam=args.lam)
     grid = TimeGrid.uniform(problem.t_final, args.slices)
     fine: ExactPropagator | ImplicitEulerPropagator
     if args.fine_substeps is None:

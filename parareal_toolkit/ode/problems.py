@@ -215,9 +215,7 @@ def dahlquist(lam: float = -1.0, *, t_final: float = 1.0) -> LinearProblem:
     LinearProblem
         ``name="dahlquist"``, ``A = [[λ]]``, ``u0 = [1]``; the exact solution is ``e^{λ t}``.
     """
-    lam = float(lam)
-    if not np.isfinite(lam):
-        raise ValueError(f"`lam` must be finite; got {lam!r}.")
+    lam = check_real(lam, "lam")
     return LinearProblem(
         name="dahlquist",
         ode=LinearODE(np.array([[lam]])),
@@ -239,7 +237,12 @@ _SIZED = ("heat1d", "heat2d", "advection")
 
 
 def make_problem(
-    name: str, *, size: int | None = None, t_final: float | None = None, sparse: bool = False
+    name: str,
+    *,
+    size: int | None = None,
+    t_final: float | None = None,
+    sparse: bool = False,
+    lam: float | None = None,
 ) -> LinearProblem:
     """Build a catalogue problem by name; ``size`` is the grid size of the PDE problems.
 
@@ -254,6 +257,8 @@ def make_problem(
         End time (default: the builder's).
     sparse : bool
         Sparse ``A`` (PDE problems only).
+    lam : float, optional
+        ``λ`` of ``"dahlquist"`` (default its -1; a positive ``λ`` is a growing solution).
 
     Returns
     -------
@@ -263,7 +268,8 @@ def make_problem(
     Raises
     ------
     ValueError
-        For an unknown name, or ``size`` / ``sparse`` given for a problem of fixed size.
+        For an unknown name, ``size`` / ``sparse`` given for a problem of fixed size, or
+        ``lam`` for a problem other than ``"dahlquist"``.
 
     Examples
     --------
@@ -285,4 +291,8 @@ def make_problem(
         raise ValueError(f"`size` applies only to {list(_SIZED)}; problem {name!r} has a fixed size.")
     elif sparse:
         raise ValueError(f"`sparse` applies only to {list(_SIZED)}; got problem {name!r}.")
+    if lam is not None:
+        if name != "dahlquist":
+            raise ValueError(f"`lam` applies only to 'dahlquist'; got problem {name!r}.")
+        kwargs["lam"] = lam
     return PROBLEMS[name](**kwargs)

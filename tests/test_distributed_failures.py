@@ -315,6 +315,8 @@ def test_cli_timeout_options_are_checked(no_torchrun, tmp_path, capsys):
 def test_pipeline_run_outside_torchrun_is_one_line(no_torchrun, tmp_path, capsys):
     assert main(["pipeline-run", "--out", str(tmp_path), "--timeout", "5"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("parareal pipeline-run: error: torch.distributed is not initialised")
-    assert "launch with `torchrun" in err
+    assert err.count("\n") == 1 and err.startswith(
+        "parareal pipeline-run: error: pipeline-run must be started by torchrun"
+    )
+    assert "torchrun --nproc-per-node 2 -m parareal_toolkit.cli pipeline-run" in err
     assert not torch.distributed.is_initialized()

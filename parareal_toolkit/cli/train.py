@@ -162,10 +162,12 @@ def run(args: argparse.Namespace) -> int:
     int
         The exit status.
     """
+    from ..backends.distributed import environment_rank
     from ..training import NonFiniteLossError, TrainingInterrupted
     from ..training import run as training_run
 
     config = _config(args)
+    environment_rank()  # a malformed torchrun environment fails before the output folder is made
     training_run.check_output_dir(config.output_dir, "--output-dir")
     try:
         summary = training_run.train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)

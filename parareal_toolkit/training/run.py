@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._validation import check_callable
+from ..backends.distributed import environment_rank
 from .config import TrainConfig
 from .data_parallel import data_parallel_group
 from .environment import run_environment
@@ -123,6 +124,7 @@ def train(
         check_callable(on_batch_end, "on_batch_end")
     if resume and overwrite:
         raise ValueError("`resume` and `overwrite` contradict each other: continue the run, or start it again.")
+    environment_rank()  # a malformed torchrun environment fails before anything is written
     run_dir = Path(config.output_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if not resume and not overwrite and checkpoint_path.exists():

@@ -7,6 +7,7 @@ import signal
 
 import pytest
 import torch
+from tiny_runs import tiny_config
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
 from parareal_toolkit.cli import main
@@ -29,21 +30,7 @@ TIMING_FIELDS = ("images_per_s", "epoch_time_s")
 
 def tiny(tmp_path, name, **overrides):
     """Depth 11 (3 units), 32 augmented FakeData images in batches of 8: 4 steps per epoch."""
-    values = dict(
-        dataset="fake",
-        depth=11,
-        epochs=2,
-        batch_size=8,
-        train_size=32,
-        test_size=16,
-        workers=0,
-        lr=0.05,
-        milestones=[1],
-        deterministic=True,
-        output_dir=str(tmp_path / name),
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+    return tiny_config(tmp_path, name, **overrides)
 
 
 def weights(run_dir):

@@ -7,6 +7,7 @@ import signal
 import numpy as np
 import pytest
 import torch
+from tiny_runs import tiny_config
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
 from parareal_toolkit.training import (
@@ -21,20 +22,8 @@ pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def tiny(tmp_path, **overrides):
-    values = dict(
-        dataset="fake",
-        depth=11,
-        epochs=1,
-        batch_size=8,
-        train_size=16,
-        test_size=8,
-        workers=0,
-        milestones=[],
-        deterministic=True,
-        output_dir=str(tmp_path / "run"),
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+    one_epoch = {"epochs": 1, "train_size": 16, "test_size": 8, "lr": TrainConfig().lr, "milestones": []}
+    return tiny_config(tmp_path, "run", **{**one_epoch, **overrides})
 
 
 def process_globals():

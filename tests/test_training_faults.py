@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import tiny_config
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
 from parareal_toolkit.cli import main
@@ -48,21 +49,8 @@ CIFAR = ["--dataset", "cifar10", "--depth", "11", "--batch-size", "8", "--worker
 
 
 def tiny(tmp_path, name="run", **overrides):
-    values = dict(
-        dataset="fake",
-        depth=11,
-        epochs=1,
-        batch_size=8,
-        train_size=16,
-        test_size=8,
-        workers=0,
-        lr=0.05,
-        milestones=[],
-        deterministic=True,
-        output_dir=str(tmp_path / name),
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+    one_epoch = {"epochs": 1, "train_size": 16, "test_size": 8, "milestones": []}
+    return tiny_config(tmp_path, name, **{**one_epoch, **overrides})
 
 
 def run_cli(capsys, *args):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from tiny_runs import tiny_config
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
 from parareal_toolkit.training import (
@@ -23,21 +24,7 @@ TIMING_FIELDS = ("images_per_s", "epoch_time_s")
 
 
 def tiny(tmp_path, name, **overrides):
-    values = dict(
-        dataset="fake",
-        depth=11,
-        epochs=2,
-        batch_size=8,
-        train_size=24,
-        test_size=8,
-        workers=0,
-        lr=0.05,
-        milestones=[1],
-        deterministic=True,
-        output_dir=str(tmp_path / name),
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
+    return tiny_config(tmp_path, name, **{"train_size": 24, "test_size": 8, **overrides})
 
 
 def test_trainer_epochs_reproduce_train_bit_for_bit(tmp_path):

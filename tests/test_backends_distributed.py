@@ -7,13 +7,12 @@ tests/distributed_worker.py, which compares both backends on every rank.
 import copy
 import json
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from launch import torchrun_command
 from torch import nn
 
 from parareal_toolkit import TimeGrid, parareal
@@ -26,23 +25,9 @@ from parareal_toolkit.ode import ImplicitEulerPropagator, heat_1d
 WORKER = Path(__file__).with_name("distributed_worker.py")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def torchrun(nproc, mode, out_dir, env=None, timeout=240):
     command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        str(nproc),
-        "--master-addr",
-        "127.0.0.1",
-        "--master-port",
-        str(free_port()),
+        *torchrun_command(nproc),
         str(WORKER),
         mode,
         str(out_dir),
@@ -166,15 +151,7 @@ def test_ode_cli_under_torchrun_reports_once_and_matches_serial(tmp_path):
     args = ["ode", "--size", "20", "--slices", "5", "--iterations", "3", "--fine-substeps", "10"]
     report = tmp_path / "distributed.json"
     command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-addr",
-        "127.0.0.1",
-        "--master-port",
-        str(free_port()),
+        *torchrun_command(2),
         "-m",
         "parareal_toolkit.cli",
         *args,

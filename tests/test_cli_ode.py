@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from launch import free_port
 
 from parareal_toolkit.cli import main
 
@@ -309,11 +310,7 @@ def test_ctrl_c_ends_a_run_with_one_line(backend):
 
 @pytest.mark.slow
 def test_a_killed_rank_ends_the_other_with_its_first_error_not_a_second_one():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     args = ["--size", "20", "--slices", "4", "--fine-substeps", "400000", "--backend", "distributed"]
     ranks = []
     for rank in range(2):

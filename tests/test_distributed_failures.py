@@ -10,7 +10,6 @@ status 2, within the configured timeout.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from launch import free_port, torchrun_command
 
 from parareal_toolkit.backends.distributed import (
     DEFAULT_TIMEOUT_S,
@@ -56,12 +56,6 @@ TRAIN = [
     "--device",
     "cpu",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -147,15 +141,7 @@ def test_a_stopped_or_killed_training_rank_ends_the_other_within_the_timeout(tmp
 @pytest.mark.slow
 def test_the_rank_that_fails_first_reports_its_own_error(tmp_path):
     command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-addr",
-        "127.0.0.1",
-        "--master-port",
-        str(free_port()),
+        *torchrun_command(2),
         str(WORKER),
         "first-error",
         str(tmp_path),

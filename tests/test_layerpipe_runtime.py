@@ -2,24 +2,18 @@
 gradients of single-process backprop."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from launch import torchrun_command
 
 from parareal_toolkit import cli
 from parareal_toolkit.layerpipe.runtime import RUNTIME_SCHEDULES, build_model, example_batch, torch_actions
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _reference_grads():
@@ -33,15 +27,7 @@ def _reference_grads():
 @pytest.mark.parametrize("schedule", RUNTIME_SCHEDULES)
 def test_torchrun_gradients_equal_single_process_backprop(schedule, tmp_path):
     cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-addr",
-        "127.0.0.1",
-        "--master-port",
-        str(_free_port()),
+        *torchrun_command(2),
         "-m",
         "parareal_toolkit.cli",
         "pipeline-run",

@@ -2,13 +2,12 @@
 
 import contextlib
 import os
-import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from launch import free_port, torchrun_command
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
 from parareal_toolkit.backends.distributed import process_group
@@ -39,25 +38,9 @@ COMMON = dict(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def torchrun(args, *, nproc=2, timeout=240):
     command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nnodes",
-        "1",
-        "--nproc-per-node",
-        str(nproc),
-        "--master-addr",
-        "127.0.0.1",
-        "--master-port",
-        str(free_port()),
+        *torchrun_command(nproc),
         "-m",
         "parareal_toolkit.cli",
         *args,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from launch import free_port
 from tiny_runs import tiny_config
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
@@ -237,9 +238,7 @@ def test_a_bad_output_dir_exits_2_before_any_work(tmp_path, capsys, kind):
 
 
 def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # nothing listens there once the socket is closed
+    return free_port()  # nothing listens there once its probing socket is closed
 
 
 def test_download_without_network_exits_2_naming_the_url(tmp_path, capsys, monkeypatch):

@@ -32,6 +32,7 @@ PUBLIC_MODULES = [
     "parareal_toolkit.testing.configurations",
     "parareal_toolkit.testing.proposition1",
     "parareal_toolkit.plotting",
+    "parareal_toolkit.results",
     "parareal_toolkit.cli",
 ]
 
@@ -105,6 +106,7 @@ LAYER = {
     "_validation": 0,
     "_names": 0,
     "propagator": 0,
+    "results": 0,
     "backends": 1,
     "driver": 2,
     "__init__": 2,  # the top-level API re-exports the driver

@@ -1,0 +1,189 @@
+"""Benchmark results as files: one record format for every measured or simulated table.
+
+Every file under ``benchmarks/results/`` is a strict-JSON object written by
+:func:`write_results`. Besides its raw data it carries
+
+* ``benchmark``: the benchmark's name; ``command``: the command line that produced it;
+* ``machine``: where it ran, in words (CPU model and core count, or the GPU's name);
+* ``date``: the ISO date of the run;
+* ``tables``: ``{name: {"title": str, "columns": [str, ...], "rows": [[cell, ...], ...]}}``,
+  each cell a string formatted by the benchmark itself.
+
+The documentation and the README show ``tables`` verbatim (the cells are never retyped),
+so a page can only disagree with its source when the source changes. Only the standard
+library is imported here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["machine_description", "results_record", "results_table", "write_results", "read_results"]
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description(device: str | None = None) -> str:
+    """Where a benchmark runs, in words: the CPU model and core count, or ``device`` first.
+
+    Parameters
+    ----------
+    device : str, optional
+        A GPU's name (``torch.cuda.get_device_name()``), put before the CPU.
+
+    Returns
+    -------
+    str
+        For example ``"AMD EPYC, 2 cores (x86_64), Linux"``.
+
+    Examples
+    --------
+    >>> "cores" in machine_description()
+    True
+    """
+    cpu = f"{_cpu_model()}, {os.cpu_count()} cores ({platform.machine()}), {platform.system()}"
+    return f"{device}; host {cpu}" if device else cpu
+
+
+def results_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """One table of a results file: every cell turned into the string a page will show.
+
+    Parameters
+    ----------
+    title : str
+        What the table shows, in one line.
+    columns : sequence of str
+        Column headings.
+    rows : sequence of sequences
+        The cells, already formatted by the caller (anything else is passed through ``str``).
+
+    Returns
+    -------
+    dict
+        ``{"title": ..., "columns": [...], "rows": [[str, ...], ...]}``.
+
+    Examples
+    --------
+    >>> results_table("speedup", ["W", "speedup"], [[1, "0.98"]])["rows"]
+    [['1', '0.98']]
+    """
+    columns = [str(c) for c in columns]
+    cells = [[str(c) for c in row] for row in rows]
+    for i, row in enumerate(cells):
+        if len(row) != len(columns):
+            raise ValueError(f"rows[{i}] has {len(row)} cells, expected {len(columns)} (one per column)")
+    return {"title": str(title), "columns": columns, "rows": cells}
+
+
+def results_record(benchmark: str, command: str, *, device: str | None = None, **data: Any) -> dict[str, Any]:
+    """The header every results file starts with, followed by ``data``.
+
+    Parameters
+    ----------
+    benchmark : str
+        The benchmark's name.
+    command : str
+        The command line that reproduces the file.
+    device : str, optional
+        A GPU's name (see :func:`machine_description`).
+    **data
+        The raw results and ``tables=`` (a dict of :func:`results_table`).
+
+    Returns
+    -------
+    dict
+        ``benchmark``, ``command``, ``machine``, ``date``, ``python`` and then ``data``.
+
+    Examples
+    --------
+    >>> record = results_record("demo", "python demo.py", tables={})
+    >>> sorted(record)[:3]
+    ['benchmark', 'command', 'date']
+    """
+    header = {
+        "benchmark": benchmark,
+        "command": command,
+        "machine": machine_description(device),
+        "date": datetime.date.today().isoformat(),
+        "python": platform.python_version(),
+    }
+    return {**header, **data}
+
+
+def _finite_or_null(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    return value
+
+
+def write_results(path: str | os.PathLike[str], record: dict[str, Any]) -> Path:
+    """Write ``record`` to ``path`` as strict JSON, atomically (temporary file + ``os.replace``).
+
+    Non-finite floats become ``null``: ``NaN`` is not JSON.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The target file; its folder is created.
+    record : dict
+        Usually from :func:`results_record`.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_finite_or_null(record), indent=2, allow_nan=False, default=str) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a results file and check it carries the fields every page relies on.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`write_results`.
+
+    Returns
+    -------
+    dict
+        The record.
+    """
+    with open(path, encoding="utf-8") as fh:
+        record = json.load(fh)
+    missing = [k for k in ("benchmark", "machine", "date", "tables") if k not in record]
+    if missing:
+        raise ValueError(f"results file {str(path)!r} lacks {', '.join(missing)}")
+    return record

@@ -16,9 +16,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS
     os.environ[_var] = "1"  # must precede the numpy import
 
 import argparse
-import json
-import platform
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -26,6 +25,7 @@ import scipy.linalg
 
 from parareal_toolkit import TimeGrid, parareal
 from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, heat_1d
+from parareal_toolkit.results import machine_description, results_record, results_table, write_results
 
 ITERATIONS = 15
 
@@ -64,6 +64,25 @@ def toolkit_parareal(problem, n, iterations):
     start = time.perf_counter()
     result = parareal(fine, coarse, problem.u0, iterations=iterations)
     return result.states, setup, time.perf_counter() - start
+
+
+def results_tables(rows):
+    """The ``tables`` of the results file: every number a reader sees, formatted once, here."""
+    cells = [
+        [
+            str(r["m"]),
+            str(r["N"]),
+            f"{r['plain_iterations_s']:.4f}",
+            f"{r['toolkit_iterations_s']:.4f}",
+            f"{r['ratio_iterations']:.2f}",
+            f"{r['ratio_total']:.2f}",
+            f"{r['max_abs_difference']:.1e}",
+        ]
+        for r in rows
+    ]
+    title = f"Driver overhead: the toolkit against a plain numpy parareal loop ({ITERATIONS} iterations, heat equation)"
+    columns = ["m", "N", "plain loop s", "toolkit s", "toolkit / plain", "with setup", "max |difference|"]
+    return {"overhead": results_table(title, columns, cells)}
 
 
 def main():
@@ -107,19 +126,18 @@ def main():
             )
     worst = max(max(r["ratio_iterations"], r["ratio_total"]) for r in rows)
     print(f"worst toolkit/plain ratio: {worst:.2f} (goal: <= 1.20)")
-    payload = {
-        "benchmark": "core_driver",
-        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, BLAS on 1 thread",
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "repeats": args.repeats,
-        "rows": rows,
-        "worst_ratio": worst,
-    }
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as fh:
-        json.dump(payload, fh, indent=2)
+    payload = results_record(
+        "core_driver",
+        " ".join(["python", "benchmarks/core_driver.py", *sys.argv[1:]]),
+        machine=f"{machine_description()}, BLAS on 1 thread",
+        numpy=np.__version__,
+        scipy=scipy.__version__,
+        repeats=args.repeats,
+        rows=rows,
+        worst_ratio=worst,
+        tables=results_tables(rows),
+    )
+    write_results(args.json, payload)
     print(f"written {args.json}")
 
 

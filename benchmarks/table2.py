@@ -17,15 +17,17 @@ differ from a GPU's); label such runs with ``--machine``.
 """
 
 import argparse
-import json
 import os
+import shlex
 import sys
 
 import torch
 
 from parareal_toolkit.bench import CLOCKS, SEED_TABLE2, format_table2, plot_table2, table2
+from parareal_toolkit.bench.formatting import table2_results_tables
 from parareal_toolkit.bench.reference import SEED_DEPTH, seed_speedup
 from parareal_toolkit.nn import parareal_resnet_plan
+from parareal_toolkit.results import results_record, write_results
 
 
 def main(argv=None) -> int:
@@ -77,10 +79,12 @@ def main(argv=None) -> int:
         assert bound is not None  # table2() times Parareal ResNets only, whose plans give the bound
         print(f"{row.num_subnetworks:>3}  {speedup:>7.2f}x  {bound:>6.2f}  {speedup / bound:>13.0%}  {paper:>34}")
 
-    payload = {"benchmark": "table2", "machine": args.machine, "threads": args.threads, **table.as_dict()}
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as fh:
-        json.dump(payload, fh, indent=2)
+    data = table.as_dict()
+    command = " ".join(["python", "benchmarks/table2.py", *map(shlex.quote, sys.argv[1:])])
+    payload = results_record(
+        "table2", command, machine=args.machine, threads=args.threads, **data, tables=table2_results_tables(data)
+    )
+    write_results(args.json, payload)
     print(f"written {args.json}")
     if args.plot is not None:
         plot_table2(table, args.plot)

@@ -26,15 +26,16 @@ CPU numbers need no GPU; the GPU numbers need a CUDA device (none on the 2-core 
 """
 
 import argparse
-import json
 import platform
 import statistics
+import sys
 import time
 
 import torch
 from torch import nn
 
 from parareal_toolkit.nn import parareal_resnet_from, preact_resnet
+from parareal_toolkit.results import results_record, results_table, write_results
 
 
 def saved_activation_bytes(fn, *args) -> int:
@@ -107,6 +108,28 @@ def measure(name, model, parts, images, labels, args, device):
     return row
 
 
+def results_tables(rows, batch_size):
+    """The ``tables`` of the results file: every number a reader sees, formatted once, here."""
+    cells = [
+        [
+            row["model"],
+            f"{row['parameters']:,}",
+            f"{row['images_per_s']:.1f}",
+            f"{row['throughput_ratio']:.2f}",
+            f"{row['largest_device_bytes'] / 2**20:.0f}",
+            f"{row['device_memory_ratio']:.3f}",
+        ]
+        for row in rows
+    ]
+    return {
+        "throughput": results_table(
+            f"Serial training throughput (batch {batch_size}, one device) and memory of the largest device",
+            ["model", "parameters", "images/s", "throughput / ResNet", "largest device MiB", "memory / ResNet"],
+            cells,
+        )
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--depth", type=int, default=56)
@@ -154,21 +177,22 @@ def main():
             if device.type == "cuda"
             else f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
         )
-        report = {
-            "benchmark": "train_throughput",
-            "machine": machine,
-            "note": "serial throughput on one device (the parareal model does extra work); "
+        report = results_record(
+            "train_throughput",
+            " ".join(["python", "benchmarks/train_throughput.py", *sys.argv[1:]]),
+            machine=machine,
+            note="serial throughput on one device (the parareal model does extra work); "
             "memory: largest device = 3 x parameters + saved activations of the largest subnetwork",
-            "device": str(device),
-            "torch": torch.__version__,
-            "depth": args.depth,
-            "batch_size": args.batch_size,
-            "steps": args.steps,
-            "warmup": args.warmup,
-            "rows": rows,
-        }
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+            device=str(device),
+            torch=torch.__version__,
+            depth=args.depth,
+            batch_size=args.batch_size,
+            steps=args.steps,
+            warmup=args.warmup,
+            rows=rows,
+            tables=results_tables(rows, args.batch_size),
+        )
+        write_results(args.json, report)
         print(f"wrote {args.json}")
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from .reference import SEED_TABLE2, seed_speedup
+from ..nn.parareal_resnets import parareal_resnet_plan
+from ..results import results_table
+from .reference import SEED_DEPTH, SEED_TABLE2, seed_speedup
 from .table import Table2
 
-__all__ = ["format_table2"]
+__all__ = ["format_table2", "table2_results_tables"]
 
 _HEADER = (
     "N",
@@ -89,3 +92,92 @@ def format_table2(table: Table2) -> str:
         "units: largest subnetwork; coarse: units along the coarse chain; Total = pre max + subnetworks max + coarse + post"
     )
     return "\n".join([title, *_aligned(lines), *notes])
+
+
+def _seed_bound(num_subnetworks: int) -> float:
+    return parareal_resnet_plan(SEED_DEPTH, num_subnetworks=num_subnetworks).unit_count_bound
+
+
+def table2_results_tables(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ``tables`` of a Table 2 results file, from :meth:`Table2.as_dict` (or its JSON).
+
+    Two tables, every cell formatted here and nowhere else: ``ratios`` puts the measured
+    virtual speedup ``T_virtual(1) / T_virtual(N)`` and its share of the unit-count bound
+    beside the paper's speedup and share at the same N (ResNet-1001 on a Titan RTX, from
+    :data:`SEED_TABLE2`); ``parts`` gives the median seconds of each part. Only ratios
+    compare across machines.
+
+    Parameters
+    ----------
+    data : mapping
+        The dict :meth:`Table2.as_dict` returns (``model``, ``rows`` with ``speedup``,
+        ``bound``, ``fraction_of_bound`` and the parts' times), as stored in the JSON file.
+
+    Returns
+    -------
+    dict
+        ``{"ratios": table, "parts": table}``, each a
+        :func:`~parareal_toolkit.results.results_table`.
+    """
+    model = data.get("model", "parareal network")
+    ratios, parts = [], []
+    for row in data["rows"]:
+        n = row["num_subnetworks"]
+        bound, fraction = row.get("bound"), row.get("fraction_of_bound")
+        in_paper = n in SEED_TABLE2
+        paper = seed_speedup(n) if in_paper else None
+        paper_bound = _seed_bound(n) if in_paper else None
+        ratios.append(
+            [
+                str(n),
+                f"{row['speedup']:.2f}x",
+                _cell(bound, ".2f"),
+                "-" if fraction is None else f"{fraction:.0%}",
+                "-" if paper is None else f"{paper:.2f}x",
+                _cell(paper_bound, ".2f"),
+                "-" if paper is None or paper_bound is None else f"{paper / paper_bound:.0%}",
+            ]
+        )
+        parts.append(
+            [
+                str(n),
+                str(max(row["subnetwork_units"])) if row.get("subnetwork_units") else "-",
+                str(sum(row.get("coarse_units") or [])),
+                f"{row['preprocess_max']:.5f}",
+                f"{row['subnetworks_max']:.5f}",
+                _cell(row.get("coarse"), ".5f"),
+                f"{row['postprocess']:.5f}",
+                f"{row['virtual_total']:.5f}",
+            ]
+        )
+    return {
+        "ratios": results_table(
+            f"Virtual speedup against N = 1 and its share of the unit-count bound: {model} here, "
+            f"ResNet-{SEED_DEPTH} in the paper (Titan RTX)",
+            [
+                "N",
+                "speedup here",
+                "bound here",
+                "of bound here",
+                "paper speedup",
+                f"paper bound (ResNet-{SEED_DEPTH})",
+                "paper of bound",
+            ],
+            ratios,
+        ),
+        "parts": results_table(
+            f"{model}, batch {data.get('batch_size', '?')}: median forward+backward seconds of each part "
+            f"({data.get('clock', '?')}); Total = pre max + subnetworks max + coarse + post",
+            [
+                "N",
+                "units",
+                "coarse units",
+                "preprocessing",
+                "subnetworks (max)",
+                "coarse chain",
+                "postprocessing",
+                "Total",
+            ],
+            parts,
+        ),
+    }

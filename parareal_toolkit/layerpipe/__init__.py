@@ -69,6 +69,7 @@ from .emulator import DelayedGradientTrainer, pipedream_delays
 from .engine import Trace, simulate
 from .folding import cyclic_period, iteration_bound
 from .gantt import plot_gantt
+from .paper_tables import claims_table, speedup_table
 from .partition import LayerPipePlacement, partition_contiguous, partition_layerpipe, partition_replicated
 from .schedule_builders import ASYNCHRONOUS, SCHEDULES, SYNCHRONOUS, build_schedule
 from .stage_schedules import gpipe_order, one_f_one_b_order, stage_schedule, zb_h1_order
@@ -116,6 +117,8 @@ __all__ = [
     "compare",
     "PAPER_AVERAGE_SPEEDUP",
     "PAPER_PEAK_SPEEDUP",
+    "speedup_table",
+    "claims_table",
     "plot_gantt",
     "DelayedGradientTrainer",
     "pipedream_delays",

@@ -8,11 +8,23 @@ gallery example executed)::
 ``PARAREAL_DOCS_QUICK=1`` makes the gallery examples shrink their sizes (fewer epochs,
 smaller problems) so the whole build stays within a couple of minutes on two CPU cores;
 without it the examples run at their teaching sizes.
+
+Links to other projects' documentation (intersphinx: Python, numpy, scipy, torch,
+matplotlib, hypothesis) need their inventories from the internet. ``PARAREAL_DOCS_INTERSPHINX``
+decides: ``1`` always fetches them, ``0`` never does, unset (the default) fetches them when
+docs.python.org answers within two seconds. Offline, the other projects' names stay plain
+text and are exempt from the nitpicky check (``nitpick_ignore_regex`` below); online they
+are links. The project's own names are never exempt.
+
+Formulas are typeset by MathJax, loaded by the reader's browser from a CDN: the pages read
+offline everywhere except the formulas, which stay as LaTeX source until the browser is
+online (or point ``mathjax_path`` at a local copy of MathJax 3).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -42,11 +54,15 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx.ext.intersphinx",
     "numpydoc",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
     "api_pages",
     "cli_reference",
+    "results_tables",
+    "build_notes",
+    "executed_code",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -80,13 +96,42 @@ numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
 add_module_names = False
 
+# --- links to other projects ------------------------------------------------------------
+
+
+def _online(host: str = "docs.python.org", timeout: float = 2.0) -> bool:
+    choice = os.environ.get("PARAREAL_DOCS_INTERSPHINX", "")
+    if choice in ("0", "1"):
+        return choice == "1"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+ONLINE = _online()
+intersphinx_mapping = (
+    {
+        "python": ("https://docs.python.org/3", None),
+        "numpy": ("https://numpy.org/doc/stable", None),
+        "scipy": ("https://docs.scipy.org/doc/scipy", None),
+        "torch": ("https://pytorch.org/docs/stable", None),
+        "matplotlib": ("https://matplotlib.org/stable", None),
+        "hypothesis": ("https://hypothesis.readthedocs.io/en/latest", None),
+    }
+    if ONLINE
+    else {}
+)
+intersphinx_timeout = 10
+
 # Every cross-reference to the project's own names must resolve (the test suite builds with
-# -W, so one unresolved name fails it). Names of other projects are left unlinked: their
-# inventories cannot be fetched where the docs are built offline.
+# -W, so one unresolved name fails it). Other projects' names are exempt only offline, when
+# their inventories cannot be fetched; online, intersphinx links them and an unknown one
+# is an error like any other.
 nitpicky = True
-nitpick_ignore_regex = [
-    (r"py:.*", r"(torch|torchvision|numpy|scipy|matplotlib|hypothesis|random|argparse|concurrent)(\..*)?"),
-]
+_OTHER_PROJECTS = r"(torch|torchvision|numpy|scipy|matplotlib|hypothesis|random|argparse|concurrent)(\..*)?"
+nitpick_ignore_regex = [] if ONLINE else [(r"py:.*", _OTHER_PROJECTS)]
 
 # --- gallery ---------------------------------------------------------------------
 sphinx_gallery_conf = {
@@ -107,6 +152,10 @@ sphinx_gallery_conf = {
     "only_warn_on_example_error": False,
     "matplotlib_animations": False,
     "min_reported_time": 0,  # every example page states its running time
+    # "Examples using this" on the API pages (the autosummary templates include them)
+    "backreferences_dir": "reference/api/generated/backreferences",
+    "doc_module": ("parareal_toolkit",),
+    "inspect_global_variables": False,
 }
 
 # --- HTML ------------------------------------------------------------------------

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import html
 import importlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -34,9 +36,13 @@ def built_site(tmp_path_factory):
     for requirement in ("sphinx", "furo", "myst_parser", "sphinx_gallery", "numpydoc"):
         pytest.importorskip(requirement, reason="the `docs` extra is not installed")
     tmp = tmp_path_factory.mktemp("docs")
-    generated = shutil.ignore_patterns("_build", "auto_examples", "api", "sg_execution_times.rst", "__pycache__")
+    generated = shutil.ignore_patterns(
+        "_build", "_generated", "auto_examples", "api", "sg_execution_times.rst", "__pycache__"
+    )
     shutil.copytree(ROOT / "docs", tmp / "docs", ignore=generated)
     shutil.copytree(ROOT / "examples", tmp / "examples", ignore=shutil.ignore_patterns("__pycache__"))
+    # the pages read results files relative to themselves (../benchmarks/results/...)
+    shutil.copytree(ROOT / "benchmarks" / "results", tmp / "benchmarks" / "results")
     env = dict(
         os.environ,
         PARAREAL_DOCS_QUICK="1",
@@ -48,6 +54,7 @@ def built_site(tmp_path_factory):
         sys.executable,
         "-m",
         "sphinx",
+        "-n",
         "-W",
         "--keep-going",
         "-b",
@@ -114,13 +121,56 @@ def test_key_pages_exist(built_site):
     for name in CONCEPTS:
         assert (built_site / "concepts" / f"{name}.html").is_file(), name
     reproducing = _text(built_site / "reproducing.html")
-    for needle in ("1.4607", "5.03", "not measured", "parareal layerpipe", "Placeholder"):
+    for needle in ("1.4607", "5.03", "not measured", "parareal layerpipe", "unit-count bound"):
         assert needle in reproducing, needle
+    for name in ("install", "getting_started", "references", "changelog"):
+        assert (built_site / f"{name}.html").is_file(), name
+    cli_html = (built_site / "reference" / "cli.html").read_text(encoding="utf-8")
     cli = _text(built_site / "reference" / "cli.html")
     from parareal_toolkit.cli import COMMANDS
 
     for command in COMMANDS:
         assert f"parareal {command}" in cli and f"usage: parareal {command}" in cli, command
+    # plain text, not Python: no Pygments Python token classes in the help text
+    assert 'class="highlight-python' not in cli_html and 'class="highlight-default' not in cli_html
+    assert cli_html.count('class="highlight-console') >= len(COMMANDS)
+
+
+def test_every_command_has_a_usage_example():
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    try:
+        cli_reference = importlib.import_module("cli_reference")
+    finally:
+        sys.path.pop(0)
+    from parareal_toolkit.cli import COMMANDS
+
+    assert set(cli_reference.USAGE) == set(COMMANDS)
+    for command, lines in cli_reference.USAGE.items():
+        assert f"parareal {command}" in lines[0] or f"cli {command}" in lines[0], command
+
+
+@pytest.mark.slow
+def test_no_placeholder_or_todo_on_any_page(built_site):
+    for page in built_site.rglob("*.html"):
+        text = _text(page)
+        for word in ("Placeholder", "TODO", "FIXME"):
+            assert word not in text, f"{word!r} on {page.relative_to(built_site)}"
+
+
+@pytest.mark.slow
+def test_getting_started_shows_what_the_code_printed_and_drew(built_site):
+    page = built_site / "getting_started.html"
+    text = _text(page)
+    assert "converged: True" in text
+    assert re.search(r"\n\s*0\s+\d\.\d{3}e[-+]\d\d\s+\d\.\d{3}e[-+]\d\d", text)
+    images = re.findall(r'<img[^>]+src="(_images/[^"]+\.png)"', page.read_text(encoding="utf-8"))
+    assert images and all((built_site / image).stat().st_size > 5_000 for image in images)
+
+
+@pytest.mark.slow
+def test_api_pages_list_the_examples_using_a_name(built_site):
+    text = _text(built_site / "reference" / "api" / "generated" / "parareal_toolkit.parareal.html")
+    assert "Examples using" in text and "Parareal on the heat equation" in text
 
 
 @pytest.mark.slow
@@ -139,12 +189,119 @@ def test_api_reference_lists_every_public_name(built_site):
 
 
 def test_the_build_is_nitpicky():
-    # with -W above, one unresolved reference to the project's own names fails the build;
-    # only other projects' names (no inventories offline) are exempt
+    # with -n -W above, one unresolved reference to the project's own names fails the build;
+    # only other projects' names are exempt, and only when their inventories are unreachable
     conf = (ROOT / "docs" / "conf.py").read_text(encoding="utf-8")
     assert re.search(r"^nitpicky = True$", conf, re.M)
-    exempt = re.search(r"nitpick_ignore_regex = \[(.*?)\]\n", conf, re.S).group(1)
+    exempt = re.search(r"^_OTHER_PROJECTS = (.*)$", conf, re.M).group(1)
     assert "parareal" not in exempt
+    assert re.search(r"^nitpick_ignore_regex = \[\] if ONLINE else ", conf, re.M)
+
+
+# --- numbers from data: every generated table equals its source --------------------------
+
+_DIRECTIVE = re.compile(r"```\{(results-table|computed-table)\} (\S+)\n((?::\w+: .*\n)*)```")
+
+
+class _Tables(HTMLParser):
+    """The cells of every ``<table class="... results-table ...">`` of a page, in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[dict] = []
+        self._cell: list[str] | None = None
+        self._in_table = False
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "table" and "results-table" in classes:
+            self._in_table = True
+            self.tables.append({"caption": "", "rows": []})
+        elif self._in_table and tag == "tr":
+            self.tables[-1]["rows"].append([])
+        elif self._in_table and tag in ("td", "th", "caption"):
+            self._cell = []
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag):
+        if not self._in_table:
+            return
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1]["rows"][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "caption" and self._cell is not None:
+            self.tables[-1]["caption"] = " ".join("".join(self._cell).split())
+            self._cell = None
+        elif tag == "table":
+            self._in_table = False
+
+
+def _expected_tables(page: Path) -> list[tuple[dict, str]]:
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    try:
+        results_tables = importlib.import_module("results_tables")
+    finally:
+        sys.path.pop(0)
+    expected = []
+    for kind, argument, options in _DIRECTIVE.findall(page.read_text(encoding="utf-8")):
+        opts = dict(re.findall(r":(\w+): (.*)", options))
+        if kind == "results-table":
+            expected.append(results_tables.results_source(page.parent / argument, opts["table"]))
+        else:
+            sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+            try:
+                expected.append(results_tables.computed_source(argument, results_tables.parse_args(opts.get("args"))))
+            finally:
+                sys.path.pop(0)
+    return expected
+
+
+def test_every_results_file_carries_its_tables():
+    files = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
+    assert files
+    for path in files:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("benchmark", "command", "machine", "date", "tables"):
+            assert record.get(key), f"{path.name} lacks {key}"
+        for name, table in record["tables"].items():
+            assert table["rows"], f"{path.name}#{name} is empty"
+            assert all(len(row) == len(table["columns"]) for row in table["rows"])
+            assert all(isinstance(cell, str) for row in table["rows"] for cell in row)
+
+
+@pytest.mark.slow
+def test_every_generated_table_on_a_page_equals_its_source(built_site):
+    pages = [p for p in (ROOT / "docs").rglob("*.md") if "_build" not in p.parts and _DIRECTIVE.search(p.read_text())]
+    assert {p.stem for p in pages} >= {"reproducing", "cost_model", "layerpipe"}
+    for source in pages:
+        html_page = built_site / source.relative_to(ROOT / "docs").with_suffix(".html")
+        parser = _Tables()
+        parser.feed(html_page.read_text(encoding="utf-8"))
+        expected = _expected_tables(source)
+        assert len(parser.tables) == len(expected), source.name
+        for shown, (table, caption) in zip(parser.tables, expected):
+            assert shown["rows"] == [table["columns"], *table["rows"]], f"{source.name}: {table['title']}"
+            assert " ".join(caption.split()) in shown["caption"], source.name
+
+
+def test_readme_results_blocks_equal_a_fresh_render():
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    try:
+        results_tables = importlib.import_module("results_tables")
+        blocks = results_tables.readme_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    finally:
+        sys.path.pop(0)
+    sources = {source for source, _, _ in blocks}
+    assert {
+        "parareal_toolkit.layerpipe:claims_table",
+        "benchmarks/results/table2_cpu.json#ratios",
+        "benchmarks/results/core_driver_cpu.json#overhead",
+    } <= sources
+    for source, body, fresh in blocks:
+        assert body == fresh, f"README block {source} is stale: python docs/_ext/results_tables.py --update-readme"
 
 
 @pytest.mark.slow

@@ -17,6 +17,31 @@ from sphinx.util.nodes import nested_parse_with_titles
 
 HELP_WIDTH = "88"
 
+# One typical invocation per command, shown above its --help text (a command without one
+# fails tests/test_docs.py, so a new command cannot go undocumented).
+USAGE = {
+    "ode": [
+        "parareal ode                                   # heat1d, m = 50, N = 10: one row per iteration",
+        "parareal ode --problem advection --size 64 --plot advection.png",
+        "parareal ode --size 200 --slices 8 --fine-substeps 1000 --backend processes --workers 2 --iterations 1",
+    ],
+    "verify": ["parareal verify --examples 20 --seed 0 --json proposition1.json"],
+    "models": ["parareal models --depth 1001 --subnetworks 3 6 12 18 24"],
+    "train": [
+        "parareal train --model parareal-resnet --depth 1001 --subnetworks 6 \\",
+        "    --dataset cifar10 --data-dir data --download --output-dir runs/c10-n6",
+    ],
+    "evaluate": ["parareal evaluate runs/c10-n6/checkpoint.pt"],
+    "bench": [
+        "parareal bench                                 # CPU: ResNet-218, batch 8",
+        "parareal bench --device cuda --depth 1001 --batch-size 128 --plot table2.png --json table2.json",
+    ],
+    "layerpipe": ["parareal layerpipe --processors 2 3 4 5 6 7 8 9 --gantt gantt.png"],
+    "pipeline-run": [
+        "torchrun --nproc-per-node 2 -m parareal_toolkit.cli pipeline-run --schedule 1f1b --out runs/pipe"
+    ],
+}
+
 
 def _help_text(parser: argparse.ArgumentParser) -> str:
     previous = os.environ.get("COLUMNS")
@@ -42,13 +67,16 @@ def render_cli() -> list[str]:
     from parareal_toolkit.cli import COMMANDS, build_parser
 
     parser = build_parser()
-    lines = ["::", ""]
+    lines = [".. code-block:: text", ""]
     lines += ["   " + line for line in _help_text(parser).splitlines()]
     lines.append("")
     for name, sub in _subparsers(parser).items():
         title = f"parareal {name}"
         lines += [f".. _cli-{name}:", "", title, "-" * len(title), ""]
-        lines += [sub.description or "", "", f"Implemented in ``{COMMANDS[name]}``.", "", "::", ""]
+        lines += [sub.description or "", "", f"Implemented in ``{COMMANDS[name]}``. For example:", ""]
+        lines += [".. code-block:: console", ""]
+        lines += ["   $ " + line if not line.startswith(" ") else "     " + line for line in USAGE[name]]
+        lines += ["", "Options:", "", ".. code-block:: text", ""]
         lines += ["   " + line for line in _help_text(sub).splitlines()]
         lines.append("")
     return lines

@@ -82,7 +82,9 @@ def results_source(path: str | Path, name: str) -> tuple[dict[str, Any], str]:
     return table, caption
 
 
-def computed_source(target: str, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def computed_source(
+    target: str, args: dict[str, Any], when: str = "when this page was built"
+) -> tuple[dict[str, Any], str]:
     """The table ``module:function(**args)`` returns now, and its caption."""
     module_name, _, function_name = target.partition(":")
     if not function_name:
@@ -90,7 +92,7 @@ def computed_source(target: str, args: dict[str, Any]) -> tuple[dict[str, Any], 
     function = getattr(importlib.import_module(module_name), function_name)
     table = check_table(function(**args), target)
     call = ", ".join(f"{k}={v!r}" for k, v in args.items())
-    caption = f"{table['title']}. Computed when this page was built: {module_name}.{function_name}({call})"
+    caption = f"{table['title']}. Computed {when}: {module_name}.{function_name}({call})"
     return table, caption
 
 
@@ -118,7 +120,7 @@ def _readme_block(kind: str, source: str) -> str:
         match = re.fullmatch(r"([\w.]+:\w+)(?:\((.*)\))?", source.strip())
         if not match:
             raise ValueError(f"README computed block needs module:function(args); got {source!r}")
-        table, caption = computed_source(match.group(1), parse_args(match.group(2)))
+        table, caption = computed_source(match.group(1), parse_args(match.group(2)), when="by the code")
     return render_markdown(table, caption)
 
 

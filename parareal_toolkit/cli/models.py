@@ -26,6 +26,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
+def model_cells(rows: list[dict]) -> list[tuple[str, ...]]:
+    """The printed cells of the rows of ``parareal_resnet_table`` (also shown in the docs).
+
+    Returns
+    -------
+    list of tuple of str
+        One tuple per row, in the order of the table's header.
+    """
+    return [
+        (
+            "ResNet" if r["num_subnetworks"] is None else str(r["num_subnetworks"]),
+            str(r["units_per_subnetwork"]),
+            str(r["coarse_units"]),
+            f"{r['parameters']:,}",
+            f"{r['largest_subnetwork_parameters']:,}",
+            f"{r['coarse_parameters']:,}",
+            f"{r['preprocess_parameters']:,}",
+        )
+        for r in rows
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the table (or its rows as JSON with ``--json``); counted, not built, so instant at any depth.
 
@@ -44,18 +66,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    cells = [
-        (
-            "ResNet" if r["num_subnetworks"] is None else str(r["num_subnetworks"]),
-            r["units_per_subnetwork"],
-            str(r["coarse_units"]),
-            f"{r['parameters']:,}",
-            f"{r['largest_subnetwork_parameters']:,}",
-            f"{r['coarse_parameters']:,}",
-            f"{r['preprocess_parameters']:,}",
-        )
-        for r in rows
-    ]
     print(f"ResNet-{args.depth}, {args.num_classes} classes (trainable parameters)")
-    print(format_table([_HEADER, *cells], align="right"))
+    print(format_table([_HEADER, *model_cells(rows)], align="right"))
     return 0

@@ -45,6 +45,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+SUMMARY_HEADER = ("case", "configuration", "expected", "max |f~ - f|", "max relative", "holds?")
+
+
+def summary_cells(result) -> tuple[str, ...]:
+    """The printed summary of one case's :class:`~parareal_toolkit.testing.proposition1.CaseResult` (also in the docs).
+
+    Returns
+    -------
+    tuple of str
+        The cells under :data:`SUMMARY_HEADER`.
+    """
+    expected = "holds" if result.case.expected_to_hold else "fails"
+    n = len(result.examples)
+    verdict = f"yes ({n}/{n})" if result.holds else f"no ({result.violations}/{n} violate)"
+    gap = max(e.max_abs_gap for e in result.examples)
+    return (
+        result.case.name,
+        result.case.description,
+        expected,
+        f"{gap:.3e}",
+        f"{result.worst.relative_gap:.3e}",
+        verdict,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Check Proposition 1 as the options say and print the table (and write ``--json``).
 
@@ -75,15 +100,9 @@ def run(args: argparse.Namespace) -> int:
             examples=args.examples, seed=args.seed, rtol=args.rtol, cases=cases, progress=bar.update
         )
 
-    rows = [("case", "configuration", "expected", "max |f~ - f|", "max relative", "holds?")]
+    rows: list[tuple[str, ...]] = [SUMMARY_HEADER]
     for r in results:
-        expected = "holds" if r.case.expected_to_hold else "fails"
-        if r.holds:
-            verdict = f"yes ({len(r.examples)}/{len(r.examples)})"
-        else:
-            verdict = f"no ({r.violations}/{len(r.examples)} violate)"
-        gap = max(e.max_abs_gap for e in r.examples)
-        rows.append((r.case.name, r.case.description, expected, f"{gap:.3e}", f"{r.worst.relative_gap:.3e}", verdict))
+        rows.append(summary_cells(r))
         if args.details:
             for e in r.examples:
                 rows.append(

@@ -18,7 +18,9 @@ are links. The project's own names are never exempt.
 
 Formulas are typeset by MathJax, loaded by the reader's browser from a CDN: the pages read
 offline everywhere except the formulas, which stay as LaTeX source until the browser is
-online (or point ``mathjax_path`` at a local copy of MathJax 3).
+online. For offline reading, ``PARAREAL_DOCS_MATHJAX=/path/to/MathJax.js`` builds pages that
+load a local MathJax instead: a MathJax 2 ``MathJax.js`` (Debian's ``libjs-mathjax`` puts
+one at ``/usr/share/javascript/mathjax/MathJax.js``) or a MathJax 3 ``tex-chtml.js``.
 """
 
 from __future__ import annotations
@@ -83,6 +85,26 @@ templates_path = ["_templates"]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 myst_dmath_double_inline = True
+
+# --- formulas: MathJax from its CDN, or a local copy for offline reading -----------------
+_LOCAL_MATHJAX = os.environ.get("PARAREAL_DOCS_MATHJAX", "")
+if _LOCAL_MATHJAX:
+    _mathjax_file = Path(_LOCAL_MATHJAX).resolve()
+    if not _mathjax_file.is_file():
+        raise FileNotFoundError(f"PARAREAL_DOCS_MATHJAX names no file: {_LOCAL_MATHJAX!r}")
+    if _mathjax_file.name == "MathJax.js":  # MathJax 2
+        mathjax_path = f"{_mathjax_file.as_uri()}?config=TeX-AMS-MML_HTMLorMML"
+        mathjax2_config = {  # Sphinx's documented MathJax 2 settings: only its math elements
+            "tex2jax": {
+                "inlineMath": [["\\(", "\\)"]],
+                "displayMath": [["\\[", "\\]"]],
+                "processEscapes": True,
+                "ignoreClass": "document",
+                "processClass": "math|output_area",
+            }
+        }
+    else:  # MathJax 3
+        mathjax_path = _mathjax_file.as_uri()
 
 # --- API reference -------------------------------------------------------------------
 autosummary_generate = True

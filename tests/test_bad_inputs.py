@@ -737,6 +737,28 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"is a directory, not a checkpoint file",
     ),
+    # ---- tables the documentation computes (LayerPipe against PipeDream) ----
+    "layerpipe/speedup-table-network": api(
+        lambda: __import__("parareal_toolkit.layerpipe", fromlist=["x"]).speedup_table(network="alexnet"),
+        ValueError,
+        r"`network`.*alexnet",
+    ),
+    "layerpipe/speedup-table-processors-0": api(
+        lambda: __import__("parareal_toolkit.layerpipe", fromlist=["x"]).speedup_table(processors=[0]),
+        ValueError,
+        r"`processors\[0\]` must be",
+    ),
+    "layerpipe/claims-table-processors-text": api(
+        lambda: __import__("parareal_toolkit.layerpipe", fromlist=["x"]).claims_table(processors=["7"]),
+        TypeError,
+        r"`processors\[0\]` must be",
+    ),
+    # ---- results files (the documentation shows their tables) ----
+    "results/table-ragged-row": api(
+        lambda: __import__("parareal_toolkit.results", fromlist=["x"]).results_table("t", ["a", "b"], [["1"]]),
+        ValueError,
+        r"rows\[0\] has 1 cells, expected 2",
+    ),
 }
 
 # --- running a row ------------------------------------------------------------------------

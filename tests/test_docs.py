@@ -282,9 +282,9 @@ def test_every_generated_table_on_a_page_equals_its_source(built_site):
         parser.feed(html_page.read_text(encoding="utf-8"))
         expected = _expected_tables(source)
         assert len(parser.tables) == len(expected), source.name
-        for shown, (table, caption) in zip(parser.tables, expected):
+        for shown, (table, caption, code) in zip(parser.tables, expected):
             assert shown["rows"] == [table["columns"], *table["rows"]], f"{source.name}: {table['title']}"
-            assert " ".join(caption.split()) in shown["caption"], source.name
+            assert " ".join(f"{caption} {code}".split()) in shown["caption"], source.name
 
 
 def test_readme_results_blocks_equal_a_fresh_render():

@@ -16,7 +16,7 @@ def _note(app, exception) -> None:
     logger.info(
         f"\nThe pages are static: open {index} in a browser (no server needed). "
         "Formulas are typeset by MathJax from a CDN; offline they show as LaTeX source "
-        "(set mathjax_path in docs/conf.py to a local MathJax 3 copy to typeset them offline). "
+        "(PARAREAL_DOCS_MATHJAX=/path/to/MathJax.js builds pages that use a local MathJax; see docs/conf.py). "
         + (
             "Links to Python, numpy, scipy, torch, matplotlib and hypothesis were resolved (online build)."
             if app.config.intersphinx_mapping

@@ -68,8 +68,8 @@ def check_table(table: Any, origin: str) -> dict[str, Any]:
     return table
 
 
-def results_source(path: str | Path, name: str) -> tuple[dict[str, Any], str]:
-    """One table of a results file and its caption (machine, date, command)."""
+def results_source(path: str | Path, name: str) -> tuple[dict[str, Any], str, str]:
+    """One table of a results file, its caption (title, machine, date) and its command."""
     with open(path, encoding="utf-8") as fh:
         record = json.load(fh)
     missing = [k for k in ("machine", "date", "command", "tables") if k not in record]
@@ -78,22 +78,20 @@ def results_source(path: str | Path, name: str) -> tuple[dict[str, Any], str]:
     if name not in record["tables"]:
         raise ValueError(f"results file {str(path)!r} has no table {name!r}; it has {sorted(record['tables'])}")
     table = check_table(record["tables"][name], f"{path}#{name}")
-    caption = f"{table['title']}. Measured on {record['machine']}, {record['date']}: {record['command']}"
-    return table, caption
+    return table, f"{table['title']}. Measured on {record['machine']}, {record['date']}:", record["command"]
 
 
 def computed_source(
     target: str, args: dict[str, Any], when: str = "when this page was built"
-) -> tuple[dict[str, Any], str]:
-    """The table ``module:function(**args)`` returns now, and its caption."""
+) -> tuple[dict[str, Any], str, str]:
+    """The table ``module:function(**args)`` returns now, its caption and the call."""
     module_name, _, function_name = target.partition(":")
     if not function_name:
         raise ValueError(f"computed-table needs module:function; got {target!r}")
     function = getattr(importlib.import_module(module_name), function_name)
     table = check_table(function(**args), target)
     call = ", ".join(f"{k}={v!r}" for k, v in args.items())
-    caption = f"{table['title']}. Computed {when}: {module_name}.{function_name}({call})"
-    return table, caption
+    return table, f"{table['title']}. Computed {when}:", f"{module_name}.{function_name}({call})"
 
 
 # --- Markdown (README) ------------------------------------------------------------------
@@ -103,9 +101,9 @@ def _escape(cell: str) -> str:
     return cell.replace("|", "\\|")
 
 
-def render_markdown(table: dict[str, Any], caption: str) -> str:
-    """A GitHub Markdown table under its caption (in italics)."""
-    lines = [f"*{_escape(caption)}*", ""]
+def render_markdown(table: dict[str, Any], caption: str, code: str) -> str:
+    """A GitHub Markdown table under its caption (in italics) and its command."""
+    lines = [f"*{_escape(caption)}* `{code}`", ""]
     lines.append("| " + " | ".join(_escape(c) for c in table["columns"]) + " |")
     lines.append("| " + " | ".join("---" for _ in table["columns"]) + " |")
     lines += ["| " + " | ".join(_escape(c) for c in row) + " |" for row in table["rows"]]
@@ -115,13 +113,13 @@ def render_markdown(table: dict[str, Any], caption: str) -> str:
 def _readme_block(kind: str, source: str) -> str:
     if kind == "results":
         path, _, name = source.partition("#")
-        table, caption = results_source(ROOT / path, name)
+        table, caption, code = results_source(ROOT / path, name)
     else:
         match = re.fullmatch(r"([\w.]+:\w+)(?:\((.*)\))?", source.strip())
         if not match:
             raise ValueError(f"README computed block needs module:function(args); got {source!r}")
-        table, caption = computed_source(match.group(1), parse_args(match.group(2)), when="by the code")
-    return render_markdown(table, caption)
+        table, caption, code = computed_source(match.group(1), parse_args(match.group(2)), when="by the code")
+    return render_markdown(table, caption, code)
 
 
 def readme_blocks(text: str) -> list[tuple[str, str, str]]:
@@ -146,19 +144,24 @@ def update_readme(path: Path = README) -> bool:
 # --- Sphinx -------------------------------------------------------------------------
 
 
-def _table_node(table: dict[str, Any], caption: str):
+def _table_node(table: dict[str, Any], caption: str, code: str):
     from docutils import nodes
 
-    def row(cells, header=False):
+    # cells and captions are shown as written in the source: no curly quotes or en dashes
+    # for "'" and "--" (a command line in a caption must stay a command line)
+    def row(cells):
         node = nodes.row()
         for cell in cells:
             entry = nodes.entry()
-            entry += nodes.paragraph(text=cell)
+            entry += nodes.paragraph(text=cell, support_smartquotes=False)
             node += entry
         return node
 
     node = nodes.table(classes=["results-table"])
-    node += nodes.title(text=caption)
+    title = nodes.title(support_smartquotes=False)
+    title += nodes.Text(caption + " ")
+    title += nodes.literal(code, code)
+    node += title
     group = nodes.tgroup(cols=len(table["columns"]))
     node += group
     for _ in table["columns"]:
@@ -187,10 +190,10 @@ def _directives():
             relative, absolute = self.env.relfn2path(self.arguments[0], self.env.docname)
             self.env.note_dependency(relative)  # the page is rebuilt when the file changes
             try:
-                table, caption = results_source(absolute, self.options.get("table", ""))
+                table, caption, code = results_source(absolute, self.options.get("table", ""))
             except (OSError, ValueError) as exc:
                 raise self.error(f"results-table {self.arguments[0]}: {exc}") from None
-            return [_table_node(table, caption)]
+            return [_table_node(table, caption, code)]
 
     class ComputedTable(SphinxDirective):
         """``{computed-table} module:function`` with optional ``:args: name=literal, ...``."""
@@ -200,10 +203,10 @@ def _directives():
 
         def run(self):
             try:
-                table, caption = computed_source(self.arguments[0], parse_args(self.options.get("args")))
+                table, caption, code = computed_source(self.arguments[0], parse_args(self.options.get("args")))
             except (ImportError, AttributeError, ValueError, SyntaxError) as exc:
                 raise self.error(f"computed-table {self.arguments[0]}: {exc}") from None
-            return [_table_node(table, caption)]
+            return [_table_node(table, caption, code)]
 
     return ResultsTable, ComputedTable
 

@@ -18,7 +18,7 @@ period), ``comparison`` (metrics and speedups), ``gantt``, ``emulator``,
 ``runtime`` (torch; launched by ``parareal pipeline-run``).
 
 What is exact (tested): GPipe/1F1B makespan (m+p-1)(f+b+w) and bubble (p-1)/(m+p-1);
-ZB-H1 makespan m(f+b+w)+(p-1)(f+b-w) for w <= min(f, b); PipeDream's period equals its largest
+ZB-H1 makespan m(f+b+w)+(p-1)(f+b-w) exactly when w <= min(f, b) (not w <= f + b); PipeDream's period equals its largest
 stage load; the steady-state period is exact for any cyclicity (the critical cycle of the
 realized processor order, on the steps a finite run reproduces exactly) and never below the
 iteration bound and the load bound; LayerPipe's partition is optimal and its largest load

@@ -21,6 +21,14 @@ replica takes every r-th step and joins one all-reduce after each of its backwar
 backward task of a replicated stage: communication not overlapped with that replica's
 compute. With ``Network()`` (infinite bandwidth, zero latency) every time equals the
 free-communication simulation scaled by samples / macs_per_second (tested).
+
+Limits. Transfers are edge latencies: two messages on one link do not queue behind each
+other (no link contention), so a slow network is if anything underestimated, most for the
+schedule that sends more. Under a fixed processor order (PipeDream, GPipe, 1F1B, Zero
+Bubble) every time is monotone in the transfer times (max-plus), so a slower link never
+helps; LayerPipe's list schedule is not: a late message can change which task an idle
+processor picks, and on some profiles slower links give a shorter period than free
+communication (Graham's anomaly; a tested example).
 """
 
 from __future__ import annotations

@@ -104,7 +104,8 @@ def test_committed_sweep_is_monotone_in_bandwidth():
             runs = [r for r in record["runs"] if r["processors"] == p and r["schedule"] == name]
             by_speed = sorted(runs, key=lambda r: math.inf if r["gbps"] is None else r["gbps"])
             times = [r["seconds_per_microbatch"] for r in by_speed]
-            assert times == sorted(times, reverse=True), (p, name)
+            # equal times (the network stops mattering) differ by rounding only
+            assert all(a >= b * (1 - 1e-12) for a, b in zip(times, times[1:])), (p, name)
 
 
 def test_ring_allreduce_formula_by_hand():

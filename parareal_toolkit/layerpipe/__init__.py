@@ -14,7 +14,8 @@ Modules: ``costs`` (cost profiles), ``partition`` (placements),
 ``schedule_builders`` (every schedule by name), ``engine`` (the discrete-event
 simulation), ``cycle_ratio`` (maximum cycle ratio), ``folding`` (a run folded onto
 k steps: iteration bound, cyclic period), ``steady_state`` (the exact steady-state
-period), ``comparison`` (metrics and speedups), ``gantt``, ``emulator``,
+period), ``comparison`` (metrics and speedups), ``communication`` (links with bandwidth
+and latency, ring all-reduce; simulation in seconds), ``gantt``, ``emulator``,
 ``runtime`` (torch; launched by ``parareal pipeline-run``).
 
 What is exact (tested): GPipe/1F1B makespan (m+p-1)(f+b+w) and bubble (p-1)/(m+p-1);
@@ -51,6 +52,7 @@ available; each point is a parameter):
 """
 
 from .asynchronous_schedules import cyclic_order, layerpipe_schedule, pipedream_schedule
+from .communication import Network, charge_allreduce, evaluate_on_network, timed_profile
 from .comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
 from .costs import (
     NETWORKS,
@@ -117,6 +119,10 @@ __all__ = [
     "PAPER_AVERAGE_SPEEDUP",
     "PAPER_PEAK_SPEEDUP",
     "plot_gantt",
+    "Network",
+    "timed_profile",
+    "charge_allreduce",
+    "evaluate_on_network",
     "DelayedGradientTrainer",
     "pipedream_delays",
 ]

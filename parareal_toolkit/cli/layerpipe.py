@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._names import NETWORK_NAMES, SCHEDULE_NAMES
 from ._common import (
     CliError,
@@ -233,7 +235,9 @@ def _run_on_network(args, profile, processors: list[int], schedules: list[str]) 
     from ..layerpipe.communication import Network, evaluate_on_network
 
     network = Network.from_gigabits(args.bandwidth, latency_us=args.link_latency)
-    options = dict(samples=args.samples, macs_per_second=args.tmacs * 1e12, microbatches=args.microbatches)
+    options: dict[str, Any] = dict(
+        samples=args.samples, macs_per_second=args.tmacs * 1e12, microbatches=args.microbatches
+    )
     rows = []
     with Progress(len(processors) * len(schedules), "parareal layerpipe", unit="runs") as bar:
         for p in processors:
@@ -264,8 +268,8 @@ def _run_on_network(args, profile, processors: list[int], schedules: list[str]) 
         p = processors[0]
         fig, axes = plt.subplots(len(schedules), 1, figsize=(13, 1 + 0.5 * p * len(schedules)), squeeze=False)
         for ax, name in zip(axes[:, 0], schedules):
-            row, trace = evaluate_on_network(name, profile, p, network, return_trace=True, **options)
-            span = 12 * row["seconds_per_microbatch"] if row["asynchronous"] else None
+            shown, trace = evaluate_on_network(name, profile, p, network, return_trace=True, **options)
+            span = 12 * shown["seconds_per_microbatch"] if shown["asynchronous"] else None
             plot_gantt(trace, ax=ax, max_time=span, title=f"{name}, P={p}, {args.bandwidth:g} Gb/s", unit="s")
         fig.tight_layout()
         fig.savefig(args.gantt, dpi=120)

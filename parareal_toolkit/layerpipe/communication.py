@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, overload
 
 from .._validation import check_choice, check_int, check_real
 from .costs import CostProfile
@@ -182,6 +182,36 @@ def charge_allreduce(schedule: Schedule, profile: CostProfile, network: Network)
             loads[task.unit] += cost
     schedule.info = replace(info, load_bound=max(load / r for load, r in zip(loads, info.replicas)))
     return schedule
+
+
+@overload
+def evaluate_on_network(
+    name: str,
+    profile: CostProfile,
+    processors: int,
+    network: Network,
+    *,
+    samples: int = ...,
+    macs_per_second: float = ...,
+    microbatches: int = ...,
+    steps: int | None = ...,
+    return_trace: Literal[False] = ...,
+) -> dict[str, Any]: ...
+
+
+@overload
+def evaluate_on_network(
+    name: str,
+    profile: CostProfile,
+    processors: int,
+    network: Network,
+    *,
+    samples: int = ...,
+    macs_per_second: float = ...,
+    microbatches: int = ...,
+    steps: int | None = ...,
+    return_trace: Literal[True],
+) -> tuple[dict[str, Any], Trace]: ...
 
 
 def evaluate_on_network(

@@ -9,6 +9,8 @@ of repeats), splits the layers into R contiguous stages of least largest load
 each) that run the same stages with torch's ``ScheduleGPipe`` and ``Schedule1F1B`` and, as
 custom action lists, our ZB-H1 and ``layerpipe-flush`` orders built from the measured
 costs; each step is timed between two barriers, after warm-up steps, median reported.
+Ranks 0 and 1 also time a 1-element and a largest-activation message (ping-pong), which
+gives the gloo link's latency and bandwidth for a second prediction with communication.
 
 The asynchronous LayerPipe order itself is not run: torch's pipelining schedules are
 synchronous (one flush per step) and execute an action ``(stage, kind, micro-batch)`` on the
@@ -73,11 +75,33 @@ def example_batch():
     return torch.randn(BATCH, 3, 32, 32, generator=gen), torch.randint(0, 10, (BATCH,), generator=gen)
 
 
-def _profile_from_plan(costs):
+def _profile_from_plan(costs, sizes):
     from parareal_toolkit.layerpipe import profile_from_costs
 
     f, a, g = zip(*costs)
-    return profile_from_costs(f, a, g, name="vgg-like (measured)", unit="s")
+    return profile_from_costs(f, a, g, name="vgg-like (measured)", unit="s", sizes=sizes)
+
+
+def _measure_link(rank: int, elements: int, repeats: int = 10) -> tuple[float, float]:
+    """One-way time of a 1-element and of an ``elements``-element float32 message between ranks 0 and 1 (median)."""
+    import torch
+    import torch.distributed as dist
+
+    out = []
+    for n in (1, elements):
+        buf = torch.zeros(n)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            if rank == 0:
+                dist.send(buf, 1)
+                dist.recv(buf, 1)
+            elif rank == 1:
+                dist.recv(buf, 0)
+                dist.send(buf, 0)
+            times.append((time.perf_counter() - t0) / 2)
+        out.append(statistics.median(times))
+    return out[0], out[1]
 
 
 def _free_port() -> int:
@@ -106,7 +130,8 @@ def worker(plan_path: str, out_path: str) -> None:
     model = vgg_like()
     sub = torch.nn.Sequential(*list(model.children())[start:stop])
     x, y = example_batch()
-    profile = _profile_from_plan(plan["costs"])
+    profile = _profile_from_plan(plan["costs"], plan["sizes"])
+    link = _measure_link(rank, int(max(plan["sizes"])))
     kinds = {
         "F": _ComputationType.FORWARD,
         "A": _ComputationType.BACKWARD_INPUT,
@@ -142,7 +167,9 @@ def worker(plan_path: str, out_path: str) -> None:
             steps.append(time.perf_counter() - t0)
         times[name] = steps[WARMUP:]
     if rank == 0:
-        Path(out_path).write_text(json.dumps(times))
+        small, large = link
+        latency, per_second = small, 4 * (max(plan["sizes"]) - 1) / max(large - small, 1e-12)
+        Path(out_path).write_text(json.dumps(dict(times=times, link=dict(latency_s=latency, bytes_per_s=per_second))))
     dist.barrier()
     dist.destroy_process_group()
 
@@ -167,11 +194,13 @@ def run(ranks: list[int], microbatches: int) -> dict[str, Any]:
 
     profile = measure_profile(microbatches)
     costs = [[layer.forward, layer.activation_grad, layer.weight_grad] for layer in profile.layers]
-    timed = _profile_from_plan(costs)
+    # elements a layer's output holds for one micro-batch: what crosses a stage boundary
+    sizes = [layer.activation_size * (BATCH // microbatches) for layer in profile.layers]
+    timed = _profile_from_plan(costs, sizes)
     rows, raw = [], []
     for r in ranks:
         stages = [[st.start, st.stop] for st in partition_contiguous(timed, r)]
-        plan = dict(microbatches=microbatches, stages=stages, costs=costs, schedules=list(SCHEDULES))
+        plan = dict(microbatches=microbatches, stages=stages, costs=costs, sizes=sizes, schedules=list(SCHEDULES))
         with tempfile.TemporaryDirectory() as tmp:
             plan_path, out_path = os.path.join(tmp, "plan.json"), os.path.join(tmp, "times.json")
             Path(plan_path).write_text(json.dumps(plan))
@@ -194,9 +223,12 @@ def run(ranks: list[int], microbatches: int) -> dict[str, Any]:
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
             if proc.returncode != 0:
                 raise RuntimeError(f"torchrun with {r} ranks failed:\n{proc.stderr[-3000:]}")
-            measured = json.loads(Path(out_path).read_text())
+            measured_all = json.loads(Path(out_path).read_text())
+        measured, link = measured_all["times"], measured_all["link"]
         for name in SCHEDULES:
-            simulated = simulate(build_schedule(name, timed, r, microbatches=microbatches)).makespan
+            sched = build_schedule(name, timed, r, microbatches=microbatches)
+            simulated = simulate(sched).makespan
+            with_link = simulate(sched, latency=link["latency_s"], bandwidth=link["bytes_per_s"] / 4).makespan
             step = statistics.median(measured[name])
             raw.append(
                 dict(
@@ -207,12 +239,25 @@ def run(ranks: list[int], microbatches: int) -> dict[str, Any]:
                     measured_steps_s=measured[name],
                     measured_s=step,
                     simulated_s=simulated,
+                    link=link,
+                    simulated_with_link_s=with_link,
                 )
             )
-            rows.append([name, r, microbatches, f"{step:.4f}", f"{simulated:.4f}", f"{step / simulated:.3f}"])
+            rows.append(
+                [
+                    name,
+                    r,
+                    microbatches,
+                    f"{step:.4f}",
+                    f"{simulated:.4f}",
+                    f"{step / simulated:.3f}",
+                    f"{with_link:.4f}",
+                    f"{step / with_link:.3f}",
+                ]
+            )
             print(
                 f"{name:16s} ranks {r}  M {microbatches}  measured {step:.4f} s  simulated {simulated:.4f} s  "
-                f"ratio {step / simulated:.3f}"
+                f"ratio {step / simulated:.3f}  with the gloo link {with_link:.4f} s  ratio {step / with_link:.3f}"
             )
     layers = [
         [
@@ -227,8 +272,18 @@ def run(ranks: list[int], microbatches: int) -> dict[str, Any]:
         "runtime_vs_simulation": results_table(
             f"Step time of a VGG-like network (batch {BATCH}, {microbatches} micro-batches) on "
             "torch.distributed.pipelining (gloo, CPU, one torch thread per rank; median of "
-            f"{REPEATS} steps) against the simulator fed with the per-layer times below",
-            ["schedule", "ranks", "microbatches", "measured s", "simulated s", "measured/simulated"],
+            f"{REPEATS} steps) against the simulator fed with the per-layer times below, with free "
+            "communication and with the gloo link's latency and bandwidth measured between ranks 0 and 1",
+            [
+                "schedule",
+                "ranks",
+                "microbatches",
+                "measured s",
+                "simulated s",
+                "measured/simulated",
+                "simulated with link s",
+                "measured/simulated with link",
+            ],
             rows,
         ),
         "layer_costs": results_table(
@@ -237,7 +292,15 @@ def run(ranks: list[int], microbatches: int) -> dict[str, Any]:
             layers,
         ),
     }
-    return dict(batch=BATCH, warmup_steps=WARMUP, timed_steps=REPEATS, layer_costs_s=costs, runs=raw, tables=tables)
+    return dict(
+        batch=BATCH,
+        warmup_steps=WARMUP,
+        timed_steps=REPEATS,
+        layer_costs_s=costs,
+        boundary_elements=sizes,
+        runs=raw,
+        tables=tables,
+    )
 
 
 def main() -> None:

@@ -4,10 +4,9 @@ Simulated, hence deterministic: VGG-16 at 224x224, micro-batches of 32 samples, 
 processor doing 10 TMAC/s (about 20 TFLOP/s, float32), float32 tensors, every link with the
 same bandwidth and 5 us per message (``parareal_toolkit.layerpipe.communication``):
 activations and gradients at stage boundaries, LayerPipe's split activation gradients and
-moved weight gradients as transfer times on the dependencies, and each replicated stage's
-ring all-reduce charged to its replicas' backward passes. Transfers on one link do not
-queue behind each other (edge latencies, no link contention), so a slow network is if
-anything underestimated for the schedule that sends more.
+moved weight gradients as tasks on their links (messages on one link queue), and each
+replicated stage's ring all-reduce charged to its replicas' backward passes. LayerPipe is
+also shown with messages that never queue (edge latencies), the optimistic model.
 
 Tables: the schedules at a stated network (25 Gb/s) for P = 2..9, and a sweep over link
 bandwidth (1..400 Gb/s) at P = 4 and 8 showing which schedule wins where.
@@ -67,11 +66,14 @@ def simulate_all() -> dict[str, Any]:
     for p in STATED_PROCESSORS:
         at = {s: evaluate_on_network(s, profile, p, stated, **kwargs) for s in SCHEDULES}
         free_at = {s: evaluate_on_network(s, profile, p, free, **kwargs) for s in SCHEDULES}
-        raw += [dict(r, gbps=STATED_GBPS) for r in at.values()]
+        unqueued = evaluate_on_network("layerpipe", profile, p, stated, contention=False, **kwargs)
+        raw += [dict(r, gbps=STATED_GBPS, contention=True) for r in at.values()]
+        raw.append(dict(unqueued, gbps=STATED_GBPS, contention=False))
         stated_rows.append(
             [
                 p,
                 *(_ms(at[s]["seconds_per_microbatch"]) for s in SCHEDULES),
+                _ms(unqueued["seconds_per_microbatch"]),
                 _replicas(at["pipedream-replicated"]),
                 f"{at['pipedream-replicated']['allreduce_seconds'] * 1e3:.3f}",
                 f"{at['pipedream']['bytes_per_microbatch'] / 1e6:.0f}",
@@ -87,12 +89,16 @@ def simulate_all() -> dict[str, Any]:
         for gbps in (*SWEEP_GBPS, math.inf):
             net = free if gbps == math.inf else Network.from_gigabits(gbps, latency_us=LATENCY_US)
             at = {s: evaluate_on_network(s, profile, p, net, **kwargs) for s in SCHEDULES}
-            raw += [dict(r, gbps=None if gbps == math.inf else gbps) for r in at.values()]
+            unqueued = evaluate_on_network("layerpipe", profile, p, net, contention=False, **kwargs)
+            speed = None if gbps == math.inf else gbps
+            raw += [dict(r, gbps=speed, contention=True) for r in at.values()]
+            raw.append(dict(unqueued, gbps=speed, contention=False))
             sweep_rows.append(
                 [
                     p,
                     "free" if gbps == math.inf else f"{gbps:g}",
                     *(_ms(at[s]["seconds_per_microbatch"]) for s in SCHEDULES),
+                    _ms(unqueued["seconds_per_microbatch"]),
                     f"{_layerpipe_over_best_pipedream(at):.3f}",
                     _winner(at),
                 ]
@@ -108,6 +114,7 @@ def simulate_all() -> dict[str, Any]:
                 f"PipeDream {per_mb}",
                 f"PipeDream replicated {per_mb}",
                 f"LayerPipe {per_mb}",
+                f"LayerPipe, messages not queued, {per_mb}",
                 "replicas",
                 "all-reduce ms",
                 "PipeDream MB/mb",
@@ -121,14 +128,15 @@ def simulate_all() -> dict[str, Any]:
         ),
         "bandwidth_sweep": results_table(
             f"VGG-16, {SAMPLES} samples per micro-batch, {MACS_PER_SECOND / 1e12:g} TMAC/s per processor, "
-            f"{LATENCY_US:g} us latency: time per micro-batch against link bandwidth "
-            "(free = infinite bandwidth, no latency)",
+            f"{LATENCY_US:g} us latency: time per micro-batch against link bandwidth, messages queued on "
+            "their links (LayerPipe also without queueing); free = infinite bandwidth, no latency",
             [
                 "P",
                 "Gb/s",
                 f"PipeDream {per_mb}",
                 f"PipeDream replicated {per_mb}",
                 f"LayerPipe {per_mb}",
+                f"LayerPipe, messages not queued, {per_mb}",
                 "LayerPipe speedup",
                 "fastest",
             ],
@@ -159,19 +167,26 @@ def plot(result: dict[str, Any], path: str) -> None:
             points = [
                 (r["gbps"], r["seconds_per_microbatch"] * 1e3)
                 for r in result["runs"]
-                if r["processors"] == p and r["schedule"] == name and r["gbps"] in SWEEP_GBPS
+                if r["processors"] == p and r["schedule"] == name and r["gbps"] in SWEEP_GBPS and r["contention"]
             ]
             points.sort()
             ax.loglog(*zip(*points), marker + "-", label=name)
             free = next(
                 r["seconds_per_microbatch"] * 1e3
                 for r in result["runs"]
-                if r["processors"] == p and r["schedule"] == name and r["gbps"] is None
+                if r["processors"] == p and r["schedule"] == name and r["gbps"] is None and r["contention"]
             )
             ax.axhline(free, color=ax.lines[-1].get_color(), ls=":", lw=1)
+        unqueued = sorted(
+            (r["gbps"], r["seconds_per_microbatch"] * 1e3)
+            for r in result["runs"]
+            if r["processors"] == p and r["gbps"] in SWEEP_GBPS and not r["contention"]
+        )
+        ax.loglog(*zip(*unqueued), "d--", color=ax.lines[-2].get_color(), alpha=0.5, label="layerpipe, not queued")
         ax.set(xlabel="link bandwidth (Gb/s)", ylabel="ms per micro-batch", title=f"VGG-16, P = {p}")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize="small", title="dotted: free communication", title_fontsize="small")
+    fig.suptitle("messages queue on their links; dashed: LayerPipe if they did not", fontsize="medium")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

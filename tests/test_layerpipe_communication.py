@@ -18,6 +18,7 @@ from parareal_toolkit.layerpipe.communication import (
     charge_allreduce,
     evaluate_on_network,
     timed_profile,
+    with_link_tasks,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,9 +89,9 @@ def test_layerpipe_list_schedule_can_run_faster_on_slower_links():
         [7, 9, 3, 7, 7, 4, 8], [4, 5, 2, 4, 9, 4, 2], [2, 6, 6, 3, 5, 5, 5], sizes=[23, 25, 18, 37, 30, 1, 10]
     )
     period = {
-        bw: evaluate_on_network("layerpipe", prof, 2, Network(bw, 0.0, 1), samples=1, macs_per_second=1)[
-            "seconds_per_microbatch"
-        ]
+        bw: evaluate_on_network(
+            "layerpipe", prof, 2, Network(bw, 0.0, 1), samples=1, macs_per_second=1, contention=False
+        )["seconds_per_microbatch"]
         for bw in (4.0, 8.0, math.inf)
     }
     assert period[4.0] == 55.0 < period[math.inf] == 57.0 < period[8.0]
@@ -101,7 +102,7 @@ def test_committed_sweep_is_monotone_in_bandwidth():
     record = json.loads((ROOT / "benchmarks" / "results" / "layerpipe_bandwidth.json").read_text())
     for p in {r["processors"] for r in record["runs"]}:
         for name in {r["schedule"] for r in record["runs"]}:
-            runs = [r for r in record["runs"] if r["processors"] == p and r["schedule"] == name]
+            runs = [r for r in record["runs"] if r["processors"] == p and r["schedule"] == name and r["contention"]]
             by_speed = sorted(runs, key=lambda r: math.inf if r["gbps"] is None else r["gbps"])
             times = [r["seconds_per_microbatch"] for r in by_speed]
             # equal times (the network stops mattering) differ by rounding only
@@ -188,3 +189,53 @@ def test_cli_bandwidth_prints_and_writes_the_simulated_seconds(tmp_path, capsys)
         assert row["seconds_per_microbatch"] == expected["seconds_per_microbatch"]
         assert row["seconds_per_microbatch"] >= row["compute_seconds_per_microbatch"]
     assert (tmp_path / "g.png").stat().st_size > 1000
+
+
+def test_messages_on_one_link_queue_by_hand():
+    # GPipe on 2 stages, 2 micro-batches, forward 1 s per stage; each activation takes
+    # 10 s on the link 0 -> 1: unqueued both arrive 10 s after they leave (at 11 and 12),
+    # queued the second waits for the first (11, then 21)
+    prof = profile_from_costs([1, 1], [1, 1], [1, 1], sizes=[10, 1])
+    net = Network(bandwidth=1.0, latency=0.0, bytes_per_element=1)
+    sched = build_schedule("gpipe", prof, 2, microbatches=2)
+    from parareal_toolkit.layerpipe import Task, simulate
+
+    unqueued = simulate(sched, latency=0.0, bandwidth=net.elements_per_second)
+    queued_sched, links = with_link_tasks(sched, net)
+    queued = simulate(queued_sched)
+    assert links == [(0, 1), (1, 0)]
+    assert [unqueued.start[Task("F", 1, i)] for i in (0, 1)] == [11.0, 12.0]
+    assert [queued.start[Task("F", 1, i)] for i in (0, 1)] == [11.0, 21.0]
+    assert_feasible(queued)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    costs=layer_costs,
+    p=st.integers(2, 3),
+    name=st.sampled_from(["pipedream", "layerpipe", "1f1b", "zb-h1"]),
+    bandwidth=st.floats(0.5, 20.0),
+    latency=st.sampled_from([0.0, 0.5]),
+)
+def test_queued_links_bound_the_period_by_the_busiest_link(costs, p, name, bandwidth, latency):
+    prof = _profile(costs)
+    p = min(p, len(prof))
+    net = Network(bandwidth, latency, 1)
+    queued, trace = evaluate_on_network(name, prof, p, net, samples=1, macs_per_second=1, return_trace=True)
+    sched = build_schedule(name, prof, p, steps=trace.schedule.microbatches, microbatches=8)
+    # the messages a link carries: of the whole step (synchronous), or of one steady-state
+    # step (asynchronous: the last step has every edge, and no processor changes per step)
+    last = sched.microbatches - 1
+    busiest: dict[tuple[int, int], float] = {}
+    for task, deps in sched.deps.items():
+        if sched.asynchronous and task.microbatch != last:
+            continue
+        for dep in deps:
+            a, b = sched.processor[dep.task], sched.processor[task]
+            if a != b:
+                busiest[(a, b)] = busiest.get((a, b), 0.0) + net.transfer_time(dep.volume)
+    per_step = max(busiest.values(), default=0.0) / (1 if sched.asynchronous else sched.microbatches)
+    assert queued["seconds_per_microbatch"] >= per_step * (1 - 1e-9)
+    if name != "layerpipe":  # fixed orders: queueing never helps
+        unqueued = evaluate_on_network(name, prof, p, net, samples=1, macs_per_second=1, contention=False)
+        assert queued["seconds_per_microbatch"] >= unqueued["seconds_per_microbatch"] * (1 - 1e-12)

@@ -70,6 +70,11 @@ def add_arguments(parser) -> None:
         help="with --bandwidth: microseconds per message (default %(default)g)",
     )
     parser.add_argument(
+        "--no-link-queues",
+        action="store_true",
+        help="with --bandwidth: messages never wait for each other on a link (edge latencies; default: they queue)",
+    )
+    parser.add_argument(
         "--samples",
         type=positive_int,
         default=32,
@@ -236,7 +241,10 @@ def _run_on_network(args, profile, processors: list[int], schedules: list[str]) 
 
     network = Network.from_gigabits(args.bandwidth, latency_us=args.link_latency)
     options: dict[str, Any] = dict(
-        samples=args.samples, macs_per_second=args.tmacs * 1e12, microbatches=args.microbatches
+        samples=args.samples,
+        macs_per_second=args.tmacs * 1e12,
+        microbatches=args.microbatches,
+        contention=not args.no_link_queues,
     )
     rows = []
     with Progress(len(processors) * len(schedules), "parareal layerpipe", unit="runs") as bar:
@@ -248,7 +256,8 @@ def _run_on_network(args, profile, processors: list[int], schedules: list[str]) 
                 bar.update()
     print(
         f"{profile.name}: {args.samples} samples per micro-batch, {args.tmacs:g}e12 {profile.unit}/s per processor, "
-        f"{args.bandwidth:g} Gb/s links, {args.link_latency:g} us per message; baseline pipedream"
+        f"{args.bandwidth:g} Gb/s links, {args.link_latency:g} us per message"
+        f"{' (never queued)' if args.no_link_queues else ', queued per link'}; baseline pipedream"
     )
     print(f"{'P':>3} {'schedule':<21} {'ms/mb':>10} {'compute ms/mb':>14} {'speedup':>8} {'MB/mb':>9}")
     for row in rows:
@@ -278,7 +287,12 @@ def _run_on_network(args, profile, processors: list[int], schedules: list[str]) 
         payload = {
             "network": profile.name,
             "unit": "s",
-            "link": {"gbps": args.bandwidth, "latency_us": args.link_latency, "bytes_per_element": 4},
+            "link": {
+                "gbps": args.bandwidth,
+                "latency_us": args.link_latency,
+                "bytes_per_element": 4,
+                "queued": not args.no_link_queues,
+            },
             "samples_per_microbatch": args.samples,
             "macs_per_second": args.tmacs * 1e12,
             "rows": rows,

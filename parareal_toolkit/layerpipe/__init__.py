@@ -52,7 +52,7 @@ available; each point is a parameter):
 """
 
 from .asynchronous_schedules import cyclic_order, layerpipe_schedule, pipedream_schedule
-from .communication import Network, charge_allreduce, evaluate_on_network, timed_profile
+from .communication import Network, charge_allreduce, evaluate_on_network, timed_profile, with_link_tasks
 from .comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
 from .costs import (
     NETWORKS,
@@ -122,6 +122,7 @@ __all__ = [
     "Network",
     "timed_profile",
     "charge_allreduce",
+    "with_link_tasks",
     "evaluate_on_network",
     "DelayedGradientTrainer",
     "pipedream_delays",

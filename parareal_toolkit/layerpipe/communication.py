@@ -9,8 +9,11 @@ and its moved weight gradients (the dependencies' volumes of ``asynchronous_sche
 ``stage_schedules``), scaled by the samples of a micro-batch; weights do not scale with it.
 
 The simulation runs in seconds: :func:`timed_profile` turns a MAC profile into seconds per
-micro-batch on a processor doing ``macs_per_second``, and the engine's edge latencies carry
-the transfers (``latency`` in seconds, ``bandwidth`` in elements per second). Stage
+micro-batch on a processor doing ``macs_per_second``. Every message is a task on its link
+(:func:`with_link_tasks`: one more processor per direction of each pair of processors that
+exchange data, so messages on one link queue, in the order their producers run or by
+their priority); or, with ``contention=False``, an edge latency of the engine (``latency``
+in seconds, ``bandwidth`` in elements per second) that never waits for other messages. Stage
 replication adds a ring all-reduce of the stage's gradient among its r replicas,
 
     t_allreduce = 2 (r - 1) / r * (parameter bytes) / bandwidth + 2 (r - 1) * latency,
@@ -22,13 +25,14 @@ backward task of a replicated stage: communication not overlapped with that repl
 compute. With ``Network()`` (infinite bandwidth, zero latency) every time equals the
 free-communication simulation scaled by samples / macs_per_second (tested).
 
-Limits. Transfers are edge latencies: two messages on one link do not queue behind each
-other (no link contention), so a slow network is if anything underestimated, most for the
-schedule that sends more. Under a fixed processor order (PipeDream, GPipe, 1F1B, Zero
-Bubble) every time is monotone in the transfer times (max-plus), so a slower link never
-helps; LayerPipe's list schedule is not: a late message can change which task an idle
-processor picks, and on some profiles slower links give a shorter period than free
-communication (Graham's anomaly; a tested example).
+A link in steady state carries its messages of every step, so no period is below the
+busiest link's transfer time per step (tested). Under a fixed processor order (PipeDream,
+GPipe, 1F1B, Zero Bubble) every time is monotone in the transfer times (max-plus), so a
+slower link never helps, and queueing never shortens a run; LayerPipe's list schedule is
+not monotone: a late message can change which task an idle processor picks, and on some
+profiles slower links give a shorter period than free communication (Graham's anomaly; a
+tested example). Not modelled: a shared switch or bus (links are independent), overlap of
+a replica's all-reduce with its compute, and the processor time of sending.
 """
 
 from __future__ import annotations
@@ -42,9 +46,9 @@ from .costs import CostProfile
 from .engine import Trace, simulate
 from .schedule_builders import SCHEDULES, build_schedule
 from .steady_state import SteadyStateNotReached, steady_state_period
-from .task_graph import Schedule
+from .task_graph import Dependency, Schedule, Task
 
-__all__ = ["Network", "timed_profile", "charge_allreduce", "evaluate_on_network", "GIGABIT"]
+__all__ = ["Network", "timed_profile", "charge_allreduce", "with_link_tasks", "evaluate_on_network", "GIGABIT"]
 
 GIGABIT = 1e9 / 8  # bytes per second in one Gb/s
 _MAX_DOUBLINGS = 4
@@ -184,6 +188,96 @@ def charge_allreduce(schedule: Schedule, profile: CostProfile, network: Network)
     return schedule
 
 
+def with_link_tasks(schedule: Schedule, network: Network) -> tuple[Schedule, list[tuple[int, int]]]:
+    """``schedule`` with every message between two processors turned into a task on its link.
+
+    Each directed pair of processors (src, dst) that exchanges data becomes one more
+    processor (a full-duplex link: one message at a time per direction); a dependency
+    between two processors becomes a transfer task ``X`` of ``network.transfer_time(volume)``
+    on that link, after the producer and before the consumer, so messages on one link
+    queue. Links send in the order their producers run (fixed-order schedules) or by the
+    producer's priority (list-scheduled ones). A transfer of zero time is left a plain
+    dependency. Steps whose delayed-gradient messages come from before the first step get
+    a zero-time stand-in, so every step holds the same tasks (``steady_state``). Simulate the
+    result with the engine's free communication (``latency=0``, infinite ``bandwidth``).
+
+    Returns
+    -------
+    (Schedule, list of (int, int))
+        The new schedule (the same tasks plus the transfers, processors ``num_processors``
+        + one per link) and the (src, dst) of each link, in processor order.
+    """
+    p = schedule.num_processors
+
+    def cost(task: Task, dep: Dependency) -> float:
+        return 0.0 if schedule.processor[dep.task] == schedule.processor[task] else network.transfer_time(dep.volume)
+
+    links = sorted(
+        {
+            (schedule.processor[dep.task], schedule.processor[task])
+            for task, deps in schedule.deps.items()
+            for dep in deps
+            if cost(task, dep) > 0
+        }
+    )
+    link_of = {pair: p + i for i, pair in enumerate(links)}
+    out = Schedule(
+        schedule.name,
+        p + len(links),
+        schedule.microbatches,
+        asynchronous=schedule.asynchronous,
+        info=schedule.info,
+    )
+    for task, task_cost in schedule.cost.items():
+        out.add(task, task_cost, schedule.processor[task])
+    edge_ids: dict[tuple, int] = {}
+    producer: dict[Task, Task] = {}
+    for task, deps in schedule.deps.items():
+        for index, dep in enumerate(deps):
+            seconds = cost(task, dep)
+            if seconds <= 0:
+                out.deps[task].append(Dependency(dep.task, 0.0))
+                continue
+            # the same edge of every step gets the same id: a delayed-gradient edge, absent
+            # in the first steps, is always a task's last dependency, so the index is stable
+            key = (task.kind, task.unit, task.part, index, task.microbatch - dep.task.microbatch)
+            transfer = Task("X", edge_ids.setdefault(key, len(edge_ids)), task.microbatch)
+            link = link_of[(schedule.processor[dep.task], schedule.processor[task])]
+            out.add(transfer, seconds, link, [(dep.task, 0.0)])
+            out.deps[task].append(Dependency(transfer, 0.0))
+            producer[transfer] = dep.task
+    # zero-time stand-ins where a step lacks a transfer (its producer precedes step 0)
+    where = {t.unit: out.processor[t] for t in producer}
+    present = {(t.unit, t.microbatch) for t in producer}
+    stand_ins = [
+        Task("X", edge, step)
+        for edge in sorted(where)
+        for step in range(schedule.microbatches)
+        if (edge, step) not in present
+    ]
+    for task in stand_ins:
+        out.add(task, 0.0, where[task.unit])
+    if schedule.order is not None:
+        position = {t: i for row in schedule.order for i, t in enumerate(row)}
+        rows: list[list[Task]] = [list(row) for row in schedule.order] + [[] for _ in links]
+        for task in stand_ins:
+            rows[out.processor[task]].append(task)
+        for transfer in sorted(producer, key=lambda t: position[producer[t]]):
+            rows[out.processor[transfer]].append(transfer)
+        out.order = rows
+    else:
+        assert schedule.priority is not None
+        base = schedule.priority
+
+        def priority(task: Task) -> tuple:
+            if task.kind != "X":
+                return base(task)
+            return base(producer[task]) if task in producer else (-1,)
+
+        out.priority = priority
+    return out, links
+
+
 @overload
 def evaluate_on_network(
     name: str,
@@ -195,6 +289,7 @@ def evaluate_on_network(
     macs_per_second: float = ...,
     microbatches: int = ...,
     steps: int | None = ...,
+    contention: bool = ...,
     return_trace: Literal[False] = ...,
 ) -> dict[str, Any]: ...
 
@@ -210,6 +305,7 @@ def evaluate_on_network(
     macs_per_second: float = ...,
     microbatches: int = ...,
     steps: int | None = ...,
+    contention: bool = ...,
     return_trace: Literal[True],
 ) -> tuple[dict[str, Any], Trace]: ...
 
@@ -224,6 +320,7 @@ def evaluate_on_network(
     macs_per_second: float = 1e13,
     microbatches: int = 8,
     steps: int | None = None,
+    contention: bool = True,
     return_trace: bool = False,
 ) -> dict[str, Any] | tuple[dict[str, Any], Trace]:
     """Simulate schedule ``name`` in seconds with every transfer and all-reduce costed by ``network``.
@@ -231,7 +328,9 @@ def evaluate_on_network(
     ``profile`` is per sample in MACs; one micro-batch holds ``samples`` samples and every
     processor does ``macs_per_second`` (:func:`timed_profile`). An asynchronous schedule
     whose run does not yet show its steady state is rebuilt with twice the steps (up to four
-    times), as :func:`.comparison.evaluate` does.
+    times), as :func:`.comparison.evaluate` does. With ``contention`` (the default) every message
+    is a task on its link (:func:`with_link_tasks`: messages on one link queue); without,
+    messages are edge latencies that never wait for each other.
 
     Returns
     -------
@@ -247,10 +346,15 @@ def evaluate_on_network(
         raise TypeError(f"`network` must be a Network; got {type(network).__name__}.")
     timed = timed_profile(profile, samples=samples, macs_per_second=macs_per_second)
 
+    def simulate_on(sched: Schedule, net: Network) -> Trace:
+        charge_allreduce(sched, timed, net)
+        if contention:
+            return simulate(with_link_tasks(sched, net)[0])
+        return simulate(sched, latency=net.latency, bandwidth=net.elements_per_second)
+
     def run(net: Network, n_steps: int | None) -> tuple[Schedule, Trace, float]:
         sched = build_schedule(name, timed, processors, microbatches=microbatches, steps=n_steps)
-        charge_allreduce(sched, timed, net)
-        trace = simulate(sched, latency=net.latency, bandwidth=net.elements_per_second)
+        trace = simulate_on(sched, net)
         if not sched.asynchronous:
             return sched, trace, trace.makespan / sched.microbatches
         for _ in range(_MAX_DOUBLINGS):
@@ -258,8 +362,7 @@ def evaluate_on_network(
                 return sched, trace, steady_state_period(trace)
             except SteadyStateNotReached:  # a long transient or a long cycle: unroll more
                 sched = build_schedule(name, timed, processors, microbatches=microbatches, steps=2 * sched.microbatches)
-                charge_allreduce(sched, timed, net)
-                trace = simulate(sched, latency=net.latency, bandwidth=net.elements_per_second)
+                trace = simulate_on(sched, net)
         return sched, trace, steady_state_period(trace)
 
     sched, trace, seconds = run(network, steps)

@@ -10,7 +10,8 @@ each) that run the same stages with torch's ``ScheduleGPipe`` and ``Schedule1F1B
 custom action lists, our ZB-H1 and ``layerpipe-flush`` orders built from the measured
 costs; each step is timed between two barriers, after warm-up steps, median reported.
 Ranks 0 and 1 also time a 1-element and a largest-activation message (ping-pong), which
-gives the gloo link's latency and bandwidth for a second prediction with communication.
+gives the gloo link's latency and bandwidth for a second prediction with communication
+(every message a task on its link, ``with_link_tasks``).
 
 The asynchronous LayerPipe order itself is not run: torch's pipelining schedules are
 synchronous (one flush per step) and execute an action ``(stage, kind, micro-batch)`` on the
@@ -189,7 +190,7 @@ def measure_profile(microbatches: int, repeats: int = 7):
 
 
 def run(ranks: list[int], microbatches: int) -> dict[str, Any]:
-    from parareal_toolkit.layerpipe import build_schedule, partition_contiguous, simulate
+    from parareal_toolkit.layerpipe import Network, build_schedule, partition_contiguous, simulate, with_link_tasks
     from parareal_toolkit.results import results_table
 
     profile = measure_profile(microbatches)
@@ -228,7 +229,8 @@ def run(ranks: list[int], microbatches: int) -> dict[str, Any]:
         for name in SCHEDULES:
             sched = build_schedule(name, timed, r, microbatches=microbatches)
             simulated = simulate(sched).makespan
-            with_link = simulate(sched, latency=link["latency_s"], bandwidth=link["bytes_per_s"] / 4).makespan
+            gloo = Network(bandwidth=link["bytes_per_s"], latency=link["latency_s"], bytes_per_element=4)
+            with_link = simulate(with_link_tasks(sched, gloo)[0]).makespan
             step = statistics.median(measured[name])
             raw.append(
                 dict(

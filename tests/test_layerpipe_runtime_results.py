@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from parareal_toolkit.layerpipe import build_schedule, profile_from_costs, simulate
+from parareal_toolkit.layerpipe import Network, build_schedule, profile_from_costs, simulate, with_link_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "layerpipe_runtime_cpu.json"
@@ -43,6 +43,7 @@ def test_simulated_column_is_the_simulator_on_the_recorded_costs():
         sched = build_schedule(run["schedule"], profile, run["ranks"], microbatches=run["microbatches"])
         assert math.isclose(simulate(sched).makespan, run["simulated_s"], rel_tol=1e-12)
         link = run["link"]
-        with_link = simulate(sched, latency=link["latency_s"], bandwidth=link["bytes_per_s"] / 4).makespan
+        gloo = Network(bandwidth=link["bytes_per_s"], latency=link["latency_s"], bytes_per_element=4)
+        with_link = simulate(with_link_tasks(sched, gloo)[0]).makespan
         assert math.isclose(with_link, run["simulated_with_link_s"], rel_tol=1e-12)
         assert with_link >= run["simulated_s"] * (1 - 1e-12)  # a link never makes it faster (fixed orders)

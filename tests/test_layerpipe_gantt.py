@@ -50,3 +50,15 @@ def test_no_labels_when_asked():
     ax = plot_gantt(trace, label_tasks=False, unit="s")
     assert len(ax.texts) == 0 and ax.get_xlabel() == "s"
     plt.close(ax.figure)
+
+
+def test_link_rows_are_labelled_as_links():
+    from parareal_toolkit.layerpipe import Network, with_link_tasks
+
+    sched = build_schedule("gpipe", profile_from_costs([1, 1], [1, 1], [1, 1], sizes=[4, 1]), 2, microbatches=2)
+    queued, links = with_link_tasks(sched, Network(bandwidth=1.0, latency=0.0, bytes_per_element=1))
+    ax = plot_gantt(simulate(queued))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["P0", "P1", "link 0", "link 1"]
+    assert links == [(0, 1), (1, 0)]
+    assert "X  message on a link" in [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(ax.figure)

@@ -15,7 +15,7 @@ from .task_graph import KIND_NAMES
 
 __all__ = ["plot_gantt", "KIND_COLOURS", "MIN_LABEL_POINTS", "MAX_LABEL_POINTS"]
 
-KIND_COLOURS = {"F": "#4C72B0", "A": "#DD8452", "G": "#55A868", "B": "#C44E52", "U": "#8172B3"}
+KIND_COLOURS = {"F": "#4C72B0", "A": "#DD8452", "G": "#55A868", "B": "#C44E52", "U": "#8172B3", "X": "#8C8C8C"}
 MIN_LABEL_POINTS = 6.0
 MAX_LABEL_POINTS = 9.0
 _DIGIT_WIDTH = 0.62  # width of one digit in units of the font size (DejaVu Sans)
@@ -39,8 +39,8 @@ def plot_gantt(
 ) -> Any:
     """Draw ``trace`` (from :func:`~parareal_toolkit.layerpipe.simulate`): one row per processor, one bar per task.
 
-    Bars are coloured by task kind (the legend, right of the axes, says what F, A, G, B
-    and U mean) and labelled with their micro-batch where the number fits (font scaled to
+    Bars are coloured by task kind (the legend, right of the axes, says what F, A, G, B,
+    U and X mean; rows of messages only are labelled as links) and labelled with their micro-batch where the number fits (font scaled to
     the bar); ``max_time`` cuts the chart (default: the makespan); ``unit`` names the
     time axis.
 
@@ -91,7 +91,15 @@ def plot_gantt(
                     start + shown / 2, proc, text, ha="center", va="center", fontsize=size, color="white", clip_on=True
                 )
     ax.set_yticks(range(sched.num_processors))
-    ax.set_yticklabels([f"P{p}" for p in range(sched.num_processors)])
+    # rows holding only messages are links (``communication.with_link_tasks``), numbered apart
+    is_link = [True] * sched.num_processors
+    for task, proc in sched.processor.items():
+        if task.kind != "X":
+            is_link[proc] = False
+    compute = [p for p in range(sched.num_processors) if not is_link[p]]
+    links = [p for p in range(sched.num_processors) if is_link[p]]
+    names = {p: f"P{i}" for i, p in enumerate(compute)} | {p: f"link {i}" for i, p in enumerate(links)}
+    ax.set_yticklabels([names[p] for p in range(sched.num_processors)])
     ax.set_ylim(sched.num_processors - 0.5, -0.5)
     ax.set_xlim(0, span)
     ax.set_xlabel(unit)

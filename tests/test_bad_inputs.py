@@ -759,6 +759,45 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"rows\[0\] has 1 cells, expected 2",
     ),
+    # ---- LayerPipe communication (links, all-reduce) ----
+    "layerpipe/bandwidth-0": cli("layerpipe", "--bandwidth", "0", fragment="--bandwidth"),
+    "layerpipe/bandwidth-with-latency": cli(
+        "layerpipe", "--bandwidth", "10", "--latency", "5", fragment="exclude each other"
+    ),
+    "layerpipe/link-latency-negative": cli(
+        "layerpipe", "--bandwidth", "10", "--link-latency=-1", fragment="--link-latency"
+    ),
+    "layerpipe/samples-0": cli("layerpipe", "--bandwidth", "10", "--samples", "0", fragment="--samples"),
+    "layerpipe/tmacs-0": cli("layerpipe", "--bandwidth", "10", "--tmacs", "0", fragment="--tmacs"),
+    "layerpipe/network-bandwidth-0": api(
+        lambda: __import__("parareal_toolkit.layerpipe.communication", fromlist=["x"]).Network(bandwidth=0),
+        ValueError,
+        r"`bandwidth` must be .*0",
+    ),
+    "layerpipe/network-latency-nan": api(
+        lambda: __import__("parareal_toolkit.layerpipe.communication", fromlist=["x"]).Network(latency=math.nan),
+        ValueError,
+        r"`latency`",
+    ),
+    "layerpipe/allreduce-replicas-0": api(
+        lambda: __import__("parareal_toolkit.layerpipe.communication", fromlist=["x"]).Network().allreduce_time(10, 0),
+        ValueError,
+        r"`replicas`",
+    ),
+    "layerpipe/timed-profile-samples-text": api(
+        lambda: __import__("parareal_toolkit.layerpipe.communication", fromlist=["x"]).timed_profile(
+            _small_profile(), samples="32", macs_per_second=1e12
+        ),
+        TypeError,
+        r"`samples` must be an integer; got '32'",
+    ),
+    "layerpipe/evaluate-on-network-not-a-network": api(
+        lambda: __import__("parareal_toolkit.layerpipe.communication", fromlist=["x"]).evaluate_on_network(
+            "layerpipe", _small_profile(), 2, 10.0
+        ),
+        TypeError,
+        r"`network` must be a Network; got float",
+    ),
 }
 
 # --- running a row ------------------------------------------------------------------------

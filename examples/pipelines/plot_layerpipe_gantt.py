@@ -41,13 +41,14 @@ print(f"{profile.name}: {len(profile)} layers, {profile.total:.4g} {profile.unit
 # Gantt charts at P = 7
 # ---------------------
 # One row per processor; colours are task kinds (F forward, A activation gradient, G weight
-# gradient, B a whole backward), numbers are micro-batches. The asynchronous schedules are
-# drawn over twelve steady-state periods; the synchronous 1F1B (PipeDream-Flush) over one
-# step of eight micro-batches, bubbles included.
-fig, axes = plt.subplots(3, 1, figsize=(13, 11))
+# gradient, B a whole backward; the legend right of each chart says so), numbers are
+# micro-batches, written where they fit. The asynchronous schedules are drawn over their
+# first eight steady-state periods; the synchronous 1F1B (PipeDream-Flush) over one step of
+# eight micro-batches, bubbles included.
+fig, axes = plt.subplots(3, 1, figsize=(10, 10.5))
 for ax, name in zip(axes, ("pipedream", "layerpipe", "1f1b")):
     row, trace = evaluate(name, profile, P_GANTT, microbatches=8, return_trace=True)
-    span = 12 * row["cycles_per_microbatch"] if row["asynchronous"] else None
+    span = 8 * row["cycles_per_microbatch"] if row["asynchronous"] else None
     plot_gantt(
         trace,
         ax=ax,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .._names import NETWORK_NAMES, SCHEDULE_NAMES
 from ._common import (
     CliError,
@@ -10,6 +12,7 @@ from ._common import (
     check_figure_path,
     check_output_path,
     non_negative_float,
+    positive_float,
     positive_int,
     write_json,
 )
@@ -51,6 +54,40 @@ def add_arguments(parser) -> None:
         help="micro-batches per step of the synchronous schedules",
     )
     parser.add_argument("--latency", type=non_negative_float, default=0.0, help="cycles per message")
+    parser.add_argument(
+        "--bandwidth",
+        type=positive_float,
+        default=None,
+        metavar="GBPS",
+        help="simulate in seconds with links of GBPS Gb/s: tensors of the real shapes (float32) and the ring "
+        "all-reduce of replicated stages cost time (not with --latency)",
+    )
+    parser.add_argument(
+        "--link-latency",
+        type=non_negative_float,
+        default=5.0,
+        metavar="US",
+        help="with --bandwidth: microseconds per message (default %(default)g)",
+    )
+    parser.add_argument(
+        "--no-link-queues",
+        action="store_true",
+        help="with --bandwidth: messages never wait for each other on a link (edge latencies; default: they queue)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=positive_int,
+        default=32,
+        metavar="N",
+        help="with --bandwidth: samples per micro-batch (default %(default)d)",
+    )
+    parser.add_argument(
+        "--tmacs",
+        type=positive_float,
+        default=10.0,
+        metavar="RATE",
+        help="with --bandwidth: each processor's speed, 1e12 MACs (cost units) per second (default %(default)g)",
+    )
     parser.add_argument(
         "--gantt",
         default=None,
@@ -114,12 +151,19 @@ def run(args) -> int:
     schedules = list(dict.fromkeys(args.schedules))
     processors = list(dict.fromkeys(args.processors))
     seconds = _estimated_seconds(len(profile), processors, schedules, args.microbatches)
+    if args.bandwidth is not None:  # each schedule also runs once with free links
+        seconds *= 2
     if seconds > MAX_SECONDS:
         raise CliError(
             f"this simulation would take about {seconds / 60:.3g} minutes here ({len(profile)} layers, "
             f"P = {' '.join(map(str, processors))}, {args.microbatches} micro-batches, {len(schedules)} schedules); "
             f"the limit is {MAX_SECONDS / 60:.0f}: use fewer --microbatches, --processors or layers."
         )
+
+    if args.bandwidth is not None:
+        if args.latency:
+            raise CliError("--latency (cycles) and --bandwidth (seconds) exclude each other: use --link-latency US.")
+        return _run_on_network(args, profile, processors, schedules)
 
     from ..layerpipe.comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
 
@@ -186,6 +230,72 @@ def run(args) -> int:
             "unit": unit,
             "rows": rows,
             "paper": {"average_speedup": PAPER_AVERAGE_SPEEDUP, "peak_speedup_P7_9": PAPER_PEAK_SPEEDUP},
+        }
+        write_json("--json", args.json, payload, indent=1)
+    return 0
+
+
+def _run_on_network(args, profile, processors: list[int], schedules: list[str]) -> int:
+    """``--bandwidth``: every schedule in seconds per micro-batch on the stated network, against PipeDream."""
+    from ..layerpipe.communication import Network, evaluate_on_network
+
+    network = Network.from_gigabits(args.bandwidth, latency_us=args.link_latency)
+    options: dict[str, Any] = dict(
+        samples=args.samples,
+        macs_per_second=args.tmacs * 1e12,
+        microbatches=args.microbatches,
+        contention=not args.no_link_queues,
+    )
+    rows = []
+    with Progress(len(processors) * len(schedules), "parareal layerpipe", unit="runs") as bar:
+        for p in processors:
+            base = evaluate_on_network("pipedream", profile, p, network, **options)
+            for name in schedules:
+                row = base if name == "pipedream" else evaluate_on_network(name, profile, p, network, **options)
+                rows.append(dict(row, speedup=base["seconds_per_microbatch"] / row["seconds_per_microbatch"]))
+                bar.update()
+    print(
+        f"{profile.name}: {args.samples} samples per micro-batch, {args.tmacs:g}e12 {profile.unit}/s per processor, "
+        f"{args.bandwidth:g} Gb/s links, {args.link_latency:g} us per message"
+        f"{' (never queued)' if args.no_link_queues else ', queued per link'}; baseline pipedream"
+    )
+    print(f"{'P':>3} {'schedule':<21} {'ms/mb':>10} {'compute ms/mb':>14} {'speedup':>8} {'MB/mb':>9}")
+    for row in rows:
+        print(
+            f"{row['processors']:>3} {row['schedule']:<21} {row['seconds_per_microbatch'] * 1e3:>10.4g} "
+            f"{row['compute_seconds_per_microbatch'] * 1e3:>14.4g} {row['speedup']:>8.3f} "
+            f"{row['bytes_per_microbatch'] / 1e6:>9.4g}"
+        )
+    if args.gantt:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from ..layerpipe.gantt import plot_gantt
+
+        p = processors[0]
+        fig, axes = plt.subplots(len(schedules), 1, figsize=(13, 1 + 0.5 * p * len(schedules)), squeeze=False)
+        for ax, name in zip(axes[:, 0], schedules):
+            shown, trace = evaluate_on_network(name, profile, p, network, return_trace=True, **options)
+            span = 12 * shown["seconds_per_microbatch"] if shown["asynchronous"] else None
+            plot_gantt(trace, ax=ax, max_time=span, title=f"{name}, P={p}, {args.bandwidth:g} Gb/s", unit="s")
+        fig.tight_layout()
+        fig.savefig(args.gantt, dpi=120)
+        plt.close(fig)
+    if args.json:
+        payload = {
+            "network": profile.name,
+            "unit": "s",
+            "link": {
+                "gbps": args.bandwidth,
+                "latency_us": args.link_latency,
+                "bytes_per_element": 4,
+                "queued": not args.no_link_queues,
+            },
+            "samples_per_microbatch": args.samples,
+            "macs_per_second": args.tmacs * 1e12,
+            "rows": rows,
         }
         write_json("--json", args.json, payload, indent=1)
     return 0

@@ -14,11 +14,12 @@ Modules: ``costs`` (cost profiles), ``partition`` (placements),
 ``schedule_builders`` (every schedule by name), ``engine`` (the discrete-event
 simulation), ``cycle_ratio`` (maximum cycle ratio), ``folding`` (a run folded onto
 k steps: iteration bound, cyclic period), ``steady_state`` (the exact steady-state
-period), ``comparison`` (metrics and speedups), ``gantt``, ``emulator``,
+period), ``comparison`` (metrics and speedups), ``communication`` (links with bandwidth
+and latency, ring all-reduce; simulation in seconds), ``gantt``, ``emulator``,
 ``runtime`` (torch; launched by ``parareal pipeline-run``).
 
 What is exact (tested): GPipe/1F1B makespan (m+p-1)(f+b+w) and bubble (p-1)/(m+p-1);
-ZB-H1 makespan m(f+b+w)+(p-1)(f+b-w) for w <= min(f, b); PipeDream's period equals its largest
+ZB-H1 makespan m(f+b+w)+(p-1)(f+b-w) exactly when w <= min(f, b) (not w <= f + b); PipeDream's period equals its largest
 stage load; the steady-state period is exact for any cyclicity (the critical cycle of the
 realized processor order, on the steps a finite run reproduces exactly) and never below the
 iteration bound and the load bound; LayerPipe's partition is optimal and its largest load
@@ -51,6 +52,7 @@ available; each point is a parameter):
 """
 
 from .asynchronous_schedules import cyclic_order, layerpipe_schedule, pipedream_schedule
+from .communication import Network, charge_allreduce, evaluate_on_network, timed_profile, with_link_tasks
 from .comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
 from .costs import (
     NETWORKS,
@@ -120,6 +122,11 @@ __all__ = [
     "speedup_table",
     "claims_table",
     "plot_gantt",
+    "Network",
+    "timed_profile",
+    "charge_allreduce",
+    "with_link_tasks",
+    "evaluate_on_network",
     "DelayedGradientTrainer",
     "pipedream_delays",
 ]

@@ -5,8 +5,9 @@ Exact facts the tests pin (zero communication latency):
 * GPipe and 1F1B with p equal stages, m micro-batches, per-stage costs f (forward),
   b (activation gradient) and w (weight gradient): makespan (m + p - 1)(f + b + w), bubble
   fraction (p - 1)/(m + p - 1).
-* ZB-H1: makespan m(f + b + w) + (p - 1)(f + b - w) for w <= min(f, b) (a larger w leaves
-  more bubble).
+* ZB-H1 (m >= p >= 2): makespan m(f + b + w) + (p - 1)(f + b - w) exactly when
+  w <= min(f, b); a larger w leaves strictly more bubble, so w <= f + b is not enough
+  (p = m = 2, f = b = 2, w = 3: 16 cycles, not 15).
 * Asynchronous schedules: the steady-state period (cycles per step,
   ``steady_state``) is never below the iteration bound (``folding``) nor below the
   largest per-processor load of one step.

@@ -1,36 +1,75 @@
-"""Gantt charts of a simulated schedule (matplotlib): one row per processor."""
+"""Gantt charts of a simulated schedule (matplotlib): one row per processor.
+
+Readable at page width: the legend (each task kind with its meaning) sits outside the
+bars, to the right of the axes; a bar carries its micro-batch number only when the number
+fits inside it, in a font scaled to the bar's width and height on the page (between
+``MIN_LABEL_POINTS`` and ``MAX_LABEL_POINTS``), and is left bare otherwise.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .engine import Trace
+from .task_graph import KIND_NAMES
 
-__all__ = ["plot_gantt", "KIND_COLOURS"]
+__all__ = ["plot_gantt", "KIND_COLOURS", "MIN_LABEL_POINTS", "MAX_LABEL_POINTS"]
 
-KIND_COLOURS = {"F": "#4C72B0", "A": "#DD8452", "G": "#55A868", "B": "#C44E52", "U": "#8172B3"}
+KIND_COLOURS = {"F": "#4C72B0", "A": "#DD8452", "G": "#55A868", "B": "#C44E52", "U": "#8172B3", "X": "#8C8C8C"}
+MIN_LABEL_POINTS = 6.0
+MAX_LABEL_POINTS = 9.0
+_DIGIT_WIDTH = 0.62  # width of one digit in units of the font size (DejaVu Sans)
+_PADDING = 0.75  # share of a bar's width and height a label may take (the layout may still narrow the axes)
+
+
+def _label_points(width_pt: float, height_pt: float, text: str) -> float | None:
+    """The font size (points) at which ``text`` fits a bar of that size, or None if below the minimum."""
+    size = min(MAX_LABEL_POINTS, _PADDING * width_pt / (_DIGIT_WIDTH * len(text)), _PADDING * height_pt)
+    return size if size >= MIN_LABEL_POINTS else None
 
 
 def plot_gantt(
-    trace: Trace, *, ax: Any = None, label_tasks: bool = True, title: str | None = None, max_time: float | None = None
+    trace: Trace,
+    *,
+    ax: Any = None,
+    label_tasks: bool = True,
+    title: str | None = None,
+    max_time: float | None = None,
+    unit: str = "cycles",
 ) -> Any:
     """Draw ``trace`` (from :func:`~parareal_toolkit.layerpipe.simulate`): one row per processor, one bar per task.
 
-    Bars are coloured by task kind and labelled with their micro-batch; ``max_time`` cuts
-    the chart (default: the makespan).
+    Bars are coloured by task kind (the legend, right of the axes, says what F, A, G, B,
+    U and X mean; rows of messages only are labelled as links) and labelled with their micro-batch where the number fits (font scaled to
+    the bar); ``max_time`` cuts the chart (default: the makespan); ``unit`` names the
+    time axis.
 
     Returns
     -------
     matplotlib.axes.Axes
         ``ax``, or a new one sized to the number of processors.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from parareal_toolkit.layerpipe import build_schedule, profile_from_costs, simulate
+    >>> trace = simulate(build_schedule("1f1b", profile_from_costs([1, 1], [1, 1], [1, 1]), 2, microbatches=4))
+    >>> ax = plot_gantt(trace)
+    >>> [t.get_text() for t in ax.get_legend().get_texts()]
+    ['F  forward', 'B  backward (A+G)']
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
     sched = trace.schedule
     if ax is None:
-        _, ax = plt.subplots(figsize=(12, 0.5 + 0.45 * sched.num_processors))
+        _, ax = plt.subplots(figsize=(12, 0.7 + 0.45 * sched.num_processors))
     span = trace.makespan if max_time is None else max_time
+    fig = ax.figure
+    box = ax.get_position()
+    width_pt = box.width * fig.get_figwidth() * 72
+    row_pt = box.height * fig.get_figheight() * 72 / max(sched.num_processors, 1)
     for proc in range(sched.num_processors):
         for start, end, task in trace.intervals(proc):
             if end <= start or start >= span:
@@ -42,18 +81,38 @@ def plot_gantt(
                 edgecolor="black",
                 linewidth=0.3,
             )
-            if label_tasks and (end - start) > span / 80:
+            if not label_tasks or span <= 0:
+                continue
+            text = str(task.microbatch)
+            shown = min(end, span) - start
+            size = _label_points(width_pt * shown / span, 0.8 * row_pt, text)
+            if size is not None:
                 ax.text(
-                    (start + end) / 2, proc, str(task.microbatch), ha="center", va="center", fontsize=6, color="white"
+                    start + shown / 2, proc, text, ha="center", va="center", fontsize=size, color="white", clip_on=True
                 )
     ax.set_yticks(range(sched.num_processors))
-    ax.set_yticklabels([f"P{p}" for p in range(sched.num_processors)])
-    ax.invert_yaxis()
+    # rows holding only messages are links (``communication.with_link_tasks``), numbered apart
+    is_link = [True] * sched.num_processors
+    for task, proc in sched.processor.items():
+        if task.kind != "X":
+            is_link[proc] = False
+    compute = [p for p in range(sched.num_processors) if not is_link[p]]
+    links = [p for p in range(sched.num_processors) if is_link[p]]
+    names = {p: f"P{i}" for i, p in enumerate(compute)} | {p: f"link {i}" for i, p in enumerate(links)}
+    ax.set_yticklabels([names[p] for p in range(sched.num_processors)])
+    ax.set_ylim(sched.num_processors - 0.5, -0.5)
     ax.set_xlim(0, span)
-    ax.set_xlabel("cycles")
-    kinds = sorted({t.kind for t in sched.cost})
+    ax.set_xlabel(unit)
+    order = [k for k in KIND_COLOURS if any(t.kind == k for t in sched.cost)]
+    order += sorted({t.kind for t in sched.cost} - set(order))
     ax.legend(
-        handles=[Patch(color=KIND_COLOURS[k], label=k) for k in kinds], loc="upper right", fontsize=7, ncol=len(kinds)
+        handles=[Patch(color=KIND_COLOURS.get(k, "grey"), label=f"{k}  {KIND_NAMES.get(k, k)}") for k in order],
+        loc="center left",
+        bbox_to_anchor=(1.005, 0.5),
+        fontsize=8,
+        frameon=False,
+        title="task (number: micro-batch)" if label_tasks else "task",
+        title_fontsize=8,
     )
     ax.set_title(title or sched.name)
     return ax

@@ -8,7 +8,8 @@ Stage s of contiguous whole layers runs on processor s (one processor for ``sequ
 * ``zb-h1``: Zero Bubble H1 (Qi et al. 2024): backward split into A (torch ``I``) and G
   (torch ``W``), G deferred on the later stages; the order torch's zero-bubble rank
   generator (``_get_1f1b_rank_ops`` with ``enable_zero_bubble``) produces for one stage per
-  rank. Makespan m(f+b+w) + (p-1)(f+b-w) for w <= min(f, b).
+  rank. Makespan m(f+b+w) + (p-1)(f+b-w) exactly when w <= min(f, b) (m >= p >= 2;
+  a larger w takes strictly longer).
 * ``zb-h2``: Zero Bubble H2: up to 2(p - s) - 1 micro-batches in flight on stage s, A
   first, then F, G filling the gaps (greedy list schedule, fixed into an order).
 * ``layerpipe-flush``: LayerPipe's per-stage projection: A and G as separate tasks, A first

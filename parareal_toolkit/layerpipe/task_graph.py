@@ -6,7 +6,7 @@ training step (asynchronous schedules, where every micro-batch is its own step):
 * ``F``: forward, ``A``: activation gradient (e_{l-1} = W_l^T delta_l, the only backward
   task on the critical chain), ``G``: weight gradient (dW_l = delta_l a_{l-1}^T), ``B``: the
   fused backward A + G that GPipe, 1F1B and PipeDream schedule as one task, ``U``: the
-  optimiser update.
+  optimiser update, ``X``: a message on a link (``communication.with_link_tasks``).
 * ``unit`` is a pipeline stage (stage-level schedules) or a layer (LayerPipe);
   ``part`` numbers the pieces of a split task (LayerPipe's inter-layer split of A).
 
@@ -28,7 +28,14 @@ from .partition import LayerPipePlacement
 
 __all__ = ["Task", "Dependency", "ScheduleInfo", "Schedule", "KIND_NAMES"]
 
-KIND_NAMES = {"F": "forward", "A": "activation gradient", "G": "weight gradient", "B": "backward (A+G)", "U": "update"}
+KIND_NAMES = {
+    "F": "forward",
+    "A": "activation gradient",
+    "G": "weight gradient",
+    "B": "backward (A+G)",
+    "U": "update",
+    "X": "message on a link",
+}
 
 
 @dataclass(frozen=True, order=True)

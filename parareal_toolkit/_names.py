@@ -14,6 +14,8 @@ __all__ = [
     "VERIFY_CASES",
     "DATASET_NAMES",
     "MODEL_NAMES",
+    "SPLIT_NAMES",
+    "COST_MODELS",
     "NORM_NAMES",
     "DEVICE_NAMES",
     "AMP_NAMES",
@@ -37,6 +39,10 @@ PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")
 VERIFY_CASES = ("linear", "linear+bias", "relu", "batchnorm")
 DATASET_NAMES = ("cifar10", "cifar100", "fake", "patterns")
 MODEL_NAMES = ("resnet", "parareal-resnet")
+# how Parareal ResNet-N cuts its residual units: the seed's equal unit counts, or balanced cost
+SPLIT_NAMES = ("units", "cost")
+# what a cost split balances: counted multiply-adds, or forward+backward time measured per unit shape
+COST_MODELS = ("macs", "time")
 NORM_NAMES = ("batch", "none")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 AMP_NAMES = ("none", "bf16")

@@ -1,0 +1,138 @@
+"""Balanced splits of Parareal ResNet-N: the min-max partition, the multiply-add counts, the cost plans."""
+
+import itertools
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
+
+from parareal_toolkit.nn import (
+    balanced_partition,
+    parareal_resnet,
+    parareal_resnet_plan,
+    parareal_resnet_table,
+    resnet_unit_specs,
+    unit_multiply_adds,
+)
+from parareal_toolkit.nn.parareal_resnets import stage_unit_specs
+
+
+def _exhaustive_optimum(costs: list[float], n: int) -> float:
+    """The smallest largest part over every contiguous partition into n non-empty parts."""
+    best = math.inf
+    for cuts in itertools.combinations(range(1, len(costs)), n - 1):
+        bounds = [0, *cuts, len(costs)]
+        best = min(best, max(math.fsum(costs[a:b]) for a, b in zip(bounds, bounds[1:])))
+    return best
+
+
+costs_strategy = st.lists(
+    st.one_of(
+        st.integers(0, 6).map(float),
+        st.floats(0, 10, allow_nan=False, allow_infinity=False),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(costs=costs_strategy, data=st.data())
+def test_balanced_partition_is_a_contiguous_min_max_partition(costs, data):
+    n = data.draw(st.integers(1, len(costs)))
+    parts = balanced_partition(costs, n)
+    assert len(parts) == n
+    assert parts[0].start == 0 and parts[-1].stop == len(costs)
+    assert all(len(p) > 0 for p in parts)
+    assert all(a.stop == b.start for a, b in zip(parts, parts[1:]))
+    largest = max(math.fsum(costs[p.start : p.stop]) for p in parts)
+    optimum = _exhaustive_optimum(costs, n)
+    assert largest <= optimum * (1 + 1e-9) + 1e-12
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    runs=st.lists(st.tuples(st.integers(1, 9).map(float), st.integers(1, 4)), min_size=1, max_size=4),
+    data=st.data(),
+)
+def test_runs_of_equal_costs_split_like_the_flat_list(runs, data):
+    """The plan works on runs of equal units: a long run must split as its unrolled list does."""
+    costs = [cost for cost, count in runs for _ in range(count)]
+    n = data.draw(st.integers(1, len(costs)))
+    parts = balanced_partition(costs, n)
+    largest = max(sum(costs[p.start : p.stop]) for p in parts)
+    assert largest == pytest.approx(_exhaustive_optimum(costs, n), rel=1e-9)
+
+
+def test_balanced_partition_examples_and_refusals():
+    assert balanced_partition([4, 1, 1, 1, 1, 4], 3) == [range(0, 1), range(1, 5), range(5, 6)]
+    assert balanced_partition([0, 0, 0], 3) == [range(0, 1), range(1, 2), range(2, 3)]
+    with pytest.raises(ValueError, match="num_parts"):
+        balanced_partition([1, 2], 3)
+    with pytest.raises(ValueError, match="nonnegative"):
+        balanced_partition([1, -2], 1)
+    with pytest.raises(ValueError, match="costs"):
+        balanced_partition([1, float("nan")], 1)
+
+
+@pytest.mark.parametrize("spec", sorted({*resnet_unit_specs(20)}, key=str))
+def test_multiply_adds_equal_torch_flop_counter(spec):
+    unit = spec.build(None)
+    x = torch.zeros(2, spec.in_channels, spec.resolution, spec.resolution)
+    with FlopCounterMode(display=False) as counter:
+        unit(x)
+    assert counter.get_total_flops() == 2 * 2 * unit_multiply_adds(spec)  # batch 2, a multiply-add is 2 flops
+
+
+def test_every_plain_unit_costs_the_same_multiply_adds():
+    assert len({unit_multiply_adds(plain) for _, plain in stage_unit_specs(1001)}) == 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 9])
+def test_cost_plan_is_the_min_max_partition_of_its_unit_costs(n):
+    price = {32: 3.0, 16: 2.0, 8: 1.0}
+
+    def costs(spec):
+        return price[spec.resolution] + (0.5 if spec.changes_shape else 0.0)
+
+    plan = parareal_resnet_plan(29, num_subnetworks=n, split="cost", unit_costs=costs)
+    flat = [costs(spec) for spec in plan.units]
+    assert list(plan.ranges) == balanced_partition(flat, n)
+    assert max(plan.subnetwork_costs) == pytest.approx(_exhaustive_optimum(flat, n), rel=1e-12)
+    assert plan.split == "cost" and plan.bound == plan.cost_bound
+    # the same split, counted without building (table) and built (network)
+    network = parareal_resnet(29, num_subnetworks=n, split="cost", unit_costs=costs)
+    row = parareal_resnet_table(29, (n,), split="cost", unit_costs=costs)[1]
+    assert row["parameters"] == sum(p.numel() for p in network.parameters())
+    assert network.plan.ranges == plan.ranges
+
+
+def test_cost_split_by_multiply_adds_balances_resnet1001_within_10_percent():
+    for n in (3, 6, 12, 18, 24):
+        cost = parareal_resnet_plan(1001, num_subnetworks=n, split="cost")
+        units = parareal_resnet_plan(1001, num_subnetworks=n)
+        assert cost.cost_imbalance <= 1.10
+        assert max(cost.subnetwork_costs) <= max(units.subnetwork_costs)
+        assert sum(len(r) for r in cost.ranges) == 333
+
+
+def test_units_split_is_unchanged_and_its_bound_is_the_unit_count_bound():
+    plan = parareal_resnet_plan(1001, num_subnetworks=18)
+    assert plan.split == "units" and plan.units_per_subnetwork == [19] * 17 + [10]
+    assert plan.bound == plan.unit_count_bound == pytest.approx(9.25)
+
+
+def test_cost_split_refuses_a_cost_it_cannot_use():
+    with pytest.raises(ValueError, match="unit_costs"):
+        parareal_resnet_plan(20, num_subnetworks=2, split="cost", unit_costs={})
+    with pytest.raises(ValueError, match="unit_costs"):
+        parareal_resnet_plan(20, num_subnetworks=2, split="cost", unit_costs=lambda spec: -1.0)
+    with pytest.raises(TypeError, match="unit_costs"):
+        parareal_resnet_plan(20, num_subnetworks=2, split="cost", unit_costs=3)
+    with pytest.raises(ValueError, match="split"):
+        parareal_resnet_plan(20, num_subnetworks=2, split="memory")
+    with pytest.raises(ValueError, match="num_subnetworks"):
+        parareal_resnet_plan(20, num_subnetworks=7, split="cost")

@@ -37,7 +37,7 @@ PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")
 
 # networks and training
 VERIFY_CASES = ("linear", "linear+bias", "relu", "batchnorm")
-DATASET_NAMES = ("cifar10", "cifar100", "fake", "patterns")
+DATASET_NAMES = ("cifar10", "cifar100", "fake", "patterns", "imagefolder")
 MODEL_NAMES = ("resnet", "parareal-resnet")
 # how Parareal ResNet-N cuts its residual units: the seed's equal unit counts, or balanced cost
 SPLIT_NAMES = ("units", "cost")
@@ -53,8 +53,12 @@ RUN_DEFINING_FIELDS = (
     "depth",
     "subnetworks",
     "coarse_units",
+    "split",
     "norm",
     "dataset",
+    "image_size",
+    "mean",
+    "std",
     "augment",
     "train_size",
     "test_size",

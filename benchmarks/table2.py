@@ -48,7 +48,9 @@ def _summary_rows(tables: dict) -> list[list[str]]:
                 [
                     str(row.num_subnetworks),
                     split,
-                    "+".join(map(str, row.subnetwork_units)) if len(set(row.subnetwork_units)) > 1 else str(row.subnetwork_units[0]),
+                    "+".join(map(str, row.subnetwork_units))
+                    if len(set(row.subnetwork_units)) > 1
+                    else str(row.subnetwork_units[0]),
                     f"{row.cost_imbalance:.3f}",
                     "-" if memory is None else f"{memory * row.num_subnetworks:.2f}",
                     f"{speedup:.2f}",
@@ -130,7 +132,9 @@ def main(argv=None) -> int:
         print(format_table2(tables[split]))
         print()
 
-    print(f"{'N':>3}  {'split':>5}  {'speedup':>8}  {'bound':>6}  {'speedup/bound':>13}  {'paper speedup/unit bound':>25}")
+    print(
+        f"{'N':>3}  {'split':>5}  {'speedup':>8}  {'bound':>6}  {'speedup/bound':>13}  {'paper speedup/unit bound':>25}"
+    )
     for split, table in tables.items():
         for row in table.rows:
             speedup = table.speedup(row)
@@ -147,12 +151,31 @@ def main(argv=None) -> int:
     # the seed split's raw table at the top level, as before ("device" is also results_record's GPU name)
     raw = tables["units"].as_dict()
     torch_device = raw.pop("device")
-    summary_columns = ["N", "split", "units per subnetwork", "max/mean cost", "memory x N", "speedup", "bound", "of bound"]
-    seed_columns = ["N", "Preprocessing", "Parallel subnetworks", "Coarse network", "Postprocessing", "Total", "speedup", "paper speedup"]
+    summary_columns = [
+        "N",
+        "split",
+        "units per subnetwork",
+        "max/mean cost",
+        "memory x N",
+        "speedup",
+        "bound",
+        "of bound",
+    ]
+    seed_columns = [
+        "N",
+        "Preprocessing",
+        "Parallel subnetworks",
+        "Coarse network",
+        "Postprocessing",
+        "Total",
+        "speedup",
+        "paper speedup",
+    ]
     what = f"Parareal ResNet-{args.depth}, batch {args.batch_size}, {settings['device_name']}, {settings['clock']}"
     record = results_record(
         "table2",
-        "python " + " ".join(shlex.quote(a) for a in ["benchmarks/table2.py", *(sys.argv[1:] if argv is None else argv)]),
+        "python "
+        + " ".join(shlex.quote(a) for a in ["benchmarks/table2.py", *(sys.argv[1:] if argv is None else argv)]),
         device=settings["device_name"] if torch_device.startswith("cuda") else None,
         machine_label=args.machine,
         threads=args.threads,

@@ -56,7 +56,8 @@ def test_spec_takes_classes_side_and_statistics_from_the_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_a_parareal_resnet_on_an_image_folder_below_chance(tmp_path, capsys, single_torch_thread):
+@pytest.mark.usefixtures("single_torch_thread")
+def test_train_a_parareal_resnet_on_an_image_folder_below_chance(tmp_path, capsys):
     root = write_folder(tmp_path / "images")
     run_dir = tmp_path / "run"
     code = main(

@@ -68,8 +68,8 @@ def test_runs_of_equal_costs_split_like_the_flat_list(runs, data):
 
 
 def test_balanced_partition_examples_and_refusals():
-    assert balanced_partition([4, 1, 1, 1, 1, 4], 3) == [range(0, 1), range(1, 5), range(5, 6)]
-    assert balanced_partition([0, 0, 0], 3) == [range(0, 1), range(1, 2), range(2, 3)]
+    assert balanced_partition([4, 1, 1, 1, 1, 4], 3) == [range(1), range(1, 5), range(5, 6)]
+    assert balanced_partition([0, 0, 0], 3) == [range(1), range(1, 2), range(2, 3)]
     with pytest.raises(ValueError, match="num_parts"):
         balanced_partition([1, 2], 3)
     with pytest.raises(ValueError, match="nonnegative"):
@@ -136,3 +136,32 @@ def test_cost_split_refuses_a_cost_it_cannot_use():
         parareal_resnet_plan(20, num_subnetworks=2, split="memory")
     with pytest.raises(ValueError, match="num_subnetworks"):
         parareal_resnet_plan(20, num_subnetworks=7, split="cost")
+
+
+def test_table2_reports_split_cost_balance_and_activation_memory():
+    from parareal_toolkit.bench import table2
+    from parareal_toolkit.bench.memory import saved_tensor_bytes
+
+    table = table2([3], depth=20, batch_size=2, repeats=1, warmup=0, split="cost", cost_model="macs", clock="process")
+    reference, row = table.rows
+    assert row.split == "cost" and table.settings["cost_model"] == "macs"
+    plan = parareal_resnet_plan(20, num_subnetworks=3, split="cost")
+    assert row.bound == pytest.approx(plan.cost_bound) and row.cost_imbalance == pytest.approx(plan.cost_imbalance)
+    assert list(row.subnetwork_units) == plan.units_per_subnetwork
+    # device 1 of N = 1 holds the whole trunk: what the sequential network saves for backward
+    sequential = parareal_resnet(20, num_subnetworks=1)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    trunk = saved_tensor_bytes(lambda: sequential.subnetworks[0](sequential.preprocess[0](x)), exclude=sequential)
+    assert reference.activation_bytes == (trunk,)
+    assert 1 / 3 <= table.memory_per_device(row) < 1
+    assert table.as_dict()["rows"][1]["memory_per_device"] == table.memory_per_device(row)
+
+
+def test_measured_unit_costs_cover_every_shape_a_plan_needs():
+    from parareal_toolkit.bench.unit_costs import measure_unit_costs
+
+    costs = measure_unit_costs(20, batch_size=1, repeats=1, warmup=0, clock="process")
+    assert len(costs) == 6 and all(seconds > 0 for seconds in costs.values())
+    for n in (2, 3, 5):
+        plan = parareal_resnet_plan(20, num_subnetworks=n, split="cost", unit_costs=costs)
+        assert plan.cost_imbalance >= 1 and sum(plan.units_per_subnetwork) == 6

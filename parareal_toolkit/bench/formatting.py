@@ -72,7 +72,9 @@ def format_table2(table: Table2) -> str:
                 _cell(row.bound, ".2f"),
                 "-" if row.bound is None else f"{speedup / row.bound:.0%}",
                 _cell(row.cost_imbalance, ".3f"),
-                _cell(None if (memory := table.memory_per_device(row)) is None else memory * row.num_subnetworks, ".2f"),
+                _cell(
+                    None if (memory := table.memory_per_device(row)) is None else memory * row.num_subnetworks, ".2f"
+                ),
                 _cell(row.wall_clock, ".5f"),
                 _cell(table.wall_clock_speedup(row), ".2f"),
                 f"{seed_speedup(row.num_subnetworks):.2f}x" if row.num_subnetworks in SEED_TABLE2 else "-",

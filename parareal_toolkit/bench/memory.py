@@ -86,19 +86,25 @@ def activation_bytes(network: PararealNetwork, x: torch.Tensor) -> dict[str, Any
         ``devices`` (list of int, one per subnetwork), ``coarse`` (the chain's inputs
         ``z_j - x_{j+1}`` through every ``F^j``) and ``postprocess`` bytes.
     """
-    devices = []
+
+    def device_pass(pre: nn.Module, sub: nn.Module) -> Callable[[], torch.Tensor]:
+        return lambda: sub(_to(sub, pre(_to(pre, x))))
+
+    def coarse_pass(f: nn.Module, z: torch.Tensor, u: torch.Tensor) -> Callable[[], torch.Tensor]:
+        return lambda: f(_to(f, z - _to(z, u)).requires_grad_(True))
+
+    devices: list[int] = []
     with preserved_state(network, train=True):
         inputs = []
         for pre, sub in zip(network.preprocess, network.subnetworks):
-            devices.append(saved_tensor_bytes(lambda pre=pre, sub=sub: sub(_to(sub, pre(_to(pre, x)))), exclude=network))
+            devices.append(saved_tensor_bytes(device_pass(pre, sub), exclude=network))
             with torch.no_grad():
                 inputs.append(_to(sub, pre(_to(pre, x))))
         with torch.no_grad():
             outputs = [sub(u) for sub, u in zip(network.subnetworks, inputs)]
-        coarse = sum(
-            saved_tensor_bytes(lambda f=f, z=z, u=u: f(_to(f, z - _to(z, u)).requires_grad_(True)), exclude=network)
-            for f, z, u in zip(network.coarse, outputs[:-1], inputs[1:])
-        )
-        last = _to(network.postprocess, outputs[-1])
-        post = saved_tensor_bytes(lambda: network.postprocess(last.requires_grad_(True)), exclude=network)
+        coarse = 0
+        for f, z, u in zip(network.coarse, outputs[:-1], inputs[1:]):
+            coarse += saved_tensor_bytes(coarse_pass(f, z, u), exclude=network)
+        last = _to(network.postprocess, outputs[-1]).requires_grad_(True)
+        post = saved_tensor_bytes(lambda: network.postprocess(last), exclude=network)
     return {"devices": devices, "coarse": coarse, "postprocess": post}

@@ -303,7 +303,13 @@ def table2(
     given = unit_costs is not None
     if unit_costs is None and cost_model == "time":
         unit_costs = measure_unit_costs(
-            depth, batch_size=batch_size, device=resolved_device, repeats=repeats, warmup=max(warmup, 1), clock=clock, seed=seed
+            depth,
+            batch_size=batch_size,
+            device=resolved_device,
+            repeats=repeats,
+            warmup=max(warmup, 1),
+            clock=clock,
+            seed=seed,
         )
     generator = torch.Generator(device="cpu").manual_seed(seed)
     x = torch.randn(batch_size, 3, 32, 32, generator=generator).to(resolved_device)
@@ -349,7 +355,13 @@ def table2(
         "split": split,
         "cost_model": "given" if given else cost_model,
         "unit_costs": [
-            {"in_channels": s.in_channels, "out_channels": s.out_channels, "stride": s.stride, "resolution": s.resolution, "cost": c}
+            {
+                "in_channels": s.in_channels,
+                "out_channels": s.out_channels,
+                "stride": s.stride,
+                "resolution": s.resolution,
+                "cost": c,
+            }
             for s, c in costs
         ],
         "torch": torch.__version__,

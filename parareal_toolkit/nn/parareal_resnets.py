@@ -281,7 +281,9 @@ def unit_multiply_adds(spec: UnitSpec) -> int:
     """
     width = spec.out_channels // PreActBottleneck.expansion
     r, r_out = spec.resolution, spec.out_resolution
-    count = spec.in_channels * width * r * r + 9 * width * width * r_out * r_out + width * spec.out_channels * r_out * r_out
+    count = (
+        spec.in_channels * width * r * r + 9 * width * width * r_out * r_out + width * spec.out_channels * r_out * r_out
+    )
     if spec.changes_shape:
         count += spec.in_channels * spec.out_channels * r_out * r_out
     return count
@@ -296,7 +298,7 @@ def _cost_table(shapes: Iterable[UnitSpec], unit_costs: UnitCosts | None) -> tup
         unit_costs = unit_multiply_adds
     elif not (callable(unit_costs) or isinstance(unit_costs, Mapping)):
         raise TypeError(f"`unit_costs` must be a mapping or a function of a UnitSpec; got {type(unit_costs).__name__}.")
-    table = []
+    table: list[tuple[UnitSpec, float]] = []
     for spec in dict.fromkeys(shapes):
         try:
             cost = unit_costs[spec] if isinstance(unit_costs, Mapping) else unit_costs(spec)

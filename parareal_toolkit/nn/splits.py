@@ -139,7 +139,9 @@ def balanced_partition(costs: Sequence[float], num_parts: int) -> list[range]:
     if values.ndim != 1:
         raise ValueError(f"`costs` must be a flat sequence of numbers; got shape {values.shape}.")
     if (values < 0).any():
-        raise ValueError(f"`costs` must be nonnegative; got {values[values < 0][0]!r} at index {int((values < 0).argmax())}.")
+        raise ValueError(
+            f"`costs` must be nonnegative; got {values[values < 0][0]!r} at index {int((values < 0).argmax())}."
+        )
     num_parts = check_int(num_parts, "num_parts", minimum=1)
     if num_parts > len(values):
         raise ValueError(f"`num_parts` must be at most the number of layers, {len(values)}; got {num_parts}.")

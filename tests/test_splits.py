@@ -165,3 +165,28 @@ def test_measured_unit_costs_cover_every_shape_a_plan_needs():
     for n in (2, 3, 5):
         plan = parareal_resnet_plan(20, num_subnetworks=n, split="cost", unit_costs=costs)
         assert plan.cost_imbalance >= 1 and sum(plan.units_per_subnetwork) == 6
+
+
+def test_models_and_bench_commands_take_the_split(capsys, tmp_path):
+    import json
+
+    from parareal_toolkit.cli import main
+
+    assert main(["models", "--depth", "1001", "-N", "3", "--split", "cost", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[1]["units_per_subnetwork"] == parareal_resnet_table(1001, (3,), split="cost")[1]["units_per_subnetwork"]
+    assert main(["models", "--depth", "1001", "-N", "3", "--split", "cost"]) == 0
+    assert "units split by multiply-adds" in capsys.readouterr().out
+
+    out = tmp_path / "bench.json"
+    code = main(
+        ["bench", "--depth", "20", "-N", "2", "--batch-size", "1", "--repeats", "1", "--warmup", "0",
+         "--device", "cpu", "--clock", "process", "--split", "cost", "--unit-cost", "macs", "--json", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["split"] == "cost" and report["cost_model"] == "macs"
+    plan = parareal_resnet_plan(20, num_subnetworks=2, split="cost")
+    assert report["rows"][1]["subnetwork_units"] == plan.units_per_subnetwork
+    assert report["rows"][1]["bound"] == pytest.approx(plan.cost_bound)
+    assert "max/mean cost" in capsys.readouterr().out

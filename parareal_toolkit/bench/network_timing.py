@@ -47,8 +47,9 @@ class NetworkTiming:
     the unit-count bound of a unit split, the cost-count bound of a cost split), ``split``
     and ``cost_imbalance`` (largest over mean subnetwork cost) come from the network's
     :class:`~parareal_toolkit.nn.PararealResNetPlan` (empty and ``None`` for a network
-    without one). ``activation_bytes`` are the bytes each device saves for backward
-    (:func:`~parareal_toolkit.bench.memory.activation_bytes`), empty if not measured.
+    without one). ``activation_bytes`` are the bytes each device saves for backward and
+    ``chain_activation_bytes`` those of the coarse chain and the postprocessing
+    (:func:`~parareal_toolkit.bench.memory.activation_bytes`), empty and ``None`` if not measured.
     """
 
     num_subnetworks: int
@@ -64,6 +65,7 @@ class NetworkTiming:
     split: str | None = None
     cost_imbalance: float | None = None
     activation_bytes: tuple[int, ...] = ()
+    chain_activation_bytes: int | None = None
 
     @property
     def preprocess_max(self) -> float:
@@ -112,6 +114,7 @@ class NetworkTiming:
             "split": self.split,
             "cost_imbalance": self.cost_imbalance,
             "activation_bytes": list(self.activation_bytes),
+            "chain_activation_bytes": self.chain_activation_bytes,
         }
 
 

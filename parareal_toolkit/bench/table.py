@@ -337,9 +337,14 @@ def table2(
         on_sample=sample_progress,
     )
     if memory:
+        measured = [activation_bytes(network, x) for network in networks]
         rows = [
-            dataclasses.replace(row, activation_bytes=tuple(activation_bytes(network, x)["devices"]))
-            for row, network in zip(rows, networks)
+            dataclasses.replace(
+                row,
+                activation_bytes=tuple(m["devices"]),
+                chain_activation_bytes=m["coarse"] + m["postprocess"],
+            )
+            for row, m in zip(rows, measured)
         ]
     costs = networks[0].plan.unit_costs
     settings = {

@@ -1,19 +1,25 @@
-"""The seed's Table 2: virtual speedup of Parareal ResNet-N against its unit-count bound.
+"""The seed's Table 2 for both splits: virtual speedup, cost balance and activation memory per device.
 
 For each N, every part of the network (preprocessing, subnetworks, coarse chain,
 postprocessing) is timed forward+backward on its own (``parareal_toolkit.bench``), the
 virtual wall-clock ``max pre + max subnetwork + coarse chain + post`` gives the speedup
-against N = 1, and the ratio ``speedup / bound`` says how close the measured speedup comes
-to the ideal ``units / (largest subnetwork + coarse units along the chain)``. Goal (issue 5,
-on a GPU at depth 1001, batch 128): at least 90% of the bound at every N, beating the seed's
-6.28x at N = 18.
+against N = 1, and ``speedup / bound`` says how close it comes to the ideal. Two splits of
+the residual units are timed:
 
-On a CPU only the ratios mean anything (the absolute times and the launch-overhead regime
-differ from a GPU's); label such runs with ``--machine``.
+* ``units`` (the seed's): ``ceil(U/N)`` units per subnetwork; bound: the unit-count bound
+  ``U / (max u(g^j) + sum u(F^j))``;
+* ``cost``: the contiguous split with the cheapest most expensive subnetwork, by the
+  forward+backward time of each unit shape measured first on this machine and batch; bound:
+  the cost-count bound ``sum c(g^j) / (max c(g^j) + sum c(F^j))`` with the same costs.
 
-    python benchmarks/table2.py --machine "2-core CPU dev box" --json benchmarks/results/table2_cpu.json
-    python benchmarks/table2.py --device cuda --depth 1001 --batch-size 128 --machine "NVIDIA H100" \\
-        --json benchmarks/results/table2_h100.json --plot benchmarks/results/table2_h100.png
+Both report the largest subnetwork's cost over the mean and each device's activation memory
+(bytes saved for backward, measured with ``torch.autograd.graph.saved_tensors_hooks``)
+against the sequential network's. Goals (issue 13): cost within 10% of the mean, memory per
+device within 1.2/N, fraction of the bound >= 90% at N = 3..24 on CPU.
+
+On a CPU only the ratios mean anything; the JSON names the machine.
+
+    python benchmarks/table2.py --json benchmarks/results/table2_cpu.json --plot benchmarks/results/table2_cpu.png
 """
 
 import argparse
@@ -24,19 +30,64 @@ import sys
 import torch
 
 from parareal_toolkit.bench import CLOCKS, SEED_TABLE2, format_table2, plot_table2, table2
-from parareal_toolkit.bench.formatting import table2_results_tables
 from parareal_toolkit.bench.reference import SEED_DEPTH, seed_speedup
+from parareal_toolkit.bench.formatting import table2_results_tables
+from parareal_toolkit.bench.unit_costs import measure_unit_costs
 from parareal_toolkit.nn import parareal_resnet_plan
-from parareal_toolkit.results import results_record, write_results
+from parareal_toolkit.results import results_record, results_table, write_results
+
+SPLITS = ("units", "cost")
+
+
+def _summary_rows(tables: dict) -> list[list[str]]:
+    rows = []
+    for split, table in tables.items():
+        for row in table.rows:
+            speedup = table.speedup(row)
+            memory = table.memory_per_device(row)
+            rows.append(
+                [
+                    str(row.num_subnetworks),
+                    split,
+                    "+".join(map(str, row.subnetwork_units))
+                    if len(set(row.subnetwork_units)) > 1
+                    else str(row.subnetwork_units[0]),
+                    f"{row.cost_imbalance:.3f}",
+                    "-" if memory is None else f"{memory * row.num_subnetworks:.2f}",
+                    f"{speedup:.2f}",
+                    f"{row.bound:.2f}",
+                    f"{speedup / row.bound:.0%}",
+                ]
+            )
+    return rows
+
+
+def _seed_rows(table) -> list[list[str]]:
+    rows = []
+    for row in table.rows:
+        speedup = table.speedup(row)
+        rows.append(
+            [
+                str(row.num_subnetworks),
+                f"{row.preprocess_max:.5f}",
+                f"{row.subnetworks_max:.5f}",
+                "-" if row.coarse is None else f"{row.coarse:.5f}",
+                f"{row.postprocess:.5f}",
+                f"{row.virtual_total:.5f}",
+                f"{speedup:.2f}x",
+                f"{seed_speedup(row.num_subnetworks):.2f}x" if row.num_subnetworks in SEED_TABLE2 else "-",
+            ]
+        )
+    return rows
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--machine", required=True, help="label of the machine, stored in the JSON")
+    parser.add_argument("--machine", default=None, help="an extra label of the machine, stored in the JSON")
     parser.add_argument("--depth", type=int, default=218)
     parser.add_argument("--subnetworks", "-N", type=int, nargs="+", default=None)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--backend", default="serial")
@@ -50,44 +101,113 @@ def main(argv=None) -> int:
         "processes on a shared box) or perf_counter",
     )
     parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "table2_cpu.json"))
-    parser.add_argument("--plot", default=None)
+    parser.add_argument("--plot", default=None, help="figure of the cost split's table")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    table = table2(
-        args.subnetworks,
-        depth=args.depth,
+    print("measuring the cost of each unit shape ...", file=sys.stderr, flush=True)
+    unit_costs = measure_unit_costs(
+        args.depth,
         batch_size=args.batch_size,
         device=args.device,
         repeats=args.repeats,
-        warmup=args.warmup,
-        backend=args.backend,
-        compile_coarse=args.compile_coarse,
+        warmup=max(args.warmup, 1),
         clock=args.clock,
-        progress=lambda n: print(f"N = {n} ...", file=sys.stderr, flush=True),
     )
-    print(format_table2(table))
-    print()
-    print(f"{'N':>3}  {'speedup':>8}  {'bound':>6}  {'speedup/bound':>13}  {'paper speedup/bound (ResNet-1001)':>34}")
-    for row in table.rows:
-        speedup = table.speedup(row)
-        paper = "-"
-        if row.num_subnetworks in SEED_TABLE2:
-            seed_bound = parareal_resnet_plan(SEED_DEPTH, num_subnetworks=row.num_subnetworks).unit_count_bound
-            paper = f"{seed_speedup(row.num_subnetworks) / seed_bound:.0%}"
-        bound = row.bound
-        assert bound is not None  # table2() times Parareal ResNets only, whose plans give the bound
-        print(f"{row.num_subnetworks:>3}  {speedup:>7.2f}x  {bound:>6.2f}  {speedup / bound:>13.0%}  {paper:>34}")
+    tables = {}
+    for split in SPLITS:
+        tables[split] = table2(
+            args.subnetworks,
+            depth=args.depth,
+            batch_size=args.batch_size,
+            device=args.device,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            backend=args.backend,
+            compile_coarse=args.compile_coarse,
+            clock=args.clock,
+            split=split,
+            unit_costs=unit_costs,
+            progress=lambda n, split=split: print(f"{split} split, N = {n} ...", file=sys.stderr, flush=True),
+        )
+        print(format_table2(tables[split]))
+        print()
 
-    data = table.as_dict()
-    command = " ".join(["python", "benchmarks/table2.py", *map(shlex.quote, sys.argv[1:])])
-    payload = results_record(
-        "table2", command, machine=args.machine, threads=args.threads, **data, tables=table2_results_tables(data)
+    print(
+        f"{'N':>3}  {'split':>5}  {'speedup':>8}  {'bound':>6}  {'speedup/bound':>13}  {'paper speedup/unit bound':>25}"
     )
-    write_results(args.json, payload)
+    for split, table in tables.items():
+        for row in table.rows:
+            speedup = table.speedup(row)
+            paper = "-"
+            if row.num_subnetworks in SEED_TABLE2:
+                seed_bound = parareal_resnet_plan(SEED_DEPTH, num_subnetworks=row.num_subnetworks).unit_count_bound
+                paper = f"{seed_speedup(row.num_subnetworks) / seed_bound:.0%}"
+            print(
+                f"{row.num_subnetworks:>3}  {split:>5}  {speedup:>7.2f}x  {row.bound:>6.2f}  "
+                f"{speedup / row.bound:>13.0%}  {paper:>25}"
+            )
+
+    settings = tables["units"].settings
+    # the seed split's raw table at the top level, as before ("device" is also results_record's GPU name)
+    raw = tables["units"].as_dict()
+    torch_device = raw.pop("device")
+    summary_columns = [
+        "N",
+        "split",
+        "units per subnetwork",
+        "max/mean cost",
+        "memory x N",
+        "speedup",
+        "bound",
+        "of bound",
+    ]
+    seed_columns = [
+        "N",
+        "Preprocessing",
+        "Parallel subnetworks",
+        "Coarse network",
+        "Postprocessing",
+        "Total",
+        "speedup",
+        "paper speedup",
+    ]
+    what = f"Parareal ResNet-{args.depth}, batch {args.batch_size}, {settings['device_name']}, {settings['clock']}"
+    record = results_record(
+        "table2",
+        "python "
+        + " ".join(shlex.quote(a) for a in ["benchmarks/table2.py", *(sys.argv[1:] if argv is None else argv)]),
+        device=settings["device_name"] if torch_device.startswith("cuda") else None,
+        machine_label=args.machine,
+        threads=args.threads,
+        **raw,
+        splits={split: table.as_dict() for split, table in tables.items()},
+        tables={
+            # the seed split beside the paper's ratios and its parts (the pages show these two)
+            **table2_results_tables(tables["units"].as_dict()),
+            "splits": results_table(
+                f"{what}: both splits. max/mean cost: largest subnetwork's measured forward+backward time over the "
+                "mean; memory x N: N times the largest device's saved-for-backward bytes over the sequential "
+                "network's (1 = even, goal <= 1.2); bound: unit-count bound (units split) or cost-count bound "
+                "sum c(g)/(max c(g) + sum c(F)) (cost split)",
+                summary_columns,
+                _summary_rows(tables),
+            ),
+            **{
+                f"table2_{split}": results_table(
+                    f"{what}: forward+backward seconds per part, {split} split (paper: ResNet-1001 on a Titan RTX)",
+                    seed_columns,
+                    _seed_rows(table),
+                )
+                for split, table in tables.items()
+            },
+        },
+    )
+    record["device"] = torch_device
+    write_results(args.json, record)
     print(f"written {args.json}")
     if args.plot is not None:
-        plot_table2(table, args.plot)
+        plot_table2(tables["cost"], args.plot)
         print(f"written {args.plot}")
     return 0
 

@@ -14,6 +14,8 @@ __all__ = [
     "VERIFY_CASES",
     "DATASET_NAMES",
     "MODEL_NAMES",
+    "SPLIT_NAMES",
+    "COST_MODELS",
     "NORM_NAMES",
     "DEVICE_NAMES",
     "AMP_NAMES",
@@ -35,8 +37,12 @@ PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")
 
 # networks and training
 VERIFY_CASES = ("linear", "linear+bias", "relu", "batchnorm")
-DATASET_NAMES = ("cifar10", "cifar100", "fake", "patterns")
+DATASET_NAMES = ("cifar10", "cifar100", "fake", "patterns", "imagefolder")
 MODEL_NAMES = ("resnet", "parareal-resnet")
+# how Parareal ResNet-N cuts its residual units: the seed's equal unit counts, or balanced cost
+SPLIT_NAMES = ("units", "cost")
+# what a cost split balances: counted multiply-adds, or forward+backward time measured per unit shape
+COST_MODELS = ("macs", "time")
 NORM_NAMES = ("batch", "none")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 AMP_NAMES = ("none", "bf16")
@@ -47,8 +53,12 @@ RUN_DEFINING_FIELDS = (
     "depth",
     "subnetworks",
     "coarse_units",
+    "split",
     "norm",
     "dataset",
+    "image_size",
+    "mean",
+    "std",
     "augment",
     "train_size",
     "test_size",

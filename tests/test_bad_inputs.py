@@ -798,6 +798,69 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         TypeError,
         r"`network` must be a Network; got float",
     ),
+    # ---- balanced splits and image folders (issue 13) ----
+    "train/split-unknown": cli(*_TRAIN_TINY, "--split", "memory", fragment="invalid choice: 'memory'"),
+    "models/split-unknown": cli("models", "--split", "memory", fragment="invalid choice: 'memory'"),
+    "bench/split-unknown": cli("bench", "--split", "memory", fragment="invalid choice: 'memory'"),
+    "bench/unit-cost-unknown": cli("bench", "--unit-cost", "flops", fragment="invalid choice: 'flops'"),
+    "train/imagefolder-missing": cli(
+        "train",
+        "--dataset",
+        "imagefolder",
+        "--data-dir",
+        "{tmp}/nowhere",
+        "--depth",
+        "11",
+        "--epochs",
+        "1",
+        "--workers",
+        "0",
+        "--quiet",
+        "-o",
+        "{tmp}/run",
+        fragment="nowhere/train does not exist",
+    ),
+    "train/imagefolder-data-dir-is-a-file": cli(
+        "train",
+        "--dataset",
+        "imagefolder",
+        "--data-dir",
+        "{tmp}/afile",
+        "--depth",
+        "11",
+        "--epochs",
+        "1",
+        "--workers",
+        "0",
+        "--quiet",
+        "-o",
+        "{tmp}/run",
+        fragment="afile/train does not exist",
+    ),
+    "train/image-size-with-cifar": cli("train", "--dataset", "cifar10", "--image-size", "32", fragment="`image_size`"),
+    "train/mean-with-fake": cli(*_TRAIN_TINY, "--mean", "0.5", "0.5", "0.5", fragment="`mean` applies to"),
+    "train/std-zero": cli("train", "--dataset", "imagefolder", "--std", "0", "1", "1", fragment="argument --std"),
+    "train/mean-nan": cli("train", "--dataset", "imagefolder", "--mean", "nan", "0", "0", fragment="`mean`"),
+    "train/image-size-0": cli("train", "--dataset", "imagefolder", "--image-size", "0", fragment="`image_size`"),
+    "nn/balanced-partition-too-many-parts": api(
+        lambda: __import__("parareal_toolkit.nn", fromlist=["x"]).balanced_partition([1.0, 2.0], 3),
+        ValueError,
+        r"`num_parts` must be at most the number of layers, 2; got 3",
+    ),
+    "nn/plan-negative-unit-cost": api(
+        lambda: __import__("parareal_toolkit.nn", fromlist=["x"]).parareal_resnet_plan(
+            20, num_subnetworks=2, split="cost", unit_costs=lambda spec: -1.0
+        ),
+        ValueError,
+        r"`unit_costs` must give finite nonnegative costs; got -1.0",
+    ),
+    "nn/plan-unknown-split": api(
+        lambda: __import__("parareal_toolkit.nn", fromlist=["x"]).parareal_resnet_plan(
+            20, num_subnetworks=2, split="x"
+        ),
+        ValueError,
+        r"`split`",
+    ),
 }
 
 # --- running a row ------------------------------------------------------------------------

@@ -224,7 +224,8 @@ def test_cli_choices_are_the_library_registries():
     assert tuple(BACKENDS) == _names.BACKEND_NAMES
     assert tuple(PROBLEMS) == _names.PROBLEM_NAMES
     assert tuple(c.name for c in CASES) == _names.VERIFY_CASES
-    assert tuple(DATASETS) == _names.DATASET_NAMES
+    # an image folder's spec comes from its files (image_folder_spec), so it has no registry entry
+    assert (*DATASETS, "imagefolder") == _names.DATASET_NAMES
     assert NETWORKS == _names.NETWORK_NAMES
     assert (SYNCHRONOUS, ASYNCHRONOUS, SCHEDULES) == (
         _names.SYNCHRONOUS_SCHEDULES,

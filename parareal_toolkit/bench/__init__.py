@@ -29,7 +29,9 @@ time. Each part's time is the median of ``repeats`` samples after ``warmup`` dis
 ones, the samples of all N interleaved round-robin
 (``parareal_toolkit.bench.network_timing``). The *real* wall-clock is one full forward
 + backward of the whole network through a chosen backend
-(``PararealNetwork.forward_on()``). Timing leaves the model as it
+(``PararealNetwork.forward_on()``). A cost split of the units balances the unit times
+:func:`measure_unit_costs` measures; :func:`activation_bytes` gives each device's activation
+memory (bytes saved for backward). Timing leaves the model as it
 was (``parareal_toolkit.bench.isolation``). :data:`SEED_TABLE2` holds the paper's
 measurements (ResNet-1001, batch 128, NVIDIA Titan RTX) for comparison; they are the
 paper's numbers, not ours.
@@ -39,9 +41,11 @@ from .._names import CLOCKS
 from .chain import compile_modules
 from .figure import plot_table2
 from .formatting import format_table2
+from .memory import activation_bytes, saved_tensor_bytes
 from .network_timing import NetworkTiming, time_network
 from .reference import SEED_TABLE2, SEED_TABLE2_SOURCE
 from .table import DEFAULT_SUBNETWORKS, Table2, table2
+from .unit_costs import measure_unit_costs
 
 __all__ = [
     "SEED_TABLE2",
@@ -55,4 +59,7 @@ __all__ = [
     "compile_modules",
     "format_table2",
     "plot_table2",
+    "measure_unit_costs",
+    "saved_tensor_bytes",
+    "activation_bytes",
 ]

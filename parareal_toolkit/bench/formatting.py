@@ -25,6 +25,8 @@ _HEADER = (
     "speedup",
     "bound",
     "of bound",
+    "max/mean cost",
+    "memory x N",
     "wall-clock [{backend}]",
     "wall speedup",
     "paper speedup",
@@ -72,6 +74,10 @@ def format_table2(table: Table2) -> str:
                 f"{speedup:.2f}x",
                 _cell(row.bound, ".2f"),
                 "-" if row.bound is None else f"{speedup / row.bound:.0%}",
+                _cell(row.cost_imbalance, ".3f"),
+                _cell(
+                    None if (memory := table.memory_per_device(row)) is None else memory * row.num_subnetworks, ".2f"
+                ),
                 _cell(row.wall_clock, ".5f"),
                 _cell(table.wall_clock_speedup(row), ".2f"),
                 f"{seed_speedup(row.num_subnetworks):.2f}x" if row.num_subnetworks in SEED_TABLE2 else "-",
@@ -90,6 +96,12 @@ def format_table2(table: Table2) -> str:
         )
     notes.append(
         "units: largest subnetwork; coarse: units along the coarse chain; Total = pre max + subnetworks max + coarse + post"
+    )
+    notes.append(
+        f"split: {s.get('split', 'units')} (bound: "
+        + ("cost-count bound sum c(g) / (max c(g) + sum c(F))" if s.get("split") == "cost" else "unit-count bound")
+        + f"); max/mean cost: largest subnetwork over the mean, costs: {s.get('cost_model', '?')}; "
+        "memory x N: N times the largest device's saved-for-backward bytes over the sequential network's (1 = even)"
     )
     return "\n".join([title, *_aligned(lines), *notes])
 

@@ -43,9 +43,13 @@ class NetworkTiming:
     ``coarse`` is ``None`` for ``N = 1`` (there is no coarse network; it counts as 0 in the
     total). ``wall_clock`` is the real time of one full forward+backward through
     ``backend``, or ``None`` if it was not measured. ``subnetwork_units``,
-    ``coarse_units`` and ``bound`` come from the network's
+    ``coarse_units``, ``bound`` (the plan's :attr:`~parareal_toolkit.nn.PararealResNetPlan.bound`:
+    the unit-count bound of a unit split, the cost-count bound of a cost split), ``split``
+    and ``cost_imbalance`` (largest over mean subnetwork cost) come from the network's
     :class:`~parareal_toolkit.nn.PararealResNetPlan` (empty and ``None`` for a network
-    without one).
+    without one). ``activation_bytes`` are the bytes each device saves for backward and
+    ``chain_activation_bytes`` those of the coarse chain and the postprocessing
+    (:func:`~parareal_toolkit.bench.memory.activation_bytes`), empty and ``None`` if not measured.
     """
 
     num_subnetworks: int
@@ -58,6 +62,10 @@ class NetworkTiming:
     bound: float | None = None
     wall_clock: float | None = None
     backend: str | None = None
+    split: str | None = None
+    cost_imbalance: float | None = None
+    activation_bytes: tuple[int, ...] = ()
+    chain_activation_bytes: int | None = None
 
     @property
     def preprocess_max(self) -> float:
@@ -103,6 +111,10 @@ class NetworkTiming:
             "bound": self.bound,
             "wall_clock": self.wall_clock,
             "backend": self.backend,
+            "split": self.split,
+            "cost_imbalance": self.cost_imbalance,
+            "activation_bytes": list(self.activation_bytes),
+            "chain_activation_bytes": self.chain_activation_bytes,
         }
 
 
@@ -182,10 +194,10 @@ def _summary(parts: NetworkParts, samples: Sequence[dict[str, list[float]]]) -> 
     plan = getattr(network, "plan", None)
     units: tuple[int, ...] = ()
     coarse_units: tuple[int, ...] = ()
-    bound = None
+    bound = imbalance = split = None
     if isinstance(plan, PararealResNetPlan):
         units, coarse_units = tuple(plan.units_per_subnetwork), tuple(plan.units_per_coarse_network)
-        bound = plan.unit_count_bound
+        bound, split, imbalance = plan.bound, plan.split, plan.cost_imbalance
     coarse, wall = medians("coarse"), medians("wall_clock")
     return NetworkTiming(
         num_subnetworks=network.num_subnetworks,
@@ -198,6 +210,8 @@ def _summary(parts: NetworkParts, samples: Sequence[dict[str, list[float]]]) -> 
         bound=bound,
         wall_clock=wall[0] if wall else None,
         backend=None if parts.backend is None else backend_name(parts.backend),
+        split=split,
+        cost_imbalance=imbalance,
     )
 
 

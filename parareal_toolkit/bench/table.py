@@ -8,6 +8,7 @@ each row's unit-count bound.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 from collections.abc import Callable, Sequence
@@ -16,13 +17,15 @@ from typing import Any
 
 import torch
 
-from .._names import CLOCKS
+from .._names import CLOCKS, COST_MODELS, SPLIT_NAMES
 from .._validation import check_callable, check_choice, check_int, check_ints
 from ..backends import Backend
 from ..nn.parareal_resnets import _check_num_subnetworks, parareal_resnet, parareal_resnet_table, stage_unit_specs
 from ..nn.resnet import UnitSpec, num_units
+from .memory import activation_bytes
 from .network_timing import NetworkTiming, backend_name, resolve_backend, time_interleaved
 from .reference import SEED_TABLE2, SEED_TABLE2_SOURCE
+from .unit_costs import measure_unit_costs
 
 __all__ = ["DEFAULT_SUBNETWORKS", "Table2", "table2"]
 
@@ -73,6 +76,21 @@ class Table2:
         ref = self.reference.wall_clock
         return None if ref is None or row.wall_clock is None else ref / row.wall_clock
 
+    def memory_per_device(self, row: NetworkTiming) -> float | None:
+        """``max_j M(C^j + g^j) / M(sequential)``: the largest device's share of the activation memory.
+
+        ``1 / N`` for a perfect split; the goal of a balanced split is at most ``1.2 / N``.
+
+        Returns
+        -------
+        float or None
+            The ratio of saved-for-backward bytes; ``None`` if memory was not measured.
+        """
+        reference = self.reference.activation_bytes
+        if not row.activation_bytes or not reference:
+            return None
+        return max(row.activation_bytes) / sum(reference)
+
     def as_dict(self) -> dict[str, Any]:
         """The table as plain JSON-ready values, with the paper's Table 2 beside it.
 
@@ -80,8 +98,8 @@ class Table2:
         -------
         dict
             The settings, ``skipped_subnetworks``, ``rows`` (each row's
-            :meth:`NetworkTiming.as_dict` plus ``speedup``, ``fraction_of_bound`` and
-            ``wall_clock_speedup``) and ``paper_table2``.
+            :meth:`NetworkTiming.as_dict` plus ``speedup``, ``fraction_of_bound``,
+            ``wall_clock_speedup`` and ``memory_per_device``) and ``paper_table2``.
         """
         rows = []
         for row in self.rows:
@@ -90,6 +108,7 @@ class Table2:
             entry["speedup"] = speedup
             entry["fraction_of_bound"] = None if row.bound is None else speedup / row.bound
             entry["wall_clock_speedup"] = self.wall_clock_speedup(row)
+            entry["memory_per_device"] = self.memory_per_device(row)
             rows.append(entry)
         return {
             **self.settings,
@@ -227,6 +246,10 @@ def table2(
     compile_coarse: bool = False,
     seed: int = 0,
     clock: str = "wall",
+    split: str = "units",
+    cost_model: str = "time",
+    unit_costs: dict[UnitSpec, float] | None = None,
+    memory: bool = True,
     progress: Callable[[int], None] | None = None,
     sample_progress: Callable[[int, int], None] | None = None,
 ) -> Table2:
@@ -243,6 +266,15 @@ def table2(
     as each network is built, ``sample_progress(done, total)`` after each timed or warm-up
     sample of one network.
 
+    ``split`` cuts the units as the seed does (``"units"``) or by cost (``"cost"``, see
+    :func:`~parareal_toolkit.nn.parareal_resnet_plan`); the costs are ``unit_costs`` if
+    given, else measured forward+backward seconds of each unit shape on this device and
+    batch (``cost_model="time"``, :func:`~parareal_toolkit.bench.measure_unit_costs`) or
+    counted multiply-adds (``"macs"``). Either split's rows report its cost balance with
+    these costs; a cost split's ``bound`` is the cost-count bound. With ``memory``, each
+    device's activation memory (bytes saved for backward) is measured too
+    (:func:`~parareal_toolkit.bench.memory.activation_bytes`).
+
     Before anything is built, the memory the run needs at least (weights and gradients of
     every network, activations of one forward+backward) is compared with the memory
     available on the device: ``MemoryError`` with the estimate and a way out when it cannot
@@ -258,6 +290,8 @@ def table2(
     repeats = check_int(repeats, "repeats", minimum=1)
     warmup = check_int(warmup, "warmup", minimum=1 if compile_coarse else 0)
     seed = check_int(seed, "seed", minimum=0, maximum=2**64 - 1)  # what a torch.Generator accepts
+    split = check_choice(split, "split", SPLIT_NAMES)
+    cost_model = check_choice(cost_model, "cost_model", COST_MODELS)
     if progress is not None:
         check_callable(progress, "progress")
     if sample_progress is not None:
@@ -266,6 +300,17 @@ def table2(
     resolved = None if backend is None else resolve_backend(backend)
     valid, skipped = _valid_subnetworks(depth, subnetworks)
     _check_memory(depth, valid, batch_size, resolved_device, resolved)
+    given = unit_costs is not None
+    if unit_costs is None and cost_model == "time":
+        unit_costs = measure_unit_costs(
+            depth,
+            batch_size=batch_size,
+            device=resolved_device,
+            repeats=repeats,
+            warmup=max(warmup, 1),
+            clock=clock,
+            seed=seed,
+        )
     generator = torch.Generator(device="cpu").manual_seed(seed)
     x = torch.randn(batch_size, 3, 32, 32, generator=generator).to(resolved_device)
     targets = torch.randint(10, (batch_size,), generator=generator).to(resolved_device)
@@ -273,7 +318,7 @@ def table2(
     for n in valid:
         if progress is not None:
             progress(n)
-        network = parareal_resnet(depth, num_subnetworks=n).to(resolved_device)
+        network = parareal_resnet(depth, num_subnetworks=n, split=split, unit_costs=unit_costs).to(resolved_device)
         place = getattr(resolved, "place", None)
         if callable(place):
             place(network)
@@ -291,6 +336,17 @@ def table2(
         clock=clock,
         on_sample=sample_progress,
     )
+    if memory:
+        measured = [activation_bytes(network, x) for network in networks]
+        rows = [
+            dataclasses.replace(
+                row,
+                activation_bytes=tuple(m["devices"]),
+                chain_activation_bytes=m["coarse"] + m["postprocess"],
+            )
+            for row, m in zip(rows, measured)
+        ]
+    costs = networks[0].plan.unit_costs
     settings = {
         "model": f"Parareal ResNet-{depth}",
         "depth": depth,
@@ -301,6 +357,18 @@ def table2(
         "warmup": warmup,
         "backend": None if resolved is None else backend_name(resolved),
         "compile_coarse": compile_coarse,
+        "split": split,
+        "cost_model": "given" if given else cost_model,
+        "unit_costs": [
+            {
+                "in_channels": s.in_channels,
+                "out_channels": s.out_channels,
+                "stride": s.stride,
+                "resolution": s.resolution,
+                "cost": c,
+            }
+            for s, c in costs
+        ],
         "torch": torch.__version__,
         "clock": "cuda events" if resolved_device.type == "cuda" else _CLOCK_NAMES[clock],
         "torch_threads": torch.get_num_threads(),

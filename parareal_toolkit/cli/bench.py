@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._names import CLOCKS
+from .._names import CLOCKS, COST_MODELS, SPLIT_NAMES
 from ._common import Progress, check_distinct_outputs, check_figure_path, check_output_path, write_json
 
 HELP = "time each part of Parareal ResNet-N (forward+backward) and print the seed's Table 2"
@@ -49,6 +49,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--compile-coarse",
         action="store_true",
         help="torch.compile the coarse networks (CUDA graphs on CUDA); compilation is in the warm-up",
+    )
+    parser.add_argument(
+        "--split",
+        choices=SPLIT_NAMES,
+        default="units",
+        help="ceil(U/N) units per subnetwork (units, the seed's; default) or balanced unit costs (cost)",
+    )
+    parser.add_argument(
+        "--unit-cost",
+        choices=COST_MODELS,
+        default="time",
+        help="the costs --split cost balances and every row's max/mean cost reports: forward+backward time of "
+        "each unit shape measured first on this device and batch (time; default) or counted multiply-adds (macs)",
     )
     parser.add_argument(
         "--clock",
@@ -134,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
             compile_coarse=args.compile_coarse,
             seed=args.seed,
             clock=args.clock,
+            split=args.split,
+            cost_model=args.unit_cost,
             progress=progress,
             sample_progress=lambda done, total: bar.update(total=total),
         )

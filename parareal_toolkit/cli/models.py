@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .._names import SPLIT_NAMES
 from ._common import format_table, positive_int
 
 HELP = "table of parameters and residual units of ResNet-DEPTH and Parareal ResNet-N"
@@ -23,6 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-classes", type=positive_int, default=10)
     parser.add_argument("--subnetworks", "-N", type=int, nargs="+", default=[1, 3, 6, 12, 18, 24])
     parser.add_argument("--coarse-units", type=int, default=None, help="default ceil(12/N)")
+    parser.add_argument(
+        "--split",
+        choices=SPLIT_NAMES,
+        default="units",
+        help="ceil(U/N) units per subnetwork (units, the seed's; default) or balanced counted multiply-adds (cost)",
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
 
 
@@ -61,11 +68,12 @@ def run(args: argparse.Namespace) -> int:
 
     check_int(args.depth, "--depth", maximum=MAX_DEPTH)
     rows = parareal_resnet_table(
-        args.depth, args.subnetworks, num_classes=args.num_classes, coarse_units=args.coarse_units
+        args.depth, args.subnetworks, num_classes=args.num_classes, coarse_units=args.coarse_units, split=args.split
     )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"ResNet-{args.depth}, {args.num_classes} classes (trainable parameters)")
+    split = "" if args.split == "units" else ", units split by multiply-adds"
+    print(f"ResNet-{args.depth}, {args.num_classes} classes (trainable parameters){split}")
     print(format_table([_HEADER, *model_cells(rows)], align="right"))
     return 0

@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES, RUN_DEFINING_FIELDS
+from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES, RUN_DEFINING_FIELDS, SPLIT_NAMES
 from ..backends.errors import DEFAULT_TIMEOUT_S
 from ._common import CliError, non_negative_float, positive_float
 
@@ -32,15 +32,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--depth", type=int, default=None, help="9n+2 (default 1001: 333 bottleneck units)")
     model.add_argument("--subnetworks", "-N", type=int, default=None, help="N for parareal-resnet (default 3)")
     model.add_argument("--coarse-units", type=int, default=None, help="units per coarse network (default ceil(12/N))")
+    model.add_argument(
+        "--split",
+        choices=SPLIT_NAMES,
+        default=None,
+        help="parareal-resnet: ceil(U/N) units per subnetwork (units, the seed's; default) or balanced "
+        "counted multiply-adds (cost)",
+    )
     model.add_argument("--norm", choices=NORM_NAMES, default=None, help="BatchNorm or none (default batch)")
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset",
         choices=DATASET_NAMES,
         default=None,
-        help="default cifar10; fake: torchvision FakeData; patterns: learnable synthetic images",
+        help="default cifar10; fake: torchvision FakeData; patterns: learnable synthetic images; "
+        "imagefolder: your own images in DATA_DIR/train/<class>/ and DATA_DIR/test/<class>/",
     )
-    data.add_argument("--data-dir", default=None, help="folder holding cifar-10-batches-py / cifar-100-python (data)")
+    data.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding cifar-10-batches-py / cifar-100-python, or train/ and test/ for imagefolder (data)",
+    )
+    data.add_argument(
+        "--image-size", type=int, default=None, help="imagefolder: side every image is resized to (the first image's)"
+    )
+    data.add_argument(
+        "--mean",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("R", "G", "B"),
+        help="imagefolder: per-channel mean in [0, 1] (default: of the training images)",
+    )
+    data.add_argument(
+        "--std",
+        type=positive_float,
+        nargs=3,
+        default=None,
+        metavar=("R", "G", "B"),
+        help="imagefolder: per-channel standard deviation (default: of the training images)",
+    )
     data.add_argument("--download", action="store_true", default=None, help="download CIFAR into --data-dir if missing")
     data.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no pad/crop/flip")
     data.add_argument("--train-size", type=int, default=None, help="images in synthetic training sets (1024)")

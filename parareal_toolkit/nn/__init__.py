@@ -30,9 +30,11 @@ from .parareal_resnets import (
     parareal_resnet_from,
     parareal_resnet_plan,
     parareal_resnet_table,
+    unit_multiply_adds,
 )
 from .propagators import ModulePropagator
 from .resnet import PreActBottleneck, PreActResNet, UnitSpec, preact_resnet, resnet1001, resnet_unit_specs
+from .splits import balanced_partition
 
 __all__ = [
     "ModulePropagator",
@@ -58,4 +60,6 @@ __all__ = [
     "parareal_resnet_from",
     "parareal_resnet_plan",
     "parareal_resnet_table",
+    "unit_multiply_adds",
+    "balanced_partition",
 ]

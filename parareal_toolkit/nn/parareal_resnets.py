@@ -23,13 +23,15 @@ subnetwork reproduces :class:`~parareal_toolkit.nn.resnet.PreActResNet` output f
 
 from __future__ import annotations
 
+import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from torch import nn
 
-from .._validation import check_int, check_ints
+from .._names import SPLIT_NAMES
+from .._validation import check_choice, check_int, check_ints
 from .network import PararealNetwork
 from .resnet import (
     STEM_CHANNELS,
@@ -43,6 +45,7 @@ from .resnet import (
     preact_resnet,
     resnet_unit_specs,
 )
+from .splits import Run, _run_partition
 
 __all__ = [
     "PararealResNet",
@@ -55,6 +58,8 @@ __all__ = [
     "stage_unit_specs",
     "SEED_COARSE_BUDGET",
     "unit_count_bound",
+    "unit_multiply_adds",
+    "SPLIT_NAMES",
 ]
 
 SEED_COARSE_BUDGET = 12  # the seed paper's N_c = ceil(12 / N)
@@ -67,6 +72,9 @@ class PararealResNetPlan:
     ``ranges[j]`` is the half-open range of trunk units in subnetwork ``j + 1``;
     ``input_shapes[j]`` / ``output_shapes[j]`` its ``(channels, side)``;
     ``coarse[j]`` the unit specs of ``F^{j+1}`` (approximating subnetwork ``j + 2``).
+    ``split`` says how the ranges were chosen: ``"units"`` (the seed's ``ceil(U / N)`` units
+    each) or ``"cost"`` (a min-max partition of ``unit_costs``); ``unit_costs`` holds one
+    cost per distinct unit shape either way, so both splits report their cost balance.
 
     Attributes
     ----------
@@ -83,6 +91,10 @@ class PararealResNetPlan:
         The trunk units of each subnetwork.
     coarse : tuple of tuple of UnitSpec
         The units of each coarse network.
+    split : str
+        ``"units"`` or ``"cost"``.
+    unit_costs : tuple of (UnitSpec, float)
+        The cost of each distinct unit shape (default: :func:`unit_multiply_adds`).
     """
 
     depth: int
@@ -91,6 +103,55 @@ class PararealResNetPlan:
     units: tuple[UnitSpec, ...]
     ranges: tuple[range, ...]
     coarse: tuple[tuple[UnitSpec, ...], ...]
+    split: str = "units"
+    unit_costs: tuple[tuple[UnitSpec, float], ...] = ()
+
+    def cost_of(self, spec: UnitSpec) -> float:
+        """The cost of one unit of shape ``spec`` (from ``unit_costs``, else its multiply-adds).
+
+        Returns
+        -------
+        float
+            The cost in the units of ``unit_costs``.
+        """
+        for known, cost in self.unit_costs:
+            if known == spec:
+                return cost
+        if self.unit_costs:
+            raise KeyError(f"no cost for the unit shape {spec} in this plan's `unit_costs`.")
+        return float(unit_multiply_adds(spec))
+
+    @property
+    def subnetwork_costs(self) -> list[float]:
+        """``c(g^1)..c(g^N)``: the summed cost of each subnetwork's units."""
+        return [math.fsum(self.cost_of(self.units[i]) for i in r) for r in self.ranges]
+
+    @property
+    def coarse_costs(self) -> list[float]:
+        """``c(F^1)..c(F^{N-1})``: the summed cost of each coarse network's units."""
+        return [math.fsum(self.cost_of(spec) for spec in specs) for specs in self.coarse]
+
+    @property
+    def cost_imbalance(self) -> float:
+        """``max_j c(g^j) / mean_j c(g^j)``: 1 for a perfectly balanced split."""
+        costs = self.subnetwork_costs
+        mean = math.fsum(costs) / len(costs)
+        return max(costs) / mean if mean > 0 else 1.0
+
+    @property
+    def cost_bound(self) -> float:
+        """The cost-count bound ``sum_j c(g^j) / (max_j c(g^j) + sum_j c(F^j))``.
+
+        The virtual speedup if every unit took exactly its cost; :attr:`unit_count_bound`
+        is the special case of equal costs. 1 for N = 1.
+        """
+        costs = self.subnetwork_costs
+        return math.fsum(costs) / (max(costs) + math.fsum(self.coarse_costs))
+
+    @property
+    def bound(self) -> float:
+        """The bound the split aims at: :attr:`unit_count_bound` for ``"units"``, :attr:`cost_bound` for ``"cost"``."""
+        return self.unit_count_bound if self.split == "units" else self.cost_bound
 
     @property
     def input_shapes(self) -> list[tuple[int, int]]:
@@ -196,13 +257,100 @@ def _coarse_specs(target: list[UnitSpec], budget: int) -> tuple[UnitSpec, ...]:
     return tuple(specs)
 
 
+def unit_multiply_adds(spec: UnitSpec) -> int:
+    """Multiply-adds of the convolutions of one residual unit ``spec`` for one image.
+
+    With ``w = out_channels / 4``, input ``c x r x r`` and output side ``r' = r / stride``:
+    ``c w r^2 + 9 w^2 r'^2 + 4 w^2 r'^2``, plus ``4 c w r'^2`` for a projection shortcut.
+    Every plain unit of a CIFAR ResNet costs the same, 4,456,448 (the stages halve the side
+    and double the width), so a split by multiply-adds differs from the seed's unit count
+    only around the three shape-changing units. BatchNorm and ReLU, which touch every
+    activation and are memory-bound, are not counted; a split by measured time
+    (``parareal_toolkit.bench``) sees them.
+
+    Returns
+    -------
+    int
+        The count (checked against ``torch.utils.flop_counter`` in the tests).
+
+    Examples
+    --------
+    >>> from parareal_toolkit.nn import UnitSpec, unit_multiply_adds
+    >>> unit_multiply_adds(UnitSpec(64, 64, 1, 32))
+    4456448
+    """
+    width = spec.out_channels // PreActBottleneck.expansion
+    r, r_out = spec.resolution, spec.out_resolution
+    count = (
+        spec.in_channels * width * r * r + 9 * width * width * r_out * r_out + width * spec.out_channels * r_out * r_out
+    )
+    if spec.changes_shape:
+        count += spec.in_channels * spec.out_channels * r_out * r_out
+    return count
+
+
+UnitCosts = Mapping[UnitSpec, float] | Callable[[UnitSpec], float]
+
+
+def _cost_table(shapes: Iterable[UnitSpec], unit_costs: UnitCosts | None) -> tuple[tuple[UnitSpec, float], ...]:
+    """One checked ``(shape, cost)`` per distinct shape in ``shapes``."""
+    if unit_costs is None:
+        unit_costs = unit_multiply_adds
+    elif not (callable(unit_costs) or isinstance(unit_costs, Mapping)):
+        raise TypeError(f"`unit_costs` must be a mapping or a function of a UnitSpec; got {type(unit_costs).__name__}.")
+    table: list[tuple[UnitSpec, float]] = []
+    for spec in dict.fromkeys(shapes):
+        try:
+            cost = unit_costs[spec] if isinstance(unit_costs, Mapping) else unit_costs(spec)
+        except KeyError:
+            raise ValueError(f"`unit_costs` has no cost for the unit shape {spec}.") from None
+        if isinstance(cost, bool) or not isinstance(cost, numbers.Real) or not math.isfinite(cost) or cost < 0:
+            raise ValueError(f"`unit_costs` must give finite nonnegative costs; got {cost!r} for {spec}.")
+        table.append((spec, float(cost)))
+    return tuple(table)
+
+
+def _shapes(depth: int) -> list[UnitSpec]:
+    """Every unit shape a plan of ResNet-``depth`` can hold: the trunk's and the coarse networks'."""
+    # a coarse network's units have the shapes of its target's units or of the plain units of
+    # the stage before (see _coarse_specs), so the stages' first and plain shapes cover them all
+    return [spec for pair in stage_unit_specs(depth) for spec in pair]
+
+
+def _cost_ranges(depth: int, n: int, table: tuple[tuple[UnitSpec, float], ...]) -> tuple[range, ...]:
+    """The min-max partition of ResNet-``depth``'s units by cost, computed on runs of equal units."""
+    costs = dict(table)
+    per_stage = num_units(depth) // 3
+    runs: list[Run] = []
+    for first, plain in stage_unit_specs(depth):
+        runs += [(costs[first], 1), (costs[plain], per_stage - 1)]
+    starts = [0]
+    for size in _run_partition(runs, n):
+        starts.append(starts[-1] + size)
+    return tuple(range(a, b) for a, b in zip(starts, starts[1:]))
+
+
+def _check_split(split: object, num_subnetworks: object, total: int) -> tuple[str, int]:
+    split = check_choice(split, "split", SPLIT_NAMES)
+    if split == "units":
+        return split, _check_num_subnetworks(num_subnetworks, total)
+    return split, check_int(num_subnetworks, "num_subnetworks", minimum=1, maximum=total)
+
+
 def parareal_resnet_plan(
-    depth: int = 1001, *, num_subnetworks: int, coarse_units: int | None = None
+    depth: int = 1001,
+    *,
+    num_subnetworks: int,
+    coarse_units: int | None = None,
+    split: str = "units",
+    unit_costs: UnitCosts | None = None,
 ) -> PararealResNetPlan:
     """Split a depth-``depth`` pre-activation ResNet into ``num_subnetworks`` parts.
 
-    Subnetworks hold ``ceil(U / N)`` units each, the last possibly fewer (see the module
-    docstring for the coarse networks).
+    ``split="units"`` (the seed's): subnetworks hold ``ceil(U / N)`` units each, the last
+    possibly fewer. ``split="cost"``: the contiguous split whose most expensive subnetwork
+    costs least (:func:`~parareal_toolkit.nn.balanced_partition` of the unit costs; any
+    ``N <= U``). See the module docstring for the coarse networks, built alike for both.
 
     Parameters
     ----------
@@ -212,6 +360,12 @@ def parareal_resnet_plan(
         ``N``; it must leave the last subnetwork at least one unit.
     coarse_units : int, keyword-only, optional
         Units per coarse network; default the seed paper's ``ceil(12 / N)``.
+    split : {"units", "cost"}, keyword-only
+        How to cut the trunk (default ``"units"``).
+    unit_costs : mapping or callable, keyword-only, optional
+        Cost of a unit shape (``UnitSpec -> float``), for example measured seconds; default
+        :func:`unit_multiply_adds`. Kept in the plan (its cost balance and cost bound) for
+        either split.
 
     Returns
     -------
@@ -224,17 +378,27 @@ def parareal_resnet_plan(
     >>> plan = parareal_resnet_plan(1001, num_subnetworks=3)
     >>> plan.units_per_subnetwork, plan.coarse_units
     ([111, 111, 111], 4)
+
+    A unit of the 32x32 stage costing twice one of the 8x8 stage moves units to the back:
+
+    >>> costs = {s: {32: 2.0, 16: 1.5, 8: 1.0}[s.out_resolution] for s in {*resnet_unit_specs(1001)}}
+    >>> parareal_resnet_plan(1001, num_subnetworks=3, split="cost", unit_costs=lambda s: costs.get(s, 2.0)).units_per_subnetwork
+    [83, 102, 148]
     """
     units = tuple(resnet_unit_specs(depth))
     total = num_units(depth)
-    n = _check_num_subnetworks(num_subnetworks, total)
-    per = ceil_div(total, n)
+    split, n = _check_split(split, num_subnetworks, total)
     if coarse_units is None:
         coarse_units = ceil_div(SEED_COARSE_BUDGET, n)
     coarse_units = check_int(coarse_units, "coarse_units", minimum=1)
-    ranges = tuple(range(j * per, min((j + 1) * per, total)) for j in range(n))
+    table = _cost_table(_shapes(depth), unit_costs)
+    if split == "units":
+        per = ceil_div(total, n)
+        ranges = tuple(range(j * per, min((j + 1) * per, total)) for j in range(n))
+    else:
+        ranges = _cost_ranges(depth, n, table)
     coarse = tuple(_coarse_specs([units[i] for i in r], coarse_units) for r in ranges[1:])
-    return PararealResNetPlan(depth, n, coarse_units, units, ranges, coarse)
+    return PararealResNetPlan(depth, n, coarse_units, units, ranges, coarse, split, table)
 
 
 def _preprocessing(channels: int, resolution: int, image_size: int = 32) -> nn.Conv2d:
@@ -274,6 +438,8 @@ def parareal_resnet_from(
     *,
     num_subnetworks: int,
     coarse_units: int | None = None,
+    split: str = "units",
+    unit_costs: UnitCosts | None = None,
     iterations: int = 1,
     form: str = "correction",
     norm_layer: NormLayer | None = None,
@@ -288,7 +454,7 @@ def parareal_resnet_from(
     resnet : PreActResNet
         The network to cut; its modules become the parareal network's (training one trains
         the other).
-    num_subnetworks, coarse_units : int, keyword-only
+    num_subnetworks, coarse_units, split, unit_costs : keyword-only
         As in :func:`parareal_resnet_plan`.
     iterations, form : keyword-only
         As in :class:`~parareal_toolkit.nn.PararealNetwork`.
@@ -313,7 +479,9 @@ def parareal_resnet_from(
 
     if not isinstance(resnet, PreActResNet):
         raise TypeError(f"`resnet` must be a PreActResNet; got {type(resnet).__name__}.")
-    plan = parareal_resnet_plan(resnet.depth, num_subnetworks=num_subnetworks, coarse_units=coarse_units)
+    plan = parareal_resnet_plan(
+        resnet.depth, num_subnetworks=num_subnetworks, coarse_units=coarse_units, split=split, unit_costs=unit_costs
+    )
     trunk = resnet.units
     preprocess = [resnet.stem] + [_preprocessing(c, r) for c, r in plan.input_shapes[1:]]
     subnetworks = [nn.Sequential(*trunk[r.start : r.stop]) for r in plan.ranges]
@@ -329,6 +497,8 @@ def parareal_resnet(
     num_subnetworks: int,
     coarse_units: int | None = None,
     num_classes: int = 10,
+    split: str = "units",
+    unit_costs: UnitCosts | None = None,
     iterations: int = 1,
     form: str = "correction",
     norm_layer: NormLayer | None = None,
@@ -348,6 +518,8 @@ def parareal_resnet(
         Units per coarse network; default the seed paper's ``ceil(12 / N)``.
     num_classes : int, keyword-only
         Outputs of the classifier (default 10).
+    split, unit_costs : keyword-only
+        As in :func:`parareal_resnet_plan` (default: the seed's unit-count split).
     iterations, form : keyword-only
         As in :class:`~parareal_toolkit.nn.PararealNetwork`.
     norm_layer : callable, keyword-only, optional
@@ -379,6 +551,8 @@ def parareal_resnet(
         resnet,
         num_subnetworks=num_subnetworks,
         coarse_units=coarse_units,
+        split=split,
+        unit_costs=unit_costs,
         iterations=iterations,
         form=form,
         norm_layer=norm_layer,
@@ -479,8 +653,46 @@ def _check_num_subnetworks(num_subnetworks: object, total: int) -> int:
     return n
 
 
+def _counts_text(sizes: list[int]) -> str:
+    """Units per subnetwork, run-length coded: ``"111"``, ``"28x11+25"``, ``"55+56+55+56+55+56"``."""
+    if len(set(sizes)) == 1:
+        return str(sizes[0])
+    runs: list[list[int]] = []
+    for size in sizes:
+        if runs and runs[-1][0] == size:
+            runs[-1][1] += 1
+        else:
+            runs.append([size, 1])
+    return "+".join(str(size) if count == 1 else f"{size}x{count}" for size, count in runs)
+
+
+def _cost_split_row(depth: int, n: int, budget: int, ranges: tuple[range, ...]) -> dict:
+    """The counts of :func:`parareal_resnet_table` for given ``ranges``, part by part (``O(N)``)."""
+    stages = stage_unit_specs(depth)
+    n_stage = num_units(depth) // 3
+    largest = coarse = pre = 0
+    for j, r in enumerate(ranges):
+        runs = _trunk_runs(stages, n_stage, r.start, r.stop)
+        largest = max(largest, _runs_parameters(runs))
+        if j > 0:
+            coarse += _runs_parameters(_coarse_runs(runs, budget))
+            pre += 3 * runs[0][0].in_channels
+    return {
+        "units_per_subnetwork": _counts_text([len(r) for r in ranges]),
+        "largest_subnetwork_parameters": largest,
+        "coarse_parameters": coarse,
+        "preprocess_parameters": pre,
+    }
+
+
 def parareal_resnet_table(
-    depth: int = 1001, subnetworks=(1, 3, 6, 12, 18, 24), *, num_classes: int = 10, coarse_units: int | None = None
+    depth: int = 1001,
+    subnetworks=(1, 3, 6, 12, 18, 24),
+    *,
+    num_classes: int = 10,
+    coarse_units: int | None = None,
+    split: str = "units",
+    unit_costs: UnitCosts | None = None,
 ) -> list[dict]:
     """Parameters and units of ResNet-``depth`` and of Parareal ResNet-N for each N.
 
@@ -501,18 +713,24 @@ def parareal_resnet_table(
         Outputs of the classifier (default 10).
     coarse_units : int, keyword-only, optional
         Units per coarse network; default ``ceil(12 / N)``.
+    split, unit_costs : keyword-only
+        As in :func:`parareal_resnet_plan`. A cost split takes ``O(N)`` time per row (the
+        partition is computed on the three stages' runs of equal units).
 
     Returns
     -------
     list of dict
         One row per network with keys ``num_subnetworks``, ``units_per_subnetwork`` (a
-        string such as ``"111"`` or ``"28x11+25"``), ``coarse_units``, ``parameters``,
+        string such as ``"111"``, ``"28x11+25"`` or, run-length coded, ``"83+102+148"``),
+        ``coarse_units``, ``parameters``,
         ``largest_subnetwork_parameters``, ``coarse_parameters`` and
         ``preprocess_parameters``.
     """
     total = num_units(depth)
     num_classes = check_int(num_classes, "num_classes", minimum=1)
     values = check_ints(subnetworks, "subnetworks", nonempty=False)
+    split = check_choice(split, "split", SPLIT_NAMES)
+    table = _cost_table(_shapes(depth), unit_costs) if split == "cost" else ()
     n_stage = total // 3
     stages = stage_unit_specs(depth)
     stem_parameters = 3 * STEM_CHANNELS * 9
@@ -531,9 +749,27 @@ def parareal_resnet_table(
         }
     ]
     for n in values:
-        n = _check_num_subnetworks(n, total)
+        split, n = _check_split(split, n, total)
         budget = ceil_div(SEED_COARSE_BUDGET, n) if coarse_units is None else coarse_units
         budget = check_int(budget, "coarse_units", minimum=1)
+        if split == "cost":
+            counts = _cost_split_row(depth, n, budget, _cost_ranges(depth, n, table))
+            rows.append(
+                {
+                    "num_subnetworks": n,
+                    "units_per_subnetwork": counts["units_per_subnetwork"],
+                    "coarse_units": 0 if n == 1 else budget,
+                    "parameters": stem_parameters
+                    + counts["preprocess_parameters"]
+                    + trunk_parameters
+                    + counts["coarse_parameters"]
+                    + head_parameters,
+                    "largest_subnetwork_parameters": counts["largest_subnetwork_parameters"],
+                    "coarse_parameters": counts["coarse_parameters"],
+                    "preprocess_parameters": stem_parameters + counts["preprocess_parameters"],
+                }
+            )
+            continue
         per = ceil_div(total, n)
         # Subnetworks j = 1..N-2 that contain no stage's first unit are identical runs of
         # `per` plain units of one stage: count each stretch of them once, times its length.

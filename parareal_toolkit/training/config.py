@@ -5,8 +5,9 @@ with momentum 0.9 and weight decay 5e-4, learning rate 0.1 divided by 10 at epoc
 120 (:class:`torch.optim.lr_scheduler.MultiStepLR`).
 
 The fields fall in two kinds. :data:`RUN_DEFINING` fields say *what* a run computes: the
-network (``model``, ``depth``, ``subnetworks``, ``coarse_units``, ``norm``), the data
-(``dataset``, ``augment``, ``train_size``, ``test_size``, ``seed``) and the optimisation
+network (``model``, ``depth``, ``subnetworks``, ``coarse_units``, ``split``, ``norm``), the data
+(``dataset``, ``image_size``, ``mean``, ``std``, ``augment``, ``train_size``, ``test_size``,
+``seed``) and the optimisation
 (``batch_size``, ``lr``, ``momentum``, ``weight_decay``, ``milestones``, ``gamma``); a
 resumed run must agree with its checkpoint on every one of them. Every other field
 (:data:`RUN_SETTINGS`: ``epochs``, folders, ``download``, ``workers``, ``device``,
@@ -23,8 +24,16 @@ from typing import Any
 
 import numpy as np
 
-from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES, RUN_DEFINING_FIELDS
-from .._validation import check_choice, check_int, check_ints, check_real, check_timeout
+from .._names import (
+    AMP_NAMES,
+    DATASET_NAMES,
+    DEVICE_NAMES,
+    MODEL_NAMES,
+    NORM_NAMES,
+    RUN_DEFINING_FIELDS,
+    SPLIT_NAMES,
+)
+from .._validation import check_choice, check_int, check_ints, check_real, check_real_array, check_timeout
 from ..backends.errors import DEFAULT_TIMEOUT_S
 
 __all__ = ["TrainConfig", "RUN_DEFINING", "RUN_SETTINGS"]
@@ -50,7 +59,11 @@ class TrainConfig:
     ``ValueError`` naming the field for an out-of-range value, a non-finite number or an
     unknown choice. ``milestones`` is stored sorted. ``train_size`` and ``test_size`` are
     the sizes of the synthetic sets (``fake``, ``patterns``) and are refused for CIFAR,
-    whose size is fixed. ``threads`` is the number of torch intra-op threads (default: 1 on
+    whose size is fixed. ``split`` is how a ``parareal-resnet`` cuts its units: the seed's
+    equal counts (``"units"``) or balanced multiply-adds (``"cost"``, counted, so that a
+    checkpoint rebuilds the same network on any machine). ``image_size``, ``mean`` and
+    ``std`` apply to ``dataset="imagefolder"`` only (default: from the training images).
+    ``threads`` is the number of torch intra-op threads (default: 1 on
     the CPU, where the tensors of a batch are small and extra threads of a busy machine
     spin-wait; torch's default on CUDA); a ``deterministic`` CPU run uses one thread (see
     :class:`~parareal_toolkit.training.RunEnvironment`).
@@ -60,9 +73,13 @@ class TrainConfig:
     depth: int = 1001
     subnetworks: int = 3
     coarse_units: int | None = None
+    split: str = "units"
     norm: str = "batch"
     dataset: str = "cifar10"
     data_dir: str = "data"
+    image_size: int | None = None  # image folders only
+    mean: list[float] | None = None
+    std: list[float] | None = None
     download: bool = False
     augment: bool = True
     train_size: int | None = None  # synthetic sets only
@@ -91,6 +108,7 @@ class TrainConfig:
         check_choice(self.model, "model", MODEL_NAMES)
         check_choice(self.norm, "norm", NORM_NAMES)
         check_choice(self.dataset, "dataset", DATASET_NAMES)
+        check_choice(self.split, "split", SPLIT_NAMES)
         check_choice(self.amp, "amp", AMP_NAMES)
         check_choice(self.device, "device", DEVICE_NAMES)
         for name in _POSITIVE_COUNTS:
@@ -98,7 +116,7 @@ class TrainConfig:
             if value < 1:
                 raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
             setattr(self, name, value)
-        for name in ("coarse_units", "train_size", "test_size", "threads"):
+        for name in ("coarse_units", "train_size", "test_size", "threads", "image_size"):
             if getattr(self, name) is not None:
                 setattr(self, name, check_int(getattr(self, name), name, minimum=1))
         for name in ("train_size", "test_size"):
@@ -107,6 +125,18 @@ class TrainConfig:
                     f"`{name}` sets the size of the synthetic datasets ('fake', 'patterns'); "
                     f"{self.dataset} has a fixed size; got {name}={getattr(self, name)!r}."
                 )
+        for name in ("image_size", "mean", "std"):
+            if getattr(self, name) is not None and self.dataset != "imagefolder":
+                raise ValueError(
+                    f"`{name}` applies to the 'imagefolder' dataset (CIFAR and the synthetic sets fix it); "
+                    f"got {name}={getattr(self, name)!r} with dataset {self.dataset!r}."
+                )
+        for name in ("mean", "std"):
+            if getattr(self, name) is not None:
+                values = check_real_array(getattr(self, name), name, shape=(3,))
+                if name == "std" and (values <= 0).any():
+                    raise ValueError(f"`std` must be three positive numbers (one per channel); got {values.tolist()}.")
+                setattr(self, name, [float(v) for v in values])  # a checkpoint holds plain types only
         self.workers = check_int(self.workers, "workers", minimum=0)
         self.seed = check_int(self.seed, "seed", minimum=0, maximum=_MAX_SEED)
         self.lr = check_real(self.lr, "lr", minimum=0, strict=True)

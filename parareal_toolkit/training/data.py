@@ -11,6 +11,14 @@
   seconds without data) is a :class:`DatasetNotFoundError` naming the URL. Training augmentation is the standard one
   (He et al. 2016): 4-pixel zero padding, random 32x32 crop, horizontal flip; both splits
   are normalised with the training set's per-channel mean and standard deviation.
+* ``imagefolder``: any labelled images, read by :class:`torchvision.datasets.ImageFolder`
+  from ``<data_dir>/train/<class>/*`` and ``<data_dir>/test/<class>/*`` (PNG, JPEG, ...;
+  converted to RGB). The class names are the folder names, the same in both splits; the
+  image side is the first training image's (or ``image_size``: every image is resized to
+  it); the normalisation is the per-channel mean and standard deviation of the training
+  images, computed in one pass (or ``mean``/``std``); augmentation pads by side/8 and crops
+  back to the side, and flips. A missing folder, a split without class folders or images,
+  and class folders that differ between the splits are refused naming the folder.
 * ``fake``: :class:`torchvision.datasets.FakeData` (Gaussian noise, random labels; nothing
   to learn, for smoke runs of the pipeline).
 * ``patterns``: :class:`~parareal_toolkit.training.ClassPatterns`, CIFAR-shaped images
@@ -20,10 +28,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import socket
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +41,7 @@ from torch.utils.data import Dataset
 from torchvision import datasets, transforms
 from torchvision.datasets.utils import check_integrity, download_and_extract_archive
 
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_int, check_real_array
 from .class_patterns import ClassPatterns
 
 __all__ = [
@@ -44,6 +54,8 @@ __all__ = [
     "train_transform",
     "test_transform",
     "num_classes_of",
+    "image_folder_spec",
+    "image_options",
 ]
 
 
@@ -68,7 +80,8 @@ class DatasetSpec:
 
     ``mean`` and ``std`` are the per-channel statistics of the training images in [0, 1];
     ``folder`` and ``archive_url`` are torchvision's extracted folder under the data
-    directory and the archive it downloads (``None`` for the synthetic sets).
+    directory and the archive it downloads (``None`` for the synthetic sets and image
+    folders); ``image_size`` is the side of the (square) images the network sees.
     """
 
     name: str
@@ -77,6 +90,7 @@ class DatasetSpec:
     std: tuple[float, float, float]
     folder: str | None = None
     archive_url: str | None = None
+    image_size: int = 32
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -103,26 +117,33 @@ DATASETS: dict[str, DatasetSpec] = {
 _TORCHVISION_CLASSES = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}
 
 
-def train_transform(dataset: str, *, augment: bool = True) -> transforms.Compose:
-    """4-pixel pad + random 32x32 crop + horizontal flip (if ``augment``), then normalise.
+def train_transform(dataset: str | DatasetSpec, *, augment: bool = True) -> transforms.Compose:
+    """Pad by side/8 + random crop back to the side + horizontal flip (if ``augment``), then normalise.
+
+    For CIFAR (side 32) the standard 4-pixel pad and 32x32 crop. ``dataset`` is a name of
+    :data:`DATASETS` or the :class:`DatasetSpec` of an image folder
+    (:func:`image_folder_spec`), whose images are first resized to its ``image_size``.
 
     Returns
     -------
     torchvision.transforms.Compose
-        PIL image to a normalised ``(3, 32, 32)`` float tensor.
+        PIL image to a normalised ``(3, side, side)`` float tensor.
     """
-    spec = _spec(dataset)
-    steps = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if augment else []
+    spec = dataset if isinstance(dataset, DatasetSpec) else _spec(dataset)
+    side = spec.image_size
+    steps = [transforms.Resize((side, side))] if spec.name == _IMAGE_FOLDER else []
+    if augment:
+        steps += [transforms.RandomCrop(side, padding=max(1, side // 8)), transforms.RandomHorizontalFlip()]
     return transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(spec.mean, spec.std)])
 
 
-def test_transform(dataset: str) -> transforms.Compose:
+def test_transform(dataset: str | DatasetSpec) -> transforms.Compose:
     """Normalise only (no augmentation): the evaluation transform of ``dataset``.
 
     Returns
     -------
     torchvision.transforms.Compose
-        PIL image to a normalised ``(3, 32, 32)`` float tensor.
+        PIL image to a normalised ``(3, side, side)`` float tensor.
     """
     return train_transform(dataset, augment=False)
 
@@ -140,8 +161,15 @@ def load_dataset(
     augment: bool = True,
     size: int | None = None,
     seed: int = 0,
+    image_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
 ) -> Dataset:
     """The training (``train=True``, augmented if ``augment``) or test split of ``dataset``.
+
+    ``image_size``, ``mean`` and ``std`` apply to ``imagefolder`` only (see
+    :func:`image_folder_spec`): a missing, empty or inconsistent folder is a
+    :class:`DatasetNotFoundError` or :class:`DatasetFormatError` naming it.
 
     ``size`` is the number of images of the synthetic sets (default 1024 for training and
     256 for testing) and is ignored for CIFAR. Raises :class:`DatasetNotFoundError` (a
@@ -155,6 +183,10 @@ def load_dataset(
     torch.utils.data.Dataset
         ``(image, label)`` pairs: a normalised ``(3, 32, 32)`` float tensor and an ``int``.
     """
+    if dataset == _IMAGE_FOLDER:
+        spec = image_folder_spec(data_dir, image_size=image_size, mean=mean, std=std)
+        transform = train_transform(spec, augment=augment) if train else test_transform(spec)
+        return _image_folder(os.path.abspath(os.fspath(data_dir)), "train" if train else "test", transform)
     spec = _spec(dataset)
     seed = check_int(seed, "seed", minimum=0)
     transform = train_transform(dataset, augment=augment) if train else test_transform(dataset)
@@ -282,12 +314,123 @@ def _malformed(spec: DatasetSpec, path: str, problem: str) -> DatasetFormatError
     )
 
 
-def num_classes_of(dataset: str) -> int:
-    """The number of classes of ``dataset`` (10 or 100).
+def num_classes_of(dataset: str, data_dir: str | os.PathLike | None = None) -> int:
+    """The number of classes of ``dataset`` (10 or 100; an image folder's class folders in ``data_dir``).
 
     Returns
     -------
     int
         The number of classes.
     """
+    if dataset == _IMAGE_FOLDER:
+        if data_dir is None:
+            raise ValueError("`data_dir` is needed for the classes of the 'imagefolder' dataset; got None.")
+        return len(_image_folder(os.path.abspath(os.fspath(data_dir)), "train", None).classes)
     return _spec(dataset).num_classes
+
+
+_IMAGE_FOLDER = "imagefolder"
+_LAYOUT = "DIR/train/<class>/<image> and DIR/test/<class>/<image>"
+
+
+def _image_folder(root: str, split: str, transform: Any) -> datasets.ImageFolder:
+    """torchvision's ImageFolder on ``root/split``, its failures turned into errors naming the folder."""
+    folder = os.path.join(root, split)
+    if not os.path.isdir(folder):
+        what = "is not a directory" if os.path.exists(folder) else "does not exist"
+        raise DatasetNotFoundError(f"image folder {folder} {what}; --data-dir must hold {_LAYOUT}.")
+    try:
+        return datasets.ImageFolder(folder, transform=transform)
+    except FileNotFoundError as exc:  # no class folder, or a class folder without images
+        raise DatasetNotFoundError(
+            f"image folder {folder} holds no labelled images ({str(exc).splitlines()[0]}); --data-dir must hold {_LAYOUT}."
+        ) from None
+
+
+def _triple(values: Sequence[float] | None, name: str, *, positive: bool) -> tuple[float, float, float] | None:
+    if values is None:
+        return None
+    array = check_real_array(values, name, shape=(3,))
+    if positive and (array <= 0).any():
+        raise ValueError(f"`{name}` must be three positive numbers (one per channel); got {list(map(float, array))}.")
+    return (float(array[0]), float(array[1]), float(array[2]))
+
+
+def image_folder_spec(
+    data_dir: str | os.PathLike,
+    *,
+    image_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+) -> DatasetSpec:
+    """The :class:`DatasetSpec` of the image folder ``data_dir``: classes, side, normalisation.
+
+    ``data_dir/train`` and ``data_dir/test`` must hold the same class folders, each with at
+    least one image in ``train``. ``image_size`` defaults to the first training image's side
+    (it must be square, else give ``image_size``); ``mean`` and ``std`` default to the
+    per-channel mean and standard deviation of all training pixels in ``[0, 1]`` after
+    resizing, computed in one pass over the training images (cached per folder and side).
+
+    Returns
+    -------
+    DatasetSpec
+        ``name="imagefolder"``, the number of classes, the statistics and the side.
+    """
+    root = os.path.abspath(os.fspath(data_dir))
+    train = _image_folder(root, "train", None)
+    test = _image_folder(root, "test", None)
+    if train.classes != test.classes:
+        only_train = sorted(set(train.classes) - set(test.classes))
+        only_test = sorted(set(test.classes) - set(train.classes))
+        raise DatasetFormatError(
+            f"image folder {root}: the class folders of train/ and test/ differ (only in train/: {only_train}, "
+            f"only in test/: {only_test}); both splits need the same classes."
+        )
+    if image_size is None:
+        width, height = train.loader(train.samples[0][0]).size
+        if width != height:
+            raise DatasetFormatError(
+                f"image folder {root}: the first training image {train.samples[0][0]} is {width}x{height}, not square; "
+                "give --image-size (every image is resized to a square of that side)."
+            )
+        image_size = width
+    image_size = check_int(image_size, "image_size", minimum=1)
+    mean_t, std_t = _triple(mean, "mean", positive=False), _triple(std, "std", positive=True)
+    if mean_t is None or std_t is None:
+        measured_mean, measured_std = _pixel_statistics(root, image_size)
+        mean_t, std_t = mean_t or measured_mean, std_t or measured_std
+    spec = DatasetSpec(_IMAGE_FOLDER, len(train.classes), mean_t, std_t)
+    return replace(spec, image_size=image_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_statistics(root: str, image_size: int) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """Per-channel mean and standard deviation of the training images of ``root`` (float64 sums)."""
+    convert = transforms.Compose([transforms.Resize((image_size, image_size)), transforms.ToTensor()])
+    train = _image_folder(root, "train", convert)
+    total = np.zeros(3)
+    squares = np.zeros(3)
+    count = 0
+    for image, _ in train:
+        pixels = image.double().reshape(3, -1).numpy()
+        total += pixels.sum(axis=1)
+        squares += (pixels**2).sum(axis=1)
+        count += pixels.shape[1]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    std = np.where(std > 0, std, 1.0)  # a constant channel: leave it unscaled rather than divide by 0
+    return (float(mean[0]), float(mean[1]), float(mean[2])), (float(std[0]), float(std[1]), float(std[2]))
+
+
+def image_options(config: Any) -> dict[str, Any]:
+    """The keyword arguments of :func:`load_dataset` that a training configuration sets for image folders.
+
+    Returns
+    -------
+    dict
+        ``image_size``, ``mean`` and ``std`` of ``config`` (a
+        :class:`~parareal_toolkit.training.TrainConfig`) for ``imagefolder``; empty otherwise.
+    """
+    if config.dataset != _IMAGE_FOLDER:
+        return {}
+    return {"image_size": config.image_size, "mean": config.mean, "std": config.std}

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from .._names import AMP_NAMES
 from .._validation import check_choice, check_int
 from .checkpoint import CheckpointError
-from .data import load_dataset
+from .data import image_options, load_dataset
 from .data_parallel import resolve_device
 from .loaders import to_device
 from .models import build_model
@@ -107,7 +107,12 @@ def evaluate_checkpoint(
         ) from None
     model.to(resolved)
     test_set = load_dataset(
-        config.dataset, train=False, data_dir=data_dir or config.data_dir, size=config.test_size, seed=config.seed
+        config.dataset,
+        train=False,
+        data_dir=data_dir or config.data_dir,
+        size=config.test_size,
+        seed=config.seed,
+        **image_options(config),
     )
     loader = DataLoader(test_set, batch_size=batch_size, num_workers=workers)
     batches = tqdm(loader, desc="evaluating", unit="batch", disable=not progress, leave=False, dynamic_ncols=True)

@@ -21,7 +21,8 @@ def build_model(config: TrainConfig) -> nn.Module:
 
     ``resnet``: :func:`~parareal_toolkit.nn.preact_resnet` of depth ``config.depth``;
     ``parareal-resnet``: :func:`~parareal_toolkit.nn.parareal_resnet` with
-    ``config.subnetworks`` subnetworks and ``config.coarse_units`` units per coarse network.
+    ``config.subnetworks`` subnetworks, ``config.coarse_units`` units per coarse network and
+    ``config.split`` (by unit count, or by counted multiply-adds).
     ``norm="none"`` replaces every BatchNorm by the identity. The number of classes is the
     dataset's.
 
@@ -31,13 +32,14 @@ def build_model(config: TrainConfig) -> nn.Module:
         The untrained network on the CPU.
     """
     norm_layer = None if config.norm == "batch" else (lambda channels: nn.Identity())
-    num_classes = num_classes_of(config.dataset)
+    num_classes = num_classes_of(config.dataset, config.data_dir)
     if config.model == "resnet":
         return preact_resnet(config.depth, num_classes, norm_layer=norm_layer)
     return parareal_resnet(
         config.depth,
         num_subnetworks=config.subnetworks,
         coarse_units=config.coarse_units,
+        split=config.split,
         num_classes=num_classes,
         norm_layer=norm_layer,
     )

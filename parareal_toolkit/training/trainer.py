@@ -33,7 +33,7 @@ from .._validation import check_callable
 from . import checkpoint
 from .checkpoint import CheckpointError
 from .config import TrainConfig
-from .data import load_dataset
+from .data import image_options, load_dataset
 from .data_parallel import DataParallelGroup, resolve_device
 from .environment import seed_everything
 from .errors import NonFiniteLossError, TrainingInterrupted
@@ -185,10 +185,16 @@ class Trainer:
             augment=config.augment,
             size=config.train_size,
             seed=config.seed,
+            **image_options(config),
         )
         group.barrier()  # rank 0 may have downloaded
         test_set = load_dataset(
-            config.dataset, train=False, data_dir=config.data_dir, size=config.test_size, seed=config.seed
+            config.dataset,
+            train=False,
+            data_dir=config.data_dir,
+            size=config.test_size,
+            seed=config.seed,
+            **image_options(config),
         )
         per_process_batch = config.batch_size // group.world_size
         self.train_loader = train_loader(

@@ -57,6 +57,21 @@ def seed_algorithm1_literal(
     PararealResult
         The iterates of the literal algorithm, so it plots like the real thing;
         ``converged`` is always False and ``form`` is ``"seed-algorithm1-literal"``.
+
+    Examples
+    --------
+    The literal reading never changes its error; the driver's correction form does:
+
+    >>> from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
+    >>> from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, heat_1d, seed_algorithm1_literal
+    >>> problem = heat_1d(20)
+    >>> grid = TimeGrid.uniform(problem.t_final, 6)
+    >>> fine, coarse = ExactPropagator(problem.ode, grid), ImplicitEulerPropagator(problem.ode, grid)
+    >>> reference = propagate_sequentially(fine, problem.u0)
+    >>> literal = seed_algorithm1_literal(fine, coarse, grid, problem.u0, iterations=3, reference=reference)
+    >>> correct = parareal(fine, coarse, problem.u0, iterations=3, form="correction", reference=reference)
+    >>> len(set(literal.errors)), correct.errors[3] < correct.errors[0] / 10
+    (1, True)
     """
     n = check_propagator(fine, "fine")
     if check_propagator(coarse, "coarse") != n or grid.num_slices != n:

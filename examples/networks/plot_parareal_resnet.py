@@ -127,8 +127,10 @@ print(f"{'epoch':>5}" + "".join(f"{name:>18}" for name in runs))
 for epoch in range(EPOCHS):
     print(f"{epoch + 1:>5}" + "".join(f"{100 * rows[epoch]['test_error']:>18.1f}" for rows in runs.values()))
 (resnet_rows, parareal_rows) = runs.values()
-assert resnet_rows[0]["test_error"] > 0.3, "the task should not be solved after one epoch"
-assert max(resnet_rows[-1]["test_error"], parareal_rows[-1]["test_error"]) < 1 - 1 / CLASSES, "both must learn"
+# the figure is only worth drawing if the task is hard enough not to be solved at once, and
+# both networks learn it in the end
+assert min(resnet_rows[2]["test_error"], parareal_rows[2]["test_error"]) > 0.2, "solved within 3 epochs"
+assert max(resnet_rows[-1]["test_error"], parareal_rows[-1]["test_error"]) < 0.5, "a network did not learn"
 
 fig = plot_training_curves(list(runs.values()), labels=list(runs))
 fig.suptitle(f"ResNet-{DEPTH} and Parareal ResNet-{DEPTH} (N = {N}): {CLASSES} noisy patterns, {EPOCHS} epochs")

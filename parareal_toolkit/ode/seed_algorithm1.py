@@ -33,9 +33,9 @@ def seed_algorithm1_literal(
 ) -> PararealResult:
     """Run Algorithm 1 of the seed paper exactly as printed (it stalls; see module docs).
 
-    On the 1-D heat equation (m = 50, N = 10) the error stays at 2.5e-2 where the correct
-    correction form falls by about a factor 5 per iteration: ``U_1`` keeps its coarse error
-    forever because the jump ``S_0`` does not exist.
+    On the 1-D heat equation (m = 50, N = 10) its error never changes where the correct
+    correction form's falls every iteration: ``U_1`` keeps its coarse error forever because
+    the jump ``S_0`` does not exist.
 
     Parameters
     ----------

@@ -16,6 +16,13 @@ from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGES = sorted([*DOCS.glob("course/*.md"), *DOCS.glob("users/*.md")])
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+# pages whose examples train a network or run hypothesis properties: several seconds each
+SLOW = {"users/training.md", "users/verification.md"}
+
+
+def _param(page: Path):
+    name = page.relative_to(DOCS).as_posix()
+    return pytest.param(page, id=name, marks=[pytest.mark.slow] if name in SLOW else [])
 
 
 def test_the_pages_exist():
@@ -24,7 +31,7 @@ def test_the_pages_exist():
     assert {"course/dahlquist.md", "course/exercises.md", "users/verification.md"} <= names
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.relative_to(DOCS).as_posix())
+@pytest.mark.parametrize("page", [_param(page) for page in PAGES])
 @pytest.mark.usefixtures("single_torch_thread")
 def test_page_examples_print_what_the_page_shows(page):
     failures, attempted = doctest.testfile(

@@ -13,7 +13,8 @@ The task is :class:`~parareal_toolkit.training.ClassPatterns` made hard: five cl
 a faint smooth pattern (amplitude 25 grey levels) under pixel noise more than twice as
 strong (standard deviation 60), with only 64 training images per class. (The ``patterns``
 data set of :func:`~parareal_toolkit.training.train` uses amplitude 60 and noise 20, which a
-ResNet learns within its first epoch: good for smoke tests, useless for a comparison.)
+ResNet classifies without error after a few epochs: good for smoke tests, useless for a
+comparison.)
 
 Both networks see the same data in the same order with the same recipe (SGD, momentum 0.9,
 weight decay 5e-4, the data set's normalisation); only the model differs. CIFAR itself and
@@ -89,7 +90,8 @@ def build(kind):
 # %%
 # Training both
 # -------------
-# The loop :func:`~parareal_toolkit.training.train` runs, written out: one SGD step per
+# The core of the loop :func:`~parareal_toolkit.training.train` runs, written out (without
+# its checkpoints, schedule and data parallelism): one SGD step per
 # batch, then :func:`~parareal_toolkit.training.evaluate` on the test split. The training
 # loss and error are averaged over the epoch's batches, as ``train`` logs them.
 def train_and_log(model):

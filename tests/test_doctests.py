@@ -38,6 +38,16 @@ CENTRAL = (
     "parareal_toolkit.nn.parareal_resnets.parareal_resnet",
     "parareal_toolkit.nn.resnet.preact_resnet",
     "parareal_toolkit.testing.proposition1.verify_proposition1",
+    "parareal_toolkit.testing.ode.linear_problems",
+    "parareal_toolkit.testing.nn.parareal_configurations",
+    "parareal_toolkit.nn.linear.linear_network",
+    "parareal_toolkit.ode.problems.dahlquist",
+    "parareal_toolkit.ode.theory.convergence_factor",
+    "parareal_toolkit.ode.theory.heat_contraction_factor",
+    "parareal_toolkit.layerpipe.comparison.compare",
+    "parareal_toolkit.layerpipe.comparison.evaluate",
+    "parareal_toolkit.layerpipe.engine.simulate",
+    "parareal_toolkit.training.config.TrainConfig",
 )
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 TEACHING_ORDER = (
     # parareal for u' = Au
+    "plot_dahlquist_by_hand.py",
     "plot_heat_convergence.py",
     "plot_coarse_substeps.py",
     "plot_convergence_factor.py",

@@ -3,13 +3,13 @@ The convergence factor over the z-plane
 =======================================
 
 For a mode ``A v = λ v`` and a slice of length ``ΔT``, parareal with an exact fine
-propagator and an implicit-Euler coarse one contracts that mode's error by at least
+propagator and an implicit-Euler coarse one multiplies the bound on that mode's error by
 
 .. math:: \rho(z) = \frac{|e^z - R(z)|}{1 - |R(z)|}, \qquad z = \lambda \Delta T,
    \qquad R(z) = (1 - z/M)^{-M}
 
-per iteration (Gander & Vandewalle 2007), where it is below 1. The figure shows
-:func:`~parareal_toolkit.ode.convergence_factor` over the complex plane with the values of
+per iteration (Gander & Vandewalle 2007), a contraction where it is below 1. The figure
+shows :func:`~parareal_toolkit.ode.convergence_factor` over the complex plane with the values of
 ``z`` that two problems put there: the heat equation (negative real axis: contraction) and
 periodic advection (imaginary axis: no contraction).
 """

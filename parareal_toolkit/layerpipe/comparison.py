@@ -80,6 +80,17 @@ def evaluate(
         ``bubble_fraction`` (synchronous) or ``iteration_bound``, ``load_bound``,
         ``staleness`` and ``weight_versions`` (asynchronous). With ``return_trace`` also
         the :class:`.engine.Trace` of the run measured.
+
+    Examples
+    --------
+    1F1B over four balanced stages with eight micro-batches: ``(m + p - 1)(f + b + w)``
+    cycles and the bubble ``(p - 1)/(m + p - 1) = 3/11``:
+
+    >>> from parareal_toolkit.layerpipe import evaluate, profile_from_costs
+    >>> profile = profile_from_costs([1.0] * 8, [1.0] * 8, [1.0] * 8)
+    >>> row = evaluate("1f1b", profile, 4, microbatches=8)
+    >>> row["makespan"], round(row["bubble_fraction"], 4), row["asynchronous"]
+    (66.0, 0.2727, False)
     """
     sched = build_schedule(name, profile, processors, microbatches=microbatches, steps=steps)
     trace = _simulate_finite(sched, latency, bandwidth)
@@ -159,6 +170,19 @@ def compare(
     list of dict
         One :func:`evaluate` row per (P, schedule), P-major, each with ``speedup`` =
         baseline cycles / the schedule's cycles at that P, and ``baseline``.
+
+    Examples
+    --------
+    GPipe and LayerPipe against PipeDream on eight equal layers (one cycle per task):
+
+    >>> from parareal_toolkit.layerpipe import compare, profile_from_costs
+    >>> profile = profile_from_costs([1.0] * 8, [1.0] * 8, [1.0] * 8)
+    >>> for row in compare(profile, [2, 4], ["gpipe", "layerpipe"]):
+    ...     print(row["processors"], row["schedule"], row["cycles_per_microbatch"], f"{row['speedup']:.3f}")
+    2 gpipe 13.5 0.889
+    2 layerpipe 12.0 1.000
+    4 gpipe 8.25 0.727
+    4 layerpipe 6.0 1.000
     """
     processors = check_ints(processors, "processors", minimum=1)
     schedules = [check_choice(name, "schedules", SCHEDULES) for name in schedules]

@@ -153,6 +153,13 @@ def profile_from_costs(
     -------
     CostProfile
         One :class:`LayerCost` per entry of ``forward``, in unit ``unit``.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.layerpipe import profile_from_costs
+    >>> profile = profile_from_costs([2.0, 3.0], [0.0, 3.0], [2.0, 3.0], name="two layers")
+    >>> profile.name, len(profile), profile.total
+    ('two layers', 2, 13.0)
     """
     n = len(forward)
     for arg, seq in (

@@ -148,6 +148,14 @@ def simulate(schedule: Schedule, *, latency: float = 0.0, bandwidth: float = mat
     -------
     Trace
         The start and end time of every task and the work of every processor.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.layerpipe import build_schedule, profile_from_costs, simulate
+    >>> profile = profile_from_costs([1.0] * 8, [1.0] * 8, [1.0] * 8)
+    >>> trace = simulate(build_schedule("gpipe", profile, 4, microbatches=8))
+    >>> trace.makespan, round(trace.bubble_fraction, 4)  # (8 + 4 - 1) * 6 cycles
+    (66.0, 0.2727)
     """
     latency = check_real(latency, "latency", minimum=0)
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict=True, finite=False)

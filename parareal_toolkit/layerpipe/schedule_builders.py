@@ -45,6 +45,14 @@ def build_schedule(
     -------
     Schedule
         The task graph with its processors and order (or priority) and its :class:`.ScheduleInfo`.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.layerpipe import build_schedule, profile_from_costs
+    >>> profile = profile_from_costs([1.0] * 8, [1.0] * 8, [1.0] * 8)
+    >>> schedule = build_schedule("1f1b", profile, 4, microbatches=8)
+    >>> len(schedule.cost)  # 8 micro-batches x 4 stages x (forward, backward)
+    64
     """
     name = check_choice(name, "schedule", SCHEDULES)
     processors = check_processors(processors)

@@ -725,6 +725,15 @@ def parareal_resnet_table(
         ``coarse_units``, ``parameters``,
         ``largest_subnetwork_parameters``, ``coarse_parameters`` and
         ``preprocess_parameters``.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.nn import parareal_resnet_table
+    >>> for row in parareal_resnet_table(1001, (6, 18)):
+    ...     print(row["num_subnetworks"], f"{row['parameters']:,}")
+    None 10,327,706
+    6 ...
+    18 10,983,642
     """
     total = num_units(depth)
     num_classes = check_int(num_classes, "num_classes", minimum=1)

@@ -98,6 +98,17 @@ def linear_networks(
     -------
     hypothesis.strategies.SearchStrategy of torch.nn.Sequential
         Networks ``C, b_1..b_B, h``, linear unless ``bias`` draws True.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from torch import nn
+    >>> from parareal_toolkit.testing.nn import linear_networks
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(linear_networks())
+    ... def test_is_sequential(model):
+    ...     assert isinstance(model, nn.Sequential) and len(model) >= 3
+    >>> test_is_sequential()
     """
     kind = draw(as_strategy(kinds, "kinds"))
     c_in = draw(as_strategy(in_channels, "in_channels"))
@@ -258,5 +269,18 @@ def parareal_configurations(*, dtype: torch.dtype = torch.float64, **options) ->
     -------
     hypothesis.strategies.SearchStrategy of PararealConfiguration
         Built configurations (both networks in evaluation mode, with an input batch).
+
+    Examples
+    --------
+    Proposition 1 as a property test: bias-free linear blocks and exact coarse networks.
+
+    >>> from hypothesis import given, settings
+    >>> from parareal_toolkit.testing.nn import parareal_configurations
+    >>> @settings(max_examples=10, deadline=None)
+    ... @given(parareal_configurations(blocks="linear", coarse="exact"))
+    ... def test_proposition_1(config):
+    ...     absolute, relative = config.gap()
+    ...     assert relative <= 1e-10, config.spec.describe()
+    >>> test_proposition_1()
     """
     return configuration_specs(**options).map(lambda spec: spec.build(dtype=dtype))

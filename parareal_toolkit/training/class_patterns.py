@@ -39,6 +39,14 @@ class ClassPatterns(VisionDataset):
         Added to the index when drawing an image's noise (another split, same patterns).
     transform, target_transform : callable, optional
         Applied to the PIL image and to the label.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.training import ClassPatterns
+    >>> data = ClassPatterns(20, num_classes=5, noise=40.0)
+    >>> image, label = data[7]
+    >>> image.size, image.mode, label, len(data)
+    ((32, 32), 'RGB', 2, 20)
     """
 
     def __init__(

@@ -67,6 +67,20 @@ class TrainConfig:
     the CPU, where the tensors of a batch are small and extra threads of a busy machine
     spin-wait; torch's default on CUDA); a ``deterministic`` CPU run uses one thread (see
     :class:`~parareal_toolkit.training.RunEnvironment`).
+
+    Examples
+    --------
+    The seed recipe is the default; a run on the synthetic ``patterns`` data changes a few
+    fields, and a bad value is refused with the field's name:
+
+    >>> from parareal_toolkit.training import TrainConfig
+    >>> config = TrainConfig(model="parareal-resnet", depth=20, subnetworks=3, dataset="patterns", epochs=2)
+    >>> config.batch_size, config.lr, config.milestones, config.weight_decay
+    (128, 0.1, [80, 120], 0.0005)
+    >>> TrainConfig(depth=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...depth...
     """
 
     model: str = "resnet"

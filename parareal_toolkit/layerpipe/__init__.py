@@ -14,7 +14,8 @@ Modules: ``costs`` (cost profiles), ``partition`` (placements),
 ``schedule_builders`` (every schedule by name), ``engine`` (the discrete-event
 simulation), ``cycle_ratio`` (maximum cycle ratio), ``folding`` (a run folded onto
 k steps: iteration bound, cyclic period), ``steady_state`` (the exact steady-state
-period), ``comparison`` (metrics and speedups), ``gantt``, ``emulator``,
+period), ``periodic_schedule`` (rate-optimal static periodic schedules: modulo scheduling
+by MILP), ``comparison`` (metrics and speedups), ``gantt``, ``emulator``,
 ``runtime`` (torch; launched by ``parareal pipeline-run``).
 
 What is exact (tested): GPipe/1F1B makespan (m+p-1)(f+b+w) and bubble (p-1)/(m+p-1);
@@ -45,7 +46,11 @@ available; each point is a parameter):
 * Delays: S(l) = processors after F_l's processor (PipeDream's rule), ``delays`` to
   override; F_l of step t waits for G_l of step t - S(l) - 1.
 * Execution: asynchronous steady state, one micro-batch per step; PipeDream runs its
-  periodic 1F1B order, LayerPipe is list-scheduled (oldest step first) on its placement.
+  periodic 1F1B order; LayerPipe runs the "multiprocessor scheduling" of its retimed task
+  graph as a rate-optimal static periodic schedule of its placement (``periodic_schedule``:
+  period max(largest processor load, iteration bound) whenever the MILP finds one, else the
+  gap is reported), or list-scheduled oldest step first (``scheduler="list"``); by default
+  both are simulated and the faster is reported.
 * "Clock cycles" = steady-state cycles per step; speedup = PipeDream cycles / LayerPipe
   cycles at the same P (both with free communication unless ``latency``/``bandwidth``).
 """
@@ -70,6 +75,7 @@ from .engine import Trace, simulate
 from .folding import cyclic_period, iteration_bound
 from .gantt import plot_gantt
 from .partition import LayerPipePlacement, partition_contiguous, partition_layerpipe, partition_replicated
+from .periodic_schedule import PeriodicSchedule, periodic_order, periodic_schedule, simulated_period
 from .schedule_builders import ASYNCHRONOUS, SCHEDULES, SYNCHRONOUS, build_schedule
 from .stage_schedules import gpipe_order, one_f_one_b_order, stage_schedule, zb_h1_order
 from .steady_state import SteadyStateNotReached, steady_state_period
@@ -111,6 +117,10 @@ __all__ = [
     "cyclic_period",
     "max_cycle_ratio",
     "steady_state_period",
+    "PeriodicSchedule",
+    "periodic_schedule",
+    "periodic_order",
+    "simulated_period",
     "SteadyStateNotReached",
     "evaluate",
     "compare",

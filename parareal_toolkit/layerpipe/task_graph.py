@@ -22,9 +22,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .costs import StageCost
 from .partition import LayerPipePlacement
+
+if TYPE_CHECKING:
+    from .periodic_schedule import PeriodicSchedule
 
 __all__ = ["Task", "Dependency", "ScheduleInfo", "Schedule", "KIND_NAMES"]
 
@@ -87,6 +91,9 @@ class ScheduleInfo:
         2 (r - 1) / r times the stage's weights; not a task); 0 without replication.
     placement : LayerPipePlacement or None
         Processor of every F, A part and G (LayerPipe).
+    periodic : PeriodicSchedule or None
+        The static periodic schedule whose order the schedule runs (LayerPipe with
+        ``scheduler="periodic"``).
     """
 
     stages: tuple[tuple[int, int], ...] | None = None
@@ -97,6 +104,7 @@ class ScheduleInfo:
     load_bound: float | None = None
     allreduce_volume: float = 0.0
     placement: LayerPipePlacement | None = None
+    periodic: PeriodicSchedule | None = None
 
 
 @dataclass

@@ -1,0 +1,426 @@
+"""Rate-optimal static periodic schedules (modulo scheduling) of an asynchronous task graph.
+
+An asynchronous schedule repeats the same tasks every step. A *static periodic schedule*
+gives every task v of the step template a start offset s_v; its instance of step t starts
+at s_v + t T. It is valid when
+
+* every dependence u -> v whose consumer belongs to d steps later (d = 0 within a step,
+  d = S(l) + 1 for LayerPipe's delayed gradient) holds:
+  s_v >= s_u + c_u + e_uv - d T (e_uv: the edge's transfer time, 0 on one processor);
+* the tasks of each processor never overlap modulo T: for u, v on one processor,
+  (s_v - s_u) mod T lies in [c_u, T - c_v], i.e. for some integer q_uv,
+  c_u <= s_v - s_u - q_uv T <= T - c_v.
+
+No period is below the lower bound max(largest processor load, iteration bound): the
+load bound because a processor does one step's work per period, the iteration bound
+(:func:`.cycle_ratio.max_cycle_ratio` of the dependence graph) because every dependence loop
+of time C and d delays needs d T >= C. A schedule at the lower bound is rate-optimal.
+
+:func:`periodic_schedule` finds one in three stages, each stated in its result:
+
+1. *modulo list scheduling* (Rau 1994, without backtracking) at T = lower bound: the
+   template tasks in topological order, each at the earliest start its placed
+   predecessors allow whose interval is free modulo T on its processor; succeeds when
+   the delayed edges also hold. At the lower bound success is optimal (``"optimal"``).
+2. otherwise the *MILP* above (T fixed, continuous s_v in [0, H], integer q_uv, zero
+   objective: a feasibility problem) by ``scipy.optimize.milp`` (HiGHS) with a time
+   limit. H = the critical path of one step plus (2P + 1) T bounds how far the offsets of
+   one step spread; "infeasible" means infeasible within that span. Feasible at the
+   lower bound: ``"optimal"``. Proven infeasible: bisection on T between the largest
+   period proven infeasible and the smallest found feasible, to ``rtol`` (integer T if
+   every time is an integer): ``"bisection"``, with the gap to the lower bound (feasibility
+   is not proven monotone in T, so the period is the smallest feasible one *found*).
+3. if the MILP hits its time limit, modulo list scheduling at T increasing by factors of
+   (1 + 1/256) from the lower bound (and, as the last resort, every task in one sequence,
+   T = the total time, which is always valid): ``"heuristic"``, gap reported.
+
+:func:`periodic_order` unrolls the offsets into a fixed order per processor; the engine
+then runs it as soon as dependences allow (never later than the static times), and
+:func:`simulated_period` measures the period of that run exactly (it equals T at the lower
+bound; it may fall below a larger T).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import check_real
+from .cycle_ratio import max_cycle_ratio
+from .engine import Trace
+from .steady_state import SteadyStateNotReached
+from .task_graph import Schedule, Task
+
+__all__ = ["PeriodicSchedule", "periodic_schedule", "periodic_order", "simulated_period", "Template", "TemplateEdge"]
+
+Template = tuple[str, int, int]
+"""``(kind, unit, part)``: a task with its step left out."""
+TemplateEdge = tuple[Template, Template, int, float]
+"""``(producer, consumer, delay in steps, transfer time)``: one dependence of the template."""
+
+_HEURISTIC_GROWTH = 1.0 + 1.0 / 256.0
+
+
+@dataclass(frozen=True)
+class PeriodicSchedule:
+    """A static periodic schedule: task v of step t starts at ``offset[v] + t * period``.
+
+    Attributes
+    ----------
+    period : float
+        T, cycles per step of the static schedule.
+    lower_bound : float
+        max(``load_bound``, ``iteration_bound``): no valid period is smaller.
+    load_bound, iteration_bound : float
+        Largest per-processor work of one step; maximum cycle ratio of the dependences.
+    offset : dict of Template to float
+        Start of every template task in step 0 (the smallest is 0).
+    status : str
+        ``"optimal"`` (period = lower bound), ``"bisection"`` (the MILP proved
+        ``infeasible_below`` infeasible) or ``"heuristic"`` (the MILP hit its time limit).
+    method : str
+        What found the period: ``"modulo-list"``, ``"milp"`` or ``"sequential"``.
+    infeasible_below : float or None
+        The largest period the MILP proved infeasible (within the offset span H), if any.
+    """
+
+    period: float
+    lower_bound: float
+    load_bound: float
+    iteration_bound: float
+    offset: dict[Template, float]
+    status: str
+    method: str
+    infeasible_below: float | None = None
+
+    @property
+    def gap(self) -> float:
+        """period / lower bound - 1 (0 when rate-optimal)."""
+        return self.period / self.lower_bound - 1.0 if self.lower_bound > 0 else 0.0
+
+
+def _template(task: Task) -> Template:
+    return (task.kind, task.unit, task.part)
+
+
+def template_graph(
+    schedule: Schedule, *, latency: float = 0.0, bandwidth: float = math.inf
+) -> tuple[list[Template], dict[Template, float], dict[Template, int], list[TemplateEdge]]:
+    """The step template of an asynchronous schedule, read from its last step.
+
+    Transfer times come from :meth:`.task_graph.Schedule.transfer_time`, so a
+    communication model that prices a dependence prices it here too.
+
+    Returns
+    -------
+    tuple
+        The templates in the builder's (topological) order, their costs, their processors,
+        and the edges ``(producer, consumer, delay, transfer time)``.
+    """
+    last = max(t.microbatch for t in schedule.cost)
+    tasks = [t for t in schedule.cost if t.microbatch == last]
+    edges = []
+    for task in tasks:
+        for dep in schedule.deps[task]:
+            edges.append(
+                (
+                    _template(dep.task),
+                    _template(task),
+                    task.microbatch - dep.task.microbatch,
+                    schedule.transfer_time(dep, task, latency, bandwidth),
+                )
+            )
+    nodes = [_template(t) for t in tasks]
+    return (
+        nodes,
+        {_template(t): schedule.cost[t] for t in tasks},
+        {_template(t): schedule.processor[t] for t in tasks},
+        edges,
+    )
+
+
+def _modulo_list(nodes, cost, proc, edges, period: float) -> dict[Template, float] | None:
+    """Offsets by modulo list scheduling at ``period``, or None if it fails (module docstring)."""
+    tol = 1e-12 * period
+    preds: dict[Template, list[TemplateEdge]] = {v: [] for v in nodes}
+    for e in edges:
+        preds[e[1]].append(e)
+    reserved: dict[int, list[tuple[float, float]]] = {}
+    start: dict[Template, float] = {}
+    for v in nodes:
+        c = cost[v]
+        if c > period + tol:
+            return None
+        earliest = max((start[u] + cost[u] + x - d * period for u, _, d, x in preds[v] if u in start), default=0.0)
+        earliest = max(earliest, 0.0)
+        busy = reserved.setdefault(proc[v], [])
+
+        def free(s: float, c: float = c, busy: list[tuple[float, float]] = busy) -> bool:
+            for a, length in busy:
+                if length <= tol or c <= tol:
+                    continue
+                if (a - s) % period < c - tol or (s - a) % period < length - tol:
+                    return False
+            return True
+
+        candidates = [earliest] + [
+            a + length + period * math.ceil((earliest - a - length) / period - 1e-12) for a, length in busy
+        ]
+        chosen = next((s for s in sorted(candidates) if s < earliest + period and free(s)), None)
+        if chosen is None:
+            return None
+        start[v] = chosen
+        busy.append((chosen % period, c))
+    for u, v, d, x in edges:
+        if start[v] < start[u] + cost[u] + x - d * period - 1e-9 * period:
+            return None
+    return start
+
+
+def _sequential(nodes, cost, edges) -> tuple[float, dict[Template, float]]:
+    """Every task in one sequence (topological order), transfers included: always valid."""
+    start: dict[Template, float] = {}
+    now = 0.0
+    incoming: dict[Template, float] = dict.fromkeys(nodes, 0.0)
+    for _, v, d, x in edges:
+        if d == 0:
+            incoming[v] = max(incoming[v], x)
+    for v in nodes:
+        now += incoming[v]
+        start[v] = now
+        now += cost[v]
+    period = now + max((x for *_, x in edges), default=0.0)
+    return max(period, 1e-300), start
+
+
+def _milp(nodes, cost, proc, edges, period: float, span: float, time_limit: float) -> tuple[str, dict | None]:
+    """Feasibility MILP at ``period`` (module docstring); ("feasible", offsets), ("infeasible", None)
+    or ("time-limit", None). Times are scaled by ``period`` for HiGHS's tolerances."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import coo_matrix
+
+    index = {v: i for i, v in enumerate(nodes)}
+    n = len(nodes)
+    c = np.array([cost[v] / period for v in nodes])
+    h = span / period
+    pairs = [(index[u], index[v]) for i, u in enumerate(nodes) for v in nodes[i + 1 :] if proc[u] == proc[v]]
+    nvar = n + len(pairs)
+    rows, cols, vals, lo, hi = [], [], [], [], []
+    r = 0
+    for u, v, d, x in edges:
+        # s_v - s_u >= c_u + x - d
+        iu, iv = index[u], index[v]
+        if iu == iv:
+            if c[iu] + x / period - d > 1e-9:
+                return "infeasible", None
+            continue
+        rows += [r, r]
+        cols += [iv, iu]
+        vals += [1.0, -1.0]
+        lo.append(c[iu] + x / period - d)
+        hi.append(np.inf)
+        r += 1
+    for k, (iu, iv) in enumerate(pairs):
+        # c_u <= s_v - s_u - q <= 1 - c_v
+        if c[iu] + c[iv] > 1 + 1e-9:
+            return "infeasible", None
+        rows += [r, r, r]
+        cols += [iv, iu, n + k]
+        vals += [1.0, -1.0, -1.0]
+        lo.append(c[iu])
+        hi.append(1 - c[iv])
+        r += 1
+    q_max = math.ceil(h) + 1
+    lower = np.r_[np.zeros(n), np.full(len(pairs), -q_max)]
+    upper = np.r_[np.full(n, h), np.full(len(pairs), q_max)]
+    integrality = np.r_[np.zeros(n), np.ones(len(pairs))]
+    constraints = []
+    if r:
+        matrix = coo_matrix((vals, (rows, cols)), shape=(r, nvar)).tocsr()
+        constraints.append(LinearConstraint(matrix, np.array(lo), np.array(hi)))
+    res = milp(
+        np.zeros(nvar),
+        constraints=constraints,
+        integrality=integrality,
+        bounds=Bounds(lower, upper),
+        options={"time_limit": float(time_limit), "presolve": True},
+    )
+    if res.x is not None and res.status in (0, 1):
+        return "feasible", {v: float(res.x[index[v]]) * period for v in nodes}
+    if res.status == 2:
+        return "infeasible", None
+    return "time-limit", None
+
+
+def periodic_schedule(
+    schedule: Schedule,
+    *,
+    latency: float = 0.0,
+    bandwidth: float = math.inf,
+    time_limit: float = 10.0,
+    rtol: float = 1e-3,
+) -> PeriodicSchedule:
+    """Rate-optimal static periodic schedule of an asynchronous schedule's step template.
+
+    Lower bound, modulo list scheduling, MILP and bisection as the module docstring says;
+    ``time_limit`` (seconds) bounds each MILP solve, ``rtol`` the bisection (relative to
+    the lower bound; integer periods when every cost and transfer time is an integer).
+    The processors of ``schedule`` are kept: this schedules a placement, it does not
+    choose one.
+
+    Returns
+    -------
+    PeriodicSchedule
+        The period, its lower bound, the offsets and how they were found.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.layerpipe import layerpipe_schedule, profile_from_costs
+    >>> profile = profile_from_costs([2, 3, 1], [0, 2, 2], [2, 1, 3])
+    >>> plan = periodic_schedule(layerpipe_schedule(profile, 2, steps=8))
+    >>> plan.status, plan.period == plan.lower_bound
+    ('optimal', True)
+    """
+    if not schedule.asynchronous:
+        raise ValueError(f"`periodic_schedule` needs an asynchronous schedule; {schedule.name!r} is synchronous.")
+    latency = check_real(latency, "latency", minimum=0)
+    bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict=True, finite=False)
+    time_limit = check_real(time_limit, "time_limit", minimum=0, strict=True)
+    rtol = check_real(rtol, "rtol", minimum=0, strict=True)
+    nodes, cost, proc, edges = template_graph(schedule, latency=latency, bandwidth=bandwidth)
+    index = {v: i for i, v in enumerate(nodes)}
+    loads: dict[int, float] = {}
+    for v in nodes:
+        loads[proc[v]] = loads.get(proc[v], 0.0) + cost[v]
+    load = max(loads.values())
+    bound = max_cycle_ratio(len(nodes), [(index[u], index[v], d, x) for u, v, d, x in edges], [cost[v] for v in nodes])
+    lower = max(load, bound)
+    if lower <= 0:
+        raise ValueError("the schedule has no work: every cost and transfer time is zero.")
+
+    def result(period, offset, status, method, infeasible=None) -> PeriodicSchedule:
+        shift = min(offset.values())
+        offset = {v: s - shift for v, s in offset.items()}
+        return PeriodicSchedule(period, lower, load, bound, offset, status, method, infeasible)
+
+    found = _modulo_list(nodes, cost, proc, edges, lower)
+    if found is not None:
+        return result(lower, found, "optimal", "modulo-list")
+    # the forward chain plus the backward chain of one step, with waiting of up to a
+    # period at each of the <= 2P processor changes, bounds the spread of its offsets
+    path: dict[Template, float] = {}
+    for v in nodes:
+        path[v] = max((path[u] + cost[u] + x for u, w, d, x in edges if w == v and d == 0), default=0.0)
+    critical = max(path[v] + cost[v] for v in nodes)
+    processors = len(loads)
+
+    def span(period: float) -> float:
+        return critical + (2 * processors + 1) * period
+
+    status, offset = _milp(nodes, cost, proc, edges, lower, span(lower), time_limit)
+    if status == "feasible":
+        assert offset is not None
+        return result(lower, offset, "optimal", "milp")
+    if status == "time-limit":
+        last_resort, found = _sequential(nodes, cost, edges)
+        period = lower
+        while period * _HEURISTIC_GROWTH < last_resort:
+            period *= _HEURISTIC_GROWTH
+            attempt = _modulo_list(nodes, cost, proc, edges, period)
+            if attempt is not None:
+                return result(period, attempt, "heuristic", "modulo-list")
+        return result(last_resort, found, "heuristic", "sequential")
+    integral = all(float(c).is_integer() for c in cost.values()) and all(float(x).is_integer() for *_, x in edges)
+    bad = lower
+    good, best = _sequential(nodes, cost, edges)
+    best_method = "sequential"
+    period = lower
+    while period < good:  # a feasible upper end by modulo list scheduling, if it finds one
+        period *= 1.0 + 1.0 / 16.0
+        attempt = _modulo_list(nodes, cost, proc, edges, period)
+        if attempt is not None:
+            good, best, best_method = period, attempt, "modulo-list"
+            break
+    while (good - bad > 1) if integral else (good - bad > rtol * lower):
+        mid = math.floor((good + bad) / 2) if integral else 0.5 * (good + bad)
+        if mid <= bad:
+            break
+        status, offset = _milp(nodes, cost, proc, edges, mid, span(mid), time_limit)
+        if status == "feasible":
+            assert offset is not None
+            good, best, best_method = mid, offset, "milp"
+        elif status == "infeasible":
+            bad = mid
+        else:
+            break  # time limit: keep the best found, the gap says how far it may be
+    return result(good, best, "bisection", best_method, bad)
+
+
+def periodic_order(schedule: Schedule, plan: PeriodicSchedule) -> list[list[Task]]:
+    """Per processor, ``schedule``'s tasks sorted by their static start ``offset + step * period``.
+
+    Ties (zero-cost tasks, solver tolerance) go in the builder's topological order, so
+    the order never contradicts a dependence within a step.
+
+    Returns
+    -------
+    list of list of Task
+        A fixed order for :attr:`.task_graph.Schedule.order`.
+    """
+    rank = {}
+    for task in schedule.cost:
+        rank.setdefault(_template(task), len(rank))
+    grid = 1e-7 * plan.period
+
+    def key(task: Task) -> tuple:
+        time = plan.offset[_template(task)] + task.microbatch * plan.period
+        return (round(time / grid), rank[_template(task)])
+
+    rows: list[list[Task]] = [[] for _ in range(schedule.num_processors)]
+    for task in schedule.cost:
+        rows[schedule.processor[task]].append(task)
+    return [sorted(row, key=key) for row in rows]
+
+
+def simulated_period(trace: Trace, plan: PeriodicSchedule) -> float:
+    """Cycles per step of a simulated run of :func:`periodic_order`, exactly.
+
+    The tasks whose static start lies before N T (N steps in the run) form a prefix of
+    every processor's order closed under dependences, so they start as in the unbounded
+    run; they include every step t <= N - 1 - ceil(spread / T), spread the largest offset.
+    On those steps the smallest K is sought for which every task's start moves by the
+    same amount from step t to t + K over the last 2K + 2 of them; the period is that
+    amount / K.
+
+    Returns
+    -------
+    float
+        The steady-state period of the run.
+
+    Raises
+    ------
+    SteadyStateNotReached
+        If no K shows within the exact steps: simulate more steps.
+    """
+    sched = trace.schedule
+    steps = max(t.microbatch for t in sched.cost) + 1
+    spread = max(plan.offset.values())
+    last = steps - 1 - math.ceil(spread / plan.period + 1e-9)
+    by_step: dict[int, dict[Template, float]] = {}
+    for task, start in trace.start.items():
+        by_step.setdefault(task.microbatch, {})[_template(task)] = start
+    templates = sorted(plan.offset)
+    tol = 1e-9 * max(1.0, trace.makespan)
+    for k in range(1, (last + 1) // 3 + 1):
+        window = range(last - 2 * k - 1, last - k + 1)
+        if window.start < 0:
+            break
+        shifts = np.array([[by_step[t + k][v] - by_step[t][v] for v in templates] for t in window])
+        if np.all(np.abs(shifts - shifts[-1, 0]) <= tol):
+            return float(shifts[-1, 0] / k)
+    raise SteadyStateNotReached(
+        f"the periodic order of {sched.name!r} shows no steady state within its {last + 1} exact steps; "
+        "simulate more steps."
+    )

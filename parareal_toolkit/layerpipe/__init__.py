@@ -75,7 +75,7 @@ from .engine import Trace, simulate
 from .folding import cyclic_period, iteration_bound
 from .gantt import plot_gantt
 from .partition import LayerPipePlacement, partition_contiguous, partition_layerpipe, partition_replicated
-from .periodic_schedule import PeriodicSchedule, periodic_order, periodic_schedule, simulated_period
+from .periodic_schedule import PeriodicSchedule, periodic_order, periodic_schedule, simulated_period, static_start
 from .schedule_builders import ASYNCHRONOUS, SCHEDULES, SYNCHRONOUS, build_schedule
 from .stage_schedules import gpipe_order, one_f_one_b_order, stage_schedule, zb_h1_order
 from .steady_state import SteadyStateNotReached, steady_state_period
@@ -121,6 +121,7 @@ __all__ = [
     "periodic_schedule",
     "periodic_order",
     "simulated_period",
+    "static_start",
     "SteadyStateNotReached",
     "evaluate",
     "compare",

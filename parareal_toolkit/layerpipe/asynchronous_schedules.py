@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from .._validation import check_choice, check_int, check_ints
 from .costs import CostProfile
 from .partition import partition_contiguous, partition_layerpipe, partition_replicated
-from .periodic_schedule import periodic_order, periodic_schedule
+from .periodic_schedule import periodic_order, periodic_schedule, static_start
 from .stage_schedules import stage_costs
 from .task_graph import Schedule, ScheduleInfo, Task
 
@@ -228,6 +228,7 @@ def layerpipe_schedule(
     if scheduler == "periodic":
         plan = periodic_schedule(sched, latency=latency, bandwidth=bandwidth, time_limit=time_limit)
         sched.order, sched.priority = periodic_order(sched, plan), None
+        sched.release = static_start(sched, plan)
     sched.info = ScheduleInfo(
         placement=place,
         staleness=tuple(stale),

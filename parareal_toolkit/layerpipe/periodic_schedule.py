@@ -34,10 +34,10 @@ of time C and d delays needs d T >= C. A schedule at the lower bound is rate-opt
    (1 + 1/256) from the lower bound (and, as the last resort, every task in one sequence,
    T = the total time, which is always valid): ``"heuristic"``, gap reported.
 
-:func:`periodic_order` unrolls the offsets into a fixed order per processor; the engine
-then runs it as soon as dependences allow (never later than the static times), and
-:func:`simulated_period` measures the period of that run exactly (it equals T at the lower
-bound; it may fall below a larger T).
+:func:`periodic_order` unrolls the offsets into a fixed order per processor and
+:func:`static_start` into release times; the engine then runs the static schedule cycle by
+cycle, and :func:`simulated_period` confirms that every task starts at its static time
+(no processor conflict, no dependence late) and measures the period of the run.
 """
 
 from __future__ import annotations
@@ -50,10 +50,17 @@ import numpy as np
 from .._validation import check_real
 from .cycle_ratio import max_cycle_ratio
 from .engine import Trace
-from .steady_state import SteadyStateNotReached
 from .task_graph import Schedule, Task
 
-__all__ = ["PeriodicSchedule", "periodic_schedule", "periodic_order", "simulated_period", "Template", "TemplateEdge"]
+__all__ = [
+    "PeriodicSchedule",
+    "periodic_schedule",
+    "periodic_order",
+    "static_start",
+    "simulated_period",
+    "Template",
+    "TemplateEdge",
+]
 
 Template = tuple[str, int, int]
 """``(kind, unit, part)``: a task with its step left out."""
@@ -159,7 +166,8 @@ def _modulo_list(nodes, cost, proc, edges, period: float) -> dict[Template, floa
 
         def free(s: float, c: float = c, busy: list[tuple[float, float]] = busy) -> bool:
             for a, length in busy:
-                if length <= tol or c <= tol:
+                # a zero-cost task may sit at either end of another task, never inside it
+                if length <= tol:
                     continue
                 if (a - s) % period < c - tol or (s - a) % period < length - tol:
                     return False
@@ -361,22 +369,31 @@ def periodic_schedule(
 def periodic_order(schedule: Schedule, plan: PeriodicSchedule) -> list[list[Task]]:
     """Per processor, ``schedule``'s tasks sorted by their static start ``offset + step * period``.
 
-    Ties (zero-cost tasks, solver tolerance) go in the builder's topological order, so
-    the order never contradicts a dependence within a step.
+    The key of a task is (its step + whole periods in its offset, the rest of the offset on
+    a grid of 1e-7 T, positive cost, the builder's topological rank), the same for every
+    step, so the order is exactly periodic and ties (zero-cost tasks, solver tolerance)
+    never contradict a dependence within a step.
 
     Returns
     -------
     list of list of Task
         A fixed order for :attr:`.task_graph.Schedule.order`.
     """
-    rank = {}
+    rank: dict[Template, int] = {}
+    cost: dict[Template, float] = {}
     for task in schedule.cost:
         rank.setdefault(_template(task), len(rank))
+        cost[_template(task)] = schedule.cost[task]
     grid = 1e-7 * plan.period
+    where = {}
+    for v, s in plan.offset.items():
+        whole = math.floor(s / plan.period)
+        # a zero-cost task goes before the task that starts when it does (it cannot depend on it)
+        where[v] = (whole, round((s - whole * plan.period) / grid), cost[v] > 0, rank[v])
 
     def key(task: Task) -> tuple:
-        time = plan.offset[_template(task)] + task.microbatch * plan.period
-        return (round(time / grid), rank[_template(task)])
+        whole, *rest = where[_template(task)]
+        return (task.microbatch + whole, *rest)
 
     rows: list[list[Task]] = [[] for _ in range(schedule.num_processors)]
     for task in schedule.cost:
@@ -384,43 +401,53 @@ def periodic_order(schedule: Schedule, plan: PeriodicSchedule) -> list[list[Task
     return [sorted(row, key=key) for row in rows]
 
 
-def simulated_period(trace: Trace, plan: PeriodicSchedule) -> float:
-    """Cycles per step of a simulated run of :func:`periodic_order`, exactly.
+def static_start(schedule: Schedule, plan: PeriodicSchedule) -> dict[Task, float]:
+    """The start time ``offset + step * period`` of every task of ``schedule``.
 
-    The tasks whose static start lies before N T (N steps in the run) form a prefix of
-    every processor's order closed under dependences, so they start as in the unbounded
-    run; they include every step t <= N - 1 - ceil(spread / T), spread the largest offset.
-    On those steps the smallest K is sought for which every task's start moves by the
-    same amount from step t to t + K over the last 2K + 2 of them; the period is that
-    amount / K.
+    Returns
+    -------
+    dict of Task to float
+        For :attr:`.task_graph.Schedule.release`: the engine then runs the static schedule.
+    """
+    return {t: plan.offset[_template(t)] + t.microbatch * plan.period for t in schedule.cost}
+
+
+def simulated_period(trace: Trace, plan: PeriodicSchedule, *, rtol: float = 1e-6) -> float:
+    """Cycles per step of a simulated run of the static schedule, confirmed task by task.
+
+    The run (:func:`periodic_order` as the order, :func:`static_start` as release times)
+    must start every task at its static time, within ``rtol`` T (the MILP's feasibility
+    tolerance): no processor conflict and no dependence delays any task, so every step
+    repeats the first after a whole number of periods.
 
     Returns
     -------
     float
-        The steady-state period of the run.
+        The period measured on the run: the mean over tasks of (start in the last step -
+        start in the first) / (steps - 1).
 
     Raises
     ------
-    SteadyStateNotReached
-        If no K shows within the exact steps: simulate more steps.
+    ValueError
+        If a task starts later than the static schedule says (the plan does not hold).
     """
     sched = trace.schedule
-    steps = max(t.microbatch for t in sched.cost) + 1
-    spread = max(plan.offset.values())
-    last = steps - 1 - math.ceil(spread / plan.period + 1e-9)
-    by_step: dict[int, dict[Template, float]] = {}
+    tol = rtol * plan.period
+    first: dict[Template, float] = {}
+    final: dict[Template, tuple[int, float]] = {}
+    steps = max(t.microbatch for t in sched.cost)
+    if steps < 1:
+        raise ValueError("need at least 2 steps to measure a period.")
     for task, start in trace.start.items():
-        by_step.setdefault(task.microbatch, {})[_template(task)] = start
-    templates = sorted(plan.offset)
-    tol = 1e-9 * max(1.0, trace.makespan)
-    for k in range(1, (last + 1) // 3 + 1):
-        window = range(last - 2 * k - 1, last - k + 1)
-        if window.start < 0:
-            break
-        shifts = np.array([[by_step[t + k][v] - by_step[t][v] for v in templates] for t in window])
-        if np.all(np.abs(shifts - shifts[-1, 0]) <= tol):
-            return float(shifts[-1, 0] / k)
-    raise SteadyStateNotReached(
-        f"the periodic order of {sched.name!r} shows no steady state within its {last + 1} exact steps; "
-        "simulate more steps."
-    )
+        static = plan.offset[_template(task)] + task.microbatch * plan.period
+        if abs(start - static) > tol:
+            raise ValueError(
+                f"task {task} starts at {start!r} in the simulation, not at its static time {static!r}: "
+                "the periodic schedule does not hold."
+            )
+        if task.microbatch == 0:
+            first[_template(task)] = start
+        if task.microbatch == steps:
+            final[_template(task)] = (steps, start)
+    shifts = [(final[v][1] - first[v]) / steps for v in first]
+    return float(np.mean(shifts))

@@ -114,7 +114,9 @@ class Schedule:
     Exactly one of ``order`` (list per processor, executed as written) and ``priority``
     (a key: smaller runs first among the tasks ready on an idle processor) is set.
     ``asynchronous`` schedules index micro-batches by training step and are measured by
-    their steady-state period; synchronous ones by their makespan.
+    their steady-state period; synchronous ones by their makespan. ``release`` gives some
+    tasks an earliest start (a static schedule's start times); the others start as soon
+    as they may.
     """
 
     name: str
@@ -127,6 +129,7 @@ class Schedule:
     priority: Callable[[Task], tuple] | None = None
     asynchronous: bool = False
     info: ScheduleInfo = field(default_factory=ScheduleInfo)
+    release: dict[Task, float] = field(default_factory=dict)
 
     def add(
         self, task: Task, cost: float, processor: int, deps: Iterable[Dependency | tuple[Task, float]] = ()

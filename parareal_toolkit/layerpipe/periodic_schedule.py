@@ -166,10 +166,12 @@ def _modulo_list(nodes, cost, proc, edges, period: float) -> dict[Template, floa
 
         def free(s: float, c: float = c, busy: list[tuple[float, float]] = busy) -> bool:
             for a, length in busy:
+                if length > tol and c > tol:
+                    if (a - s) % period < c - tol or (s - a) % period < length - tol:
+                        return False
                 # a zero-cost task may sit at either end of another task, never inside it
-                if length <= tol:
-                    continue
-                if (a - s) % period < c - tol or (s - a) % period < length - tol:
+                # (at its start it runs first: :func:`periodic_order` puts it first)
+                elif tol < (s - a) % period < length - tol or tol < (a - s) % period < c - tol:
                     return False
             return True
 
@@ -346,7 +348,7 @@ def periodic_schedule(
     best_method = "sequential"
     period = lower
     while period < good:  # a feasible upper end by modulo list scheduling, if it finds one
-        period *= 1.0 + 1.0 / 16.0
+        period = math.floor(period * 17 / 16) + 1 if integral else period * 17 / 16
         attempt = _modulo_list(nodes, cost, proc, edges, period)
         if attempt is not None:
             good, best, best_method = period, attempt, "modulo-list"

@@ -15,7 +15,8 @@ Modules: ``costs`` (cost profiles), ``partition`` (placements),
 simulation), ``cycle_ratio`` (maximum cycle ratio), ``folding`` (a run folded onto
 k steps: iteration bound, cyclic period), ``steady_state`` (the exact steady-state
 period), ``periodic_schedule`` (rate-optimal static periodic schedules: modulo scheduling
-by MILP), ``comparison`` (metrics and speedups), ``gantt``, ``emulator``,
+by MILP), ``comparison`` (metrics and speedups), ``claims`` (the paper's claims against three
+readings, as results tables), ``gantt``, ``emulator``,
 ``runtime`` (torch; launched by ``parareal pipeline-run``).
 
 What is exact (tested): GPipe/1F1B makespan (m+p-1)(f+b+w) and bubble (p-1)/(m+p-1);
@@ -56,6 +57,7 @@ available; each point is a parameter):
 """
 
 from .asynchronous_schedules import cyclic_order, layerpipe_schedule, pipedream_schedule
+from .claims import claims_rows, claims_schedules, claims_tables
 from .comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
 from .costs import (
     NETWORKS,
@@ -75,7 +77,14 @@ from .engine import Trace, simulate
 from .folding import cyclic_period, iteration_bound
 from .gantt import plot_gantt
 from .partition import LayerPipePlacement, partition_contiguous, partition_layerpipe, partition_replicated
-from .periodic_schedule import PeriodicSchedule, periodic_order, periodic_schedule, simulated_period, static_start
+from .periodic_schedule import (
+    PeriodicSchedule,
+    certified_schedule,
+    periodic_order,
+    periodic_schedule,
+    simulated_period,
+    static_start,
+)
 from .schedule_builders import ASYNCHRONOUS, SCHEDULES, SYNCHRONOUS, build_schedule
 from .stage_schedules import gpipe_order, one_f_one_b_order, stage_schedule, zb_h1_order
 from .steady_state import SteadyStateNotReached, steady_state_period
@@ -122,6 +131,10 @@ __all__ = [
     "periodic_order",
     "simulated_period",
     "static_start",
+    "certified_schedule",
+    "claims_rows",
+    "claims_tables",
+    "claims_schedules",
     "SteadyStateNotReached",
     "evaluate",
     "compare",

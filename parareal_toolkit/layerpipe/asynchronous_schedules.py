@@ -156,7 +156,7 @@ def layerpipe_schedule(
     scheduler: str = "list",
     latency: float = 0.0,
     bandwidth: float = math.inf,
-    time_limit: float = 10.0,
+    time_limit: float = 60.0,
 ) -> Schedule:
     """LayerPipe, asynchronous, at layer granularity (our reading of the abstract).
 

@@ -71,7 +71,7 @@ def evaluate(
     latency: float = 0.0,
     bandwidth: float = math.inf,
     scheduler: str = "decide",
-    time_limit: float = 10.0,
+    time_limit: float = 60.0,
     return_trace: bool = False,
 ) -> dict[str, Any] | tuple[dict[str, Any], Trace]:
     """Simulate one schedule and measure it.

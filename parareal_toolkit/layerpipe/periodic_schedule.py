@@ -264,12 +264,94 @@ def _milp(nodes, cost, proc, edges, period: float, span: float, time_limit: floa
     return "time-limit", None
 
 
+def _bounds(nodes, cost, proc, edges) -> tuple[float, float, dict[int, float]]:
+    """The load bound, the iteration bound and the load of every processor."""
+    index = {v: i for i, v in enumerate(nodes)}
+    loads: dict[int, float] = {}
+    for v in nodes:
+        loads[proc[v]] = loads.get(proc[v], 0.0) + cost[v]
+    load = max(loads.values())
+    bound = max_cycle_ratio(len(nodes), [(index[u], index[v], d, x) for u, v, d, x in edges], [cost[v] for v in nodes])
+    if max(load, bound) <= 0:
+        raise ValueError("the schedule has no work: every cost and transfer time is zero.")
+    return load, bound, loads
+
+
+def certified_schedule(
+    schedule: Schedule,
+    period: float,
+    offset: dict[Template, float],
+    *,
+    latency: float = 0.0,
+    bandwidth: float = math.inf,
+    rtol: float = 1e-6,
+) -> PeriodicSchedule:
+    """A periodic schedule given by its ``period`` and ``offset`` (e.g. stored from an
+    earlier solve), checked constraint by constraint.
+
+    Every dependence and every pair of tasks on one processor is checked as the module
+    docstring states them, to ``rtol`` T (the MILP's feasibility tolerance); a zero-cost
+    task may sit at either end of another task, never inside it. The bounds are
+    recomputed, so the status is ``"optimal"`` exactly when ``period`` equals the lower
+    bound (within ``rtol``), else ``"bisection"`` with no infeasibility proof attached.
+
+    Returns
+    -------
+    PeriodicSchedule
+        With ``method="certificate"``.
+
+    Raises
+    ------
+    ValueError
+        If ``offset`` misses a task or a constraint fails: the message names it.
+    """
+    if not schedule.asynchronous:
+        raise ValueError(f"`certified_schedule` needs an asynchronous schedule; {schedule.name!r} is synchronous.")
+    period = check_real(period, "period", minimum=0, strict=True)
+    rtol = check_real(rtol, "rtol", minimum=0)
+    nodes, cost, proc, edges = template_graph(schedule, latency=latency, bandwidth=bandwidth)
+    missing = [v for v in nodes if v not in offset]
+    if missing:
+        raise ValueError(f"`offset` has no start for task {missing[0]} (and {len(missing) - 1} more).")
+    load, bound, _ = _bounds(nodes, cost, proc, edges)
+    tol = rtol * period
+    s = offset
+    for u, v, d, x in edges:
+        if s[v] < s[u] + cost[u] + x - d * period - tol:
+            raise ValueError(f"dependence {u} -> {v} (delay {d}) fails at period {period!r}.")
+    for i, u in enumerate(nodes):
+        if cost[u] > period + tol:
+            raise ValueError(f"task {u} costs {cost[u]!r}, more than the period {period!r}.")
+        for v in nodes[i + 1 :]:
+            if proc[u] != proc[v]:
+                continue
+            gap = (s[v] - s[u]) % period
+            if min(cost[u], cost[v]) <= tol:
+                clash = tol < gap < cost[u] - tol or tol < (-gap) % period < cost[v] - tol
+            else:
+                clash = gap < cost[u] - tol or gap > period - cost[v] + tol
+            if clash:
+                raise ValueError(f"tasks {u} and {v} overlap on processor {proc[u]} at period {period!r}.")
+    lower = max(load, bound)
+    optimal = period <= lower * (1 + rtol)
+    shift = min(s.values())
+    return PeriodicSchedule(
+        lower if optimal else period,
+        lower,
+        load,
+        bound,
+        {v: s[v] - shift for v in nodes},
+        "optimal" if optimal else "bisection",
+        "certificate",
+    )
+
+
 def periodic_schedule(
     schedule: Schedule,
     *,
     latency: float = 0.0,
     bandwidth: float = math.inf,
-    time_limit: float = 10.0,
+    time_limit: float = 60.0,
     rtol: float = 1e-3,
 ) -> PeriodicSchedule:
     """Rate-optimal static periodic schedule of an asynchronous schedule's step template.
@@ -300,15 +382,8 @@ def periodic_schedule(
     time_limit = check_real(time_limit, "time_limit", minimum=0, strict=True)
     rtol = check_real(rtol, "rtol", minimum=0, strict=True)
     nodes, cost, proc, edges = template_graph(schedule, latency=latency, bandwidth=bandwidth)
-    index = {v: i for i, v in enumerate(nodes)}
-    loads: dict[int, float] = {}
-    for v in nodes:
-        loads[proc[v]] = loads.get(proc[v], 0.0) + cost[v]
-    load = max(loads.values())
-    bound = max_cycle_ratio(len(nodes), [(index[u], index[v], d, x) for u, v, d, x in edges], [cost[v] for v in nodes])
+    load, bound, loads = _bounds(nodes, cost, proc, edges)
     lower = max(load, bound)
-    if lower <= 0:
-        raise ValueError("the schedule has no work: every cost and transfer time is zero.")
 
     def result(period, offset, status, method, infeasible=None) -> PeriodicSchedule:
         shift = min(offset.values())

@@ -14,7 +14,7 @@ Modules: ``costs`` (cost profiles), ``partition`` (placements),
 ``schedule_builders`` (every schedule by name), ``engine`` (the discrete-event
 simulation), ``cycle_ratio`` (maximum cycle ratio), ``folding`` (a run folded onto
 k steps: iteration bound, cyclic period), ``steady_state`` (the exact steady-state
-period), ``periodic_schedule`` (rate-optimal static periodic schedules: modulo scheduling
+period), ``modulo_scheduling`` (rate-optimal static periodic schedules: modulo scheduling
 by MILP), ``comparison`` (metrics and speedups), ``claims`` (the paper's claims against three
 readings, as results tables), ``gantt``, ``emulator``,
 ``runtime`` (torch; launched by ``parareal pipeline-run``).
@@ -48,7 +48,7 @@ available; each point is a parameter):
   override; F_l of step t waits for G_l of step t - S(l) - 1.
 * Execution: asynchronous steady state, one micro-batch per step; PipeDream runs its
   periodic 1F1B order; LayerPipe runs the "multiprocessor scheduling" of its retimed task
-  graph as a rate-optimal static periodic schedule of its placement (``periodic_schedule``:
+  graph as a rate-optimal static periodic schedule of its placement (``modulo_scheduling``:
   period max(largest processor load, iteration bound) whenever the MILP finds one, else the
   gap is reported), or list-scheduled oldest step first (``scheduler="list"``); by default
   both are simulated and the faster is reported.
@@ -76,8 +76,7 @@ from .emulator import DelayedGradientTrainer, pipedream_delays
 from .engine import Trace, simulate
 from .folding import cyclic_period, iteration_bound
 from .gantt import plot_gantt
-from .partition import LayerPipePlacement, partition_contiguous, partition_layerpipe, partition_replicated
-from .periodic_schedule import (
+from .modulo_scheduling import (
     PeriodicSchedule,
     certified_schedule,
     periodic_order,
@@ -85,6 +84,7 @@ from .periodic_schedule import (
     simulated_period,
     static_start,
 )
+from .partition import LayerPipePlacement, partition_contiguous, partition_layerpipe, partition_replicated
 from .schedule_builders import ASYNCHRONOUS, SCHEDULES, SYNCHRONOUS, build_schedule
 from .stage_schedules import gpipe_order, one_f_one_b_order, stage_schedule, zb_h1_order
 from .steady_state import SteadyStateNotReached, steady_state_period

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from .._validation import check_choice, check_int, check_ints
 from .costs import CostProfile
+from .modulo_scheduling import periodic_order, periodic_schedule, static_start
 from .partition import partition_contiguous, partition_layerpipe, partition_replicated
-from .periodic_schedule import periodic_order, periodic_schedule, static_start
 from .stage_schedules import stage_costs
 from .task_graph import Schedule, ScheduleInfo, Task
 
@@ -169,7 +169,7 @@ def layerpipe_schedule(
 
     ``scheduler="list"`` list-schedules the tasks, oldest step first; ``"periodic"`` runs
     the fixed order of the rate-optimal static periodic schedule
-    (:func:`.periodic_schedule.periodic_schedule`, planned for ``latency`` and ``bandwidth``
+    (:func:`.modulo_scheduling.periodic_schedule`, planned for ``latency`` and ``bandwidth``
     with MILP solves of at most ``time_limit`` seconds).
 
     Returns
@@ -177,7 +177,7 @@ def layerpipe_schedule(
     Schedule
         Asynchronous, list-scheduled oldest step first or in the periodic order. ``info``
         holds the placement, staleness, weight versions per processor, load bound and,
-        with ``"periodic"``, the :class:`.periodic_schedule.PeriodicSchedule`.
+        with ``"periodic"``, the :class:`.modulo_scheduling.PeriodicSchedule`.
     """
     steps = check_int(steps, "steps", minimum=1)
     scheduler = check_choice(scheduler, "scheduler", ("periodic", "list"))

@@ -5,7 +5,7 @@ Speedup = PipeDream's period / LayerPipe's period at the same P, free communicat
 periodic 1F1B order reaches it; tested). Three readings of LayerPipe:
 
 * (a) *faithful*: our placement (``partition``) run as its rate-optimal static periodic
-  schedule (``periodic_schedule``); its period, max(largest load, iteration bound) when
+  schedule (``modulo_scheduling``); its period, max(largest load, iteration bound) when
   the status says ``optimal``, is the best any schedule of that placement reaches.
 * (b) *every layer the same time*: the abstract's "the computation time of each layer is
   the same" taken literally, for both pipelines: every layer costs total/L, so LayerPipe
@@ -21,7 +21,7 @@ the reason each is or is not reachable, in words generated from the comparisons.
 PipeDream without replication needs P <= L (L = the profile's layers or blocks); beyond
 that the row says so. The periodic schedules are exact MILP results: stored as
 certificates (:func:`claims_schedules`), they are re-checked constraint by constraint
-(:func:`.periodic_schedule.certified_schedule`) instead of solved again.
+(:func:`.modulo_scheduling.certified_schedule`) instead of solved again.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import Any
 from .asynchronous_schedules import layerpipe_schedule
 from .comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP
 from .costs import CostProfile, network_profile
+from .modulo_scheduling import PeriodicSchedule, certified_schedule, periodic_schedule
 from .partition import partition_contiguous
-from .periodic_schedule import PeriodicSchedule, certified_schedule, periodic_schedule
 
 __all__ = ["CLAIM_NETWORKS", "CLAIM_PROCESSORS", "claims_rows", "claims_schedules", "claims_tables"]
 
@@ -86,7 +86,7 @@ def claims_rows(
         ``network``, ``image_size``, ``processors``, ``layers``, ``pipedream`` (period),
         ``layerpipe`` (periodic period), ``status``, ``gap``, ``faithful``, ``equal_layers``,
         ``utilisation_bound``, ``equal_count`` (speedups; None where PipeDream needs more
-        layers than it has) and ``plan`` (the :class:`.periodic_schedule.PeriodicSchedule`).
+        layers than it has) and ``plan`` (the :class:`.modulo_scheduling.PeriodicSchedule`).
     """
     rows = []
     for network, size in networks:

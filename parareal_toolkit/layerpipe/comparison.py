@@ -18,7 +18,7 @@ from .._validation import check_callable, check_choice, check_ints
 from .costs import CostProfile
 from .engine import Trace, simulate
 from .folding import iteration_bound
-from .periodic_schedule import simulated_period
+from .modulo_scheduling import simulated_period
 from .schedule_builders import SCHEDULES, build_schedule
 from .steady_state import SteadyStateNotReached, steady_state_period
 
@@ -103,7 +103,7 @@ def evaluate(
         return _evaluate_one(name, profile, processors, microbatches, steps, latency, bandwidth, {}, return_trace)
     runs = {}
     for chosen in ("periodic", "list") if scheduler == "decide" else (scheduler,):
-        options = {"scheduler": chosen}
+        options: dict[str, Any] = {"scheduler": chosen}
         if chosen == "periodic":
             options.update(latency=latency, bandwidth=bandwidth, time_limit=time_limit)
         runs[chosen] = _evaluate_one(name, profile, processors, microbatches, steps, latency, bandwidth, options, True)

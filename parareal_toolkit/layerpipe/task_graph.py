@@ -28,7 +28,7 @@ from .costs import StageCost
 from .partition import LayerPipePlacement
 
 if TYPE_CHECKING:
-    from .periodic_schedule import PeriodicSchedule
+    from .modulo_scheduling import PeriodicSchedule
 
 __all__ = ["Task", "Dependency", "ScheduleInfo", "Schedule", "KIND_NAMES"]
 

@@ -2,6 +2,7 @@
 simulator against the static schedule, the list scheduler against both, and a graph whose
 lower bound is provably out of reach."""
 
+import json
 import math
 
 import pytest
@@ -9,9 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from layerpipe_checks import assert_feasible
 
+from parareal_toolkit import cli
 from parareal_toolkit.layerpipe import (
     Schedule,
     Task,
+    certified_schedule,
     evaluate,
     iteration_bound,
     layerpipe_schedule,
@@ -102,3 +105,30 @@ def test_resnet50_on_8_processors_no_longer_loses_to_pipedream():
     assert layerpipe["scheduler"] == "periodic" and layerpipe["periodic_status"] == "optimal"
     speedup = pipedream["cycles_per_microbatch"] / layerpipe["cycles_per_microbatch"]
     assert math.isclose(speedup, placement_ratio, rel_tol=1e-9)  # the whole placement gain
+
+
+def test_milp_time_limit_falls_back_to_the_heuristic_and_reports_the_gap():
+    sched = layerpipe_schedule(vgg16_profile(), 5, steps=8)
+    plan = periodic_schedule(sched, time_limit=1e-3)  # far too short for this MILP here
+    if plan.status == "optimal":  # a machine fast enough to solve it in a millisecond
+        assert plan.period == plan.lower_bound
+        return
+    assert plan.status == "heuristic" and plan.method in ("modulo-list", "sequential")
+    assert plan.period > plan.lower_bound and plan.gap > 0
+    checked = certified_schedule(sched, plan.period, plan.offset)  # a valid schedule all the same
+    assert checked.status == "feasible" and checked.period == plan.period
+
+
+def test_cli_reports_both_schedulers(tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    code = cli.main(
+        ["layerpipe", "--costs", "2", "0", "2", "3", "2", "1", "1", "2", "3", "--processors", "2", "--json", str(out)]
+    )
+    assert code == 0
+    rows = {r["schedule"]: r for r in json.loads(out.read_text())["rows"]}
+    lp = rows["layerpipe"]
+    assert lp["scheduler"] == "periodic" and lp["periodic_status"] == "optimal"
+    assert lp["cycles_per_microbatch"] == lp["periodic_cycles"] <= lp["list_cycles"]
+    assert "periodic optimal" in capsys.readouterr().out
+    code = cli.main(["layerpipe", "--costs", "2", "0", "2", "3", "2", "1", "--processors", "2", "--scheduler", "list"])
+    assert code == 0 and "list: list" in capsys.readouterr().out

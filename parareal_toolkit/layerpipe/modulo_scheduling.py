@@ -86,7 +86,8 @@ class PeriodicSchedule:
         Start of every template task in step 0 (the smallest is 0).
     status : str
         ``"optimal"`` (period = lower bound), ``"bisection"`` (the MILP proved
-        ``infeasible_below`` infeasible) or ``"heuristic"`` (the MILP hit its time limit).
+        ``infeasible_below`` infeasible), ``"heuristic"`` (the MILP hit its time limit) or
+        ``"feasible"`` (a checked certificate above the lower bound, no proof attached).
     method : str
         What found the period: ``"modulo-list"``, ``"milp"`` or ``"sequential"``.
     infeasible_below : float or None
@@ -293,7 +294,7 @@ def certified_schedule(
     docstring states them, to ``rtol`` T (the MILP's feasibility tolerance); a zero-cost
     task may sit at either end of another task, never inside it. The bounds are
     recomputed, so the status is ``"optimal"`` exactly when ``period`` equals the lower
-    bound (within ``rtol``), else ``"bisection"`` with no infeasibility proof attached.
+    bound (within ``rtol``), else ``"feasible"``.
 
     Returns
     -------
@@ -341,7 +342,7 @@ def certified_schedule(
         load,
         bound,
         {v: s[v] - shift for v in nodes},
-        "optimal" if optimal else "bisection",
+        "optimal" if optimal else "feasible",
         "certificate",
     )
 

@@ -34,29 +34,30 @@ def layer_profiles(draw):
     forward, activation, weight = draw(costs), draw(costs), draw(costs)
     activation[0] = 0  # no gradient for the input, as in every network profile
     processors = draw(st.integers(1, min(5, 2 * n)))
-    return profile_from_costs(forward, activation, weight), processors
+    latency = draw(st.sampled_from([0.0, 0.5, 2.0]))  # cycles per message between processors
+    return profile_from_costs(forward, activation, weight), processors, latency
 
 
 @settings(max_examples=25, deadline=None)
 @given(case=layer_profiles())
 def test_period_is_the_lower_bound_or_reports_its_gap_and_the_simulator_confirms_it(case):
-    profile, p = case
-    sched = layerpipe_schedule(profile, p, steps=12, scheduler="periodic")
+    profile, p, latency = case
+    sched = layerpipe_schedule(profile, p, steps=12, scheduler="periodic", latency=latency)
     plan = sched.info.periodic
     loads = sched.load()
     steps = sched.microbatches
     assert plan.load_bound == pytest.approx(max(loads) / steps, rel=1e-12)
-    assert plan.iteration_bound == pytest.approx(iteration_bound(sched), rel=1e-9)
+    assert plan.iteration_bound == pytest.approx(iteration_bound(sched, latency=latency), rel=1e-9)
     assert plan.lower_bound == max(plan.load_bound, plan.iteration_bound)
     if plan.status == "optimal":
         assert plan.period == plan.lower_bound and plan.gap == 0.0
     else:  # the MILP proved the bound infeasible, or ran out of time: the gap says how far
         assert plan.period > plan.lower_bound and plan.gap == plan.period / plan.lower_bound - 1
-    trace = simulate(sched)
+    trace = simulate(sched, latency=latency)
     assert_feasible(trace)  # an independent check of the static schedule
     assert simulated_period(trace, plan) == pytest.approx(plan.period, rel=1e-9)
 
-    row = evaluate("layerpipe", profile, p, steps=12, scheduler="decide")
+    row = evaluate("layerpipe", profile, p, steps=12, latency=latency, scheduler="decide")
     assert row["periodic_cycles"] == pytest.approx(plan.period, rel=1e-9)
     assert row["cycles_per_microbatch"] <= min(row["periodic_cycles"], row["list_cycles"]) * (1 + 1e-9)
     if plan.status == "optimal":  # rate-optimal: no schedule of this placement is faster

@@ -26,6 +26,9 @@ realized processor order, on the steps a finite run reproduces exactly) and neve
 iteration bound and the load bound; LayerPipe's partition is optimal and its largest load
 T* obeys max(tau, M, a/2) <= T* <= max(tau + M, (2 tau + a)/3, a/2) (tau = total/P,
 M = largest F or G, a = largest A; proof in ``partition``);
+LayerPipe's static periodic schedule has period max(largest processor load, iteration bound)
+whenever its status is ``optimal`` (else the gap to that bound is reported), the simulator
+starts every task at its static time, and it is never slower than the list schedule then;
 the torch runtime's gradients equal single-process backprop; the emulator with zero delay
 is plain SGD bit for bit.
 

@@ -471,6 +471,9 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"time_limit",
     ),
+    "layerpipe-api/periodic-too-few-steps": api(
+        lambda: _lp().layerpipe_schedule(_small_profile(), 3, steps=3, scheduler="periodic"), ValueError, r"steps"
+    ),
     "layerpipe-api/periodic-synchronous": api(
         lambda: _lp().periodic_schedule(_lp().build_schedule("gpipe", _small_profile(), 2)), ValueError, r"synchronous"
     ),

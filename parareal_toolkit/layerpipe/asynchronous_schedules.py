@@ -226,6 +226,11 @@ def layerpipe_schedule(
     # neighbour's whole cycle (period up to 2x load); the periodic scheduler plans offsets
     plan = None
     if scheduler == "periodic":
+        if steps < max(stale) + 2:
+            raise ValueError(
+                f"`steps` must be at least {max(stale) + 2} with scheduler='periodic' (the last step must "
+                f"carry every delayed-gradient dependence, the longest spans {max(stale) + 1} steps); got {steps}."
+            )
         plan = periodic_schedule(sched, latency=latency, bandwidth=bandwidth, time_limit=time_limit)
         sched.order, sched.priority = periodic_order(sched, plan), None
         sched.release = static_start(sched, plan)

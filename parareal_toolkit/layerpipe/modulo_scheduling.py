@@ -361,7 +361,8 @@ def periodic_schedule(
     ``time_limit`` (seconds) bounds each MILP solve, ``rtol`` the bisection (relative to
     the lower bound; integer periods when every cost and transfer time is an integer).
     The processors of ``schedule`` are kept: this schedules a placement, it does not
-    choose one.
+    choose one. The step template is read from the last step of ``schedule``, which must
+    therefore carry every dependence (unroll more steps than the longest delay).
 
     Returns
     -------

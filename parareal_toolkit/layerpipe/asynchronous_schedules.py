@@ -169,7 +169,7 @@ def layerpipe_schedule(
 
     ``scheduler="list"`` list-schedules the tasks, oldest step first; ``"periodic"`` runs
     the fixed order of the rate-optimal static periodic schedule
-    (:func:`.modulo_scheduling.periodic_schedule`, planned for ``latency`` and ``bandwidth``
+    (:func:`~parareal_toolkit.layerpipe.periodic_schedule`, planned for ``latency`` and ``bandwidth``
     with MILP solves of at most ``time_limit`` seconds).
 
     Returns
@@ -177,7 +177,7 @@ def layerpipe_schedule(
     Schedule
         Asynchronous, list-scheduled oldest step first or in the periodic order. ``info``
         holds the placement, staleness, weight versions per processor, load bound and,
-        with ``"periodic"``, the :class:`.modulo_scheduling.PeriodicSchedule`.
+        with ``"periodic"``, the :class:`~parareal_toolkit.layerpipe.PeriodicSchedule`.
     """
     steps = check_int(steps, "steps", minimum=1)
     scheduler = check_choice(scheduler, "scheduler", ("periodic", "list"))

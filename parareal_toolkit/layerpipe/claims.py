@@ -21,7 +21,7 @@ the reason each is or is not reachable, in words generated from the comparisons.
 PipeDream without replication needs P <= L (L = the profile's layers or blocks); beyond
 that the row says so. The periodic schedules are exact MILP results: stored as
 certificates (:func:`claims_schedules`), they are re-checked constraint by constraint
-(:func:`.modulo_scheduling.certified_schedule`) instead of solved again.
+(:func:`~parareal_toolkit.layerpipe.certified_schedule`) instead of solved again.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def claims_rows(
         ``network``, ``image_size``, ``processors``, ``layers``, ``pipedream`` (period),
         ``layerpipe`` (periodic period), ``status``, ``gap``, ``faithful``, ``equal_layers``,
         ``utilisation_bound``, ``equal_count`` (speedups; None where PipeDream needs more
-        layers than it has) and ``plan`` (the :class:`.modulo_scheduling.PeriodicSchedule`).
+        layers than it has) and ``plan`` (the :class:`~parareal_toolkit.layerpipe.PeriodicSchedule`).
     """
     rows = []
     for network, size in networks:

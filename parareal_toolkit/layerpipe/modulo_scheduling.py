@@ -13,7 +13,7 @@ at s_v + t T. It is valid when
 
 No period is below the lower bound max(largest processor load, iteration bound): the
 load bound because a processor does one step's work per period, the iteration bound
-(:func:`.cycle_ratio.max_cycle_ratio` of the dependence graph) because every dependence loop
+(:func:`~parareal_toolkit.layerpipe.max_cycle_ratio` of the dependence graph) because every dependence loop
 of time C and d delays needs d T >= C. A schedule at the lower bound is rate-optimal.
 
 :func:`periodic_schedule` finds one in three stages, each stated in its result:
@@ -118,7 +118,7 @@ def template_graph(
 ) -> tuple[list[Template], dict[Template, float], dict[Template, int], list[TemplateEdge]]:
     """The step template of an asynchronous schedule, read from its last step.
 
-    Transfer times come from :meth:`.task_graph.Schedule.transfer_time`, so a
+    Transfer times come from :meth:`~parareal_toolkit.layerpipe.Schedule.transfer_time`, so a
     communication model that prices a dependence prices it here too.
 
     Returns
@@ -456,7 +456,7 @@ def periodic_order(schedule: Schedule, plan: PeriodicSchedule) -> list[list[Task
     Returns
     -------
     list of list of Task
-        A fixed order for :attr:`.task_graph.Schedule.order`.
+        A fixed order for ``Schedule.order``.
     """
     rank: dict[Template, int] = {}
     cost: dict[Template, float] = {}
@@ -486,7 +486,7 @@ def static_start(schedule: Schedule, plan: PeriodicSchedule) -> dict[Task, float
     Returns
     -------
     dict of Task to float
-        For :attr:`.task_graph.Schedule.release`: the engine then runs the static schedule.
+        For ``Schedule.release``: the engine then runs the static schedule.
     """
     return {t: plan.offset[_template(t)] + t.microbatch * plan.period for t in schedule.cost}
 

@@ -89,8 +89,9 @@ def test_milp_proves_the_lower_bound_infeasible_and_bisection_finds_the_true_per
 
 
 def test_milp_reaches_the_bound_where_modulo_list_scheduling_does_not():
-    # VGG-16 on 5 processors: the greedy modulo placement leaves a hole, the MILP does not
-    plan = layerpipe_schedule(vgg16_profile(), 5, steps=8, scheduler="periodic").info.periodic
+    # VGG-16 (32x32 input) on 12 processors: every greedy modulo placement tried leaves a
+    # hole, the MILP does not
+    plan = layerpipe_schedule(vgg16_profile(image_size=32), 12, steps=14, scheduler="periodic").info.periodic
     assert plan.method == "milp" and plan.status == "optimal"
     assert plan.period == plan.lower_bound
 
@@ -109,7 +110,7 @@ def test_resnet50_on_8_processors_no_longer_loses_to_pipedream():
 
 
 def test_milp_time_limit_falls_back_to_the_heuristic_and_reports_the_gap():
-    sched = layerpipe_schedule(vgg16_profile(), 5, steps=8)
+    sched = layerpipe_schedule(vgg16_profile(image_size=32), 4, steps=6)
     plan = periodic_schedule(sched, time_limit=1e-3)  # far too short for this MILP here
     if plan.status == "optimal":  # a machine fast enough to solve it in a millisecond
         assert plan.period == plan.lower_bound

@@ -19,9 +19,10 @@ of time C and d delays needs d T >= C. A schedule at the lower bound is rate-opt
 :func:`periodic_schedule` finds one in three stages, each stated in its result:
 
 1. *modulo list scheduling* (Rau 1994, without backtracking) at T = lower bound: the
-   template tasks in topological order, each at the earliest start its placed
+   template tasks in a topological order, each at the earliest start its placed
    predecessors allow whose interval is free modulo T on its processor; succeeds when
-   the delayed edges also hold. At the lower bound success is optimal (``"optimal"``).
+   the delayed edges also hold. The builder's order and 15 seeded random topological
+   orders are tried. At the lower bound success is optimal (``"optimal"``).
 2. otherwise the *MILP* above (T fixed, continuous s_v in [0, H], integer q_uv, zero
    objective: a feasibility problem) by ``scipy.optimize.milp`` (HiGHS) with a time
    limit. H = the critical path of one step plus (2P + 1) T bounds how far the offsets of
@@ -30,8 +31,8 @@ of time C and d delays needs d T >= C. A schedule at the lower bound is rate-opt
    period proven infeasible and the smallest found feasible, to ``rtol`` (integer T if
    every time is an integer): ``"bisection"``, with the gap to the lower bound (feasibility
    is not proven monotone in T, so the period is the smallest feasible one *found*).
-3. if the MILP hits its time limit, modulo list scheduling at T increasing by factors of
-   (1 + 1/256) from the lower bound (and, as the last resort, every task in one sequence,
+3. if the MILP hits its time limit, modulo list scheduling (4 orders per T) at T
+   increasing by factors of (1 + 1/256) from the lower bound (and, as the last resort, every task in one sequence,
    T = the total time, which is always valid): ``"heuristic"``, gap reported.
 
 :func:`periodic_order` unrolls the offsets into a fixed order per processor and
@@ -43,6 +44,7 @@ cycle, and :func:`simulated_period` confirms that every task starts at its stati
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +70,8 @@ TemplateEdge = tuple[Template, Template, int, float]
 """``(producer, consumer, delay in steps, transfer time)``: one dependence of the template."""
 
 _HEURISTIC_GROWTH = 1.0 + 1.0 / 256.0
+_ORDERS = 16  # task orders tried at the lower bound before the MILP
+_ORDERS_PER_PERIOD = 4  # ... and at each larger period of the heuristic search
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,44 @@ def template_graph(
     )
 
 
-def _modulo_list(nodes, cost, proc, edges, period: float) -> dict[Template, float] | None:
-    """Offsets by modulo list scheduling at ``period``, or None if it fails (module docstring)."""
+def _topological_orders(nodes, edges, count: int) -> list[list[Template]]:
+    """The builder's order and ``count`` - 1 random topological orders of the within-step edges
+    (Kahn's algorithm with a random pick among the ready tasks; seeded, so deterministic)."""
+    rng = random.Random(0)
+    orders = [list(nodes)]
+    succ: dict[Template, list[Template]] = {v: [] for v in nodes}
+    indegree = dict.fromkeys(nodes, 0)
+    for u, v, d, _ in edges:
+        if d == 0 and u != v:
+            succ[u].append(v)
+            indegree[v] += 1
+    for _ in range(count - 1):
+        left = dict(indegree)
+        ready = [v for v in nodes if left[v] == 0]
+        order = []
+        while ready:
+            v = ready.pop(rng.randrange(len(ready)))
+            order.append(v)
+            for w in succ[v]:
+                left[w] -= 1
+                if left[w] == 0:
+                    ready.append(w)
+        orders.append(order)
+    return orders
+
+
+def _modulo_list(nodes, cost, proc, edges, period: float, orders=None) -> dict[Template, float] | None:
+    """Offsets by modulo list scheduling at ``period`` in the first of ``orders`` (default: the
+    builder's) that succeeds, or None if none does (module docstring)."""
+    for order in orders or [nodes]:
+        found = _modulo_list_once(order, cost, proc, edges, period)
+        if found is not None:
+            return found
+    return None
+
+
+def _modulo_list_once(nodes, cost, proc, edges, period: float) -> dict[Template, float] | None:
+    """Offsets by modulo list scheduling at ``period`` in the order ``nodes``, or None."""
     tol = 1e-12 * period
     preds: dict[Template, list[TemplateEdge]] = {v: [] for v in nodes}
     for e in edges:
@@ -392,7 +432,8 @@ def periodic_schedule(
         offset = {v: s - shift for v, s in offset.items()}
         return PeriodicSchedule(period, lower, load, bound, offset, status, method, infeasible)
 
-    found = _modulo_list(nodes, cost, proc, edges, lower)
+    orders = _topological_orders(nodes, edges, _ORDERS)
+    found = _modulo_list(nodes, cost, proc, edges, lower, orders)
     if found is not None:
         return result(lower, found, "optimal", "modulo-list")
     # the forward chain plus the backward chain of one step, with waiting of up to a
@@ -415,7 +456,7 @@ def periodic_schedule(
         period = lower
         while period * _HEURISTIC_GROWTH < last_resort:
             period *= _HEURISTIC_GROWTH
-            attempt = _modulo_list(nodes, cost, proc, edges, period)
+            attempt = _modulo_list(nodes, cost, proc, edges, period, orders[:_ORDERS_PER_PERIOD])
             if attempt is not None:
                 return result(period, attempt, "heuristic", "modulo-list")
         return result(last_resort, found, "heuristic", "sequential")
@@ -426,7 +467,7 @@ def periodic_schedule(
     period = lower
     while period < good:  # a feasible upper end by modulo list scheduling, if it finds one
         period = math.floor(period * 17 / 16) + 1 if integral else period * 17 / 16
-        attempt = _modulo_list(nodes, cost, proc, edges, period)
+        attempt = _modulo_list(nodes, cost, proc, edges, period, orders[:_ORDERS_PER_PERIOD])
         if attempt is not None:
             good, best, best_method = period, attempt, "modulo-list"
             break

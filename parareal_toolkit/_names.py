@@ -26,6 +26,7 @@ __all__ = [
     "ASYNCHRONOUS_SCHEDULES",
     "SCHEDULE_NAMES",
     "RUNTIME_SCHEDULES",
+    "LAYERPIPE_SCHEDULERS",
 ]
 
 # the driver
@@ -80,3 +81,6 @@ SYNCHRONOUS_SCHEDULES = ("sequential", "gpipe", "1f1b", "zb-h1", "zb-h2", "layer
 ASYNCHRONOUS_SCHEDULES = ("pipedream", "pipedream-replicated", "layerpipe")
 SCHEDULE_NAMES = SYNCHRONOUS_SCHEDULES + ASYNCHRONOUS_SCHEDULES
 RUNTIME_SCHEDULES = ("gpipe", "1f1b", "zb-h1", "layerpipe-flush")
+# how LayerPipe's placement is executed: a rate-optimal static periodic schedule, list
+# scheduling oldest step first, or the faster of the two ("decide")
+LAYERPIPE_SCHEDULERS = ("decide", "periodic", "list")

@@ -223,6 +223,7 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "layerpipe/latency-negative": cli("layerpipe", "--latency", "-1", fragment="--latency"),
     "layerpipe/latency-nan": cli("layerpipe", "--latency", "nan", fragment="--latency"),
     "layerpipe/latency-inf": cli("layerpipe", "--latency", "inf", fragment="--latency"),
+    "layerpipe/unknown-scheduler": cli("layerpipe", "--scheduler", "greedy", fragment="--scheduler"),
     "layerpipe/gantt-missing-folder": cli(
         "layerpipe", "--gantt", "/nonexistent-folder/g.png", fragment="does not exist"
     ),
@@ -459,6 +460,23 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     ),
     "layerpipe-api/unknown-network": api(lambda: _lp().network_profile("alexnet"), ValueError, r"alexnet"),
     "layerpipe-api/delays-negative": api(lambda: _lp().pipedream_delays(-1), ValueError, r"num_layers"),
+    "layerpipe-api/unknown-scheduler": api(
+        lambda: _lp().evaluate("layerpipe", _small_profile(), 2, scheduler="greedy"), ValueError, r"scheduler.*greedy"
+    ),
+    "layerpipe-api/schedule-scheduler-decide": api(
+        lambda: _lp().layerpipe_schedule(_small_profile(), 2, steps=4, scheduler="decide"), ValueError, r"scheduler"
+    ),
+    "layerpipe-api/periodic-time-limit-0": api(
+        lambda: _lp().periodic_schedule(_lp().layerpipe_schedule(_small_profile(), 2, steps=4), time_limit=0),
+        ValueError,
+        r"time_limit",
+    ),
+    "layerpipe-api/periodic-too-few-steps": api(
+        lambda: _lp().layerpipe_schedule(_small_profile(), 3, steps=3, scheduler="periodic"), ValueError, r"steps"
+    ),
+    "layerpipe-api/periodic-synchronous": api(
+        lambda: _lp().periodic_schedule(_lp().build_schedule("gpipe", _small_profile(), 2)), ValueError, r"synchronous"
+    ),
     # ---- training ----
     "training/config-epochs-0": api(lambda: _train_config(epochs=0), ValueError, r"`epochs`"),
     "training/config-lr-nan": api(lambda: _train_config(lr=math.nan), ValueError, r"`lr` must be positive and finite"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._names import NETWORK_NAMES, SCHEDULE_NAMES
+from .._names import LAYERPIPE_SCHEDULERS, NETWORK_NAMES, SCHEDULE_NAMES
 from ._common import (
     CliError,
     Progress,
@@ -52,6 +52,13 @@ def add_arguments(parser) -> None:
         default=8,
         metavar="M",
         help="micro-batches per step of the synchronous schedules",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default="decide",
+        choices=LAYERPIPE_SCHEDULERS,
+        help="how LayerPipe runs its placement: the rate-optimal static periodic schedule, list "
+        "scheduling oldest step first, or both simulated and the faster reported (default decide)",
     )
     parser.add_argument("--latency", type=non_negative_float, default=0.0, help="cycles per message")
     parser.add_argument(
@@ -123,7 +130,9 @@ def _profile(args):
     return network_profile(args.network or "vgg16")
 
 
-def _estimated_seconds(layers: int, processors: list[int], schedules: list[str], microbatches: int) -> float:
+def _estimated_seconds(
+    layers: int, processors: list[int], schedules: list[str], microbatches: int, scheduler: str = "decide"
+) -> float:
     """A rough duration of the simulation: tasks simulated plus partitioning steps, per (P, schedule)."""
     from .._names import ASYNCHRONOUS_SCHEDULES
 
@@ -132,6 +141,8 @@ def _estimated_seconds(layers: int, processors: list[int], schedules: list[str],
         for name in {"pipedream", *schedules}:  # the baseline runs at every P
             # F, A, G of every stage: for `microbatches` micro-batches, or max(40, 8P) steps
             tasks = 3 * p * (max(40, 8 * p) if name in ASYNCHRONOUS_SCHEDULES else microbatches)
+            if name == "layerpipe" and scheduler == "decide":
+                tasks *= 2  # both schedulers run
             seconds += tasks * _SECONDS_PER_TASK + p * layers**2 * _SECONDS_PER_PARTITION_STEP
     return seconds
 
@@ -150,7 +161,7 @@ def run(args) -> int:
     profile = _profile(args)
     schedules = list(dict.fromkeys(args.schedules))
     processors = list(dict.fromkeys(args.processors))
-    seconds = _estimated_seconds(len(profile), processors, schedules, args.microbatches)
+    seconds = _estimated_seconds(len(profile), processors, schedules, args.microbatches, args.scheduler)
     if args.bandwidth is not None:  # each schedule also runs once with free links
         seconds *= 2
     if seconds > MAX_SECONDS:
@@ -174,6 +185,7 @@ def run(args) -> int:
             schedules,
             microbatches=args.microbatches,
             latency=args.latency,
+            scheduler=args.scheduler,
             progress=lambda p, name: bar.update(),
         )
     unit = profile.unit
@@ -189,7 +201,13 @@ def run(args) -> int:
         paper = ""
         if row["schedule"] == "layerpipe":
             peak = f", >={PAPER_PEAK_SPEEDUP:.2f} claimed" if 7 <= row["processors"] <= 9 else ""
-            paper = f"avg {PAPER_AVERAGE_SPEEDUP:.2f}{peak}"
+            both = ", ".join(f"{k} {row[f'{k}_cycles']:.5g}" for k in ("periodic", "list") if f"{k}_cycles" in row)
+            gap = (
+                f" (periodic {row['periodic_status']}, gap {row['periodic_gap']:.2%})"
+                if "periodic_status" in row
+                else ""
+            )
+            paper = f"{row['scheduler']}: {both}{gap}; paper avg {PAPER_AVERAGE_SPEEDUP:.2f}{peak}"
         print(
             f"{row['processors']:>3} {row['schedule']:<21} {row['cycles_per_microbatch']:>12.5g} "
             f"{row['speedup']:>8.3f} {row['utilisation']:>6.1%} "
@@ -215,7 +233,13 @@ def run(args) -> int:
         fig, axes = plt.subplots(len(schedules), 1, figsize=(13, 1 + 0.5 * p * len(schedules)), squeeze=False)
         for ax, name in zip(axes[:, 0], schedules):
             row, trace = evaluate(
-                name, profile, p, microbatches=args.microbatches, latency=args.latency, return_trace=True
+                name,
+                profile,
+                p,
+                microbatches=args.microbatches,
+                latency=args.latency,
+                scheduler=args.scheduler,
+                return_trace=True,
             )
             span = None
             if row["asynchronous"]:

@@ -14,8 +14,10 @@ Modules: ``costs`` (cost profiles), ``partition`` (placements),
 ``schedule_builders`` (every schedule by name), ``engine`` (the discrete-event
 simulation), ``cycle_ratio`` (maximum cycle ratio), ``folding`` (a run folded onto
 k steps: iteration bound, cyclic period), ``steady_state`` (the exact steady-state
-period), ``comparison`` (metrics and speedups), ``communication`` (links with bandwidth
-and latency, ring all-reduce; simulation in seconds), ``gantt``, ``emulator``,
+period), ``modulo_scheduling`` (rate-optimal static periodic schedules: modulo scheduling
+by MILP), ``comparison`` (metrics and speedups), ``claims`` (the paper's claims against three
+readings, as results tables), ``communication`` (links with bandwidth and latency, ring
+all-reduce; simulation in seconds), ``gantt``, ``emulator``,
 ``runtime`` (torch; launched by ``parareal pipeline-run``).
 
 What is exact (tested): GPipe/1F1B makespan (m+p-1)(f+b+w) and bubble (p-1)/(m+p-1);
@@ -25,6 +27,9 @@ realized processor order, on the steps a finite run reproduces exactly) and neve
 iteration bound and the load bound; LayerPipe's partition is optimal and its largest load
 T* obeys max(tau, M, a/2) <= T* <= max(tau + M, (2 tau + a)/3, a/2) (tau = total/P,
 M = largest F or G, a = largest A; proof in ``partition``);
+LayerPipe's static periodic schedule has period max(largest processor load, iteration bound)
+whenever its status is ``optimal`` (else the gap to that bound is reported), the simulator
+starts every task at its static time, and it is never slower than the list schedule then;
 the torch runtime's gradients equal single-process backprop; the emulator with zero delay
 is plain SGD bit for bit.
 
@@ -46,12 +51,17 @@ available; each point is a parameter):
 * Delays: S(l) = processors after F_l's processor (PipeDream's rule), ``delays`` to
   override; F_l of step t waits for G_l of step t - S(l) - 1.
 * Execution: asynchronous steady state, one micro-batch per step; PipeDream runs its
-  periodic 1F1B order, LayerPipe is list-scheduled (oldest step first) on its placement.
+  periodic 1F1B order; LayerPipe runs the "multiprocessor scheduling" of its retimed task
+  graph as a rate-optimal static periodic schedule of its placement (``modulo_scheduling``:
+  period max(largest processor load, iteration bound) whenever the MILP finds one, else the
+  gap is reported), or list-scheduled oldest step first (``scheduler="list"``); by default
+  both are simulated and the faster is reported.
 * "Clock cycles" = steady-state cycles per step; speedup = PipeDream cycles / LayerPipe
   cycles at the same P (both with free communication unless ``latency``/``bandwidth``).
 """
 
 from .asynchronous_schedules import cyclic_order, layerpipe_schedule, pipedream_schedule
+from .claims import claims_rows, claims_schedules, claims_tables
 from .communication import Network, charge_allreduce, evaluate_on_network, timed_profile, with_link_tasks
 from .comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
 from .costs import (
@@ -71,6 +81,14 @@ from .emulator import DelayedGradientTrainer, pipedream_delays
 from .engine import Trace, simulate
 from .folding import cyclic_period, iteration_bound
 from .gantt import plot_gantt
+from .modulo_scheduling import (
+    PeriodicSchedule,
+    certified_schedule,
+    periodic_order,
+    periodic_schedule,
+    simulated_period,
+    static_start,
+)
 from .paper_tables import claims_table, speedup_table
 from .partition import LayerPipePlacement, partition_contiguous, partition_layerpipe, partition_replicated
 from .schedule_builders import ASYNCHRONOUS, SCHEDULES, SYNCHRONOUS, build_schedule
@@ -114,6 +132,15 @@ __all__ = [
     "cyclic_period",
     "max_cycle_ratio",
     "steady_state_period",
+    "PeriodicSchedule",
+    "periodic_schedule",
+    "periodic_order",
+    "simulated_period",
+    "static_start",
+    "certified_schedule",
+    "claims_rows",
+    "claims_tables",
+    "claims_schedules",
     "SteadyStateNotReached",
     "evaluate",
     "compare",

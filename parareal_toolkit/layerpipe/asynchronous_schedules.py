@@ -12,10 +12,12 @@ the run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-from .._validation import check_int, check_ints
+from .._validation import check_choice, check_int, check_ints
 from .costs import CostProfile
+from .modulo_scheduling import periodic_order, periodic_schedule, static_start
 from .partition import partition_contiguous, partition_layerpipe, partition_replicated
 from .stage_schedules import stage_costs
 from .task_graph import Schedule, ScheduleInfo, Task
@@ -151,6 +153,10 @@ def layerpipe_schedule(
     delays: Sequence[int] | None = None,
     split_activation: bool = True,
     move_weight_gradient: bool = True,
+    scheduler: str = "list",
+    latency: float = 0.0,
+    bandwidth: float = math.inf,
+    time_limit: float = 60.0,
 ) -> Schedule:
     """LayerPipe, asynchronous, at layer granularity (our reading of the abstract).
 
@@ -161,13 +167,20 @@ def layerpipe_schedule(
     and F_l (f'(z_l), a_{l-1}); F_l(t) <- G_l(t - S(l) - 1) (delayed gradient, S(l) = number
     of processors after F_l's unless ``delays``, one per layer, is given).
 
+    ``scheduler="list"`` list-schedules the tasks, oldest step first; ``"periodic"`` runs
+    the fixed order of the rate-optimal static periodic schedule
+    (:func:`~parareal_toolkit.layerpipe.periodic_schedule`, planned for ``latency`` and ``bandwidth``
+    with MILP solves of at most ``time_limit`` seconds).
+
     Returns
     -------
     Schedule
-        Asynchronous, list-scheduled oldest step first. ``info`` holds the placement,
-        staleness, weight versions per processor and load bound.
+        Asynchronous, list-scheduled oldest step first or in the periodic order. ``info``
+        holds the placement, staleness, weight versions per processor, load bound and,
+        with ``"periodic"``, the :class:`~parareal_toolkit.layerpipe.PeriodicSchedule`.
     """
     steps = check_int(steps, "steps", minimum=1)
+    scheduler = check_choice(scheduler, "scheduler", ("periodic", "list"))
     place = partition_layerpipe(
         profile, processors, split_activation=split_activation, move_weight_gradient=move_weight_gradient
     )
@@ -209,9 +222,23 @@ def layerpipe_schedule(
     versions = [0] * processors
     for l in range(n):
         versions[place.forward[l]] = max(versions[place.forward[l]], stale[l] + 1)
-    # list scheduling, oldest step first: the periodic order of :func:`cyclic_order` makes
-    # the moved G_l and the split A_l wait on a neighbour's whole cycle (period up to 2x load)
+    # not :func:`cyclic_order`: it makes the moved G_l and the split A_l wait on a
+    # neighbour's whole cycle (period up to 2x load); the periodic scheduler plans offsets
+    plan = None
+    if scheduler == "periodic":
+        if steps < max(stale) + 2:
+            raise ValueError(
+                f"`steps` must be at least {max(stale) + 2} with scheduler='periodic' (the last step must "
+                f"carry every delayed-gradient dependence, the longest spans {max(stale) + 1} steps); got {steps}."
+            )
+        plan = periodic_schedule(sched, latency=latency, bandwidth=bandwidth, time_limit=time_limit)
+        sched.order, sched.priority = periodic_order(sched, plan), None
+        sched.release = static_start(sched, plan)
     sched.info = ScheduleInfo(
-        placement=place, staleness=tuple(stale), load_bound=max(loads), weight_versions=tuple(versions)
+        placement=place,
+        staleness=tuple(stale),
+        load_bound=max(loads),
+        weight_versions=tuple(versions),
+        periodic=plan,
     )
     return sched

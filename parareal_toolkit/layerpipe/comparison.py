@@ -13,10 +13,12 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, overload
 
+from .._names import LAYERPIPE_SCHEDULERS
 from .._validation import check_callable, check_choice, check_ints
 from .costs import CostProfile
 from .engine import Trace, simulate
 from .folding import iteration_bound
+from .modulo_scheduling import simulated_period
 from .schedule_builders import SCHEDULES, build_schedule
 from .steady_state import SteadyStateNotReached, steady_state_period
 
@@ -37,6 +39,8 @@ def evaluate(
     steps: int | None = ...,
     latency: float = ...,
     bandwidth: float = ...,
+    scheduler: str = ...,
+    time_limit: float = ...,
     return_trace: Literal[False] = ...,
 ) -> dict[str, Any]: ...
 
@@ -51,6 +55,8 @@ def evaluate(
     steps: int | None = ...,
     latency: float = ...,
     bandwidth: float = ...,
+    scheduler: str = ...,
+    time_limit: float = ...,
     return_trace: Literal[True],
 ) -> tuple[dict[str, Any], Trace]: ...
 
@@ -64,12 +70,18 @@ def evaluate(
     steps: int | None = None,
     latency: float = 0.0,
     bandwidth: float = math.inf,
+    scheduler: str = "decide",
+    time_limit: float = 60.0,
     return_trace: bool = False,
 ) -> dict[str, Any] | tuple[dict[str, Any], Trace]:
     """Simulate one schedule and measure it.
 
     An asynchronous schedule whose run does not yet show its periodic steady state is
     rebuilt with twice the steps (up to four times), so the period reported is exact.
+    ``scheduler`` (one of ``LAYERPIPE_SCHEDULERS``) says how ``layerpipe`` runs its
+    placement: ``"periodic"`` (the rate-optimal static periodic schedule, MILP solves of at
+    most ``time_limit`` seconds), ``"list"`` (oldest step first) or ``"decide"`` (both
+    simulated, the faster one reported); the other schedules ignore it.
 
     Returns
     -------
@@ -78,8 +90,12 @@ def evaluate(
         or the steady-state period), ``utilisation``, ``communication_per_microbatch``
         (elements), ``asynchronous``, ``peak_in_flight``; plus ``makespan`` and
         ``bubble_fraction`` (synchronous) or ``iteration_bound``, ``load_bound``,
-        ``staleness`` and ``weight_versions`` (asynchronous). With ``return_trace`` also
-        the :class:`.engine.Trace` of the run measured.
+        ``staleness`` and ``weight_versions`` (asynchronous). LayerPipe rows add
+        ``scheduler`` (the one reported), ``list_cycles`` and/or ``periodic_cycles`` (the
+        simulated period of each scheduler run) and, for the periodic one,
+        ``periodic_period`` (its static T), ``periodic_lower_bound``, ``periodic_status``
+        and ``periodic_gap``. With ``return_trace`` also the :class:`.engine.Trace` of the
+        run measured.
 
     Examples
     --------
@@ -92,22 +108,64 @@ def evaluate(
     >>> row["makespan"], round(row["bubble_fraction"], 4), row["asynchronous"]
     (66.0, 0.2727, False)
     """
-    sched = build_schedule(name, profile, processors, microbatches=microbatches, steps=steps)
+    name = check_choice(name, "schedule", SCHEDULES)
+    scheduler = check_choice(scheduler, "scheduler", LAYERPIPE_SCHEDULERS)
+    if name != "layerpipe":
+        return _evaluate_one(name, profile, processors, microbatches, steps, latency, bandwidth, {}, return_trace)
+    runs = {}
+    for chosen in ("periodic", "list") if scheduler == "decide" else (scheduler,):
+        options: dict[str, Any] = {"scheduler": chosen}
+        if chosen == "periodic":
+            options.update(latency=latency, bandwidth=bandwidth, time_limit=time_limit)
+        runs[chosen] = _evaluate_one(name, profile, processors, microbatches, steps, latency, bandwidth, options, True)
+    # "decide": the periodic schedule unless the list schedule is faster by more than rounding
+    best = next(iter(runs))
+    if len(runs) == 2:
+        periodic, listed = (runs[k][0]["cycles_per_microbatch"] for k in ("periodic", "list"))
+        best = "list" if listed < periodic * (1 - 1e-9) else "periodic"
+    row, trace = runs[best]
+    row = dict(row, scheduler=best)
+    for chosen, (other, other_trace) in runs.items():
+        row[f"{chosen}_cycles"] = other["cycles_per_microbatch"]
+        plan = other_trace.schedule.info.periodic
+        if plan is not None:
+            row.update(
+                periodic_period=plan.period,
+                periodic_lower_bound=plan.lower_bound,
+                periodic_status=plan.status,
+                periodic_gap=plan.gap,
+            )
+    return (row, trace) if return_trace else row
+
+
+def _evaluate_one(
+    name: str,
+    profile: CostProfile,
+    processors: int,
+    microbatches: int,
+    steps: int | None,
+    latency: float,
+    bandwidth: float,
+    options: dict[str, Any],
+    return_trace: bool,
+) -> Any:
+    """:func:`evaluate` of one schedule built with ``options``."""
+    sched = build_schedule(name, profile, processors, microbatches=microbatches, steps=steps, **options)
     trace = _simulate_finite(sched, latency, bandwidth)
     row: dict[str, Any]
     if sched.asynchronous:
         cycles = None
         for _ in range(_MAX_DOUBLINGS):
             try:
-                cycles = steady_state_period(trace)
+                cycles = _period(trace)
                 break
             except SteadyStateNotReached:  # a long transient or a long cycle: unroll more
                 sched = build_schedule(
-                    name, profile, processors, microbatches=microbatches, steps=2 * sched.microbatches
+                    name, profile, processors, microbatches=microbatches, steps=2 * sched.microbatches, **options
                 )
                 trace = _simulate_finite(sched, latency, bandwidth)
         if cycles is None:
-            cycles = steady_state_period(trace)
+            cycles = _period(trace)
         info = sched.info
         comm = (sched.communication_volume() / sched.microbatches) + info.allreduce_volume
         row = dict(
@@ -139,6 +197,12 @@ def evaluate(
     return (row, trace) if return_trace else row
 
 
+def _period(trace: Trace) -> float:
+    """The steady-state period of an asynchronous run (of a periodic order, or any other)."""
+    plan = trace.schedule.info.periodic
+    return steady_state_period(trace) if plan is None else simulated_period(trace, plan)
+
+
 def _simulate_finite(sched: Any, latency: float, bandwidth: float) -> Trace:
     """:func:`.engine.simulate`, refusing a run whose times overflow float64 (costs or latency near 1e308)."""
     trace = simulate(sched, latency=latency, bandwidth=bandwidth)
@@ -162,7 +226,8 @@ def compare(
 ) -> list[dict[str, Any]]:
     """Every schedule at every processor count, against ``baseline``.
 
-    ``kwargs`` go to :func:`evaluate` (``steps``, ``latency``, ``bandwidth``).
+    ``kwargs`` go to :func:`evaluate` (``steps``, ``latency``, ``bandwidth``, ``scheduler``,
+    ``time_limit``).
     ``progress(P, schedule)`` is called after each row is measured.
 
     Returns

@@ -14,7 +14,8 @@ Exact facts the tests pin (zero communication latency):
 
 A non-preemptive discrete-event simulation. A task is *released* when all its dependencies
 have ended plus their communication time (``latency + volume / bandwidth`` between different
-processors, 0 on the same one). A processor that is idle starts, among its released tasks,
+processors, 0 on the same one), and not before its ``Schedule.release`` time if it has one
+(a static schedule's start time). A processor that is idle starts, among its released tasks,
 either the next one of its fixed order (``Schedule.order``) or the one with the smallest
 ``Schedule.priority`` (list scheduling, work-conserving). One processor runs one task at a
 time; a schedule whose order contradicts its dependencies is reported as a deadlock
@@ -172,7 +173,7 @@ def simulate(schedule: Schedule, *, latency: float = 0.0, bandwidth: float = mat
         missing[task] = len(deps)
         for dep in deps:
             dependents[dep.task].append((task, dep))
-    release = dict.fromkeys(schedule.cost, 0.0)
+    release = {t: schedule.release.get(t, 0.0) for t in schedule.cost}
 
     key: Callable[[Task], tuple]
     if schedule.order is not None:
@@ -193,7 +194,7 @@ def simulate(schedule: Schedule, *, latency: float = 0.0, bandwidth: float = mat
     seq = 0
     for task, n in missing.items():
         if n == 0:
-            heapq.heappush(future, (0.0, seq, task))
+            heapq.heappush(future, (release[task], seq, task))
             seq += 1
     idle = [True] * schedule.num_processors
     start: dict[Task, float] = {}

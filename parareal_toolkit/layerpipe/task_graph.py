@@ -22,9 +22,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .costs import StageCost
 from .partition import LayerPipePlacement
+
+if TYPE_CHECKING:
+    from .modulo_scheduling import PeriodicSchedule
 
 __all__ = ["Task", "Dependency", "ScheduleInfo", "Schedule", "KIND_NAMES"]
 
@@ -94,6 +98,9 @@ class ScheduleInfo:
         2 (r - 1) / r times the stage's weights; not a task); 0 without replication.
     placement : LayerPipePlacement or None
         Processor of every F, A part and G (LayerPipe).
+    periodic : PeriodicSchedule or None
+        The static periodic schedule whose order the schedule runs (LayerPipe with
+        ``scheduler="periodic"``).
     """
 
     stages: tuple[tuple[int, int], ...] | None = None
@@ -104,6 +111,7 @@ class ScheduleInfo:
     load_bound: float | None = None
     allreduce_volume: float = 0.0
     placement: LayerPipePlacement | None = None
+    periodic: PeriodicSchedule | None = None
 
 
 @dataclass
@@ -113,7 +121,9 @@ class Schedule:
     Exactly one of ``order`` (list per processor, executed as written) and ``priority``
     (a key: smaller runs first among the tasks ready on an idle processor) is set.
     ``asynchronous`` schedules index micro-batches by training step and are measured by
-    their steady-state period; synchronous ones by their makespan.
+    their steady-state period; synchronous ones by their makespan. ``release`` gives some
+    tasks an earliest start (a static schedule's start times); the others start as soon
+    as they may.
     """
 
     name: str
@@ -126,6 +136,7 @@ class Schedule:
     priority: Callable[[Task], tuple] | None = None
     asynchronous: bool = False
     info: ScheduleInfo = field(default_factory=ScheduleInfo)
+    release: dict[Task, float] = field(default_factory=dict)
 
     def add(
         self, task: Task, cost: float, processor: int, deps: Iterable[Dependency | tuple[Task, float]] = ()

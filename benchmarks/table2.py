@@ -30,8 +30,8 @@ import sys
 import torch
 
 from parareal_toolkit.bench import CLOCKS, SEED_TABLE2, format_table2, plot_table2, table2
-from parareal_toolkit.bench.reference import SEED_DEPTH, seed_speedup
 from parareal_toolkit.bench.formatting import table2_results_tables
+from parareal_toolkit.bench.reference import SEED_DEPTH, seed_speedup
 from parareal_toolkit.bench.unit_costs import measure_unit_costs
 from parareal_toolkit.nn import parareal_resnet_plan
 from parareal_toolkit.results import results_record, results_table, write_results

@@ -330,7 +330,9 @@ def evaluate_on_network(
     whose run does not yet show its steady state is rebuilt with twice the steps (up to four
     times), as :func:`.comparison.evaluate` does. With ``contention`` (the default) every message
     is a task on its link (:func:`with_link_tasks`: messages on one link queue); without,
-    messages are edge latencies that never wait for each other.
+    messages are edge latencies that never wait for each other. LayerPipe runs its list
+    schedule here (``scheduler="list"`` of :func:`.comparison.evaluate`): the periodic schedule's
+    MILP knows processors, not links.
 
     Returns
     -------

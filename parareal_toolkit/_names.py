@@ -11,6 +11,10 @@ __all__ = [
     "FORMS",
     "BACKEND_NAMES",
     "PROBLEM_NAMES",
+    "LINEAR_PROBLEM_NAMES",
+    "NONLINEAR_PROBLEM_NAMES",
+    "STEPPER_NAMES",
+    "CRITERIA",
     "VERIFY_CASES",
     "DATASET_NAMES",
     "MODEL_NAMES",
@@ -31,7 +35,13 @@ FORMS = ("standard", "correction")
 BACKEND_NAMES = ("serial", "batched", "processes", "devices", "distributed")
 
 # ODEs
-PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")
+LINEAR_PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")
+NONLINEAR_PROBLEM_NAMES = ("lorenz", "vanderpol", "brusselator", "burgers", "allencahn")
+PROBLEM_NAMES = LINEAR_PROBLEM_NAMES + NONLINEAR_PROBLEM_NAMES
+# the time steppers of `parareal ode --fine/--coarse` (solve_ivp methods as "ivp-<method>")
+STEPPER_NAMES = ("explicit-euler", "rk4", "implicit-euler", "trapezoid")
+# what `tol` is compared with: the increment, or the a-posteriori error estimate
+CRITERIA = ("increment", "estimate")
 
 # networks and training
 VERIFY_CASES = ("linear", "linear+bias", "relu", "batchnorm")

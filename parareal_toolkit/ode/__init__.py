@@ -7,6 +7,7 @@ from .implicit_euler import ImplicitEulerPropagator
 from .implicit_steppers import ImplicitEulerStepper, NewtonConvergenceError, TrapezoidStepper
 from .linear import LinearODE, LinearProblem
 from .nonlinear import NonlinearODE, NonlinearProblem
+from .nonlinear_theory import fine_lipschitz_estimate, gander_hairer_bound, lipschitz_constants, logarithmic_norm
 from .nonlinear_problems import NONLINEAR_PROBLEMS, allen_cahn, brusselator, burgers, lorenz, van_der_pol
 from .plotting import plot_convergence_factor
 from .problems import PROBLEMS, advection_periodic, dahlquist, damped_oscillator, heat_1d, heat_2d, make_problem
@@ -55,6 +56,10 @@ __all__ = [
     "NewtonConvergenceError",
     "SolveIVPPropagator",
     "SOLVE_IVP_METHODS",
+    "gander_hairer_bound",
+    "lipschitz_constants",
+    "logarithmic_norm",
+    "fine_lipschitz_estimate",
     "implicit_euler_amplification",
     "convergence_factor",
     "heat_contraction_factor",

@@ -54,6 +54,7 @@ class CallablePropagator:
     The exact flow of ``u' = -u`` written with times, and the same as a slice function:
 
     >>> import math
+    >>> import numpy as np
     >>> from parareal_toolkit import TimeGrid, parareal
     >>> from parareal_toolkit.ode import CallablePropagator
     >>> grid = TimeGrid.uniform(1.0, 4)
@@ -61,8 +62,8 @@ class CallablePropagator:
     >>> coarse = CallablePropagator(lambda u, j: u / (1 + 0.25), 4)  # one implicit-Euler step
     >>> fine.signature, coarse.signature, fine.num_slices
     ('interval', 'slice', 4)
-    >>> result = parareal(fine, coarse, 1.0)
-    >>> abs(result.final - math.exp(-1.0)) < 1e-15
+    >>> result = parareal(fine, coarse, np.array([1.0]))
+    >>> bool(abs(result.final[0] - math.exp(-1.0)) < 1e-15)
     True
     """
 

@@ -68,7 +68,7 @@ def lorenz(
     >>> from parareal_toolkit.ode import lorenz
     >>> problem = lorenz()
     >>> problem.ode.rhs(0.0, problem.u0).tolist()  # (σ(y - x), x(ρ - z) - y, xy - βz)
-    [150.0, 1.0, -128.0]
+    [150.0, -15.0, -128.0]
     """
     s, r, b = check_real(sigma, "sigma"), check_real(rho, "rho"), check_real(beta, "beta")
 

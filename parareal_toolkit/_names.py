@@ -15,6 +15,7 @@ __all__ = [
     "NONLINEAR_PROBLEM_NAMES",
     "STEPPER_NAMES",
     "CRITERIA",
+    "INITIAL_NAMES",
     "VERIFY_CASES",
     "DATASET_NAMES",
     "MODEL_NAMES",
@@ -38,6 +39,8 @@ BACKEND_NAMES = ("serial", "batched", "processes", "devices", "distributed")
 LINEAR_PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")
 NONLINEAR_PROBLEM_NAMES = ("lorenz", "vanderpol", "brusselator", "burgers", "allencahn")
 PROBLEM_NAMES = LINEAR_PROBLEM_NAMES + NONLINEAR_PROBLEM_NAMES
+# named initial values of the linear PDE problems (heat1d, heat2d, advection)
+INITIAL_NAMES = ("hat", "sine", "gaussian", "square")
 # the time steppers of `parareal ode --fine/--coarse` (solve_ivp methods as "ivp-<method>")
 STEPPER_NAMES = ("explicit-euler", "rk4", "implicit-euler", "trapezoid")
 # what `tol` is compared with: the increment, or the a-posteriori error estimate

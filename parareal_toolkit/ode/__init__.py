@@ -10,7 +10,17 @@ from .nonlinear import NonlinearODE, NonlinearProblem
 from .nonlinear_theory import fine_lipschitz_estimate, gander_hairer_bound, lipschitz_constants, logarithmic_norm
 from .nonlinear_problems import NONLINEAR_PROBLEMS, allen_cahn, brusselator, burgers, lorenz, van_der_pol
 from .plotting import plot_convergence_factor
-from .problems import PROBLEMS, advection_periodic, dahlquist, damped_oscillator, heat_1d, heat_2d, make_problem
+from .problems import (
+    INITIAL_NAMES,
+    PROBLEMS,
+    advection_periodic,
+    dahlquist,
+    damped_oscillator,
+    heat_1d,
+    heat_2d,
+    initial_profile,
+    make_problem,
+)
 from .seed_algorithm1 import seed_algorithm1_literal
 from .solve_ivp_propagator import SOLVE_IVP_METHODS, SolveIVPPropagator
 from .steppers import ExplicitEulerStepper, RK4Stepper, TimeStepper
@@ -32,6 +42,8 @@ __all__ = [
     "ImplicitEulerPropagator",
     "PROBLEMS",
     "make_problem",
+    "initial_profile",
+    "INITIAL_NAMES",
     "heat_1d",
     "heat_2d",
     "advection_periodic",

@@ -1,0 +1,126 @@
+"""The facts of parareal hold for nonlinear problems with the new time steppers (hypothesis, float64).
+
+Standard form only: the correction form adds ``G_j(0)``, which a nonlinear coarse
+propagator need not map to zero (the driver's documentation says so).
+"""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
+from parareal_toolkit.ode import (
+    ExplicitEulerStepper,
+    ImplicitEulerStepper,
+    RK4Stepper,
+    TrapezoidStepper,
+    allen_cahn,
+    brusselator,
+    burgers,
+    lorenz,
+    van_der_pol,
+)
+
+_settings = settings(max_examples=12, deadline=None)
+
+
+@st.composite
+def nonlinear_problems(draw):
+    """A short-time catalogue problem with random parameters: small enough for every stepper."""
+    kind = draw(st.sampled_from(["lorenz", "vanderpol", "brusselator", "burgers", "allencahn"]))
+    t = draw(st.floats(0.05, 0.3))
+    if kind == "lorenz":
+        start = draw(st.lists(st.floats(-10, 10), min_size=3, max_size=3)) + np.array([0.0, 0.0, 20.0])
+        return lorenz(t_final=t, u0=start)
+    if kind == "vanderpol":
+        return van_der_pol(draw(st.floats(0, 5)), t_final=t, u0=draw(st.lists(st.floats(-2, 2), min_size=2, max_size=2)))
+    if kind == "brusselator":
+        return brusselator(draw(st.integers(1, 5)), t_final=t)
+    m = draw(st.integers(3, 10))
+    values = np.array(draw(st.lists(st.floats(-1, 1), min_size=m, max_size=m)))
+    if kind == "burgers":
+        return burgers(m, viscosity=draw(st.floats(0.05, 0.2)), t_final=t, initial=values)
+    return allen_cahn(m, diffusion=draw(st.floats(1e-3, 1e-2)), t_final=t, initial=values)
+
+
+steppers = st.sampled_from([ExplicitEulerStepper, RK4Stepper, ImplicitEulerStepper, TrapezoidStepper])
+
+
+def setup(problem, n, fine_kind, coarse_kind, fine_substeps):
+    grid = TimeGrid.uniform(problem.t_final, n)
+    fine = fine_kind(problem.ode, grid, substeps=fine_substeps)
+    coarse = coarse_kind(problem.ode, grid)
+    return fine, coarse, propagate_sequentially(fine, problem.u0)
+
+
+def tolerance(reference):
+    return 1e-9 * max(1.0, max(float(np.abs(r).max()) for r in reference))
+
+
+@_settings
+@given(nonlinear_problems(), st.integers(2, 6), steppers, steppers, st.integers(2, 8))
+def test_after_k_iterations_the_first_k_plus_one_states_are_exact(problem, n, fine_kind, coarse_kind, m):
+    fine, coarse, reference = setup(problem, n, fine_kind, coarse_kind, m)
+    result = parareal(fine, coarse, problem.u0, iterations=n, reference=reference)
+    iterates = result.iterates_array()
+    atol = tolerance(reference)
+    for k in range(n + 1):
+        np.testing.assert_allclose(iterates[k, : k + 1], np.array(reference)[: k + 1], rtol=0, atol=atol)
+    # K = N gives the fine solution everywhere
+    np.testing.assert_allclose(result.states_array(), np.array(reference), rtol=0, atol=atol)
+    assert result.converged
+
+
+@_settings
+@given(nonlinear_problems(), st.integers(2, 6), steppers, steppers, st.integers(2, 8))
+def test_the_fine_solution_is_a_fixed_point(problem, n, fine_kind, coarse_kind, m):
+    fine, coarse, reference = setup(problem, n, fine_kind, coarse_kind, m)
+    result = parareal(fine, coarse, problem.u0, iterations=1, initial=np.array(reference[1:]), reference=reference)
+    assert result.increments[0] <= tolerance(reference)
+    assert result.errors[-1] <= tolerance(reference)
+
+
+@_settings
+@given(nonlinear_problems(), st.integers(2, 6), steppers, st.integers(1, 4))
+def test_coarse_equal_to_fine_converges_in_one_iteration(problem, n, kind, m):
+    grid = TimeGrid.uniform(problem.t_final, n)
+    fine = kind(problem.ode, grid, substeps=m)
+    reference = propagate_sequentially(fine, problem.u0)
+    result = parareal(fine, kind(problem.ode, grid, substeps=m), problem.u0, iterations=1, reference=reference)
+    assert result.errors[-1] <= tolerance(reference)
+
+
+@_settings
+@given(nonlinear_problems(), st.integers(2, 5), steppers, st.integers(1, 4))
+def test_a_batch_of_slices_equals_one_call_per_slice(problem, n, kind, m):
+    grid = TimeGrid.uniform(problem.t_final, n)
+    stepper = kind(problem.ode, grid, substeps=m)
+    states = propagate_sequentially(stepper, problem.u0)[:-1]
+    slices = list(range(n))[::-1]
+    batch = stepper.propagate_batch(states[::-1], slices)
+    for u, j, value in zip(states[::-1], slices, batch):
+        np.testing.assert_allclose(value, stepper(u, j), rtol=0, atol=1e-13 * max(1.0, float(np.abs(value).max())))
+
+
+@_settings
+@given(nonlinear_problems(), st.integers(2, 6), st.integers(2, 8))
+def test_the_a_posteriori_estimate_bounds_the_error_when_the_fine_propagator_contracts(problem, n, m):
+    """With ``L`` measured as the largest ratio the fine propagator shows, the estimate is above the error.
+
+    ``L`` here is a finite-difference estimate over the iterates (not a certificate), large
+    enough on these short slices; the test checks the bookkeeping of the recursion.
+    """
+    fine, coarse, reference = setup(problem, n, RK4Stepper, ImplicitEulerStepper, m)
+    result = parareal(fine, coarse, problem.u0, iterations=n, reference=reference, fine_lipschitz=1.0)
+    iterates = result.iterates_array()
+    # the smallest L for which the estimate's recursion is valid on these very states
+    ratios = [
+        np.abs(fine(iterates[k, j], j) - reference[j + 1]).max() / np.abs(iterates[k, j] - reference[j]).max()
+        for k in range(n + 1)
+        for j in range(n)
+        if np.abs(iterates[k, j] - reference[j]).max() > 1e-12
+    ]
+    lipschitz = max([1.0, *ratios])
+    result = parareal(fine, coarse, problem.u0, iterations=n, reference=reference, fine_lipschitz=lipschitz)
+    for error, estimate in zip(result.errors[1:], result.estimates):
+        assert error <= estimate * (1 + 1e-9) + tolerance(reference)

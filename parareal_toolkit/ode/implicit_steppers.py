@@ -6,9 +6,11 @@ Both methods solve, per step from ``(t, u)`` to ``t + h``,
 
 (implicit Euler: ``c = u``, ``γ = 1``; trapezoid: ``c = u + h/2 f(t, u)``, ``γ = 1/2``) by
 Newton's method from ``Y = u`` with the matrix ``I - h γ J(t + h, Y)``, where ``J`` is the
-user's Jacobian or forward differences of ``f`` (:meth:`NonlinearODE.jacobian`). Rows of a
-batch iterate independently (a converged row is left alone), so a batch gives the values
-one call per slice gives. Newton stops when ``max |ΔY| <= newton_tol (1 + max |Y|)``; a
+user's Jacobian or forward differences of ``f`` (:meth:`NonlinearODE.jacobian`), damped:
+a step that increases the residual is halved (up to ten times). Rows of a batch iterate
+independently (a converged row is left alone), so a batch gives the values one call per
+slice gives. Newton stops when the full correction is small,
+``max |ΔY| <= newton_tol (1 + max |Y|)``; a
 step that has not converged after ``max_newton`` iterations raises
 :class:`NewtonConvergenceError` (never a silently wrong state); one whose iterate becomes
 NaN or infinite returns it, and the parareal driver reports the non-finite state.
@@ -46,27 +48,47 @@ class _NewtonStepper(TimeStepper):
     def _constant(self, t, U, h):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _residual(self, c, t1, gh, Y):
+        return Y - c - gh * self.ode.rhs_rows(t1, Y)
+
     def _step(self, t, U, h):
         c = self._constant(t, U, h)
         t1, gh = t + h, self.gamma * h
         Y = U.copy()
         active = np.arange(U.shape[0])
+        residual = self._residual(c, t1, gh, Y)
         for _ in range(self.max_newton):
-            y, tt, g = Y[active], t1[active], gh[active]
-            residual = y - c[active] - g * self.ode.rhs_rows(tt, y)
-            if not np.all(np.isfinite(residual)):
-                bad = ~np.all(np.isfinite(residual), axis=1)
+            bad = ~np.all(np.isfinite(residual[active]), axis=1)
+            if bad.any():
                 Y[active[bad]] = np.nan  # reported by the driver as a non-finite state
-                active, y, tt, g, residual = active[~bad], y[~bad], tt[~bad], g[~bad], residual[~bad]
+                active = active[~bad]
                 if active.size == 0:
                     return Y
-            delta = self._solve(tt, y, g, residual)
-            Y[active] = y - delta
-            size = np.abs(delta).max(axis=1)
-            done = size <= self.newton_tol * (1.0 + np.abs(Y[active]).max(axis=1))
-            active = active[~done]
+            y, tt, g, r = Y[active], t1[active], gh[active], residual[active]
+            delta = self._solve(tt, y, g, r)
+            trial = y - delta
+            # converged when the full Newton correction is negligible
+            done = np.abs(delta).max(axis=1) <= self.newton_tol * (1.0 + np.abs(trial).max(axis=1))
+            Y[active[done]] = trial[done]
+            active, y, tt, g, r, delta, trial = (
+                a[~done] for a in (active, y, tt, g, r, delta, trial)
+            )
             if active.size == 0:
                 return Y
+            # Damped Newton: halve the step while it increases the residual (at most 10 times);
+            # far from the solution the full step can leave the basin of attraction.
+            size = np.ones((active.size, 1))
+            trial_residual = self._residual(c[active], tt, g, trial)
+            before = np.abs(r).max(axis=1)
+            for _ in range(10):
+                worse = ~(np.abs(trial_residual).max(axis=1) <= before)  # NaN counts as worse
+                if not worse.any():
+                    break
+                size[worse] /= 2
+                trial[worse] = y[worse] - size[worse] * delta[worse]
+                trial_residual[worse] = self._residual(c[active[worse]], tt[worse], g[worse], trial[worse])
+            Y[active] = trial
+            residual[active] = trial_residual
         i = int(active[0])
         raise NewtonConvergenceError(
             f"Newton's method did not converge in {self.max_newton} iterations on the {self.name} step "

@@ -15,6 +15,7 @@ __all__ = [
     "NONLINEAR_PROBLEM_NAMES",
     "STEPPER_NAMES",
     "CRITERIA",
+    "SOLVE_IVP_NAMES",
     "INITIAL_NAMES",
     "VERIFY_CASES",
     "DATASET_NAMES",
@@ -43,6 +44,8 @@ PROBLEM_NAMES = LINEAR_PROBLEM_NAMES + NONLINEAR_PROBLEM_NAMES
 INITIAL_NAMES = ("hat", "sine", "gaussian", "square")
 # the time steppers of `parareal ode --fine/--coarse` (solve_ivp methods as "ivp-<method>")
 STEPPER_NAMES = ("explicit-euler", "rk4", "implicit-euler", "trapezoid")
+# scipy's solve_ivp methods as `parareal ode --fine ivp-<method>`
+SOLVE_IVP_NAMES = ("ivp-rk45", "ivp-rk23", "ivp-dop853", "ivp-radau", "ivp-bdf", "ivp-lsoda")
 # what `tol` is compared with: the increment, or the a-posteriori error estimate
 CRITERIA = ("increment", "estimate")
 

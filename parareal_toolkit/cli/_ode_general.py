@@ -274,11 +274,9 @@ def run_steppers(args: argparse.Namespace) -> int:
         }
         write_json("--json", args.json, _json_safe(payload))
         print(f"results written to {args.json}")
-    if not result.finite:
-        print(
-            f"parareal ode: error: non-finite values (NaN or infinity) at iteration {result.nonfinite_iteration}"
-            + ("" if finite_reference else "; the sequential fine solution is itself non-finite: use more --fine-substeps"),
-            file=sys.stderr,
-        )
+    if not result.finite or not finite_reference:
+        where = f"at iteration {result.nonfinite_iteration}" if not result.finite else "in the reference"
+        cause = "" if finite_reference else "; the sequential fine solution is itself non-finite: use more --fine-substeps"
+        print(f"parareal ode: error: non-finite values (NaN or infinity) {where}{cause}", file=sys.stderr)
         return 1
     return 0

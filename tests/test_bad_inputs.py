@@ -742,7 +742,9 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "ode/rtol-without-ivp": cli("ode", "--problem", "lorenz", "--rtol", "1e-6", fragment="--rtol applies only"),
     "ode/initial-on-lorenz": cli("ode", "--problem", "lorenz", "--initial", "sine", fragment="--initial applies only"),
     "ode/exact-fine-on-lorenz": cli("ode", "--problem", "lorenz", "--fine", "exact", fragment="--fine exact applies"),
-    "ode/exact-fine-with-substeps": cli("ode", "--fine", "exact", "--fine-substeps", "3", fragment="--fine exact takes"),
+    "ode/exact-fine-with-substeps": cli(
+        "ode", "--fine", "exact", "--fine-substeps", "3", fragment="--fine exact takes"
+    ),
     "ode/processes-on-burgers": cli(
         "ode", "--problem", "burgers", "--backend", "processes", fragment="--backend processes applies only"
     ),
@@ -777,7 +779,9 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         lambda: _driver(reference=np.zeros((3, 8))), ValueError, r"`reference` must hold N \+ 1 = 5 states"
     ),
     "ode/stepper-substeps-0": api(
-        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).RK4Stepper(_heat()[0].ode, _heat()[1].grid, substeps=0),
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).RK4Stepper(
+            _heat()[0].ode, _heat()[1].grid, substeps=0
+        ),
         ValueError,
         r"`substeps` must be at least 1",
     ),

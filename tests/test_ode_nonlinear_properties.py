@@ -33,7 +33,9 @@ def nonlinear_problems(draw):
         start = draw(st.lists(st.floats(-10, 10), min_size=3, max_size=3)) + np.array([0.0, 0.0, 20.0])
         return lorenz(t_final=t, u0=start)
     if kind == "vanderpol":
-        return van_der_pol(draw(st.floats(0, 5)), t_final=t, u0=draw(st.lists(st.floats(-2, 2), min_size=2, max_size=2)))
+        return van_der_pol(
+            draw(st.floats(0, 5)), t_final=t, u0=draw(st.lists(st.floats(-2, 2), min_size=2, max_size=2))
+        )
     if kind == "brusselator":
         return brusselator(draw(st.integers(1, 5)), t_final=t)
     m = draw(st.integers(3, 10))

@@ -41,7 +41,8 @@ def van_der_pol_exact():
 
 
 @pytest.mark.parametrize(
-    ("kind", "ratio"), [(RK4Stepper, 16.0), (ImplicitEulerStepper, 2.0), (ExplicitEulerStepper, 2.0), (TrapezoidStepper, 4.0)]
+    ("kind", "ratio"),
+    [(RK4Stepper, 16.0), (ImplicitEulerStepper, 2.0), (ExplicitEulerStepper, 2.0), (TrapezoidStepper, 4.0)],
 )
 def test_measured_order_halving_the_step_divides_the_error_by_two_to_the_order(kind, ratio, van_der_pol_exact):
     problem, exact = van_der_pol_exact
@@ -70,7 +71,9 @@ def test_steppers_run_numpy_free_user_functions_and_differences_match_the_jacobi
     u0 = np.array([1.0, 0.0])
     with_jac = ImplicitEulerStepper(NonlinearODE(rhs, 2, jac), grid, substeps=10)
     by_differences = ImplicitEulerStepper(NonlinearODE(rhs, 2), grid, substeps=10)
-    np.testing.assert_allclose(propagate_sequentially(with_jac, u0), propagate_sequentially(by_differences, u0), atol=1e-11)
+    np.testing.assert_allclose(
+        propagate_sequentially(with_jac, u0), propagate_sequentially(by_differences, u0), atol=1e-11
+    )
     batch = with_jac.propagate_batch([u0, u0], [0, 3])  # rows at different times
     np.testing.assert_allclose(batch[1], with_jac(u0, 3), rtol=0, atol=1e-15)
 
@@ -152,7 +155,9 @@ def test_arrays_are_accepted_as_state_sequences_and_iterates_come_as_one_array()
     grid = TimeGrid.uniform(problem.t_final, 4)
     fine, coarse = ExactPropagator(problem.ode, grid), ImplicitEulerPropagator(problem.ode, grid)
     reference = np.array(propagate_sequentially(fine, problem.u0))
-    as_lists = parareal(fine, coarse, problem.u0, iterations=2, initial=list(reference[1:-1]), reference=list(reference))
+    as_lists = parareal(
+        fine, coarse, problem.u0, iterations=2, initial=list(reference[1:-1]), reference=list(reference)
+    )
     as_arrays = parareal(fine, coarse, problem.u0, iterations=2, initial=reference[1:-1], reference=reference)
     assert as_lists.errors == as_arrays.errors
     iterates = as_arrays.iterates_array()

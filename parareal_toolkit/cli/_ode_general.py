@@ -216,7 +216,7 @@ def run_steppers(args: argparse.Namespace) -> int:
     )
     print(f"a-posteriori estimate with L = {lipschitz:.4g} (Lipschitz constant of a fine slice, from the Jacobian)")
     print(f"{'k':>3}  {'max error':>11}  {'increment':>11}  {'estimate':>11}  {'fine evals':>10}  {'coarse evals':>12}")
-    fmt = lambda v: f"{v:11.3e}" if v is not None else f"{'-':>11}"  # noqa: E731
+    fmt = lambda v: f"{v:11.3e}" if v is not None else f"{'-':>11}"
     rows = []
     for k in range(result.iterations + 1):
         increment = result.increments[k - 1] if k > 0 else None
@@ -276,7 +276,9 @@ def run_steppers(args: argparse.Namespace) -> int:
         print(f"results written to {args.json}")
     if not result.finite or not finite_reference:
         where = f"at iteration {result.nonfinite_iteration}" if not result.finite else "in the reference"
-        cause = "" if finite_reference else "; the sequential fine solution is itself non-finite: use more --fine-substeps"
+        cause = (
+            "" if finite_reference else "; the sequential fine solution is itself non-finite: use more --fine-substeps"
+        )
         print(f"parareal ode: error: non-finite values (NaN or infinity) {where}{cause}", file=sys.stderr)
         return 1
     return 0

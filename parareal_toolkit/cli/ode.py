@@ -31,7 +31,6 @@ from .._names import (
     CRITERIA,
     FORMS,
     INITIAL_NAMES,
-    NONLINEAR_PROBLEM_NAMES,
     PROBLEM_NAMES,
     SOLVE_IVP_NAMES,
     STEPPER_NAMES,

@@ -7,8 +7,8 @@ from .implicit_euler import ImplicitEulerPropagator
 from .implicit_steppers import ImplicitEulerStepper, NewtonConvergenceError, TrapezoidStepper
 from .linear import LinearODE, LinearProblem
 from .nonlinear import NonlinearODE, NonlinearProblem
-from .nonlinear_theory import fine_lipschitz_estimate, gander_hairer_bound, lipschitz_constants, logarithmic_norm
 from .nonlinear_problems import NONLINEAR_PROBLEMS, allen_cahn, brusselator, burgers, lorenz, van_der_pol
+from .nonlinear_theory import fine_lipschitz_estimate, gander_hairer_bound, lipschitz_constants, logarithmic_norm
 from .plotting import plot_convergence_factor
 from .problems import (
     INITIAL_NAMES,

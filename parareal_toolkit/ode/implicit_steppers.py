@@ -36,9 +36,7 @@ class NewtonConvergenceError(RuntimeError):
 class _NewtonStepper(TimeStepper):
     gamma = 1.0
 
-    def __init__(
-        self, ode, grid: TimeGrid, *, substeps: int = 1, newton_tol: float = 1e-12, max_newton: int = 50
-    ):
+    def __init__(self, ode, grid: TimeGrid, *, substeps: int = 1, newton_tol: float = 1e-12, max_newton: int = 50):
         super().__init__(ode, grid, substeps=substeps)
         if not hasattr(ode, "jacobian"):
             raise TypeError(f"`ode` must have a `jacobian` method for an implicit stepper; got {type(ode).__name__}.")
@@ -70,9 +68,7 @@ class _NewtonStepper(TimeStepper):
             # converged when the full Newton correction is negligible
             done = np.abs(delta).max(axis=1) <= self.newton_tol * (1.0 + np.abs(trial).max(axis=1))
             Y[active[done]] = trial[done]
-            active, y, tt, g, r, delta, trial = (
-                a[~done] for a in (active, y, tt, g, r, delta, trial)
-            )
+            active, y, tt, g, r, delta, trial = (a[~done] for a in (active, y, tt, g, r, delta, trial))
             if active.size == 0:
                 return Y
             # Damped Newton: halve the step while it increases the residual (at most 10 times);

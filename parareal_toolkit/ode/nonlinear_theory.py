@@ -43,7 +43,9 @@ from ..propagator import TimeGrid, check_propagator
 __all__ = ["gander_hairer_bound", "lipschitz_constants", "logarithmic_norm", "fine_lipschitz_estimate"]
 
 
-def gander_hairer_bound(alpha: float, beta: float, num_slices: int, iterations: int, initial_error: float) -> np.ndarray:
+def gander_hairer_bound(
+    alpha: float, beta: float, num_slices: int, iterations: int, initial_error: float
+) -> np.ndarray:
     """The Gander–Hairer superlinear bound on ``max_n norm(e^k_n)`` for ``k = 0..iterations``.
 
     ``max_{1<=n<=N} α^k β^{n-1-k} C(n-1, k) E_0`` with ``E_0 = max_n norm(e^0_n)`` (see the

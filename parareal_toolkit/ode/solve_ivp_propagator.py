@@ -48,9 +48,7 @@ class SolveIVPPropagator(TimeStepper):
     True
     """
 
-    def __init__(
-        self, ode: Any, grid: TimeGrid, *, method: str = "RK45", rtol: float = 1e-8, atol: float = 1e-10
-    ):
+    def __init__(self, ode: Any, grid: TimeGrid, *, method: str = "RK45", rtol: float = 1e-8, atol: float = 1e-10):
         super().__init__(ode, grid, substeps=1)
         self.method = check_choice(method, "method", SOLVE_IVP_METHODS)
         self.rtol = check_real(rtol, "rtol", minimum=0, strict=True)

@@ -376,6 +376,7 @@ def test_tol_on_the_estimate_certifies_the_error_and_says_so(tmp_path, capsys):
     assert data["criterion"] == "estimate" and data["converged"]
     assert last["max_error"] <= last["estimate"] <= 1e-6
     assert all(r["max_error"] <= r["estimate"] for r in data["rows"][1:])
+    assert data["gander_hairer"]["alpha"] > 0 and data["rows"][0]["bound"] == data["rows"][0]["max_error"]
 
 
 def test_steppers_on_a_linear_problem_and_a_solve_ivp_fine_propagator(capsys):

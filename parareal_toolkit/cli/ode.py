@@ -726,7 +726,9 @@ def _barrier() -> None:
         raise DistributedError(f"a rank did not reach the start of the run: {exc}") from None
 
 
-def _save_figure(path: str, result: Any, bounds: Any, title: str, times: Any) -> None:
+def _save_figure(
+    path: str, result: Any, bounds: Any, title: str, times: Any, *, label: str = "Gander-Vandewalle bound"
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -736,7 +738,7 @@ def _save_figure(path: str, result: Any, bounds: Any, title: str, times: Any) ->
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
     try:
-        plot_convergence(result, bounds=None if bounds is None else {"Gander-Vandewalle bound": bounds}, ax=left)
+        plot_convergence(result, bounds=None if bounds is None else {label: bounds}, ax=left)
         left.set_title(title)
         plot_error_over_time(result, times, ax=right)
         fig.tight_layout()

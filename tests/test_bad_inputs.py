@@ -770,6 +770,9 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         status=1,
         fragment="the sequential fine solution is itself non-finite",
     ),
+    "ode/nonlinear-run-too-long": cli(
+        "ode", "--problem", "burgers", "--fine-substeps", "100000000", fragment="exceeds --time-limit 600 s"
+    ),
     "driver/estimate-without-lipschitz": api(
         lambda: _driver(tol=1e-6, criterion="estimate"), ValueError, r"`criterion='estimate'` needs `fine_lipschitz`"
     ),

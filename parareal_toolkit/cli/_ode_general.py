@@ -141,6 +141,29 @@ def _stepper(name: str, substeps: int, problem: Any, grid: Any, args: argparse.N
     return kind(problem.ode, grid, substeps=substeps), f"{substeps} {name} step(s)"
 
 
+def _estimate_seconds(fine: Any, coarse: Any, problem: Any, grid: Any, iterations: int) -> float:
+    """Seconds of the run, from one timed step of each stepper (a solve_ivp slice is timed whole).
+
+    Slice evaluations: the reference (``N``), ``K`` sweeps, and ``3N`` for the Gander–Hairer
+    constants; coarse: the initial sweep and ``K`` sweeps, ``3N`` for the constants.
+    """
+    from ..ode.solve_ivp_propagator import SolveIVPPropagator
+
+    def per_slice(propagator: Any) -> float:
+        if isinstance(propagator, SolveIVPPropagator):
+            start = time.perf_counter()
+            propagator(problem.u0, 0)
+            return time.perf_counter() - start
+        pilot = type(propagator)(propagator.ode, grid, substeps=1)
+        pilot(problem.u0, 0)  # the first call pays for imports and caches
+        start = time.perf_counter()
+        pilot(problem.u0, 0)
+        return (time.perf_counter() - start) * propagator.substeps
+
+    n = grid.num_slices
+    return per_slice(fine) * n * (iterations + 4) + per_slice(coarse) * n * (iterations + 4)
+
+
 def run_steppers(args: argparse.Namespace) -> int:
     """Run ``parareal ode`` on time steppers; the exit codes are those of ``parareal ode``.
 
@@ -157,7 +180,7 @@ def run_steppers(args: argparse.Namespace) -> int:
     from ..ode.implicit_steppers import NewtonConvergenceError
     from ..ode.nonlinear_theory import fine_lipschitz_estimate, gander_hairer_bound, lipschitz_constants
     from ..propagator import TimeGrid
-    from .ode import _json_safe, _save_figure
+    from .ode import _ANNOUNCE_SECONDS, _duration, _json_safe, _save_figure
 
     problem, (fine_default, fine_h, coarse_default, coarse_h) = _build(args)
     grid = TimeGrid.uniform(problem.t_final, args.slices)
@@ -181,6 +204,14 @@ def run_steppers(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)  # non-finite values are reported below
         try:
+            cost = _estimate_seconds(fine, coarse, problem, grid, max_iterations)
+            if cost > args.time_limit:
+                raise CliError(
+                    f"estimated run time ~{_duration(cost)} exceeds --time-limit {args.time_limit:g} s; use "
+                    "fewer --fine-substeps, --slices or --iterations, or raise --time-limit."
+                )
+            if cost > _ANNOUNCE_SECONDS:
+                print(f"parareal ode: estimated run time ~{_duration(cost)}", file=sys.stderr, flush=True)
             start = time.perf_counter()
             reference = [problem.u0]
             for j in range(grid.num_slices):

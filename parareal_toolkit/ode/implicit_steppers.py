@@ -35,6 +35,7 @@ class NewtonConvergenceError(RuntimeError):
 
 class _NewtonStepper(TimeStepper):
     gamma = 1.0
+    supports_tensors = False  # Newton's linear solves and the Jacobians are numpy
 
     def __init__(self, ode, grid: TimeGrid, *, substeps: int = 1, newton_tol: float = 1e-12, max_newton: int = 50):
         super().__init__(ode, grid, substeps=substeps)

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_real_array
+from ._arrays import is_tensor, times_transposed
 
 __all__ = ["LinearODE", "LinearProblem"]
 
@@ -68,6 +69,7 @@ class LinearODE:
         if not np.all(np.isfinite(data)):
             raise ValueError("`A` must be finite; it contains NaN or infinite entries.")
         self._A = matrix
+        self._tensor_cache: dict = {}
 
     @property
     def A(self):
@@ -97,6 +99,8 @@ class LinearODE:
         numpy.ndarray
             ``A u`` (rows ``A U_i`` for stacked states).
         """
+        if is_tensor(u):  # tensor states: A as a dense tensor like u, built once per device and dtype
+            return times_transposed(u, self._A, self._tensor_cache)
         u = np.asarray(u, dtype=float)
         return np.asarray(self._A @ u.T).T
 

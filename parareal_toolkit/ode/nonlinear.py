@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_callable, check_int, check_real_array
+from ._arrays import is_tensor
 
 __all__ = ["NonlinearODE", "NonlinearProblem"]
 
@@ -75,17 +76,19 @@ class NonlinearODE:
         """Whether the user supplied ``jacobian`` (otherwise it is computed by differences)."""
         return self._jacobian is not None
 
-    def rhs(self, t: Any, u: np.ndarray) -> np.ndarray:
+    def rhs(self, t: Any, u: Any) -> Any:
         """``f(t, u)``; for stacked states see the class docstring.
 
         Returns
         -------
-        numpy.ndarray
-            The derivative, of the shape of ``u``, as float64.
+        numpy.ndarray or torch.Tensor
+            The derivative, of the shape of ``u``: float64 for numpy states, a tensor as
+            ``rhs`` returns it for tensor states.
         """
-        return np.asarray(self._rhs(t, u), dtype=float)
+        value = self._rhs(t, u)
+        return value if is_tensor(value) else np.asarray(value, dtype=float)
 
-    def rhs_rows(self, t: np.ndarray, U: np.ndarray) -> np.ndarray:
+    def rhs_rows(self, t: Any, U: Any) -> Any:
         """``f(t_i, U_i)`` for the rows of ``U`` (shape ``(k, m)``), ``t`` of shape ``(k, 1)``.
 
         One call of ``rhs`` when it is vectorized, else one per row.
@@ -97,7 +100,12 @@ class NonlinearODE:
         """
         if self.vectorized:
             return self.rhs(t, U)
-        return np.stack([self.rhs(float(t[i, 0]), U[i]) for i in range(U.shape[0])])
+        rows = [self.rhs(float(t[i, 0]), U[i]) for i in range(U.shape[0])]
+        if is_tensor(U):
+            import torch
+
+            return torch.stack(rows)
+        return np.stack(rows)
 
     def jacobian(self, t: float, u: np.ndarray) -> Any:
         """``∂f/∂u`` at ``(t, u)``: the user's, or forward differences of ``f``.

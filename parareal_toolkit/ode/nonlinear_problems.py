@@ -15,7 +15,9 @@ name                equation                                       behaviour und
 ==================  =============================================  ==========================================
 
 Every right-hand side is vectorized (it accepts stacked states) and comes with its exact
-Jacobian, so Newton-based steppers need no differences and the steppers batch slices.
+Jacobian, so Newton-based steppers need no differences and the steppers batch slices. The
+right-hand sides also accept torch tensors (the explicit steppers then run on tensors, on
+any device); the Jacobians are numpy.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .._validation import check_int, check_real, check_real_array
+from ._arrays import concat_last, constant_like, roll_last, stack_last, times_transposed
 from .nonlinear import NonlinearODE, NonlinearProblem
 
 __all__ = ["lorenz", "van_der_pol", "brusselator", "burgers", "allen_cahn", "NONLINEAR_PROBLEMS"]
@@ -74,7 +77,7 @@ def lorenz(
 
     def rhs(t, u):
         x, y, z = u[..., 0], u[..., 1], u[..., 2]
-        return np.stack([s * (y - x), x * (r - z) - y, x * y - b * z], axis=-1)
+        return stack_last([s * (y - x), x * (r - z) - y, x * y - b * z])
 
     def jacobian(t, u):
         x, y, z = u
@@ -121,7 +124,7 @@ def van_der_pol(mu: float = 10.0, *, t_final: float = 10.0, u0=None) -> Nonlinea
 
     def rhs(t, u):
         x, y = u[..., 0], u[..., 1]
-        return np.stack([y, mu * (1 - x**2) * y - x], axis=-1)
+        return stack_last([y, mu * (1 - x**2) * y - x])
 
     def jacobian(t, u):
         x, y = u
@@ -181,12 +184,16 @@ def brusselator(
     boundary_u[[0, -1]] += alpha / h**2 * a
     boundary_v[[0, -1]] += alpha / h**2 * (b / a)
     x = np.arange(1, m + 1) * h
+    cache: dict = {}
+    boundary_cache: dict = {}
+    boundary = np.concatenate([boundary_u, boundary_v])
 
     def rhs(t, w):
         u, v = w[..., :m], w[..., m:]
-        du = a + u**2 * v - (b + 1) * u + u @ L.T + boundary_u
-        dv = b * u - u**2 * v + v @ L.T + boundary_v
-        return np.concatenate([du, dv], axis=-1)
+        shift = constant_like(boundary, w, boundary_cache)
+        du = a + u**2 * v - (b + 1) * u + times_transposed(u, L, cache) + shift[:m]
+        dv = b * u - u**2 * v + times_transposed(v, L, cache) + shift[m:]
+        return concat_last([du, dv])
 
     def jacobian(t, w):
         u, v = w[:m], w[m:]
@@ -248,10 +255,11 @@ def burgers(m: int = 64, *, viscosity: float = 0.02, t_final: float = 0.5, initi
     L = _periodic_laplacian(m) * nu
     x = np.arange(m) * h
     u0 = _initial(initial, x, lambda x: np.sin(2 * np.pi * x))
+    cache: dict = {}
 
     def rhs(t, u):
         flux = u**2 / 2
-        return -(np.roll(flux, -1, axis=-1) - np.roll(flux, 1, axis=-1)) / (2 * h) + u @ L.T
+        return -(roll_last(flux, -1) - roll_last(flux, 1)) / (2 * h) + times_transposed(u, L, cache)
 
     def jacobian(t, u):
         J = L.copy()
@@ -299,8 +307,10 @@ def allen_cahn(m: int = 64, *, diffusion: float = 1e-3, t_final: float = 5.0, in
     x = np.arange(m) / m
     u0 = _initial(initial, x, lambda x: 0.5 * np.sin(2 * np.pi * x) + 0.2 * np.sin(6 * np.pi * x))
 
+    cache: dict = {}
+
     def rhs(t, u):
-        return u @ L.T + u - u**3
+        return times_transposed(u, L, cache) + u - u**3
 
     def jacobian(t, u):
         return L + np.diag(1.0 - 3.0 * u**2)

@@ -48,6 +48,8 @@ class SolveIVPPropagator(TimeStepper):
     True
     """
 
+    supports_tensors = False  # scipy integrates numpy arrays
+
     def __init__(self, ode: Any, grid: TimeGrid, *, method: str = "RK45", rtol: float = 1e-8, atol: float = 1e-10):
         super().__init__(ode, grid, substeps=1)
         self.method = check_choice(method, "method", SOLVE_IVP_METHODS)

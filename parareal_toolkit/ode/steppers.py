@@ -17,6 +17,11 @@ trapezoid (Newton)       2      A-stable            the same, plus one evaluatio
 =======================  =====  ==================  ========================================
 
 The implicit steppers live in :mod:`parareal_toolkit.ode.implicit_steppers`.
+
+The explicit steppers also run on torch tensors (float32 or float64, any device) when the
+equation's right-hand side accepts them, as every catalogue problem's and
+:class:`~parareal_toolkit.ode.LinearODE`'s does: the same problem then runs on a GPU, with
+autograd through the steps. States keep their dtype and device; a batch is one tensor.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 
 from .._validation import check_int, check_real_array
 from ..propagator import TimeGrid, check_slice
+from ._arrays import constant_like, is_tensor
 
 __all__ = ["TimeStepper", "ExplicitEulerStepper", "RK4Stepper"]
 
@@ -89,13 +95,34 @@ class TimeStepper:
         """
         return self
 
+    supports_tensors = True
+
     def validate_state(self, u, name: str = "u") -> None:
-        """Raise ``ValueError``/``TypeError`` naming ``name`` unless ``u`` is a real, finite (m,) array."""
+        """Raise ``ValueError``/``TypeError`` naming ``name`` unless ``u`` is a real, finite (m,) array or tensor."""
+        if is_tensor(u):
+            self._tensor_state(u, name)
+            if not bool(u.isfinite().all()):
+                raise ValueError(f"`{name}` must be finite; got a tensor holding NaN or infinity.")
+            return
         if not isinstance(u, np.ndarray):
             raise TypeError(f"`{name}` must be a numpy array; got {type(u).__name__}.")
         check_real_array(u, name, shape=(self._size,))
 
-    def _state(self, u, name: str) -> np.ndarray:
+    def _tensor_state(self, u, name: str):
+        if not self.supports_tensors:
+            raise TypeError(
+                f"`{name}` must be a numpy array for {type(self).__name__} (Newton runs in numpy); "
+                "the explicit steppers (explicit Euler, RK4) also run on torch tensors."
+            )
+        if u.is_complex() or not u.is_floating_point():
+            raise TypeError(f"`{name}` must be a real floating-point tensor; got dtype {u.dtype}.")
+        if tuple(u.shape) != (self._size,):
+            raise ValueError(f"`{name}` must have shape ({self._size},); got {tuple(u.shape)}.")
+        return u
+
+    def _state(self, u, name: str):
+        if is_tensor(u):
+            return self._tensor_state(u, name)
         u = np.asarray(u)
         if u.dtype.kind not in "fiu":
             check_real_array(u, name, finite=False)  # raises the message for complex and other kinds
@@ -103,10 +130,12 @@ class TimeStepper:
             raise ValueError(f"`{name}` must have shape ({self._size},); got {u.shape}.")
         return u.astype(float, copy=False)
 
-    def _advance(self, U: np.ndarray, slices: Sequence[int]) -> np.ndarray:
+    def _advance(self, U: Any, slices: Sequence[int]) -> Any:
         times = self.grid.times
         t0 = np.array([times[j] for j in slices])[:, None]
         h = (np.array([times[j + 1] for j in slices])[:, None] - t0) / self.substeps
+        if is_tensor(U):
+            t0, h = constant_like(t0, U, {}), constant_like(h, U, {})
         for i in range(self.substeps):
             U = self._step(t0 + i * h, U, h)
         return U
@@ -121,9 +150,9 @@ class TimeStepper:
         """
         if type(j) is not int or not 0 <= j < self.num_slices:
             j = check_slice(j, self.num_slices)
-        return self._advance(self._state(u, "u")[None, :], [j])[0]
+        return self._advance(self._state(u, "u")[None], [j])[0]
 
-    def propagate_batch(self, states: Sequence[np.ndarray], slices: Sequence[int]) -> list[np.ndarray]:
+    def propagate_batch(self, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
         """All ``self(u, j)`` at once: the states advance together as the rows of one array.
 
         Returns
@@ -136,8 +165,12 @@ class TimeStepper:
         slices = [check_slice(j, self.num_slices) for j in slices]
         if not slices:
             return []
-        U = np.stack([self._state(u, f"states[{p}]") for p, u in enumerate(states)])
-        return list(self._advance(U, slices))
+        rows = [self._state(u, f"states[{p}]") for p, u in enumerate(states)]
+        if is_tensor(rows[0]):
+            import torch
+
+            return list(self._advance(torch.stack(rows), slices).unbind(0))
+        return list(self._advance(np.stack(rows), slices))
 
     def _step(self, t: np.ndarray, U: np.ndarray, h: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -88,7 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fine-substeps",
         type=positive_int,
         help="make the fine propagator implicit Euler with this many substeps (default: exact expm); "
-        "an expensive fine propagator is what parareal can speed up",
+        "an expensive fine propagator is what parareal can speed up. With --fine STEPPER or a nonlinear "
+        "problem: the substeps of the fine time stepper",
     )
     parser.add_argument(
         "--backend",

@@ -9,40 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
-from parareal_toolkit.ode import (
-    ExplicitEulerStepper,
-    ImplicitEulerStepper,
-    RK4Stepper,
-    TrapezoidStepper,
-    allen_cahn,
-    brusselator,
-    burgers,
-    lorenz,
-    van_der_pol,
-)
+from parareal_toolkit.ode import ExplicitEulerStepper, ImplicitEulerStepper, RK4Stepper, TrapezoidStepper
+from parareal_toolkit.testing.ode import nonlinear_problems
 
 _settings = settings(max_examples=12, deadline=None)
-
-
-@st.composite
-def nonlinear_problems(draw):
-    """A short-time catalogue problem with random parameters: small enough for every stepper."""
-    kind = draw(st.sampled_from(["lorenz", "vanderpol", "brusselator", "burgers", "allencahn"]))
-    t = draw(st.floats(0.05, 0.3))
-    if kind == "lorenz":
-        start = draw(st.lists(st.floats(-10, 10), min_size=3, max_size=3)) + np.array([0.0, 0.0, 20.0])
-        return lorenz(t_final=t, u0=start)
-    if kind == "vanderpol":
-        return van_der_pol(
-            draw(st.floats(0, 5)), t_final=t, u0=draw(st.lists(st.floats(-2, 2), min_size=2, max_size=2))
-        )
-    if kind == "brusselator":
-        return brusselator(draw(st.integers(1, 5)), t_final=t)
-    m = draw(st.integers(3, 10))
-    values = np.array(draw(st.lists(st.floats(-1, 1), min_size=m, max_size=m)))
-    if kind == "burgers":
-        return burgers(m, viscosity=draw(st.floats(0.05, 0.2)), t_final=t, initial=values)
-    return allen_cahn(m, diffusion=draw(st.floats(1e-3, 1e-2)), t_final=t, initial=values)
 
 
 steppers = st.sampled_from([ExplicitEulerStepper, RK4Stepper, ImplicitEulerStepper, TrapezoidStepper])

@@ -1,11 +1,12 @@
-"""parareal_toolkit: one parareal driver for linear ODEs and deep neural networks.
+"""parareal_toolkit: one parareal driver for ODEs (linear and nonlinear) and deep neural networks.
 
 A deep network is a time-stepping scheme, and parareal parallelises time stepping. A
 *propagator* advances a state across one slice (a time interval or a block of layers);
 :func:`parareal` runs the iteration on any pair of propagators, numpy or torch.
 
-Subpackages: :mod:`parareal_toolkit.ode` (linear problems, exact and implicit-Euler
-propagators, convergence theory). Importing the top level does not import torch.
+Subpackages: :mod:`parareal_toolkit.ode` (linear and nonlinear problems, exact and
+implicit-Euler propagators, time steppers, solve_ivp and callable propagators, convergence
+theory). Importing the top level does not import torch.
 """
 
 from .backends import BACKENDS, BatchedBackend, SerialBackend, get_backend

@@ -11,6 +11,12 @@ __all__ = [
     "FORMS",
     "BACKEND_NAMES",
     "PROBLEM_NAMES",
+    "LINEAR_PROBLEM_NAMES",
+    "NONLINEAR_PROBLEM_NAMES",
+    "STEPPER_NAMES",
+    "CRITERIA",
+    "SOLVE_IVP_NAMES",
+    "INITIAL_NAMES",
     "VERIFY_CASES",
     "DATASET_NAMES",
     "MODEL_NAMES",
@@ -34,7 +40,17 @@ FORMS = ("standard", "correction")
 BACKEND_NAMES = ("serial", "batched", "processes", "devices", "distributed")
 
 # ODEs
-PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")
+LINEAR_PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")
+NONLINEAR_PROBLEM_NAMES = ("lorenz", "vanderpol", "brusselator", "burgers", "allencahn")
+PROBLEM_NAMES = LINEAR_PROBLEM_NAMES + NONLINEAR_PROBLEM_NAMES
+# named initial values of the linear PDE problems (heat1d, heat2d, advection)
+INITIAL_NAMES = ("hat", "sine", "gaussian", "square")
+# the time steppers of `parareal ode --fine/--coarse` (solve_ivp methods as "ivp-<method>")
+STEPPER_NAMES = ("explicit-euler", "rk4", "implicit-euler", "trapezoid")
+# scipy's solve_ivp methods as `parareal ode --fine ivp-<method>`
+SOLVE_IVP_NAMES = ("ivp-rk45", "ivp-rk23", "ivp-dop853", "ivp-radau", "ivp-bdf", "ivp-lsoda")
+# what `tol` is compared with: the increment, or the a-posteriori error estimate
+CRITERIA = ("increment", "estimate")
 
 # networks and training
 VERIFY_CASES = ("linear", "linear+bias", "relu", "batchnorm")

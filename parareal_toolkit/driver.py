@@ -17,6 +17,19 @@ Numerical facts (exact arithmetic; the tests pin each of them in float64):
   ``G`` with ``G(0) != 0`` the correction form adds ``G_j(0)`` at interfaces that are
   already exact and no longer reproduces the fine solution after ``N`` iterations.
 
+A-posteriori error estimate (``fine_lipschitz=L``). Let ``u_j`` be the sequential fine
+solution and ``L`` a Lipschitz constant of every ``F_j`` in ``norm``. The jumps
+``r^k_{j+1} = F_j(U^k_j) - U^k_{j+1}``, which the fine sweep of iteration ``k + 1`` yields
+for free, bound the error of ``U^k``: ``E^k_0 = 0``,
+``E^k_{j+1} = L E^k_j + norm(r^k_{j+1}) >= norm(U^k_{j+1} - u_{j+1})``. The update then bounds
+the new iterate, since ``U^{k+1}_{j+1} - u_{j+1} = F_j(U^k_j) - F_j(u_j) + c_j`` with the
+coarse correction ``c_j = G_j(U^{k+1}_j) - G_j(U^k_j)`` (standard form) or ``G_j(δ_j)``
+(correction form): ``norm(U^{k+1}_{j+1} - u_{j+1}) <= L E^k_j + norm(c_j)``. The maximum
+over ``j`` is ``result.estimates[k]``; with ``criterion="estimate"`` the iteration stops
+when it is at most ``tol``, so ``tol`` then bounds the error against the fine solution (a
+certificate when ``L`` is a true Lipschitz constant, an estimate when ``L`` is). It costs
+``2 N`` norms per iteration and no propagator evaluation.
+
 The initial iterate is a coarse sweep ``U^0_{j+1} = G_j(U^0_j)`` or given guesses of the
 interface states (the parareal network's preprocessed inputs). One correction-form
 iteration from given guesses is exactly the forward pass of a parareal neural network
@@ -51,12 +64,12 @@ from typing import Any
 
 import numpy as np
 
-from ._names import FORMS
+from ._names import CRITERIA, FORMS
 from ._validation import check_callable, check_choice, check_int, check_real
 from .backends import Backend, get_backend
 from .propagator import Propagator, check_propagator
 
-__all__ = ["parareal", "PararealResult", "IterationInfo", "max_abs", "FORMS"]
+__all__ = ["parareal", "PararealResult", "IterationInfo", "max_abs", "FORMS", "CRITERIA"]
 
 
 def max_abs(x: Any) -> float:
@@ -165,6 +178,12 @@ class PararealResult:
         ``monitor=True`` the first iterate holding one (``0`` for a non-finite ``u0`` or
         initial iterate); the iteration stops there, so it equals ``iterations``. With
         ``monitor=False``, ``K``: only its end state is checked.
+    criterion : str
+        What ``tol`` was compared with: ``"increment"`` or ``"estimate"`` (the a-posteriori
+        bound on the error against the fine solution, see the module docstring).
+    estimates : list of float
+        For ``k = 1..K``, the a-posteriori bound on ``max_j norm(U^k_j - u_j)`` when
+        ``fine_lipschitz`` was given (empty otherwise).
 
     Examples
     --------
@@ -200,11 +219,82 @@ class PararealResult:
     timings: dict[str, float] = field(default_factory=dict)
     finite: bool = True
     nonfinite_iteration: int | None = None
+    criterion: str = "increment"
+    estimates: list[float] = field(default_factory=list)
 
     @property
     def final(self) -> Any:
         """The end state ``U^K_N``."""
         return self.states[-1]
+
+    def states_array(self) -> Any:
+        """The final iterate as one array of shape ``(N + 1, *u0.shape)`` (a tensor for torch states).
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            ``U^K_0..U^K_N`` stacked along a new first axis.
+        """
+        return _stack(self.states)
+
+    def iterates_array(self) -> Any:
+        """Every stored iterate as one array of shape ``(K + 1, N + 1, *u0.shape)``.
+
+        ``U^0_N``, unknown when the initial guesses did not include the end state, is
+        filled with NaN (numpy states; torch states refuse it with ``ValueError``).
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            ``U^k_j`` at index ``[k, j]``.
+
+        Raises
+        ------
+        ValueError
+            Without stored iterates (``store_iterates=False``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from parareal_toolkit import TimeGrid, parareal
+        >>> from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, heat_1d
+        >>> problem = heat_1d(6)
+        >>> grid = TimeGrid.uniform(problem.t_final, 4)
+        >>> result = parareal(ExactPropagator(problem.ode, grid), ImplicitEulerPropagator(problem.ode, grid),
+        ...                   problem.u0, iterations=2)
+        >>> result.iterates_array().shape, result.states_array().shape
+        ((3, 5, 6), (5, 6))
+        """
+        if self.iterates is None:
+            raise ValueError("`iterates_array` needs stored iterates; the run had store_iterates=False.")
+        rows = []
+        for iterate in self.iterates:
+            if iterate[-1] is None:
+                known = iterate[0]
+                if not isinstance(known, np.ndarray) and not np.isscalar(known):
+                    raise ValueError("the end state of the initial iterate is unknown (no guess of it was given).")
+                iterate = [*iterate[:-1], np.full(np.shape(known), np.nan)]
+            rows.append(_stack(iterate))
+        return _stack(rows)
+
+
+def _stack(states: Sequence[Any]) -> Any:
+    """``numpy.stack`` or ``torch.stack``, whichever fits the states."""
+    first = states[0]
+    if type(first).__module__.startswith("torch"):
+        import torch
+
+        return torch.stack(list(states))
+    return np.stack([np.asarray(u) for u in states])
+
+
+def _as_sequence(states: Any, name: str) -> Any:
+    """An array or tensor of stacked states (first axis: the states) as a list of states."""
+    if isinstance(states, np.ndarray) or type(states).__module__.startswith("torch"):
+        if getattr(states, "ndim", 0) < 1:
+            raise ValueError(f"`{name}` must hold states along its first axis; got a 0-dimensional array.")
+        return list(states)
+    return states
 
 
 def parareal(
@@ -214,14 +304,16 @@ def parareal(
     *,
     iterations: int | None = None,
     tol: float | None = None,
-    initial: Sequence[Any] | None = None,
+    initial: Sequence[Any] | np.ndarray | None = None,
     form: str = "standard",
-    reference: Sequence[Any] | None = None,
+    reference: Sequence[Any] | np.ndarray | None = None,
     backend: str | Backend = "batched",
     norm: Callable[[Any], float] = max_abs,
     callback: Callable[[IterationInfo], Any] | None = None,
     monitor: bool = True,
     store_iterates: bool = True,
+    criterion: str = "increment",
+    fine_lipschitz: float | None = None,
 ) -> PararealResult:
     """Run parareal with fine propagator ``fine`` and coarse propagator ``coarse``.
 
@@ -245,17 +337,17 @@ def parareal(
         The number ``K >= 0`` of iterations, or the cap on it when ``tol`` is given. Default:
         ``N`` (exact), or ``N`` as the cap with ``tol``.
     tol : float, optional
-        Stop after the first iteration whose increment ``max_j norm(U^k_j - U^{k-1}_j)``
-        is at most ``tol``.
-    initial : sequence, optional
+        Stop after the first iteration whose ``criterion`` is at most ``tol``.
+    initial : sequence or array, optional
         Guesses of the interface states instead of the coarse sweep: ``N - 1`` states
         ``U^0_1..U^0_{N-1}`` (the end state is then never guessed, as in a parareal
-        network) or ``N`` states ``U^0_1..U^0_N``.
+        network) or ``N`` states ``U^0_1..U^0_N``; an array (or tensor) holds them along
+        its first axis.
     form : {"standard", "correction"}
         The update rule; both agree for linear ``coarse``.
-    reference : sequence, optional
+    reference : sequence or array, optional
         ``N + 1`` exact states for the per-iteration errors (usually the sequential fine
-        solution).
+        solution); an array of shape ``(N + 1, *u0.shape)`` works too.
     backend : str or Backend
         How the fine sweep runs: ``"batched"`` (default: ``propagate_batch`` where the
         fine propagator has it), ``"serial"``, or a :class:`~parareal_toolkit.backends.Backend`.
@@ -271,6 +363,15 @@ def parareal(
         end state's norm is computed, once. ``tol`` needs ``monitor=True``.
     store_iterates : bool
         Keep every iterate in ``result.iterates`` (references, not copies).
+    criterion : {"increment", "estimate"}
+        What ``tol`` is compared with: the increment ``max_j norm(U^k_j - U^{k-1}_j)``
+        (default), or the a-posteriori bound on the error against the sequential fine
+        solution (needs ``fine_lipschitz``; see the module docstring).
+    fine_lipschitz : float, optional
+        ``L >= 0``, a Lipschitz constant of every fine slice propagator in ``norm``; given,
+        ``result.estimates`` holds the a-posteriori error bound of every iterate. For an
+        ODE, :func:`parareal_toolkit.ode.fine_lipschitz_estimate` computes one from the
+        Jacobian.
 
     Returns
     -------
@@ -315,6 +416,15 @@ def parareal(
             f"`fine` and `coarse` must cover the same slices; got fine.num_slices={n} and coarse.num_slices={n_coarse}."
         )
     check_choice(form, "form", FORMS)
+    check_choice(criterion, "criterion", CRITERIA)
+    if fine_lipschitz is not None:
+        fine_lipschitz = check_real(fine_lipschitz, "fine_lipschitz", minimum=0)
+        if not monitor:
+            raise ValueError("`fine_lipschitz` needs `monitor=True`: the estimate is built from norms.")
+    if criterion == "estimate" and fine_lipschitz is None:
+        raise ValueError(
+            "`criterion='estimate'` needs `fine_lipschitz` (a Lipschitz constant of the fine propagator); got None."
+        )
     if tol is not None:
         tol = check_real(tol, "tol", minimum=0, strict=True)
         if not monitor:
@@ -329,6 +439,8 @@ def parareal(
     validate = getattr(fine, "validate_state", None)
     if validate is not None:
         validate(u0, "u0")
+    initial = _as_sequence(initial, "initial")
+    reference = _as_sequence(reference, "reference")
     if initial is not None:
         if isinstance(initial, (str, bytes)) or not isinstance(initial, Sequence):
             raise TypeError(f"`initial` must be a sequence of states; got {type(initial).__name__}.")
@@ -370,6 +482,8 @@ def parareal(
             callback,
             monitor,
             store_iterates,
+            criterion,
+            fine_lipschitz,
         )
     finally:
         if owns_runner and hasattr(runner, "close"):
@@ -422,7 +536,22 @@ def _max_norm(values: Sequence[float]) -> float:
 
 
 def _iterate(
-    fine, coarse, u0, n, max_iterations, tol, initial, form, reference, runner, norm, callback, monitor, store_iterates
+    fine,
+    coarse,
+    u0,
+    n,
+    max_iterations,
+    tol,
+    initial,
+    form,
+    reference,
+    runner,
+    norm,
+    callback,
+    monitor,
+    store_iterates,
+    criterion,
+    fine_lipschitz,
 ):
     timings = {"initial": 0.0, "fine": 0.0, "coarse": 0.0}
     fine_evals = coarse_evals = 0
@@ -447,6 +576,7 @@ def _iterate(
     timings["initial"] = time.perf_counter() - start
 
     increments: list[float] = []
+    estimates: list[float] = []
     slice_errors: list[list[float]] | None = [] if (reference is not None and monitor) else None
     unknown: list[list[bool]] = []
     iterates = [states] if store_iterates else None
@@ -495,6 +625,7 @@ def _iterate(
         timings["fine"] += t1 - t0
 
         new = [u0, fine_values[0]]
+        corrections: list[Any] = [None]  # the coarse correction c_j added to F_j(U^k_j), j >= 1
         if form == "standard":
             if coarse_of_old is None:
                 # Given guesses: G_j(U^0_j). Coarse work always runs where the driver runs (the
@@ -507,11 +638,13 @@ def _iterate(
                 g = coarse(new[j], j)
                 coarse_of_new.append(g)
                 # F + (G_new - G_old): the difference is exactly zero on converged slices.
-                new.append(fine_values[j] + (g - coarse_of_old[j]))
+                corrections.append(g - coarse_of_old[j])
+                new.append(fine_values[j] + corrections[j])
             coarse_of_old = coarse_of_new
         else:
             for j in range(1, n):
-                new.append(fine_values[j] + coarse(new[j] - states[j], j))
+                corrections.append(coarse(new[j] - states[j], j))
+                new.append(fine_values[j] + corrections[j])
         coarse_evals += n - 1
         timings["coarse"] += time.perf_counter() - t1
 
@@ -528,6 +661,8 @@ def _iterate(
             )
             if unchecked and not all_finite(unchecked):
                 nonfinite_iteration = k + 1
+        if fine_lipschitz is not None:
+            estimates.append(_error_estimate(fine_values, states, corrections, fine_lipschitz, norm))
         states = new
         k += 1
         if iterates is not None:
@@ -536,7 +671,8 @@ def _iterate(
         stopped = notify(k, states, increment, error, nonfinite_iteration is None)
         if nonfinite_iteration is not None:
             break
-        if tol is not None and increment <= tol:
+        measure = increment if criterion == "increment" else estimates[-1]
+        if tol is not None and measure <= tol:
             converged = True
             break
     if not monitor and not math.isfinite(norm(states[-1])):
@@ -568,4 +704,20 @@ def _iterate(
         timings=timings,
         finite=finite,
         nonfinite_iteration=nonfinite_iteration,
+        criterion=criterion,
+        estimates=estimates,
     )
+
+
+def _error_estimate(
+    fine_values: list[Any], states: list[Any], corrections: list[Any], lipschitz: float, norm: Callable[[Any], float]
+) -> float:
+    """The a-posteriori bound on the new iterate's error (module docstring): ``max_j L E^k_j + norm(c_j)``."""
+    bound = 0.0  # U^{k+1}_1 = F_0(u0) is exact
+    previous = 0.0  # E^k_0
+    for j in range(1, len(fine_values)):
+        old = states[j]
+        # E^k_j from the jump into slice j; an unknown U^0_N is never needed (j < N)
+        previous = lipschitz * previous + float(norm(fine_values[j - 1] - old))
+        bound = _max_norm([bound, lipschitz * previous + float(norm(corrections[j]))])
+    return bound

@@ -879,6 +879,79 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"`split`",
     ),
+    # ---- nonlinear ODEs, time steppers, the a-posteriori estimate ----
+    "ode/mu-with-heat": cli("ode", "--mu", "3", fragment="--mu applies only to --problem vanderpol"),
+    "ode/rtol-without-ivp": cli("ode", "--problem", "lorenz", "--rtol", "1e-6", fragment="--rtol applies only"),
+    "ode/initial-on-lorenz": cli("ode", "--problem", "lorenz", "--initial", "sine", fragment="--initial applies only"),
+    "ode/exact-fine-on-lorenz": cli("ode", "--problem", "lorenz", "--fine", "exact", fragment="--fine exact applies"),
+    "ode/exact-fine-with-substeps": cli(
+        "ode", "--fine", "exact", "--fine-substeps", "3", fragment="--fine exact takes"
+    ),
+    "ode/processes-on-burgers": cli(
+        "ode", "--problem", "burgers", "--backend", "processes", fragment="--backend processes applies only"
+    ),
+    "ode/correction-on-vanderpol": cli(
+        "ode", "--problem", "vanderpol", "--form", "correction", fragment="--form correction needs a linear coarse"
+    ),
+    "ode/sparse-with-stepper": cli("ode", "--coarse", "rk4", "--sparse", fragment="--sparse applies only"),
+    "ode/size-on-lorenz": cli("ode", "--problem", "lorenz", "--size", "5", fragment="--size applies only"),
+    "ode/negative-mu": cli("ode", "--problem", "vanderpol", "--mu", "-1", fragment="`mu` must be non-negative"),
+    "ode/unknown-stepper": cli("ode", "--coarse", "rk5", fragment="--coarse"),
+    "ode/explicit-fine-blows-up": cli(
+        "ode",
+        "--fine",
+        "explicit-euler",
+        "--fine-substeps",
+        "1",
+        "--slices",
+        "200",
+        "--t-final",
+        "2",
+        "--iterations",
+        "1",
+        status=1,
+        fragment="the sequential fine solution is itself non-finite",
+    ),
+    "ode/nonlinear-run-too-long": cli(
+        "ode", "--problem", "burgers", "--fine-substeps", "100000000", fragment="exceeds --time-limit 600 s"
+    ),
+    "driver/estimate-without-lipschitz": api(
+        lambda: _driver(tol=1e-6, criterion="estimate"), ValueError, r"`criterion='estimate'` needs `fine_lipschitz`"
+    ),
+    "driver/criterion-unknown": api(lambda: _driver(criterion="error"), ValueError, r"`criterion` must be one of"),
+    "driver/lipschitz-negative": api(lambda: _driver(fine_lipschitz=-1.0), ValueError, r"`fine_lipschitz`"),
+    "driver/reference-array-wrong-length": api(
+        lambda: _driver(reference=np.zeros((3, 8))), ValueError, r"`reference` must hold N \+ 1 = 5 states"
+    ),
+    "ode/stepper-substeps-0": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).RK4Stepper(
+            _heat()[0].ode, _heat()[1].grid, substeps=0
+        ),
+        ValueError,
+        r"`substeps` must be at least 1",
+    ),
+    "ode/solve-ivp-method": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).SolveIVPPropagator(
+            _heat()[0].ode, _heat()[1].grid, method="euler"
+        ),
+        ValueError,
+        r"`method` must be one of",
+    ),
+    "ode/callable-ambiguous": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).CallablePropagator(lambda u: u, 3),
+        TypeError,
+        r"`func` must take \(u, j\) or \(t0, t1, u\)",
+    ),
+    "ode/heat-initial-unknown": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).heat_1d(8, initial="bump"),
+        ValueError,
+        r"`initial` must be one of",
+    ),
+    "ode/burgers-initial-shape": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).burgers(8, initial=np.zeros(5)),
+        ValueError,
+        r"`initial` must have shape \(8,\)",
+    ),
 }
 
 # --- running a row ------------------------------------------------------------------------

@@ -343,3 +343,52 @@ def test_a_blow_up_mid_run_is_reported_at_its_iteration(capsys):
     assert [row[0] for row in rows] == ["0", "1", "2", "3"]  # the table stops where the values did
     assert [row[2] for row in rows[1:3]] == ["1.942e+130", "3.773e+260"]  # finite increments first
     assert "at iteration 3" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# --- nonlinear problems and time steppers --------------------------------------------------
+
+
+def _rows(out: str) -> list[list[str]]:
+    return [line.split() for line in out.splitlines() if line.strip() and line.split()[0].isdigit()]
+
+
+@pytest.mark.parametrize("problem", ["lorenz", "vanderpol", "brusselator", "burgers", "allencahn"])
+def test_every_nonlinear_problem_runs_with_its_default_steppers(problem, capsys):
+    argv = ["ode", "--problem", problem, "--slices", "4", "--t-final", "0.2"]
+    if problem == "brusselator":
+        argv += ["--size", "4"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = _rows(out)
+    assert [int(r[0]) for r in rows] == list(range(5))
+    assert float(rows[-1][1]) < 1e-12  # K = N reproduces the fine solution
+    assert "standard form" in out.splitlines()[0]
+
+
+def test_tol_on_the_estimate_certifies_the_error_and_says_so(tmp_path, capsys):
+    report = tmp_path / "burgers.json"
+    argv = ["ode", "--problem", "burgers", "--size", "32", "--tol", "1e-6", "--criterion", "estimate"]
+    assert main([*argv, "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "(--tol 1e-06 on the a-posteriori error estimate)" in out
+    data = json.loads(report.read_text())
+    last = data["rows"][-1]
+    assert data["criterion"] == "estimate" and data["converged"]
+    assert last["max_error"] <= last["estimate"] <= 1e-6
+    assert all(r["max_error"] <= r["estimate"] for r in data["rows"][1:])
+    assert data["gander_hairer"]["alpha"] > 0 and data["rows"][0]["bound"] == data["rows"][0]["max_error"]
+
+
+def test_steppers_on_a_linear_problem_and_a_solve_ivp_fine_propagator(capsys):
+    argv = ["ode", "--problem", "heat1d", "--size", "10", "--fine", "rk4", "--fine-substeps", "50"]
+    assert main([*argv, "--coarse", "trapezoid", "--initial", "sine"]) == 0
+    assert "fine: 50 rk4 step(s), coarse: 1 trapezoid step(s)" in capsys.readouterr().out
+    argv = ["ode", "--problem", "vanderpol", "--mu", "2", "--fine", "ivp-radau", "--rtol", "1e-9", "--slices", "4"]
+    assert main(argv) == 0
+    assert "solve_ivp Radau (rtol 1e-09, atol 1e-10)" in capsys.readouterr().out
+
+
+def test_lorenz_needs_nearly_n_iterations_on_a_long_interval(capsys):
+    assert main(["ode", "--problem", "lorenz", "--t-final", "10", "--slices", "10", "--tol", "1e-6"]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert len(rows) - 1 >= 9  # chaos: the coarse correction helps little

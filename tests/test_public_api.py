@@ -216,13 +216,15 @@ def test_validation_messages_name_the_argument_and_echo_the_value():
 def test_cli_choices_are_the_library_registries():
     from parareal_toolkit import BACKENDS, FORMS, _names
     from parareal_toolkit.layerpipe import ASYNCHRONOUS, NETWORKS, SCHEDULES, SYNCHRONOUS
-    from parareal_toolkit.ode import PROBLEMS
+    from parareal_toolkit.ode import NONLINEAR_PROBLEMS, PROBLEMS
     from parareal_toolkit.testing.proposition1 import CASES
     from parareal_toolkit.training import DATASETS
 
     assert FORMS == _names.FORMS
     assert tuple(BACKENDS) == _names.BACKEND_NAMES
-    assert tuple(PROBLEMS) == _names.PROBLEM_NAMES
+    assert tuple(PROBLEMS) == _names.LINEAR_PROBLEM_NAMES
+    assert tuple(NONLINEAR_PROBLEMS) == _names.NONLINEAR_PROBLEM_NAMES
+    assert _names.PROBLEM_NAMES == _names.LINEAR_PROBLEM_NAMES + _names.NONLINEAR_PROBLEM_NAMES
     assert tuple(c.name for c in CASES) == _names.VERIFY_CASES
     # an image folder's spec comes from its files (image_folder_spec), so it has no registry entry
     assert (*DATASETS, "imagefolder") == _names.DATASET_NAMES

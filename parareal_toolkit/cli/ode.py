@@ -1,4 +1,8 @@
-"""``parareal ode``: classical parareal on a catalogue problem, one row per iteration.
+"""``parareal ode``: parareal on a catalogue problem, linear or nonlinear, one row per iteration.
+
+Linear problems run classical parareal (exact fine, implicit-Euler coarse) here; nonlinear
+problems, and linear ones with ``--fine``/``--coarse`` naming a time stepper, run in
+:mod:`parareal_toolkit.cli._ode_general`.
 
 Exit status: 0 when the run ends with finite values; 1 when it ran but a NaN or an infinity
 appeared (the table stops at that iteration, the line ``non-finite values ... at iteration k``
@@ -22,7 +26,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._names import BACKEND_NAMES, FORMS, PROBLEM_NAMES
+from .._names import (
+    BACKEND_NAMES,
+    CRITERIA,
+    FORMS,
+    INITIAL_NAMES,
+    PROBLEM_NAMES,
+    SOLVE_IVP_NAMES,
+    STEPPER_NAMES,
+)
 from ._common import (
     CliError,
     check_distinct_outputs,
@@ -35,7 +47,7 @@ from ._common import (
     write_json,
 )
 
-HELP = "run classical parareal (exact fine, implicit-Euler coarse) on a linear ODE"
+HELP = "run parareal on a catalogue ODE, linear (exact fine, implicit-Euler coarse) or nonlinear (time steppers)"
 
 _BOUND_MAX_SIZE = 2500  # the bound needs a dense eigendecomposition of A
 
@@ -62,9 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--slices", type=positive_int, default=10, help="number of slices N (default: 10)")
     parser.add_argument("--iterations", type=non_negative_int, help="iterations K (default: N, or the cap with --tol)")
-    parser.add_argument("--tol", type=positive_float, help="stop when the increment is at most TOL")
     parser.add_argument(
-        "--coarse-substeps", type=positive_int, default=1, help="implicit-Euler substeps per coarse slice (default: 1)"
+        "--tol", type=positive_float, help="stop when the --criterion (default: the increment) is at most TOL"
+    )
+    parser.add_argument(
+        "--coarse-substeps",
+        type=positive_int,
+        help="substeps per coarse slice (default: 1, or the nonlinear problem's)",
     )
     parser.add_argument("--form", choices=FORMS, default="standard", help="update form (default: standard)")
     parser.add_argument("--sparse", action="store_true", help="keep A sparse (expm_multiply fine, splu coarse)")
@@ -72,7 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fine-substeps",
         type=positive_int,
         help="make the fine propagator implicit Euler with this many substeps (default: exact expm); "
-        "an expensive fine propagator is what parareal can speed up",
+        "an expensive fine propagator is what parareal can speed up. With --fine STEPPER or a nonlinear "
+        "problem: the substeps of the fine time stepper",
     )
     parser.add_argument(
         "--backend",
@@ -92,11 +109,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"refuse a run whose estimated time exceeds SECONDS (default: {_DEFAULT_TIME_LIMIT:g}); "
         "requests that do not fit in the available memory are always refused",
     )
+    parser.add_argument(
+        "--criterion",
+        choices=CRITERIA,
+        default="increment",
+        help="what --tol bounds: the increment (default), or the a-posteriori estimate of the error "
+        "against the fine solution",
+    )
+    parser.add_argument(
+        "--initial", choices=INITIAL_NAMES, help="initial value of heat1d/heat2d/advection (default: the problem's)"
+    )
+    parser.add_argument(
+        "--fine",
+        choices=("exact", *STEPPER_NAMES, *SOLVE_IVP_NAMES),
+        help="fine propagator: exact (linear problems), a time stepper with --fine-substeps M, or a "
+        "scipy solve_ivp method (default: exact for linear problems, the problem's choice for nonlinear ones)",
+    )
+    parser.add_argument(
+        "--coarse",
+        choices=STEPPER_NAMES,
+        help="coarse time stepper with --coarse-substeps (default: implicit Euler, or the problem's)",
+    )
+    parser.add_argument("--rtol", type=positive_float, help="relative tolerance of a --fine ivp-* propagator (1e-8)")
+    parser.add_argument("--atol", type=positive_float, help="absolute tolerance of a --fine ivp-* propagator (1e-10)")
+    parser.add_argument("--mu", type=finite_float, help="stiffness parameter μ >= 0 of --problem vanderpol (10)")
+    parser.add_argument("--viscosity", type=positive_float, help="viscosity ν of --problem burgers (0.02)")
     parser.add_argument("--plot", metavar="FILE.png", help="save the convergence figure")
     parser.add_argument("--json", metavar="FILE", help="save the rows and the set-up as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ._ode_general import check_options, run_steppers, uses_steppers
+
+    args.coarse_substeps_given = args.coarse_substeps is not None
+    if args.coarse_substeps is None:
+        args.coarse_substeps = 1
+    check_options(args)
+    if uses_steppers(args):
+        check_figure_path("--plot", args.plot)
+        check_output_path("--json", args.json)
+        check_distinct_outputs(plot=args.plot, json=args.json)
+        return run_steppers(args)
     _check_before_work(args)
     distributed = args.backend == "distributed"
     clean = False
@@ -429,6 +482,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..driver import IterationInfo, parareal
     from ..ode.exact import ExactPropagator
     from ..ode.implicit_euler import ImplicitEulerPropagator
+    from ..ode.nonlinear_theory import fine_lipschitz_estimate
     from ..ode.problems import make_problem
     from ..ode.theory import error_bounds, speedup
     from ..propagator import TimeGrid
@@ -447,7 +501,9 @@ def _run(args: argparse.Namespace) -> int:
     if leader and cost is not None and cost.seconds > _ANNOUNCE_SECONDS:
         print(f"parareal ode: estimated run time ~{_duration(cost.seconds)}", file=sys.stderr, flush=True)
 
-    problem = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=args.sparse, lam=args.lam)
+    problem = make_problem(
+        args.problem, size=args.size, t_final=args.t_final, sparse=args.sparse, lam=args.lam, initial=args.initial
+    )
     grid = TimeGrid.uniform(problem.t_final, args.slices)
     fine: ExactPropagator | ImplicitEulerPropagator
     if args.fine_substeps is None:
@@ -509,6 +565,13 @@ def _run(args: argparse.Namespace) -> int:
                 pool.start(fine)  # pool start-up is not part of the parareal time
             if ranks is not None:
                 _barrier()  # every rank starts the clock together
+            # a true Lipschitz constant of the exact or implicit-Euler fine propagator (u' = Au)
+            lipschitz = fine_lipschitz_estimate(problem.ode, grid, [problem.u0], substeps=args.fine_substeps)
+            if args.criterion == "estimate" and not math.isfinite(lipschitz):
+                raise CliError(
+                    "--criterion estimate needs a finite Lipschitz constant of the fine propagator; "
+                    "the logarithmic norm of A gives none here (use more --fine-substeps or --slices)."
+                )
             start = time.perf_counter()
             result = parareal(
                 fine,
@@ -520,6 +583,8 @@ def _run(args: argparse.Namespace) -> int:
                 reference=reference,
                 backend=backend,
                 callback=record,
+                criterion=args.criterion,
+                fine_lipschitz=lipschitz if math.isfinite(lipschitz) else None,
             )
             parareal_seconds = time.perf_counter() - start
         except BaseException:
@@ -552,13 +617,18 @@ def _run(args: argparse.Namespace) -> int:
         f"{problem.description}; T = {problem.t_final:g}, N = {grid.num_slices} slices, fine: {fine_name}, "
         f"coarse: {args.coarse_substeps} implicit-Euler substep(s), {args.form} form"
     )
-    header = f"{'k':>3}  {'max error':>11}  {'increment':>11}  {'bound':>11}  {'fine evals':>10}  {'coarse evals':>12}"
+    header = (
+        f"{'k':>3}  {'max error':>11}  {'increment':>11}  {'bound':>11}  {'fine evals':>10}  {'coarse evals':>12}  "
+        f"{'estimate':>11}"
+    )
+    print(f"estimate: a-posteriori bound on the error, L = {lipschitz:.4g} (Lipschitz constant of a fine slice)")
     print(header)
     rows = []
     for k in range(result.iterations + 1):
         increment = result.increments[k - 1] if k > 0 else None
         bound = None if bounds is None or not math.isfinite(bounds[k]) else float(bounds[k])
         info = infos[k]
+        estimate = result.estimates[k - 1] if k > 0 and result.estimates else None
         row = {
             "k": k,
             "max_error": result.errors[k],
@@ -567,17 +637,20 @@ def _run(args: argparse.Namespace) -> int:
             "fine_evaluations": info.fine_evaluations,
             "coarse_evaluations": info.coarse_evaluations,
             "finite": info.finite,
+            "estimate": estimate,
         }
         rows.append(row)
         fmt = lambda v: f"{v:11.3e}" if v is not None else f"{'-':>11}"
         print(
             f"{k:>3}  {fmt(row['max_error'])}  {fmt(increment)}  {fmt(bound)}  "
-            f"{info.fine_evaluations:>10}  {info.coarse_evaluations:>12}"
+            f"{info.fine_evaluations:>10}  {info.coarse_evaluations:>12}  {fmt(estimate)}"
         )
     nonfinite_reference = next((j for j, r in enumerate(reference) if not np.all(np.isfinite(r))), None)
     if result.finite:
         status = "converged" if result.converged else "not converged"
-        print(f"{status} after {result.iterations} iteration(s)")
+        criterion = "the increment" if args.criterion == "increment" else "the a-posteriori error estimate"
+        rule = f" (--tol {args.tol:g} on {criterion})" if args.tol is not None else ""
+        print(f"{status} after {result.iterations} iteration(s){rule}")
     else:
         print(f"not converged: non-finite values (NaN or infinity) at iteration {result.nonfinite_iteration}")
     alpha = coarse_sweep_seconds / sequential_seconds
@@ -614,6 +687,8 @@ def _run(args: argparse.Namespace) -> int:
             "coarse_substeps": args.coarse_substeps,
             "form": args.form,
             "tol": args.tol,
+            "criterion": args.criterion,
+            "estimates": result.estimates,
             "fine": fine_name,
             "converged": result.converged,
             "finite": result.finite,
@@ -652,7 +727,9 @@ def _barrier() -> None:
         raise DistributedError(f"a rank did not reach the start of the run: {exc}") from None
 
 
-def _save_figure(path: str, result: Any, bounds: Any, title: str, times: Any) -> None:
+def _save_figure(
+    path: str, result: Any, bounds: Any, title: str, times: Any, *, label: str = "Gander-Vandewalle bound"
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -662,7 +739,7 @@ def _save_figure(path: str, result: Any, bounds: Any, title: str, times: Any) ->
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
     try:
-        plot_convergence(result, bounds=None if bounds is None else {"Gander-Vandewalle bound": bounds}, ax=left)
+        plot_convergence(result, bounds=None if bounds is None else {label: bounds}, ax=left)
         left.set_title(title)
         plot_error_over_time(result, times, ax=right)
         fig.tight_layout()

@@ -1,12 +1,29 @@
-"""Linear ODEs ``u' = A u``: problems, exact and implicit-Euler propagators, convergence theory."""
+"""ODEs: linear ``u' = A u`` and general ``u' = f(t, u)``; problems, propagators, time steppers, theory."""
 
 from .base import LinearSlicePropagator
+from .callable_propagator import CALLABLE_SIGNATURES, CallablePropagator
 from .exact import ExactPropagator
 from .implicit_euler import ImplicitEulerPropagator
+from .implicit_steppers import ImplicitEulerStepper, NewtonConvergenceError, TrapezoidStepper
 from .linear import LinearODE, LinearProblem
+from .nonlinear import NonlinearODE, NonlinearProblem
+from .nonlinear_problems import NONLINEAR_PROBLEMS, allen_cahn, brusselator, burgers, lorenz, van_der_pol
+from .nonlinear_theory import fine_lipschitz_estimate, gander_hairer_bound, lipschitz_constants, logarithmic_norm
 from .plotting import plot_convergence_factor
-from .problems import PROBLEMS, advection_periodic, dahlquist, damped_oscillator, heat_1d, heat_2d, make_problem
+from .problems import (
+    INITIAL_NAMES,
+    PROBLEMS,
+    advection_periodic,
+    dahlquist,
+    damped_oscillator,
+    heat_1d,
+    heat_2d,
+    initial_profile,
+    make_problem,
+)
 from .seed_algorithm1 import seed_algorithm1_literal
+from .solve_ivp_propagator import SOLVE_IVP_METHODS, SolveIVPPropagator
+from .steppers import ExplicitEulerStepper, RK4Stepper, TimeStepper
 from .theory import (
     convergence_factor,
     error_bounds,
@@ -25,12 +42,36 @@ __all__ = [
     "ImplicitEulerPropagator",
     "PROBLEMS",
     "make_problem",
+    "initial_profile",
+    "INITIAL_NAMES",
     "heat_1d",
     "heat_2d",
     "advection_periodic",
     "damped_oscillator",
     "dahlquist",
     "seed_algorithm1_literal",
+    "NonlinearODE",
+    "NonlinearProblem",
+    "NONLINEAR_PROBLEMS",
+    "lorenz",
+    "van_der_pol",
+    "brusselator",
+    "burgers",
+    "allen_cahn",
+    "CallablePropagator",
+    "CALLABLE_SIGNATURES",
+    "TimeStepper",
+    "ExplicitEulerStepper",
+    "RK4Stepper",
+    "ImplicitEulerStepper",
+    "TrapezoidStepper",
+    "NewtonConvergenceError",
+    "SolveIVPPropagator",
+    "SOLVE_IVP_METHODS",
+    "gander_hairer_bound",
+    "lipschitz_constants",
+    "logarithmic_norm",
+    "fine_lipschitz_estimate",
     "implicit_euler_amplification",
     "convergence_factor",
     "heat_contraction_factor",

@@ -35,6 +35,10 @@ class ExactPropagator(LinearSlicePropagator):
         The equation ``u' = A u``.
     grid : TimeGrid
         The slices; slice ``j`` multiplies by ``expm(ΔT_j A)``.
+    prepare : bool, keyword-only
+        Compute every distinct ``expm(ΔT_j A)`` in the constructor (as :meth:`prepare`
+        does) instead of on first use, so that no later call, timed or not, pays for it
+        (default False).
 
     Examples
     --------
@@ -52,8 +56,10 @@ class ExactPropagator(LinearSlicePropagator):
     True
     """
 
-    def __init__(self, ode: LinearODE, grid: TimeGrid):
+    def __init__(self, ode: LinearODE, grid: TimeGrid, *, prepare: bool = False):
         super().__init__(ode, grid)
+        if prepare:
+            self.prepare()
 
     def _factor(self, h: float):
         if self._sparse:

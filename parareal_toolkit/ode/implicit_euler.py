@@ -35,6 +35,9 @@ class ImplicitEulerPropagator(LinearSlicePropagator):
         The slices.
     substeps : int, keyword-only
         ``M >= 1``, the implicit-Euler steps per slice (default 1).
+    prepare : bool, keyword-only
+        Factorise ``I - hA`` for every distinct slice length in the constructor (as
+        :meth:`prepare` does) instead of on first use (default False).
 
     Examples
     --------
@@ -51,9 +54,11 @@ class ImplicitEulerPropagator(LinearSlicePropagator):
     0.4096
     """
 
-    def __init__(self, ode: LinearODE, grid: TimeGrid, *, substeps: int = 1):
+    def __init__(self, ode: LinearODE, grid: TimeGrid, *, substeps: int = 1, prepare: bool = False):
         super().__init__(ode, grid)
         self.substeps = check_int(substeps, "substeps", minimum=1)
+        if prepare:
+            self.prepare()
 
     def _factor(self, h: float):
         step = h / self.substeps

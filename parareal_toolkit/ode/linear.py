@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_real_array
+from ._arrays import is_tensor, times_transposed
 
 __all__ = ["LinearODE", "LinearProblem"]
 
@@ -68,6 +69,7 @@ class LinearODE:
         if not np.all(np.isfinite(data)):
             raise ValueError("`A` must be finite; it contains NaN or infinite entries.")
         self._A = matrix
+        self._tensor_cache: dict = {}
 
     @property
     def A(self):
@@ -83,6 +85,44 @@ class LinearODE:
     def is_sparse(self) -> bool:
         """Whether ``A`` is stored as a scipy sparse (CSC) matrix."""
         return sp.issparse(self._A)
+
+    vectorized = True  # rhs accepts stacked states: the time steppers batch slices
+
+    def rhs(self, t, u: np.ndarray) -> np.ndarray:
+        """``A u`` for one state ``(m,)`` or for the rows of a ``(k, m)`` array (``t`` is ignored).
+
+        With :meth:`jacobian` this is what the general time steppers (explicit Euler, RK4,
+        Newton-based implicit methods) need, so they run the linear catalogue too.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``A u`` (rows ``A U_i`` for stacked states).
+        """
+        if is_tensor(u):  # tensor states: A as a dense tensor like u, built once per device and dtype
+            return times_transposed(u, self._A, self._tensor_cache)
+        u = np.asarray(u, dtype=float)
+        return np.asarray(self._A @ u.T).T
+
+    def rhs_rows(self, t, U: np.ndarray) -> np.ndarray:
+        """``A U_i`` for the rows of ``U`` (shape ``(k, m)``).
+
+        Returns
+        -------
+        numpy.ndarray, shape (k, m)
+            The derivatives, row by row.
+        """
+        return self.rhs(t, U)
+
+    def jacobian(self, t, u) -> np.ndarray:
+        """``A`` itself (dense or sparse), whatever ``t`` and ``u``.
+
+        Returns
+        -------
+        numpy.ndarray or scipy.sparse matrix
+            The matrix.
+        """
+        return self._A
 
     def dense(self) -> np.ndarray:
         """``A`` as a dense ndarray.

@@ -18,7 +18,8 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import check_int, check_real
+from .._names import INITIAL_NAMES
+from .._validation import check_choice, check_int, check_real, check_real_array
 from .linear import LinearODE, LinearProblem
 
 __all__ = [
@@ -29,7 +30,58 @@ __all__ = [
     "dahlquist",
     "PROBLEMS",
     "make_problem",
+    "initial_profile",
+    "INITIAL_NAMES",
 ]
+
+
+def initial_profile(name: str, x: np.ndarray, *, periodic: bool = False) -> np.ndarray:
+    """A named initial value on points ``x`` of ``[0, 1]``.
+
+    ``"hat"``: ``1 - |2x - 1|`` (every odd sine mode); ``"sine"``: ``sin(πx)`` (one mode of
+    the Dirichlet Laplacian), ``sin(2πx)`` when ``periodic``; ``"gaussian"``:
+    ``exp(-100 (x - 1/2)^2)``; ``"square"``: 1 on ``[1/4, 3/4)``, 0 elsewhere (a discontinuity).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`INITIAL_NAMES`.
+    x : numpy.ndarray
+        The points.
+    periodic : bool, keyword-only
+        Whether the domain is periodic (only ``"sine"`` differs).
+
+    Returns
+    -------
+    numpy.ndarray
+        The profile at ``x``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from parareal_toolkit.ode import initial_profile
+    >>> initial_profile("hat", np.array([0.25, 0.5])).tolist()
+    [0.5, 1.0]
+    """
+    check_choice(name, "initial", INITIAL_NAMES)
+    x = np.asarray(x, dtype=float)
+    if name == "hat":
+        return 1.0 - np.abs(2.0 * x - 1.0)
+    if name == "sine":
+        return np.sin((2.0 if periodic else 1.0) * np.pi * x)
+    if name == "gaussian":
+        return np.exp(-100.0 * (x - 0.5) ** 2)
+    return ((x >= 0.25) & (x < 0.75)).astype(float)
+
+
+def _initial_value(initial, x: np.ndarray, *, periodic: bool = False, size: int | None = None) -> np.ndarray:
+    """``initial`` (a profile name, a function of ``x``, or values) at the points ``x``."""
+    shape = (size if size is not None else x.size,)
+    if isinstance(initial, str):
+        return initial_profile(initial, x, periodic=periodic)
+    if callable(initial):
+        return check_real_array(initial(x.copy()), "initial(x)", shape=shape)
+    return check_real_array(initial, "initial", shape=shape)
 
 
 def _laplacian_1d(m: int) -> sp.csc_matrix:
@@ -37,12 +89,14 @@ def _laplacian_1d(m: int) -> sp.csc_matrix:
     return sp.diags([np.ones(m - 1), -2.0 * np.ones(m), np.ones(m - 1)], [-1, 0, 1], format="csc") / h**2
 
 
-def heat_1d(m: int = 50, *, t_final: float = 0.1, diffusivity: float = 1.0, sparse: bool = False) -> LinearProblem:
+def heat_1d(
+    m: int = 50, *, t_final: float = 0.1, diffusivity: float = 1.0, sparse: bool = False, initial="hat"
+) -> LinearProblem:
     """``u_t = κ u_xx`` on (0, 1), ``u = 0`` at both ends, ``m`` interior points.
 
     ``A = κ/h^2 tridiag(1, -2, 1)``, ``h = 1/(m+1)``: symmetric negative definite, with
-    eigenvalues in ``(-4κ/h^2, 0)``. The initial value is the hat ``1 - |2x - 1|``, which
-    excites every odd mode. Parareal with an implicit-Euler coarse propagator multiplies
+    eigenvalues in ``(-4κ/h^2, 0)``. The default initial value is the hat ``1 - |2x - 1|``,
+    which excites every odd mode. Parareal with an implicit-Euler coarse propagator multiplies
     its error bound by a factor of at most 0.2984 per iteration, whatever ``m``.
 
     Parameters
@@ -55,11 +109,14 @@ def heat_1d(m: int = 50, *, t_final: float = 0.1, diffusivity: float = 1.0, spar
         ``κ > 0`` (default 1).
     sparse : bool, keyword-only
         Store ``A`` as a scipy sparse matrix (default dense).
+    initial : str, callable or array_like of shape (m,), keyword-only
+        A profile name (see :func:`initial_profile`; default ``"hat"``), a function of the
+        interior points ``x``, or the values.
 
     Returns
     -------
     LinearProblem
-        ``name="heat1d"``, ``A`` of shape ``(m, m)`` and the hat initial value.
+        ``name="heat1d"``, ``A`` of shape ``(m, m)`` and the initial value.
 
     Examples
     --------
@@ -79,17 +136,19 @@ def heat_1d(m: int = 50, *, t_final: float = 0.1, diffusivity: float = 1.0, spar
     return LinearProblem(
         name="heat1d",
         ode=LinearODE(A if sparse else A.toarray()),
-        u0=1.0 - np.abs(2.0 * x - 1.0),
+        u0=_initial_value(initial, x),
         t_final=check_real(t_final, "t_final", minimum=0, strict=True),
         description=f"1-D heat equation, {m} interior points, Dirichlet",
     )
 
 
-def heat_2d(m: int = 16, *, t_final: float = 0.1, diffusivity: float = 1.0, sparse: bool = False) -> LinearProblem:
+def heat_2d(
+    m: int = 16, *, t_final: float = 0.1, diffusivity: float = 1.0, sparse: bool = False, initial="hat"
+) -> LinearProblem:
     """``u_t = κ Δu`` on the unit square, ``u = 0`` on the boundary, ``m x m`` interior points.
 
     ``A = κ (L ⊗ I + I ⊗ L)`` (five-point Laplacian), symmetric negative definite. Initial
-    value: the product of hats in ``x`` and ``y``. The same mesh-independent contraction
+    value: the product of a profile in ``x`` and the same in ``y`` (default hats). The same mesh-independent contraction
     bound (0.2984 per iteration) holds as for :func:`heat_1d`.
 
     Parameters
@@ -103,6 +162,9 @@ def heat_2d(m: int = 16, *, t_final: float = 0.1, diffusivity: float = 1.0, spar
         ``κ > 0`` (default 1).
     sparse : bool, keyword-only
         Store ``A`` as a scipy sparse matrix (default dense).
+    initial : str or array_like of shape (m^2,), keyword-only
+        A profile name (see :func:`initial_profile`; default ``"hat"``), used in ``x`` and
+        ``y``, or the values (row-major over the grid).
 
     Returns
     -------
@@ -115,24 +177,30 @@ def heat_2d(m: int = 16, *, t_final: float = 0.1, diffusivity: float = 1.0, spar
     identity = sp.identity(m, format="csc")
     A = (kappa * (sp.kron(L, identity) + sp.kron(identity, L))).tocsc()
     x = np.arange(1, m + 1) / (m + 1)
-    hat = 1.0 - np.abs(2.0 * x - 1.0)
+    if isinstance(initial, str):
+        profile = initial_profile(initial, x)
+        u0 = np.outer(profile, profile).ravel()
+    else:
+        u0 = check_real_array(initial, "initial", shape=(m * m,))
     return LinearProblem(
         name="heat2d",
         ode=LinearODE(A if sparse else A.toarray()),
-        u0=np.outer(hat, hat).ravel(),
+        u0=u0,
         t_final=check_real(t_final, "t_final", minimum=0, strict=True),
         description=f"2-D heat equation, {m}x{m} interior points, Dirichlet",
     )
 
 
-def advection_periodic(m: int = 64, *, t_final: float = 1.0, speed: float = 1.0, sparse: bool = False) -> LinearProblem:
+def advection_periodic(
+    m: int = 64, *, t_final: float = 1.0, speed: float = 1.0, sparse: bool = False, initial="gaussian"
+) -> LinearProblem:
     """``u_t + c u_x = 0`` on the periodic unit interval, centred differences.
 
     ``A = -c/(2h) (S - S^T)`` with the cyclic shift ``S``: skew-symmetric, so its
     eigenvalues are purely imaginary and ``|e^z| = 1``. Implicit Euler damps them
     (``|R(iy)| = 1/sqrt(1+y^2)``) and the linear bound's factor exceeds 1 for every
     mode: parareal loses its contraction on hyperbolic problems. Initial value: a
-    Gaussian pulse.
+    Gaussian pulse by default.
 
     Parameters
     ----------
@@ -144,6 +212,9 @@ def advection_periodic(m: int = 64, *, t_final: float = 1.0, speed: float = 1.0,
         ``c`` (default 1), finite.
     sparse : bool, keyword-only
         Store ``A`` as a scipy sparse matrix (default dense).
+    initial : str, callable or array_like of shape (m,), keyword-only
+        A profile name (see :func:`initial_profile`, periodic; default ``"gaussian"``), a
+        function of the points ``x``, or the values.
 
     Returns
     -------
@@ -161,7 +232,7 @@ def advection_periodic(m: int = 64, *, t_final: float = 1.0, speed: float = 1.0,
     return LinearProblem(
         name="advection",
         ode=LinearODE(A if sparse else A.toarray()),
-        u0=np.exp(-100.0 * (x - 0.5) ** 2),
+        u0=_initial_value(initial, x, periodic=True),
         t_final=check_real(t_final, "t_final", minimum=0, strict=True),
         description=f"periodic advection, {m} points, centred differences",
     )
@@ -250,6 +321,7 @@ def make_problem(
     t_final: float | None = None,
     sparse: bool = False,
     lam: float | None = None,
+    initial: str | None = None,
 ) -> LinearProblem:
     """Build a catalogue problem by name; ``size`` is the grid size of the PDE problems.
 
@@ -266,6 +338,8 @@ def make_problem(
         Sparse ``A`` (PDE problems only).
     lam : float, optional
         ``λ`` of ``"dahlquist"`` (default its -1; a positive ``λ`` is a growing solution).
+    initial : str, optional
+        A profile name for the PDE problems (see :func:`initial_profile`).
 
     Returns
     -------
@@ -275,8 +349,8 @@ def make_problem(
     Raises
     ------
     ValueError
-        For an unknown name, ``size`` / ``sparse`` given for a problem of fixed size, or
-        ``lam`` for a problem other than ``"dahlquist"``.
+        For an unknown name, ``size`` / ``sparse`` / ``initial`` given for a problem of
+        fixed size, or ``lam`` for a problem other than ``"dahlquist"``.
 
     Examples
     --------
@@ -298,6 +372,10 @@ def make_problem(
         raise ValueError(f"`size` applies only to {list(_SIZED)}; problem {name!r} has a fixed size.")
     elif sparse:
         raise ValueError(f"`sparse` applies only to {list(_SIZED)}; got problem {name!r}.")
+    if initial is not None:
+        if name not in _SIZED:
+            raise ValueError(f"`initial` applies only to {list(_SIZED)}; problem {name!r} has a fixed initial value.")
+        kwargs["initial"] = check_choice(initial, "initial", INITIAL_NAMES)
     if lam is not None:
         if name != "dahlquist":
             raise ValueError(f"`lam` applies only to 'dahlquist'; got problem {name!r}.")

@@ -1,4 +1,4 @@
-"""Hypothesis strategies for linear ODEs ``u' = A u`` (float64 numpy; imports no torch)."""
+"""Hypothesis strategies for ODEs: linear ``u' = A u`` and the nonlinear catalogue (float64 numpy; imports no torch)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from ..ode.linear import LinearODE
+from ..ode.nonlinear import NonlinearProblem
+from ..ode.nonlinear_problems import allen_cahn, brusselator, burgers, lorenz, van_der_pol
 from ..propagator import TimeGrid
 from ._common import seeds
 
@@ -15,6 +17,7 @@ __all__ = [
     "stable_matrices",
     "time_grids",
     "linear_problems",
+    "nonlinear_problems",
 ]
 
 
@@ -171,3 +174,50 @@ def linear_problems(draw, *, matrices: st.SearchStrategy | None = None, grids: s
     grid = draw(grids if grids is not None else time_grids())
     rng = np.random.default_rng(draw(seeds()))
     return LinearODE(A), grid, rng.standard_normal(A.shape[0])
+
+
+@st.composite
+def nonlinear_problems(draw, *, max_time: float = 0.3) -> NonlinearProblem:
+    """Catalogue problems with random parameters, initial values and short final times.
+
+    Short times (at most ``max_time``) keep every stepper of :mod:`parareal_toolkit.ode`
+    stable with a few substeps per slice, and Newton's method converging: Lorenz from a
+    random point near the attractor, van der Pol with ``μ <= 5``, a Brusselator of 1 to 5
+    points, Burgers and Allen–Cahn of 3 to 10 points with random initial values in
+    ``[-1, 1]``.
+
+    Parameters
+    ----------
+    max_time : float, keyword-only
+        The largest final time (default 0.3).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of NonlinearProblem
+        The problems.
+
+    Examples
+    --------
+    >>> from hypothesis import given, settings
+    >>> from parareal_toolkit.testing.ode import nonlinear_problems
+    >>> @settings(max_examples=5, database=None)
+    ... @given(nonlinear_problems())
+    ... def check(problem):
+    ...     assert problem.t_final <= 0.3 and problem.u0.shape == (problem.ode.size,)
+    >>> check()
+    """
+    kind = draw(st.sampled_from(["lorenz", "vanderpol", "brusselator", "burgers", "allencahn"]))
+    t = draw(st.floats(0.05, max_time))
+    if kind == "lorenz":
+        start = np.array(draw(st.lists(st.floats(-10, 10), min_size=3, max_size=3))) + np.array([0.0, 0.0, 20.0])
+        return lorenz(t_final=t, u0=start)
+    if kind == "vanderpol":
+        start = draw(st.lists(st.floats(-2, 2), min_size=2, max_size=2))
+        return van_der_pol(draw(st.floats(0, 5)), t_final=t, u0=start)
+    if kind == "brusselator":
+        return brusselator(draw(st.integers(1, 5)), t_final=t)
+    m = draw(st.integers(3, 10))
+    values = np.array(draw(st.lists(st.floats(-1, 1), min_size=m, max_size=m)))
+    if kind == "burgers":
+        return burgers(m, viscosity=draw(st.floats(0.05, 0.2)), t_final=t, initial=values)
+    return allen_cahn(m, diffusion=draw(st.floats(1e-3, 1e-2)), t_final=t, initial=values)

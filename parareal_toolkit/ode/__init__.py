@@ -4,6 +4,7 @@ from .base import LinearSlicePropagator
 from .exact import ExactPropagator
 from .implicit_euler import ImplicitEulerPropagator
 from .linear import LinearODE, LinearProblem
+from .measured_speedup import SpeedupRow, SpeedupStudy, modelled_speedup, plot_speedup_study, speedup_study
 from .plotting import plot_convergence_factor
 from .problems import PROBLEMS, advection_periodic, dahlquist, damped_oscillator, heat_1d, heat_2d, make_problem
 from .seed_algorithm1 import seed_algorithm1_literal
@@ -39,4 +40,9 @@ __all__ = [
     "speedup",
     "speedup_from_result",
     "plot_convergence_factor",
+    "speedup_study",
+    "SpeedupStudy",
+    "SpeedupRow",
+    "modelled_speedup",
+    "plot_speedup_study",
 ]

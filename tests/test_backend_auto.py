@@ -56,7 +56,7 @@ def test_auto_is_the_default_backend():
 def test_auto_runs_serially_without_propagate_batch_or_with_one_slice():
     problem, fine, _ = _heat(100, 4)
     auto = AutoBackend()
-    plain = lambda u, j: fine(u, j)  # noqa: E731 - a callable without propagate_batch
+    plain = lambda u, j: fine(u, j)  # a callable without propagate_batch
     assert not auto.chooses_batched(plain, [problem.u0] * 4)
     assert not auto.chooses_batched(fine, [problem.u0])
     assert auto.chooses_batched(fine, [problem.u0] * 2)
@@ -65,7 +65,7 @@ def test_auto_runs_serially_without_propagate_batch_or_with_one_slice():
 
 def test_auto_counts_torch_entries():
     torch = pytest.importorskip("torch")
-    problem, fine, _ = _heat(100, 4)
+    _, fine, _ = _heat(100, 4)
     states = [torch.zeros(2, 32), torch.zeros(2, 32)]  # 64 entries: numel(), not len()
     assert AutoBackend().chooses_batched(fine, states)
     assert not AutoBackend().chooses_batched(fine, [torch.zeros(2, 31)] * 2)

@@ -55,7 +55,9 @@ def main(argv=None) -> int:
         repeats=args.repeats,
         progress=lambda line: print(line, flush=True),
     )
-    print(f"{'W':>3} {'K':>3} {'sequential s':>12} {'parareal s':>10} {'measured':>9} {'model':>7} {'measured/model':>14}")
+    print(
+        f"{'W':>3} {'K':>3} {'sequential s':>12} {'parareal s':>10} {'measured':>9} {'model':>7} {'measured/model':>14}"
+    )
     for row in study.rows:
         print(
             f"{row.workers:>3} {row.iterations:>3} {row.sequential_s:>12.3f} {row.parareal_s:>10.3f} "

@@ -131,6 +131,12 @@ def run(args: argparse.Namespace) -> int:
         f"c_F = {study.fine_slice_s * 1e3:.3g} ms per fine slice, c_G = {study.coarse_slice_s * 1e3:.3g} ms "
         f"per coarse slice (alpha = {study.coarse_slice_s / study.fine_slice_s:.3g})"
     )
+    if study.iterations >= study.num_slices:
+        print(
+            f"note: K = N = {study.num_slices}: parareal reaches --rtol only by reproducing the fine solution "
+            "(every slice's fine work done in sequence), so no W can give a speedup; use more --slices or more "
+            "--coarse-substeps"
+        )
     if args.plot:
         _save_figure(args.plot, study)
         print(f"figure written to {args.plot}")

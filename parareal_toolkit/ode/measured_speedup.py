@@ -183,9 +183,9 @@ class SpeedupStudy:
             [
                 str(r.workers),
                 str(r.iterations),
-                f"{r.sequential_s:.3f}",
-                f"{r.parareal_s:.3f}",
-                f"{self.startup_s:.2f}",
+                f"{r.sequential_s:.4g}",
+                f"{r.parareal_s:.4g}",
+                f"{self.startup_s:.3g}",
                 f"{r.measured:.2f}",
                 f"{r.model:.2f}",
                 f"{r.ratio:.2f}",

@@ -147,6 +147,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     clock = time.process_time if args.clock == "process" else time.perf_counter
 
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     overhead_rows, backend_rows, raw = [], [], []
     print(
         f"{'m':>5} {'N':>4} {'getrs us/it':>11} {'+incr':>8} {'toolkit':>8} {'ratio':>6} {'bare':>8} {'ratio':>6} "
@@ -241,6 +242,7 @@ def main(argv=None) -> int:
         worst_ratio_m100=worst_100,
         worst_ratio_m1000=worst_1000,
         worst_auto_over_best=worst_auto,
+        load_average=[load_before, os.getloadavg()[0] if hasattr(os, "getloadavg") else None],
     )
     print(f"written {write_results(args.json, record)}")
     return 0

@@ -24,7 +24,7 @@ from typing import Any
 from .._validation import check_choice, check_int
 from ..propagator import Propagator
 
-__all__ = ["ProcessBackend", "THREAD_VARIABLES"]
+__all__ = ["ProcessBackend", "PoolView", "worker_thread_limits", "THREAD_VARIABLES"]
 
 # Read by the numerical libraries when they load: set in a worker before anything is unpickled.
 THREAD_VARIABLES = (

@@ -29,6 +29,7 @@ substeps: a fine solve that dominates, as parareal needs.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -144,6 +145,12 @@ class SpeedupStudy:
         Worker processes of the pool (the largest ``W``).
     repeats : int
         Timed runs per ``W`` (and sequential solves).
+    settings : dict
+        The arguments of the study (problem, sizes, substeps, ``W``, ``rtol``, repeats).
+    load_average : tuple of float or None
+        The machine's 1-minute load average before and after the timed runs
+        (``os.getloadavg``; None where the system has none): above the core count, other
+        processes took cores the workers were counted on.
     """
 
     rows: list[SpeedupRow]
@@ -158,6 +165,7 @@ class SpeedupStudy:
     pool_workers: int
     repeats: int
     settings: dict[str, Any] = field(default_factory=dict)
+    load_average: tuple[float, float] | None = None
 
     def table(self) -> dict[str, Any]:
         """The rows as a :func:`~parareal_toolkit.results.results_table` (the cells a page shows).
@@ -198,6 +206,8 @@ class SpeedupStudy:
             f"(K = {self.iterations} of N = {self.num_slices}), persistent pool of {self.pool_workers} "
             f"worker(s), BLAS on 1 thread, medians of {self.repeats}"
         )
+        if self.load_average is not None:
+            title += f"; 1-min load average {self.load_average[0]:.1f} before, {self.load_average[1]:.1f} after"
         return results_table(title, columns, cells)
 
     def as_dict(self) -> dict[str, Any]:
@@ -221,6 +231,7 @@ class SpeedupStudy:
             "coarse_slice_s": self.coarse_slice_s,
             "pool_workers": self.pool_workers,
             "repeats": self.repeats,
+            "load_average": None if self.load_average is None else list(self.load_average),
             "rows": [
                 {
                     "workers": r.workers,
@@ -235,6 +246,13 @@ class SpeedupStudy:
                 for r in self.rows
             ],
         }
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):  # not every system keeps one
+        return None
 
 
 def _relative_error(states: Sequence[np.ndarray], reference: Sequence[np.ndarray], scale: float) -> float:
@@ -352,6 +370,7 @@ def speedup_study(
             + ")"
         )
 
+        load_before = _load_average()
         sequential: list[float] = []
         coarse_sweeps: list[float] = []
         parallel: dict[int, list[float]] = {w: [] for w in counts}
@@ -374,6 +393,7 @@ def speedup_study(
                     raise RuntimeError(f"the timed run on {w} worker(s) has relative error {error:g} > rtol {rtol:g}.")
                 worst[w] = max(worst[w], error)
 
+    load_after = _load_average()
     c_f = statistics.median(sequential) / n
     c_g = statistics.median(coarse_sweeps) / n
     rows = []
@@ -406,6 +426,7 @@ def speedup_study(
         pool_workers=max(counts),
         repeats=repeats,
         settings=settings,
+        load_average=None if load_before is None or load_after is None else (load_before, load_after),
     )
 
 

@@ -771,6 +771,11 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"`threads_per_worker`",
     ),
+    "auto-backend/min-batched-size-0": api(
+        lambda: __import__("parareal_toolkit.backends", fromlist=["x"]).AutoBackend(min_batched_size=0),
+        ValueError,
+        r"`min_batched_size`",
+    ),
     "process-pool/view-too-many": api(
         lambda: __import__("parareal_toolkit.backends", fromlist=["x"]).ProcessBackend(2).view(3),
         ValueError,

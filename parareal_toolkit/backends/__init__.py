@@ -137,6 +137,21 @@ class AutoBackend(SerialBackend):
     ----------
     min_batched_size : int
         The smallest state (in entries) for which a batched sweep is used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from parareal_toolkit import TimeGrid
+    >>> from parareal_toolkit.backends import AutoBackend
+    >>> from parareal_toolkit.ode import ExactPropagator, heat_1d
+    >>> auto = AutoBackend()
+    >>> for m in (20, 200):
+    ...     problem = heat_1d(m)
+    ...     fine = ExactPropagator(problem.ode, TimeGrid.uniform(problem.t_final, 4))
+    ...     _ = auto.map(fine, [problem.u0] * 4, range(4))
+    ...     print(m, auto.choice)
+    20 serial
+    200 batched
     """
 
     name = "auto"

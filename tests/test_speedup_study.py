@@ -57,6 +57,7 @@ def test_the_pool_persists_and_its_views_give_the_serial_iterates():
             for a, b in zip(result.states, serial.states):
                 np.testing.assert_array_equal(a, b)  # the same code on the same inputs
         assert pool.running and pool.startup_seconds == startup  # never restarted
+        assert pool.worker_cpu_seconds > 0  # the workers report the CPU time of their chunks
         assert {pool.submit(os.getpid) for _ in range(4)} <= pids | {os.getpid()} and len(pids) <= 2
 
 
@@ -85,9 +86,11 @@ def test_study_times_the_first_iteration_that_reaches_the_tolerance():
     assert [r.workers for r in study.rows] == [2, 1]
     for row in study.rows:
         assert row.iterations == k and row.error <= rtol
+        assert 0 < row.core_share <= 1.05  # one thread per worker: CPU time never much above wall time
         assert row.measured == pytest.approx(row.sequential_s / row.parareal_s)
         assert row.model == pytest.approx(modelled_speedup(study.fine_slice_s, study.coarse_slice_s, 6, k, row.workers))
     assert study.startup_s > 0
+    assert study.sequential_core_share is not None and 0 < study.sequential_core_share <= 1.05
     assert study.table()["rows"][0][:2] == ["2", str(k)]
 
 

@@ -68,8 +68,10 @@ def _wait_for_all_workers(_: Any) -> int:
     return os.getpid()
 
 
-def _propagate_chunk(chunk: list[tuple[Any, int]]) -> list[Any]:
-    return [_worker_propagator(u, j) for u, j in chunk]
+def _propagate_chunk(chunk: list[tuple[Any, int]]) -> tuple[list[Any], float]:
+    started = time.process_time()
+    values = [_worker_propagator(u, j) for u, j in chunk]
+    return values, time.process_time() - started
 
 
 def worker_thread_limits(_: Any = None) -> list[dict[str, Any]]:
@@ -101,7 +103,9 @@ class ProcessBackend:
 
     The pool persists: :meth:`start` (or the first :meth:`map`) starts it and every later
     sweep reuses it, for as long as the same propagator is passed; :attr:`startup_seconds`
-    is what the last start took. :meth:`view` runs sweeps on fewer workers of the same pool.
+    is what the last start took, and :attr:`worker_cpu_seconds` counts the CPU time the
+    workers spent on sweeps (against the wall-clock, it shows whether each worker had a
+    core of its own). :meth:`view` runs sweeps on fewer workers of the same pool.
 
     Use as a context manager, or call ``close()``; :func:`~parareal_toolkit.parareal` closes a pool it
     created itself from the name ``"processes"``.
@@ -129,6 +133,7 @@ class ProcessBackend:
         self.start_method = start_method
         self.threads_per_worker = int(check_int(threads_per_worker, "threads_per_worker", minimum=1))
         self.startup_seconds: float | None = None
+        self.worker_cpu_seconds = 0.0
         self._pool: ProcessPoolExecutor | None = None
         self._installed: Any = None
 
@@ -197,7 +202,11 @@ class ProcessBackend:
         pairs = list(zip(states, slices))
         size = math.ceil(len(pairs) / workers) if pairs else 1
         chunks = [pairs[i : i + size] for i in range(0, len(pairs), size)]
-        return [value for chunk in self._pool.map(_propagate_chunk, chunks) for value in chunk]
+        out: list[Any] = []
+        for values, cpu_seconds in self._pool.map(_propagate_chunk, chunks):
+            out.extend(values)
+            self.worker_cpu_seconds += cpu_seconds
+        return out
 
     def view(self, workers: int) -> PoolView:
         """A backend that runs each sweep as ``workers`` chunks on this pool (at most :attr:`workers`).

@@ -102,6 +102,10 @@ class SpeedupRow:
     error : float
         The relative error of the timed parareal result against the fine solution (the
         largest over the repeats), at most the study's ``rtol``.
+    core_share : float
+        The CPU seconds the busy workers spent in the fine sweeps over their wall-clock
+        seconds times the number of busy workers: 1 when each had a core of its own, less
+        when other processes took CPU time the model counts on.
     """
 
     workers: int
@@ -111,6 +115,7 @@ class SpeedupRow:
     measured: float
     model: float
     error: float
+    core_share: float
 
     @property
     def ratio(self) -> float:
@@ -151,6 +156,9 @@ class SpeedupStudy:
         The machine's 1-minute load average before and after the timed runs
         (``os.getloadavg``; None where the system has none): above the core count, other
         processes took cores the workers were counted on.
+    sequential_core_share : float or None
+        CPU seconds over wall-clock seconds of the sequential fine solve (median): 1 when
+        this process had a core of its own.
     """
 
     rows: list[SpeedupRow]
@@ -166,6 +174,7 @@ class SpeedupStudy:
     repeats: int
     settings: dict[str, Any] = field(default_factory=dict)
     load_average: tuple[float, float] | None = None
+    sequential_core_share: float | None = None
 
     def table(self) -> dict[str, Any]:
         """The rows as a :func:`~parareal_toolkit.results.results_table` (the cells a page shows).
@@ -186,6 +195,7 @@ class SpeedupStudy:
             "model speedup",
             "measured/model",
             "relative error",
+            "worker core share",
         ]
         cells = [
             [
@@ -198,6 +208,7 @@ class SpeedupStudy:
                 f"{r.model:.2f}",
                 f"{r.ratio:.2f}",
                 f"{r.error:.1e}",
+                f"{r.core_share:.2f}",
             ]
             for r in self.rows
         ]
@@ -232,6 +243,7 @@ class SpeedupStudy:
             "pool_workers": self.pool_workers,
             "repeats": self.repeats,
             "load_average": None if self.load_average is None else list(self.load_average),
+            "sequential_core_share": self.sequential_core_share,
             "rows": [
                 {
                     "workers": r.workers,
@@ -242,6 +254,7 @@ class SpeedupStudy:
                     "model_speedup": r.model,
                     "measured_over_model": r.ratio,
                     "relative_error": r.error,
+                    "worker_core_share": r.core_share,
                 }
                 for r in self.rows
             ],
@@ -374,34 +387,49 @@ def speedup_study(
         sequential: list[float] = []
         coarse_sweeps: list[float] = []
         parallel: dict[int, list[float]] = {w: [] for w in counts}
+        shares: dict[int, list[float]] = {w: [] for w in counts}
         worst: dict[int, float] = dict.fromkeys(counts, 0.0)
         views = {w: pool.view(w) for w in counts}
+        sequential_shares: list[float] = []
         for _ in range(repeats):
-            start = time.perf_counter()
+            cpu_start, start = time.process_time(), time.perf_counter()
             propagate_sequentially(fine, problem.u0)
             sequential.append(time.perf_counter() - start)
+            sequential_shares.append((time.process_time() - cpu_start) / sequential[-1])
             for _ in range(3):  # a coarse sweep is short: three of them per repeat
                 start = time.perf_counter()
                 propagate_sequentially(coarse, problem.u0)
                 coarse_sweeps.append(time.perf_counter() - start)
             for w in counts:
+                cpu_before = pool.worker_cpu_seconds
                 start = time.perf_counter()
                 result = parareal(fine, coarse, problem.u0, iterations=k_needed, backend=views[w], store_iterates=False)
                 parallel[w].append(time.perf_counter() - start)
+                busy = len(range(0, n, math.ceil(n / w)))  # the chunks of a sweep: workers with work
+                if k_needed > 0:
+                    shares[w].append((pool.worker_cpu_seconds - cpu_before) / (busy * result.timings["fine"]))
                 error = _relative_error(result.states, reference, scale)
                 if not error <= rtol:  # pragma: no cover - the same code on the same inputs as the run above
                     raise RuntimeError(f"the timed run on {w} worker(s) has relative error {error:g} > rtol {rtol:g}.")
                 worst[w] = max(worst[w], error)
 
     load_after = _load_average()
+    say(
+        f"sequential fine solve: core share {statistics.median(sequential_shares):.2f} (CPU seconds over wall-clock "
+        "seconds of this process; below 1, other processes took part of its core)"
+    )
     c_f = statistics.median(sequential) / n
     c_g = statistics.median(coarse_sweeps) / n
     rows = []
     for w in counts:
         seq, par = statistics.median(sequential), statistics.median(parallel[w])
-        row = SpeedupRow(w, k_needed, seq, par, seq / par, modelled_speedup(c_f, c_g, n, k_needed, w), worst[w])
+        share = statistics.median(shares[w]) if shares[w] else math.nan  # K = 0: no fine sweep
+        row = SpeedupRow(w, k_needed, seq, par, seq / par, modelled_speedup(c_f, c_g, n, k_needed, w), worst[w], share)
         rows.append(row)
-        say(f"W = {w}: measured {row.measured:.2f}x, model {row.model:.2f}x, measured/model {row.ratio:.2f}")
+        say(
+            f"W = {w}: measured {row.measured:.2f}x, model {row.model:.2f}x, measured/model {row.ratio:.2f}, "
+            f"worker core share {row.core_share:.2f}"
+        )
     settings = {
         "problem": problem.name,
         "size": problem.ode.size,
@@ -427,6 +455,7 @@ def speedup_study(
         repeats=repeats,
         settings=settings,
         load_average=None if load_before is None or load_after is None else (load_before, load_after),
+        sequential_core_share=statistics.median(sequential_shares),
     )
 
 

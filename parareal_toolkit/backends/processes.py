@@ -142,6 +142,13 @@ class ProcessBackend:
         """Whether the pool's workers are running."""
         return self._pool is not None
 
+    @property
+    def worker_pids(self) -> list[int]:
+        """The process ids of the running workers (empty when the pool is not running)."""
+        if self._pool is None:
+            return []
+        return sorted(getattr(self._pool, "_processes", {}))  # the executor keeps its processes by pid
+
     def start(self, propagator: Propagator) -> ProcessBackend:
         """Start (or restart) the pool with ``propagator`` installed and prepared in every worker, and wait for it.
 

@@ -766,6 +766,11 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"`fine_cost`",
     ),
+    "modelled-speedup/core-share-above-1": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).modelled_speedup(1.0, 0.1, 4, 2, 2, core_share=1.5),
+        ValueError,
+        r"`core_share` must be at most 1",
+    ),
     "process-pool/threads-0": api(
         lambda: __import__("parareal_toolkit.backends", fromlist=["x"]).ProcessBackend(1, threads_per_worker=0),
         ValueError,

@@ -90,7 +90,10 @@ def test_study_times_the_first_iteration_that_reaches_the_tolerance():
         assert row.iterations == k and row.error <= rtol
         assert 0 < row.core_share <= 1.05  # one thread per worker: CPU time never much above wall time
         assert row.measured == pytest.approx(row.sequential_s / row.parareal_s)
-        assert row.model == pytest.approx(modelled_speedup(study.fine_slice_s, study.coarse_slice_s, 6, k, row.workers))
+        costs = (study.fine_slice_s, study.coarse_slice_s, 6, k, row.workers)
+        assert row.model == pytest.approx(modelled_speedup(*costs))
+        assert row.model_at_share == pytest.approx(modelled_speedup(*costs, core_share=row.core_share))
+        assert row.model_at_share <= row.model * (1 + 1e-12)  # less of a core never predicts more
     assert study.startup_s > 0
     assert study.sequential_core_share is not None and 0 < study.sequential_core_share <= 1.05
     assert study.table()["rows"][0][:2] == ["2", str(k)]

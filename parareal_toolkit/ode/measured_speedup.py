@@ -49,12 +49,15 @@ from .linear import LinearProblem
 __all__ = ["SpeedupRow", "SpeedupStudy", "speedup_study", "modelled_speedup", "plot_speedup_study"]
 
 
-def modelled_speedup(fine_cost: float, coarse_cost: float, num_slices: int, iterations: int, workers: int) -> float:
-    """The cost model's speedup ``N c_F / ((K + 1) N c_G + K ceil(N / W) c_F)``.
+def modelled_speedup(
+    fine_cost: float, coarse_cost: float, num_slices: int, iterations: int, workers: int, *, core_share: float = 1.0
+) -> float:
+    """The cost model's speedup ``N c_F / ((K + 1) N c_G + K ceil(N / W) c_F / s)``.
 
     One coarse sweep makes the initial iterate; each of the ``K`` iterations costs one fine
-    sweep, ``ceil(N / W)`` fine slices on ``W`` workers, and one coarse sweep. For
-    ``K >= 1`` this is :func:`~parareal_toolkit.ode.speedup` with ``α = c_G / c_F``.
+    sweep, ``ceil(N / W)`` fine slices on ``W`` workers, and one coarse sweep. Each worker
+    has the share ``s`` of a core (default 1, a core of its own). For ``K >= 1`` and
+    ``s = 1`` this is :func:`~parareal_toolkit.ode.speedup` with ``α = c_G / c_F``.
 
     Parameters
     ----------
@@ -62,6 +65,9 @@ def modelled_speedup(fine_cost: float, coarse_cost: float, num_slices: int, iter
         Seconds of one fine slice (positive) and one coarse slice.
     num_slices, iterations, workers : int
         ``N >= 1``, ``K >= 0``, ``W >= 1``.
+    core_share : float, keyword-only
+        ``0 < s <= 1``: the fraction of a core each worker gets, as measured when other
+        processes compete for the cores (:attr:`SpeedupRow.core_share`).
 
     Returns
     -------
@@ -75,14 +81,19 @@ def modelled_speedup(fine_cost: float, coarse_cost: float, num_slices: int, iter
     0.4878
     >>> modelled_speedup(1.0, 0.01, 16, 4, 2) == speedup(0.01, 16, 4, workers=2)
     True
+    >>> round(modelled_speedup(1.0, 0.01, 16, 4, 2, core_share=0.5), 4)  # two workers sharing one core
+    0.2469
     """
     c_f = check_real(fine_cost, "fine_cost", minimum=0, strict=True)
     c_g = check_real(coarse_cost, "coarse_cost", minimum=0)
     n = check_int(num_slices, "num_slices", minimum=1)
     k = check_int(iterations, "iterations", minimum=0)
     w = check_int(workers, "workers", minimum=1)
+    share = check_real(core_share, "core_share", minimum=0, strict=True)
+    if share > 1:
+        raise ValueError(f"`core_share` must be at most 1 (a whole core per worker); got {core_share!r}.")
     alpha = c_g / c_f
-    return 1.0 / ((k + 1) * alpha + k * math.ceil(n / min(w, n)) / n)
+    return 1.0 / ((k + 1) * alpha + k * math.ceil(n / min(w, n)) / (n * share))
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,9 @@ class SpeedupRow:
         The CPU seconds the busy workers spent in the fine sweeps over their wall-clock
         seconds times the number of busy workers: 1 when each had a core of its own, less
         when other processes took CPU time the model counts on.
+    model_at_share : float
+        :func:`modelled_speedup` with that ``core_share``: what the model predicts for the
+        cores the workers actually got (shown beside, never instead of, ``model``).
     """
 
     workers: int
@@ -116,6 +130,7 @@ class SpeedupRow:
     model: float
     error: float
     core_share: float
+    model_at_share: float
 
     @property
     def ratio(self) -> float:
@@ -196,6 +211,7 @@ class SpeedupStudy:
             "measured/model",
             "relative error",
             "worker core share",
+            "model at core share",
         ]
         cells = [
             [
@@ -209,6 +225,7 @@ class SpeedupStudy:
                 f"{r.ratio:.2f}",
                 f"{r.error:.1e}",
                 f"{r.core_share:.2f}",
+                f"{r.model_at_share:.2f}",
             ]
             for r in self.rows
         ]
@@ -255,6 +272,7 @@ class SpeedupStudy:
                     "measured_over_model": r.ratio,
                     "relative_error": r.error,
                     "worker_core_share": r.core_share,
+                    "model_speedup_at_core_share": r.model_at_share,
                 }
                 for r in self.rows
             ],
@@ -423,12 +441,14 @@ def speedup_study(
     rows = []
     for w in counts:
         seq, par = statistics.median(sequential), statistics.median(parallel[w])
-        share = statistics.median(shares[w]) if shares[w] else math.nan  # K = 0: no fine sweep
-        row = SpeedupRow(w, k_needed, seq, par, seq / par, modelled_speedup(c_f, c_g, n, k_needed, w), worst[w], share)
+        share = min(statistics.median(shares[w]), 1.0) if shares[w] else 1.0  # K = 0: no fine sweep
+        model = modelled_speedup(c_f, c_g, n, k_needed, w)
+        at_share = modelled_speedup(c_f, c_g, n, k_needed, w, core_share=share)
+        row = SpeedupRow(w, k_needed, seq, par, seq / par, model, worst[w], share, at_share)
         rows.append(row)
         say(
             f"W = {w}: measured {row.measured:.2f}x, model {row.model:.2f}x, measured/model {row.ratio:.2f}, "
-            f"worker core share {row.core_share:.2f}"
+            f"worker core share {row.core_share:.2f} (model at that share {row.model_at_share:.2f}x)"
         )
     settings = {
         "problem": problem.name,

@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=positive_int,
         nargs="+",
-        help="worker counts W to measure (default: 1 2 ... CPU count); the pool has max(W) processes",
+        help="worker counts W to measure (default: 1 2 ... min(CPU count, N)); the pool has max(W) processes",
     )
     parser.add_argument("--repeats", type=positive_int, default=3, help="timed runs per W; medians (default: 3)")
     parser.add_argument("--plot", metavar="FILE.png", help="save measured and modelled speedup against W")
@@ -105,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_path("--json", args.json)
     check_distinct_outputs(plot=args.plot, json=args.json)
     if args.workers is None:
-        args.workers = list(range(1, (os.cpu_count() or 1) + 1))
+        # more workers than slices would idle: a sweep has N chunks at most
+        args.workers = list(range(1, min(os.cpu_count() or 1, args.slices) + 1))
     if len(set(args.workers)) != len(args.workers):
         raise CliError(f"--workers must not repeat a count; got {' '.join(map(str, args.workers))}.")
 

@@ -116,7 +116,9 @@ class SpeedupRow:
     core_share : float
         The CPU seconds the busy workers spent in the fine sweeps over their wall-clock
         seconds times the number of busy workers: 1 when each had a core of its own, less
-        when other processes took CPU time the model counts on.
+        when other processes took CPU time the model counts on. The wall-clock includes
+        sending the states, so sweeps not much longer than a round trip to the pool show a
+        low share too.
     model_at_share : float
         :func:`modelled_speedup` with that ``core_share``: what the model predicts for the
         cores the workers actually got (shown beside, never instead of, ``model``).

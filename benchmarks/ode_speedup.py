@@ -1,118 +1,89 @@
-"""Wall-clock speedup of parareal on 2 workers, measured against the cost model's prediction.
+"""Parareal's wall-clock speedup at equal accuracy, measured on W = 1..cores workers, against the cost model.
 
-The fine propagator is expensive (M implicit-Euler substeps per slice) and the coarse one
-cheap (one substep), the regime in which parareal can win. One iteration on N = 2 slices
-with W = 2 workers: the model predicts ``1 / ((K + 1) α + K ceil(N/W)/N)`` with the measured
-``α = c_G / c_F``, at most 2. Both process-based backends are measured through the
-``parareal ode`` command, each in the same run as its own sequential fine solve:
+The 2-D heat equation (sparse A), an expensive fine propagator (M implicit-Euler substeps
+per slice, each a sparse LU solve) and a cheap coarse one (M_c substeps). Parareal runs K
+iterations, the first whose error against the sequential fine solution is at most rtol
+relative, on W workers of one persistent process pool (started once, timed apart, warmed;
+every worker and the driver's process run BLAS on one thread), for each W from 1 to the
+number of cores. Each row puts the measured speedup T_seq / T_par beside the model's
+N c_F / ((K + 1) N c_G + K ceil(N/W) c_F) from the measured per-slice costs; the goal is a
+ratio measured/model within 15% of 1 (0.85..1.15). Runs unchanged on any core count (N is
+at least the core count).
 
-* ``processes``: a concurrent.futures pool of 2 workers;
-* ``distributed``: ``torchrun --nproc-per-node 2`` with gloo.
+    python benchmarks/ode_speedup.py [--size 32] [--fine-substeps 200] [--repeats 5]
 
-    python benchmarks/ode_speedup.py [--substeps 20000] [--repeats 3] [--json benchmarks/results/ode_speedup_cpu.json]
+writes benchmarks/results/ode_speedup_cpu.json (results format, table ``speedup``) and
+benchmarks/results/ode_speedup_cpu.png (measured and modelled speedup against W).
 """
 
-import argparse
-import json
 import os
-import platform
-import socket
-import statistics
-import subprocess
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy loads its BLAS; the workers pin theirs themselves
+
+import argparse
+import shlex
 import sys
-import tempfile
+
+from parareal_toolkit.ode import heat_2d, plot_speedup_study, speedup_study
+from parareal_toolkit.results import results_record, write_results
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run(backend, substeps, size):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "run.json")
-        args = [
-            "ode",
-            "--size",
-            str(size),
-            "--slices",
-            "2",
-            "--iterations",
-            "1",
-            "--fine-substeps",
-            str(substeps),
-            "--backend",
-            backend,
-            "--json",
-            path,
-        ]
-        if backend == "processes":
-            command = [sys.executable, "-m", "parareal_toolkit.cli", *args, "--workers", "2"]
-        else:
-            command = [
-                sys.executable,
-                "-m",
-                "torch.distributed.run",
-                "--nproc-per-node",
-                "2",
-                "--master-addr",
-                "127.0.0.1",
-                "--master-port",
-                str(free_port()),
-                "-m",
-                "parareal_toolkit.cli",
-                *args,
-            ]
-        subprocess.run(command, check=True, capture_output=True, text=True, timeout=600)
-        with open(path) as fh:
-            return json.load(fh)["timing"]
-
-
-def main():
+def main(argv=None) -> int:
+    cores = os.cpu_count() or 1
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--substeps", type=int, default=20000)
-    parser.add_argument("--size", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--machine", default=f"{platform.machine()} CPU, {os.cpu_count()} cores")
-    parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "ode_speedup_cpu.json"))
-    args = parser.parse_args()
-    rows = []
-    print(f"{'backend':>12} {'seq fine s':>10} {'parareal s':>10} {'measured':>9} {'model':>7} {'measured/model':>14}")
-    for backend in ("processes", "distributed"):
-        timings = [run(backend, args.substeps, args.size) for _ in range(args.repeats)]
-        measured = statistics.median(t["measured_speedup"] for t in timings)
-        model = statistics.median(t["model_speedup"] for t in timings)
-        row = {
-            "backend": backend,
-            "workers": 2,
-            "sequential_fine_s": statistics.median(t["sequential_fine_s"] for t in timings),
-            "parareal_s": statistics.median(t["parareal_s"] for t in timings),
-            "alpha": statistics.median(t["alpha"] for t in timings),
-            "measured_speedup": measured,
-            "model_speedup": model,
-            "measured_over_model": measured / model,
-            "runs": timings,
-        }
-        rows.append(row)
+    parser.add_argument("--size", type=int, default=32, help="heat2d grid m (m x m unknowns; default 32)")
+    parser.add_argument("--slices", type=int, default=max(16, cores), help="N (default: max(16, cores))")
+    parser.add_argument("--fine-substeps", type=int, default=200)
+    parser.add_argument("--coarse-substeps", type=int, default=4)
+    parser.add_argument("--rtol", type=float, default=1e-6)
+    parser.add_argument("--workers", type=int, nargs="+", default=list(range(1, cores + 1)))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", default=os.path.join(RESULTS, "ode_speedup_cpu.json"))
+    parser.add_argument("--plot", default=os.path.join(RESULTS, "ode_speedup_cpu.png"))
+    args = parser.parse_args(argv)
+
+    study = speedup_study(
+        heat_2d(args.size, sparse=True),
+        slices=args.slices,
+        fine_substeps=args.fine_substeps,
+        coarse_substeps=args.coarse_substeps,
+        workers=args.workers,
+        rtol=args.rtol,
+        repeats=args.repeats,
+        progress=lambda line: print(line, flush=True),
+    )
+    print(
+        f"{'W':>3} {'K':>3} {'sequential s':>12} {'parareal s':>10} {'measured':>9} {'model':>7} {'measured/model':>14}"
+    )
+    for row in study.rows:
         print(
-            f"{backend:>12} {row['sequential_fine_s']:>10.3f} {row['parareal_s']:>10.3f} {measured:>8.2f}x {model:>6.2f}x {measured / model:>14.2f}"
+            f"{row.workers:>3} {row.iterations:>3} {row.sequential_s:>12.3f} {row.parareal_s:>10.3f} "
+            f"{row.measured:>8.2f}x {row.model:>6.2f}x {row.ratio:>14.2f}"
         )
-    payload = {
-        "benchmark": "ode_speedup",
-        "machine": args.machine,
-        "size": args.size,
-        "slices": 2,
-        "iterations": 1,
-        "fine_substeps": args.substeps,
-        "repeats": args.repeats,
-        "rows": rows,
-    }
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, "w") as fh:
-        json.dump(payload, fh, indent=2)
-    print(f"written {args.json}")
+    within = [r.workers for r in study.rows if abs(r.ratio - 1) <= 0.15]
+    print(f"pool start-up {study.startup_s:.2f} s; measured within 15% of the model for W = {within or 'none'}")
+
+    command = "python benchmarks/ode_speedup.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    record = results_record("ode_speedup", command.strip(), tables={"speedup": study.table()}, **study.as_dict())
+    print(f"written {write_results(args.json, record)}")
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        plot_speedup_study(study, ax=ax)
+        ax.set_title(f"{ax.get_title()}\n{record['machine']}", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=120)
+        plt.close(fig)
+        print(f"written {args.plot}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -37,7 +37,7 @@ __all__ = [
 
 # the driver
 FORMS = ("standard", "correction")
-BACKEND_NAMES = ("serial", "batched", "processes", "devices", "distributed")
+BACKEND_NAMES = ("serial", "batched", "auto", "processes", "devices", "distributed")
 
 # ODEs
 LINEAR_PROBLEM_NAMES = ("heat1d", "heat2d", "advection", "oscillator", "dahlquist")

@@ -952,6 +952,55 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"`initial` must have shape \(8,\)",
     ),
+    # ---- parareal speedup, the speedup study and the process pool ----
+    "speedup/rtol-zero": cli("speedup", "--rtol", "0", fragment="--rtol: expected a positive number"),
+    "speedup/workers-0": cli("speedup", "--workers", "1", "0", fragment="--workers: expected a positive integer"),
+    "speedup/workers-repeated": cli("speedup", "--workers", "1", "1", fragment="--workers must not repeat"),
+    "speedup/unknown-problem": cli("speedup", "--problem", "dahlquist", fragment="invalid choice: 'dahlquist'"),
+    "speedup/fine-substeps-0": cli("speedup", "--fine-substeps", "0", fragment="--fine-substeps: expected a positive"),
+    "speedup/plot-no-extension": cli("speedup", "--plot", "{tmp}/figure", fragment="--plot"),
+    "speedup-study/rtol-negative": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).speedup_study(
+            __import__("parareal_toolkit.ode", fromlist=["x"]).heat_1d(5, sparse=True), rtol=-1.0
+        ),
+        ValueError,
+        r"`rtol`",
+    ),
+    "speedup-study/workers-empty": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).speedup_study(
+            __import__("parareal_toolkit.ode", fromlist=["x"]).heat_1d(5, sparse=True), workers=[]
+        ),
+        ValueError,
+        r"`workers`",
+    ),
+    "speedup-study/problem-not-linear": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).speedup_study("heat2d"), TypeError, r"`problem`"
+    ),
+    "modelled-speedup/fine-cost-zero": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).modelled_speedup(0.0, 1.0, 4, 2, 2),
+        ValueError,
+        r"`fine_cost`",
+    ),
+    "modelled-speedup/core-share-above-1": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).modelled_speedup(1.0, 0.1, 4, 2, 2, core_share=1.5),
+        ValueError,
+        r"`core_share` must be at most 1",
+    ),
+    "process-pool/threads-0": api(
+        lambda: __import__("parareal_toolkit.backends", fromlist=["x"]).ProcessBackend(1, threads_per_worker=0),
+        ValueError,
+        r"`threads_per_worker`",
+    ),
+    "auto-backend/min-batched-size-0": api(
+        lambda: __import__("parareal_toolkit.backends", fromlist=["x"]).AutoBackend(min_batched_size=0),
+        ValueError,
+        r"`min_batched_size`",
+    ),
+    "process-pool/view-too-many": api(
+        lambda: __import__("parareal_toolkit.backends", fromlist=["x"]).ProcessBackend(2).view(3),
+        ValueError,
+        r"`workers`",
+    ),
 }
 
 # --- running a row ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ name               what runs where                                              
 =================  ===========================================================  =========
 ``serial``         one call per slice, in order (the reference)                 -
 ``batched``        one ``propagate_batch`` call where the propagator offers it  -
+``auto``           ``batched`` for states of at least 64 entries, else serial   -
 ``processes``      a ``concurrent.futures`` process pool on this machine        -
 ``devices``        slice j on device j (cycled); CUDA overlaps them             torch
 ``distributed``    slices split over the ranks of ``torch.distributed``         torchrun
@@ -27,7 +28,15 @@ from typing import Any, Protocol, runtime_checkable
 from ..propagator import Propagator
 from .processes import ProcessBackend
 
-__all__ = ["Backend", "SerialBackend", "BatchedBackend", "ProcessBackend", "get_backend", "BACKENDS"]
+__all__ = [
+    "Backend",
+    "SerialBackend",
+    "BatchedBackend",
+    "AutoBackend",
+    "ProcessBackend",
+    "get_backend",
+    "BACKENDS",
+]
 
 
 @runtime_checkable
@@ -102,10 +111,96 @@ class BatchedBackend(SerialBackend):
         return "BatchedBackend()"
 
 
+def _state_size(state: Any) -> int | None:
+    """Entries of a numpy array or torch tensor (``size`` or ``numel()``); None for anything else."""
+    size = getattr(state, "size", None)
+    if isinstance(size, int):  # numpy; torch's `size` is a method
+        return size
+    numel = getattr(state, "numel", None)
+    return int(numel()) if callable(numel) else None
+
+
+class AutoBackend(SerialBackend):
+    """``batched`` or ``serial``, whichever the problem favours: chosen from the propagator and the state size.
+
+    A batched sweep turns ``N`` matrix-vector operations into one matrix-matrix operation
+    but pays for stacking and splitting the states; below a few dozen entries per state
+    the per-call overhead it saves is smaller than what it adds. So: one
+    ``propagate_batch`` call when the propagator offers it, there are at least two slices
+    and a state has at least :attr:`min_batched_size` entries (default 64: timing the fine
+    sweeps of dense heat problems, batching stopped paying below a few dozen entries; the
+    ``core_driver`` benchmark's backends table checks the choice); otherwise the serial loop.
+    The choice depends on nothing timed at run time, so a run is reproducible; :attr:`choice` says
+    what the last sweep used. The results are the serial backend's up to floating-point
+    reordering (exactly them when ``serial`` is chosen).
+
+    Parameters
+    ----------
+    min_batched_size : int
+        The smallest state (in entries) for which a batched sweep is used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from parareal_toolkit import TimeGrid
+    >>> from parareal_toolkit.backends import AutoBackend
+    >>> from parareal_toolkit.ode import ExactPropagator, heat_1d
+    >>> auto = AutoBackend()
+    >>> for m in (20, 200):
+    ...     problem = heat_1d(m)
+    ...     fine = ExactPropagator(problem.ode, TimeGrid.uniform(problem.t_final, 4))
+    ...     _ = auto.map(fine, [problem.u0] * 4, range(4))
+    ...     print(m, auto.choice)
+    20 serial
+    200 batched
+    """
+
+    name = "auto"
+
+    def __init__(self, min_batched_size: int = 64):
+        from .._validation import check_int
+
+        self.min_batched_size = check_int(min_batched_size, "min_batched_size", minimum=1)
+        self.choice: str | None = None
+        self._batched = BatchedBackend()
+
+    def chooses_batched(self, propagator: Propagator, states: Sequence[Any]) -> bool:
+        """Whether a sweep of ``propagator`` over ``states`` runs batched.
+
+        Returns
+        -------
+        bool
+            True when the propagator has ``propagate_batch``, there are at least two states
+            and the first has at least :attr:`min_batched_size` entries.
+        """
+        if len(states) < 2 or not callable(getattr(propagator, "propagate_batch", None)):
+            return False
+        size = _state_size(states[0])
+        return size is not None and size >= self.min_batched_size
+
+    def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
+        """The batched sweep where :meth:`chooses_batched` says so, the serial loop otherwise.
+
+        Returns
+        -------
+        list
+            One state per slice, equal to the serial loop's up to floating-point reordering.
+        """
+        if self.chooses_batched(propagator, states):
+            self.choice = "batched"
+            return self._batched.map(propagator, states, slices)
+        self.choice = "serial"
+        return super().map(propagator, states, slices)
+
+    def __repr__(self) -> str:
+        return f"AutoBackend(min_batched_size={self.min_batched_size})"
+
+
 # name -> "module:class"; torch-based backends are imported only when asked for by name.
 BACKENDS: dict[str, str] = {
     "serial": f"{__name__}:SerialBackend",
     "batched": f"{__name__}:BatchedBackend",
+    "auto": f"{__name__}:AutoBackend",
     "processes": f"{__name__}.processes:ProcessBackend",
     "devices": f"{__name__}.devices:DevicesBackend",
     "distributed": f"{__name__}.distributed:DistributedBackend",

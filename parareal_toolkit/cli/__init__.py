@@ -51,7 +51,7 @@ __all__ = ["main", "build_parser", "expected_failure", "COMMANDS", "CliError"]
 # command -> module implementing it (named after the command, "-" written "_")
 COMMANDS: dict[str, str] = {
     name: f"{__name__}.{name.replace('-', '_')}"
-    for name in ("ode", "verify", "models", "train", "evaluate", "bench", "layerpipe", "pipeline-run")
+    for name in ("ode", "speedup", "verify", "models", "train", "evaluate", "bench", "layerpipe", "pipeline-run")
 }
 
 _EPILOG = (

@@ -6,6 +6,7 @@ from .exact import ExactPropagator
 from .implicit_euler import ImplicitEulerPropagator
 from .implicit_steppers import ImplicitEulerStepper, NewtonConvergenceError, TrapezoidStepper
 from .linear import LinearODE, LinearProblem
+from .measured_speedup import SpeedupRow, SpeedupStudy, modelled_speedup, plot_speedup_study, speedup_study
 from .nonlinear import NonlinearODE, NonlinearProblem
 from .nonlinear_problems import NONLINEAR_PROBLEMS, allen_cahn, brusselator, burgers, lorenz, van_der_pol
 from .nonlinear_theory import fine_lipschitz_estimate, gander_hairer_bound, lipschitz_constants, logarithmic_norm
@@ -80,4 +81,9 @@ __all__ = [
     "speedup",
     "speedup_from_result",
     "plot_convergence_factor",
+    "speedup_study",
+    "SpeedupStudy",
+    "SpeedupRow",
+    "modelled_speedup",
+    "plot_speedup_study",
 ]

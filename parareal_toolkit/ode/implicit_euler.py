@@ -72,16 +72,17 @@ class ImplicitEulerPropagator(LinearSlicePropagator):
         return getrs, lu, pivots
 
     def _apply(self, factor, X: np.ndarray) -> np.ndarray:
-        Y = X.T  # (m,) or (m, k) Fortran-ordered: what LAPACK and SuperLU expect
-        for _ in range(self.substeps):
-            if self._sparse:
+        Y = X.T if X.ndim > 1 else X  # (m,) or (m, k) Fortran-ordered: what LAPACK and SuperLU expect
+        if self._sparse:
+            for _ in range(self.substeps):
                 Y = factor.solve(Y)
-            else:
-                getrs, lu, pivots = factor
+        else:
+            getrs, lu, pivots = factor
+            for _ in range(self.substeps):
                 Y, info = getrs(lu, pivots, Y)
                 if info != 0:  # pragma: no cover - getrs only fails on malformed input
                     raise RuntimeError(f"LAPACK getrs failed with info={info}.")
-        return Y.T
+        return Y.T if Y.ndim > 1 else Y
 
     def __repr__(self) -> str:
         return f"ImplicitEulerPropagator({self.ode!r}, {self.grid!r}, substeps={self.substeps})"

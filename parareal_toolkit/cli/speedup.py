@@ -1,0 +1,171 @@
+"""``parareal speedup``: the measured speedup of parareal at equal accuracy, beside the cost model's.
+
+The sequential fine solve and parareal are run to the same accuracy: ``K`` is the first
+iteration whose error against the fine solution is at most ``--rtol`` (relative), never an
+unconverged one. Parareal then runs ``K`` iterations on ``W`` workers of one persistent
+process pool, for each ``W`` of ``--workers`` (default ``1..cores``); every worker and this
+process run BLAS on one thread. The pool's start-up is reported on its own line and is part
+of no timing. Each row shows the measured speedup next to the model's prediction from the
+measured costs of a fine and a coarse slice, ``K`` and ``W`` (see
+:func:`parareal_toolkit.ode.speedup_study`).
+
+Exit status: 0 on success; 2 with one line on stderr for a refused option, an output file
+that cannot be written, or a run that never reaches ``--rtol``; 130 after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ._common import (
+    CliError,
+    check_distinct_outputs,
+    check_figure_path,
+    check_output_path,
+    format_table,
+    positive_float,
+    positive_int,
+)
+
+HELP = "measure parareal's speedup at equal accuracy on a process pool, beside the cost model"
+
+# problems with a grid size whose A is sparse, so many implicit-Euler substeps stay cheap to factorise
+SPEEDUP_PROBLEMS = ("heat2d", "heat1d", "advection")
+
+__all__ = ["HELP", "SPEEDUP_PROBLEMS", "add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--problem", choices=SPEEDUP_PROBLEMS, default="heat2d", help="catalogue problem, sparse A (default: heat2d)"
+    )
+    parser.add_argument("--size", type=positive_int, default=32, help="grid size m (default: 32; heat2d: m x m)")
+    parser.add_argument("--t-final", type=positive_float, help="final time T (default: the problem's)")
+    parser.add_argument("--slices", type=positive_int, default=16, help="number of slices N (default: 16)")
+    parser.add_argument(
+        "--fine-substeps",
+        type=positive_int,
+        default=200,
+        help="implicit-Euler substeps per fine slice: the fine cost (default: 200)",
+    )
+    parser.add_argument(
+        "--coarse-substeps", type=positive_int, default=4, help="implicit-Euler substeps per coarse slice (default: 4)"
+    )
+    parser.add_argument(
+        "--rtol",
+        type=positive_float,
+        default=1e-6,
+        help="relative error against the fine solution that parareal must reach (default: 1e-6)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        nargs="+",
+        help="worker counts W to measure (default: 1 2 ... min(CPU count, N)); the pool has max(W) processes",
+    )
+    parser.add_argument("--repeats", type=positive_int, default=3, help="timed runs per W; medians (default: 3)")
+    parser.add_argument("--plot", metavar="FILE.png", help="save measured and modelled speedup against W")
+    parser.add_argument("--json", metavar="FILE", help="save the table and every measurement as a results file")
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The ``parareal speedup`` command line that reproduces ``args`` (for the results file).
+
+    Returns
+    -------
+    str
+        Every option spelled out.
+    """
+    parts = [
+        "parareal speedup",
+        f"--problem {args.problem}",
+        f"--size {args.size}",
+        *([f"--t-final {args.t_final:g}"] if args.t_final is not None else []),
+        f"--slices {args.slices}",
+        f"--fine-substeps {args.fine_substeps}",
+        f"--coarse-substeps {args.coarse_substeps}",
+        f"--rtol {args.rtol:g}",
+        "--workers " + " ".join(str(w) for w in args.workers),
+        f"--repeats {args.repeats}",
+    ]
+    return " ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the study, print the table, write the figure and the results file.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
+    check_figure_path("--plot", args.plot)
+    check_output_path("--json", args.json)
+    check_distinct_outputs(plot=args.plot, json=args.json)
+    if args.workers is None:
+        # more workers than slices would idle: a sweep has N chunks at most
+        args.workers = list(range(1, min(os.cpu_count() or 1, args.slices) + 1))
+    if len(set(args.workers)) != len(args.workers):
+        raise CliError(f"--workers must not repeat a count; got {' '.join(map(str, args.workers))}.")
+
+    from ..ode.measured_speedup import speedup_study
+    from ..ode.problems import make_problem
+    from ..results import results_record, write_results
+
+    problem = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=True)
+    study = speedup_study(  # a ValueError (rtol never reached) is a refused run: one line, exit 2
+        problem,
+        slices=args.slices,
+        fine_substeps=args.fine_substeps,
+        coarse_substeps=args.coarse_substeps,
+        workers=args.workers,
+        rtol=args.rtol,
+        repeats=args.repeats,
+        progress=lambda line: print(line, flush=True),
+    )
+    table = study.table()
+    print(table["title"])
+    print(format_table([table["columns"], *table["rows"]], align="right"))
+    print(
+        f"c_F = {study.fine_slice_s * 1e3:.3g} ms per fine slice, c_G = {study.coarse_slice_s * 1e3:.3g} ms "
+        f"per coarse slice (alpha = {study.coarse_slice_s / study.fine_slice_s:.3g})"
+    )
+    if study.iterations >= study.num_slices:
+        print(
+            f"note: K = N = {study.num_slices}: parareal reaches --rtol only by reproducing the fine solution "
+            "(every slice's fine work done in sequence), so no W can give a speedup; use more --slices or more "
+            "--coarse-substeps"
+        )
+    if args.plot:
+        _save_figure(args.plot, study)
+        print(f"figure written to {args.plot}")
+    if args.json:
+        record = results_record("ode_speedup", command_line(args), tables={"speedup": table}, **study.as_dict())
+        try:
+            write_results(args.json, record)
+        except OSError as exc:
+            raise CliError(f"cannot write --json file {args.json!r}: {exc.strerror or exc}") from None
+        print(f"results written to {args.json}")
+    sys.stdout.flush()
+    return 0
+
+
+def _save_figure(path: str, study) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..ode.measured_speedup import plot_speedup_study
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    try:
+        plot_speedup_study(study, ax=ax)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise CliError(f"cannot write --plot file {path!r}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)

@@ -7,7 +7,7 @@ utilisation bound for any placement, (d) total/P against equal-count PipeDream s
 the paper's 1.25 average and 1.8 at P = 7..9 against them (``parareal_toolkit.layerpipe.claims``).
 
 Writes ``benchmarks/results/layerpipe_claims.json`` (the tables) and
-``benchmarks/results/layerpipe_claims_schedules.json`` (every periodic schedule as a
+``benchmarks/certificates/layerpipe_claims_schedules.json`` (every periodic schedule as a
 certificate: period and start offsets). ``--reuse`` checks the stored certificates instead
 of solving the MILPs again (what the test does); without it every schedule is solved.
 Deterministic: no time is measured, every number is a count of multiply-adds.
@@ -22,7 +22,7 @@ from parareal_toolkit.results import results_record, write_results
 
 RESULTS = Path(__file__).parent / "results"
 TABLES = RESULTS / "layerpipe_claims.json"
-SCHEDULES = RESULTS / "layerpipe_claims_schedules.json"
+SCHEDULES = Path(__file__).parent / "certificates" / "layerpipe_claims_schedules.json"
 
 
 def main(argv=None):

@@ -785,6 +785,9 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "layerpipe/link-latency-negative": cli(
         "layerpipe", "--bandwidth", "10", "--link-latency=-1", fragment="--link-latency"
     ),
+    "layerpipe/periodic-with-bandwidth": cli(
+        "layerpipe", "--bandwidth", "10", "--scheduler", "periodic", fragment="--scheduler periodic"
+    ),
     "layerpipe/samples-0": cli("layerpipe", "--bandwidth", "10", "--samples", "0", fragment="--samples"),
     "layerpipe/tmacs-0": cli("layerpipe", "--bandwidth", "10", "--tmacs", "0", fragment="--tmacs"),
     "layerpipe/network-bandwidth-0": api(

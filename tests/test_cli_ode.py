@@ -365,6 +365,14 @@ def test_every_nonlinear_problem_runs_with_its_default_steppers(problem, capsys)
     assert "standard form" in out.splitlines()[0]
 
 
+@pytest.mark.parametrize("problem", ["lorenz", "vanderpol", "brusselator", "burgers", "allencahn"])
+def test_every_nonlinear_problem_runs_at_its_full_defaults(problem, capsys):
+    # the command a reader types first: the default steppers must survive every iterate
+    assert main(["ode", "--problem", problem]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert float(rows[-1][1]) < 1e-10
+
+
 def test_tol_on_the_estimate_certifies_the_error_and_says_so(tmp_path, capsys):
     report = tmp_path / "burgers.json"
     argv = ["ode", "--problem", "burgers", "--size", "32", "--tol", "1e-6", "--criterion", "estimate"]

@@ -23,8 +23,10 @@ USAGE = {
     "ode": [
         "parareal ode                                   # heat1d, m = 50, N = 10: one row per iteration",
         "parareal ode --problem advection --size 64 --plot advection.png",
-        "parareal ode --size 200 --slices 8 --fine-substeps 1000 --backend processes --workers 2 --iterations 1",
+        "parareal ode --problem lorenz --slices 20 --tol 1e-6 --criterion estimate",
+        "parareal ode --problem vanderpol --fine ivp-radau --rtol 1e-8 --plot vdp.png",
     ],
+    "speedup": ["parareal speedup --workers 1 2 --rtol 1e-6 --plot speedup.png --json speedup.json"],
     "verify": ["parareal verify --examples 20 --seed 0 --json proposition1.json"],
     "models": ["parareal models --depth 1001 --subnetworks 3 6 12 18 24"],
     "train": [
@@ -36,7 +38,11 @@ USAGE = {
         "parareal bench                                 # CPU: ResNet-218, batch 8",
         "parareal bench --device cuda --depth 1001 --batch-size 128 --plot table2.png --json table2.json",
     ],
-    "layerpipe": ["parareal layerpipe --processors 2 3 4 5 6 7 8 9 --gantt gantt.png"],
+    "layerpipe": [
+        "parareal layerpipe --processors 2 3 4 5 6 7 8 9 --gantt gantt.png",
+        "parareal layerpipe --network resnet50 --processors 8 --scheduler periodic",
+        "parareal layerpipe --network vgg16 --processors 4 8 --bandwidth 25 --link-latency 5",
+    ],
     "pipeline-run": [
         "torchrun --nproc-per-node 2 -m parareal_toolkit.cli pipeline-run --schedule 1f1b --out runs/pipe"
     ],

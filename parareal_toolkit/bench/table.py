@@ -264,7 +264,8 @@ def table2(
     sample), so that a machine's slow phases hit every N alike. A backend with a ``place``
     method (``devices``) places each network before it is timed. ``progress(N)`` is called
     as each network is built, ``sample_progress(done, total)`` after each timed or warm-up
-    sample of one network.
+    sample of one network (after the rounds of :func:`~parareal_toolkit.bench.measure_unit_costs` first, when the
+    unit costs are measured).
 
     ``split`` cuts the units as the seed does (``"units"``) or by cost (``"cost"``, see
     :func:`~parareal_toolkit.nn.parareal_resnet_plan`); the costs are ``unit_costs`` if
@@ -301,7 +302,10 @@ def table2(
     valid, skipped = _valid_subnetworks(depth, subnetworks)
     _check_memory(depth, valid, batch_size, resolved_device, resolved)
     given = unit_costs is not None
+    # the unit costs are timed first: their rounds count in the same progress as the samples
+    unit_rounds = 0
     if unit_costs is None and cost_model == "time":
+        unit_rounds = max(warmup, 1) + repeats
         unit_costs = measure_unit_costs(
             depth,
             batch_size=batch_size,
@@ -310,6 +314,7 @@ def table2(
             warmup=max(warmup, 1),
             clock=clock,
             seed=seed,
+            on_sample=None if sample_progress is None else sample_progress,
         )
     generator = torch.Generator(device="cpu").manual_seed(seed)
     x = torch.randn(batch_size, 3, 32, 32, generator=generator).to(resolved_device)
@@ -334,7 +339,9 @@ def table2(
         compile_coarse=compile_coarse,
         seed=seed,
         clock=clock,
-        on_sample=sample_progress,
+        on_sample=None
+        if sample_progress is None
+        else lambda done, total: sample_progress(unit_rounds + done, unit_rounds + total),
     )
     if memory:
         measured = [activation_bytes(network, x) for network in networks]

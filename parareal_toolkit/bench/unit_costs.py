@@ -11,6 +11,7 @@ distinct unit shape of a ResNet on the device and batch to be balanced; the resu
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -37,6 +38,7 @@ def measure_unit_costs(
     warmup: int = 1,
     clock: str = "wall",
     seed: int = 0,
+    on_sample: Callable[[int, int], None] | None = None,
 ) -> dict[UnitSpec, float]:
     """Median forward+backward seconds of one unit of each distinct shape of ResNet-``depth``.
 
@@ -56,6 +58,9 @@ def measure_unit_costs(
         Where to time.
     clock : {"wall", "process"}, keyword-only
         CPU clock (``perf_counter`` or process CPU time).
+    on_sample : callable, optional, keyword-only
+        Called as ``on_sample(done, total)`` after each round over the six shapes (warm-up
+        rounds included), for a progress bar.
 
     Returns
     -------
@@ -87,4 +92,6 @@ def measure_unit_costs(
             seconds = part_seconds(step, resolved, clock) / count
             if sample >= warmup:
                 samples[spec].append(seconds)
+        if on_sample is not None:
+            on_sample(sample + 1, warmup + repeats)
     return {spec: statistics.median(values) for spec, values in samples.items()}

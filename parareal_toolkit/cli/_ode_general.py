@@ -35,7 +35,7 @@ __all__ = ["DEFAULT_STEPPERS", "uses_steppers", "check_options", "run_steppers"]
 # problem -> (fine stepper, its step length, coarse stepper, its step length); None: one step per slice
 DEFAULT_STEPPERS: dict[str, tuple[str, float | None, str, float | None]] = {
     "lorenz": ("rk4", 0.01, "rk4", 0.05),
-    "vanderpol": ("trapezoid", 0.01, "implicit-euler", 0.1),
+    "vanderpol": ("trapezoid", 0.01, "implicit-euler", 0.05),  # Newton fails at h = 0.1 near the fast jumps (mu = 10)
     "brusselator": ("trapezoid", 0.02, "implicit-euler", 0.2),
     "burgers": ("rk4", 0.0025, "implicit-euler", None),
     "allencahn": ("rk4", 0.025, "implicit-euler", None),

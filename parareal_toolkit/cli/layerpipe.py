@@ -174,6 +174,11 @@ def run(args) -> int:
     if args.bandwidth is not None:
         if args.latency:
             raise CliError("--latency (cycles) and --bandwidth (seconds) exclude each other: use --link-latency US.")
+        if args.scheduler == "periodic":
+            raise CliError(
+                "--scheduler periodic does not apply with --bandwidth: on links LayerPipe is list-scheduled "
+                "(the periodic schedule's MILP knows processors, not links); leave out --scheduler."
+            )
         return _run_on_network(args, profile, processors, schedules)
 
     from ..layerpipe.comparison import PAPER_AVERAGE_SPEEDUP, PAPER_PEAK_SPEEDUP, compare, evaluate
@@ -281,7 +286,8 @@ def _run_on_network(args, profile, processors: list[int], schedules: list[str]) 
     print(
         f"{profile.name}: {args.samples} samples per micro-batch, {args.tmacs:g}e12 {profile.unit}/s per processor, "
         f"{args.bandwidth:g} Gb/s links, {args.link_latency:g} us per message"
-        f"{' (never queued)' if args.no_link_queues else ', queued per link'}; baseline pipedream"
+        f"{' (never queued)' if args.no_link_queues else ', queued per link'}; LayerPipe list-scheduled; "
+        "baseline pipedream"
     )
     print(f"{'P':>3} {'schedule':<21} {'ms/mb':>10} {'compute ms/mb':>14} {'speedup':>8} {'MB/mb':>9}")
     for row in rows:

@@ -113,7 +113,9 @@ def worker(args) -> None:
     n = args.subnetworks
     torch.manual_seed(0)
     resnet = preact_resnet(args.depth).train()
-    network = parareal_resnet_from(resnet, num_subnetworks=n, coarse_units=args.coarse_units).train()  # shares resnet's modules
+    network = parareal_resnet_from(
+        resnet, num_subnetworks=n, coarse_units=args.coarse_units
+    ).train()  # shares resnet's modules
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(args.batch_size, 3, 32, 32, generator=generator)
     targets = torch.randint(0, 10, (args.batch_size,), generator=generator)
@@ -126,12 +128,14 @@ def worker(args) -> None:
     sliced.backend = backend
     lr = 1e-4  # the weights change a little from step to step; the work does not
     rows = {
-        "resnet, 1 rank": (step_function(sequential, x, targets), step_function(
-            sequential, x, targets, torch.optim.SGD(sequential.parameters(), lr=lr, momentum=0.9)
-        )),
-        "parareal, 1 rank": (step_function(serial, x, targets), step_function(
-            serial, x, targets, torch.optim.SGD(serial.parameters(), lr=lr, momentum=0.9)
-        )),
+        "resnet, 1 rank": (
+            step_function(sequential, x, targets),
+            step_function(sequential, x, targets, torch.optim.SGD(sequential.parameters(), lr=lr, momentum=0.9)),
+        ),
+        "parareal, 1 rank": (
+            step_function(serial, x, targets),
+            step_function(serial, x, targets, torch.optim.SGD(serial.parameters(), lr=lr, momentum=0.9)),
+        ),
     }
     sliced_pass = step_function(sliced, x, targets)
     sliced_step = step_function(sliced, x, targets, torch.optim.SGD(sliced.parameters(), lr=lr, momentum=0.9))

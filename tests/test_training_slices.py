@@ -19,8 +19,8 @@ from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
 from parareal_toolkit.training import TrainConfig, load_checkpoint, read_metrics, train
 from parareal_toolkit.training.data_parallel import DataParallelGroup
-from parareal_toolkit.training.placement import place_for_training
 from parareal_toolkit.training.models import build_model
+from parareal_toolkit.training.placement import place_for_training
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -169,3 +169,19 @@ def test_devices_placement_puts_slice_j_on_device_j():
 def test_placement_distributed_needs_torchrun(tmp_path):
     with pytest.raises(ValueError, match="torchrun"):
         train(TrainConfig(**run_config(tmp_path / "x", placement="distributed")), progress=False)
+
+
+def test_cli_devices_run_resumes_with_another_placement(tmp_path):
+    """``--placement`` is a run setting: a run trained on two devices continues on one (same checkpoint format)."""
+    from parareal_toolkit.cli import main
+
+    base = ["train", "--quiet", "--workers", "0", "--device", "cpu", "--dataset", "patterns", "--depth", "11"]
+    base += ["--model", "parareal-resnet", "-N", "2", "--batch-size", "8", "--train-size", "16", "--test-size", "8"]
+    base += ["--deterministic", "-o", str(tmp_path / "run")]
+    assert main([*base, "--epochs", "1", "--placement", "devices", "--devices", "cpu", "cpu"]) == 0
+    first = weights(tmp_path / "run")
+    assert (first["config"]["placement"], first["config"]["devices"]) == ("devices", ["cpu", "cpu"])
+    assert main([*base, "--epochs", "2", "--resume", "--placement", "single"]) == 0
+    resumed = weights(tmp_path / "run")
+    assert resumed["epoch"] == 2 and resumed["config"]["placement"] == "single"
+    assert resumed["config"]["devices"] is None

@@ -177,6 +177,10 @@ def _config(args: argparse.Namespace) -> Any:
     output_dir = given.setdefault("output_dir", TrainConfig.__dataclass_fields__["output_dir"].default)
     checkpoint = os.path.join(output_dir, CHECKPOINT_NAME)
     saved = load_run_state(checkpoint).config
+    if given.get("placement", saved.placement) != saved.placement:
+        # another placement: the old one's --devices / --slice-groups no longer apply
+        given.setdefault("devices", None)
+        given.setdefault("slice_groups", None)
     config = replace(saved, **given)  # validates the options given
     conflicts = config.resume_conflicts(saved)
     if conflicts:

@@ -14,7 +14,7 @@ resumed run must agree with its checkpoint on every one of them. Every other fie
 ``eval_every``, ``plot``, ``placement``, ``slice_groups``, ``devices``) says how and where
 the run executes or how long it goes on, and may change when it is resumed. The placement
 is a run setting because every placement computes the same updates (see
-:mod:`parareal_toolkit.training.placement`) and writes the same checkpoint: a run trained
+``parareal_toolkit.training.placement``) and writes the same checkpoint: a run trained
 slice-parallel under torchrun may continue in one process, and the other way round.
 """
 
@@ -74,7 +74,7 @@ class TrainConfig:
     (default ``slice_groups``: the world size, one replica). ``"devices"`` and
     ``"distributed"`` need ``model="parareal-resnet"``; ``slice_groups`` needs
     ``"distributed"`` and ``devices`` needs ``"devices"``
-    (:mod:`parareal_toolkit.training.placement`).
+    (``parareal_toolkit.training.placement``).
     """
 
     model: str = "resnet"

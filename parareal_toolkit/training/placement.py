@@ -8,13 +8,13 @@ and the postprocessing ``h`` are cheap and run where the driver runs. Three plac
     :class:`~torch.nn.parallel.DistributedDataParallel` (``trainer``).
 ``devices``
     One process; slice ``j`` on ``devices[j % len(devices)]``, the coarse chain and ``h``
-    on the first device, through :class:`~parareal_toolkit.backends.DevicesBackend`.
+    on the first device, through :class:`~parareal_toolkit.backends.devices.DevicesBackend`.
     The computation is the single placement's, term by term: the same outputs, gradients and
     updates (on one kind of device, equal bit for bit).
 ``distributed``
     Under ``torchrun --nproc-per-node R`` with ``slice_groups = S`` (``S`` divides ``R``):
     ranks ``r`` with the same ``r // S`` form one *slice group*, an ``S``-way slice-parallel
-    network (:class:`~parareal_toolkit.backends.DistributedBackend` over that group: rank
+    network (:class:`~parareal_toolkit.backends.distributed.DistributedBackend` over that group: rank
     ``r % S`` owns a contiguous block of slices, every rank runs the coarse chain and ``h``);
     the ``R / S`` slice groups are data-parallel replicas. The ranks with the same
     ``r % S`` form a *data group*; after each backward pass every gradient a rank holds is
@@ -49,6 +49,7 @@ resumes and evaluates with any other, in one process or under torchrun.
 from __future__ import annotations
 
 import datetime
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -56,6 +57,7 @@ from torch import nn
 
 from ..backends.devices import DevicesBackend
 from ..backends.distributed import DistributedBackend, DistributedError, collective, slice_owners
+from ..nn.network import PararealNetwork
 from .config import TrainConfig
 from .data_parallel import DataParallelGroup, resolve_device
 
@@ -239,11 +241,12 @@ class SlicePlacement:
         if self.groups is None:
             return
         backend = self.backend
-        backend.synchronize(model)
-        n = len(model.subnetworks)
+        network = cast(PararealNetwork, model)
+        backend.synchronize(network)
+        n = len(network.subnetworks)
         owners = slice_owners(n, backend.world_size)
         with torch.no_grad():
-            for j, (pre, sub) in enumerate(zip(model.preprocess, model.subnetworks)):
+            for j, (pre, sub) in enumerate(zip(network.preprocess, network.subnetworks)):
                 src = backend._global_rank(owners[j])
                 parameters = [*pre.parameters(), *sub.parameters()]
                 mine = owners[j] == backend.rank
@@ -290,6 +293,7 @@ def place_for_training(config: TrainConfig, model: nn.Module, group: DataParalle
     if config.placement == "single":
         model.to(group.device)
         return SlicePlacement("single", group.device)
+    network = cast(PararealNetwork, model)  # TrainConfig allows the other placements for parareal-resnet only
     if config.placement == "devices":
         if group.enabled:
             raise ValueError(
@@ -300,24 +304,24 @@ def place_for_training(config: TrainConfig, model: nn.Module, group: DataParalle
         if names is None:
             cuda = resolve_device(config.device).type == "cuda"
             names = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if cuda else ["cpu"]
-        backend = DevicesBackend(names)
-        for device in backend.devices:
+        devices = DevicesBackend(names)
+        for device in devices.devices:
             if device.type == "cuda" and not torch.cuda.is_available():
                 raise ValueError(f"`devices` names {device} but torch.cuda.is_available() is False.")
-        backend.place(model)
-        model.backend = backend
-        return SlicePlacement("devices", backend.output_device, backend)
+        devices.place(network)
+        network.backend = devices
+        return SlicePlacement("devices", devices.output_device, devices)
     if not isinstance(group, SliceGroups):
         raise TypeError("placement 'distributed' needs the SliceGroups of parareal_toolkit.training.placement.")
-    if group.slices > len(model.subnetworks):
+    if group.slices > len(network.subnetworks):
         raise ValueError(
-            f"`slice_groups` ({group.slices}) must not exceed the network's {len(model.subnetworks)} slices "
+            f"`slice_groups` ({group.slices}) must not exceed the network's {len(network.subnetworks)} slices "
             "(--subnetworks): a rank would own no slice."
         )
-    model.to(group.device)
+    network.to(group.device)
     try:
         backend = DistributedBackend(group.slice_group)
     except RuntimeError as exc:  # not initialised: a bug of the caller, said plainly
         raise DistributedError(str(exc)) from None
-    model.backend = backend
+    network.backend = backend
     return SlicePlacement("distributed", group.device, backend, groups=group)

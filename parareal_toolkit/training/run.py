@@ -150,9 +150,11 @@ def train(
         data_parallel_group(config.device, timeout=config.timeout) as world,
         run_environment(config, world.device) as environment,
     ):
-        group = slice_parallel_groups(world, config.slice_groups, timeout=config.timeout) if (
-            config.placement == "distributed"
-        ) else world
+        group = (
+            slice_parallel_groups(world, config.slice_groups, timeout=config.timeout)
+            if (config.placement == "distributed")
+            else world
+        )
         trainer = Trainer(
             config,
             group,

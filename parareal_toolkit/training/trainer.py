@@ -18,7 +18,7 @@ PyTorch).
 
 Slice parallelism. ``placement="devices"`` or ``"distributed"`` trains a parareal network
 with its slices on several devices or ranks, composed with data parallelism under torchrun
-(``slice_groups``); :mod:`~parareal_toolkit.training.placement` says what is computed where
+(``slice_groups``); ``parareal_toolkit.training.placement`` says what is computed where
 and what equals single-process training. Checkpoints have one format whatever the placement.
 """
 

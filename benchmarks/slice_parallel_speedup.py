@@ -247,6 +247,7 @@ def report(args, world, samples, communication, virtual) -> None:
         measured_speedup=measured,
         virtual_speedup=virtual_speedup,
         ratio=ratio,
+        load_average=list(os.getloadavg()),  # other processes on the machine slow the ranks down
         tables={"timing": timing, "comparison": comparison},
     )
     print(f"wrote {write_results(args.json, record)}")

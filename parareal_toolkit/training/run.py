@@ -94,9 +94,10 @@ def train(
     ``training.config``), else ``ValueError`` naming the fields that differ; its run
     settings (``epochs``, ``output_dir``, ``data_dir``, ``workers``, ``device``,
     ``threads``, ``amp``, ``channels_last``, ``sync_batchnorm``, ``deterministic``,
-    ``eval_every``, ``plot``, ``download``) are used. With ``deterministic=True`` a resumed
-    run's weights equal an uninterrupted run's bit for bit, whatever the number of
-    ``workers`` before and after. Without ``resume`` an existing checkpoint there is an
+    ``eval_every``, ``plot``, ``download``, ``placement``, ``slice_groups``, ``devices``)
+    are used: a run trained slice-parallel may continue in one process. With
+    ``deterministic=True`` a resumed run's weights equal an uninterrupted run's bit for
+    bit, whatever the number of ``workers`` before and after. Without ``resume`` an existing checkpoint there is an
     error unless ``overwrite`` (which removes the earlier run's ``final.json`` and
     ``curves.png``). The output directory is created and checked for writing before any
     work (``ValueError`` when it cannot be). ``on_batch_end(epoch, step, loss)`` is called
@@ -152,7 +153,7 @@ def train(
     ):
         group = (
             slice_parallel_groups(world, config.slice_groups, timeout=config.timeout)
-            if (config.placement == "distributed")
+            if config.placement == "distributed"
             else world
         )
         trainer = Trainer(

@@ -14,7 +14,8 @@ round by round (so a busy phase of the machine hits every row alike), median of
 * ``parareal, 1 rank``: the same for Parareal ResNet-N with all slices on rank 0;
 * ``parareal, N ranks``: the same network sliced over the N ranks (the slowest rank's time);
   the time spent inside collectives (broadcasts of interface tensors and gradients,
-  *including* waiting for a slower rank) and the bytes broadcast per step.
+  *including* waiting for a slower rank), the bytes broadcast per step, and the time the
+  same bytes take in one broadcast once the ranks are together (the pure transfer).
 
 Beside it the virtual prediction of the Table 2 harness
 (:func:`parareal_toolkit.bench.time_network`, process-time clock, on rank 0 while the others
@@ -142,24 +143,42 @@ def worker(args) -> None:
 
     samples: dict[str, list[float]] = {f"{name}/{kind}": [] for name in [*rows, "sliced"] for kind in ("fb", "step")}
     communication: dict[str, list[float]] = {"seconds": [], "bytes": []}
+
+    def one_rank(name: str, kind: str, fn, keep: bool) -> None:
+        dist.barrier()
+        seconds = timed(fn) if rank == 0 else 0.0  # the other ranks wait in the barrier
+        dist.barrier()
+        if keep:
+            samples[f"{name}/{kind}"].append(seconds)
+
+    def all_ranks(name: str, kind: str, fn, keep: bool) -> None:
+        dist.barrier()
+        backend.seconds, backend.bytes = 0.0, 0
+        seconds = max_over_ranks(timed(fn))
+        if keep:
+            samples[f"{name}/{kind}"].append(seconds)
+            if kind == "fb":
+                communication["seconds"].append(max_over_ranks(backend.seconds))
+                communication["bytes"].append(backend.bytes)
+
+    measurements = [
+        (one_rank, name, kind, fn)
+        for name, (forward_backward, train_step) in rows.items()
+        for kind, fn in (("fb", forward_backward), ("step", train_step))
+    ] + [(all_ranks, "sliced", "fb", sliced_pass), (all_ranks, "sliced", "step", sliced_step)]
     for round_index in range(args.warmup + args.repeats):
         keep = round_index >= args.warmup
-        for name, (forward_backward, train_step) in rows.items():
-            for kind, fn in (("fb", forward_backward), ("step", train_step)):
-                dist.barrier()
-                seconds = timed(fn) if rank == 0 else 0.0  # the other ranks wait in the barrier
-                dist.barrier()
-                if keep:
-                    samples[f"{name}/{kind}"].append(seconds)
-        for kind, fn in (("fb", sliced_pass), ("step", sliced_step)):
-            dist.barrier()
-            backend.seconds, backend.bytes = 0.0, 0
-            seconds = max_over_ranks(timed(fn))
-            if keep:
-                samples[f"sliced/{kind}"].append(seconds)
-                if kind == "fb":
-                    communication["seconds"].append(max_over_ranks(backend.seconds))
-                    communication["bytes"].append(backend.bytes)
+        # a different row goes first in each round: none always follows the same neighbour
+        shift = round_index % len(measurements)
+        for run, name, kind, fn in measurements[shift:] + measurements[:shift]:
+            run(name, kind, fn, keep)
+
+    # how much of that is moving the bytes: the same payload in one broadcast, ranks already together
+    payload = torch.zeros(max(1, int(statistics.median(communication["bytes"])) // 4))
+    communication["transfer_seconds"] = []
+    for _ in range(args.repeats):
+        dist.barrier()
+        communication["transfer_seconds"].append(max_over_ranks(timed(lambda: dist.broadcast(payload, src=0))))
 
     # the virtual prediction: the Table 2 harness on the same model and batch, on rank 0
     virtual = None
@@ -186,6 +205,7 @@ def report(args, world, samples, communication, virtual) -> None:
     s_seq, s_serial, s_sliced = (median[f"{k}/step"] for k in ("resnet, 1 rank", "parareal, 1 rank", "sliced"))
     comm_s = statistics.median(communication["seconds"])
     comm_bytes = statistics.median(communication["bytes"])
+    transfer_s = statistics.median(communication["transfer_seconds"])
     virtual_speedup = virtual[0] / virtual[1]
     measured = t_seq / t_sliced
     ratio = measured / virtual_speedup
@@ -193,7 +213,10 @@ def report(args, world, samples, communication, virtual) -> None:
     print(f"ResNet-{args.depth}, batch {args.batch_size}, Parareal ResNet-{n} on {world} ranks (gloo, 1 thread each)")
     print(f"forward+backward: resnet {t_seq:.4f} s, parareal 1 rank {t_serial:.4f} s, {world} ranks {t_sliced:.4f} s")
     print(f"measured speedup {measured:.3f}x, virtual (Table 2 harness) {virtual_speedup:.3f}x, ratio {ratio:.3f}")
-    print(f"communication per step (inside collectives, waiting included) {comm_s:.4f} s, {comm_bytes / 1e6:.2f} MB")
+    print(
+        f"communication per step (inside collectives, waiting included) {comm_s:.4f} s, {comm_bytes / 1e6:.2f} MB; "
+        f"moving those bytes in one broadcast takes {transfer_s:.4f} s"
+    )
     command = (
         f"python benchmarks/slice_parallel_speedup.py --depth {args.depth} -N {n} --batch-size {args.batch_size} "
         + (f"--coarse-units {args.coarse_units} " if args.coarse_units else "")
@@ -216,8 +239,9 @@ def report(args, world, samples, communication, virtual) -> None:
             "virtual speedup (Table 2 harness)",
             "measured / virtual",
             "training-step speedup",
-            "communication per step (s)",
-            "communication share",
+            "time in collectives per step (s)",
+            "share of the step",
+            "of which moving the bytes (s)",
             "bytes broadcast per step",
         ],
         [
@@ -228,6 +252,7 @@ def report(args, world, samples, communication, virtual) -> None:
                 f"{s_seq / s_sliced:.2f}",
                 f"{comm_s:.4f}",
                 f"{comm_s / t_sliced:.1%}",
+                f"{transfer_s:.4f}",
                 f"{comm_bytes / 1e6:.1f} MB",
             ]
         ],

@@ -185,3 +185,23 @@ def test_cli_devices_run_resumes_with_another_placement(tmp_path):
     resumed = weights(tmp_path / "run")
     assert resumed["epoch"] == 2 and resumed["config"]["placement"] == "single"
     assert resumed["config"]["devices"] is None
+
+
+@pytest.mark.slow
+def test_slice_parallel_speedup_benchmark_writes_its_tables(tmp_path):
+    """The benchmark's own code path at a tiny size: real ranks, the harness's prediction, one results file."""
+    from parareal_toolkit.results import read_results
+
+    target = tmp_path / "slices.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "slice_parallel_speedup.py"), "--depth", "20"]
+    command += ["--batch-size", "2", "--repeats", "1", "--warmup", "1", "--json", str(target)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = read_results(target)
+    assert record["ranks"] == record["subnetworks"] == 2
+    assert record["ratio"] == pytest.approx(record["measured_speedup"] / record["virtual_speedup"])
+    assert record["communication"]["bytes"][0] > 0  # interface tensors and their gradients travelled
+    comparison = record["tables"]["comparison"]
+    assert comparison["rows"][0][2] == f"{record['ratio']:.2f}"
+    assert "measured / virtual" in comparison["columns"]

@@ -15,7 +15,12 @@ round by round (so a busy phase of the machine hits every row alike), median of
 * ``parareal, N ranks``: the same network sliced over the N ranks (the slowest rank's time);
   the time spent inside collectives (broadcasts of interface tensors and gradients,
   *including* waiting for a slower rank), the bytes broadcast per step, and the time the
-  same bytes take in one broadcast once the ranks are together (the pure transfer).
+  same bytes take in one broadcast once the ranks are together (the pure transfer), and each
+  rank's time outside collectives (its share of the work: an imbalance shows here);
+* ``resnet, every rank at once``: every rank runs its own copy of the ResNet at the same
+  time. ``N * T(alone) / T(at once)`` is the machine's *parallel capacity*, the number of
+  ranks' worth of work it really runs at once (``N`` on ``N`` idle cores; less when other
+  processes share them). No slice-parallel speedup can exceed it.
 
 Beside it the virtual prediction of the Table 2 harness
 (:func:`parareal_toolkit.bench.time_network`, process-time clock, on rank 0 while the others
@@ -142,7 +147,9 @@ def worker(args) -> None:
     sliced_step = step_function(sliced, x, targets, torch.optim.SGD(sliced.parameters(), lr=lr, momentum=0.9))
 
     samples: dict[str, list[float]] = {f"{name}/{kind}": [] for name in [*rows, "sliced"] for kind in ("fb", "step")}
+    samples["resnet, every rank at once/fb"] = []
     communication: dict[str, list[float]] = {"seconds": [], "bytes": []}
+    compute: list[list[float]] = []  # per sample, per rank
 
     def one_rank(name: str, kind: str, fn, keep: bool) -> None:
         dist.barrier()
@@ -154,18 +161,33 @@ def worker(args) -> None:
     def all_ranks(name: str, kind: str, fn, keep: bool) -> None:
         dist.barrier()
         backend.seconds, backend.bytes = 0.0, 0
-        seconds = max_over_ranks(timed(fn))
+        elapsed = timed(fn)
+        seconds = max_over_ranks(elapsed)
         if keep:
             samples[f"{name}/{kind}"].append(seconds)
             if kind == "fb":
                 communication["seconds"].append(max_over_ranks(backend.seconds))
                 communication["bytes"].append(backend.bytes)
+                # each rank's time outside the collectives: its own share of the work
+                outside = [torch.zeros(1, dtype=torch.float64) for _ in range(world)]
+                dist.all_gather(outside, torch.tensor([elapsed - backend.seconds], dtype=torch.float64))
+                compute.append([float(t.item()) for t in outside])
+
+    def every_rank(name: str, kind: str, fn, keep: bool) -> None:
+        dist.barrier()
+        seconds = max_over_ranks(timed(fn))  # every rank runs its own copy at the same time
+        if keep:
+            samples[f"{name}/{kind}"].append(seconds)
 
     measurements = [
         (one_rank, name, kind, fn)
         for name, (forward_backward, train_step) in rows.items()
         for kind, fn in (("fb", forward_backward), ("step", train_step))
-    ] + [(all_ranks, "sliced", "fb", sliced_pass), (all_ranks, "sliced", "step", sliced_step)]
+    ] + [
+        (all_ranks, "sliced", "fb", sliced_pass),
+        (all_ranks, "sliced", "step", sliced_step),
+        (every_rank, "resnet, every rank at once", "fb", rows["resnet, 1 rank"][0]),
+    ]
     for round_index in range(args.warmup + args.repeats):
         keep = round_index >= args.warmup
         # a different row goes first in each round: none always follows the same neighbour
@@ -191,7 +213,7 @@ def worker(args) -> None:
         virtual = (timings[0].virtual_total, timings[1].virtual_total)
     dist.barrier()
     if rank == 0:
-        report(args, world, samples, communication, virtual)
+        report(args, world, samples, communication, compute, virtual)
     dist.destroy_process_group()
 
 
@@ -199,13 +221,16 @@ def network_coarse_units(args) -> int:
     return args.coarse_units or -(-12 // args.subnetworks)
 
 
-def report(args, world, samples, communication, virtual) -> None:
+def report(args, world, samples, communication, compute, virtual) -> None:
     median = {key: statistics.median(values) for key, values in samples.items()}
     t_seq, t_serial, t_sliced = (median[f"{k}/fb"] for k in ("resnet, 1 rank", "parareal, 1 rank", "sliced"))
     s_seq, s_serial, s_sliced = (median[f"{k}/step"] for k in ("resnet, 1 rank", "parareal, 1 rank", "sliced"))
     comm_s = statistics.median(communication["seconds"])
     comm_bytes = statistics.median(communication["bytes"])
     transfer_s = statistics.median(communication["transfer_seconds"])
+    per_rank = [statistics.median(sample[r] for sample in compute) for r in range(world)]
+    # how many ranks' worth of work the machine really runs at once: N for N idle cores
+    capacity = world * t_seq / median["resnet, every rank at once/fb"]
     virtual_speedup = virtual[0] / virtual[1]
     measured = t_seq / t_sliced
     ratio = measured / virtual_speedup
@@ -217,6 +242,11 @@ def report(args, world, samples, communication, virtual) -> None:
         f"communication per step (inside collectives, waiting included) {comm_s:.4f} s, {comm_bytes / 1e6:.2f} MB; "
         f"moving those bytes in one broadcast takes {transfer_s:.4f} s"
     )
+    print(
+        f"parallel capacity: {world} ranks each running the ResNet at once deliver {capacity:.2f} ranks' worth "
+        f"({median['resnet, every rank at once/fb']:.4f} s each, {t_seq:.4f} s alone)"
+    )
+    print("work outside collectives per rank: " + ", ".join(f"rank {r} {t:.4f} s" for r, t in enumerate(per_rank)))
     command = (
         f"python benchmarks/slice_parallel_speedup.py --depth {args.depth} -N {n} --batch-size {args.batch_size} "
         + (f"--coarse-units {args.coarse_units} " if args.coarse_units else "")
@@ -242,6 +272,8 @@ def report(args, world, samples, communication, virtual) -> None:
             "time in collectives per step (s)",
             "share of the step",
             "of which moving the bytes (s)",
+            "work outside collectives per rank (s)",
+            f"parallel capacity of the machine (of {world})",
             "bytes broadcast per step",
         ],
         [
@@ -253,6 +285,8 @@ def report(args, world, samples, communication, virtual) -> None:
                 f"{comm_s:.4f}",
                 f"{comm_s / t_sliced:.1%}",
                 f"{transfer_s:.4f}",
+                " / ".join(f"{t:.4f}" for t in per_rank),
+                f"{capacity:.2f}",
                 f"{comm_bytes / 1e6:.1f} MB",
             ]
         ],
@@ -268,6 +302,8 @@ def report(args, world, samples, communication, virtual) -> None:
         repeats=args.repeats,
         seconds=samples,
         communication=communication,
+        compute_per_rank=compute,
+        parallel_capacity=capacity,
         virtual_total=list(virtual),
         measured_speedup=measured,
         virtual_speedup=virtual_speedup,

@@ -25,6 +25,7 @@ __all__ = [
     "NORM_NAMES",
     "DEVICE_NAMES",
     "AMP_NAMES",
+    "PLACEMENT_NAMES",
     "RUN_DEFINING_FIELDS",
     "CLOCKS",
     "NETWORK_NAMES",
@@ -63,6 +64,9 @@ COST_MODELS = ("macs", "time")
 NORM_NAMES = ("batch", "none")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 AMP_NAMES = ("none", "bf16")
+# where a parareal network's slices run while it trains: one device, one device per slice in
+# one process, or one group of slices per torchrun rank
+PLACEMENT_NAMES = ("single", "devices", "distributed")
 # the TrainConfig fields (and `parareal train` options) that define a run: model, data,
 # optimisation; a resumed run must agree with its checkpoint on these, the rest may change
 RUN_DEFINING_FIELDS = (

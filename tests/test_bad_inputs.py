@@ -1004,6 +1004,35 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"`workers`",
     ),
+    # ---- slice-parallel training (placement) ----
+    "train/placement-unknown": cli("train", "--placement", "gpus", fragment="invalid choice: 'gpus'"),
+    "train/slice-groups-0": cli(*_TRAIN_TINY, "--slice-groups", "0", fragment="expected a positive integer"),
+    "train/placement-devices-resnet": cli(
+        *_TRAIN_TINY, "--placement", "devices", "-o", "{tmp}/p", fragment="needs model='parareal-resnet'"
+    ),
+    "train/placement-distributed-outside-torchrun": cli(
+        *_TRAIN_TINY, "--model", "parareal-resnet", "--placement", "distributed", "-o", "{tmp}/p", fragment="torchrun"
+    ),
+    "train/devices-unknown": cli(
+        *_TRAIN_TINY,
+        "--model",
+        "parareal-resnet",
+        "--placement",
+        "devices",
+        "--devices",
+        "gpu7",
+        "-o",
+        "{tmp}/p",
+        fragment="`devices` must name torch devices",
+    ),
+    "training/config-slice-groups-single": api(
+        lambda: _train_config(model="parareal-resnet", slice_groups=2), ValueError, r"needs placement='distributed'"
+    ),
+    "training/config-devices-text": api(
+        lambda: _train_config(model="parareal-resnet", placement="devices", devices="cpu"),
+        TypeError,
+        r"`devices` must be a list of device names",
+    ),
 }
 
 # --- running a row ------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """``parareal train``: train a CIFAR ResNet or parareal ResNet (seed recipe by default).
 
-Under ``torchrun --nproc-per-node P`` the same command trains data-parallel.
+Under ``torchrun --nproc-per-node P`` the same command trains data-parallel; with
+``--placement distributed`` each rank owns a group of a parareal network's slices
+(``--slice-groups S`` ranks per network, ``P / S`` data-parallel replicas), and
+``--placement devices`` puts slice ``j`` on device ``j`` of ``--devices`` in one process.
 
 Every option that is a :class:`~parareal_toolkit.training.TrainConfig` field has the
 field's name and defaults to ``None`` here, meaning "not given": a new run fills it from the
@@ -16,9 +19,18 @@ import os
 import sys
 from typing import Any
 
-from .._names import AMP_NAMES, DATASET_NAMES, DEVICE_NAMES, MODEL_NAMES, NORM_NAMES, RUN_DEFINING_FIELDS, SPLIT_NAMES
+from .._names import (
+    AMP_NAMES,
+    DATASET_NAMES,
+    DEVICE_NAMES,
+    MODEL_NAMES,
+    NORM_NAMES,
+    PLACEMENT_NAMES,
+    RUN_DEFINING_FIELDS,
+    SPLIT_NAMES,
+)
 from ..backends.errors import DEFAULT_TIMEOUT_S
-from ._common import CliError, non_negative_float, positive_float
+from ._common import CliError, non_negative_float, positive_float, positive_int
 
 HELP = "train ResNet / Parareal ResNet-N on CIFAR-10/100 (seed recipe by default; torchrun for data-parallel)"
 
@@ -106,6 +118,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch intra-op threads (default: 1 on the CPU, where extra threads of a busy machine spin-wait; "
         "torch's default on CUDA)",
     )
+    run.add_argument(
+        "--placement",
+        choices=PLACEMENT_NAMES,
+        default=None,
+        help="where a parareal-resnet's slices (C^j with g^j) train: single (default: one device; DDP under "
+        "torchrun), devices (slice j on device j of --devices, one process) or distributed (under torchrun, each "
+        "rank owns a group of slices)",
+    )
+    run.add_argument(
+        "--slice-groups",
+        type=positive_int,
+        default=None,
+        metavar="S",
+        help="--placement distributed: ranks per slice-parallel network; torchrun's P processes make P/S "
+        "data-parallel replicas (default S = P)",
+    )
+    run.add_argument(
+        "--devices",
+        nargs="+",
+        default=None,
+        metavar="DEVICE",
+        help="--placement devices: slice j trains on DEVICE number j (cycled), e.g. cuda:0 cuda:1 or cpu cpu "
+        "(default: every visible GPU, else the CPU)",
+    )
     run.add_argument("--amp", choices=AMP_NAMES, default=None, help="bf16 autocast (CUDA only)")
     run.add_argument("--channels-last", action="store_true", default=None, help="channels-last memory format (CUDA)")
     run.add_argument("--sync-batchnorm", action="store_true", default=None, help="SyncBatchNorm under torchrun (CUDA)")
@@ -173,6 +209,10 @@ def _config(args: argparse.Namespace) -> Any:
     output_dir = given.setdefault("output_dir", TrainConfig.__dataclass_fields__["output_dir"].default)
     checkpoint = os.path.join(output_dir, CHECKPOINT_NAME)
     saved = load_run_state(checkpoint).config
+    if given.get("placement", saved.placement) != saved.placement:
+        # another placement: the old one's --devices / --slice-groups no longer apply
+        given.setdefault("devices", None)
+        given.setdefault("slice_groups", None)
     config = replace(saved, **given)  # validates the options given
     conflicts = config.resume_conflicts(saved)
     if conflicts:

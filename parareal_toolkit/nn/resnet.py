@@ -155,7 +155,10 @@ class PreActBottleneck(nn.Module):
         torch.Tensor
             Of shape ``(B, out_channels, H / stride, W / stride)``.
         """
-        out = self.relu(self.bn1(x))
+        normalised = self.bn1(x)
+        # Without normalisation (norm_layer -> Identity) bn1 returns x itself: an in-place ReLU
+        # would overwrite the identity shortcut's input (and a caller's tensor).
+        out = self.relu(normalised) if normalised is not x else torch.relu(normalised)
         shortcut = x if self.shortcut is None else self.shortcut(out)
         out = self.conv1(out)
         out = self.conv2(self.relu(self.bn2(out)))

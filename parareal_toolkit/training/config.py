@@ -12,8 +12,11 @@ network (``model``, ``depth``, ``subnetworks``, ``coarse_units``, ``split``, ``n
 resumed run must agree with its checkpoint on every one of them. Every other field
 (:data:`RUN_SETTINGS`: ``epochs``, folders, ``download``, ``workers``, ``device``,
 ``threads``, ``amp``, ``channels_last``, ``sync_batchnorm``, ``deterministic``,
-``eval_every``, ``plot``) says how and where the run executes or how long it goes on, and
-may change when it is resumed.
+``eval_every``, ``plot``, ``placement``, ``slice_groups``, ``devices``) says how and where
+the run executes or how long it goes on, and may change when it is resumed. The placement
+is a run setting because every placement computes the same updates (see
+``parareal_toolkit.training.placement``) and writes the same checkpoint: a run trained
+slice-parallel under torchrun may continue in one process, and the other way round.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .._names import (
     DEVICE_NAMES,
     MODEL_NAMES,
     NORM_NAMES,
+    PLACEMENT_NAMES,
     RUN_DEFINING_FIELDS,
     SPLIT_NAMES,
 )
@@ -67,6 +71,16 @@ class TrainConfig:
     the CPU, where the tensors of a batch are small and extra threads of a busy machine
     spin-wait; torch's default on CUDA); a ``deterministic`` CPU run uses one thread (see
     :class:`~parareal_toolkit.training.RunEnvironment`).
+
+    ``placement`` says where a parareal network's slices (``C^j`` with ``g^j``) train:
+    ``"single"`` (default) on one device; ``"devices"`` slice ``j`` on ``devices[j % len]``
+    in one process (default ``devices``: every visible GPU, or the CPU); ``"distributed"``
+    under torchrun, each of ``slice_groups`` ranks owning a contiguous group of slices, and
+    ``WORLD_SIZE / slice_groups`` data-parallel replicas of that slice-parallel network
+    (default ``slice_groups``: the world size, one replica). ``"devices"`` and
+    ``"distributed"`` need ``model="parareal-resnet"``; ``slice_groups`` needs
+    ``"distributed"`` and ``devices`` needs ``"devices"``
+    (``parareal_toolkit.training.placement``).
 
     Examples
     --------
@@ -117,6 +131,9 @@ class TrainConfig:
     eval_every: int = 1
     plot: bool = False
     timeout: float = DEFAULT_TIMEOUT_S  # seconds any collective waits for the other processes (torchrun)
+    placement: str = "single"
+    slice_groups: int | None = None  # ranks per slice-parallel network (placement "distributed")
+    devices: list[str] | None = None  # one device per slice, cycled (placement "devices")
 
     def __post_init__(self) -> None:
         check_choice(self.model, "model", MODEL_NAMES)
@@ -125,6 +142,7 @@ class TrainConfig:
         check_choice(self.split, "split", SPLIT_NAMES)
         check_choice(self.amp, "amp", AMP_NAMES)
         check_choice(self.device, "device", DEVICE_NAMES)
+        self._check_placement()
         for name in _POSITIVE_COUNTS:
             value = check_int(getattr(self, name), name)
             if value < 1:
@@ -170,6 +188,32 @@ class TrainConfig:
                 raise TypeError(f"`{name}` must be a path (str or os.PathLike); got {value!r}.")
             setattr(self, name, os.fspath(value))
 
+    def _check_placement(self) -> None:
+        check_choice(self.placement, "placement", PLACEMENT_NAMES)
+        if self.placement != "single" and self.model != "parareal-resnet":
+            raise ValueError(
+                f"`placement` {self.placement!r} splits a parareal network's slices over devices or ranks; "
+                f"it needs model='parareal-resnet'; got model={self.model!r}."
+            )
+        if self.slice_groups is not None:
+            self.slice_groups = check_int(self.slice_groups, "slice_groups", minimum=1)
+            if self.placement != "distributed":
+                raise ValueError(
+                    f"`slice_groups` (ranks per slice-parallel network) needs placement='distributed'; "
+                    f"got slice_groups={self.slice_groups!r} with placement={self.placement!r}."
+                )
+        if self.devices is not None:
+            if isinstance(self.devices, (str, bytes)) or not isinstance(self.devices, (list, tuple)):
+                raise TypeError(f"`devices` must be a list of device names; got {self.devices!r}.")
+            if not self.devices or not all(isinstance(d, str) and d for d in self.devices):
+                raise ValueError(f"`devices` must be a non-empty list of device names; got {self.devices!r}.")
+            if self.placement != "devices":
+                raise ValueError(
+                    f"`devices` (one per slice) needs placement='devices'; got devices={self.devices!r} "
+                    f"with placement={self.placement!r}."
+                )
+            self.devices = list(self.devices)
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """The configuration stored in a checkpoint or ``final.json`` (unknown keys are ignored).
@@ -206,7 +250,8 @@ class TrainConfig:
         """The configuration that resumes ``saved``: its model, data and recipe, this run's settings.
 
         The fields in :data:`RUN_SETTINGS` (epochs, output and data folders, workers, device,
-        threads, precision and determinism switches, evaluation interval, plotting, download, timeout)
+        threads, precision and determinism switches, evaluation interval, plotting, download, timeout,
+        placement, slice groups, devices)
         come from ``self``, every other field from ``saved``, so a resumed run computes what
         the interrupted one would have. (:func:`~parareal_toolkit.training.train` first
         refuses a ``self`` whose ``resume_conflicts`` with ``saved`` are not empty.)

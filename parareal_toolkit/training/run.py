@@ -1,7 +1,8 @@
 """``train(config)``: one training run, from a configuration (or a checkpoint) to its summary.
 
-Under ``torchrun`` (``WORLD_SIZE > 1``) the same call trains data-parallel: see
-``data_parallel`` and ``trainer``. Rank 0 writes the checkpoint, the metrics, the
+Under ``torchrun`` (``WORLD_SIZE > 1``) the same call trains data-parallel, and with
+``placement="distributed"`` slice-parallel too: see ``data_parallel``, ``placement`` and
+``trainer``. Rank 0 writes the checkpoint, the metrics, the
 summary and the figure.
 """
 
@@ -22,6 +23,7 @@ from .config import TrainConfig
 from .data_parallel import data_parallel_group
 from .environment import run_environment
 from .metrics import MetricsLogger
+from .placement import slice_parallel_groups
 from .plots import plot_training_curves
 from .progress import format_epoch_row, write_line
 from .run_state import load_run_state
@@ -92,9 +94,10 @@ def train(
     ``training.config``), else ``ValueError`` naming the fields that differ; its run
     settings (``epochs``, ``output_dir``, ``data_dir``, ``workers``, ``device``,
     ``threads``, ``amp``, ``channels_last``, ``sync_batchnorm``, ``deterministic``,
-    ``eval_every``, ``plot``, ``download``) are used. With ``deterministic=True`` a resumed
-    run's weights equal an uninterrupted run's bit for bit, whatever the number of
-    ``workers`` before and after. Without ``resume`` an existing checkpoint there is an
+    ``eval_every``, ``plot``, ``download``, ``placement``, ``slice_groups``, ``devices``)
+    are used: a run trained slice-parallel may continue in one process. With
+    ``deterministic=True`` a resumed run's weights equal an uninterrupted run's bit for
+    bit, whatever the number of ``workers`` before and after. Without ``resume`` an existing checkpoint there is an
     error unless ``overwrite`` (which removes the earlier run's ``final.json`` and
     ``curves.png``). The output directory is created and checked for writing before any
     work (``ValueError`` when it cannot be). ``on_batch_end(epoch, step, loss)`` is called
@@ -145,9 +148,14 @@ def train(
             (run_dir / stale).unlink(missing_ok=True)
 
     with (
-        data_parallel_group(config.device, timeout=config.timeout) as group,
-        run_environment(config, group.device) as environment,
+        data_parallel_group(config.device, timeout=config.timeout) as world,
+        run_environment(config, world.device) as environment,
     ):
+        group = (
+            slice_parallel_groups(world, config.slice_groups, timeout=config.timeout)
+            if config.placement == "distributed"
+            else world
+        )
         trainer = Trainer(
             config,
             group,
@@ -164,9 +172,9 @@ def train(
                 row.update(trainer.evaluate())
             if logger is not None:
                 logger.log(row)
-                trainer.save_checkpoint()
-                if progress:
-                    write_line(format_epoch_row(row))
+            trainer.save_checkpoint()  # every rank: slice-parallel weights gather before rank 0 writes
+            if logger is not None and progress:
+                write_line(format_epoch_row(row))
             group.barrier()
 
         summary = _summary(config, logger.rows if logger else [], trainer, time.perf_counter() - started)

@@ -15,6 +15,11 @@ the single-process update up to floating-point reduction order, exactly so for n
 without BatchNorm. With BatchNorm each process normalises with its own batch statistics
 unless ``sync_batchnorm`` converts them to :class:`~torch.nn.SyncBatchNorm` (CUDA only in
 PyTorch).
+
+Slice parallelism. ``placement="devices"`` or ``"distributed"`` trains a parareal network
+with its slices on several devices or ranks, composed with data parallelism under torchrun
+(``slice_groups``); ``parareal_toolkit.training.placement`` says what is computed where
+and what equals single-process training. Checkpoints have one format whatever the placement.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from .errors import NonFiniteLossError, TrainingInterrupted
 from .evaluation import evaluate
 from .loaders import PerSampleSeeded, test_loader, to_device, train_loader
 from .models import build_model
+from .placement import place_for_training
 from .progress import EpochProgress
 from .resources import check_memory
 from .run_state import EpochTotals, RunState
@@ -111,6 +117,8 @@ class Trainer:
 
         seed_everything(config.seed, self.device)
         self.model = self._build_model()
+        self.placement = place_for_training(config, self.model, self.group)
+        self.device = self.placement.device  # where batches go: C^1's device
         self.optimizer = torch.optim.SGD(
             self.model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
@@ -123,7 +131,7 @@ class Trainer:
         if state is not None:
             self._restore(state)
         self._train_model: nn.Module = self.model
-        if self.group.enabled:
+        if self.group.enabled and self.placement.name == "single":
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self._train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         self._build_loaders()
@@ -146,10 +154,10 @@ class Trainer:
         check_memory(config.depth, per_process, self.device)
 
     def _build_model(self) -> nn.Module:
-        model = build_model(self.config).to(self.device)
+        model = build_model(self.config)  # placed by place_for_training
         if self.config.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        if self.config.sync_batchnorm and self.group.enabled:
+        if self.config.sync_batchnorm and self.group.enabled and self.config.placement == "single":
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return model
 
@@ -295,6 +303,7 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.placement.reduce_gradients(self.model)
         self.optimizer.step()
         return loss_value, int((logits.argmax(1) != labels).sum().item())
 
@@ -389,11 +398,16 @@ class Trainer:
     def save_checkpoint(self) -> Path | None:
         """Write :meth:`run_state` atomically to ``<output_dir>/checkpoint.pt`` (rank 0 only).
 
+        Every rank must call it: with placement ``"distributed"`` the slices' weights and
+        momenta first travel from their owners to every rank, so that rank 0 writes the full
+        state, the format of a single-process run.
+
         Returns
         -------
         pathlib.Path or None
             The checkpoint written, or ``None`` on other ranks.
         """
+        self.placement.synchronize(self.model, self.optimizer)
         if not self.group.is_main:
             return None
         return checkpoint.save_checkpoint(self.checkpoint_path, self.run_state().to_checkpoint())

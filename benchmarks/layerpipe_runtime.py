@@ -275,7 +275,9 @@ def run(ranks: list[int], microbatches: int) -> dict[str, Any]:
             f"Step time of a VGG-like network (batch {BATCH}, {microbatches} micro-batches) on "
             "torch.distributed.pipelining (gloo, CPU, one torch thread per rank; median of "
             f"{REPEATS} steps) against the simulator fed with the per-layer times below, with free "
-            "communication and with the gloo link's latency and bandwidth measured between ranks 0 and 1",
+            "communication and with the gloo link's latency and bandwidth measured between ranks 0 and 1; "
+            f"{os.cpu_count()} CPU cores: where the ranks outnumber the cores they share them, which the "
+            "simulator (one processor per rank) does not model",
             [
                 "schedule",
                 "ranks",

@@ -186,3 +186,15 @@ html_title = f"parareal_toolkit {release}"
 html_static_path: list[str] = []
 html_theme_options = {"navigation_with_keys": True}
 html_show_sourcelink = False
+
+
+def _public_bases(app, name, obj, options, bases):
+    """Show a class's first public ancestor in place of a private base (an implementation detail)."""
+    for i, base in enumerate(bases):
+        while isinstance(base, type) and base.__name__.startswith("_") and base.__bases__:
+            base = base.__bases__[0]
+        bases[i] = base
+
+
+def setup(app):
+    app.connect("autodoc-process-bases", _public_bases)

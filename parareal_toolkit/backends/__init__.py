@@ -127,10 +127,10 @@ class AutoBackend(SerialBackend):
     but pays for stacking and splitting the states; below a few dozen entries per state
     the per-call overhead it saves is smaller than what it adds. So: one
     ``propagate_batch`` call when the propagator offers it, there are at least two slices
-    and a state has at least :attr:`min_batched_size` entries (default 64: timing the fine
+    and a state has at least ``min_batched_size`` entries (default 64: timing the fine
     sweeps of dense heat problems, batching stopped paying below a few dozen entries; the
     ``core_driver`` benchmark's backends table checks the choice); otherwise the serial loop.
-    The choice depends on nothing timed at run time, so a run is reproducible; :attr:`choice` says
+    The choice depends on nothing timed at run time, so a run is reproducible; ``choice`` says
     what the last sweep used. The results are the serial backend's up to floating-point
     reordering (exactly them when ``serial`` is chosen).
 
@@ -171,7 +171,7 @@ class AutoBackend(SerialBackend):
         -------
         bool
             True when the propagator has ``propagate_batch``, there are at least two states
-            and the first has at least :attr:`min_batched_size` entries.
+            and the first has at least ``min_batched_size`` entries.
         """
         if len(states) < 2 or not callable(getattr(propagator, "propagate_batch", None)):
             return False

@@ -101,11 +101,11 @@ class ProcessBackend:
     substeps). The result equals the serial backend's exactly: the same code runs on the
     same inputs.
 
-    The pool persists: :meth:`start` (or the first :meth:`map`) starts it and every later
-    sweep reuses it, for as long as the same propagator is passed; :attr:`startup_seconds`
-    is what the last start took, and :attr:`worker_cpu_seconds` counts the CPU time the
+    The pool persists: ``start()`` (or the first ``map()``) starts it and every later
+    sweep reuses it, for as long as the same propagator is passed; ``startup_seconds``
+    is what the last start took, and ``worker_cpu_seconds`` counts the CPU time the
     workers spent on sweeps (against the wall-clock, it shows whether each worker had a
-    core of its own). :meth:`view` runs sweeps on fewer workers of the same pool.
+    core of its own). ``view()`` runs sweeps on fewer workers of the same pool.
 
     Use as a context manager, or call ``close()``; :func:`~parareal_toolkit.parareal` closes a pool it
     created itself from the name ``"processes"``.
@@ -153,7 +153,7 @@ class ProcessBackend:
         """Start (or restart) the pool with ``propagator`` installed and prepared in every worker, and wait for it.
 
         The seconds it took (spawning, importing, unpickling, factorising) are kept in
-        :attr:`startup_seconds`.
+        ``startup_seconds``.
 
         Returns
         -------
@@ -230,7 +230,7 @@ class ProcessBackend:
         return PoolView(self, int(workers))
 
     def close(self) -> None:
-        """Shut the pool down (waiting for its workers); the next :meth:`map` starts a new one."""
+        """Shut the pool down (waiting for its workers); the next ``map()`` starts a new one."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self._pool = None
@@ -239,7 +239,7 @@ class ProcessBackend:
     def terminate(self) -> None:
         """Stop the workers at once, without waiting for the chunks they are computing (after Ctrl-C).
 
-        The next :meth:`map` starts a new pool.
+        The next ``map()`` starts a new pool.
         """
         if self._pool is not None:
             processes = list(getattr(self._pool, "_processes", {}).values())  # the executor keeps them here

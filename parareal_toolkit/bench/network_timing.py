@@ -43,13 +43,13 @@ class NetworkTiming:
     ``coarse`` is ``None`` for ``N = 1`` (there is no coarse network; it counts as 0 in the
     total). ``wall_clock`` is the real time of one full forward+backward through
     ``backend``, or ``None`` if it was not measured. ``subnetwork_units``,
-    ``coarse_units``, ``bound`` (the plan's :attr:`~parareal_toolkit.nn.PararealResNetPlan.bound`:
+    ``coarse_units``, ``bound`` (the plan's ``bound``:
     the unit-count bound of a unit split, the cost-count bound of a cost split), ``split``
     and ``cost_imbalance`` (largest over mean subnetwork cost) come from the network's
     :class:`~parareal_toolkit.nn.PararealResNetPlan` (empty and ``None`` for a network
     without one). ``activation_bytes`` are the bytes each device saves for backward and
     ``chain_activation_bytes`` those of the coarse chain and the postprocessing
-    (:func:`~parareal_toolkit.bench.memory.activation_bytes`), empty and ``None`` if not measured.
+    (:func:`~parareal_toolkit.bench.activation_bytes`), empty and ``None`` if not measured.
     """
 
     num_subnetworks: int

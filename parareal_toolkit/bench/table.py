@@ -274,7 +274,7 @@ def table2(
     counted multiply-adds (``"macs"``). Either split's rows report its cost balance with
     these costs; a cost split's ``bound`` is the cost-count bound. With ``memory``, each
     device's activation memory (bytes saved for backward) is measured too
-    (:func:`~parareal_toolkit.bench.memory.activation_bytes`).
+    (:func:`~parareal_toolkit.bench.activation_bytes`).
 
     Before anything is built, the memory the run needs at least (weights and gradients of
     every network, activations of one forward+backward) is compared with the memory

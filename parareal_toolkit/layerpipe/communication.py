@@ -167,7 +167,7 @@ def charge_allreduce(schedule: Schedule, profile: CostProfile, network: Network)
     Returns
     -------
     Schedule
-        ``schedule`` itself, B costs raised by :meth:`Network.allreduce_time` of the stage's
+        ``schedule`` itself, B costs raised by ``Network.allreduce_time()`` of the stage's
         weights, ``info.load_bound`` raised to match.
     """
     info = schedule.info
@@ -328,10 +328,10 @@ def evaluate_on_network(
     ``profile`` is per sample in MACs; one micro-batch holds ``samples`` samples and every
     processor does ``macs_per_second`` (:func:`timed_profile`). An asynchronous schedule
     whose run does not yet show its steady state is rebuilt with twice the steps (up to four
-    times), as :func:`.comparison.evaluate` does. With ``contention`` (the default) every message
+    times), as :func:`~parareal_toolkit.layerpipe.evaluate` does. With ``contention`` (the default) every message
     is a task on its link (:func:`with_link_tasks`: messages on one link queue); without,
     messages are edge latencies that never wait for each other. LayerPipe runs its list
-    schedule here (``scheduler="list"`` of :func:`.comparison.evaluate`): the periodic schedule's
+    schedule here (``scheduler="list"`` of :func:`~parareal_toolkit.layerpipe.evaluate`): the periodic schedule's
     MILP knows processors, not links.
 
     Returns

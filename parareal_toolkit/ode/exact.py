@@ -36,7 +36,7 @@ class ExactPropagator(LinearSlicePropagator):
     grid : TimeGrid
         The slices; slice ``j`` multiplies by ``expm(ΔT_j A)``.
     prepare : bool, keyword-only
-        Compute every distinct ``expm(ΔT_j A)`` in the constructor (as :meth:`prepare`
+        Compute every distinct ``expm(ΔT_j A)`` in the constructor (as ``prepare()``
         does) instead of on first use, so that no later call, timed or not, pays for it
         (default False).
 

@@ -37,7 +37,7 @@ class ImplicitEulerPropagator(LinearSlicePropagator):
         ``M >= 1``, the implicit-Euler steps per slice (default 1).
     prepare : bool, keyword-only
         Factorise ``I - hA`` for every distinct slice length in the constructor (as
-        :meth:`prepare` does) instead of on first use (default False).
+        ``prepare()`` does) instead of on first use (default False).
 
     Examples
     --------

@@ -91,7 +91,7 @@ class LinearODE:
     def rhs(self, t, u: np.ndarray) -> np.ndarray:
         """``A u`` for one state ``(m,)`` or for the rows of a ``(k, m)`` array (``t`` is ignored).
 
-        With :meth:`jacobian` this is what the general time steppers (explicit Euler, RK4,
+        With ``jacobian()`` this is what the general time steppers (explicit Euler, RK4,
         Newton-based implicit methods) need, so they run the linear catalogue too.
 
         Returns

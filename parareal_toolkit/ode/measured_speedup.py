@@ -67,7 +67,7 @@ def modelled_speedup(
         ``N >= 1``, ``K >= 0``, ``W >= 1``.
     core_share : float, keyword-only
         ``0 < s <= 1``: the fraction of a core each worker gets, as measured when other
-        processes compete for the cores (:attr:`SpeedupRow.core_share`).
+        processes compete for the cores (``SpeedupRow.core_share``).
 
     Returns
     -------

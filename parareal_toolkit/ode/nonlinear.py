@@ -18,8 +18,8 @@ __all__ = ["NonlinearODE", "NonlinearProblem"]
 class NonlinearODE:
     """The equation ``u'(t) = f(t, u(t))`` for a real state ``u`` of size ``m``.
 
-    The time steppers of :mod:`parareal_toolkit.ode` need only :meth:`rhs` and, for the
-    implicit ones, :meth:`jacobian`; :class:`~parareal_toolkit.ode.LinearODE` offers the
+    The time steppers of :mod:`parareal_toolkit.ode` need only ``rhs()`` and, for the
+    implicit ones, ``jacobian()``; :class:`~parareal_toolkit.ode.LinearODE` offers the
     same two methods, so every stepper also runs the linear catalogue.
 
     Parameters

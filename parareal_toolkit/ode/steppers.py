@@ -43,7 +43,7 @@ class TimeStepper:
 
     Slice ``j`` is covered by ``M`` equal steps ``h = ΔT_j / M`` starting at ``T_j``. A
     subclass implements ``_step(t, U, h)`` on stacked states; the public methods validate,
-    and :meth:`propagate_batch` advances all requested slices together (steps of different
+    and ``propagate_batch()`` advances all requested slices together (steps of different
     lengths are rows of ``h``), with the same values as one call per slice.
 
     Parameters

@@ -121,8 +121,8 @@ def train_transform(dataset: str | DatasetSpec, *, augment: bool = True) -> tran
     """Pad by side/8 + random crop back to the side + horizontal flip (if ``augment``), then normalise.
 
     For CIFAR (side 32) the standard 4-pixel pad and 32x32 crop. ``dataset`` is a name of
-    :data:`DATASETS` or the :class:`DatasetSpec` of an image folder
-    (:func:`image_folder_spec`), whose images are first resized to its ``image_size``.
+    :data:`DATASETS` or the ``DatasetSpec`` of an image folder
+    (``image_folder_spec()``), whose images are first resized to its ``image_size``.
 
     Returns
     -------
@@ -168,7 +168,7 @@ def load_dataset(
     """The training (``train=True``, augmented if ``augment``) or test split of ``dataset``.
 
     ``image_size``, ``mean`` and ``std`` apply to ``imagefolder`` only (see
-    :func:`image_folder_spec`): a missing, empty or inconsistent folder is a
+    ``image_folder_spec()``): a missing, empty or inconsistent folder is a
     :class:`DatasetNotFoundError` or :class:`DatasetFormatError` naming it.
 
     ``size`` is the number of images of the synthetic sets (default 1024 for training and
@@ -363,7 +363,7 @@ def image_folder_spec(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> DatasetSpec:
-    """The :class:`DatasetSpec` of the image folder ``data_dir``: classes, side, normalisation.
+    """The ``DatasetSpec`` of the image folder ``data_dir``: classes, side, normalisation.
 
     ``data_dir/train`` and ``data_dir/test`` must hold the same class folders, each with at
     least one image in ``train``. ``image_size`` defaults to the first training image's side

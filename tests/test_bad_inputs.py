@@ -882,6 +882,23 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"`split`",
     ),
+    "bench/fit-unit-costs-rank-deficient": api(
+        lambda: __import__("parareal_toolkit.bench.unit_costs", fromlist=["x"]).fit_unit_costs(
+            [[1, 1], [2, 2]], [1.0, 2.0]
+        ),
+        ValueError,
+        r"`counts` must have full column rank 2",
+    ),
+    "bench/fit-unit-costs-negative-time": api(
+        lambda: __import__("parareal_toolkit.bench.unit_costs", fromlist=["x"]).fit_unit_costs([[1]], [-1.0]),
+        ValueError,
+        r"`counts` and `seconds` must be nonnegative",
+    ),
+    "bench/measure-unit-costs-method": api(
+        lambda: __import__("parareal_toolkit.bench.unit_costs", fromlist=["x"]).measure_unit_costs(20, method="x"),
+        ValueError,
+        r"`method`",
+    ),
     # ---- nonlinear ODEs, time steppers, the a-posteriori estimate ----
     "ode/mu-with-heat": cli("ode", "--mu", "3", fragment="--mu applies only to --problem vanderpol"),
     "ode/rtol-without-ivp": cli("ode", "--problem", "lorenz", "--rtol", "1e-6", fragment="--rtol applies only"),

@@ -190,3 +190,53 @@ def test_models_and_bench_commands_take_the_split(capsys, tmp_path):
     assert report["rows"][1]["subnetwork_units"] == plan.units_per_subnetwork
     assert report["rows"][1]["bound"] == pytest.approx(plan.cost_bound)
     assert "max/mean cost" in capsys.readouterr().out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda shapes: st.tuples(
+            st.lists(st.floats(0, 10, allow_nan=False), min_size=shapes, max_size=shapes),
+            st.lists(st.lists(st.integers(0, 5), min_size=shapes, max_size=shapes), min_size=shapes, max_size=12),
+        )
+    )
+)
+def test_fit_unit_costs_recovers_known_costs_from_exact_part_times(data):
+    import numpy as np
+
+    from parareal_toolkit.bench.unit_costs import fit_unit_costs
+
+    costs, counts = data
+    matrix = np.array(counts, dtype=float)
+    # identity rows make the matrix full rank whatever hypothesis drew
+    matrix = np.vstack([matrix, np.eye(len(costs))])
+    times = matrix @ np.array(costs)
+    fitted = fit_unit_costs(matrix.tolist(), times.tolist())
+    assert fitted == pytest.approx(costs, abs=1e-9 * (1 + max(costs)))
+
+
+def test_fit_unit_costs_is_the_least_squares_fit_of_noisy_times():
+    import numpy as np
+
+    from parareal_toolkit.bench.unit_costs import fit_unit_costs
+
+    counts = np.array([[1, 2], [0, 3], [0, 1], [2, 0]], dtype=float)
+    times = counts @ np.array([1.0, 2.0]) + np.array([0.1, -0.2, 0.05, 0.3])
+    expected, *_ = np.linalg.lstsq(counts, times, rcond=None)  # positive here, so NNLS agrees
+    assert (expected > 0).all()
+    assert fit_unit_costs(counts, times) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("depth", [11, 20])
+def test_in_context_unit_costs_determine_every_shape_at_any_depth(depth):
+    from parareal_toolkit.bench.unit_costs import _context_parts, measure_unit_costs
+
+    shapes = {spec for pair in stage_unit_specs(depth) for spec in pair}
+    parts = _context_parts(depth)
+    # the parts hold the trunk in order, then any shape the trunk lacks (depth 11: the plain ones)
+    trunk = [spec for part in parts for spec in part][: len(resnet_unit_specs(depth))]
+    assert trunk == resnet_unit_specs(depth)
+    assert {spec for part in parts for spec in part} == shapes
+    costs = measure_unit_costs(depth, batch_size=1, repeats=1, warmup=0, clock="process")
+    assert set(costs) == shapes and all(math.isfinite(c) and c >= 0 for c in costs.values())
+    assert math.fsum(costs.values()) > 0

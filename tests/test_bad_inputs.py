@@ -882,6 +882,20 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"`split`",
     ),
+    "nn/plan-unknown-objective": api(
+        lambda: __import__("parareal_toolkit.nn", fromlist=["x"]).parareal_resnet_plan(
+            20, num_subnetworks=2, split="cost", objective="x"
+        ),
+        ValueError,
+        r"`objective`",
+    ),
+    "nn/virtual-partition-negative-coarse": api(
+        lambda: __import__("parareal_toolkit.nn", fromlist=["x"]).virtual_time_partition(
+            [1.0, 1.0], 2, lambda a, b: -1.0
+        ),
+        ValueError,
+        r"`coarse_cost` must be finite and nonnegative; got -1.0",
+    ),
     "bench/fit-unit-costs-rank-deficient": api(
         lambda: __import__("parareal_toolkit.bench.unit_costs", fromlist=["x"]).fit_unit_costs(
             [[1, 1], [2, 2]], [1.0, 2.0]

@@ -335,7 +335,9 @@ def _cost_ranges(depth: int, n: int, table: tuple[tuple[UnitSpec, float], ...]) 
     return tuple(range(a, b) for a, b in zip(starts, starts[1:]))
 
 
-def _block_coarse_cost(depth: int, budget: int, table: tuple[tuple[UnitSpec, float], ...]) -> Callable[[int, int], float]:
+def _block_coarse_cost(
+    depth: int, budget: int, table: tuple[tuple[UnitSpec, float], ...]
+) -> Callable[[int, int], float]:
     """``(start, stop) -> c(F)`` of the coarse network shaped like trunk units ``start..stop-1``, in ``O(1)`` units."""
     costs = dict(table)
     stages = stage_unit_specs(depth)

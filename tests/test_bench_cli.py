@@ -180,4 +180,6 @@ def test_sample_progress_counts_every_sample():
         warmup=1,
         sample_progress=lambda done, total: calls.append((done, total)),
     )
-    assert calls == [(k, 6) for k in range(1, 7)]  # N = 1 and 3, one warm-up and two timed samples each
+    # the unit costs' rounds first (one warm-up, two timed), then N = 1 and 3, one warm-up and
+    # two timed samples each: one count of 9
+    assert calls == [(k, 9) for k in range(1, 10)]

@@ -9,12 +9,15 @@ the residual units are timed:
 * ``units`` (the seed's): ``ceil(U/N)`` units per subnetwork; bound: the unit-count bound
   ``U / (max u(g^j) + sum u(F^j))``;
 * ``cost``: the contiguous split with the cheapest most expensive subnetwork, by the
-  forward+backward time of each unit shape measured first on this machine and batch
-  (fitted by least squares to the timed parts of the trunk, ``measure_unit_costs``); bound:
-  the cost-count bound ``sum c(g^j) / (max c(g^j) + sum c(F^j))`` with the same costs.
+  forward+backward time of each unit shape, fitted by least squares to the subnetworks of
+  the ``units`` split timed just before in this run (``fit_unit_costs_to_timings``: a
+  subnetwork's time is the sum of its units' costs); bound: the cost-count bound
+  ``sum c(g^j) / (max c(g^j) + sum c(F^j))`` with the same costs. (The ``units`` split is
+  timed with costs fitted to the trunk's parts timed apart, ``measure_unit_costs``, used
+  only for its row's settings.)
 
-Both report the largest subnetwork's cost over the mean (by the unit costs, and by the
-subnetworks' measured times) and each device's activation memory (bytes saved for backward,
+Both report the largest subnetwork's cost over the mean (by the fitted unit costs, and by
+the subnetworks' measured times) and each device's activation memory (bytes saved for backward,
 measured with ``torch.autograd.graph.saved_tensors_hooks``) against the sequential
 network's. A third table compares, by the same unit costs and without timing, the min-max
 split with the split of least virtual time ``max c(g^j) + sum c(F^j)``
@@ -36,7 +39,7 @@ import torch
 from parareal_toolkit.bench import CLOCKS, SEED_TABLE2, format_table2, plot_table2, table2
 from parareal_toolkit.bench.formatting import table2_results_tables
 from parareal_toolkit.bench.reference import SEED_DEPTH, seed_speedup
-from parareal_toolkit.bench.unit_costs import measure_unit_costs
+from parareal_toolkit.bench.unit_costs import fit_unit_costs_to_timings, measure_unit_costs
 from parareal_toolkit.nn import parareal_resnet_plan
 
 SPLIT_OBJECTIVES = ("largest", "virtual")  # the `objective` of parareal_resnet_plan
@@ -45,12 +48,15 @@ from parareal_toolkit.results import results_record, results_table, write_result
 SPLITS = ("units", "cost")
 
 
-def _summary_rows(tables: dict) -> list[list[str]]:
+def _summary_rows(tables: dict, depth: int, unit_costs: dict) -> list[list[str]]:
     rows = []
     for split, table in tables.items():
         for row in table.rows:
             speedup = table.speedup(row)
             memory = table.memory_per_device(row)
+            # both splits' balance by the same (fitted) costs
+            plan = parareal_resnet_plan(depth, num_subnetworks=row.num_subnetworks, split=split, unit_costs=unit_costs)
+            assert tuple(plan.units_per_subnetwork) == row.subnetwork_units
             rows.append(
                 [
                     str(row.num_subnetworks),
@@ -58,7 +64,7 @@ def _summary_rows(tables: dict) -> list[list[str]]:
                     "+".join(map(str, row.subnetwork_units))
                     if len(set(row.subnetwork_units)) > 1
                     else str(row.subnetwork_units[0]),
-                    f"{row.cost_imbalance:.3f}",
+                    f"{plan.cost_imbalance:.3f}",
                     f"{max(row.subnetworks) * len(row.subnetworks) / sum(row.subnetworks):.3f}",
                     "-" if memory is None else f"{memory * row.num_subnetworks:.2f}",
                     f"{speedup:.2f}",
@@ -146,7 +152,17 @@ def main(argv=None) -> int:
         clock=args.clock,
     )
     tables = {}
+    cost_source = "fitted to the trunk's parts timed apart (measure_unit_costs)"
     for split in SPLITS:
+        if split == "cost":
+            # the costs of this run's own timed subnetworks (same code, same conditions)
+            try:
+                unit_costs = fit_unit_costs_to_timings(args.depth, tables["units"].rows)
+                cost_source = "fitted to the units split's timed subnetworks"
+            except ValueError as exc:  # too few subnetworks (few N) to determine every shape
+                cost_source = "fitted to the trunk's parts timed apart (measure_unit_costs)"
+                print(f"unit costs kept from measure_unit_costs: {exc}", file=sys.stderr, flush=True)
+            print(f"cost split: unit costs {cost_source}", file=sys.stderr, flush=True)
         tables[split] = table2(
             args.subnetworks,
             depth=args.depth,
@@ -214,17 +230,18 @@ def main(argv=None) -> int:
         threads=args.threads,
         **raw,
         splits={split: table.as_dict() for split, table in tables.items()},
+        cost_split_unit_costs=cost_source,
         tables={
             # the seed split beside the paper's ratios and its parts (the pages show these two)
             **table2_results_tables(tables["units"].as_dict()),
             "splits": results_table(
                 f"{what}: both splits. max/mean cost: largest subnetwork's cost over the mean, by the unit costs "
-                "(forward+backward seconds per unit shape, fitted to the timed parts of the trunk); max/mean "
+                f"(forward+backward seconds per unit shape, {cost_source}); max/mean "
                 "measured: the same by the subnetworks' measured times; memory x N: N times the largest device's saved-for-backward bytes over the sequential "
                 "network's (1 = even, goal <= 1.2); bound: unit-count bound (units split) or cost-count bound "
                 "sum c(g)/(max c(g) + sum c(F)) (cost split)",
                 summary_columns,
-                _summary_rows(tables),
+                _summary_rows(tables, args.depth, unit_costs),
             ),
             "objectives": results_table(
                 f"{what}: the cost split minimising the largest subnetwork (largest) or the virtual time "

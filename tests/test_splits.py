@@ -330,3 +330,25 @@ def test_block_coarse_cost_is_the_cost_of_the_coarse_network_built_for_the_block
             for b in range(a + 1, len(units) + 1):
                 expected = math.fsum(costs[s] for s in _coarse_specs(units[a:b], budget))
                 assert coarse_cost(a, b) == pytest.approx(expected, rel=1e-12)
+
+
+def test_unit_costs_fitted_to_timings_recover_the_costs_that_made_them():
+    from parareal_toolkit.bench.network_timing import NetworkTiming
+    from parareal_toolkit.bench.unit_costs import fit_unit_costs_to_timings
+
+    depth = 38
+    shapes = [spec for pair in stage_unit_specs(depth) for spec in pair]
+    costs = dict(zip(shapes, [0.75, 1.25, 2.5, 0.5, 1.75, 0.25]))
+    timings = []
+    for n in (1, 3, 4, 6):
+        plan = parareal_resnet_plan(depth, num_subnetworks=n, unit_costs=costs)
+        seconds = tuple(plan.subnetwork_costs)  # a subnetwork takes exactly the sum of its units' costs
+        timings.append(
+            NetworkTiming(n, (0.0,) * n, seconds, None, 0.0, subnetwork_units=tuple(plan.units_per_subnetwork))
+        )
+    fitted = fit_unit_costs_to_timings(depth, timings)
+    assert fitted == pytest.approx(costs, rel=1e-9)
+    with pytest.raises(ValueError, match="full column rank"):
+        fit_unit_costs_to_timings(depth, timings[:1])
+    with pytest.raises(ValueError, match="subnetwork_units"):
+        fit_unit_costs_to_timings(20, timings[1:])

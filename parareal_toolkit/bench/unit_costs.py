@@ -20,7 +20,7 @@ does a split balanced with them.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import scipy.optimize
@@ -32,8 +32,9 @@ from .._validation import check_choice, check_int, check_real_array
 from ..nn.parareal_resnets import stage_unit_specs
 from ..nn.resnet import STEM_CHANNELS, UnitSpec, resnet_unit_specs
 from .clocks import part_seconds
+from .network_timing import NetworkTiming
 
-__all__ = ["UNIT_COST_METHODS", "fit_unit_costs", "measure_unit_costs"]
+__all__ = ["UNIT_COST_METHODS", "fit_unit_costs", "fit_unit_costs_to_timings", "measure_unit_costs"]
 
 UNIT_COST_METHODS = ("context", "alone")
 
@@ -91,6 +92,47 @@ def fit_unit_costs(counts: Sequence[Sequence[float]], seconds: Sequence[float]) 
     return np.asarray(costs, dtype=np.float64)
 
 
+def fit_unit_costs_to_timings(depth: int, timings: Iterable[NetworkTiming]) -> dict[UnitSpec, float]:
+    """Per-shape unit costs fitted to the timed subnetworks of Parareal ResNet-``depth`` networks.
+
+    Every subnetwork ``g^j`` of every timing is one equation of :func:`fit_unit_costs`: its
+    median forward+backward seconds are the sum of its units' costs (the subnetworks are
+    contiguous, in order, with ``subnetwork_units`` units each). Fitted to the very
+    timings a Table 2 run makes (for example of the seed's unit split), the costs carry the
+    machine's conditions of that run, which costs measured apart do not.
+
+    Parameters
+    ----------
+    depth : int
+        ``9n + 2``, the depth of every timed network.
+    timings : iterable of NetworkTiming
+        Timings with ``subnetwork_units`` (networks built from a plan); together their
+        subnetworks must determine all six shapes' costs.
+
+    Returns
+    -------
+    dict
+        ``{UnitSpec: seconds}`` for the six shapes, usable as ``unit_costs``.
+    """
+    units = resnet_unit_specs(depth)
+    shapes = [spec for pair in stage_unit_specs(depth) for spec in pair]
+    counts, seconds = [], []
+    for timing in timings:
+        sizes = timing.subnetwork_units
+        if sum(sizes) != len(units) or len(sizes) != len(timing.subnetworks):
+            raise ValueError(
+                f"`timings` must time networks of ResNet-{depth}'s {len(units)} units with their unit counts; "
+                f"got subnetwork_units {sizes!r} for {len(timing.subnetworks)} subnetworks."
+            )
+        start = 0
+        for size, part_seconds_ in zip(sizes, timing.subnetworks):
+            part = units[start : start + size]
+            counts.append([part.count(spec) for spec in shapes])
+            seconds.append(part_seconds_)
+            start += size
+    return {spec: float(cost) for spec, cost in zip(shapes, fit_unit_costs(counts, seconds))}
+
+
 def _alone_steps(depth: int, batch_size: int, device: torch.device, generator: torch.Generator):
     """One ``(step, units, counts)`` per shape: a stack of identical units on random inputs."""
     steps = []
@@ -102,19 +144,28 @@ def _alone_steps(depth: int, batch_size: int, device: torch.device, generator: t
         x = x.to(device).requires_grad_(True)
         side = spec.out_resolution
         upstream = torch.randn(batch_size, spec.out_channels, side, side, generator=generator).to(device)
-        steps.append((_step(module, x, upstream), [count if s == spec else 0 for s in shapes]))
+        steps.append((_Step(module, x, upstream), [count if s == spec else 0 for s in shapes]))
     return shapes, steps
 
 
-def _step(module: nn.Module, x: torch.Tensor, upstream: torch.Tensor) -> Callable[[], None]:
-    parameters = list(module.parameters())
+class _Step:
+    """One forward+backward of ``module`` on ``x``; gradients cleared after each run, untimed.
 
-    def step() -> None:
-        for tensor in [*parameters, x]:
-            tensor.grad = None  # as Table 2's parts: no accumulation into old gradients
-        module(x).backward(upstream)
+    As Table 2 times its parts: gradients accumulated into old ones, or freed inside the
+    timed region (large buffers go back to the system and fault in again), cost time a
+    subnetwork's pass does not have.
+    """
 
-    return step
+    def __init__(self, module: nn.Module, x: torch.Tensor, upstream: torch.Tensor):
+        self.module, self.x, self.upstream = module, x, upstream
+        self.tensors = [*module.parameters(), x]
+
+    def __call__(self) -> None:
+        self.module(self.x).backward(self.upstream)
+
+    def clear(self) -> None:
+        for tensor in self.tensors:
+            tensor.grad = None
 
 
 def _context_parts(depth: int) -> list[list[UnitSpec]]:
@@ -148,7 +199,7 @@ def _context_steps(depth: int, batch_size: int, device: torch.device, generator:
             y = module(leaf)
         side = last.out_resolution
         upstream = torch.randn(batch_size, last.out_channels, side, side, generator=generator).to(device)
-        steps.append((_step(module, leaf, upstream), [part.count(s) for s in shapes]))
+        steps.append((_Step(module, leaf, upstream), [part.count(s) for s in shapes]))
         x = y
     return shapes, steps
 
@@ -209,8 +260,12 @@ def measure_unit_costs(
     shapes, steps = build(depth, batch_size, resolved, generator)
     samples: list[list[float]] = [[] for _ in steps]
     for sample in range(warmup + repeats):
+        # an untimed run first absorbs the allocator's clean-up after the last round (as in Table 2)
+        steps[0][0]()
+        steps[0][0].clear()
         for (step, _), bucket in zip(steps, samples):
             seconds = part_seconds(step, resolved, clock)
+            step.clear()
             if sample >= warmup:
                 bucket.append(seconds)
         if on_sample is not None:

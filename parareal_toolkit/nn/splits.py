@@ -250,7 +250,7 @@ def virtual_time_partition(
             raise ValueError(f"`coarse_cost` must be finite and nonnegative; got {cost!r} for ({start}, {stop}).")
         return float(cost)
 
-    minmax = balanced_partition(values, num_parts)
+    minmax = balanced_partition(values.tolist(), num_parts)
     upper = objective(minmax)
     # blocks costlier than the min-max objective can be in no optimal partition (F >= 0);
     # the slack absorbs the rounding between fsum and the prefix differences

@@ -151,7 +151,7 @@ def table2_section(sizes: dict, device: torch.device, *, compile_coarse: bool) -
     )
     splits: dict[str, Any] = {}
     units_rows: tuple = ()
-    source = "fitted to the trunk's parts timed apart (measure_unit_costs)"
+    source = "measured apart (measure_unit_costs)"
     for split in ("units", "cost"):
         if split == "cost":
             try:

@@ -13,8 +13,7 @@ the residual units are timed:
   the ``units`` split timed just before in this run (``fit_unit_costs_to_timings``: a
   subnetwork's time is the sum of its units' costs); bound: the cost-count bound
   ``sum c(g^j) / (max c(g^j) + sum c(F^j))`` with the same costs. (The ``units`` split is
-  timed with costs fitted to the trunk's parts timed apart, ``measure_unit_costs``, used
-  only for its row's settings.)
+  timed with costs measured apart, ``measure_unit_costs``, kept only in its settings.)
 
 Both report the largest subnetwork's cost over the mean (by the fitted unit costs, and by
 the subnetworks' measured times) and each device's activation memory (bytes saved for backward,
@@ -152,7 +151,7 @@ def main(argv=None) -> int:
         clock=args.clock,
     )
     tables = {}
-    cost_source = "fitted to the trunk's parts timed apart (measure_unit_costs)"
+    cost_source = "measured apart (measure_unit_costs)"
     for split in SPLITS:
         if split == "cost":
             # the costs of this run's own timed subnetworks (same code, same conditions)
@@ -160,7 +159,7 @@ def main(argv=None) -> int:
                 unit_costs = fit_unit_costs_to_timings(args.depth, tables["units"].rows)
                 cost_source = "fitted to the units split's timed subnetworks"
             except ValueError as exc:  # too few subnetworks (few N) to determine every shape
-                cost_source = "fitted to the trunk's parts timed apart (measure_unit_costs)"
+                cost_source = "measured apart (measure_unit_costs)"
                 print(f"unit costs kept from measure_unit_costs: {exc}", file=sys.stderr, flush=True)
             print(f"cost split: unit costs {cost_source}", file=sys.stderr, flush=True)
         tables[split] = table2(

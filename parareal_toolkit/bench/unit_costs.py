@@ -13,11 +13,12 @@ each part forward+backward on its real input activation and fits one cost per sh
 least squares (:func:`fit_unit_costs`: part time = sum over shapes of count x cost). Either
 way the gradients are cleared between samples, outside the timed region: left to
 accumulate, they made the units of the 32x32 stage look far dearer than they are inside the
-network. On the 2-core CPU of the committed Table 2 run, the isolated units matched the
-units inside Table 2's subnetworks, while the parts of the trunk timed apart came out dearer
-and noisier in the 32x32 stage; hence the default. :func:`fit_unit_costs_to_timings` fits
-the costs to the subnetworks of networks timed by Table 2 itself, in the conditions of that
-run, which is what ``benchmarks/table2.py`` balances its cost split with.
+network. Costs measured apart from the network remain at the mercy of the allocator and
+the caches: on a 2-core CPU the 32x32 units measured apart varied from run to run and mostly
+came out dearer than inside Table 2's subnetworks, by either method (the default is the
+cheaper one). :func:`fit_unit_costs_to_timings` fits the costs to the subnetworks of
+networks timed by Table 2 itself, in the conditions of that run, which is what
+``benchmarks/table2.py`` balances its cost split with.
 """
 
 from __future__ import annotations

@@ -9,12 +9,18 @@ the residual units are timed:
 * ``units`` (the seed's): ``ceil(U/N)`` units per subnetwork; bound: the unit-count bound
   ``U / (max u(g^j) + sum u(F^j))``;
 * ``cost``: the contiguous split with the cheapest most expensive subnetwork, by the
-  forward+backward time of each unit shape measured first on this machine and batch; bound:
-  the cost-count bound ``sum c(g^j) / (max c(g^j) + sum c(F^j))`` with the same costs.
+  forward+backward time of each unit shape, fitted by least squares to the subnetworks of
+  the ``units`` split timed just before in this run (``fit_unit_costs_to_timings``: a
+  subnetwork's time is the sum of its units' costs); bound: the cost-count bound
+  ``sum c(g^j) / (max c(g^j) + sum c(F^j))`` with the same costs. (The ``units`` split is
+  timed with costs measured apart, ``measure_unit_costs``, kept only in its settings.)
 
-Both report the largest subnetwork's cost over the mean and each device's activation memory
-(bytes saved for backward, measured with ``torch.autograd.graph.saved_tensors_hooks``)
-against the sequential network's. Goals (issue 13): cost within 10% of the mean, memory per
+Both report the largest subnetwork's cost over the mean (by the fitted unit costs, and by
+the subnetworks' measured times) and each device's activation memory (bytes saved for backward,
+measured with ``torch.autograd.graph.saved_tensors_hooks``) against the sequential
+network's. A third table compares, by the same unit costs and without timing, the min-max
+split with the split of least virtual time ``max c(g^j) + sum c(F^j)``
+(``objective="virtual"``). Goals (issue 13): cost within 10% of the mean, memory per
 device within 1.2/N, fraction of the bound >= 90% at N = 3..24 on CPU.
 
 On a CPU only the ratios mean anything; the JSON names the machine.
@@ -32,19 +38,24 @@ import torch
 from parareal_toolkit.bench import CLOCKS, SEED_TABLE2, format_table2, plot_table2, table2
 from parareal_toolkit.bench.formatting import table2_results_tables
 from parareal_toolkit.bench.reference import SEED_DEPTH, seed_speedup
-from parareal_toolkit.bench.unit_costs import measure_unit_costs
+from parareal_toolkit.bench.unit_costs import fit_unit_costs_to_timings, measure_unit_costs
 from parareal_toolkit.nn import parareal_resnet_plan
+
+SPLIT_OBJECTIVES = ("largest", "virtual")  # the `objective` of parareal_resnet_plan
 from parareal_toolkit.results import results_record, results_table, write_results
 
 SPLITS = ("units", "cost")
 
 
-def _summary_rows(tables: dict) -> list[list[str]]:
+def _summary_rows(tables: dict, depth: int, unit_costs: dict) -> list[list[str]]:
     rows = []
     for split, table in tables.items():
         for row in table.rows:
             speedup = table.speedup(row)
             memory = table.memory_per_device(row)
+            # both splits' balance by the same (fitted) costs
+            plan = parareal_resnet_plan(depth, num_subnetworks=row.num_subnetworks, split=split, unit_costs=unit_costs)
+            assert tuple(plan.units_per_subnetwork) == row.subnetwork_units
             rows.append(
                 [
                     str(row.num_subnetworks),
@@ -52,11 +63,36 @@ def _summary_rows(tables: dict) -> list[list[str]]:
                     "+".join(map(str, row.subnetwork_units))
                     if len(set(row.subnetwork_units)) > 1
                     else str(row.subnetwork_units[0]),
-                    f"{row.cost_imbalance:.3f}",
+                    f"{plan.cost_imbalance:.3f}",
+                    f"{max(row.subnetworks) * len(row.subnetworks) / sum(row.subnetworks):.3f}",
                     "-" if memory is None else f"{memory * row.num_subnetworks:.2f}",
                     f"{speedup:.2f}",
                     f"{row.bound:.2f}",
                     f"{speedup / row.bound:.0%}",
+                ]
+            )
+    return rows
+
+
+def _objective_rows(depth: int, subnetworks: list[int], unit_costs: dict) -> list[list[str]]:
+    """The cost split by each objective, evaluated with the unit costs (no timing)."""
+    rows = []
+    for n in subnetworks:
+        for objective in SPLIT_OBJECTIVES:
+            plan = parareal_resnet_plan(
+                depth, num_subnetworks=n, split="cost", unit_costs=unit_costs, objective=objective
+            )
+            sizes = plan.units_per_subnetwork
+            costs = plan.subnetwork_costs
+            rows.append(
+                [
+                    str(n),
+                    objective,
+                    "+".join(map(str, sizes)) if len(set(sizes)) > 1 else str(sizes[0]),
+                    f"{plan.cost_imbalance:.3f}",
+                    f"{max(costs) / sum(costs):.3f}",
+                    f"{sum(plan.coarse_costs) / sum(costs):.3f}",
+                    f"{plan.cost_bound:.2f}",
                 ]
             )
     return rows
@@ -115,7 +151,17 @@ def main(argv=None) -> int:
         clock=args.clock,
     )
     tables = {}
+    cost_source = "measured apart (measure_unit_costs)"
     for split in SPLITS:
+        if split == "cost":
+            # the costs of this run's own timed subnetworks (same code, same conditions)
+            try:
+                unit_costs = fit_unit_costs_to_timings(args.depth, tables["units"].rows)
+                cost_source = "fitted to the units split's timed subnetworks"
+            except ValueError as exc:  # too few subnetworks (few N) to determine every shape
+                cost_source = "measured apart (measure_unit_costs)"
+                print(f"unit costs kept from measure_unit_costs: {exc}", file=sys.stderr, flush=True)
+            print(f"cost split: unit costs {cost_source}", file=sys.stderr, flush=True)
         tables[split] = table2(
             args.subnetworks,
             depth=args.depth,
@@ -157,6 +203,7 @@ def main(argv=None) -> int:
         "split",
         "units per subnetwork",
         "max/mean cost",
+        "max/mean measured",
         "memory x N",
         "speedup",
         "bound",
@@ -182,16 +229,25 @@ def main(argv=None) -> int:
         threads=args.threads,
         **raw,
         splits={split: table.as_dict() for split, table in tables.items()},
+        cost_split_unit_costs=cost_source,
         tables={
             # the seed split beside the paper's ratios and its parts (the pages show these two)
             **table2_results_tables(tables["units"].as_dict()),
             "splits": results_table(
-                f"{what}: both splits. max/mean cost: largest subnetwork's measured forward+backward time over the "
-                "mean; memory x N: N times the largest device's saved-for-backward bytes over the sequential "
+                f"{what}: both splits. max/mean cost: largest subnetwork's cost over the mean, by the unit costs "
+                f"(forward+backward seconds per unit shape, {cost_source}); max/mean "
+                "measured: the same by the subnetworks' measured times; memory x N: N times the largest device's saved-for-backward bytes over the sequential "
                 "network's (1 = even, goal <= 1.2); bound: unit-count bound (units split) or cost-count bound "
                 "sum c(g)/(max c(g) + sum c(F)) (cost split)",
                 summary_columns,
-                _summary_rows(tables),
+                _summary_rows(tables, args.depth, unit_costs),
+            ),
+            "objectives": results_table(
+                f"{what}: the cost split minimising the largest subnetwork (largest) or the virtual time "
+                "max c(g) + sum c(F) (virtual), evaluated with the same unit costs, not timed. max c(g), "
+                "sum c(F): over the sequential trunk's cost sum c(g); bound: the cost-count bound",
+                ["N", "objective", "units per subnetwork", "max/mean cost", "max c(g)", "sum c(F)", "bound"],
+                _objective_rows(args.depth, [row.num_subnetworks for row in tables["cost"].rows][1:], unit_costs),
             ),
             **{
                 f"table2_{split}": results_table(

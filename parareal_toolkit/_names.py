@@ -22,6 +22,7 @@ __all__ = [
     "MODEL_NAMES",
     "SPLIT_NAMES",
     "COST_MODELS",
+    "SPLIT_OBJECTIVES",
     "NORM_NAMES",
     "DEVICE_NAMES",
     "AMP_NAMES",
@@ -61,6 +62,9 @@ MODEL_NAMES = ("resnet", "parareal-resnet")
 SPLIT_NAMES = ("units", "cost")
 # what a cost split balances: counted multiply-adds, or forward+backward time measured per unit shape
 COST_MODELS = ("macs", "time")
+# what a cost split minimises: the largest subnetwork's cost, or the virtual time (largest
+# subnetwork plus the coarse chain)
+SPLIT_OBJECTIVES = ("largest", "virtual")
 NORM_NAMES = ("batch", "none")
 DEVICE_NAMES = ("auto", "cpu", "cuda")
 AMP_NAMES = ("none", "bf16")

@@ -882,6 +882,37 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"`split`",
     ),
+    "nn/plan-unknown-objective": api(
+        lambda: __import__("parareal_toolkit.nn", fromlist=["x"]).parareal_resnet_plan(
+            20, num_subnetworks=2, split="cost", objective="x"
+        ),
+        ValueError,
+        r"`objective`",
+    ),
+    "nn/virtual-partition-negative-coarse": api(
+        lambda: __import__("parareal_toolkit.nn", fromlist=["x"]).virtual_time_partition(
+            [1.0, 1.0], 2, lambda a, b: -1.0
+        ),
+        ValueError,
+        r"`coarse_cost` must be finite and nonnegative; got -1.0",
+    ),
+    "bench/fit-unit-costs-rank-deficient": api(
+        lambda: __import__("parareal_toolkit.bench.unit_costs", fromlist=["x"]).fit_unit_costs(
+            [[1, 1], [2, 2]], [1.0, 2.0]
+        ),
+        ValueError,
+        r"`counts` must have full column rank 2",
+    ),
+    "bench/fit-unit-costs-negative-time": api(
+        lambda: __import__("parareal_toolkit.bench.unit_costs", fromlist=["x"]).fit_unit_costs([[1]], [-1.0]),
+        ValueError,
+        r"`counts` and `seconds` must be nonnegative",
+    ),
+    "bench/measure-unit-costs-method": api(
+        lambda: __import__("parareal_toolkit.bench.unit_costs", fromlist=["x"]).measure_unit_costs(20, method="x"),
+        ValueError,
+        r"`method`",
+    ),
     # ---- nonlinear ODEs, time steppers, the a-posteriori estimate ----
     "ode/mu-with-heat": cli("ode", "--mu", "3", fragment="--mu applies only to --problem vanderpol"),
     "ode/rtol-without-ivp": cli("ode", "--problem", "lorenz", "--rtol", "1e-6", fragment="--rtol applies only"),

@@ -190,3 +190,165 @@ def test_models_and_bench_commands_take_the_split(capsys, tmp_path):
     assert report["rows"][1]["subnetwork_units"] == plan.units_per_subnetwork
     assert report["rows"][1]["bound"] == pytest.approx(plan.cost_bound)
     assert "max/mean cost" in capsys.readouterr().out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda shapes: st.tuples(
+            st.lists(st.floats(0, 10, allow_nan=False), min_size=shapes, max_size=shapes),
+            st.lists(st.lists(st.integers(0, 5), min_size=shapes, max_size=shapes), min_size=shapes, max_size=12),
+        )
+    )
+)
+def test_fit_unit_costs_recovers_known_costs_from_exact_part_times(data):
+    import numpy as np
+
+    from parareal_toolkit.bench.unit_costs import fit_unit_costs
+
+    costs, counts = data
+    matrix = np.array(counts, dtype=float)
+    # identity rows make the matrix full rank whatever hypothesis drew
+    matrix = np.vstack([matrix, np.eye(len(costs))])
+    times = matrix @ np.array(costs)
+    fitted = fit_unit_costs(matrix.tolist(), times.tolist())
+    assert fitted == pytest.approx(costs, abs=1e-9 * (1 + max(costs)))
+
+
+def test_fit_unit_costs_is_the_least_squares_fit_of_noisy_times():
+    import numpy as np
+
+    from parareal_toolkit.bench.unit_costs import fit_unit_costs
+
+    counts = np.array([[1, 2], [0, 3], [0, 1], [2, 0]], dtype=float)
+    times = counts @ np.array([1.0, 2.0]) + np.array([0.1, -0.2, 0.05, 0.3])
+    expected, *_ = np.linalg.lstsq(counts, times, rcond=None)  # positive here, so NNLS agrees
+    assert (expected > 0).all()
+    assert fit_unit_costs(counts, times) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("depth", [11, 20])
+def test_in_context_unit_costs_determine_every_shape_at_any_depth(depth):
+    from parareal_toolkit.bench.unit_costs import _context_parts, measure_unit_costs
+
+    shapes = {spec for pair in stage_unit_specs(depth) for spec in pair}
+    parts = _context_parts(depth)
+    # the parts hold the trunk in order, then any shape the trunk lacks (depth 11: the plain ones)
+    trunk = [spec for part in parts for spec in part][: len(resnet_unit_specs(depth))]
+    assert trunk == resnet_unit_specs(depth)
+    assert {spec for part in parts for spec in part} == shapes
+    costs = measure_unit_costs(depth, batch_size=1, repeats=1, warmup=0, clock="process", method="context")
+    assert set(costs) == shapes and all(math.isfinite(c) and c >= 0 for c in costs.values())
+    assert math.fsum(costs.values()) > 0
+
+
+def _exhaustive_virtual_optimum(costs: list[float], n: int, coarse) -> float:
+    """The smallest max c(B_j) + sum_{j >= 2} F(B_j) over every contiguous partition into n parts."""
+    best = math.inf
+    for cuts in itertools.combinations(range(1, len(costs)), n - 1):
+        bounds = [0, *cuts, len(costs)]
+        blocks = list(zip(bounds, bounds[1:]))
+        value = max(math.fsum(costs[a:b]) for a, b in blocks) + math.fsum(coarse(a, b) for a, b in blocks[1:])
+        best = min(best, value)
+    return best
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    costs_strategy,
+    st.integers(1, 10),
+    st.lists(st.floats(0, 5, allow_nan=False), min_size=3, max_size=3),
+)
+def test_virtual_time_partition_is_optimal_against_exhaustive_search(costs, n, weights):
+    from parareal_toolkit.nn import virtual_time_partition
+
+    n = min(n, len(costs))
+    fixed, per_layer, per_cost = weights
+
+    def coarse(a, b):
+        # like a coarse network: a fixed part, a part per layer and a part that follows the block's cost
+        return fixed + per_layer * (b - a) + per_cost * math.fsum(costs[a:b])
+
+    ranges = virtual_time_partition(costs, n, coarse)
+    assert len(ranges) == n and all(len(r) > 0 for r in ranges)
+    assert [i for r in ranges for i in r] == list(range(len(costs)))
+    value = max(math.fsum(costs[r.start : r.stop]) for r in ranges) + math.fsum(
+        coarse(r.start, r.stop) for r in ranges[1:]
+    )
+    optimum = _exhaustive_virtual_optimum(costs, n, coarse)
+    assert value <= optimum + 1e-9 * (1 + optimum)
+
+
+def test_virtual_time_partition_keeps_the_min_max_split_when_the_coarse_cost_is_constant():
+    from parareal_toolkit.nn import virtual_time_partition
+
+    costs = [3.0, 1.0, 2.0, 2.0, 5.0, 1.0, 1.0]
+    for n in range(1, len(costs) + 1):
+        assert virtual_time_partition(costs, n, lambda a, b: 0.5) == balanced_partition(costs, n)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(0.01, 10, allow_nan=False), min_size=6, max_size=6),
+    st.sampled_from([20, 29]),
+    st.integers(2, 6),
+    st.integers(1, 4),
+)
+def test_virtual_cost_plan_has_the_least_virtual_time_of_all_contiguous_splits(values, depth, n, budget):
+    from parareal_toolkit.nn.parareal_resnets import _coarse_specs
+
+    shapes = [spec for pair in stage_unit_specs(depth) for spec in pair]
+    costs = dict(zip(shapes, values))
+    units = resnet_unit_specs(depth)
+    plan = parareal_resnet_plan(
+        depth, num_subnetworks=n, split="cost", unit_costs=costs, coarse_units=budget, objective="virtual"
+    )
+    assert plan.objective == "virtual"
+    value = max(plan.subnetwork_costs) + math.fsum(plan.coarse_costs)
+    best = math.inf
+    for cuts in itertools.combinations(range(1, len(units)), n - 1):
+        bounds = [0, *cuts, len(units)]
+        blocks = list(zip(bounds, bounds[1:]))
+        largest = max(math.fsum(costs[units[i]] for i in range(a, b)) for a, b in blocks)
+        chain = math.fsum(costs[s] for a, b in blocks[1:] for s in _coarse_specs(units[a:b], budget))
+        best = min(best, largest + chain)
+    assert value <= best * (1 + 1e-9)
+    largest_plan = parareal_resnet_plan(depth, num_subnetworks=n, split="cost", unit_costs=costs, coarse_units=budget)
+    assert value <= (max(largest_plan.subnetwork_costs) + math.fsum(largest_plan.coarse_costs)) * (1 + 1e-9)
+
+
+def test_block_coarse_cost_is_the_cost_of_the_coarse_network_built_for_the_block():
+    from parareal_toolkit.nn.parareal_resnets import _block_coarse_cost, _coarse_specs, _cost_table, _shapes
+
+    depth = 38  # 4 units per stage
+    table = _cost_table(_shapes(depth), lambda spec: 1.0 + spec.resolution / 7 + spec.in_channels / 13)
+    costs = dict(table)
+    units = resnet_unit_specs(depth)
+    for budget in (1, 2, 3, 5):
+        coarse_cost = _block_coarse_cost(depth, budget, table)
+        for a in range(len(units)):
+            for b in range(a + 1, len(units) + 1):
+                expected = math.fsum(costs[s] for s in _coarse_specs(units[a:b], budget))
+                assert coarse_cost(a, b) == pytest.approx(expected, rel=1e-12)
+
+
+def test_unit_costs_fitted_to_timings_recover_the_costs_that_made_them():
+    from parareal_toolkit.bench.network_timing import NetworkTiming
+    from parareal_toolkit.bench.unit_costs import fit_unit_costs_to_timings
+
+    depth = 38
+    shapes = [spec for pair in stage_unit_specs(depth) for spec in pair]
+    costs = dict(zip(shapes, [0.75, 1.25, 2.5, 0.5, 1.75, 0.25]))
+    timings = []
+    for n in (1, 3, 4, 6):
+        plan = parareal_resnet_plan(depth, num_subnetworks=n, unit_costs=costs)
+        seconds = tuple(plan.subnetwork_costs)  # a subnetwork takes exactly the sum of its units' costs
+        timings.append(
+            NetworkTiming(n, (0.0,) * n, seconds, None, 0.0, subnetwork_units=tuple(plan.units_per_subnetwork))
+        )
+    fitted = fit_unit_costs_to_timings(depth, timings)
+    assert fitted == pytest.approx(costs, rel=1e-9)
+    with pytest.raises(ValueError, match="full column rank"):
+        fit_unit_costs_to_timings(depth, timings[:1])
+    with pytest.raises(ValueError, match="subnetwork_units"):
+        fit_unit_costs_to_timings(20, timings[1:])

@@ -314,7 +314,9 @@ def table2(
             warmup=max(warmup, 1),
             clock=clock,
             seed=seed,
-            on_sample=None if sample_progress is None else sample_progress,
+            on_sample=None
+            if sample_progress is None
+            else lambda done, _: sample_progress(done, unit_rounds + len(valid) * (warmup + repeats)),
         )
     generator = torch.Generator(device="cpu").manual_seed(seed)
     x = torch.randn(batch_size, 3, 32, 32, generator=generator).to(resolved_device)

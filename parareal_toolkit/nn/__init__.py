@@ -34,7 +34,7 @@ from .parareal_resnets import (
 )
 from .propagators import ModulePropagator
 from .resnet import PreActBottleneck, PreActResNet, UnitSpec, preact_resnet, resnet1001, resnet_unit_specs
-from .splits import balanced_partition
+from .splits import balanced_partition, virtual_time_partition
 
 __all__ = [
     "ModulePropagator",
@@ -62,4 +62,5 @@ __all__ = [
     "parareal_resnet_table",
     "unit_multiply_adds",
     "balanced_partition",
+    "virtual_time_partition",
 ]

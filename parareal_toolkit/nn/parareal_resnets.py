@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .._names import SPLIT_NAMES
+from .._names import SPLIT_NAMES, SPLIT_OBJECTIVES
 from .._validation import check_choice, check_int, check_ints
 from .network import PararealNetwork
 from .resnet import (
@@ -45,7 +45,7 @@ from .resnet import (
     preact_resnet,
     resnet_unit_specs,
 )
-from .splits import Run, _run_partition
+from .splits import Run, _run_partition, virtual_time_partition
 
 __all__ = [
     "PararealResNet",
@@ -73,8 +73,10 @@ class PararealResNetPlan:
     ``input_shapes[j]`` / ``output_shapes[j]`` its ``(channels, side)``;
     ``coarse[j]`` the unit specs of ``F^{j+1}`` (approximating subnetwork ``j + 2``).
     ``split`` says how the ranges were chosen: ``"units"`` (the seed's ``ceil(U / N)`` units
-    each) or ``"cost"`` (a min-max partition of ``unit_costs``); ``unit_costs`` holds one
-    cost per distinct unit shape either way, so both splits report their cost balance.
+    each) or ``"cost"`` (a partition of ``unit_costs`` minimising ``objective``: the largest
+    subnetwork's cost, or the virtual time ``max c(g^j) + sum c(F^j)``); ``unit_costs``
+    holds one cost per distinct unit shape either way, so both splits report their cost
+    balance.
 
     Attributes
     ----------
@@ -95,6 +97,8 @@ class PararealResNetPlan:
         ``"units"`` or ``"cost"``.
     unit_costs : tuple of (UnitSpec, float)
         The cost of each distinct unit shape (default: :func:`unit_multiply_adds`).
+    objective : str
+        What a ``"cost"`` split minimises: ``"largest"`` or ``"virtual"``.
     """
 
     depth: int
@@ -105,6 +109,7 @@ class PararealResNetPlan:
     coarse: tuple[tuple[UnitSpec, ...], ...]
     split: str = "units"
     unit_costs: tuple[tuple[UnitSpec, float], ...] = ()
+    objective: str = "largest"
 
     def cost_of(self, spec: UnitSpec) -> float:
         """The cost of one unit of shape ``spec`` (from ``unit_costs``, else its multiply-adds).
@@ -330,6 +335,28 @@ def _cost_ranges(depth: int, n: int, table: tuple[tuple[UnitSpec, float], ...]) 
     return tuple(range(a, b) for a, b in zip(starts, starts[1:]))
 
 
+def _block_coarse_cost(
+    depth: int, budget: int, table: tuple[tuple[UnitSpec, float], ...]
+) -> Callable[[int, int], float]:
+    """``(start, stop) -> c(F)`` of the coarse network shaped like trunk units ``start..stop-1``, in ``O(1)`` units."""
+    costs = dict(table)
+    stages = stage_unit_specs(depth)
+    per_stage = num_units(depth) // 3
+
+    def coarse_cost(start: int, stop: int) -> float:
+        runs = _coarse_runs(_trunk_runs(stages, per_stage, start, stop), budget)
+        return math.fsum(count * costs[spec] for spec, count in runs)
+
+    return coarse_cost
+
+
+def _virtual_ranges(depth: int, n: int, budget: int, table: tuple[tuple[UnitSpec, float], ...]) -> tuple[range, ...]:
+    """The partition of ResNet-``depth``'s units with the least ``max c(g^j) + sum c(F^j)``."""
+    costs = dict(table)
+    unit_costs = [costs[spec] for spec in resnet_unit_specs(depth)]
+    return tuple(virtual_time_partition(unit_costs, n, _block_coarse_cost(depth, budget, table)))
+
+
 def _check_split(split: object, num_subnetworks: object, total: int) -> tuple[str, int]:
     split = check_choice(split, "split", SPLIT_NAMES)
     if split == "units":
@@ -344,6 +371,7 @@ def parareal_resnet_plan(
     coarse_units: int | None = None,
     split: str = "units",
     unit_costs: UnitCosts | None = None,
+    objective: str = "largest",
 ) -> PararealResNetPlan:
     """Split a depth-``depth`` pre-activation ResNet into ``num_subnetworks`` parts.
 
@@ -366,6 +394,12 @@ def parareal_resnet_plan(
         Cost of a unit shape (``UnitSpec -> float``), for example measured seconds; default
         :func:`unit_multiply_adds`. Kept in the plan (its cost balance and cost bound) for
         either split.
+    objective : {"largest", "virtual"}, keyword-only
+        What a ``"cost"`` split minimises: the largest subnetwork's cost (default; min-max,
+        :func:`~parareal_toolkit.nn.balanced_partition`), or the virtual time
+        ``max c(g^j) + sum c(F^j)`` of the subnetworks and the coarse chain
+        (:func:`~parareal_toolkit.nn.virtual_time_partition`), which may leave the
+        subnetworks less even. Ignored by the ``"units"`` split.
 
     Returns
     -------
@@ -391,14 +425,17 @@ def parareal_resnet_plan(
     if coarse_units is None:
         coarse_units = ceil_div(SEED_COARSE_BUDGET, n)
     coarse_units = check_int(coarse_units, "coarse_units", minimum=1)
+    objective = check_choice(objective, "objective", SPLIT_OBJECTIVES)
     table = _cost_table(_shapes(depth), unit_costs)
     if split == "units":
         per = ceil_div(total, n)
         ranges = tuple(range(j * per, min((j + 1) * per, total)) for j in range(n))
-    else:
+    elif objective == "largest":
         ranges = _cost_ranges(depth, n, table)
+    else:
+        ranges = _virtual_ranges(depth, n, coarse_units, table)
     coarse = tuple(_coarse_specs([units[i] for i in r], coarse_units) for r in ranges[1:])
-    return PararealResNetPlan(depth, n, coarse_units, units, ranges, coarse, split, table)
+    return PararealResNetPlan(depth, n, coarse_units, units, ranges, coarse, split, table, objective)
 
 
 def _preprocessing(channels: int, resolution: int, image_size: int = 32) -> nn.Conv2d:

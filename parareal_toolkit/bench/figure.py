@@ -42,7 +42,8 @@ def plot_table2(table: Table2, path: str | os.PathLike[str] | None = None, *, co
     """Stacked bars of the virtual time per N (as in the seed's Table 2) and the speedups.
 
     Panels: this run; the paper's Titan RTX numbers (``compare_seed``); speedup against N
-    with the unit-count bound, this run and the paper. Saves to ``path`` if given (and then
+    with this run's bound (unit-count for the seed's split, cost-count for a cost split), this
+    run and the paper. Saves to ``path`` if given (and then
     closes the figure).
 
     Returns
@@ -85,7 +86,8 @@ def plot_table2(table: Table2, path: str | os.PathLike[str] | None = None, *, co
     speed_ax.plot(ns, [table.speedup(row) for row in table.rows], "o-", label="this run, virtual")
     bounds = [row.bound for row in table.rows]
     if all(b is not None for b in bounds):
-        speed_ax.plot(ns, bounds, "x-", label=f"unit-count bound, depth {settings.get('depth', '?')}")
+        kind = "cost-count" if settings.get("split") == "cost" else "unit-count"
+        speed_ax.plot(ns, bounds, "x-", label=f"{kind} bound, depth {settings.get('depth', '?')}")
     wall = [table.wall_clock_speedup(row) for row in table.rows]
     if all(w is not None for w in wall):
         speed_ax.plot(ns, wall, "^-", label=f"this run, real wall-clock ({settings.get('backend')})")

@@ -325,3 +325,17 @@ def test_compiled_coarse_chain_matches_eager():
     assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-4) for a, b in zip(fast_grads, eager_grads))
     timing = time_network(network, image, repeats=1, warmup=1, compile_coarse=True)
     assert timing.coarse > 0 and timing.wall_clock > 0
+
+
+@pytest.mark.parametrize(("split", "kind"), [("units", "unit-count"), ("cost", "cost-count")])
+def test_table2_figure_names_the_bound_of_its_split(split, kind, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from parareal_toolkit.bench import plot_table2, table2
+
+    table = table2([3], depth=20, batch_size=1, repeats=1, warmup=0, split=split, cost_model="macs")
+    figure = plot_table2(table, tmp_path / "t2.png")
+    labels = [line.get_label() for line in figure.axes[-1].get_lines()]
+    assert f"{kind} bound, depth 20" in labels
+    assert (tmp_path / "t2.png").stat().st_size > 0

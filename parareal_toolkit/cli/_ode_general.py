@@ -46,6 +46,23 @@ _PARAMETERS = {"mu": "vanderpol", "viscosity": "burgers"}
 _SIZED = ("brusselator", "burgers", "allencahn")
 
 
+def check_estimate_possible(criterion: str, lipschitz: float, remedy: str) -> None:
+    """Refuse ``--criterion estimate`` when the fine propagator's Lipschitz constant is not finite.
+
+    The a-posteriori estimate is a multiple of that constant, so without it the estimate
+    certifies nothing. ``remedy`` ends the one-line message.
+
+    Returns
+    -------
+    None
+    """
+    if criterion == "estimate" and not math.isfinite(lipschitz):
+        raise CliError(
+            "--criterion estimate needs a finite Lipschitz constant of the fine propagator; the "
+            f"logarithmic norm gives none here ({remedy})."
+        )
+
+
 def uses_steppers(args: argparse.Namespace) -> bool:
     """Whether ``parareal ode`` runs on the time steppers (this module) rather than the linear propagators.
 
@@ -221,11 +238,7 @@ def run_steppers(args: argparse.Namespace) -> int:
             sequential_seconds = time.perf_counter() - start
             finite_reference = all(np.all(np.isfinite(r)) for r in reference)
             lipschitz = fine_lipschitz_estimate(problem.ode, grid, reference) if finite_reference else math.inf
-            if args.criterion == "estimate" and not math.isfinite(lipschitz):
-                raise CliError(
-                    "--criterion estimate needs a finite Lipschitz constant of the fine propagator; the "
-                    "logarithmic norm gives none here (use more --slices or --criterion increment)."
-                )
+            check_estimate_possible(args.criterion, lipschitz, "use more --slices or --criterion increment")
             start = time.perf_counter()
             result = parareal(
                 fine,

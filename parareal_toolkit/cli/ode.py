@@ -486,6 +486,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..ode.problems import make_problem
     from ..ode.theory import error_bounds, speedup
     from ..propagator import TimeGrid
+    from ._ode_general import check_estimate_possible
 
     max_iterations = args.slices if args.iterations is None else args.iterations
     cost = _refuse_what_does_not_fit(args, max_iterations)
@@ -567,11 +568,7 @@ def _run(args: argparse.Namespace) -> int:
                 _barrier()  # every rank starts the clock together
             # a true Lipschitz constant of the exact or implicit-Euler fine propagator (u' = Au)
             lipschitz = fine_lipschitz_estimate(problem.ode, grid, [problem.u0], substeps=args.fine_substeps)
-            if args.criterion == "estimate" and not math.isfinite(lipschitz):
-                raise CliError(
-                    "--criterion estimate needs a finite Lipschitz constant of the fine propagator; "
-                    "the logarithmic norm of A gives none here (use more --fine-substeps or --slices)."
-                )
+            check_estimate_possible(args.criterion, lipschitz, "use more --fine-substeps or --slices")
             start = time.perf_counter()
             result = parareal(
                 fine,

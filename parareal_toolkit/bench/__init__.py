@@ -30,7 +30,7 @@ ones, the samples of all N interleaved round-robin
 (``parareal_toolkit.bench.network_timing``). The *real* wall-clock is one full forward
 + backward of the whole network through a chosen backend
 (``PararealNetwork.forward_on()``). A cost split of the units balances the unit times
-:func:`measure_unit_costs` measures; :func:`activation_bytes` gives each device's activation
+:func:`measure_unit_costs` measures (or :func:`fit_unit_costs_to_timings` fits to timed subnetworks); :func:`activation_bytes` gives each device's activation
 memory (bytes saved for backward). Timing leaves the model as it
 was (``parareal_toolkit.bench.isolation``). :data:`SEED_TABLE2` holds the paper's
 measurements (ResNet-1001, batch 128, NVIDIA Titan RTX) for comparison; they are the
@@ -45,7 +45,7 @@ from .memory import activation_bytes, saved_tensor_bytes
 from .network_timing import NetworkTiming, time_network
 from .reference import SEED_TABLE2, SEED_TABLE2_SOURCE
 from .table import DEFAULT_SUBNETWORKS, Table2, table2
-from .unit_costs import measure_unit_costs
+from .unit_costs import fit_unit_costs, fit_unit_costs_to_timings, measure_unit_costs
 
 __all__ = [
     "SEED_TABLE2",
@@ -60,6 +60,8 @@ __all__ = [
     "format_table2",
     "plot_table2",
     "measure_unit_costs",
+    "fit_unit_costs",
+    "fit_unit_costs_to_timings",
     "saved_tensor_bytes",
     "activation_bytes",
 ]

@@ -10,13 +10,13 @@ distinct unit shape of a ResNet on the device and batch to be balanced; the resu
 Two methods. ``"alone"`` (the default) times each shape in isolation (a stack of identical
 units on random inputs). ``"context"`` cuts the real trunk into short contiguous parts, times
 each part forward+backward on its real input activation and fits one cost per shape by
-least squares (:func:`fit_unit_costs`: part time = sum over shapes of count x cost). Either
+least squares (:func:`~parareal_toolkit.bench.fit_unit_costs`: part time = sum over shapes of count x cost). Either
 way the gradients are cleared between samples, outside the timed region: left to
 accumulate, they made the units of the 32x32 stage look far dearer than they are inside the
 network. Costs measured apart from the network remain at the mercy of the allocator and
 the caches: on a 2-core CPU the 32x32 units measured apart varied from run to run and mostly
 came out dearer than inside Table 2's subnetworks, by either method (the default is the
-cheaper one). :func:`fit_unit_costs_to_timings` fits the costs to the subnetworks of
+cheaper one). :func:`~parareal_toolkit.bench.fit_unit_costs_to_timings` fits the costs to the subnetworks of
 networks timed by Table 2 itself, in the conditions of that run, which is what
 ``benchmarks/table2.py`` balances its cost split with.
 """
@@ -99,7 +99,7 @@ def fit_unit_costs(counts: Sequence[Sequence[float]], seconds: Sequence[float]) 
 def fit_unit_costs_to_timings(depth: int, timings: Iterable[NetworkTiming]) -> dict[UnitSpec, float]:
     """Per-shape unit costs fitted to the timed subnetworks of Parareal ResNet-``depth`` networks.
 
-    Every subnetwork ``g^j`` of every timing is one equation of :func:`fit_unit_costs`: its
+    Every subnetwork ``g^j`` of every timing is one equation of :func:`~parareal_toolkit.bench.fit_unit_costs`: its
     median forward+backward seconds are the sum of its units' costs (the subnetworks are
     contiguous, in order, with ``subnetwork_units`` units each). Fitted to the very
     timings a Table 2 run makes (for example of the seed's unit split), the costs carry the
@@ -228,7 +228,7 @@ def measure_unit_costs(
     (fresh weights, training mode) is cut into contiguous parts of 3 units (1 where parts
     of 3 would not determine every shape), each part is timed forward+backward on its real
     input activation with a fixed random upstream gradient, and the six costs are the
-    nonnegative least-squares fit of the parts' median times (:func:`fit_unit_costs`).
+    nonnegative least-squares fit of the parts' median times (:func:`~parareal_toolkit.bench.fit_unit_costs`).
     Gradients are cleared after every sample, untimed. Samples of all parts are interleaved
     round-robin so a machine's slow phases hit all alike. Clocks as in
     :func:`~parareal_toolkit.bench.time_network` (CUDA events on a GPU).

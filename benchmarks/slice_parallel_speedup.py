@@ -214,6 +214,9 @@ def worker(args) -> None:
     dist.barrier()
     if rank == 0:
         report(args, world, samples, communication, compute, virtual)
+    # leave together: a rank that tears its gloo group down while rank 0 still writes the
+    # report can abort ("terminate called without an active exception")
+    dist.barrier()
     dist.destroy_process_group()
 
 

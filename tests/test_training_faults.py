@@ -9,6 +9,7 @@ across a real Ctrl-C) and the thread count.
 
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
@@ -498,3 +499,22 @@ def test_deterministic_cpu_runs_refuse_several_threads(tmp_path, capsys):
     )
     assert code == 2
     assert_one_line(err, "`threads` must be 1 for a deterministic run on the CPU", "got threads=2")
+
+
+def test_the_memory_check_compares_the_fullest_devices_share():
+    # slices spread over several devices: the fullest holds at least 1/devices of the whole
+    from parareal_toolkit.training.resources import check_memory, device_memory
+
+    cpu = torch.device("cpu")
+    have, _ = device_memory(cpu)
+    if have is None:
+        pytest.skip("this machine does not say how much memory it has")
+    one = training_memory_lower_bound(1001, images_per_batch=1)
+    per_image = one["activations"]
+    images = math.ceil((1.5 * have - one["state"]) / per_image)  # the whole: about 1.5x the memory
+    with pytest.raises(ValueError, match="needs at least .* GiB") as refused:
+        check_memory(1001, images, cpu)
+    assert "over" not in str(refused.value)
+    check_memory(1001, images, cpu, devices=2)  # about 0.75x on the fullest device: fits
+    with pytest.raises(ValueError, match=r"over 2 devices at least .* GiB on one"):
+        check_memory(1001, 2 * images, cpu, devices=2)

@@ -61,7 +61,7 @@ from ..nn.network import PararealNetwork
 from .config import TrainConfig
 from .data_parallel import DataParallelGroup, resolve_device
 
-__all__ = ["SlicePlacement", "SliceGroups", "place_for_training", "slice_parallel_groups"]
+__all__ = ["SlicePlacement", "SliceGroups", "place_for_training", "slice_device_names", "slice_parallel_groups"]
 
 
 class SliceGroups(DataParallelGroup):
@@ -269,6 +269,21 @@ class SlicePlacement:
         return f"SlicePlacement({self.name!r}, device={self.device}, backend={self.backend!r})"
 
 
+def slice_device_names(config: TrainConfig) -> list[str]:
+    """The devices ``placement="devices"`` cycles the slices over: ``config.devices``, or by
+    default every visible GPU when ``config.device`` resolves to CUDA, else the CPU.
+
+    Returns
+    -------
+    list of str
+        Device names, in slice order (slice ``j`` on entry ``j % len``).
+    """
+    if config.devices is not None:
+        return list(config.devices)
+    cuda = resolve_device(config.device).type == "cuda"
+    return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if cuda else ["cpu"]
+
+
 def place_for_training(config: TrainConfig, model: nn.Module, group: DataParallelGroup) -> SlicePlacement:
     """Place ``model`` as ``config.placement`` says and set its backend; return the placement.
 
@@ -300,11 +315,7 @@ def place_for_training(config: TrainConfig, model: nn.Module, group: DataParalle
                 "placement 'devices' places the slices in one process; under torchrun use placement "
                 "'distributed' (one slice group per rank) or 'single' (data parallelism)."
             )
-        names = config.devices
-        if names is None:
-            cuda = resolve_device(config.device).type == "cuda"
-            names = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if cuda else ["cpu"]
-        devices = DevicesBackend(names)
+        devices = DevicesBackend(slice_device_names(config))
         for device in devices.devices:
             if device.type == "cuda" and not torch.cuda.is_available():
                 raise ValueError(f"`devices` names {device} but torch.cuda.is_available() is False.")

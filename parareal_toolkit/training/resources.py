@@ -79,19 +79,28 @@ def device_memory(device: torch.device) -> tuple[int | None, str]:
     return (min(limits) if limits else None), "this machine's RAM"
 
 
-def check_memory(depth: int, images_per_batch: int, device: torch.device) -> None:
+def check_memory(depth: int, images_per_batch: int, device: torch.device, *, devices: int = 1) -> None:
     """Refuse, with ``ValueError``, a run whose memory lower bound exceeds the device's memory.
 
-    The message gives the estimate, the device's memory and the options that shrink it.
+    With the network spread over ``devices`` devices like ``device`` (slice placement), the
+    fullest of them holds at least ``1/devices`` of the whole, so that share is compared
+    (still a lower bound). The message gives the estimate, the device's memory and the
+    options that shrink it.
+
+    Returns
+    -------
+    None
     """
     need = training_memory_lower_bound(depth, images_per_batch)
     have, where = device_memory(device)
-    if have is not None and need["total"] > have:
+    share = need["total"] / devices
+    if have is not None and share > have:
+        spread = f", over {devices} devices at least {_gib(int(share))} on one," if devices > 1 else ""
         raise ValueError(
             f"training depth {depth} ({need['units']:,} residual units) in batches of {images_per_batch} images "
             f"per process needs at least {_gib(need['total'])} (weights, gradients and momentum "
-            f"{_gib(need['state'])}, activations {_gib(need['activations'])}) but {where} has {_gib(have)}; "
-            "choose a smaller --depth or --batch-size."
+            f"{_gib(need['state'])}, activations {_gib(need['activations'])}){spread} but {where} has "
+            f"{_gib(have)}; choose a smaller --depth or --batch-size."
         )
 
 

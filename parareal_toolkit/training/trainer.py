@@ -45,7 +45,7 @@ from .errors import NonFiniteLossError, TrainingInterrupted
 from .evaluation import evaluate
 from .loaders import PerSampleSeeded, test_loader, to_device, train_loader
 from .models import build_model
-from .placement import place_for_training
+from .placement import place_for_training, slice_device_names
 from .progress import EpochProgress
 from .resources import check_memory
 from .run_state import EpochTotals, RunState
@@ -151,7 +151,11 @@ class Trainer:
         else:
             train_images = 1024 if config.dataset in ("fake", "patterns") else 50_000
         per_process = min(config.batch_size // group.world_size, -(-train_images // group.world_size))
-        check_memory(config.depth, per_process, self.device)
+        devices = 1
+        if config.placement == "devices":  # slices on several GPUs share the load; CPU "devices" share one RAM
+            gpus = {name for name in slice_device_names(config) if torch.device(name).type == "cuda"}
+            devices = max(1, min(len(gpus), config.subnetworks))
+        check_memory(config.depth, per_process, self.device, devices=devices)
 
     def _build_model(self) -> nn.Module:
         model = build_model(self.config)  # placed by place_for_training

@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data.distributed import DistributedSampler
 
 from .._validation import check_callable
+from ..backends.devices import DevicesBackend
 from . import checkpoint
 from .checkpoint import CheckpointError
 from .config import TrainConfig
@@ -153,7 +154,8 @@ class Trainer:
         per_process = min(config.batch_size // group.world_size, -(-train_images // group.world_size))
         devices = 1
         if config.placement == "devices":  # slices on several GPUs share the load; CPU "devices" share one RAM
-            gpus = {name for name in slice_device_names(config) if torch.device(name).type == "cuda"}
+            # DevicesBackend refuses a name torch cannot parse, naming `devices`, before any work
+            gpus = {d for d in DevicesBackend(slice_device_names(config)).devices if d.type == "cuda"}
             devices = max(1, min(len(gpus), config.subnetworks))
         check_memory(config.depth, per_process, self.device, devices=devices)
 

@@ -150,6 +150,8 @@ def _torch_tensor(values, dtype="float64"):
 
 
 # the smallest training run: options every `train` row starts from
+# an image-folder run of one epoch; each row adds its --data-dir and -o
+_IMAGEFOLDER_TINY = ("train", "--dataset", "imagefolder", "--depth", "11", "--epochs", "1", "--workers", "0", "--quiet")
 _TRAIN_TINY = (
     "train",
     "--dataset",
@@ -825,38 +827,10 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "bench/split-unknown": cli("bench", "--split", "memory", fragment="invalid choice: 'memory'"),
     "bench/unit-cost-unknown": cli("bench", "--unit-cost", "flops", fragment="invalid choice: 'flops'"),
     "train/imagefolder-missing": cli(
-        "train",
-        "--dataset",
-        "imagefolder",
-        "--data-dir",
-        "{tmp}/nowhere",
-        "--depth",
-        "11",
-        "--epochs",
-        "1",
-        "--workers",
-        "0",
-        "--quiet",
-        "-o",
-        "{tmp}/run",
-        fragment="nowhere/train does not exist",
+        *_IMAGEFOLDER_TINY, "--data-dir", "{tmp}/nowhere", "-o", "{tmp}/run", fragment="nowhere/train does not exist"
     ),
     "train/imagefolder-data-dir-is-a-file": cli(
-        "train",
-        "--dataset",
-        "imagefolder",
-        "--data-dir",
-        "{tmp}/afile",
-        "--depth",
-        "11",
-        "--epochs",
-        "1",
-        "--workers",
-        "0",
-        "--quiet",
-        "-o",
-        "{tmp}/run",
-        fragment="afile/train does not exist",
+        *_IMAGEFOLDER_TINY, "--data-dir", "{tmp}/afile", "-o", "{tmp}/run", fragment="afile/train does not exist"
     ),
     "train/image-size-with-cifar": cli("train", "--dataset", "cifar10", "--image-size", "32", fragment="`image_size`"),
     "train/mean-with-fake": cli(*_TRAIN_TINY, "--mean", "0.5", "0.5", "0.5", fragment="`mean` applies to"),

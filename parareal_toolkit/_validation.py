@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputError, InputTypeError
+
 __all__ = [
     "check_int",
     "check_ints",
@@ -43,14 +45,14 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
         The value as a Python ``int``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer; got {value!r}.")
+        raise InputTypeError(f"`{name}` must be an integer; got {value!r}.")
     value = int(value)
     if minimum is not None and value < minimum:
         if minimum == 0:
-            raise ValueError(f"`{name}` must be non-negative; got {value}.")
-        raise ValueError(f"`{name}` must be at least {minimum}; got {value}.")
+            raise InputError(f"`{name}` must be non-negative; got {value}.")
+        raise InputError(f"`{name}` must be at least {minimum}; got {value}.")
     if maximum is not None and value > maximum:
-        raise ValueError(f"`{name}` must be at most {maximum}; got {value}.")
+        raise InputError(f"`{name}` must be at most {maximum}; got {value}.")
     return value
 
 
@@ -63,10 +65,10 @@ def check_ints(values: Any, name: str, *, minimum: int | None = None, nonempty: 
         The entries as Python ``int``.
     """
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise TypeError(f"`{name}` must be a sequence of integers; got {values!r}.")
+        raise InputTypeError(f"`{name}` must be a sequence of integers; got {values!r}.")
     out = [check_int(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(values)]
     if nonempty and not out:
-        raise ValueError(f"`{name}` must not be empty; got {values!r}.")
+        raise InputError(f"`{name}` must not be empty; got {values!r}.")
     return out
 
 
@@ -91,7 +93,7 @@ def check_real(
         The value as a Python ``float``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number; got {value!r}.")
+        raise InputTypeError(f"`{name}` must be a real number; got {value!r}.")
     value = float(value)
     ok = not math.isnan(value) and (math.isfinite(value) or not finite)
     if minimum is not None:
@@ -99,7 +101,7 @@ def check_real(
     if maximum is not None:
         ok = ok and (value < maximum if strict else value <= maximum)
     if not ok:
-        raise ValueError(f"`{name}` must be {_describe(minimum, maximum, strict, finite)}; got {value!r}.")
+        raise InputError(f"`{name}` must be {_describe(minimum, maximum, strict, finite)}; got {value!r}.")
     return value
 
 
@@ -135,23 +137,23 @@ def check_real_array(value: Any, name: str, *, shape: tuple[int, ...] | None = N
     try:
         array = np.asarray(value)
     except (TypeError, ValueError):  # ragged nested sequences
-        raise TypeError(f"`{name}` must be a real array; got {type(value).__name__}.") from None
+        raise InputTypeError(f"`{name}` must be a real array; got {type(value).__name__}.") from None
     if array.dtype.kind == "c":
-        raise TypeError(
+        raise InputTypeError(
             f"`{name}` must be real; got a {array.dtype} array (complex values are not supported: write "
             "the real and imaginary parts as a real system of twice the size)."
         )
     if array.dtype.kind not in "fiu":
-        raise TypeError(f"`{name}` must be a real array; got dtype {array.dtype} ({type(value).__name__}).")
+        raise InputTypeError(f"`{name}` must be a real array; got dtype {array.dtype} ({type(value).__name__}).")
     if shape is not None and array.shape != tuple(shape):
-        raise ValueError(f"`{name}` must have shape {tuple(shape)}; got {array.shape}.")
+        raise InputError(f"`{name}` must have shape {tuple(shape)}; got {array.shape}.")
     array = array.astype(float, copy=False)
     if finite:
         bad = ~np.isfinite(array)
         if bad.any():
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             where = "" if not first else f" at index {first[0] if len(first) == 1 else first}"
-            raise ValueError(
+            raise InputError(
                 f"`{name}` must be finite; got {int(bad.sum())} non-finite "
                 f"{'entry' if bad.sum() == 1 else 'entries'} (the first{where}: {float(array[first])!r})."
             )
@@ -167,7 +169,7 @@ def check_choice(value: Any, name: str, choices: Collection[str]) -> str:
         The value.
     """
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"`{name}` must be one of {tuple(choices)}; got {value!r}.")
+        raise InputError(f"`{name}` must be one of {tuple(choices)}; got {value!r}.")
     return value
 
 
@@ -180,7 +182,7 @@ def check_callable(value: Any, name: str) -> Any:
         The value.
     """
     if not callable(value):
-        raise TypeError(f"`{name}` must be callable; got {value!r}.")
+        raise InputTypeError(f"`{name}` must be callable; got {value!r}.")
     return value
 
 
@@ -193,10 +195,10 @@ def check_timeout(value: Any, name: str = "timeout") -> float:
         The value as a Python ``float``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number; got {value!r}.")
+        raise InputTypeError(f"`{name}` must be a real number; got {value!r}.")
     seconds = float(value)
     if not 0 < seconds <= _MAX_TIMEOUT_S:  # NaN fails the comparison too
-        raise ValueError(
+        raise InputError(
             f"`{name}` must be a positive number of seconds, at most {_MAX_TIMEOUT_S:.0f} (one week); got {value!r}."
         )
     return seconds

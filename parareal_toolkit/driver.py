@@ -67,6 +67,7 @@ import numpy as np
 from ._names import CRITERIA, FORMS
 from ._validation import check_callable, check_choice, check_int, check_real
 from .backends import Backend, get_backend
+from .errors import InputError, InputTypeError
 from .propagator import Propagator, check_propagator
 
 __all__ = ["parareal", "PararealResult", "IterationInfo", "max_abs", "FORMS", "CRITERIA"]
@@ -266,13 +267,13 @@ class PararealResult:
         ((3, 5, 6), (5, 6))
         """
         if self.iterates is None:
-            raise ValueError("`iterates_array` needs stored iterates; the run had store_iterates=False.")
+            raise InputError("`iterates_array` needs stored iterates; the run had store_iterates=False.")
         rows = []
         for iterate in self.iterates:
             if iterate[-1] is None:
                 known = iterate[0]
                 if not isinstance(known, np.ndarray) and not np.isscalar(known):
-                    raise ValueError("the end state of the initial iterate is unknown (no guess of it was given).")
+                    raise InputError("the end state of the initial iterate is unknown (no guess of it was given).")
                 iterate = [*iterate[:-1], np.full(np.shape(known), np.nan)]
             rows.append(_stack(iterate))
         return _stack(rows)
@@ -292,7 +293,7 @@ def _as_sequence(states: Any, name: str) -> Any:
     """An array or tensor of stacked states (first axis: the states) as a list of states."""
     if isinstance(states, np.ndarray) or type(states).__module__.startswith("torch"):
         if getattr(states, "ndim", 0) < 1:
-            raise ValueError(f"`{name}` must hold states along its first axis; got a 0-dimensional array.")
+            raise InputError(f"`{name}` must hold states along its first axis; got a 0-dimensional array.")
         return list(states)
     return states
 
@@ -414,7 +415,7 @@ def parareal(
     n = check_propagator(fine, "fine")
     n_coarse = check_propagator(coarse, "coarse")
     if n_coarse != n:
-        raise ValueError(
+        raise InputError(
             f"`fine` and `coarse` must cover the same slices; got fine.num_slices={n} and coarse.num_slices={n_coarse}."
         )
     check_choice(form, "form", FORMS)
@@ -422,15 +423,15 @@ def parareal(
     if fine_lipschitz is not None:
         fine_lipschitz = check_real(fine_lipschitz, "fine_lipschitz", minimum=0)
         if not monitor:
-            raise ValueError("`fine_lipschitz` needs `monitor=True`: the estimate is built from norms.")
+            raise InputError("`fine_lipschitz` needs `monitor=True`: the estimate is built from norms.")
     if criterion == "estimate" and fine_lipschitz is None:
-        raise ValueError(
+        raise InputError(
             "`criterion='estimate'` needs `fine_lipschitz` (a Lipschitz constant of the fine propagator); got None."
         )
     if tol is not None:
         tol = check_real(tol, "tol", minimum=0, strict=True)
         if not monitor:
-            raise ValueError("`tol` needs `monitor=True`: increments are what it is compared with.")
+            raise InputError("`tol` needs `monitor=True`: increments are what it is compared with.")
     max_iterations = n if iterations is None else check_int(iterations, "iterations", minimum=0)
     check_callable(norm, "norm")
     if callback is not None:
@@ -445,14 +446,14 @@ def parareal(
     reference = _as_sequence(reference, "reference")
     if initial is not None:
         if isinstance(initial, (str, bytes)) or not isinstance(initial, Sequence):
-            raise TypeError(f"`initial` must be a sequence of states; got {type(initial).__name__}.")
+            raise InputTypeError(f"`initial` must be a sequence of states; got {type(initial).__name__}.")
         if len(initial) not in (n - 1, n):
-            raise ValueError(
+            raise InputError(
                 f"`initial` must hold N - 1 = {n - 1} interface guesses (optionally followed by "
                 f"a guess of the end state); got {len(initial)} for N = {n} slices."
             )
         if len(initial) == n - 1 and max_iterations == 0:
-            raise ValueError(
+            raise InputError(
                 "`iterations` must be at least 1 when `initial` holds no guess of the end state "
                 "(there would be no end state to return); got iterations=0."
             )
@@ -462,9 +463,9 @@ def parareal(
         _check_states(initial, "initial")
     if reference is not None:
         if isinstance(reference, (str, bytes)) or not isinstance(reference, Sequence):
-            raise TypeError(f"`reference` must be a sequence of states; got {type(reference).__name__}.")
+            raise InputTypeError(f"`reference` must be a sequence of states; got {type(reference).__name__}.")
         if len(reference) != n + 1:
-            raise ValueError(f"`reference` must hold N + 1 = {n + 1} states; got {len(reference)}.")
+            raise InputError(f"`reference` must hold N + 1 = {n + 1} states; got {len(reference)}.")
         _check_states(reference, "reference")
         _check_shape(reference[0], "reference[0]", u0, "`u0`")
 
@@ -507,7 +508,7 @@ def _check_states(states: Sequence[Any], name: str) -> None:
     """Refuse a missing state (None) in a sequence of states."""
     for i, state in enumerate(states):
         if state is None:
-            raise TypeError(f"`{name}[{i}]` must be a state; got None.")
+            raise InputTypeError(f"`{name}[{i}]` must be a state; got None.")
 
 
 def _check_shape(state: Any, name: str, other: Any, what: str) -> None:
@@ -521,7 +522,7 @@ def _check_shape(state: Any, name: str, other: Any, what: str) -> None:
     expected = tuple(expected)
     shape = _shape(state)
     if shape != expected:
-        raise ValueError(
+        raise InputError(
             f"`{name}` must have shape {expected}, the shape of {what}; got {shape} "
             "(states of different shapes would broadcast into meaningless differences)."
         )

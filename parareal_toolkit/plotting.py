@@ -13,6 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .errors import InputError
+
 __all__ = ["plot_convergence", "plot_error_over_time"]
 
 
@@ -45,7 +47,7 @@ def plot_convergence(result, *, bounds: Mapping[str, ArrayLike] | None = None, l
         The axes drawn on.
     """
     if result.errors is None:
-        raise ValueError("`result` has no errors: run parareal with `reference=` to plot convergence.")
+        raise InputError("`result` has no errors: run parareal with `reference=` to plot convergence.")
     ax = _axes(ax)
     k = np.arange(len(result.errors))
     floor = np.finfo(float).tiny
@@ -83,10 +85,10 @@ def plot_error_over_time(result, times: ArrayLike, *, ax=None):
         The axes drawn on.
     """
     if result.slice_errors is None:
-        raise ValueError("`result` has no slice errors: run parareal with `reference=`.")
+        raise InputError("`result` has no slice errors: run parareal with `reference=`.")
     boundaries = np.asarray(times, dtype=float)
     if boundaries.shape != (result.num_slices + 1,):
-        raise ValueError(f"`times` must have N + 1 = {result.num_slices + 1} entries; got shape {boundaries.shape}.")
+        raise InputError(f"`times` must have N + 1 = {result.num_slices + 1} entries; got shape {boundaries.shape}.")
     ax = _axes(ax)
     errors = result.slice_errors
     positive = errors[np.isfinite(errors) & (errors > 0)]

@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ._validation import check_int, check_real
+from .errors import InputError, InputTypeError
 
 __all__ = [
     "Propagator",
@@ -121,10 +122,10 @@ def check_propagator(obj: Any, name: str) -> int:
     4
     """
     if not callable(obj):
-        raise TypeError(f"`{name}` must be a propagator (callable as {name}(u, j)); got {obj!r}.")
+        raise InputTypeError(f"`{name}` must be a propagator (callable as {name}(u, j)); got {obj!r}.")
     n = getattr(obj, "num_slices", None)
     if n is None:
-        raise TypeError(f"`{name}` must have an integer attribute `num_slices`; got {obj!r}.")
+        raise InputTypeError(f"`{name}` must have an integer attribute `num_slices`; got {obj!r}.")
     return check_int(n, f"{name}.num_slices", minimum=1)
 
 
@@ -192,13 +193,13 @@ class TimeGrid:
     def __init__(self, times: Sequence[float] | np.ndarray):
         t = np.asarray(times, dtype=float)
         if t.ndim != 1:
-            raise ValueError(f"`times` must be 1-dimensional; got shape {t.shape}.")
+            raise InputError(f"`times` must be 1-dimensional; got shape {t.shape}.")
         if t.size < 2:
-            raise ValueError(f"`times` must hold at least 2 boundaries (at least one slice); got {t.tolist()}.")
+            raise InputError(f"`times` must hold at least 2 boundaries (at least one slice); got {t.tolist()}.")
         if not np.all(np.isfinite(t)):
-            raise ValueError(f"`times` must be finite; got {t.tolist()}.")
+            raise InputError(f"`times` must be finite; got {t.tolist()}.")
         if not np.all(np.diff(t) > 0):
-            raise ValueError(f"`times` must be strictly increasing; got {t.tolist()}.")
+            raise InputError(f"`times` must be strictly increasing; got {t.tolist()}.")
         self._times = t
         self._times.setflags(write=False)
         steps = np.diff(t)
@@ -238,7 +239,7 @@ class TimeGrid:
         t_start = check_real(t_start, "t_start")
         t_final = check_real(t_final, "t_final")
         if t_final <= t_start:
-            raise ValueError(
+            raise InputError(
                 f"`t_final` must be finite and greater than `t_start`; got t_start={t_start!r}, t_final={t_final!r}."
             )
         return cls(np.linspace(t_start, t_final, num_slices + 1))

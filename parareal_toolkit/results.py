@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 import os
 import platform
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ._io import write_json_atomic
+from .errors import InputError
 
 __all__ = ["machine_description", "results_record", "results_table", "write_results", "read_results"]
 
@@ -88,7 +89,7 @@ def results_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[An
     cells = [[str(c) for c in row] for row in rows]
     for i, row in enumerate(cells):
         if len(row) != len(columns):
-            raise ValueError(f"rows[{i}] has {len(row)} cells, expected {len(columns)} (one per column)")
+            raise InputError(f"rows[{i}] has {len(row)} cells, expected {len(columns)} (one per column)")
     return {"title": str(title), "columns": columns, "rows": cells}
 
 
@@ -127,16 +128,6 @@ def results_record(benchmark: str, command: str, *, device: str | None = None, *
     return {**header, **data}
 
 
-def _finite_or_null(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_null(v) for v in value]
-    return value
-
-
 def write_results(path: str | os.PathLike[str], record: dict[str, Any]) -> Path:
     """Write ``record`` to ``path`` as strict JSON, atomically (temporary file + ``os.replace``).
 
@@ -154,18 +145,7 @@ def write_results(path: str | os.PathLike[str], record: dict[str, Any]) -> Path:
     pathlib.Path
         The path written.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_finite_or_null(record), indent=2, allow_nan=False, default=str) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_json_atomic(path, record)
 
 
 def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -185,5 +165,5 @@ def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
         record = json.load(fh)
     missing = [k for k in ("benchmark", "machine", "date", "tables") if k not in record]
     if missing:
-        raise ValueError(f"results file {str(path)!r} lacks {', '.join(missing)}")
+        raise InputError(f"results file {str(path)!r} lacks {', '.join(missing)}")
     return record

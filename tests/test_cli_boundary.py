@@ -322,3 +322,63 @@ def test_json_files_are_strict_json_even_with_non_finite_numbers(tmp_path):
         raise ValueError(f"non-standard JSON constant {constant}")
 
     assert json.loads(path.read_text(), parse_constant=refuse) == {"error": None, "rows": [1.5, None, {"x": None}]}
+
+
+# ---- one exception tree: the rule tested both ways --------------------------------------
+
+
+def test_every_refusal_in_the_package_is_an_input_error_and_every_defined_exception_is_under_the_root():
+    import ast
+    import inspect
+
+    from parareal_toolkit import errors
+
+    package = ROOT / "parareal_toolkit"
+    plain = []
+    defined = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            call = node.exc if isinstance(node, ast.Raise) else None
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and call.func.id in ("ValueError", "TypeError")
+            ):
+                plain.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+            if isinstance(node, ast.ClassDef) and path.name != "errors.py":
+                bases = {b.id for b in node.bases if isinstance(b, ast.Name)}
+                if bases & {"Exception", "ValueError", "TypeError", "RuntimeError", "OSError"}:
+                    defined.append(f"{path.relative_to(ROOT)}:{node.name}")
+    assert plain == [], "a refusal must raise InputError/InputTypeError, not a plain builtin"
+    assert defined == [], "every exception class lives in parareal_toolkit/errors.py"
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        assert inspect.isclass(cls) and issubclass(cls, errors.PararealError), name
+
+
+def test_the_boundary_classifies_by_type_not_by_where_the_exception_was_raised():
+    from parareal_toolkit.errors import InputError, InputTypeError, NewtonConvergenceError, PararealError
+
+    # raised from the project's own code, but a plain builtin: a bug
+    assert expected_failure(ValueError("`x` must be positive; got -1.")) is None
+    assert expected_failure(TypeError("`x` must be a number")) is None
+    # raised from anywhere (here, this test file), but one of the project's types: expected
+    assert expected_failure(InputError("`x` must be positive; got -1.")) == "`x` must be positive; got -1."
+    assert expected_failure(InputTypeError("`x` must be a number")) == "`x` must be a number"
+    assert expected_failure(NewtonConvergenceError("Newton did not\nconverge")) == "Newton did not converge"
+    assert expected_failure(PararealError()) == "PararealError"
+    # the refusals stay catchable as the builtins users already catch
+    assert issubclass(InputError, ValueError) and issubclass(InputTypeError, TypeError)
+    assert issubclass(cli.CliError, InputError)
+
+
+def test_every_check_in_validation_raises_the_project_s_types():
+    from parareal_toolkit import _validation as v
+    from parareal_toolkit.errors import InputError, InputTypeError
+
+    assert isinstance(_caught(lambda: v.check_int(0, "n", minimum=1)), InputError)
+    assert isinstance(_caught(v.check_int, "3", "n"), InputTypeError)
+    assert isinstance(_caught(v.check_real, float("nan"), "x"), InputError)
+    assert isinstance(_caught(v.check_choice, "x", "form", ("a", "b")), InputError)
+    assert isinstance(_caught(v.check_callable, 3, "norm"), InputTypeError)

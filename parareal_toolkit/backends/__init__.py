@@ -25,6 +25,7 @@ import importlib
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from ..errors import InputError, InputTypeError
 from ..propagator import Propagator
 from .processes import ProcessBackend
 
@@ -237,11 +238,11 @@ def get_backend(backend: str | Backend) -> Backend:
     """
     if isinstance(backend, str):
         if backend not in BACKENDS:
-            raise ValueError(f"`backend` must be one of {sorted(BACKENDS)} or a Backend object; got {backend!r}.")
+            raise InputError(f"`backend` must be one of {sorted(BACKENDS)} or a Backend object; got {backend!r}.")
         module_name, class_name = BACKENDS[backend].split(":")
         return getattr(importlib.import_module(module_name), class_name)()
     if not callable(getattr(backend, "map", None)):
-        raise TypeError(
+        raise InputTypeError(
             f"`backend` must be a name or an object with a `map(propagator, states, slices)` method; got {backend!r}."
         )
     return backend

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ..errors import InputError, InputTypeError
 from ..propagator import Propagator
 
 __all__ = ["DevicesBackend"]
@@ -42,12 +43,12 @@ class DevicesBackend:
         if devices is None:
             devices = [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
         if isinstance(devices, (str, torch.device)) or len(devices) == 0:
-            raise ValueError(f"`devices` must be a non-empty sequence of devices; got {devices!r}.")
+            raise InputError(f"`devices` must be a non-empty sequence of devices; got {devices!r}.")
         try:
             self.devices = [torch.device(d) for d in devices]
             self.output_device = torch.device(output_device) if output_device is not None else self.devices[0]
         except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"`devices` must name torch devices; got {devices!r} ({exc}).") from None
+            raise InputError(f"`devices` must name torch devices; got {devices!r} ({exc}).") from None
 
     def device(self, j: int) -> torch.device:
         """The device that evaluates slice ``j``.
@@ -88,7 +89,7 @@ class DevicesBackend:
             One state per slice, on the output device.
         """
         if not all(isinstance(u, torch.Tensor) for u in states):
-            raise TypeError(
+            raise InputTypeError(
                 "the devices backend runs torch tensors; use 'batched', 'processes' or 'distributed' for numpy states."
             )
         # Launch everything first, gather afterwards, so that no device waits for another.

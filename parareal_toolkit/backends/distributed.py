@@ -45,6 +45,7 @@ import torch
 import torch.distributed as dist
 
 from .._validation import check_timeout
+from ..errors import InputError
 from ..propagator import Propagator
 from .errors import DEFAULT_TIMEOUT_S, DistributedError
 
@@ -193,10 +194,10 @@ def environment_rank() -> tuple[int, int]:
         try:
             values[name] = int(text)
         except ValueError:
-            raise ValueError(f"environment variable {name} must be an integer; got {text!r}.") from None
+            raise InputError(f"environment variable {name} must be an integer; got {text!r}.") from None
     rank, world_size = values["RANK"], values["WORLD_SIZE"]
     if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"environment variables RANK={rank} and WORLD_SIZE={world_size}: need 0 <= RANK < WORLD_SIZE.")
+        raise InputError(f"environment variables RANK={rank} and WORLD_SIZE={world_size}: need 0 <= RANK < WORLD_SIZE.")
     return rank, world_size
 
 

@@ -21,6 +21,7 @@ import torch
 from .._names import CLOCKS
 from .._validation import check_choice, check_int
 from ..backends import Backend, get_backend
+from ..errors import InputError, InputTypeError
 from ..nn.network import PararealNetwork
 from ..nn.parareal_resnets import PararealResNetPlan
 from .isolation import preserved_state
@@ -145,7 +146,7 @@ def resolve_backend(backend: str | Backend, *, train: bool = True) -> Backend:
         import torch.distributed as dist
 
         if not (dist.is_available() and dist.is_initialized()):
-            raise ValueError(
+            raise InputError(
                 "`backend` 'distributed' needs an initialised torch.distributed process group (launch under "
                 "torchrun and call parareal_toolkit.backends.distributed.init_distributed() first); "
                 "use 'serial', 'batched' or 'devices' otherwise."
@@ -153,9 +154,9 @@ def resolve_backend(backend: str | Backend, *, train: bool = True) -> Backend:
     try:
         resolved = get_backend(backend)
     except ImportError as exc:  # a backend listed by name whose module is not installed
-        raise ValueError(f"`backend` {backend!r} is not available here ({exc}).") from None
+        raise InputError(f"`backend` {backend!r} is not available here ({exc}).") from None
     if train and backend_name(resolved) == "processes":
-        raise ValueError(
+        raise InputError(
             "`backend` 'processes' cannot time a training pass: autograd does not cross process "
             "boundaries; use 'serial', 'batched' or 'devices'."
         )
@@ -174,13 +175,13 @@ def check_timing_options(
         (compilation happens in the warm-up).
     """
     if not isinstance(network, PararealNetwork):
-        raise TypeError(f"`network` must be a PararealNetwork; got {type(network).__name__}.")
+        raise InputTypeError(f"`network` must be a PararealNetwork; got {type(network).__name__}.")
     if network.iterations != 1:
-        raise ValueError(
+        raise InputError(
             f"`network.iterations` must be 1 (the seed's network, whose parts Table 2 times); got {network.iterations}."
         )
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"`x` must be a torch.Tensor; got {type(x).__name__}.")
+        raise InputTypeError(f"`x` must be a torch.Tensor; got {type(x).__name__}.")
     return check_int(repeats, "repeats", minimum=1), check_int(warmup, "warmup", minimum=1 if compile_coarse else 0)
 
 

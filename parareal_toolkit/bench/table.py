@@ -18,8 +18,10 @@ from typing import Any
 import torch
 
 from .._names import CLOCKS, COST_MODELS, SPLIT_NAMES
+from .._resources import available_memory, format_bytes
 from .._validation import check_callable, check_choice, check_int, check_ints
 from ..backends import Backend
+from ..errors import InputError
 from ..nn.parareal_resnets import _check_num_subnetworks, parareal_resnet, parareal_resnet_table, stage_unit_specs
 from ..nn.resnet import UnitSpec, num_units
 from .memory import activation_bytes
@@ -53,7 +55,7 @@ class Table2:
         for row in self.rows:
             if row.num_subnetworks == 1:
                 return row
-        raise ValueError("the table has no N = 1 row to measure speedups against.")
+        raise InputError("the table has no N = 1 row to measure speedups against.")
 
     def speedup(self, row: NetworkTiming) -> float:
         """Virtual speedup ``T_virtual(1) / T_virtual(N)`` of ``row``.
@@ -128,13 +130,13 @@ def _check_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"`device` must name a torch device; got {device!r} ({exc}).") from None
+        raise InputError(f"`device` must name a torch device; got {device!r} ({exc}).") from None
     if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"`device` must be a CPU or CUDA device; got {str(resolved)!r}.")
+        raise InputError(f"`device` must be a CPU or CUDA device; got {str(resolved)!r}.")
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"`device` {str(resolved)!r} needs CUDA, which is not available here.")
+        raise InputError(f"`device` {str(resolved)!r} needs CUDA, which is not available here.")
     if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise ValueError(
+        raise InputError(
             f"`device` {str(resolved)!r} does not exist: CUDA devices here are cuda:0..cuda:{torch.cuda.device_count() - 1}."
         )
     return resolved
@@ -177,17 +179,7 @@ def _available_memory(device: torch.device, backend: Backend | None) -> int | No
         return sum(torch.cuda.mem_get_info(i)[0] for i in indices)
     if device.type != "cpu":
         return None
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return available_memory()
 
 
 def _check_memory(
@@ -200,20 +192,10 @@ def _check_memory(
         return
     raise MemoryError(
         f"Table 2 of Parareal ResNet-{depth} at batch {batch_size} on {device} needs at least "
-        f"{_bytes(needed)} ({_bytes(parameters)} of weights and gradients for N = "
-        f"{', '.join(map(str, subnetworks))}, {_bytes(activations)} of activations) and "
-        f"{_bytes(available)} are available; use a smaller `depth` or `batch_size`, or fewer `subnetworks`."
+        f"{format_bytes(needed)} ({format_bytes(parameters)} of weights and gradients for N = "
+        f"{', '.join(map(str, subnetworks))}, {format_bytes(activations)} of activations) and "
+        f"{format_bytes(available)} are available; use a smaller `depth` or `batch_size`, or fewer `subnetworks`."
     )
-
-
-def _bytes(count: float) -> str:
-    """``count`` bytes as ``"512 B"``, ``"3.4 GiB"``, ``"7.2 TiB"``, ..."""
-    units = ("B", "KiB", "MiB", "GiB", "TiB")
-    power = 0
-    while count >= 1024 and power < len(units) - 1:
-        count /= 1024
-        power += 1
-    return f"{count:.0f} {units[power]}" if count >= 100 else f"{count:.3g} {units[power]}"
 
 
 def _valid_subnetworks(depth: int, subnetworks: Sequence[int] | None) -> tuple[list[int], list[int]]:

@@ -33,6 +33,7 @@ from torch import nn
 
 from .._names import CLOCKS
 from .._validation import check_choice, check_int, check_real_array
+from ..errors import InputError
 from ..nn.parareal_resnets import stage_unit_specs
 from ..nn.resnet import STEM_CHANNELS, UnitSpec, resnet_unit_specs
 from .clocks import part_seconds
@@ -82,14 +83,14 @@ def fit_unit_costs(counts: Sequence[Sequence[float]], seconds: Sequence[float]) 
     matrix = check_real_array(counts, "counts")
     times = check_real_array(seconds, "seconds")
     if matrix.ndim != 2 or times.ndim != 1 or matrix.shape[0] != times.shape[0]:
-        raise ValueError(
+        raise InputError(
             f"`counts` must be a matrix with one row per entry of `seconds`; got shapes {matrix.shape} and {times.shape}."
         )
     if (matrix < 0).any() or (times < 0).any():
-        raise ValueError("`counts` and `seconds` must be nonnegative.")
+        raise InputError("`counts` and `seconds` must be nonnegative.")
     rank = np.linalg.matrix_rank(matrix)
     if rank < matrix.shape[1]:
-        raise ValueError(
+        raise InputError(
             f"`counts` must have full column rank {matrix.shape[1]} (every shape's cost determined); got rank {rank}."
         )
     costs, _ = scipy.optimize.nnls(matrix, times)
@@ -124,7 +125,7 @@ def fit_unit_costs_to_timings(depth: int, timings: Iterable[NetworkTiming]) -> d
     for timing in timings:
         sizes = timing.subnetwork_units
         if sum(sizes) != len(units) or len(sizes) != len(timing.subnetworks):
-            raise ValueError(
+            raise InputError(
                 f"`timings` must time networks of ResNet-{depth}'s {len(units)} units with their unit counts; "
                 f"got subnetwork_units {sizes!r} for {len(timing.subnetworks)} subnetworks."
             )

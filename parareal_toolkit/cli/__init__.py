@@ -12,24 +12,23 @@ one line ``parareal COMMAND: error: ...`` on stderr for a refused input or anoth
 failure; 130 after Ctrl-C (one line).
 
 **The error boundary** (:func:`main`, the only place that turns exceptions into exit
-statuses) tells an expected failure from a bug by this rule. Expected, one line, exit 2:
+statuses) classifies by type alone, by the rule stated in :mod:`parareal_toolkit.errors`.
+Expected, one line, exit 2:
 
 * a usage error found by the parser (argparse's own one-line message);
-* an exception of a type the project defines (:class:`CliError`, ``CheckpointError``,
-  ``DatasetNotFoundError``, ``DistributedError``, ...): the project raises its own types
-  only to report a failure it recognised;
-* a ``ValueError`` or ``TypeError`` raised by a ``raise`` statement in the project's own
-  code: the library raises these only to refuse an input (``_validation`` and the checks
-  written beside it), with a message that names the argument;
+* a :class:`~parareal_toolkit.errors.PararealError`: a refused input
+  (:class:`~parareal_toolkit.errors.InputError`, :class:`~parareal_toolkit.errors.InputTypeError`,
+  :class:`CliError`) or a failure the toolkit recognised (``CheckpointError``,
+  ``DatasetNotFoundError``, ``DistributedError``, ``NewtonConvergenceError``, ...);
 * an ``OSError`` (a file that cannot be read or written, a name too long, no permission,
   no network);
 * running out of memory: ``MemoryError`` (also the up-front estimates that refuse a request
   that cannot fit, with the estimate and a way out in the message) and torch's allocation
   failures.
 
-Everything else is a bug and keeps its full traceback (exit 1): a ``ValueError`` or
-``TypeError`` raised inside numpy, torch or Python itself (a broadcast error, an operator
-on the wrong type) means the project let a bad value through, and hiding that behind one
+Everything else is a bug and keeps its full traceback (exit 1): a plain ``ValueError`` or
+``TypeError`` comes from numpy, torch or Python itself (a broadcast error, an operator on the
+wrong type), which means the toolkit let a bad value through, and hiding that behind one
 line would hide the bug. Ctrl-C (``KeyboardInterrupt``) ends any command with the line
 ``parareal COMMAND: interrupted`` and exit status 130; a closed output pipe
 (``parareal models | head -1``) ends it quietly with 141.
@@ -38,13 +37,13 @@ line would hide the bug. Ctrl-C (``KeyboardInterrupt``) ends any command with th
 from __future__ import annotations
 
 import argparse
-import dis
 import gc
 import importlib
 import os
 import sys
 
-from ._common import ArgumentParser, CliError
+from ..errors import CliError, PararealError
+from ._common import ArgumentParser
 
 __all__ = ["main", "build_parser", "expected_failure", "COMMANDS", "CliError"]
 
@@ -58,9 +57,6 @@ _EPILOG = (
     "Exit status: 0 success; 1 a failed check (verify) or a bug (with its traceback); 2 a refused "
     "option or another expected failure (one line on stderr); 130 Ctrl-C."
 )
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_RAISE_OPCODES = {dis.opmap[name] for name in ("RAISE_VARARGS", "RERAISE") if name in dis.opmap}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,24 +82,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _raised_by_the_project(exc: BaseException) -> bool:
-    """Whether ``exc`` left a ``raise`` statement in a file of this package (not numpy, torch, Python)."""
-    tb = exc.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    code = tb.tb_frame.f_code
-    filename = os.path.abspath(code.co_filename)
-    if os.path.commonpath([filename, _PACKAGE_DIR]) != _PACKAGE_DIR:
-        return False
-    return 0 <= tb.tb_lasti < len(code.co_code) and code.co_code[tb.tb_lasti] in _RAISE_OPCODES
-
-
-def _defined_by_the_project(exc: BaseException) -> bool:
-    return any(cls.__module__.split(".")[0] == __name__.split(".")[0] for cls in type(exc).__mro__)
-
-
 def _os_error_message(exc: OSError) -> str:
     reason = getattr(exc, "reason", None)  # urllib's URLError: no network, refused, timeout
     if reason is not None:
@@ -123,7 +101,7 @@ def expected_failure(exc: BaseException) -> str | None:
         The message printed after ``parareal COMMAND: error:``; ``None`` when ``exc`` must
         keep its traceback.
     """
-    if _defined_by_the_project(exc):
+    if isinstance(exc, PararealError):
         return _one_line(str(exc)) or type(exc).__name__
     if isinstance(exc, MemoryError):
         return _one_line(str(exc)) or "out of memory; try a smaller size."
@@ -133,8 +111,6 @@ def expected_failure(exc: BaseException) -> str | None:
         return "out of memory: " + _one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     if isinstance(exc, OSError):
         return _os_error_message(exc)
-    if isinstance(exc, (ValueError, TypeError)) and _raised_by_the_project(exc):
-        return _one_line(str(exc)) or type(exc).__name__
     return None
 
 

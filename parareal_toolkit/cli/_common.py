@@ -6,7 +6,6 @@ Only the standard library is imported here, so building the parser never imports
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -14,6 +13,9 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
+
+from .._io import dumps_strict
+from ..errors import CliError
 
 __all__ = [
     "CliError",
@@ -31,10 +33,6 @@ __all__ = [
     "Progress",
     "format_table",
 ]
-
-
-class CliError(Exception):
-    """A user error detected while running a command: reported in one line, exit status 2."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -175,23 +173,12 @@ def write_json(option: str, path: str, payload: Any, *, indent: int = 2) -> None
     NaN and infinities are not JSON: they are written as ``null`` (``NaN`` would make the file
     unreadable by strict parsers).
     """
-    text = json.dumps(_finite_or_null(payload), indent=indent, default=str, allow_nan=False)
+    text = dumps_strict(payload, indent=indent)
     try:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
     except OSError as exc:
         raise CliError(f"cannot write {option} file {path!r}: {exc.strerror or exc}") from None
-
-
-def _finite_or_null(value: Any) -> Any:
-    """``value`` with every non-finite float (also inside lists and dicts) replaced by ``None``."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_null(v) for v in value]
-    return value
 
 
 class Progress:

@@ -199,7 +199,7 @@ def run_steppers(args: argparse.Namespace) -> int:
     from ..driver import IterationInfo, parareal
     from ..ode.nonlinear_theory import fine_lipschitz_estimate, gander_hairer_bound, lipschitz_constants
     from ..propagator import TimeGrid
-    from .ode import _ANNOUNCE_SECONDS, _duration, _json_safe, _save_figure
+    from .ode import _ANNOUNCE_SECONDS, _duration, _save_figure
 
     problem, (fine_default, fine_h, coarse_default, coarse_h) = _build(args)
     grid = TimeGrid.uniform(problem.t_final, args.slices)
@@ -335,7 +335,7 @@ def run_steppers(args: argparse.Namespace) -> int:
             "timing": {"sequential_fine_s": sequential_seconds, "parareal_s": parareal_seconds},
             "rows": rows,
         }
-        write_json("--json", args.json, _json_safe(payload))
+        write_json("--json", args.json, payload)
         print(f"results written to {args.json}")
     if not result.finite or not finite_reference:
         where = f"at iteration {result.nonfinite_iteration}" if not result.finite else "in the reference"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from .._names import CLOCKS, COST_MODELS, SPLIT_NAMES
+from ..errors import InputError
 from ._common import Progress, check_distinct_outputs, check_figure_path, check_output_path, write_json
 
 HELP = "time each part of Parareal ResNet-N (forward+backward) and print the seed's Table 2"
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         on_cuda = torch.device(device).type == "cuda"
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"`--device` must name a torch device; got {device!r} ({exc}).") from None
+        raise InputError(f"`--device` must name a torch device; got {device!r} ({exc}).") from None
     threads = args.threads if args.threads is not None else (None if on_cuda else 1)
     if threads is not None:
         torch.set_num_threads(threads)

@@ -35,6 +35,7 @@ from .._names import (
     SOLVE_IVP_NAMES,
     STEPPER_NAMES,
 )
+from .._resources import available_memory, format_bytes
 from ._common import (
     CliError,
     check_distinct_outputs,
@@ -351,29 +352,6 @@ def _matmul_rate() -> float:
     return _RATE[0]
 
 
-def _available_memory() -> float | None:
-    """Bytes of memory available to a new allocation (``MemAvailable``), or None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _bytes(value: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
-        if value < 1024 or unit == "EiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3g} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.3g} s"
@@ -403,21 +381,21 @@ def _refuse_what_does_not_fit(args: argparse.Namespace, iterations: int) -> Esti
     from ..ode.problems import make_problem
 
     n = _problem_size(args)
-    available = _available_memory()
+    available = available_memory()
     states_bytes = 8.0 * n * (args.slices + 1) * (iterations + 4)
     if available is not None and states_bytes > available:
         raise CliError(
-            f"storing the {iterations + 4} x {args.slices + 1} states of size {n} needs ~{_bytes(states_bytes)}, "
-            f"more than the {_bytes(available)} available; use a smaller --size or fewer --slices or --iterations."
+            f"storing the {iterations + 4} x {args.slices + 1} states of size {n} needs ~{format_bytes(states_bytes)}, "
+            f"more than the {format_bytes(available)} available; use a smaller --size or fewer --slices or --iterations."
         )
     if not args.sparse and available is not None:
         per_matrix = 8.0 * n * n
         dense = 9 if args.fine_substeps is None else 5
         if per_matrix * dense > available:
             raise CliError(
-                f"a dense {n}x{n} A needs ~{_bytes(per_matrix * dense)} ({dense} dense float64 matrices of "
-                f"{_bytes(per_matrix)} for the matrix exponential and the factorisations), more than the "
-                f"{_bytes(available)} available; use --sparse or a smaller --size."
+                f"a dense {n}x{n} A needs ~{format_bytes(per_matrix * dense)} ({dense} dense float64 matrices of "
+                f"{format_bytes(per_matrix)} for the matrix exponential and the factorisations), more than the "
+                f"{format_bytes(available)} available; use --sparse or a smaller --size."
             )
     sized = args.problem in ("heat1d", "heat2d", "advection")
     if args.sparse and not sized:
@@ -429,7 +407,7 @@ def _refuse_what_does_not_fit(args: argparse.Namespace, iterations: int) -> Esti
     cost = estimate(args, probe, n, iterations)
     if available is not None and cost.bytes > available:
         raise CliError(
-            f"this run needs ~{_bytes(cost.bytes)} of memory, more than the {_bytes(available)} available; "
+            f"this run needs ~{format_bytes(cost.bytes)} of memory, more than the {format_bytes(available)} available; "
             f"use {'a smaller --size' if args.sparse else '--sparse or a smaller --size'}."
         )
     if cost.seconds > args.time_limit:
@@ -455,21 +433,6 @@ def _refuse_what_does_not_fit(args: argparse.Namespace, iterations: int) -> Esti
 
 
 # --- the run -----------------------------------------------------------------------------
-
-
-def _finite(value: Any) -> bool:
-    return value is not None and math.isfinite(value)
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` with every NaN or infinity replaced by None: JSON has no such numbers."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    return value
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -695,7 +658,7 @@ def _run(args: argparse.Namespace) -> int:
             "timing": timing,
             "rows": rows,
         }
-        write_json("--json", args.json, _json_safe(payload))
+        write_json("--json", args.json, payload)
         print(f"results written to {args.json}")
     if not result.finite:
         cause = ""

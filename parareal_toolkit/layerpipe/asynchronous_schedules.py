@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 
 from .._validation import check_choice, check_int, check_ints
+from ..errors import InputError
 from .costs import CostProfile
 from .modulo_scheduling import periodic_order, periodic_schedule, static_start
 from .partition import partition_contiguous, partition_layerpipe, partition_replicated
@@ -70,7 +71,7 @@ def _staleness(workers_after: Sequence[int], delays: Sequence[int] | None, per: 
         return list(workers_after)
     out = check_ints(delays, "delays", minimum=0, nonempty=False)
     if len(out) != len(workers_after):
-        raise ValueError(f"`delays` must have {len(workers_after)} entries (one per {per}); got {len(out)}.")
+        raise InputError(f"`delays` must have {len(workers_after)} entries (one per {per}); got {len(out)}.")
     return out
 
 
@@ -227,7 +228,7 @@ def layerpipe_schedule(
     plan = None
     if scheduler == "periodic":
         if steps < max(stale) + 2:
-            raise ValueError(
+            raise InputError(
                 f"`steps` must be at least {max(stale) + 2} with scheduler='periodic' (the last step must "
                 f"carry every delayed-gradient dependence, the longest spans {max(stale) + 1} steps); got {steps}."
             )

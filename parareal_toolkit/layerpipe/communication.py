@@ -42,6 +42,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, overload
 
 from .._validation import check_choice, check_int, check_real
+from ..errors import InputError, InputTypeError
 from .costs import CostProfile
 from .engine import Trace, simulate
 from .schedule_builders import SCHEDULES, build_schedule
@@ -345,7 +346,7 @@ def evaluate_on_network(
     """
     name = check_choice(name, "schedule", SCHEDULES)
     if not isinstance(network, Network):
-        raise TypeError(f"`network` must be a Network; got {type(network).__name__}.")
+        raise InputTypeError(f"`network` must be a Network; got {type(network).__name__}.")
     timed = timed_profile(profile, samples=samples, macs_per_second=macs_per_second)
 
     def simulate_on(sched: Schedule, net: Network) -> Trace:
@@ -370,7 +371,7 @@ def evaluate_on_network(
     sched, trace, seconds = run(network, steps)
     _, _, compute = run(Network(bytes_per_element=network.bytes_per_element), steps)
     if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"schedule {name!r} at P={processors} measured {seconds!r} s per micro-batch.")
+        raise InputError(f"schedule {name!r} at P={processors} measured {seconds!r} s per micro-batch.")
     info = sched.info
     allreduce = 0.0
     if info.replicas is not None and info.stages is not None:

@@ -15,6 +15,7 @@ from typing import Any, Literal, overload
 
 from .._names import LAYERPIPE_SCHEDULERS
 from .._validation import check_callable, check_choice, check_ints
+from ..errors import InputError
 from .costs import CostProfile
 from .engine import Trace, simulate
 from .folding import iteration_bound
@@ -179,7 +180,7 @@ def _evaluate_one(
         comm = sched.communication_volume() / sched.microbatches
         row = dict(makespan=trace.makespan, bubble_fraction=trace.bubble_fraction)
     if not (math.isfinite(cycles) and cycles > 0):
-        raise ValueError(
+        raise InputError(
             f"schedule {name!r} at P={processors} measured {cycles!r} cycles per micro-batch: the "
             f"costs (total {profile.total:.3g}) and `latency` ({latency:.3g}) must keep every time "
             "positive and finite in float64."
@@ -207,7 +208,7 @@ def _simulate_finite(sched: Any, latency: float, bandwidth: float) -> Trace:
     """:func:`.engine.simulate`, refusing a run whose times overflow float64 (costs or latency near 1e308)."""
     trace = simulate(sched, latency=latency, bandwidth=bandwidth)
     if not math.isfinite(trace.makespan):
-        raise ValueError(
+        raise InputError(
             f"the simulated times overflow float64 (makespan {trace.makespan!r}): the costs and "
             f"`latency` ({latency:.3g}) are too large; scale them down."
         )

@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 from .._names import NETWORK_NAMES
 from .._validation import check_choice, check_int, check_real
+from ..errors import InputError, InputTypeError
 
 __all__ = [
     "LayerCost",
@@ -100,7 +101,7 @@ class CostProfile:
 
     def __post_init__(self):
         if len(self.layers) == 0:
-            raise ValueError(f"cost profile {self.name!r} must have at least one layer; got 0.")
+            raise InputError(f"cost profile {self.name!r} must have at least one layer; got 0.")
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -169,7 +170,7 @@ def profile_from_costs(
         ("sizes", sizes),
     ):
         if seq is not None and len(seq) != n:
-            raise ValueError(f"`{arg}` must have {n} entries (one per layer, like `forward`); got {len(seq)}.")
+            raise InputError(f"`{arg}` must have {n} entries (one per layer, like `forward`); got {len(seq)}.")
     update = [0.0] * n if update is None else list(update)
     sizes = [1.0] * n if sizes is None else list(sizes)
     layers = tuple(
@@ -250,7 +251,7 @@ def profile_from_sequential(
     import torch.nn as nn
 
     if not isinstance(model, nn.Module):
-        raise TypeError(f"`model` must be a torch.nn.Module; got {type(model).__name__}.")
+        raise InputTypeError(f"`model` must be a torch.nn.Module; got {type(model).__name__}.")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     records: list[tuple[nn.Module, tuple, tuple]] = []
     hooks = []
@@ -285,7 +286,7 @@ def profile_from_sequential(
             and type(module).__name__ not in _ELEMENTWISE
             and any(True for _ in module.parameters(recurse=False))
         ):
-            raise TypeError(f"cannot count MACs of parametrised layer {type(module).__name__}.")
+            raise InputTypeError(f"cannot count MACs of parametrised layer {type(module).__name__}.")
         if start_new:
             groups.append(
                 dict(
@@ -440,7 +441,7 @@ def resnet_profile(depth: int = 18, *, image_size: int = 224, num_classes: int =
         101: torchvision.models.resnet101,
     }
     if depth not in builders:
-        raise ValueError(f"`depth` must be one of {sorted(builders)}; got {depth!r}.")
+        raise InputError(f"`depth` must be one of {sorted(builders)}; got {depth!r}.")
     with torch.device("meta"):
         model = builders[depth](num_classes=num_classes)
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from .._validation import check_int, check_real
+from ..errors import InputError
 
 __all__ = ["Edge", "max_cycle_ratio"]
 
@@ -76,7 +77,7 @@ def max_cycle_ratio(num_nodes: int, edges: Iterable[Edge], node_time: Sequence[f
     total = float(times.sum() + sum(c for *_, c in edges))
     hi = total + 1.0
     if has_cycle_above(hi * (1 + 1e-9) + 1.0):
-        raise ValueError("the dependency graph has a cycle without delay (deadlock).")
+        raise InputError("the dependency graph has a cycle without delay (deadlock).")
     if not has_cycle_above(0.0 if total > 0 else -1.0):
         return 0.0
     lo = 0.0

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._validation import check_callable, check_int, check_ints, check_real
+from ..errors import InputError, InputTypeError
 
 __all__ = ["DelayedGradientTrainer", "pipedream_delays"]
 
@@ -62,11 +63,11 @@ class DelayedGradientTrainer:
         import torch
 
         if not isinstance(self.model, torch.nn.Sequential):
-            raise TypeError(f"`model` must be a torch.nn.Sequential; got {type(self.model).__name__}.")
+            raise InputTypeError(f"`model` must be a torch.nn.Sequential; got {type(self.model).__name__}.")
         n = len(self.model)
         delays = check_ints(self.delays, "delays", minimum=0, nonempty=False)
         if len(delays) != n:
-            raise ValueError(f"`delays` must have {n} entries (one per layer of `model`); got {len(delays)}.")
+            raise InputError(f"`delays` must have {n} entries (one per layer of `model`); got {len(delays)}.")
         self.lr = check_real(self.lr, "lr", minimum=0, strict=True)
         check_callable(self.loss_fn, "loss_fn")
         self.delays = delays

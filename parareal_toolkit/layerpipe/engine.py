@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .._validation import check_real
+from ..errors import InputError
 from .task_graph import Dependency, Schedule, Task
 
 __all__ = ["Trace", "simulate"]
@@ -162,10 +163,10 @@ def simulate(schedule: Schedule, *, latency: float = 0.0, bandwidth: float = mat
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict=True, finite=False)
     for task, cost in schedule.cost.items():
         if not (cost >= 0 and math.isfinite(cost)):
-            raise ValueError(f"cost of task {task} must be a finite number >= 0; got {cost!r}.")
+            raise InputError(f"cost of task {task} must be a finite number >= 0; got {cost!r}.")
     schedule.validate()
     if (schedule.order is None) == (schedule.priority is None):
-        raise ValueError("a schedule needs exactly one of `order` and `priority`.")
+        raise InputError("a schedule needs exactly one of `order` and `priority`.")
 
     dependents: dict[Task, list[tuple[Task, Dependency]]] = {t: [] for t in schedule.cost}
     missing: dict[Task, int] = {}
@@ -234,7 +235,7 @@ def simulate(schedule: Schedule, *, latency: float = 0.0, bandwidth: float = mat
                     seq += 1
     if len(start) != len(schedule.cost):
         stuck = sorted(set(schedule.cost) - set(start))[:5]
-        raise ValueError(
+        raise InputError(
             f"schedule {schedule.name!r} deadlocks: its order contradicts its "
             f"dependencies (never started: {', '.join(map(str, stuck))}, ...)."
         )

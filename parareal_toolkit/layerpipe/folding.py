@@ -26,6 +26,7 @@ import math
 from collections.abc import Sequence
 
 from .._validation import check_int, check_real
+from ..errors import InputError
 from .cycle_ratio import Edge, max_cycle_ratio
 from .task_graph import Schedule, Task
 
@@ -80,7 +81,7 @@ def fold(
                 )
     if order is not None:
         if order_steps is None:
-            raise ValueError("`order_steps` must be given with `order`.")
+            raise InputError("`order_steps` must be given with `order`.")
         lo, hi = order_steps
         for row in order:
             inside = [t for t in row if lo <= t.microbatch <= hi]
@@ -104,7 +105,7 @@ def folded_period(schedule: Schedule, **fold_options) -> float:
 
 def _middle_steps(schedule: Schedule, name: str) -> list[int]:
     if not schedule.asynchronous:
-        raise ValueError(f"`{name}` needs an asynchronous schedule; {schedule.name!r} is synchronous.")
+        raise InputError(f"`{name}` needs an asynchronous schedule; {schedule.name!r} is synchronous.")
     return sorted({t.microbatch for t in schedule.cost})
 
 
@@ -144,7 +145,7 @@ def cyclic_period(schedule: Schedule, *, latency: float = 0.0, bandwidth: float 
     latency = check_real(latency, "latency", minimum=0)
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict=True, finite=False)
     if schedule.order is None:
-        raise ValueError("the schedule has no fixed order to fold.")
+        raise InputError("the schedule has no fixed order to fold.")
     n = len(steps)
     return folded_period(
         schedule,

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_real
+from ..errors import InputError
 from .cycle_ratio import max_cycle_ratio
 from .engine import Trace
 from .task_graph import Schedule, Task
@@ -314,7 +315,7 @@ def _bounds(nodes, cost, proc, edges) -> tuple[float, float, dict[int, float]]:
     load = max(loads.values())
     bound = max_cycle_ratio(len(nodes), [(index[u], index[v], d, x) for u, v, d, x in edges], [cost[v] for v in nodes])
     if max(load, bound) <= 0:
-        raise ValueError("the schedule has no work: every cost and transfer time is zero.")
+        raise InputError("the schedule has no work: every cost and transfer time is zero.")
     return load, bound, loads
 
 
@@ -347,22 +348,22 @@ def certified_schedule(
         If ``offset`` misses a task or a constraint fails: the message names it.
     """
     if not schedule.asynchronous:
-        raise ValueError(f"`certified_schedule` needs an asynchronous schedule; {schedule.name!r} is synchronous.")
+        raise InputError(f"`certified_schedule` needs an asynchronous schedule; {schedule.name!r} is synchronous.")
     period = check_real(period, "period", minimum=0, strict=True)
     rtol = check_real(rtol, "rtol", minimum=0)
     nodes, cost, proc, edges = template_graph(schedule, latency=latency, bandwidth=bandwidth)
     missing = [v for v in nodes if v not in offset]
     if missing:
-        raise ValueError(f"`offset` has no start for task {missing[0]} (and {len(missing) - 1} more).")
+        raise InputError(f"`offset` has no start for task {missing[0]} (and {len(missing) - 1} more).")
     load, bound, _ = _bounds(nodes, cost, proc, edges)
     tol = rtol * period
     s = offset
     for u, v, d, x in edges:
         if s[v] < s[u] + cost[u] + x - d * period - tol:
-            raise ValueError(f"dependence {u} -> {v} (delay {d}) fails at period {period!r}.")
+            raise InputError(f"dependence {u} -> {v} (delay {d}) fails at period {period!r}.")
     for i, u in enumerate(nodes):
         if cost[u] > period + tol:
-            raise ValueError(f"task {u} costs {cost[u]!r}, more than the period {period!r}.")
+            raise InputError(f"task {u} costs {cost[u]!r}, more than the period {period!r}.")
         for v in nodes[i + 1 :]:
             if proc[u] != proc[v]:
                 continue
@@ -372,7 +373,7 @@ def certified_schedule(
             else:
                 clash = gap < cost[u] - tol or gap > period - cost[v] + tol
             if clash:
-                raise ValueError(f"tasks {u} and {v} overlap on processor {proc[u]} at period {period!r}.")
+                raise InputError(f"tasks {u} and {v} overlap on processor {proc[u]} at period {period!r}.")
     lower = max(load, bound)
     optimal = period <= lower * (1 + rtol)
     shift = min(s.values())
@@ -418,7 +419,7 @@ def periodic_schedule(
     ('optimal', True)
     """
     if not schedule.asynchronous:
-        raise ValueError(f"`periodic_schedule` needs an asynchronous schedule; {schedule.name!r} is synchronous.")
+        raise InputError(f"`periodic_schedule` needs an asynchronous schedule; {schedule.name!r} is synchronous.")
     latency = check_real(latency, "latency", minimum=0)
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict=True, finite=False)
     time_limit = check_real(time_limit, "time_limit", minimum=0, strict=True)
@@ -557,11 +558,11 @@ def simulated_period(trace: Trace, plan: PeriodicSchedule, *, rtol: float = 1e-6
     final: dict[Template, tuple[int, float]] = {}
     steps = max(t.microbatch for t in sched.cost)
     if steps < 1:
-        raise ValueError("need at least 2 steps to measure a period.")
+        raise InputError("need at least 2 steps to measure a period.")
     for task, start in trace.start.items():
         static = plan.offset[_template(task)] + task.microbatch * plan.period
         if abs(start - static) > tol:
-            raise ValueError(
+            raise InputError(
                 f"task {task} starts at {start!r} in the simulation, not at its static time {static!r}: "
                 "the periodic schedule does not hold."
             )

@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass
 
 from .._validation import check_int
+from ..errors import InputError
 from .costs import CostProfile
 
 __all__ = [
@@ -60,7 +61,7 @@ def check_processors(processors: int, *, limit: int | None = None, what: str = "
     """
     processors = check_int(processors, "processors", minimum=1)
     if limit is not None and processors > limit:
-        raise ValueError(f"`processors` must be at most {limit} (the number of {what}); got {processors}.")
+        raise InputError(f"`processors` must be at most {limit} (the number of {what}); got {processors}.")
     return processors
 
 

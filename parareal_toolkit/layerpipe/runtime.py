@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .._names import RUNTIME_SCHEDULES
 from .._validation import check_choice, check_int, check_timeout
 from ..backends.errors import DEFAULT_TIMEOUT_S
+from ..errors import InputError
 
 if TYPE_CHECKING:
     from torch.distributed.pipelining.schedules import _Action
@@ -120,7 +121,7 @@ def torch_actions(name: str, num_stages: int, microbatches: int) -> dict[int, li
     profile = profile_from_costs([1.0] * num_stages, [1.0] * num_stages, [1.0] * num_stages)
     sched = build_schedule(name, profile, num_stages, microbatches=microbatches)
     if sched.order is None:
-        raise ValueError(f"schedule {name!r} has no fixed order to hand to torch.")
+        raise InputError(f"schedule {name!r} has no fixed order to hand to torch.")
     return {rank: [_Action(t.unit, kinds[t.kind], t.microbatch) for t in row] for rank, row in enumerate(sched.order)}
 
 
@@ -142,16 +143,16 @@ def check_torchrun_environment() -> int:
     """
     missing = [key for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if key not in os.environ]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"pipeline-run must be started by torchrun (environment variable {missing[0]} is not set): {_LAUNCH}."
         )
     world, rank = os.environ["WORLD_SIZE"], os.environ["RANK"]
     if world != "2":
-        raise ValueError(
+        raise InputError(
             f"pipeline-run runs two pipeline stages: launch two processes ({_LAUNCH}); got WORLD_SIZE={world}."
         )
     if rank not in ("0", "1"):
-        raise ValueError(f"`RANK` must be 0 or 1 for WORLD_SIZE=2; got {rank!r}.")
+        raise InputError(f"`RANK` must be 0 or 1 for WORLD_SIZE=2; got {rank!r}.")
     return int(rank)
 
 
@@ -172,7 +173,7 @@ def run(name: str, microbatches: int, out: str, *, timeout: float = DEFAULT_TIME
     name = check_choice(name, "schedule", RUNTIME_SCHEDULES)
     microbatches = check_int(microbatches, "microbatches", minimum=1)
     if EXAMPLE_BATCH % microbatches:
-        raise ValueError(
+        raise InputError(
             f"`microbatches` must divide the example batch of {EXAMPLE_BATCH} samples "
             f"({', '.join(str(m) for m in range(1, EXAMPLE_BATCH + 1) if EXAMPLE_BATCH % m == 0)}); got {microbatches}."
         )

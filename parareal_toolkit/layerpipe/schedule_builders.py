@@ -11,6 +11,7 @@ from typing import Any
 
 from .._names import ASYNCHRONOUS_SCHEDULES, SCHEDULE_NAMES, SYNCHRONOUS_SCHEDULES
 from .._validation import check_choice, check_int
+from ..errors import InputTypeError
 from .asynchronous_schedules import layerpipe_schedule, pipedream_schedule
 from .costs import CostProfile
 from .partition import check_processors
@@ -65,5 +66,5 @@ def build_schedule(
             profile, processors, steps=steps, replicated=name == "pipedream-replicated", **options
         )
     if options:
-        raise TypeError(f"unexpected options for {name!r}: {sorted(options)}.")
+        raise InputTypeError(f"unexpected options for {name!r}: {sorted(options)}.")
     return synchronous_schedule(name, profile, processors, microbatches)

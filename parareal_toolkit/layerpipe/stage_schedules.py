@@ -25,6 +25,7 @@ from typing import Any
 
 from .._names import SYNCHRONOUS_SCHEDULES
 from .._validation import check_choice, check_int
+from ..errors import InputError
 from .costs import CostProfile, StageCost
 from .engine import simulate
 from .partition import check_processors, partition_contiguous
@@ -227,7 +228,7 @@ def synchronous_schedule(name: str, profile: CostProfile, processors: int, micro
     m = check_int(microbatches, "microbatches", minimum=1)
     if name == "sequential":
         if p != 1:
-            raise ValueError(f"`processors` must be 1 for the sequential schedule; got {p}.")
+            raise InputError(f"`processors` must be 1 for the sequential schedule; got {p}.")
         costs = stage_costs(profile, [range(len(profile))])
         return stage_schedule(name, costs, m, split=False, order=[[(k, i) for i in range(m) for k in ("F", "B")]])
     stages = partition_contiguous(profile, p)

@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from ..errors import InputError, SteadyStateNotReached
 from .engine import Trace
 from .folding import folded_period
 from .task_graph import Task
@@ -24,10 +25,6 @@ __all__ = ["SteadyStateNotReached", "steady_state_period"]
 
 Template = tuple[str, int, int]  # (kind, unit, part): a task with its step left out
 Folded = dict[Template, list[tuple[Template, int]]]  # template -> (its dependency's, step delay)
-
-
-class SteadyStateNotReached(ValueError):
-    """The run is too short to show its periodic steady state: simulate more steps."""
 
 
 def _template(task: Task) -> Template:
@@ -138,10 +135,10 @@ def steady_state_period(trace: Trace) -> float:
     """
     by_step, steps, folded = _step_table(trace)
     if len(steps) < 4:
-        raise ValueError(f"need at least 4 steps to measure a period; got {len(steps)}.")
+        raise InputError(f"need at least 4 steps to measure a period; got {len(steps)}.")
     templates = sorted(folded)
     if any(set(by_step[t]) != set(templates) for t in steps) or steps != list(range(len(steps))):
-        raise ValueError("`steady_state_period` needs steps 0..N-1 made of the same tasks.")
+        raise InputError("`steady_state_period` needs steps 0..N-1 made of the same tasks.")
     last = _exact_steps(trace, by_step, steps, folded)
     d_max = max((d for deps in folded.values() for _, d in deps), default=0)
     rows = _realized_rows(trace)

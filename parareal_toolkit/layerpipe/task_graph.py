@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..errors import InputError
 from .costs import StageCost
 from .partition import LayerPipePlacement
 
@@ -149,7 +150,7 @@ class Schedule:
             ``task``, so builders can name it once.
         """
         if task in self.cost:
-            raise ValueError(f"task {task} added twice.")
+            raise InputError(f"task {task} added twice.")
         self.cost[task] = float(cost)
         self.processor[task] = int(processor)
         self.deps[task] = [d if isinstance(d, Dependency) else Dependency(*d) for d in deps]
@@ -210,17 +211,17 @@ class Schedule:
         for task, deps in self.deps.items():
             for dep in deps:
                 if dep.task not in self.cost:
-                    raise ValueError(f"task {task} depends on unknown task {dep.task}.")
+                    raise InputError(f"task {task} depends on unknown task {dep.task}.")
         for task, proc in self.processor.items():
             if not 0 <= proc < self.num_processors:
-                raise ValueError(f"task {task} on processor {proc}; the schedule has {self.num_processors}.")
+                raise InputError(f"task {task} on processor {proc}; the schedule has {self.num_processors}.")
         if self.order is not None:
             seen = [t for row in self.order for t in row]
             if len(seen) != len(set(seen)) or set(seen) != set(self.cost):
-                raise ValueError("`order` must list every task exactly once.")
+                raise InputError("`order` must list every task exactly once.")
             for proc, row in enumerate(self.order):
                 for task in row:
                     if self.processor[task] != proc:
-                        raise ValueError(
+                        raise InputError(
                             f"task {task} is ordered on processor {proc} but assigned to {self.processor[task]}."
                         )

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from torch import nn
 
 from .._validation import check_int, check_ints
+from ..errors import InputError, InputTypeError
 from .network import PararealNetwork
 
 __all__ = [
@@ -64,7 +65,7 @@ def balanced_sizes(num_blocks: int, num_subnetworks: int) -> tuple[int, ...]:
     num_blocks = check_int(num_blocks, "num_blocks", minimum=1)
     num_subnetworks = check_int(num_subnetworks, "num_subnetworks", minimum=1)
     if num_subnetworks > num_blocks:
-        raise ValueError(
+        raise InputError(
             f"`num_subnetworks` must be at most {num_blocks} (the number of blocks); got {num_subnetworks}."
         )
     q, r = divmod(num_blocks, num_subnetworks)
@@ -89,7 +90,7 @@ def split_blocks(blocks: Sequence[nn.Module], sizes: Sequence[int]) -> list[nn.S
     blocks = list(blocks)
     sizes = tuple(check_ints(sizes, "sizes", minimum=1))
     if sum(sizes) != len(blocks):
-        raise ValueError(
+        raise InputError(
             f"`sizes` must add up to the number of blocks, {len(blocks)}; got {sizes!r} (sum {sum(sizes)})."
         )
     groups, start = [], 0
@@ -227,30 +228,30 @@ def to_parareal(
     True
     """
     if not isinstance(model, nn.Sequential):
-        raise TypeError(f"`model` must be an nn.Sequential; got {type(model).__name__}.")
+        raise InputTypeError(f"`model` must be an nn.Sequential; got {type(model).__name__}.")
     num_subnetworks = check_int(num_subnetworks, "num_subnetworks", minimum=1)
     preprocess_layers = check_int(preprocess_layers, "preprocess_layers", minimum=0)
     postprocess_layers = check_int(postprocess_layers, "postprocess_layers", minimum=0)
     for name, factory in (("coarse_factory", coarse_factory), ("preprocess_factory", preprocess_factory)):
         if factory is not None and not callable(factory):
-            raise TypeError(f"`{name}` must be callable; got {factory!r}.")
+            raise InputTypeError(f"`{name}` must be callable; got {factory!r}.")
     num_blocks = len(model) - preprocess_layers - postprocess_layers
     if num_blocks < 1:
-        raise ValueError(
+        raise InputError(
             f"`model` has {len(model)} children, so preprocess_layers={preprocess_layers} and "
             f"postprocess_layers={postprocess_layers} leave no block to split; at least one is needed."
         )
     if num_subnetworks > num_blocks:
-        raise ValueError(
+        raise InputError(
             f"`num_subnetworks` must be at most {num_blocks} (the number of blocks); got {num_subnetworks}."
         )
     if sizes is None:
         sizes = balanced_sizes(num_blocks, num_subnetworks)
     else:
         if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
-            raise TypeError(f"`sizes` must be a sequence of integers; got {sizes!r}.")
+            raise InputTypeError(f"`sizes` must be a sequence of integers; got {sizes!r}.")
         if len(sizes) != num_subnetworks:
-            raise ValueError(f"`sizes` must hold num_subnetworks = {num_subnetworks} entries; got {tuple(sizes)!r}.")
+            raise InputError(f"`sizes` must hold num_subnetworks = {num_subnetworks} entries; got {tuple(sizes)!r}.")
     if copy_model:
         model = copy.deepcopy(model)
     children = list(model)
@@ -264,12 +265,14 @@ def to_parareal(
     for j in range(1, num_subnetworks):
         module = coarse_factory(j, subnetworks[j])
         if not isinstance(module, nn.Module):
-            raise TypeError(f"`coarse_factory` must return an nn.Module; got {type(module).__name__} for j={j}.")
+            raise InputTypeError(f"`coarse_factory` must return an nn.Module; got {type(module).__name__} for j={j}.")
         coarse.append(module)
     guesses = []
     for j in range(2, num_subnetworks + 1):
         module = preprocess_factory(j, preprocess, subnetworks[j - 1])
         if not isinstance(module, nn.Module):
-            raise TypeError(f"`preprocess_factory` must return an nn.Module; got {type(module).__name__} for j={j}.")
+            raise InputTypeError(
+                f"`preprocess_factory` must return an nn.Module; got {type(module).__name__} for j={j}."
+            )
         guesses.append(module)
     return PararealNetwork([preprocess, *guesses], subnetworks, coarse, postprocess, iterations=iterations, form=form)

@@ -66,6 +66,7 @@ from torch import nn
 from .._validation import check_choice, check_int
 from ..backends import Backend, get_backend
 from ..driver import FORMS, parareal
+from ..errors import InputError, InputTypeError
 from .propagators import ModulePropagator
 
 __all__ = ["PararealNetwork"]
@@ -75,12 +76,12 @@ def _module_list(modules, name: str) -> nn.ModuleList:
     if isinstance(modules, nn.ModuleList):
         items = list(modules)
     elif isinstance(modules, (nn.Module, str, bytes)) or not isinstance(modules, Sequence):
-        raise TypeError(f"`{name}` must be a sequence of nn.Module; got {type(modules).__name__}.")
+        raise InputTypeError(f"`{name}` must be a sequence of nn.Module; got {type(modules).__name__}.")
     else:
         items = list(modules)
     for i, module in enumerate(items):
         if not isinstance(module, nn.Module):
-            raise TypeError(f"`{name}[{i}]` must be an nn.Module; got {type(module).__name__}.")
+            raise InputTypeError(f"`{name}[{i}]` must be an nn.Module; got {type(module).__name__}.")
     return modules if isinstance(modules, nn.ModuleList) else nn.ModuleList(items)
 
 
@@ -99,7 +100,7 @@ class _InterfaceShapes:
         # shape of z_j = g^j(...), or z_j - x_{j+1} broadcasts.
         before = self.outputs.get(j - 1)
         if before is not None and _shape(guess) != before:
-            raise ValueError(
+            raise InputError(
                 f"preprocessing C^{j + 1} (preprocess[{j}]) returns shape {_shape(guess)}, but "
                 f"subnetwork g^{j} (subnetworks[{j - 1}]) returns shape {before}; C^{j + 1} "
                 f"guesses the input of g^{j + 1}, so the shapes must be equal."
@@ -132,7 +133,7 @@ class _CoarsePropagator(ModulePropagator):
         out = super().forward(u, j)
         expected = self._shapes.outputs.get(j)
         if expected is not None and _shape(out) != expected:
-            raise ValueError(
+            raise InputError(
                 f"coarse network F^{j} (coarse[{j - 1}]) returns shape {_shape(out)}, but the "
                 f"subnetwork it approximates, g^{j + 1} (subnetworks[{j}]), returns shape "
                 f"{expected}; they must be equal (torch would broadcast the sum silently)."
@@ -218,18 +219,18 @@ class PararealNetwork(nn.Module):
         self.coarse = _module_list(coarse, "coarse")
         n = len(self.subnetworks)
         if n == 0:
-            raise ValueError("`subnetworks` must hold at least one module; got an empty sequence.")
+            raise InputError("`subnetworks` must hold at least one module; got an empty sequence.")
         if len(self.preprocess) != n:
-            raise ValueError(
+            raise InputError(
                 f"`preprocess` must hold one module per subnetwork (C^1..C^N with N = {n}); got {len(self.preprocess)}."
             )
         if len(self.coarse) != n - 1:
-            raise ValueError(
+            raise InputError(
                 f"`coarse` must hold N - 1 = {n - 1} modules (F^1..F^{{N-1}} for N = {n} "
                 f"subnetworks); got {len(self.coarse)}."
             )
         if not isinstance(postprocess, nn.Module):
-            raise TypeError(f"`postprocess` must be an nn.Module; got {type(postprocess).__name__}.")
+            raise InputTypeError(f"`postprocess` must be an nn.Module; got {type(postprocess).__name__}.")
         self.postprocess = postprocess
         self.iterations = iterations
         self.form = form
@@ -346,7 +347,7 @@ class PararealNetwork(nn.Module):
         n = self.num_subnetworks
         chain = _module_list(self.coarse if coarse is None else coarse, "coarse")
         if len(chain) != n - 1:
-            raise ValueError(f"`coarse` must hold N - 1 = {n - 1} modules; got {len(chain)}.")
+            raise InputError(f"`coarse` must hold N - 1 = {n - 1} modules; got {len(chain)}.")
         # C^1(x)..C^N(x) are independent: a parallel sweep like the subnetworks'.
         guesses = runner.map(ModulePropagator(self.preprocess), [x] * n, range(n))
         shapes = _InterfaceShapes()
@@ -367,12 +368,12 @@ class PararealNetwork(nn.Module):
         """Name a wrong input kind, dtype or device before torch raises about ``m1`` and ``m2``."""
         if not isinstance(x, torch.Tensor):
             hint = " (convert it with torch.as_tensor)" if hasattr(x, "__array__") else ""
-            raise TypeError(f"`x` must be a torch.Tensor; got {type(x).__name__}{hint}.")
+            raise InputTypeError(f"`x` must be a torch.Tensor; got {type(x).__name__}{hint}.")
         parameter = next((p for p in self.parameters() if p.is_floating_point() or p.is_complex()), None)
         if parameter is None:
             return
         if x.dtype != parameter.dtype:
-            raise TypeError(
+            raise InputTypeError(
                 f"`x` must have the network's dtype {parameter.dtype}; got {x.dtype} "
                 f"(convert the input with x.to({parameter.dtype}) or the network with .to({x.dtype}))."
             )
@@ -381,7 +382,7 @@ class PararealNetwork(nn.Module):
         if getattr(runner, "name", None) != "devices":
             first = next(iter(self.preprocess[0].parameters()), None)
             if first is not None and x.device != first.device:
-                raise TypeError(
+                raise InputTypeError(
                     f"`x` must be on the device of the network's first module, {first.device}; got {x.device} "
                     f"(move it with x.to({str(first.device)!r}))."
                 )

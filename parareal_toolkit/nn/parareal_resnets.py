@@ -32,6 +32,7 @@ from torch import nn
 
 from .._names import SPLIT_NAMES, SPLIT_OBJECTIVES
 from .._validation import check_choice, check_int, check_ints
+from ..errors import InputError, InputTypeError
 from .network import PararealNetwork
 from .resnet import (
     STEM_CHANNELS,
@@ -205,7 +206,7 @@ def _unit_counts(counts: Iterable[int], name: str, *, minimum: int) -> list[int]
         counts = list(counts)
         for i, count in enumerate(counts):
             if isinstance(count, numbers.Real) and not isinstance(count, numbers.Integral):
-                raise ValueError(f"`{name}[{i}]` must be a whole number of units; got {count!r}.")
+                raise InputError(f"`{name}[{i}]` must be a whole number of units; got {count!r}.")
     return check_ints(counts, name, minimum=minimum, nonempty=False)
 
 
@@ -225,9 +226,9 @@ def unit_count_bound(subnetwork_units: Iterable[int], coarse_units: Iterable[int
     sub = _unit_counts(subnetwork_units, "subnetwork_units", minimum=1)
     coarse = _unit_counts(coarse_units, "coarse_units", minimum=0)
     if not sub:
-        raise ValueError("`subnetwork_units` must hold at least one count; got none.")
+        raise InputError("`subnetwork_units` must hold at least one count; got none.")
     if len(coarse) != len(sub) - 1:
-        raise ValueError(
+        raise InputError(
             f"`coarse_units` must hold N - 1 = {len(sub) - 1} counts (one per coarse network); got {len(coarse)}."
         )
     return sum(sub) / (max(sub) + sum(coarse))
@@ -302,15 +303,17 @@ def _cost_table(shapes: Iterable[UnitSpec], unit_costs: UnitCosts | None) -> tup
     if unit_costs is None:
         unit_costs = unit_multiply_adds
     elif not (callable(unit_costs) or isinstance(unit_costs, Mapping)):
-        raise TypeError(f"`unit_costs` must be a mapping or a function of a UnitSpec; got {type(unit_costs).__name__}.")
+        raise InputTypeError(
+            f"`unit_costs` must be a mapping or a function of a UnitSpec; got {type(unit_costs).__name__}."
+        )
     table: list[tuple[UnitSpec, float]] = []
     for spec in dict.fromkeys(shapes):
         try:
             cost = unit_costs[spec] if isinstance(unit_costs, Mapping) else unit_costs(spec)
         except KeyError:
-            raise ValueError(f"`unit_costs` has no cost for the unit shape {spec}.") from None
+            raise InputError(f"`unit_costs` has no cost for the unit shape {spec}.") from None
         if isinstance(cost, bool) or not isinstance(cost, numbers.Real) or not math.isfinite(cost) or cost < 0:
-            raise ValueError(f"`unit_costs` must give finite nonnegative costs; got {cost!r} for {spec}.")
+            raise InputError(f"`unit_costs` must give finite nonnegative costs; got {cost!r} for {spec}.")
         table.append((spec, float(cost)))
     return tuple(table)
 
@@ -466,7 +469,7 @@ class PararealResNet(PararealNetwork):
     ):
         super().__init__(preprocess, subnetworks, coarse, postprocess, iterations=iterations, form=form)
         if not isinstance(plan, PararealResNetPlan):
-            raise TypeError(f"`plan` must be a PararealResNetPlan; got {type(plan).__name__}.")
+            raise InputTypeError(f"`plan` must be a PararealResNetPlan; got {type(plan).__name__}.")
         self.plan = plan
 
 
@@ -515,7 +518,7 @@ def parareal_resnet_from(
     """
 
     if not isinstance(resnet, PreActResNet):
-        raise TypeError(f"`resnet` must be a PreActResNet; got {type(resnet).__name__}.")
+        raise InputTypeError(f"`resnet` must be a PreActResNet; got {type(resnet).__name__}.")
     plan = parareal_resnet_plan(
         resnet.depth, num_subnetworks=num_subnetworks, coarse_units=coarse_units, split=split, unit_costs=unit_costs
     )
@@ -683,7 +686,7 @@ def _check_num_subnetworks(num_subnetworks: object, total: int) -> int:
     if (n - 1) * ceil_div(total, n) >= total:
         # k = total always fits ((k - 1) * 1 < total); the largest fitting k < n is near n
         largest = next(k for k in range(min(n - 1, total), 0, -1) if (k - 1) * ceil_div(total, k) < total)
-        raise ValueError(
+        raise InputError(
             f"`num_subnetworks` must leave every subnetwork at least one of the {total} units "
             f"(blocks of ceil({total}/N)); the largest such N below {n} is {largest}; got {n}."
         )

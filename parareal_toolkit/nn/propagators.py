@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from torch import nn
 
 from .._validation import check_int
+from ..errors import InputError, InputTypeError
 from ..propagator import check_slice
 
 __all__ = ["ModulePropagator"]
@@ -56,17 +57,17 @@ class ModulePropagator(nn.Module):
         super().__init__()
         first_slice = check_int(first_slice, "first_slice", minimum=0)
         if isinstance(modules, nn.Module) and not isinstance(modules, nn.ModuleList):
-            raise TypeError(
+            raise InputTypeError(
                 f"`modules` must be an iterable of nn.Module (one per slice), not a single {type(modules).__name__}."
             )
         if not isinstance(modules, nn.ModuleList):
             modules = list(modules)
             for i, module in enumerate(modules):
                 if not isinstance(module, nn.Module):
-                    raise TypeError(f"`modules[{i}]` must be an nn.Module; got {type(module).__name__}.")
+                    raise InputTypeError(f"`modules[{i}]` must be an nn.Module; got {type(module).__name__}.")
             modules = nn.ModuleList(modules)
         if first_slice + len(modules) < 1:
-            raise ValueError("`modules` must hold at least one module (a propagator covers at least one slice); got 0.")
+            raise InputError("`modules` must hold at least one module (a propagator covers at least one slice); got 0.")
         self.blocks = modules
         self.first_slice = int(first_slice)
 

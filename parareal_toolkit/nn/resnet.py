@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from .._validation import check_int
+from ..errors import InputError
 
 __all__ = [
     "PreActBottleneck",
@@ -85,7 +86,7 @@ class UnitSpec:
 def _check_depth(depth) -> int:
     depth = check_int(depth, "depth")
     if depth < 11 or (depth - 2) % 9:
-        raise ValueError(f"`depth` must be 9n + 2 with n >= 1 (11, 20, 29, ..., 1001); got {depth}.")
+        raise InputError(f"`depth` must be 9n + 2 with n >= 1 (11, 20, 29, ..., 1001); got {depth}.")
     return (depth - 2) // 9
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .._validation import check_callable, check_int, check_real_array
+from ..errors import InputError, InputTypeError
 
 __all__ = ["balanced_partition", "virtual_time_partition"]
 
@@ -151,14 +152,14 @@ def _ranges(sizes: Sequence[int]) -> list[range]:
 def _checked_costs(costs: Sequence[float], num_parts: int) -> tuple[np.ndarray, int]:
     values = check_real_array(costs, "costs")
     if values.ndim != 1:
-        raise ValueError(f"`costs` must be a flat sequence of numbers; got shape {values.shape}.")
+        raise InputError(f"`costs` must be a flat sequence of numbers; got shape {values.shape}.")
     if (values < 0).any():
-        raise ValueError(
+        raise InputError(
             f"`costs` must be nonnegative; got {values[values < 0][0]!r} at index {int((values < 0).argmax())}."
         )
     num_parts = check_int(num_parts, "num_parts", minimum=1)
     if num_parts > len(values):
-        raise ValueError(f"`num_parts` must be at most the number of layers, {len(values)}; got {num_parts}.")
+        raise InputError(f"`num_parts` must be at most the number of layers, {len(values)}; got {num_parts}.")
     return values, num_parts
 
 
@@ -245,9 +246,11 @@ def virtual_time_partition(
     def _coarse(start: int, stop: int) -> float:
         cost = coarse_cost(start, stop)
         if isinstance(cost, bool) or not isinstance(cost, (int, float, np.floating, np.integer)):
-            raise TypeError(f"`coarse_cost` must return a number; got {type(cost).__name__} for ({start}, {stop}).")
+            raise InputTypeError(
+                f"`coarse_cost` must return a number; got {type(cost).__name__} for ({start}, {stop})."
+            )
         if not math.isfinite(cost) or cost < 0:
-            raise ValueError(f"`coarse_cost` must be finite and nonnegative; got {cost!r} for ({start}, {stop}).")
+            raise InputError(f"`coarse_cost` must be finite and nonnegative; got {cost!r} for ({start}, {stop}).")
         return float(cost)
 
     minmax = balanced_partition(values.tolist(), num_parts)

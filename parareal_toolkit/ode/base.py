@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_real_array
+from ..errors import InputError, InputTypeError
 from ..propagator import TimeGrid, check_slice
 from .linear import LinearODE
 
@@ -39,9 +40,9 @@ class LinearSlicePropagator:
 
     def __init__(self, ode: LinearODE, grid: TimeGrid):
         if not isinstance(ode, LinearODE):
-            raise TypeError(f"`ode` must be a LinearODE; got {type(ode).__name__}.")
+            raise InputTypeError(f"`ode` must be a LinearODE; got {type(ode).__name__}.")
         if not isinstance(grid, TimeGrid):
-            raise TypeError(f"`grid` must be a TimeGrid; got {type(grid).__name__}.")
+            raise InputTypeError(f"`grid` must be a TimeGrid; got {type(grid).__name__}.")
         self.ode = ode
         self.grid = grid
         self._sparse = ode.is_sparse
@@ -65,7 +66,7 @@ class LinearSlicePropagator:
     def validate_state(self, u, name: str = "u") -> None:
         """Raise ``ValueError``/``TypeError`` naming ``name`` unless ``u`` is a real, finite (m,) array."""
         if not isinstance(u, np.ndarray):
-            raise TypeError(f"`{name}` must be a numpy array; got {type(u).__name__}.")
+            raise InputTypeError(f"`{name}` must be a numpy array; got {type(u).__name__}.")
         check_real_array(u, name, shape=(self.ode.size,))
 
     def prepare(self) -> LinearSlicePropagator:
@@ -90,7 +91,7 @@ class LinearSlicePropagator:
         if u.dtype.kind not in "fiu":
             check_real_array(u, name, finite=False)  # raises the message for complex and other kinds
         if u.shape != (self._size,):
-            raise ValueError(f"`{name}` must have shape ({self._size},); got {u.shape}.")
+            raise InputError(f"`{name}` must have shape ({self._size},); got {u.shape}.")
         return u.astype(float, copy=False)
 
     def _factor_for(self, j: int):
@@ -128,7 +129,7 @@ class LinearSlicePropagator:
             ``[self(u, j) for u, j in zip(states, slices)]``, up to floating-point reordering.
         """
         if len(states) != len(slices):
-            raise ValueError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
+            raise InputError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
         groups: dict[int, list[int]] = {}
         keys, count = self._keys, len(self._keys)
         for position, j in enumerate(slices):

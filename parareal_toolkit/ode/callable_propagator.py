@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._validation import check_callable, check_choice, check_int
+from ..errors import InputError, InputTypeError
 from ..propagator import TimeGrid, check_slice
 
 __all__ = ["CallablePropagator", "CALLABLE_SIGNATURES"]
@@ -79,14 +80,14 @@ class CallablePropagator:
         if signature == "auto":
             count = _positional_count(func)
             if count not in (2, 3):
-                raise TypeError(
+                raise InputTypeError(
                     f"`func` must take (u, j) or (t0, t1, u); got {func!r} with "
                     f"{'variable' if count is None else count} required positional argument(s); "
                     "pass signature='slice' or 'interval'."
                 )
             signature = "slice" if count == 2 else "interval"
         if signature == "interval" and self.grid is None:
-            raise TypeError(
+            raise InputTypeError(
                 f"`grid` must be a TimeGrid for a (t0, t1, u) function (it needs the slice times); got {grid!r}."
             )
         self.signature = signature
@@ -130,7 +131,7 @@ class CallablePropagator:
             One state per pair.
         """
         if len(states) != len(slices):
-            raise ValueError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
+            raise InputError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
         return [self(u, j) for u, j in zip(states, slices)]
 
     def __repr__(self) -> str:

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
 
+from ..errors import InputError
 from ..propagator import TimeGrid
 from .base import LinearSlicePropagator
 from .linear import LinearODE
@@ -72,7 +73,7 @@ class ExactPropagator(LinearSlicePropagator):
             try:
                 return scipy.sparse.linalg.expm_multiply(factor, X.T).T
             except OverflowError:  # its step count ||ΔT A||_1 / θ overflows an integer
-                raise ValueError(
+                raise InputError(
                     f"expm_multiply cannot propagate over this slice: ||ΔT A||_1 = "
                     f"{scipy.sparse.linalg.norm(factor, 1):.3g} would need more steps than an integer "
                     "can count; use shorter slices (more slices or a smaller final time)."

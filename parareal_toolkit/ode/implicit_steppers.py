@@ -23,14 +23,11 @@ import scipy.sparse as sp
 import scipy.sparse.linalg
 
 from .._validation import check_int, check_real
+from ..errors import InputTypeError, NewtonConvergenceError
 from ..propagator import TimeGrid
 from .steppers import TimeStepper
 
 __all__ = ["ImplicitEulerStepper", "TrapezoidStepper", "NewtonConvergenceError"]
-
-
-class NewtonConvergenceError(RuntimeError):
-    """Newton's method did not converge on an implicit step (the step is too long for the nonlinearity)."""
 
 
 class _NewtonStepper(TimeStepper):
@@ -40,7 +37,9 @@ class _NewtonStepper(TimeStepper):
     def __init__(self, ode, grid: TimeGrid, *, substeps: int = 1, newton_tol: float = 1e-12, max_newton: int = 50):
         super().__init__(ode, grid, substeps=substeps)
         if not hasattr(ode, "jacobian"):
-            raise TypeError(f"`ode` must have a `jacobian` method for an implicit stepper; got {type(ode).__name__}.")
+            raise InputTypeError(
+                f"`ode` must have a `jacobian` method for an implicit stepper; got {type(ode).__name__}."
+            )
         self.newton_tol = check_real(newton_tol, "newton_tol", minimum=0, strict=True)
         self.max_newton = check_int(max_newton, "max_newton", minimum=1)
 

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_real_array
+from ..errors import InputError, InputTypeError
 from ._arrays import is_tensor, times_transposed
 
 __all__ = ["LinearODE", "LinearProblem"]
@@ -49,25 +50,25 @@ class LinearODE:
     def __init__(self, A):
         if sp.issparse(A):
             if A.dtype.kind == "c":
-                raise TypeError(_COMPLEX.format(name="A", dtype=A.dtype))
+                raise InputTypeError(_COMPLEX.format(name="A", dtype=A.dtype))
             matrix = sp.csc_matrix(A, dtype=float)
             data = matrix.data
         else:
             try:
                 if np.iscomplexobj(A):  # np.array(A, dtype=float) would drop the imaginary part
-                    raise TypeError(_COMPLEX.format(name="A", dtype=np.asarray(A).dtype))
+                    raise InputTypeError(_COMPLEX.format(name="A", dtype=np.asarray(A).dtype))
                 matrix = np.array(A, dtype=float)
             except (TypeError, ValueError) as exc:
                 if str(exc).startswith("`A`"):
                     raise
-                raise TypeError(f"`A` must be a real matrix; got {type(A).__name__}.") from None
+                raise InputTypeError(f"`A` must be a real matrix; got {type(A).__name__}.") from None
             data = matrix
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-            raise ValueError(f"`A` must be a square matrix; got shape {matrix.shape}.")
+            raise InputError(f"`A` must be a square matrix; got shape {matrix.shape}.")
         if matrix.shape[0] == 0:
-            raise ValueError("`A` must not be empty; got shape (0, 0).")
+            raise InputError("`A` must not be empty; got shape (0, 0).")
         if not np.all(np.isfinite(data)):
-            raise ValueError("`A` must be finite; it contains NaN or infinite entries.")
+            raise InputError("`A` must be finite; it contains NaN or infinite entries.")
         self._A = matrix
         self._tensor_cache: dict = {}
 

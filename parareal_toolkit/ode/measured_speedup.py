@@ -41,6 +41,7 @@ import numpy as np
 from .._validation import check_int, check_ints, check_real
 from ..backends import ProcessBackend
 from ..driver import IterationInfo, parareal
+from ..errors import InputError, InputTypeError
 from ..propagator import TimeGrid, propagate_sequentially
 from ..results import results_table
 from .implicit_euler import ImplicitEulerPropagator
@@ -91,7 +92,7 @@ def modelled_speedup(
     w = check_int(workers, "workers", minimum=1)
     share = check_real(core_share, "core_share", minimum=0, strict=True)
     if share > 1:
-        raise ValueError(f"`core_share` must be at most 1 (a whole core per worker); got {core_share!r}.")
+        raise InputError(f"`core_share` must be at most 1 (a whole core per worker); got {core_share!r}.")
     alpha = c_g / c_f
     return 1.0 / ((k + 1) * alpha + k * math.ceil(n / min(w, n)) / (n * share))
 
@@ -350,7 +351,7 @@ def speedup_study(
     True
     """
     if not isinstance(problem, LinearProblem):
-        raise TypeError(f"`problem` must be a LinearProblem; got {type(problem).__name__}.")
+        raise InputTypeError(f"`problem` must be a LinearProblem; got {type(problem).__name__}.")
     n = check_int(slices, "slices", minimum=1)
     fine_substeps = check_int(fine_substeps, "fine_substeps", minimum=1)
     coarse_substeps = check_int(coarse_substeps, "coarse_substeps", minimum=1)
@@ -373,7 +374,7 @@ def speedup_study(
         reference = propagate_sequentially(fine, problem.u0)
         scale = max(float(np.abs(r).max()) for r in reference)
         if not math.isfinite(scale) or scale == 0:
-            raise ValueError(
+            raise InputError(
                 f"the fine solution must be finite and nonzero for a relative tolerance; its largest entry is {scale}."
             )
 
@@ -392,7 +393,7 @@ def speedup_study(
 
         parareal(fine, coarse, problem.u0, backend=pool, callback=watch, store_iterates=False)
         if not math.isfinite(errors[-1]) or errors[-1] > rtol:
-            raise ValueError(
+            raise InputError(
                 f"parareal did not reach rtol={rtol:g} against the fine solution (relative error {errors[-1]:g} "
                 f"after {len(errors) - 1} iteration(s)): no iteration count to time."
             )

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_callable, check_int, check_real_array
+from ..errors import InputTypeError
 from ._arrays import is_tensor
 
 __all__ = ["NonlinearODE", "NonlinearProblem"]
@@ -63,7 +64,7 @@ class NonlinearODE:
         self._size = check_int(size, "size", minimum=1)
         self._jacobian = None if jacobian is None else check_callable(jacobian, "jacobian")
         if not isinstance(vectorized, bool):
-            raise TypeError(f"`vectorized` must be a bool; got {vectorized!r}.")
+            raise InputTypeError(f"`vectorized` must be a bool; got {vectorized!r}.")
         self.vectorized = vectorized
 
     @property

@@ -38,6 +38,7 @@ from scipy.special import comb
 
 from .._validation import check_int, check_real
 from ..driver import max_abs
+from ..errors import InputError, InputTypeError
 from ..propagator import TimeGrid, check_propagator
 
 __all__ = ["gander_hairer_bound", "lipschitz_constants", "logarithmic_norm", "fine_lipschitz_estimate"]
@@ -143,9 +144,9 @@ def lipschitz_constants(
     """
     n = check_propagator(fine, "fine")
     if check_propagator(coarse, "coarse") != n:
-        raise ValueError("`fine` and `coarse` must cover the same slices.")
+        raise InputError("`fine` and `coarse` must cover the same slices.")
     if len(states) not in (n, n + 1):
-        raise ValueError(f"`states` must hold N = {n} or N + 1 states; got {len(states)}.")
+        raise InputError(f"`states` must hold N = {n} or N + 1 states; got {len(states)}.")
     directions = check_int(directions, "directions", minimum=1)
     relative_step = check_real(relative_step, "relative_step", minimum=0, strict=True)
     rng = np.random.default_rng(seed)
@@ -228,9 +229,9 @@ def fine_lipschitz_estimate(ode: Any, grid: TimeGrid, states: Sequence[Any], *, 
     1.0
     """
     if not isinstance(grid, TimeGrid):
-        raise TypeError(f"`grid` must be a TimeGrid; got {type(grid).__name__}.")
+        raise InputTypeError(f"`grid` must be a TimeGrid; got {type(grid).__name__}.")
     if len(states) == 0:
-        raise ValueError("`states` must hold at least one state; got none.")
+        raise InputError("`states` must hold at least one state; got none.")
     mu = max(logarithmic_norm(ode.jacobian(0.0, np.asarray(u, dtype=float))) for u in states)
     steps = grid.steps
     if substeps is None:

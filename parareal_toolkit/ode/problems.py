@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from .._names import INITIAL_NAMES
 from .._validation import check_choice, check_int, check_real, check_real_array
+from ..errors import InputError
 from .linear import LinearODE, LinearProblem
 
 __all__ = [
@@ -224,7 +225,7 @@ def advection_periodic(
     m = check_int(m, "m", minimum=3)
     c = float(speed)
     if not np.isfinite(c):
-        raise ValueError(f"`speed` must be finite; got {speed!r}.")
+        raise InputError(f"`speed` must be finite; got {speed!r}.")
     h = 1.0 / m
     shift = sp.diags([np.ones(m - 1), [1.0]], [1, -(m - 1)], format="csc")
     A = (-c / (2 * h) * (shift - shift.T)).tocsc()
@@ -260,7 +261,7 @@ def damped_oscillator(*, frequency: float = 2.0 * np.pi, damping: float = 0.1, t
     omega = check_real(frequency, "frequency", minimum=0, strict=True)
     zeta = float(damping)
     if not np.isfinite(zeta) or zeta < 0:
-        raise ValueError(f"`damping` must be non-negative and finite; got {damping!r}.")
+        raise InputError(f"`damping` must be non-negative and finite; got {damping!r}.")
     A = np.array([[0.0, 1.0], [-(omega**2), -2.0 * zeta * omega]])
     return LinearProblem(
         name="oscillator",
@@ -360,7 +361,7 @@ def make_problem(
     (16, '2-D heat equation, 4x4 interior points, Dirichlet')
     """
     if name not in PROBLEMS:
-        raise ValueError(f"`name` must be one of {sorted(PROBLEMS)}; got {name!r}.")
+        raise InputError(f"`name` must be one of {sorted(PROBLEMS)}; got {name!r}.")
     kwargs: dict = {}
     if t_final is not None:
         kwargs["t_final"] = t_final
@@ -369,15 +370,15 @@ def make_problem(
         if size is not None:
             kwargs["m"] = size
     elif size is not None:
-        raise ValueError(f"`size` applies only to {list(_SIZED)}; problem {name!r} has a fixed size.")
+        raise InputError(f"`size` applies only to {list(_SIZED)}; problem {name!r} has a fixed size.")
     elif sparse:
-        raise ValueError(f"`sparse` applies only to {list(_SIZED)}; got problem {name!r}.")
+        raise InputError(f"`sparse` applies only to {list(_SIZED)}; got problem {name!r}.")
     if initial is not None:
         if name not in _SIZED:
-            raise ValueError(f"`initial` applies only to {list(_SIZED)}; problem {name!r} has a fixed initial value.")
+            raise InputError(f"`initial` applies only to {list(_SIZED)}; problem {name!r} has a fixed initial value.")
         kwargs["initial"] = check_choice(initial, "initial", INITIAL_NAMES)
     if lam is not None:
         if name != "dahlquist":
-            raise ValueError(f"`lam` applies only to 'dahlquist'; got problem {name!r}.")
+            raise InputError(f"`lam` applies only to 'dahlquist'; got problem {name!r}.")
         kwargs["lam"] = lam
     return PROBLEMS[name](**kwargs)

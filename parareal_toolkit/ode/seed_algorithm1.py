@@ -23,6 +23,7 @@ import numpy as np
 
 from .._validation import check_int
 from ..driver import PararealResult
+from ..errors import InputError
 from ..propagator import TimeGrid, check_propagator, propagate_sequentially
 
 __all__ = ["seed_algorithm1_literal"]
@@ -75,7 +76,7 @@ def seed_algorithm1_literal(
     """
     n = check_propagator(fine, "fine")
     if check_propagator(coarse, "coarse") != n or grid.num_slices != n:
-        raise ValueError(
+        raise InputError(
             f"`fine`, `coarse` and `grid` must have the same number of slices; got "
             f"{n}, {coarse.num_slices} and {grid.num_slices}."
         )

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_int, check_real_array
+from ..errors import InputError, InputTypeError
 from ..propagator import TimeGrid, check_slice
 from ._arrays import constant_like, is_tensor
 
@@ -68,11 +69,11 @@ class TimeStepper:
     def __init__(self, ode: Any, grid: TimeGrid, *, substeps: int = 1):
         for attribute in ("size", "rhs", "rhs_rows"):
             if not hasattr(ode, attribute):
-                raise TypeError(
+                raise InputTypeError(
                     f"`ode` must be a NonlinearODE or LinearODE (with `{attribute}`); got {type(ode).__name__}."
                 )
         if not isinstance(grid, TimeGrid):
-            raise TypeError(f"`grid` must be a TimeGrid; got {type(grid).__name__}.")
+            raise InputTypeError(f"`grid` must be a TimeGrid; got {type(grid).__name__}.")
         self.ode = ode
         self.grid = grid
         self.substeps = check_int(substeps, "substeps", minimum=1)
@@ -102,22 +103,22 @@ class TimeStepper:
         if is_tensor(u):
             self._tensor_state(u, name)
             if not bool(u.isfinite().all()):
-                raise ValueError(f"`{name}` must be finite; got a tensor holding NaN or infinity.")
+                raise InputError(f"`{name}` must be finite; got a tensor holding NaN or infinity.")
             return
         if not isinstance(u, np.ndarray):
-            raise TypeError(f"`{name}` must be a numpy array; got {type(u).__name__}.")
+            raise InputTypeError(f"`{name}` must be a numpy array; got {type(u).__name__}.")
         check_real_array(u, name, shape=(self._size,))
 
     def _tensor_state(self, u, name: str):
         if not self.supports_tensors:
-            raise TypeError(
+            raise InputTypeError(
                 f"`{name}` must be a numpy array for {type(self).__name__} (Newton runs in numpy); "
                 "the explicit steppers (explicit Euler, RK4) also run on torch tensors."
             )
         if u.is_complex() or not u.is_floating_point():
-            raise TypeError(f"`{name}` must be a real floating-point tensor; got dtype {u.dtype}.")
+            raise InputTypeError(f"`{name}` must be a real floating-point tensor; got dtype {u.dtype}.")
         if tuple(u.shape) != (self._size,):
-            raise ValueError(f"`{name}` must have shape ({self._size},); got {tuple(u.shape)}.")
+            raise InputError(f"`{name}` must have shape ({self._size},); got {tuple(u.shape)}.")
         return u
 
     def _state(self, u, name: str):
@@ -127,7 +128,7 @@ class TimeStepper:
         if u.dtype.kind not in "fiu":
             check_real_array(u, name, finite=False)  # raises the message for complex and other kinds
         if u.shape != (self._size,):
-            raise ValueError(f"`{name}` must have shape ({self._size},); got {u.shape}.")
+            raise InputError(f"`{name}` must have shape ({self._size},); got {u.shape}.")
         return u.astype(float, copy=False)
 
     def _advance(self, U: Any, slices: Sequence[int]) -> Any:
@@ -161,7 +162,7 @@ class TimeStepper:
             ``[self(u, j) for u, j in zip(states, slices)]``, up to floating-point reordering.
         """
         if len(states) != len(slices):
-            raise ValueError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
+            raise InputError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
         slices = [check_slice(j, self.num_slices) for j in slices]
         if not slices:
             return []

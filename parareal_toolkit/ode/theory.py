@@ -35,6 +35,7 @@ import scipy.optimize
 from scipy.special import comb
 
 from .._validation import check_choice, check_int, check_real
+from ..errors import InputError, InputTypeError
 from ..propagator import TimeGrid
 from .linear import LinearODE
 
@@ -178,7 +179,7 @@ def modal_decomposition(ode: LinearODE):
     (True, True)
     """
     if not isinstance(ode, LinearODE):
-        raise TypeError(f"`ode` must be a LinearODE; got {type(ode).__name__}.")
+        raise InputTypeError(f"`ode` must be a LinearODE; got {type(ode).__name__}.")
     A = ode.dense()
     if np.array_equal(A, A.T):
         eigenvalues, V = np.linalg.eigh(A)
@@ -249,7 +250,7 @@ def error_bounds(
     check_choice(kind, "kind", BOUND_KINDS)
     iterations = check_int(iterations, "iterations", minimum=0)
     if len(initial_error) != grid.num_slices + 1:
-        raise ValueError(f"`initial_error` must hold N + 1 = {grid.num_slices + 1} arrays; got {len(initial_error)}.")
+        raise InputError(f"`initial_error` must hold N + 1 = {grid.num_slices + 1} arrays; got {len(initial_error)}.")
     eigenvalues, V, V_inv = modal_decomposition(ode)
     n = grid.num_slices
     z = np.outer(eigenvalues, grid.steps)  # modes x slices

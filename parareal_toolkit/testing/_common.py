@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
+from ..errors import InputError
+
 __all__ = ["seeds", "as_strategy"]
 
 
@@ -26,7 +28,7 @@ def as_strategy(value, name: str) -> st.SearchStrategy:
         return value
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         if len(value) == 0:
-            raise ValueError(f"`{name}` must not be an empty sequence.")
+            raise InputError(f"`{name}` must not be an empty sequence.")
         return st.sampled_from(list(value))
     return st.just(value)
 

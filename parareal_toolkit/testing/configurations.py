@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from ..errors import InputError
 from ..nn.conversion import split_blocks
 from ..nn.linear import KINDS, linear_layer, random_input, randomize_, state_shape
 from ..nn.network import PararealNetwork
@@ -140,7 +141,7 @@ def random_block(
         Linear (additive) exactly when ``block="linear"`` without bias or BatchNorm.
     """
     if block not in BLOCKS:
-        raise ValueError(f"`block` must be one of {BLOCKS}; got {block!r}.")
+        raise InputError(f"`block` must be one of {BLOCKS}; got {block!r}.")
 
     def layer():
         return linear_layer(kind, width, width, bias=bias, dtype=dtype, generator=generator)
@@ -191,9 +192,9 @@ class ConfigurationSpec:
             ("coarse", self.coarse, COARSE),
         ):
             if value not in allowed:
-                raise ValueError(f"`{name}` must be one of {allowed}; got {value!r}.")
+                raise InputError(f"`{name}` must be one of {allowed}; got {value!r}.")
         if not self.sizes or min(self.sizes) < 1:
-            raise ValueError(f"`sizes` must be a non-empty tuple of positive integers; got {self.sizes!r}.")
+            raise InputError(f"`sizes` must be a non-empty tuple of positive integers; got {self.sizes!r}.")
 
     @property
     def num_subnetworks(self) -> int:
@@ -344,7 +345,7 @@ class PararealConfiguration:
         f = self.sequential(self.inputs)
         f_tilde = self.network(self.inputs)
         if f_tilde.shape != f.shape:
-            raise ValueError(f"f~ has shape {tuple(f_tilde.shape)} but f has shape {tuple(f.shape)}.")
+            raise InputError(f"f~ has shape {tuple(f_tilde.shape)} but f has shape {tuple(f.shape)}.")
         absolute = float((f_tilde - f).abs().max())
         scale = max(float(f.abs().max()), float(f_tilde.abs().max()))
         return absolute, (absolute / scale if scale > 0 else 0.0)

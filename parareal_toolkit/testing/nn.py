@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
+from ..errors import InputError
 from ..nn.linear import KINDS, linear_network
 from ._common import as_strategy, seeds
 from .configurations import BLOCKS, COARSE, PREPROCESSINGS, ConfigurationSpec, RandomMap
@@ -57,11 +58,11 @@ def splits(draw, num_blocks, *, num_subnetworks=None) -> tuple[int, ...]:
     """
     b = draw(as_strategy(num_blocks, "num_blocks"))
     if b < 1:
-        raise ValueError(f"`num_blocks` must be at least 1; got {b}.")
+        raise InputError(f"`num_blocks` must be at least 1; got {b}.")
     n_strategy = st.integers(1, b) if num_subnetworks is None else as_strategy(num_subnetworks, "num_subnetworks")
     n = draw(n_strategy)
     if not 1 <= n <= b:
-        raise ValueError(f"`num_subnetworks` must be between 1 and num_blocks = {b}; got {n}.")
+        raise InputError(f"`num_subnetworks` must be between 1 and num_blocks = {b}; got {n}.")
     cuts = sorted(draw(st.sets(st.integers(1, b - 1), min_size=n - 1, max_size=n - 1))) if n > 1 else []
     bounds = [0, *cuts, b]
     return tuple(hi - lo for lo, hi in zip(bounds, bounds[1:]))
@@ -227,7 +228,7 @@ def configuration_specs(
         values = [value] if isinstance(value, str) else list(value)
         bad = [v for v in values if v not in allowed]
         if bad:
-            raise ValueError(f"`{name}` must be drawn from {allowed}; got {value!r}.")
+            raise InputError(f"`{name}` must be drawn from {allowed}; got {value!r}.")
     n = draw(as_strategy(num_subnetworks, "num_subnetworks"))
     total = draw(st.integers(n, max(n, max_blocks)))
     sizes = draw(splits(total, num_subnetworks=n))

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .._validation import check_callable, check_int, check_real
+from ..errors import InputError
 from ..nn.linear import KINDS
 from .configurations import PREPROCESSINGS, ConfigurationSpec
 
@@ -226,7 +227,7 @@ def verify_proposition1(
     names = tuple(known) if cases is None else tuple(cases)
     unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise ValueError(f"`cases` must be drawn from {tuple(known)}; got {cases!r}.")
+        raise InputError(f"`cases` must be drawn from {tuple(known)}; got {cases!r}.")
     results = []
     for name in names:
         case = known[name]

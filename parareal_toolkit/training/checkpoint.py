@@ -10,20 +10,18 @@ saving leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._io import atomic_write
+from ..errors import CheckpointError
+
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FORMAT", "REQUIRED_KEYS"]
 
 CHECKPOINT_FORMAT = "parareal_toolkit.training/1"
 REQUIRED_KEYS = ("format", "config", "model", "epoch")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, truncated, corrupt or not one of ours."""
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
@@ -39,18 +37,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
         The path written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format": CHECKPOINT_FORMAT, **state}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb", fsync=True) as f:
+        torch.save(state, f)
     return path
 
 

@@ -39,6 +39,7 @@ from .._names import (
 )
 from .._validation import check_choice, check_int, check_ints, check_real, check_real_array, check_timeout
 from ..backends.errors import DEFAULT_TIMEOUT_S
+from ..errors import InputError, InputTypeError
 
 __all__ = ["TrainConfig", "RUN_DEFINING", "RUN_SETTINGS"]
 
@@ -146,20 +147,20 @@ class TrainConfig:
         for name in _POSITIVE_COUNTS:
             value = check_int(getattr(self, name), name)
             if value < 1:
-                raise ValueError(f"`{name}` must be a positive int; got {value!r}.")
+                raise InputError(f"`{name}` must be a positive int; got {value!r}.")
             setattr(self, name, value)
         for name in ("coarse_units", "train_size", "test_size", "threads", "image_size"):
             if getattr(self, name) is not None:
                 setattr(self, name, check_int(getattr(self, name), name, minimum=1))
         for name in ("train_size", "test_size"):
             if getattr(self, name) is not None and self.dataset not in ("fake", "patterns"):
-                raise ValueError(
+                raise InputError(
                     f"`{name}` sets the size of the synthetic datasets ('fake', 'patterns'); "
                     f"{self.dataset} has a fixed size; got {name}={getattr(self, name)!r}."
                 )
         for name in ("image_size", "mean", "std"):
             if getattr(self, name) is not None and self.dataset != "imagefolder":
-                raise ValueError(
+                raise InputError(
                     f"`{name}` applies to the 'imagefolder' dataset (CIFAR and the synthetic sets fix it); "
                     f"got {name}={getattr(self, name)!r} with dataset {self.dataset!r}."
                 )
@@ -167,7 +168,7 @@ class TrainConfig:
             if getattr(self, name) is not None:
                 values = check_real_array(getattr(self, name), name, shape=(3,))
                 if name == "std" and (values <= 0).any():
-                    raise ValueError(f"`std` must be three positive numbers (one per channel); got {values.tolist()}.")
+                    raise InputError(f"`std` must be three positive numbers (one per channel); got {values.tolist()}.")
                 setattr(self, name, [float(v) for v in values])  # a checkpoint holds plain types only
         self.workers = check_int(self.workers, "workers", minimum=0)
         self.seed = check_int(self.seed, "seed", minimum=0, maximum=_MAX_SEED)
@@ -180,35 +181,35 @@ class TrainConfig:
         for name in _SWITCHES:
             value = getattr(self, name)
             if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"`{name}` must be a bool; got {value!r}.")
+                raise InputTypeError(f"`{name}` must be a bool; got {value!r}.")
             setattr(self, name, bool(value))
         for name in ("data_dir", "output_dir"):  # stored as str: a checkpoint holds plain types only
             value = getattr(self, name)
             if not isinstance(value, (str, os.PathLike)):
-                raise TypeError(f"`{name}` must be a path (str or os.PathLike); got {value!r}.")
+                raise InputTypeError(f"`{name}` must be a path (str or os.PathLike); got {value!r}.")
             setattr(self, name, os.fspath(value))
 
     def _check_placement(self) -> None:
         check_choice(self.placement, "placement", PLACEMENT_NAMES)
         if self.placement != "single" and self.model != "parareal-resnet":
-            raise ValueError(
+            raise InputError(
                 f"`placement` {self.placement!r} splits a parareal network's slices over devices or ranks; "
                 f"it needs model='parareal-resnet'; got model={self.model!r}."
             )
         if self.slice_groups is not None:
             self.slice_groups = check_int(self.slice_groups, "slice_groups", minimum=1)
             if self.placement != "distributed":
-                raise ValueError(
+                raise InputError(
                     f"`slice_groups` (ranks per slice-parallel network) needs placement='distributed'; "
                     f"got slice_groups={self.slice_groups!r} with placement={self.placement!r}."
                 )
         if self.devices is not None:
             if isinstance(self.devices, (str, bytes)) or not isinstance(self.devices, (list, tuple)):
-                raise TypeError(f"`devices` must be a list of device names; got {self.devices!r}.")
+                raise InputTypeError(f"`devices` must be a list of device names; got {self.devices!r}.")
             if not self.devices or not all(isinstance(d, str) and d for d in self.devices):
-                raise ValueError(f"`devices` must be a non-empty list of device names; got {self.devices!r}.")
+                raise InputError(f"`devices` must be a non-empty list of device names; got {self.devices!r}.")
             if self.placement != "devices":
-                raise ValueError(
+                raise InputError(
                     f"`devices` (one per slice) needs placement='devices'; got devices={self.devices!r} "
                     f"with placement={self.placement!r}."
                 )
@@ -239,7 +240,7 @@ class TrainConfig:
             when the two configurations define the same run.
         """
         if not isinstance(saved, TrainConfig):
-            raise TypeError(f"`saved` must be a TrainConfig; got {type(saved).__name__}.")
+            raise InputTypeError(f"`saved` must be a TrainConfig; got {type(saved).__name__}.")
         return {
             name: (getattr(self, name), getattr(saved, name))
             for name in RUN_DEFINING

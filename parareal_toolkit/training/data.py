@@ -42,6 +42,7 @@ from torchvision import datasets, transforms
 from torchvision.datasets.utils import check_integrity, download_and_extract_archive
 
 from .._validation import check_choice, check_int, check_real_array
+from ..errors import DatasetFormatError, DatasetNotFoundError, InputError
 from .class_patterns import ClassPatterns
 
 __all__ = [
@@ -57,14 +58,6 @@ __all__ = [
     "image_folder_spec",
     "image_options",
 ]
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """The dataset is missing or corrupt and ``download`` was not requested, or the download failed."""
-
-
-class DatasetFormatError(ValueError):
-    """A dataset file passed its checksum but does not hold what the format says (the file is named)."""
 
 
 # seconds a download may wait for the server (to connect, or for the next block of data)
@@ -324,7 +317,7 @@ def num_classes_of(dataset: str, data_dir: str | os.PathLike | None = None) -> i
     """
     if dataset == _IMAGE_FOLDER:
         if data_dir is None:
-            raise ValueError("`data_dir` is needed for the classes of the 'imagefolder' dataset; got None.")
+            raise InputError("`data_dir` is needed for the classes of the 'imagefolder' dataset; got None.")
         return len(_image_folder(os.path.abspath(os.fspath(data_dir)), "train", None).classes)
     return _spec(dataset).num_classes
 
@@ -352,7 +345,7 @@ def _triple(values: Sequence[float] | None, name: str, *, positive: bool) -> tup
         return None
     array = check_real_array(values, name, shape=(3,))
     if positive and (array <= 0).any():
-        raise ValueError(f"`{name}` must be three positive numbers (one per channel); got {list(map(float, array))}.")
+        raise InputError(f"`{name}` must be three positive numbers (one per channel); got {list(map(float, array))}.")
     return (float(array[0]), float(array[1]), float(array[2]))
 
 

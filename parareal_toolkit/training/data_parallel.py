@@ -27,6 +27,7 @@ from .._names import DEVICE_NAMES
 from .._validation import check_choice, check_timeout
 from ..backends.distributed import collective, environment_rank, process_group
 from ..backends.errors import DEFAULT_TIMEOUT_S
+from ..errors import InputError
 
 __all__ = ["DataParallelGroup", "data_parallel_group", "resolve_device"]
 
@@ -44,7 +45,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     check_choice(name, "device", DEVICE_NAMES)
     use_cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
     if use_cuda and not torch.cuda.is_available():
-        raise ValueError("`device` is 'cuda' but torch.cuda.is_available() is False.")
+        raise InputError("`device` is 'cuda' but torch.cuda.is_available() is False.")
     return torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
 
 

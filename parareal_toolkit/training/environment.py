@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import InputError, InputTypeError
 from .config import TrainConfig
 
 __all__ = ["RunEnvironment", "run_environment", "seed_everything"]
@@ -119,7 +120,7 @@ class RunEnvironment:
 
     def __init__(self, config: TrainConfig, device: torch.device | str = "cpu"):
         if not isinstance(config, TrainConfig):
-            raise TypeError(f"`config` must be a TrainConfig; got {type(config).__name__}.")
+            raise InputTypeError(f"`config` must be a TrainConfig; got {type(config).__name__}.")
         self.config = config
         self.device = torch.device(device)
         self.stop_requested = False
@@ -130,7 +131,7 @@ class RunEnvironment:
         threads = self.config.threads
         if self.device.type != "cuda":
             if self.config.deterministic and threads not in (None, 1):
-                raise ValueError(
+                raise InputError(
                     f"`threads` must be 1 for a deterministic run on the CPU (torch's CPU kernels sum in an "
                     f"order that depends on the thread count); got threads={threads}."
                 )

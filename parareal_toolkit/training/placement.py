@@ -57,6 +57,7 @@ from torch import nn
 
 from ..backends.devices import DevicesBackend
 from ..backends.distributed import DistributedBackend, DistributedError, collective, slice_owners
+from ..errors import InputError, InputTypeError
 from ..nn.network import PararealNetwork
 from .config import TrainConfig
 from .data_parallel import DataParallelGroup, resolve_device
@@ -164,13 +165,13 @@ def slice_parallel_groups(group: DataParallelGroup, slices: int | None, *, timeo
     """
     world = group.world_size
     if not group.enabled:
-        raise ValueError(
+        raise InputError(
             "placement 'distributed' splits the slices over torchrun's processes; launch with "
             "`torchrun --nproc-per-node R parareal train ...` (R >= 2), or use placement 'single' or 'devices'."
         )
     slices = world if slices is None else slices
     if world % slices:
-        raise ValueError(
+        raise InputError(
             f"`slice_groups` must divide the number of processes ({world}) into data-parallel replicas; got {slices}."
         )
     wait = datetime.timedelta(seconds=timeout)
@@ -311,21 +312,21 @@ def place_for_training(config: TrainConfig, model: nn.Module, group: DataParalle
     network = cast(PararealNetwork, model)  # TrainConfig allows the other placements for parareal-resnet only
     if config.placement == "devices":
         if group.enabled:
-            raise ValueError(
+            raise InputError(
                 "placement 'devices' places the slices in one process; under torchrun use placement "
                 "'distributed' (one slice group per rank) or 'single' (data parallelism)."
             )
         devices = DevicesBackend(slice_device_names(config))
         for device in devices.devices:
             if device.type == "cuda" and not torch.cuda.is_available():
-                raise ValueError(f"`devices` names {device} but torch.cuda.is_available() is False.")
+                raise InputError(f"`devices` names {device} but torch.cuda.is_available() is False.")
         devices.place(network)
         network.backend = devices
         return SlicePlacement("devices", devices.output_device, devices)
     if not isinstance(group, SliceGroups):
-        raise TypeError("placement 'distributed' needs the SliceGroups of parareal_toolkit.training.placement.")
+        raise InputTypeError("placement 'distributed' needs the SliceGroups of parareal_toolkit.training.placement.")
     if group.slices > len(network.subnetworks):
-        raise ValueError(
+        raise InputError(
             f"`slice_groups` ({group.slices}) must not exceed the network's {len(network.subnetworks)} slices "
             "(--subnetworks): a rank would own no slice."
         )

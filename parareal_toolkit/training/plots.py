@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InputError
 from .metrics import read_metrics
 
 if TYPE_CHECKING:
@@ -42,11 +43,11 @@ def plot_training_curves(
 
     runs = list(runs)
     if not runs:
-        raise ValueError("`runs` must name at least one run; got none.")
+        raise InputError("`runs` must name at least one run; got none.")
     if labels is None:
         labels = [Path(r).name if isinstance(r, (str, os.PathLike)) else f"run {i + 1}" for i, r in enumerate(runs)]
     if len(labels) != len(runs):
-        raise ValueError(f"`labels` must have one entry per run ({len(runs)}); got {len(labels)}.")
+        raise InputError(f"`labels` must have one entry per run ({len(runs)}); got {len(labels)}.")
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=figsize)
     for i, (run, label) in enumerate(zip(runs, labels)):
         rows = read_metrics(run) if isinstance(run, (str, os.PathLike)) else list(run)

@@ -24,6 +24,7 @@ import os
 
 import torch
 
+from ..errors import InputError
 from ..nn.resnet import num_units
 
 __all__ = ["training_memory_lower_bound", "device_memory", "check_memory"]
@@ -96,7 +97,7 @@ def check_memory(depth: int, images_per_batch: int, device: torch.device, *, dev
     share = need["total"] / devices
     if have is not None and share > have:
         spread = f", over {devices} devices at least {_gib(int(share))} on one," if devices > 1 else ""
-        raise ValueError(
+        raise InputError(
             f"training depth {depth} ({need['units']:,} residual units) in batches of {images_per_batch} images "
             f"per process needs at least {_gib(need['total'])} (weights, gradients and momentum "
             f"{_gib(need['state'])}, activations {_gib(need['activations'])}){spread} but {where} has "

@@ -19,6 +19,7 @@ from typing import Any
 
 from .._validation import check_callable
 from ..backends.distributed import environment_rank
+from ..errors import InputError, InputTypeError
 from .config import TrainConfig
 from .data_parallel import data_parallel_group
 from .environment import run_environment
@@ -51,13 +52,13 @@ def check_output_dir(path: str | os.PathLike, option: str = "`output_dir`") -> P
     run_dir = Path(path)
     try:
         if run_dir.exists() and not run_dir.is_dir():
-            raise ValueError(f"{option}: {str(run_dir)!r} is a file, not a directory; choose another --output-dir.")
+            raise InputError(f"{option}: {str(run_dir)!r} is a file, not a directory; choose another --output-dir.")
         run_dir.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=run_dir)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise ValueError(
+        raise InputError(
             f"{option}: cannot write in {str(run_dir)!r}: {exc.strerror or exc}; choose another --output-dir."
         ) from None
     return run_dir
@@ -122,16 +123,16 @@ def train(
         JSON).
     """
     if not isinstance(config, TrainConfig):
-        raise TypeError(f"`config` must be a TrainConfig; got {type(config).__name__}.")
+        raise InputTypeError(f"`config` must be a TrainConfig; got {type(config).__name__}.")
     if on_batch_end is not None:
         check_callable(on_batch_end, "on_batch_end")
     if resume and overwrite:
-        raise ValueError("`resume` and `overwrite` contradict each other: continue the run, or start it again.")
+        raise InputError("`resume` and `overwrite` contradict each other: continue the run, or start it again.")
     environment_rank()  # a malformed torchrun environment fails before anything is written
     run_dir = Path(config.output_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if not resume and not overwrite and checkpoint_path.exists():
-        raise ValueError(
+        raise InputError(
             f"{checkpoint_path} already exists; pass --resume to continue that run, --overwrite to start "
             "again from scratch, or choose another --output-dir."
         )
@@ -140,7 +141,7 @@ def train(
         state = load_run_state(checkpoint_path)
         conflicts = config.resume_conflicts(state.config)
         if conflicts:
-            raise ValueError(resume_conflict_message(checkpoint_path, conflicts))
+            raise InputError(resume_conflict_message(checkpoint_path, conflicts))
         config = state.config = config.continuing(state.config)
     check_output_dir(run_dir)
     if not resume:  # a new run: the summary and figure of an earlier one would describe another run

@@ -36,6 +36,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from .._validation import check_callable
 from ..backends.devices import DevicesBackend
+from ..errors import InputError, InputTypeError
 from . import checkpoint
 from .checkpoint import CheckpointError
 from .config import TrainConfig
@@ -104,7 +105,7 @@ class Trainer:
         stop_requested: Callable[[], bool] | None = None,
     ):
         if not isinstance(config, TrainConfig):
-            raise TypeError(f"`config` must be a TrainConfig; got {type(config).__name__}.")
+            raise InputTypeError(f"`config` must be a TrainConfig; got {type(config).__name__}.")
         self.config = config
         self.group = DataParallelGroup(device=resolve_device(config.device)) if group is None else group
         self.device = self.group.device
@@ -142,9 +143,9 @@ class Trainer:
     def _check_fits_the_hardware(self) -> None:
         config, group = self.config, self.group
         if self.device.type != "cuda" and (config.amp != "none" or config.channels_last or config.sync_batchnorm):
-            raise ValueError("--amp bf16, --channels-last and --sync-batchnorm need CUDA; this run is on the CPU.")
+            raise InputError("--amp bf16, --channels-last and --sync-batchnorm need CUDA; this run is on the CPU.")
         if config.batch_size % group.world_size:
-            raise ValueError(
+            raise InputError(
                 f"`batch_size` ({config.batch_size}) must be divisible by the number of processes ({group.world_size})."
             )
         if config.train_size is not None:
@@ -173,7 +174,7 @@ class Trainer:
             described = "; ".join(
                 f"`{k}` is {mine!r} here, {saved!r} in the state" for k, (mine, saved) in conflicts.items()
             )
-            raise ValueError(f"the state to continue belongs to another run: {described}.")
+            raise InputError(f"the state to continue belongs to another run: {described}.")
         try:
             self.model.load_state_dict(state.model)
         except (RuntimeError, KeyError, TypeError) as exc:

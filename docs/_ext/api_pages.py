@@ -26,6 +26,7 @@ PUBLIC_MODULES = (
     ("parareal_toolkit.testing.configurations", "random network configurations and their fixture modules"),
     ("parareal_toolkit.testing.proposition1", "Proposition 1 measured on random configurations"),
     ("parareal_toolkit.plotting", "figures for teaching parareal convergence"),
+    ("parareal_toolkit.errors", "one exception tree: refusals of input, recognised failures, and the rule for bugs"),
     ("parareal_toolkit.results", "the results-file format every benchmark writes and every page shows"),
     ("parareal_toolkit.bench", "the seed's Table 2: per-part gradient time, virtual speedup, unit-count bound"),
     ("parareal_toolkit.cli", "the ``parareal`` command (see also the CLI reference)"),

@@ -165,3 +165,37 @@ def test_arrays_are_accepted_as_state_sequences_and_iterates_come_as_one_array()
     np.testing.assert_array_equal(iterates[-1], as_arrays.states_array())
     with pytest.raises(ValueError, match="store_iterates=False"):
         parareal(fine, coarse, problem.u0, iterations=1, store_iterates=False).iterates_array()
+
+
+def test_a_step_whose_implicit_equation_has_no_root_is_split_not_accepted_worse():
+    # u' = u^2 + 1, u(0) = 0 (u = tan t): the implicit-Euler equation h Y^2 - Y + u + h = 0 has no
+    # real root when 4 h (u + h) > 1, so one step of 1.2 cannot be solved by any Newton; it is
+    # split in halves where (and only where) needed, and every piece solves its own equation.
+    riccati = NonlinearODE(lambda t, u: u**2 + 1, 1, jacobian=lambda t, u: np.array([[2 * u[0]]]), vectorized=True)
+
+    def implicit_euler_root(u, h):  # the root continuous in h -> 0 (the other one is spurious)
+        return (1 - math.sqrt(1 - 4 * h * (u + h))) / (2 * h)
+
+    whole = ImplicitEulerStepper(riccati, TimeGrid([0.0, 0.6]))  # 4 h (u + h) = 1.44: no root
+    halves = ImplicitEulerStepper(riccati, TimeGrid([0.0, 0.6]), substeps=2)
+    y = float(whole(np.array([0.0]), 0)[0])
+    assert whole.step_splits == 1 and halves.step_splits == 0
+    assert y == pytest.approx(implicit_euler_root(implicit_euler_root(0.0, 0.3), 0.3), rel=1e-12)
+    assert y == pytest.approx(float(halves(np.array([0.0]), 0)[0]), rel=1e-12)
+    with pytest.raises(NewtonConvergenceError, match="split 10 times"):
+        ImplicitEulerStepper(riccati, TimeGrid([0.0, 2.0]))(np.array([0.0]), 0)  # tan t leaves at t = pi/2
+
+
+@pytest.mark.parametrize("coarse_substeps", [10, 5])  # h = 0.1 (the gallery's), and one notch coarser
+@pytest.mark.parametrize("perturbation", [0.0, 1e-12])
+def test_van_der_pol_with_an_implicit_coarse_step_survives_a_coarser_step_and_a_perturbed_start(
+    coarse_substeps, perturbation
+):
+    problem = van_der_pol(10.0, t_final=10.0)
+    grid = TimeGrid.uniform(problem.t_final, 10)
+    u0 = problem.u0 * (1 + perturbation)
+    fine = TrapezoidStepper(problem.ode, grid, substeps=50)
+    coarse = ImplicitEulerStepper(problem.ode, grid, substeps=coarse_substeps)
+    reference = propagate_sequentially(fine, u0)
+    result = parareal(fine, coarse, u0, reference=reference, tol=1e-8)
+    assert result.finite and result.errors[-1] <= 1e-8 * max(1.0, float(np.abs(np.array(reference)).max()))

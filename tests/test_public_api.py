@@ -105,6 +105,9 @@ def test_no_module_shares_its_name_with_a_function_it_defines():
 LAYER = {
     "_validation": 0,
     "_names": 0,
+    "errors": 0,
+    "_io": 0,
+    "_resources": 0,
     "propagator": 0,
     "results": 0,
     "backends": 1,

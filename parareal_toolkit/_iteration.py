@@ -6,8 +6,9 @@ the chosen form (looked up in :data:`FORM_UPDATES`) and the recorder's measureme
 (increments, errors, estimates, non-finite states). It stops when the criterion is at most
 ``tol``, at the iterations cap, at the first non-finite iterate, or when the callback raises
 ``StopIteration``. The numerical facts are stated in the module docstring of
-``parareal_toolkit.driver``. Nothing here refuses user input except the two shape checks
-that need a propagator's output.
+``parareal_toolkit.driver``. Nothing here refuses user input except the shape checks that
+need the iterate (guesses against the fine states they stand for, the reference against the
+initial iterate), through :func:`check_same_shape`, which the driver's validation shares.
 """
 
 from __future__ import annotations

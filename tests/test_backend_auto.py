@@ -11,7 +11,7 @@ from hypothesis.extra.numpy import arrays
 
 from parareal_toolkit import TimeGrid, max_abs, parareal, propagate_sequentially
 from parareal_toolkit.backends import AutoBackend, get_backend
-from parareal_toolkit.driver import _slice_norms
+from parareal_toolkit.norms import slice_norms
 from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, heat_1d
 
 
@@ -86,7 +86,7 @@ def test_concatenated_default_norm_equals_the_per_state_norms(pairs):
     half = len(pairs) // 2
     states, others = list(pairs[:half]), list(pairs[half:])
     with np.errstate(all="ignore"):
-        fast = _slice_norms(max_abs, states, others)
+        fast = slice_norms(max_abs, states, others)
         slow = [float(max_abs(a - b)) for a, b in zip(states, others)]
     assert len(fast) == len(slow)
     for f, s in zip(fast, slow):
@@ -106,6 +106,6 @@ def test_default_norm_path_and_a_generic_norm_give_the_same_increments_and_error
 def test_complex_and_mixed_states_take_the_generic_path_with_the_same_values():
     a = [np.array([1 + 1j, 2.0]), np.array([0.5j, -1.0])]
     b = [np.zeros(2, complex), np.ones(2, complex)]
-    assert _slice_norms(max_abs, a, b) == [float(max_abs(x - y)) for x, y in zip(a, b)]
+    assert slice_norms(max_abs, a, b) == [float(max_abs(x - y)) for x, y in zip(a, b)]
     mixed = [np.array([1.0, 2.0]), np.array([1, 2], dtype=np.int64)]
-    assert _slice_norms(max_abs, mixed, [np.zeros(2), np.zeros(2)]) == [2.0, 2.0]
+    assert slice_norms(max_abs, mixed, [np.zeros(2), np.zeros(2)]) == [2.0, 2.0]

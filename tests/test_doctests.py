@@ -22,7 +22,7 @@ OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # the names whose docstrings must carry a runnable example (the list)
 CENTRAL = (
     "parareal_toolkit.driver.parareal",
-    "parareal_toolkit.driver.PararealResult",
+    "parareal_toolkit.parareal_result.PararealResult",
     "parareal_toolkit.propagator.TimeGrid",
     "parareal_toolkit.propagator.propagate_sequentially",
     "parareal_toolkit.ode.exact.ExactPropagator",

@@ -111,6 +111,9 @@ LAYER = {
     "propagator": 0,
     "results": 0,
     "backends": 1,
+    "norms": 0,
+    "parareal_result": 0,
+    "_iteration": 2,
     "driver": 2,
     "__init__": 2,  # the top-level API re-exports the driver
     "ode": 3,
@@ -237,6 +240,14 @@ def test_cli_choices_are_the_library_registries():
         _names.ASYNCHRONOUS_SCHEDULES,
         _names.SCHEDULE_NAMES,
     )
+
+
+def test_the_driver_has_one_update_per_form():
+    from parareal_toolkit import FORMS, _names
+    from parareal_toolkit._iteration import FORM_UPDATES
+
+    assert tuple(FORM_UPDATES) == _names.FORMS
+    assert FORMS is _names.FORMS  # what users see: the tuple of names
 
 
 def test_every_command_lives_in_a_module_named_after_it():

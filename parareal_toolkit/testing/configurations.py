@@ -201,11 +201,6 @@ class ConfigurationSpec:
         """``N = len(sizes)``."""
         return len(self.sizes)
 
-    @property
-    def is_linear(self) -> bool:
-        """Whether every block is linear (bias-free, no activation, no BatchNorm)."""
-        return self.block == "linear" and not self.bias and not self.batchnorm
-
     def describe(self) -> str:
         """A one-line summary, e.g. ``dense w=3 N=2 split=2+1 linear C=random F=exact K=1``.
 

@@ -31,6 +31,8 @@ PUBLIC_MODULES = [
     "parareal_toolkit.testing.nn",
     "parareal_toolkit.testing.configurations",
     "parareal_toolkit.testing.proposition1",
+    "parareal_toolkit.verification.configurations",
+    "parareal_toolkit.verification.proposition1",
     "parareal_toolkit.plotting",
     "parareal_toolkit.results",
     "parareal_toolkit.cli",
@@ -101,10 +103,13 @@ def test_no_module_shares_its_name_with_a_function_it_defines():
 
 # --- layers -------------------------------------------------------------------------------
 
-# propagator -> backends -> driver -> ode/nn -> bench, training, plotting, testing, layerpipe -> cli
+# propagator -> backends -> driver -> ode/nn -> bench, training, plotting, verification, testing, layerpipe -> cli
 LAYER = {
     "_validation": 0,
     "_names": 0,
+    "errors": 0,
+    "_io": 0,
+    "_resources": 0,
     "propagator": 0,
     "results": 0,
     "backends": 1,
@@ -115,6 +120,7 @@ LAYER = {
     "bench": 4,
     "training": 4,
     "plotting": 4,
+    "verification": 4,
     "testing": 4,
     "layerpipe": 4,
     "cli": 5,

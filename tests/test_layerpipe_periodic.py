@@ -12,7 +12,9 @@ from layerpipe_checks import assert_feasible
 
 from parareal_toolkit import cli
 from parareal_toolkit.layerpipe import (
+    PeriodicScheduleInfo,
     Schedule,
+    ScheduleInfo,
     Task,
     certified_schedule,
     evaluate,
@@ -63,6 +65,19 @@ def test_period_is_the_lower_bound_or_reports_its_gap_and_the_simulator_confirms
     if plan.status == "optimal":  # rate-optimal: no schedule of this placement is faster
         assert row["periodic_cycles"] <= row["list_cycles"] * (1 + 1e-9)
         assert row["scheduler"] == "periodic"
+
+
+def test_only_a_periodically_scheduled_run_carries_its_plan():
+    # the basic Schedule/ScheduleInfo know nothing of periodic scheduling (no import circle)
+    profile = profile_from_costs([2, 3, 1], [0, 2, 2], [2, 1, 3])
+    listed = layerpipe_schedule(profile, 2, steps=8, scheduler="list")
+    periodic = layerpipe_schedule(profile, 2, steps=8, scheduler="periodic")
+    assert type(listed.info) is ScheduleInfo and "periodic" not in ScheduleInfo.__dataclass_fields__
+    assert isinstance(periodic.info, PeriodicScheduleInfo)
+    assert periodic.info.periodic == periodic_schedule(layerpipe_schedule(profile, 2, steps=8))
+    assert (periodic.info.placement, periodic.info.staleness) == (listed.info.placement, listed.info.staleness)
+    assert not any(key.startswith("periodic") for key in evaluate("layerpipe", profile, 2, scheduler="list"))
+    assert evaluate("layerpipe", profile, 2, scheduler="periodic")["periodic_status"] == "optimal"
 
 
 def _two_processor_loop(steps: int) -> Schedule:

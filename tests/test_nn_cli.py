@@ -86,6 +86,22 @@ def test_verify_command_module_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_verify_runs_without_hypothesis_and_the_old_testing_names_are_the_same_objects():
+    # what `parareal verify` runs lives in parareal_toolkit.verification; the strategies stay in testing
+    code = (
+        "import sys, parareal_toolkit.verification.proposition1, parareal_toolkit.testing.proposition1, "
+        "parareal_toolkit.testing.configurations; assert 'hypothesis' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from parareal_toolkit.testing import configurations as old_configurations
+    from parareal_toolkit.testing import proposition1 as old_proposition1
+    from parareal_toolkit.verification import configurations, proposition1
+
+    for old, new in ((old_configurations, configurations), (old_proposition1, proposition1)):
+        assert old.__all__ == new.__all__
+        assert all(getattr(old, name) is getattr(new, name) for name in new.__all__)
+
+
 def test_verify_as_a_process(tmp_path):
     # Real process, real exit status, the real command table.
     command = [sys.executable, "-m", "parareal_toolkit.cli"]

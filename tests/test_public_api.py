@@ -31,6 +31,8 @@ PUBLIC_MODULES = [
     "parareal_toolkit.testing.nn",
     "parareal_toolkit.testing.configurations",
     "parareal_toolkit.testing.proposition1",
+    "parareal_toolkit.verification.configurations",
+    "parareal_toolkit.verification.proposition1",
     "parareal_toolkit.plotting",
     "parareal_toolkit.results",
     "parareal_toolkit.cli",
@@ -101,7 +103,7 @@ def test_no_module_shares_its_name_with_a_function_it_defines():
 
 # --- layers -------------------------------------------------------------------------------
 
-# propagator -> backends -> driver -> ode/nn -> bench, training, plotting, testing, layerpipe -> cli
+# propagator -> backends -> driver -> ode/nn -> bench, training, plotting, verification, testing, layerpipe -> cli
 LAYER = {
     "_validation": 0,
     "_names": 0,
@@ -121,6 +123,7 @@ LAYER = {
     "bench": 4,
     "training": 4,
     "plotting": 4,
+    "verification": 4,
     "testing": 4,
     "layerpipe": 4,
     "cli": 5,

@@ -69,6 +69,13 @@ def test_model_is_the_theory_speedup_with_measured_costs():
     assert modelled_speedup(2.0, 0.5, 8, 0, 4) == pytest.approx(4.0)  # K = 0: one coarse sweep
 
 
+def test_modelled_speedup_is_the_theory_speedup_exactly_at_unit_fine_cost():
+    # both call one formula (ode.theory), so they agree bit for bit where alpha = c_G exactly
+    for alpha in (0.0, 0.01, 0.3, 1.7):
+        for n, k, w in [(16, 4, 1), (16, 4, 3), (7, 3, 3), (5, 2, 9), (1, 1, 1)]:
+            assert modelled_speedup(1.0, alpha, n, k, w) == speedup(alpha, n, k, workers=w)
+
+
 @pytest.mark.slow
 def test_study_times_the_first_iteration_that_reaches_the_tolerance():
     problem = heat_2d(6, sparse=True)

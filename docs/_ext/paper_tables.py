@@ -28,7 +28,7 @@ def model_sizes(depth: int = 1001, subnetworks: tuple[int, ...] = (3, 6, 12, 18,
 def proposition1(examples: int = 20, seed: int = 0) -> dict:
     """Proposition 1 on random float64 configurations, as ``parareal verify`` prints it."""
     from parareal_toolkit.cli.verify import SUMMARY_HEADER, summary_cells
-    from parareal_toolkit.testing.proposition1 import verify_proposition1
+    from parareal_toolkit.verification.proposition1 import verify_proposition1
 
     results = verify_proposition1(examples=examples, seed=seed)
     return results_table(

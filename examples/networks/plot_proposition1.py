@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from parareal_toolkit.nn import exact_coarse, linear_network, to_parareal
-from parareal_toolkit.testing.configurations import ConfigurationSpec
-from parareal_toolkit.testing.proposition1 import verify_proposition1
+from parareal_toolkit.verification.configurations import ConfigurationSpec
+from parareal_toolkit.verification.proposition1 import verify_proposition1
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 EXAMPLES = 10 if QUICK else 50
@@ -44,7 +44,7 @@ for n in (2, 3, 6):
 # %%
 # Random configurations of each case
 # ----------------------------------
-# :func:`~parareal_toolkit.testing.proposition1.verify_proposition1` draws random configurations (dense,
+# :func:`~parareal_toolkit.verification.proposition1.verify_proposition1` draws random configurations (dense,
 # 1x1 and 3x3 convolutions, random splits and guesses, float64) and measures the relative
 # gap ``max|f~ - f| / max(max|f|, max|f~|)``; it is what ``parareal verify`` prints.
 results = verify_proposition1(examples=EXAMPLES, seed=0)

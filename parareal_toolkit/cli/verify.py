@@ -49,7 +49,7 @@ SUMMARY_HEADER = ("case", "configuration", "expected", "max |f~ - f|", "max rela
 
 
 def summary_cells(result) -> tuple[str, ...]:
-    """The printed summary of one case's :class:`~parareal_toolkit.testing.proposition1.CaseResult` (also in the docs).
+    """The printed summary of one case's :class:`~parareal_toolkit.verification.proposition1.CaseResult` (also in the docs).
 
     Returns
     -------
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     check_real(args.rtol, "--rtol", minimum=0, strict=True)
     check_output_path("--json", args.json)
 
-    from ..testing.proposition1 import verify_proposition1
+    from ..verification.proposition1 import verify_proposition1
 
     cases = tuple(dict.fromkeys(args.cases)) if args.cases else None
     total = args.examples * (len(cases) if cases else len(VERIFY_CASES))

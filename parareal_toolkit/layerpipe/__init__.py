@@ -83,6 +83,7 @@ from .folding import cyclic_period, iteration_bound
 from .gantt import plot_gantt
 from .modulo_scheduling import (
     PeriodicSchedule,
+    PeriodicScheduleInfo,
     certified_schedule,
     periodic_order,
     periodic_schedule,
@@ -133,6 +134,7 @@ __all__ = [
     "max_cycle_ratio",
     "steady_state_period",
     "PeriodicSchedule",
+    "PeriodicScheduleInfo",
     "periodic_schedule",
     "periodic_order",
     "simulated_period",

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from .._validation import check_choice, check_int, check_ints
 from ..errors import InputError
 from .costs import CostProfile
-from .modulo_scheduling import periodic_order, periodic_schedule, static_start
+from .modulo_scheduling import PeriodicScheduleInfo, periodic_order, periodic_schedule, static_start
 from .partition import partition_contiguous, partition_layerpipe, partition_replicated
 from .stage_schedules import stage_costs
 from .task_graph import Schedule, ScheduleInfo, Task
@@ -177,8 +177,9 @@ def layerpipe_schedule(
     -------
     Schedule
         Asynchronous, list-scheduled oldest step first or in the periodic order. ``info``
-        holds the placement, staleness, weight versions per processor, load bound and,
-        with ``"periodic"``, the :class:`~parareal_toolkit.layerpipe.PeriodicSchedule`.
+        holds the placement, staleness, weight versions per processor and load bound;
+        with ``"periodic"`` it is a :class:`~parareal_toolkit.layerpipe.PeriodicScheduleInfo`
+        whose ``periodic`` is the :class:`~parareal_toolkit.layerpipe.PeriodicSchedule`.
     """
     steps = check_int(steps, "steps", minimum=1)
     scheduler = check_choice(scheduler, "scheduler", ("periodic", "list"))
@@ -223,9 +224,9 @@ def layerpipe_schedule(
     versions = [0] * processors
     for l in range(n):
         versions[place.forward[l]] = max(versions[place.forward[l]], stale[l] + 1)
+    info = ScheduleInfo(placement=place, staleness=tuple(stale), load_bound=max(loads), weight_versions=tuple(versions))
     # not :func:`cyclic_order`: it makes the moved G_l and the split A_l wait on a
     # neighbour's whole cycle (period up to 2x load); the periodic scheduler plans offsets
-    plan = None
     if scheduler == "periodic":
         if steps < max(stale) + 2:
             raise InputError(
@@ -235,11 +236,6 @@ def layerpipe_schedule(
         plan = periodic_schedule(sched, latency=latency, bandwidth=bandwidth, time_limit=time_limit)
         sched.order, sched.priority = periodic_order(sched, plan), None
         sched.release = static_start(sched, plan)
-    sched.info = ScheduleInfo(
-        placement=place,
-        staleness=tuple(stale),
-        load_bound=max(loads),
-        weight_versions=tuple(versions),
-        periodic=plan,
-    )
+        info = PeriodicScheduleInfo(**vars(info), periodic=plan)
+    sched.info = info
     return sched

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 from .._names import LAYERPIPE_SCHEDULERS
@@ -19,9 +20,10 @@ from ..errors import InputError
 from .costs import CostProfile
 from .engine import Trace, simulate
 from .folding import iteration_bound
-from .modulo_scheduling import simulated_period
+from .modulo_scheduling import PeriodicScheduleInfo, simulated_period
 from .schedule_builders import SCHEDULES, build_schedule
 from .steady_state import SteadyStateNotReached, steady_state_period
+from .task_graph import Schedule
 
 __all__ = ["evaluate", "compare", "PAPER_AVERAGE_SPEEDUP", "PAPER_PEAK_SPEEDUP"]
 
@@ -111,14 +113,16 @@ def evaluate(
     """
     name = check_choice(name, "schedule", SCHEDULES)
     scheduler = check_choice(scheduler, "scheduler", LAYERPIPE_SCHEDULERS)
+    run = _Run(name, profile, processors, microbatches, steps, latency, bandwidth)
     if name != "layerpipe":
-        return _evaluate_one(name, profile, processors, microbatches, steps, latency, bandwidth, {}, return_trace)
+        row, trace = _evaluate_one(run, {})
+        return (row, trace) if return_trace else row
     runs = {}
     for chosen in ("periodic", "list") if scheduler == "decide" else (scheduler,):
         options: dict[str, Any] = {"scheduler": chosen}
         if chosen == "periodic":
             options.update(latency=latency, bandwidth=bandwidth, time_limit=time_limit)
-        runs[chosen] = _evaluate_one(name, profile, processors, microbatches, steps, latency, bandwidth, options, True)
+        runs[chosen] = _evaluate_one(run, options)
     # "decide": the periodic schedule unless the list schedule is faster by more than rounding
     best = next(iter(runs))
     if len(runs) == 2:
@@ -128,8 +132,9 @@ def evaluate(
     row = dict(row, scheduler=best)
     for chosen, (other, other_trace) in runs.items():
         row[f"{chosen}_cycles"] = other["cycles_per_microbatch"]
-        plan = other_trace.schedule.info.periodic
-        if plan is not None:
+        info = other_trace.schedule.info
+        if isinstance(info, PeriodicScheduleInfo):
+            plan = info.periodic
             row.update(
                 periodic_period=plan.period,
                 periodic_lower_bound=plan.lower_bound,
@@ -139,20 +144,39 @@ def evaluate(
     return (row, trace) if return_trace else row
 
 
-def _evaluate_one(
-    name: str,
-    profile: CostProfile,
-    processors: int,
-    microbatches: int,
-    steps: int | None,
-    latency: float,
-    bandwidth: float,
-    options: dict[str, Any],
-    return_trace: bool,
-) -> Any:
-    """:func:`evaluate` of one schedule built with ``options``."""
-    sched = build_schedule(name, profile, processors, microbatches=microbatches, steps=steps, **options)
-    trace = _simulate_finite(sched, latency, bandwidth)
+@dataclass(frozen=True)
+class _Run:
+    """What :func:`evaluate` measures: one schedule of ``profile`` on ``processors``, and the links."""
+
+    name: str
+    profile: CostProfile
+    processors: int
+    microbatches: int
+    steps: int | None
+    latency: float
+    bandwidth: float
+
+    def build(self, options: dict[str, Any], steps: int | None) -> Schedule:
+        """The schedule, unrolled over ``steps`` (asynchronous) with the builder ``options``."""
+        return build_schedule(
+            self.name, self.profile, self.processors, microbatches=self.microbatches, steps=steps, **options
+        )
+
+    def simulate(self, sched: Schedule) -> Trace:
+        """:func:`.engine.simulate`, refusing a run whose times overflow float64 (costs or latency near 1e308)."""
+        trace = simulate(sched, latency=self.latency, bandwidth=self.bandwidth)
+        if not math.isfinite(trace.makespan):
+            raise InputError(
+                f"the simulated times overflow float64 (makespan {trace.makespan!r}): the costs and "
+                f"`latency` ({self.latency:.3g}) are too large; scale them down."
+            )
+        return trace
+
+
+def _evaluate_one(run: _Run, options: dict[str, Any]) -> tuple[dict[str, Any], Trace]:
+    """:func:`evaluate` of one schedule built with ``options``: its row and the trace measured."""
+    sched = run.build(options, run.steps)
+    trace = run.simulate(sched)
     row: dict[str, Any]
     if sched.asynchronous:
         cycles = None
@@ -161,16 +185,14 @@ def _evaluate_one(
                 cycles = _period(trace)
                 break
             except SteadyStateNotReached:  # a long transient or a long cycle: unroll more
-                sched = build_schedule(
-                    name, profile, processors, microbatches=microbatches, steps=2 * sched.microbatches, **options
-                )
-                trace = _simulate_finite(sched, latency, bandwidth)
+                sched = run.build(options, 2 * sched.microbatches)
+                trace = run.simulate(sched)
         if cycles is None:
             cycles = _period(trace)
         info = sched.info
         comm = (sched.communication_volume() / sched.microbatches) + info.allreduce_volume
         row = dict(
-            iteration_bound=iteration_bound(sched, latency=latency, bandwidth=bandwidth),
+            iteration_bound=iteration_bound(sched, latency=run.latency, bandwidth=run.bandwidth),
             load_bound=info.load_bound,
             staleness=None if info.staleness is None else list(info.staleness),
             weight_versions=None if info.weight_versions is None else list(info.weight_versions),
@@ -181,38 +203,29 @@ def _evaluate_one(
         row = dict(makespan=trace.makespan, bubble_fraction=trace.bubble_fraction)
     if not (math.isfinite(cycles) and cycles > 0):
         raise InputError(
-            f"schedule {name!r} at P={processors} measured {cycles!r} cycles per micro-batch: the "
-            f"costs (total {profile.total:.3g}) and `latency` ({latency:.3g}) must keep every time "
+            f"schedule {run.name!r} at P={run.processors} measured {cycles!r} cycles per micro-batch: the "
+            f"costs (total {run.profile.total:.3g}) and `latency` ({run.latency:.3g}) must keep every time "
             "positive and finite in float64."
         )
     work = sum(sched.cost.values()) / sched.microbatches
     row.update(
-        schedule=name,
-        processors=processors,
+        schedule=run.name,
+        processors=run.processors,
         cycles_per_microbatch=cycles,
-        utilisation=work / (processors * cycles) if cycles > 0 else 0.0,
+        utilisation=work / (run.processors * cycles) if cycles > 0 else 0.0,
         communication_per_microbatch=comm,
         asynchronous=sched.asynchronous,
         peak_in_flight=max(trace.peak_in_flight()),
     )
-    return (row, trace) if return_trace else row
+    return row, trace
 
 
 def _period(trace: Trace) -> float:
     """The steady-state period of an asynchronous run (of a periodic order, or any other)."""
-    plan = trace.schedule.info.periodic
-    return steady_state_period(trace) if plan is None else simulated_period(trace, plan)
-
-
-def _simulate_finite(sched: Any, latency: float, bandwidth: float) -> Trace:
-    """:func:`.engine.simulate`, refusing a run whose times overflow float64 (costs or latency near 1e308)."""
-    trace = simulate(sched, latency=latency, bandwidth=bandwidth)
-    if not math.isfinite(trace.makespan):
-        raise InputError(
-            f"the simulated times overflow float64 (makespan {trace.makespan!r}): the costs and "
-            f"`latency` ({latency:.3g}) are too large; scale them down."
-        )
-    return trace
+    info = trace.schedule.info
+    return (
+        simulated_period(trace, info.periodic) if isinstance(info, PeriodicScheduleInfo) else steady_state_period(trace)
+    )
 
 
 def compare(

@@ -91,19 +91,6 @@ class Trace:
         """
         return sorted((self.start[t], self.end[t], t) for t, p in self.schedule.processor.items() if p == processor)
 
-    def step_completion(self) -> dict[int, float]:
-        """Time at which the last task of each micro-batch / step ends.
-
-        Returns
-        -------
-        dict of int to float
-            Micro-batch (or step) index -> end of its last task.
-        """
-        done: dict[int, float] = {}
-        for task, t in self.end.items():
-            done[task.microbatch] = max(done.get(task.microbatch, 0.0), t)
-        return done
-
     def peak_in_flight(self) -> list[int]:
         """Per processor: the most micro-batches whose forward has started there while their
         last backward task there has not ended (stashed activations, in micro-batches).

@@ -53,10 +53,11 @@ from .._validation import check_real
 from ..errors import InputError
 from .cycle_ratio import max_cycle_ratio
 from .engine import Trace
-from .task_graph import Schedule, Task
+from .task_graph import Schedule, ScheduleInfo, Task
 
 __all__ = [
     "PeriodicSchedule",
+    "PeriodicScheduleInfo",
     "periodic_schedule",
     "periodic_order",
     "static_start",
@@ -112,6 +113,23 @@ class PeriodicSchedule:
     def gap(self) -> float:
         """period / lower bound - 1 (0 when rate-optimal)."""
         return self.period / self.lower_bound - 1.0 if self.lower_bound > 0 else 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeriodicScheduleInfo(ScheduleInfo):
+    """:class:`~parareal_toolkit.layerpipe.ScheduleInfo` of a schedule that runs a static periodic schedule.
+
+    The schedule's ``order`` is :func:`periodic_order` of ``periodic`` and its ``release``
+    times are :func:`static_start` (LayerPipe with ``scheduler="periodic"``); any other
+    schedule carries a plain ``ScheduleInfo``.
+
+    Attributes
+    ----------
+    periodic : PeriodicSchedule
+        The static periodic schedule the order runs.
+    """
+
+    periodic: PeriodicSchedule
 
 
 def _template(task: Task) -> Template:

@@ -22,14 +22,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from .costs import StageCost
 from .partition import LayerPipePlacement
-
-if TYPE_CHECKING:
-    from .modulo_scheduling import PeriodicSchedule
 
 __all__ = ["Task", "Dependency", "ScheduleInfo", "Schedule", "KIND_NAMES"]
 
@@ -99,9 +95,6 @@ class ScheduleInfo:
         2 (r - 1) / r times the stage's weights; not a task); 0 without replication.
     placement : LayerPipePlacement or None
         Processor of every F, A part and G (LayerPipe).
-    periodic : PeriodicSchedule or None
-        The static periodic schedule whose order the schedule runs (LayerPipe with
-        ``scheduler="periodic"``).
     """
 
     stages: tuple[tuple[int, int], ...] | None = None
@@ -112,7 +105,6 @@ class ScheduleInfo:
     load_bound: float | None = None
     allreduce_volume: float = 0.0
     placement: LayerPipePlacement | None = None
-    periodic: PeriodicSchedule | None = None
 
 
 @dataclass

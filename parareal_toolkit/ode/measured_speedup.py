@@ -46,6 +46,7 @@ from ..propagator import TimeGrid, propagate_sequentially
 from ..results import results_table
 from .implicit_euler import ImplicitEulerPropagator
 from .linear import LinearProblem
+from .theory import _modelled_speedup
 
 __all__ = ["SpeedupRow", "SpeedupStudy", "speedup_study", "modelled_speedup", "plot_speedup_study"]
 
@@ -93,8 +94,7 @@ def modelled_speedup(
     share = check_real(core_share, "core_share", minimum=0, strict=True)
     if share > 1:
         raise InputError(f"`core_share` must be at most 1 (a whole core per worker); got {core_share!r}.")
-    alpha = c_g / c_f
-    return 1.0 / ((k + 1) * alpha + k * math.ceil(n / min(w, n)) / (n * share))
+    return _modelled_speedup(c_g / c_f, n, k, w, core_share=share)
 
 
 @dataclass(frozen=True)

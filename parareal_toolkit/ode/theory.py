@@ -315,8 +315,21 @@ def speedup(
     n = check_int(num_slices, "num_slices", minimum=1)
     k = check_int(iterations, "iterations", minimum=1)
     w = n if workers is None else check_int(workers, "workers", minimum=1)
-    fine_sweeps = k * math.ceil(n / min(w, n)) / n
-    coarse_sweeps = (1 + k / n) if pipelined else (k + 1)
+    return _modelled_speedup(alpha, n, k, w, pipelined=pipelined)
+
+
+def _modelled_speedup(
+    alpha: float, slices: int, iterations: int, workers: int, *, pipelined: bool = False, core_share: float = 1.0
+) -> float:
+    """``1 / (C α + K ceil(N / W) / (N s))``, the one cost model behind every speedup entry point.
+
+    ``C`` coarse sweeps: ``K + 1``, or ``1 + K / N`` pipelined; each of the ``K`` fine
+    sweeps takes ``ceil(N / W)`` fine slices (``W`` capped at ``N``) on workers that each get
+    the share ``s`` of a core. The callers validate; :func:`speedup` is this with ``s = 1``,
+    :func:`~parareal_toolkit.ode.modelled_speedup` with ``α = c_G / c_F`` and ``K >= 0``.
+    """
+    fine_sweeps = iterations * math.ceil(slices / min(workers, slices)) / (slices * core_share)
+    coarse_sweeps = (1 + iterations / slices) if pipelined else (iterations + 1)
     return 1.0 / (coarse_sweeps * alpha + fine_sweeps)
 
 

@@ -1,4 +1,4 @@
-r"""Tools for property-testing parareal: hypothesis strategies and random network configurations.
+r"""Tools for property-testing parareal: hypothesis strategies.
 
 The toolkit's own tests prove its claims with these; they are public so that you can
 property-test your own propagators and networks. Each submodule imports only what it needs:
@@ -10,14 +10,10 @@ property-test your own propagators and networks. Each submodule imports only wha
 :mod:`parareal_toolkit.testing.nn`
     Strategies for parareal networks: splits, bias-free linear networks, preprocessings,
     configuration specs and built configurations. Needs ``hypothesis`` and torch.
-:mod:`parareal_toolkit.testing.configurations`
-    :class:`~parareal_toolkit.testing.configurations.ConfigurationSpec`: plain data that
-    builds a sequential network and its parareal network from the same modules, and the
-    fixture modules it uses (``Offset``, ``RandomMap``, ...). Needs torch only.
-:mod:`parareal_toolkit.testing.proposition1`
-    :func:`~parareal_toolkit.testing.proposition1.verify_proposition1`, what
-    ``parareal verify`` runs: Proposition 1 measured on random configurations, with the
-    cases where it must fail. Needs torch only.
+:mod:`parareal_toolkit.testing.configurations`, :mod:`parareal_toolkit.testing.proposition1`
+    The random network configurations and the Proposition 1 check that ``parareal verify``
+    runs, importable here as before; they live in :mod:`parareal_toolkit.verification`
+    (torch only, no hypothesis).
 
 Example, Proposition 1 as a property test::
 

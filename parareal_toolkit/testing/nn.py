@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from ..errors import InputError
 from ..nn.linear import KINDS, linear_network
+from ..verification.configurations import BLOCKS, COARSE, PREPROCESSINGS, ConfigurationSpec, RandomMap
 from ._common import as_strategy, seeds
-from .configurations import BLOCKS, COARSE, PREPROCESSINGS, ConfigurationSpec, RandomMap
 
 __all__ = [
     "seeds",
@@ -133,7 +133,7 @@ def linear_networks(
 def preprocessings(draw, input_shape, output_shape, count, *, nonlinear=st.booleans(), dtype=torch.float64):
     """``count`` random preprocessing modules, each mapping ``(B, *input_shape)`` to ``(B, *output_shape)``.
 
-    Each is a :class:`~parareal_toolkit.testing.configurations.RandomMap` (a random dense map
+    Each is a :class:`~parareal_toolkit.verification.configurations.RandomMap` (a random dense map
     of the flattened sample, with bias and tanh when ``nonlinear``). Proposition 1 holds for
     any of them.
 
@@ -188,7 +188,7 @@ def configuration_specs(
     in_channels=st.integers(1, 3),
     image_size=st.integers(1, 3),
 ) -> ConfigurationSpec:
-    """Random :class:`~parareal_toolkit.testing.configurations.ConfigurationSpec` (see that class for the choices).
+    """Random :class:`~parareal_toolkit.verification.configurations.ConfigurationSpec` (see that class for the choices).
 
     ``N`` is drawn from ``num_subnetworks``, the number of blocks from ``N..max(N, max_blocks)``
     and the split from :func:`splits`. ``iterations=None`` means ``iterations = N``.
@@ -252,7 +252,7 @@ def configuration_specs(
 
 
 def parareal_configurations(*, dtype: torch.dtype = torch.float64, **options) -> st.SearchStrategy:
-    """Random built :class:`~parareal_toolkit.testing.configurations.PararealConfiguration` (float64 by default).
+    """Random built :class:`~parareal_toolkit.verification.configurations.PararealConfiguration` (float64 by default).
 
     ``options`` are those of :func:`configuration_specs`; the spec is available as
     ``config.spec`` (its

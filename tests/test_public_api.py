@@ -263,3 +263,68 @@ def test_every_command_lives_in_a_module_named_after_it():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     assert set(sub.choices) == set(COMMANDS)
+
+
+def test_no_import_circle_anywhere_in_the_package():
+    """Strongly connected components of the import graph, function-level imports included."""
+    modules = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        modules[".".join(relative.parts).removesuffix(".__init__")] = path
+    edges = {m: {t for t in _imports(p, m) if t in modules and t != m} for m, p in modules.items()}
+    # a submodule imported as a name (`from .x import y` where y is a module) counts too
+    for m, p in modules.items():
+        edges[m] |= {f"{t}.{n}" for t in list(edges[m]) for n in _imported_names(p) if f"{t}.{n}" in modules}
+
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for v in modules:
+        if v not in index:
+            visit(v)
+    assert circles == []
+
+
+def _imported_names(path: Path) -> set[str]:
+    return {
+        a.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom) for a in node.names
+    }
+
+
+def test_no_module_exceeds_600_lines_and_no_private_function_takes_more_than_8_parameters():
+    long_modules, wide = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 600:
+            long_modules.append(str(path.relative_to(PACKAGE)))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("_"):
+                if node.name.startswith("__") and node.name.endswith("__"):
+                    continue
+                a = node.args
+                names = [x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
+                count = len(names) - (names[:1] in (["self"], ["cls"])) + (a.vararg is not None) + (a.kwarg is not None)
+                if count > 8:
+                    wide.append(f"{path.relative_to(PACKAGE)}:{node.name}")
+    assert long_modules == [] and wide == []

@@ -37,8 +37,8 @@ from torch.utils.data.distributed import DistributedSampler
 from .._validation import check_callable
 from ..backends.devices import DevicesBackend
 from ..errors import InputError, InputTypeError
-from . import checkpoint
 from .checkpoint import CheckpointError
+from .checkpoint import save_checkpoint as write_checkpoint
 from .config import TrainConfig
 from .data import image_options, load_dataset
 from .data_parallel import DataParallelGroup, resolve_device
@@ -417,4 +417,4 @@ class Trainer:
         self.placement.synchronize(self.model, self.optimizer)
         if not self.group.is_main:
             return None
-        return checkpoint.save_checkpoint(self.checkpoint_path, self.run_state().to_checkpoint())
+        return write_checkpoint(self.checkpoint_path, self.run_state().to_checkpoint())

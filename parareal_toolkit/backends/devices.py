@@ -30,9 +30,11 @@ class DevicesBackend:
     output_device : str or torch.device, optional
         Where results are gathered and the coarse sweep runs (default ``devices[0]``).
 
-    :meth:`place` moves a :class:`~parareal_toolkit.nn.PararealNetwork`'s parts where this
-    backend evaluates them: ``C^j`` and ``g^j`` to device ``j``, the coarse networks and the
-    postprocessing to the output device.
+    :meth:`place` moves a network's modules where this backend evaluates them: the modules of
+    slice ``j`` to :meth:`device` ``(j)``, the shared ones to the output device. The network
+    says which modules those are (:meth:`~parareal_toolkit.nn.PararealNetwork.slice_modules`,
+    :meth:`~parareal_toolkit.nn.PararealNetwork.shared_modules`); the backend knows only
+    modules, slice numbers and devices.
     """
 
     name = "devices"
@@ -61,23 +63,26 @@ class DevicesBackend:
         return self.devices[j % len(self.devices)]
 
     def place(self, network):
-        """Move ``network.preprocess[j]`` and ``network.subnetworks[j]`` to device ``j``, the rest to the output device.
+        """Move each module of slice ``j`` to :meth:`device` ``(j)`` and every shared module to the output device.
 
         Parameters
         ----------
         network : PararealNetwork
-            The network to place (moved in place).
+            The network to place (moved in place); any object with ``num_subnetworks``,
+            ``slice_modules(j)`` and ``shared_modules()`` will do. For a
+            :class:`~parareal_toolkit.nn.PararealNetwork`: ``C^j`` and ``g^j`` to device ``j``,
+            the coarse networks and the postprocessing to the output device.
 
         Returns
         -------
         PararealNetwork
             ``network`` itself, for chaining.
         """
-        for j, (pre, sub) in enumerate(zip(network.preprocess, network.subnetworks)):
-            pre.to(self.device(j))
-            sub.to(self.device(j))
-        network.coarse.to(self.output_device)
-        network.postprocess.to(self.output_device)
+        for j in range(network.num_subnetworks):
+            for module in network.slice_modules(j):
+                module.to(self.device(j))
+        for module in network.shared_modules():
+            module.to(self.output_device)
         return network
 
     def map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:

@@ -369,7 +369,7 @@ class _Sweep(torch.autograd.Function):
                 grad = grad.contiguous()
             else:
                 grad = torch.empty(shape, dtype=dtype, device=backend.device)
-            backend._collective(dist.broadcast, grad, src=backend._global_rank(owners[i]), group=backend.group)
+            backend.broadcast(grad, owners[i])
             input_grads.append(grad)
         return (None, None, None, None, *input_grads, None)
 
@@ -405,8 +405,41 @@ class DistributedBackend:
             else torch.device("cpu")
         )
 
-    def _global_rank(self, group_rank: int) -> int:
+    def global_rank(self, group_rank: int) -> int:
+        """The world rank of rank ``group_rank`` of this backend's group.
+
+        Returns
+        -------
+        int
+            ``group_rank`` itself when the group is the whole world.
+        """
         return group_rank if self.group is None else dist.get_global_rank(self.group, group_rank)
+
+    def broadcast(self, tensor: torch.Tensor, owner: int) -> torch.Tensor:
+        """Overwrite ``tensor`` on every rank of the group with the value it has on rank ``owner``.
+
+        Every rank of the group must call it, in the same order, with a tensor of the same
+        shape and dtype on :attr:`device`.
+
+        Parameters
+        ----------
+        tensor : torch.Tensor
+            The value to send (on ``owner``) or the contiguous buffer to receive it (elsewhere).
+        owner : int
+            The sender's rank within this backend's group.
+
+        Returns
+        -------
+        torch.Tensor
+            ``tensor``, now equal on every rank.
+
+        Raises
+        ------
+        DistributedError
+            When a peer is gone or silent past the group's timeout.
+        """
+        self._collective(dist.broadcast, tensor, src=self.global_rank(owner), group=self.group)
+        return tensor
 
     def _collective(self, operation, *args, **kwargs):
         return collective(operation, *args, **kwargs)  # DistributedError when a peer is gone
@@ -430,7 +463,7 @@ class DistributedBackend:
                 tensor = tensor.to(self.device) if kind == "numpy" else tensor
             else:
                 tensor = torch.empty(shape, dtype=dtype, device=self.device)
-            self._collective(dist.broadcast, tensor, src=self._global_rank(owner), group=self.group)
+            self.broadcast(tensor, owner)
             values.append(tensor.cpu().numpy() if kind == "numpy" else tensor)
         return values
 
@@ -465,21 +498,28 @@ class DistributedBackend:
         return slice_owners(num_slices, self.world_size)[j]
 
     def synchronize(self, network) -> None:
-        """Copy each slice's parameters and buffers from its owner to every rank.
+        """Copy the parameters and buffers of each slice's modules from the slice's owner to every rank.
 
-        Training updates ``C^j`` and ``g^j`` only on their owner (the only rank that computes
-        their gradients); call this before saving or evaluating the network on one rank.
-        Coarse networks and ``h`` are replicated and already equal everywhere.
+        Training updates slice ``j``'s modules only on their owner (the only rank that
+        computes their gradients); call this before saving or evaluating the network on one
+        rank. ``network`` says which modules slice ``j`` has (``slice_modules(j)`` for
+        ``j < num_subnetworks``); for a :class:`~parareal_toolkit.nn.PararealNetwork` these are
+        ``C^j`` and ``g^j``. Its shared modules (coarse networks, ``h``) are replicated and
+        already equal everywhere.
+
+        Returns
+        -------
+        None
         """
-        n = len(network.subnetworks)
+        n = network.num_subnetworks
         with torch.no_grad():
-            for j, (pre, sub) in enumerate(zip(network.preprocess, network.subnetworks)):
-                src = self._global_rank(self.owner(j, n))
-                for tensor in [*pre.parameters(), *pre.buffers(), *sub.parameters(), *sub.buffers()]:
-                    buffer = tensor.data.to(self.device)
-                    self._collective(dist.broadcast, buffer, src=src, group=self.group)
-                    if buffer.data_ptr() != tensor.data.data_ptr():
-                        tensor.data.copy_(buffer)
+            for j in range(n):
+                owner = self.owner(j, n)
+                for module in network.slice_modules(j):
+                    for tensor in [*module.parameters(), *module.buffers()]:
+                        buffer = self.broadcast(tensor.data.to(self.device), owner)
+                        if buffer.data_ptr() != tensor.data.data_ptr():
+                            tensor.data.copy_(buffer)
 
     def __repr__(self) -> str:
         return f"DistributedBackend(rank={self.rank}, world_size={self.world_size})"

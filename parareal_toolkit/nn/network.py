@@ -153,7 +153,7 @@ class PararealNetwork(nn.Module):
     The backend places both parallel sweeps, the preprocessings ``C^j(x)`` and the
     subnetworks ``g^j``: ``"serial"`` (default) runs them in turn; ``"devices"``
     (:class:`~parareal_toolkit.backends.devices.DevicesBackend`, after its ``place(network)``)
-    puts ``C^j`` and ``g^j`` on device ``j``; ``"distributed"``
+    puts ``C^j`` and ``g^j`` (:meth:`slice_modules`) on device ``j``; ``"distributed"``
     (:class:`~parareal_toolkit.backends.distributed.DistributedBackend`, under torchrun)
     evaluates them on the rank that owns slice ``j``. The coarse chain and ``h`` run where the
     driver runs. All backends give the serial backend's outputs and gradients.
@@ -277,6 +277,30 @@ class PararealNetwork(nn.Module):
     def num_subnetworks(self) -> int:
         """``N``."""
         return len(self.subnetworks)
+
+    def slice_modules(self, j: int) -> list[nn.Module]:
+        """The modules that evaluate slice ``j`` (0-based) of a parallel sweep: ``C^{j+1}`` and ``g^{j+1}``.
+
+        A backend that places slices (``DevicesBackend.place``) or gathers them from their
+        owners (``DistributedBackend.synchronize``) asks for these instead of reading the
+        network's parts.
+
+        Returns
+        -------
+        list of nn.Module
+            ``[preprocess[j], subnetworks[j]]``.
+        """
+        return [self.preprocess[j], self.subnetworks[j]]
+
+    def shared_modules(self) -> list[nn.Module]:
+        """The modules that run where the driver runs, on every rank: the coarse networks and ``h``.
+
+        Returns
+        -------
+        list of nn.Module
+            ``[coarse, postprocess]``.
+        """
+        return [self.coarse, self.postprocess]
 
     @property
     def iterations(self) -> int:

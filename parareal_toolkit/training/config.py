@@ -33,13 +33,13 @@ from .._names import (
     DEVICE_NAMES,
     MODEL_NAMES,
     NORM_NAMES,
-    PLACEMENT_NAMES,
     RUN_DEFINING_FIELDS,
     SPLIT_NAMES,
 )
 from .._validation import check_choice, check_int, check_ints, check_real, check_real_array, check_timeout
 from ..backends.errors import DEFAULT_TIMEOUT_S
 from ..errors import InputError, InputTypeError
+from .placement import PLACEMENTS
 
 __all__ = ["TrainConfig", "RUN_DEFINING", "RUN_SETTINGS"]
 
@@ -190,30 +190,24 @@ class TrainConfig:
             setattr(self, name, os.fspath(value))
 
     def _check_placement(self) -> None:
-        check_choice(self.placement, "placement", PLACEMENT_NAMES)
-        if self.placement != "single" and self.model != "parareal-resnet":
+        check_choice(self.placement, "placement", tuple(PLACEMENTS))
+        chosen = PLACEMENTS[self.placement]
+        if chosen.splits_network and self.model != "parareal-resnet":
             raise InputError(
                 f"`placement` {self.placement!r} splits a parareal network's slices over devices or ranks; "
                 f"it needs model='parareal-resnet'; got model={self.model!r}."
             )
-        if self.slice_groups is not None:
-            self.slice_groups = check_int(self.slice_groups, "slice_groups", minimum=1)
-            if self.placement != "distributed":
+        for strategy in PLACEMENTS.values():  # each option belongs to one placement and needs it
+            option = strategy.option
+            if option is None or getattr(self, option) is None:
+                continue
+            value = strategy.check_option(getattr(self, option))
+            if strategy is not chosen:
                 raise InputError(
-                    f"`slice_groups` (ranks per slice-parallel network) needs placement='distributed'; "
-                    f"got slice_groups={self.slice_groups!r} with placement={self.placement!r}."
+                    f"`{option}` ({strategy.option_meaning}) needs placement={strategy.name!r}; "
+                    f"got {option}={value!r} with placement={self.placement!r}."
                 )
-        if self.devices is not None:
-            if isinstance(self.devices, (str, bytes)) or not isinstance(self.devices, (list, tuple)):
-                raise InputTypeError(f"`devices` must be a list of device names; got {self.devices!r}.")
-            if not self.devices or not all(isinstance(d, str) and d for d in self.devices):
-                raise InputError(f"`devices` must be a non-empty list of device names; got {self.devices!r}.")
-            if self.placement != "devices":
-                raise InputError(
-                    f"`devices` (one per slice) needs placement='devices'; got devices={self.devices!r} "
-                    f"with placement={self.placement!r}."
-                )
-            self.devices = list(self.devices)
+            setattr(self, option, value)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

@@ -44,150 +44,330 @@ rank receives each slice's parameters, buffers and SGD momentum from its owner
 (:meth:`SlicePlacement.synchronize`); rank 0 then writes the full ``state_dict`` and
 optimiser state, the format of a single-process run. A run trained with any placement
 resumes and evaluates with any other, in one process or under torchrun.
+
+The registry. :data:`PLACEMENTS` maps each name to its strategy, a :class:`Placement`:
+what the configuration allows with it (:meth:`Placement.check_option`), the process groups
+it trains in (:meth:`Placement.process_group`), how many devices share the memory
+(:meth:`Placement.memory_devices`), where the network goes (:meth:`Placement.place`) and
+what a training step and a checkpoint add (:meth:`Placement.reduce_gradients`,
+:meth:`Placement.synchronize`). The configuration, the trainer and ``train`` ask the
+strategy; none compares the name. A new placement is a :class:`Placement` subclass entered
+in :data:`PLACEMENTS` here and its name in ``parareal_toolkit._names.PLACEMENT_NAMES`` (the
+``--placement`` choices; a test checks that the two agree): two files. The backends below
+know modules, slice numbers, tensors and ranks; which modules form a slice the network says
+(:meth:`~parareal_toolkit.nn.PararealNetwork.slice_modules`).
 """
 
 from __future__ import annotations
 
-import datetime
-from typing import cast
+from typing import ClassVar, Protocol, cast
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from .._names import PLACEMENT_NAMES
+from .._validation import check_choice, check_int
 from ..backends.devices import DevicesBackend
-from ..backends.distributed import DistributedBackend, DistributedError, collective, slice_owners
+from ..backends.distributed import DistributedBackend, DistributedError, collective
 from ..errors import InputError, InputTypeError
 from ..nn.network import PararealNetwork
-from .config import TrainConfig
 from .data_parallel import DataParallelGroup, resolve_device
+from .slice_groups import SliceGroups, slice_parallel_groups
 
-__all__ = ["SlicePlacement", "SliceGroups", "place_for_training", "slice_device_names", "slice_parallel_groups"]
+__all__ = [
+    "PLACEMENTS",
+    "Placement",
+    "PlacementSettings",
+    "SlicePlacement",
+    "SliceGroups",
+    "place_for_training",
+    "slice_device_names",
+    "slice_parallel_groups",
+]
 
 
-class SliceGroups(DataParallelGroup):
-    """This rank's data-parallel replica (a slice group) and its place inside it.
+class PlacementSettings(Protocol):
+    """The fields of a :class:`~parareal_toolkit.training.TrainConfig` that a placement reads.
 
-    As a :class:`~parareal_toolkit.training.data_parallel.DataParallelGroup` it describes
-    the *replicas*: ``rank`` is this rank's replica (``global_rank // slices``) and
-    ``world_size`` the number of replicas, which is how the data are sharded and the global
-    batch is split. Sums of metrics run over the data group (one rank per replica); stop
-    decisions and barriers over all ranks; rank 0 of the world is the main rank.
-
-    Parameters
-    ----------
-    global_rank, world : int
-        This process's rank and the number of processes.
-    slices : int
-        Ranks per slice group (``S``); it divides ``world``.
-    slice_group, data_group : ProcessGroup
-        The ranks of this slice group, and those with the same ``global_rank % slices``.
-    device : torch.device
-        Where this rank computes.
+    (``TrainConfig`` asks :data:`PLACEMENTS` to check its fields, so this module names the
+    fields it needs instead of importing the class.)
     """
 
-    def __init__(self, global_rank: int, world: int, slices: int, slice_group, data_group, device: torch.device):
-        super().__init__(global_rank // slices, world // slices, device)
-        self.global_rank, self.world, self.slices = global_rank, world, slices
-        self.slice_rank = global_rank % slices
-        self.slice_group, self.data_group = slice_group, data_group
+    placement: str
+    device: str
+    devices: list[str] | None
+    slice_groups: int | None
+    subnetworks: int
+    timeout: float
 
-    @property
-    def enabled(self) -> bool:
-        """Always true: the slice group communicates even when there is one replica."""
-        return True
 
-    @property
-    def is_main(self) -> bool:
-        """Whether this is rank 0 of the world, which writes checkpoints, metrics and summaries."""
-        return self.global_rank == 0
+class Placement:
+    """Where a parareal network's slices train and what that adds to training: one strategy of :data:`PLACEMENTS`.
 
-    def all_true(self, flag: bool) -> bool:
-        """Whether ``flag`` holds on every rank of the world (so that all stop together).
+    The base class does nothing beyond placing the whole model on the group's device; each
+    placement overrides what it changes.
+
+    Attributes
+    ----------
+    name : str
+        The key in :data:`PLACEMENTS` and the ``--placement`` choice.
+    splits_network : bool
+        Whether the slices of a parareal network go to several devices or ranks (so the
+        model must be ``parareal-resnet``).
+    replicates_network : bool
+        Whether every rank holds the whole network, replicated by
+        :class:`~torch.nn.parallel.DistributedDataParallel` under torchrun (and converted to
+        ``SyncBatchNorm`` with ``sync_batchnorm``).
+    option : str or None
+        The ``TrainConfig`` field that only this placement reads, if any.
+    option_meaning : str
+        What that field says, for messages.
+    """
+
+    name: ClassVar[str]
+    splits_network: ClassVar[bool] = True
+    replicates_network: ClassVar[bool] = False
+    option: ClassVar[str | None] = None
+    option_meaning: ClassVar[str] = ""
+
+    def check_option(self, value):
+        """``value`` of :attr:`option` checked and normalised (only called when it is given).
 
         Returns
         -------
-        bool
-            The logical AND of ``flag`` over all ranks.
+        object
+            The value to store in the configuration.
         """
-        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
-        collective(dist.all_reduce, t, op=dist.ReduceOp.MIN)
-        return bool(t.item())
+        return value
 
-    def sum(self, values: list[float]) -> list[float]:
-        """``values`` summed over the replicas (the data group; the ranks of a slice group agree).
+    def process_group(self, world: DataParallelGroup, settings: PlacementSettings) -> DataParallelGroup:
+        """The group this rank trains in, cut from ``world`` (torchrun's processes); every rank calls it.
 
         Returns
         -------
-        list of float
-            The sums, the same on every rank.
+        DataParallelGroup
+            ``world`` itself unless the placement divides it.
         """
-        t = torch.tensor(values, dtype=torch.float64, device=self.device)
-        collective(dist.all_reduce, t, group=self.data_group)
-        return t.tolist()
+        return world
 
-    def barrier(self) -> None:
-        """Wait until every rank of the world gets here."""
-        collective(dist.barrier)
+    def memory_devices(self, settings: PlacementSettings) -> int:
+        """Over how many devices like the run's device the network's memory is spread.
+
+        Returns
+        -------
+        int
+            At least 1.
+        """
+        return 1
+
+    def place(self, settings: PlacementSettings, model: nn.Module, group: DataParallelGroup) -> SlicePlacement:
+        """Move ``model`` where it trains and set its backend.
+
+        Returns
+        -------
+        SlicePlacement
+            The placed run, whose ``device`` receives the batches.
+        """
+        model.to(group.device)
+        return SlicePlacement(self.name, group.device)
+
+    def reduce_gradients(self, placed: SlicePlacement, model: nn.Module) -> None:
+        """What a training step does to the gradients after the backward pass (nothing here).
+
+        Returns
+        -------
+        None
+        """
+
+    def synchronize(self, placed: SlicePlacement, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """What gives every rank the whole state before a checkpoint (nothing here: it has it).
+
+        Returns
+        -------
+        None
+        """
 
     def __repr__(self) -> str:
-        return (
-            f"SliceGroups(rank={self.global_rank} of {self.world}, slice rank {self.slice_rank} of {self.slices}, "
-            f"replica {self.rank} of {self.world_size}, device={self.device})"
-        )
+        return f"{type(self).__name__}()"
 
 
-def slice_parallel_groups(group: DataParallelGroup, slices: int | None, *, timeout: float) -> SliceGroups:
-    """Cut the world of ``group`` (torchrun's processes) into slice groups of ``slices`` consecutive ranks.
+class SinglePlacement(Placement):
+    """The whole network on one device; under torchrun, data-parallel replicas through DDP."""
 
-    Every rank must call this, in the same order (it creates process groups). ``slices``
-    defaults to the world size (one slice-parallel network, no data parallelism).
+    name = "single"
+    splits_network = False
+    replicates_network = True
 
-    Parameters
-    ----------
-    group : DataParallelGroup
-        The whole world, as :func:`~parareal_toolkit.training.data_parallel.data_parallel_group` yields it.
-    slices : int or None
-        Ranks per slice group; must divide the world size.
-    timeout : float, keyword-only
-        Seconds that bound every collective of the new groups.
 
-    Returns
-    -------
-    SliceGroups
-        This rank's slice group, data group and replica.
+class DevicesPlacement(Placement):
+    """One process; slice ``j`` on ``devices[j % len]``, the coarse chain and ``h`` on the first device."""
 
-    Raises
-    ------
-    ValueError
-        When not run under torchrun with several processes, or when ``slices`` does not
-        divide the world size.
-    """
-    world = group.world_size
-    if not group.enabled:
-        raise InputError(
-            "placement 'distributed' splits the slices over torchrun's processes; launch with "
-            "`torchrun --nproc-per-node R parareal train ...` (R >= 2), or use placement 'single' or 'devices'."
-        )
-    slices = world if slices is None else slices
-    if world % slices:
-        raise InputError(
-            f"`slice_groups` must divide the number of processes ({world}) into data-parallel replicas; got {slices}."
-        )
-    wait = datetime.timedelta(seconds=timeout)
-    mine_slice = mine_data = None
-    # every rank creates every group, in the same order, as torch.distributed.new_group requires
-    for replica in range(world // slices):
-        ranks = list(range(replica * slices, (replica + 1) * slices))
-        created = dist.new_group(ranks, timeout=wait)
-        if group.rank in ranks:
-            mine_slice = created
-    for position in range(slices):
-        ranks = list(range(position, world, slices))
-        created = dist.new_group(ranks, timeout=wait)
-        if group.rank in ranks:
-            mine_data = created
-    return SliceGroups(group.rank, world, slices, mine_slice, mine_data, group.device)
+    name = "devices"
+    option = "devices"
+    option_meaning = "one per slice"
+
+    def check_option(self, value) -> list[str]:
+        """``value`` as a list of device names (their meaning is checked where the devices are used).
+
+        Returns
+        -------
+        list of str
+            The names, in slice order.
+        """
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise InputTypeError(f"`devices` must be a list of device names; got {value!r}.")
+        if not value or not all(isinstance(d, str) and d for d in value):
+            raise InputError(f"`devices` must be a non-empty list of device names; got {value!r}.")
+        return list(value)
+
+    def memory_devices(self, settings: PlacementSettings) -> int:
+        """The GPUs among the slices' devices (at most one per slice); CPU "devices" share one RAM.
+
+        Returns
+        -------
+        int
+            At least 1.
+        """
+        # DevicesBackend refuses a name torch cannot parse, naming `devices`, before any work
+        gpus = {d for d in DevicesBackend(slice_device_names(settings)).devices if d.type == "cuda"}
+        return max(1, min(len(gpus), settings.subnetworks))
+
+    def place(self, settings: PlacementSettings, model: nn.Module, group: DataParallelGroup) -> SlicePlacement:
+        """Put ``C^j`` and ``g^j`` on device ``j`` (cycled), the rest on the first; one process only.
+
+        Returns
+        -------
+        SlicePlacement
+            Batches go to the first device, where ``C^1`` is.
+        """
+        if group.enabled:
+            raise InputError(
+                "placement 'devices' places the slices in one process; under torchrun use placement "
+                "'distributed' (one slice group per rank) or 'single' (data parallelism)."
+            )
+        backend = DevicesBackend(slice_device_names(settings))
+        for device in backend.devices:
+            if device.type == "cuda" and not torch.cuda.is_available():
+                raise InputError(f"`devices` names {device} but torch.cuda.is_available() is False.")
+        network = cast(PararealNetwork, model)  # TrainConfig allows this placement for parareal-resnet only
+        backend.place(network)
+        network.backend = backend
+        return SlicePlacement(self.name, backend.output_device, backend)
+
+
+class DistributedPlacement(Placement):
+    """Under torchrun: slice groups of ranks, each an ``S``-way slice-parallel replica (module docstring)."""
+
+    name = "distributed"
+    option = "slice_groups"
+    option_meaning = "ranks per slice-parallel network"
+
+    def check_option(self, value) -> int:
+        """``value`` as a positive number of ranks per slice group.
+
+        Returns
+        -------
+        int
+            The number of ranks.
+        """
+        return check_int(value, "slice_groups", minimum=1)
+
+    def process_group(self, world: DataParallelGroup, settings: PlacementSettings) -> SliceGroups:
+        """This rank's slice group and data group (:func:`slice_parallel_groups`).
+
+        Returns
+        -------
+        SliceGroups
+            The replica this rank belongs to and its place in it.
+        """
+        return slice_parallel_groups(world, settings.slice_groups, timeout=settings.timeout)
+
+    def place(self, settings: PlacementSettings, model: nn.Module, group: DataParallelGroup) -> SlicePlacement:
+        """Put the network on the rank's device; its sweeps map over ``group.slice_group``.
+
+        Returns
+        -------
+        SlicePlacement
+            With the slice and data groups, which the gradients and checkpoints use.
+        """
+        if not isinstance(group, SliceGroups):
+            raise InputTypeError(
+                "placement 'distributed' needs the SliceGroups of parareal_toolkit.training.placement."
+            )
+        network = cast(PararealNetwork, model)  # TrainConfig allows this placement for parareal-resnet only
+        if group.slices > network.num_subnetworks:
+            raise InputError(
+                f"`slice_groups` ({group.slices}) must not exceed the network's {network.num_subnetworks} slices "
+                "(--subnetworks): a rank would own no slice."
+            )
+        network.to(group.device)
+        try:
+            backend = DistributedBackend(group.slice_group)
+        except RuntimeError as exc:  # not initialised: a bug of the caller, said plainly
+            raise DistributedError(str(exc)) from None
+        network.backend = backend
+        return SlicePlacement(self.name, group.device, backend, groups=group)
+
+    def reduce_gradients(self, placed: SlicePlacement, model: nn.Module) -> None:
+        """Average every gradient this rank holds over its data group.
+
+        The ranks of a data group own the same slices, so they hold the same parameters'
+        gradients in the same order; one flattened all-reduce carries them all.
+
+        Returns
+        -------
+        None
+        """
+        groups = placed.groups
+        if groups is None or groups.world_size == 1:
+            return
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        collective(dist.all_reduce, flat, group=groups.data_group)
+        flat /= groups.world_size
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def synchronize(self, placed: SlicePlacement, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Give every rank each slice's parameters, buffers and SGD momentum from the slice's owner.
+
+        Returns
+        -------
+        None
+        """
+        backend = cast(DistributedBackend, placed.backend)
+        network = cast(PararealNetwork, model)
+        backend.synchronize(network)
+        n = network.num_subnetworks
+        with torch.no_grad():
+            for j in range(n):
+                owner = backend.owner(j, n)
+                parameters = [p for module in network.slice_modules(j) for p in module.parameters()]
+                mine = owner == backend.rank
+                # the owner says which parameters have SGD momentum (none before the first step)
+                has = torch.tensor(
+                    [int(mine and "momentum_buffer" in optimizer.state.get(p, {})) for p in parameters],
+                    device=backend.device,
+                )
+                backend.broadcast(has, owner)
+                for p, flag in zip(parameters, has.tolist()):
+                    if not flag:
+                        continue
+                    buffer = optimizer.state[p]["momentum_buffer"] if mine else torch.empty_like(p)
+                    moved = backend.broadcast(buffer.to(backend.device).contiguous(), owner)
+                    if not mine:
+                        optimizer.state[p]["momentum_buffer"] = moved.to(p.device)
+
+
+# name -> strategy; the names are PLACEMENT_NAMES (a test checks it), in that order
+PLACEMENTS: dict[str, Placement] = {
+    strategy.name: strategy for strategy in (SinglePlacement(), DevicesPlacement(), DistributedPlacement())
+}
 
 
 class SlicePlacement:
@@ -195,7 +375,7 @@ class SlicePlacement:
 
     Built by :func:`place_for_training`. ``device`` is where batches and labels go (the
     device of ``C^1`` and of the loss); ``backend`` is what the network's forward maps its
-    parallel sweeps with.
+    parallel sweeps with; ``strategy`` is the entry of :data:`PLACEMENTS` named ``name``.
 
     Parameters
     ----------
@@ -210,27 +390,17 @@ class SlicePlacement:
     """
 
     def __init__(self, name: str, device: torch.device, backend=None, groups: SliceGroups | None = None):
+        self.strategy = PLACEMENTS[check_choice(name, "name", PLACEMENT_NAMES)]
         self.name, self.device, self.backend, self.groups = name, device, backend, groups
 
     def reduce_gradients(self, model: nn.Module) -> None:
         """Average every gradient this rank holds over its data group (placement ``"distributed"`` only).
 
-        The ranks of a data group own the same slices, so they hold the same parameters'
-        gradients in the same order; one flattened all-reduce carries them all.
+        Returns
+        -------
+        None
         """
-        groups = self.groups
-        if groups is None or groups.world_size == 1:
-            return
-        grads = [p.grad for p in model.parameters() if p.grad is not None]
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        collective(dist.all_reduce, flat, group=groups.data_group)
-        flat /= groups.world_size
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset : offset + g.numel()].view_as(g))
-            offset += g.numel()
+        self.strategy.reduce_gradients(self, model)
 
     def synchronize(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """Give every rank each slice's parameters, buffers and momentum from its owner (all ranks call it).
@@ -238,39 +408,18 @@ class SlicePlacement:
         A no-op except for placement ``"distributed"``, where training updates slice ``j``
         only on its owner. Afterwards every rank holds the state a single process would
         hold, so any rank may write the checkpoint.
+
+        Returns
+        -------
+        None
         """
-        if self.groups is None:
-            return
-        backend = self.backend
-        network = cast(PararealNetwork, model)
-        backend.synchronize(network)
-        n = len(network.subnetworks)
-        owners = slice_owners(n, backend.world_size)
-        with torch.no_grad():
-            for j, (pre, sub) in enumerate(zip(network.preprocess, network.subnetworks)):
-                src = backend._global_rank(owners[j])
-                parameters = [*pre.parameters(), *sub.parameters()]
-                mine = owners[j] == backend.rank
-                # the owner says which parameters have SGD momentum (none before the first step)
-                has = torch.tensor(
-                    [int(mine and "momentum_buffer" in optimizer.state.get(p, {})) for p in parameters],
-                    device=backend.device,
-                )
-                collective(dist.broadcast, has, src=src, group=backend.group)
-                for p, flag in zip(parameters, has.tolist()):
-                    if not flag:
-                        continue
-                    buffer = optimizer.state[p]["momentum_buffer"] if mine else torch.empty_like(p)
-                    moved = buffer.to(backend.device).contiguous()
-                    collective(dist.broadcast, moved, src=src, group=backend.group)
-                    if not mine:
-                        optimizer.state[p]["momentum_buffer"] = moved.to(p.device)
+        self.strategy.synchronize(self, model, optimizer)
 
     def __repr__(self) -> str:
         return f"SlicePlacement({self.name!r}, device={self.device}, backend={self.backend!r})"
 
 
-def slice_device_names(config: TrainConfig) -> list[str]:
+def slice_device_names(config: PlacementSettings) -> list[str]:
     """The devices ``placement="devices"`` cycles the slices over: ``config.devices``, or by
     default every visible GPU when ``config.device`` resolves to CUDA, else the CPU.
 
@@ -285,14 +434,15 @@ def slice_device_names(config: TrainConfig) -> list[str]:
     return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if cuda else ["cpu"]
 
 
-def place_for_training(config: TrainConfig, model: nn.Module, group: DataParallelGroup) -> SlicePlacement:
+def place_for_training(config: PlacementSettings, model: nn.Module, group: DataParallelGroup) -> SlicePlacement:
     """Place ``model`` as ``config.placement`` says and set its backend; return the placement.
 
     ``"single"``: the model moves to ``group.device``. ``"devices"``: ``C^j`` and ``g^j``
     move to ``config.devices[j % len]`` (default: every visible GPU when ``config.device``
     resolves to CUDA, else the CPU), the coarse networks and ``h`` to the first device;
     one process only. ``"distributed"``: the model moves to ``group.device`` and maps its
-    sweeps over ``group.slice_group`` (``group`` must be :class:`SliceGroups`).
+    sweeps over ``group.slice_group`` (``group`` must be :class:`SliceGroups`). The work is
+    the strategy's: ``PLACEMENTS[config.placement].place``.
 
     Returns
     -------
@@ -306,34 +456,4 @@ def place_for_training(config: TrainConfig, model: nn.Module, group: DataParalle
         not know, or a ``"distributed"`` placement whose slice group has more ranks than
         the network has slices (a rank would own none).
     """
-    if config.placement == "single":
-        model.to(group.device)
-        return SlicePlacement("single", group.device)
-    network = cast(PararealNetwork, model)  # TrainConfig allows the other placements for parareal-resnet only
-    if config.placement == "devices":
-        if group.enabled:
-            raise InputError(
-                "placement 'devices' places the slices in one process; under torchrun use placement "
-                "'distributed' (one slice group per rank) or 'single' (data parallelism)."
-            )
-        devices = DevicesBackend(slice_device_names(config))
-        for device in devices.devices:
-            if device.type == "cuda" and not torch.cuda.is_available():
-                raise InputError(f"`devices` names {device} but torch.cuda.is_available() is False.")
-        devices.place(network)
-        network.backend = devices
-        return SlicePlacement("devices", devices.output_device, devices)
-    if not isinstance(group, SliceGroups):
-        raise InputTypeError("placement 'distributed' needs the SliceGroups of parareal_toolkit.training.placement.")
-    if group.slices > len(network.subnetworks):
-        raise InputError(
-            f"`slice_groups` ({group.slices}) must not exceed the network's {len(network.subnetworks)} slices "
-            "(--subnetworks): a rank would own no slice."
-        )
-    network.to(group.device)
-    try:
-        backend = DistributedBackend(group.slice_group)
-    except RuntimeError as exc:  # not initialised: a bug of the caller, said plainly
-        raise DistributedError(str(exc)) from None
-    network.backend = backend
-    return SlicePlacement("distributed", group.device, backend, groups=group)
+    return PLACEMENTS[config.placement].place(config, model, group)

@@ -24,7 +24,7 @@ from .config import TrainConfig
 from .data_parallel import data_parallel_group
 from .environment import run_environment
 from .metrics import MetricsLogger
-from .placement import slice_parallel_groups
+from .placement import PLACEMENTS
 from .plots import plot_training_curves
 from .progress import format_epoch_row, write_line
 from .run_state import load_run_state
@@ -152,11 +152,7 @@ def train(
         data_parallel_group(config.device, timeout=config.timeout) as world,
         run_environment(config, world.device) as environment,
     ):
-        group = (
-            slice_parallel_groups(world, config.slice_groups, timeout=config.timeout)
-            if config.placement == "distributed"
-            else world
-        )
+        group = PLACEMENTS[config.placement].process_group(world, config)  # slice groups, or the world
         trainer = Trainer(
             config,
             group,

@@ -35,10 +35,9 @@ from torch import nn
 from torch.utils.data.distributed import DistributedSampler
 
 from .._validation import check_callable
-from ..backends.devices import DevicesBackend
 from ..errors import InputError, InputTypeError
-from . import checkpoint
 from .checkpoint import CheckpointError
+from .checkpoint import save_checkpoint as write_checkpoint
 from .config import TrainConfig
 from .data import image_options, load_dataset
 from .data_parallel import DataParallelGroup, resolve_device
@@ -47,7 +46,7 @@ from .errors import NonFiniteLossError, TrainingInterrupted
 from .evaluation import evaluate
 from .loaders import PerSampleSeeded, test_loader, to_device, train_loader
 from .models import build_model
-from .placement import place_for_training, slice_device_names
+from .placement import PLACEMENTS, place_for_training
 from .progress import EpochProgress
 from .resources import check_memory
 from .run_state import EpochTotals, RunState
@@ -133,7 +132,7 @@ class Trainer:
         if state is not None:
             self._restore(state)
         self._train_model: nn.Module = self.model
-        if self.group.enabled and self.placement.name == "single":
+        if self.group.enabled and self.placement.strategy.replicates_network:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self._train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
         self._build_loaders()
@@ -153,18 +152,15 @@ class Trainer:
         else:
             train_images = 1024 if config.dataset in ("fake", "patterns") else 50_000
         per_process = min(config.batch_size // group.world_size, -(-train_images // group.world_size))
-        devices = 1
-        if config.placement == "devices":  # slices on several GPUs share the load; CPU "devices" share one RAM
-            # DevicesBackend refuses a name torch cannot parse, naming `devices`, before any work
-            gpus = {d for d in DevicesBackend(slice_device_names(config)).devices if d.type == "cuda"}
-            devices = max(1, min(len(gpus), config.subnetworks))
+        devices = PLACEMENTS[config.placement].memory_devices(config)  # slices on several GPUs share the load
         check_memory(config.depth, per_process, self.device, devices=devices)
 
     def _build_model(self) -> nn.Module:
         model = build_model(self.config)  # placed by place_for_training
         if self.config.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        if self.config.sync_batchnorm and self.group.enabled and self.config.placement == "single":
+        replicated = PLACEMENTS[self.config.placement].replicates_network
+        if self.config.sync_batchnorm and self.group.enabled and replicated:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return model
 
@@ -417,4 +413,4 @@ class Trainer:
         self.placement.synchronize(self.model, self.optimizer)
         if not self.group.is_main:
             return None
-        return checkpoint.save_checkpoint(self.checkpoint_path, self.run_state().to_checkpoint())
+        return write_checkpoint(self.checkpoint_path, self.run_state().to_checkpoint())

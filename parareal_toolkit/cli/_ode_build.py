@@ -71,12 +71,22 @@ class OdeRun:
         The fine and coarse propagators on ``grid``.
     fine_text, coarse_text : str
         How the report names them (``"exact (expm)"``, ``"4 rk4 step(s)"``, ...).
+    fine_substeps : int or None
+        Substeps of the fine propagator per slice (``None``: the exact ``expm``).
+    coarse_substeps : int
+        Substeps of the coarse propagator per slice.
     form : str
         The update form passed to the driver.
     iterations : int
         ``K``, the iteration cap (``N`` unless ``--iterations`` is given).
+    tol : float or None
+        ``--tol``: parareal stops once ``criterion`` is at most ``tol`` (``None``: runs ``K``).
+    criterion : str
+        ``"increment"`` or ``"estimate"`` (the a-posteriori error estimate).
     backend : Backend or str
         The backend of the fine sweeps, or its name, as :func:`parareal_toolkit.parareal` takes it.
+    backend_name : str
+        ``--backend``, as the report names it.
     workers : int
         Processes the fine sweep is spread over (1 unless ``processes`` or ``distributed``).
     leader : bool
@@ -89,9 +99,14 @@ class OdeRun:
     coarse: Any
     fine_text: str
     coarse_text: str
+    fine_substeps: int | None
+    coarse_substeps: int
     form: str
     iterations: int
+    tol: float | None
+    criterion: str
     backend: Any
+    backend_name: str
     workers: int = 1
     leader: bool = True
 
@@ -257,9 +272,14 @@ def build_linear(args: argparse.Namespace) -> OdeRun:
         coarse=ImplicitEulerPropagator(problem.ode, grid, substeps=args.coarse_substeps),
         fine_text=fine_text,
         coarse_text=f"{args.coarse_substeps} implicit-Euler substep(s)",
+        fine_substeps=args.fine_substeps,
+        coarse_substeps=args.coarse_substeps,
         form=args.form,
         iterations=iterations,
+        tol=args.tol,
+        criterion=args.criterion,
         backend=backend,
+        backend_name=args.backend,
         workers=workers,
         leader=leader,
     )
@@ -315,9 +335,14 @@ def build_steppers(args: argparse.Namespace) -> OdeRun:
         coarse=coarse,
         fine_text=fine_text,
         coarse_text=coarse_text,
+        fine_substeps=fine_substeps,
+        coarse_substeps=coarse_substeps,
         form="standard",
         iterations=args.slices if args.iterations is None else args.iterations,
+        tol=args.tol,
+        criterion=args.criterion,
         backend=args.backend,
+        backend_name=args.backend,
     )
     with propagator_failures_refused():
         refuse_slow_stepper_run(run, args.time_limit)

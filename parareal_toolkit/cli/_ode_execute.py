@@ -9,7 +9,6 @@ for ``m <= 2500``) or Gander-Hairer's with estimated constants (time steppers).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import sys
@@ -149,7 +148,7 @@ def _first_nonfinite(states: list[Any]) -> int | None:
     return next((j for j, state in enumerate(states) if not np.all(np.isfinite(state))), None)
 
 
-def execute_linear(run: OdeRun, args: argparse.Namespace) -> OdeOutcome:
+def execute_linear(run: OdeRun) -> OdeOutcome:
     """The linear run, with a progress bar of fine slices on stderr (rank 0; runs over a second).
 
     Every factorisation is built before anything is timed; the coarse sweep is timed too
@@ -189,8 +188,8 @@ def execute_linear(run: OdeRun, args: argparse.Namespace) -> OdeOutcome:
         start = time.perf_counter()
         propagate_sequentially(run.coarse, problem.u0)
         coarse_sweep_seconds = time.perf_counter() - start
-        lipschitz, result, parareal_seconds = _linear_parareal(run, args, reference, record)
-        bounds = _gander_vandewalle_bounds(run, args, result, reference)
+        lipschitz, result, parareal_seconds = _linear_parareal(run, reference, record)
+        bounds = _gander_vandewalle_bounds(run, result, reference)
     return OdeOutcome(
         result=result,
         infos=infos,
@@ -204,9 +203,7 @@ def execute_linear(run: OdeRun, args: argparse.Namespace) -> OdeOutcome:
     )
 
 
-def _gander_vandewalle_bounds(
-    run: OdeRun, args: argparse.Namespace, result: PararealResult, reference: list[Any]
-) -> Any:
+def _gander_vandewalle_bounds(run: OdeRun, result: PararealResult, reference: list[Any]) -> Any:
     """The exact linear error bound per iteration, from the initial coarse error; ``None`` above ``m = 2500``."""
     from ..ode.theory import error_bounds
 
@@ -218,14 +215,12 @@ def _gander_vandewalle_bounds(
         run.grid,
         initial_error,
         result.iterations,
-        substeps=args.coarse_substeps,
-        fine_substeps=args.fine_substeps,
+        substeps=run.coarse_substeps,
+        fine_substeps=run.fine_substeps,
     )
 
 
-def _linear_parareal(
-    run: OdeRun, args: argparse.Namespace, reference: list[Any], record: Any
-) -> tuple[float, PararealResult, float]:
+def _linear_parareal(run: OdeRun, reference: list[Any], record: Any) -> tuple[float, PararealResult, float]:
     """(``L``, the result, its seconds): the pool started and the ranks met before the clock starts."""
     from ..backends import ProcessBackend
     from ..ode.nonlinear_theory import fine_lipschitz_estimate
@@ -234,12 +229,12 @@ def _linear_parareal(
     try:
         if pool is not None:
             pool.start(run.fine)  # pool start-up is not part of the parareal time
-        if args.backend == "distributed":
+        if run.backend_name == "distributed":
             _barrier()  # every rank starts the clock together
         # a true Lipschitz constant of the exact or implicit-Euler fine propagator (u' = Au)
-        lipschitz = fine_lipschitz_estimate(run.problem.ode, run.grid, [run.problem.u0], substeps=args.fine_substeps)
-        check_estimate_possible(args.criterion, lipschitz, "use more --fine-substeps or --slices")
-        result, seconds = _timed_parareal(run, args, reference, lipschitz, record)
+        lipschitz = fine_lipschitz_estimate(run.problem.ode, run.grid, [run.problem.u0], substeps=run.fine_substeps)
+        check_estimate_possible(run.criterion, lipschitz, "use more --fine-substeps or --slices")
+        result, seconds = _timed_parareal(run, reference, lipschitz, record)
     except BaseException:
         if pool is not None:
             pool.terminate()  # Ctrl-C or an error: do not wait for the workers' chunks
@@ -261,9 +256,7 @@ def _barrier() -> None:
         raise DistributedError(f"a rank did not reach the start of the run: {exc}") from None
 
 
-def _timed_parareal(
-    run: OdeRun, args: argparse.Namespace, reference: list[Any], lipschitz: float, record: Any
-) -> tuple[PararealResult, float]:
+def _timed_parareal(run: OdeRun, reference: list[Any], lipschitz: float, record: Any) -> tuple[PararealResult, float]:
     """Parareal on ``run`` against ``reference``, stopping at ``--tol`` on ``--criterion``; and its seconds."""
     start = time.perf_counter()
     result = parareal(
@@ -271,18 +264,18 @@ def _timed_parareal(
         run.coarse,
         run.problem.u0,
         iterations=run.iterations,
-        tol=args.tol,
+        tol=run.tol,
         form=run.form,
         reference=reference,
         backend=run.backend,
         callback=record,
-        criterion=args.criterion,
+        criterion=run.criterion,
         fine_lipschitz=lipschitz if math.isfinite(lipschitz) else None,
     )
     return result, time.perf_counter() - start
 
 
-def execute_steppers(run: OdeRun, args: argparse.Namespace) -> OdeOutcome:
+def execute_steppers(run: OdeRun) -> OdeOutcome:
     """The time-stepper run; a stepper's failure (Newton, solve_ivp) is refused in one line.
 
     ``L`` is taken from the logarithmic max-norm of the Jacobian along the reference; the
@@ -306,8 +299,8 @@ def execute_steppers(run: OdeRun, args: argparse.Namespace) -> OdeOutcome:
         first_nonfinite = _first_nonfinite(reference)
         finite_reference = first_nonfinite is None
         lipschitz = fine_lipschitz_estimate(problem.ode, grid, reference) if finite_reference else math.inf
-        check_estimate_possible(args.criterion, lipschitz, "use more --slices or --criterion increment")
-        result, parareal_seconds = _timed_parareal(run, args, reference, lipschitz, infos.append)
+        check_estimate_possible(run.criterion, lipschitz, "use more --slices or --criterion increment")
+        result, parareal_seconds = _timed_parareal(run, reference, lipschitz, infos.append)
         alpha = beta = math.nan
         bounds = None
         if finite_reference and result.finite and result.errors is not None:

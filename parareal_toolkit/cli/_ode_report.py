@@ -10,7 +10,6 @@ figure and the JSON are written all the same.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from typing import Any
@@ -77,14 +76,14 @@ def _print_table(outcome: OdeOutcome, keys: tuple[str, ...]) -> list[dict[str, A
     return rows
 
 
-def _print_status(result: Any, args: argparse.Namespace) -> None:
+def _print_status(run: OdeRun, result: Any) -> None:
     """The line after the table: converged or not after K iterations (and on what), or where NaN appeared."""
     if not result.finite:
         print(f"not converged: non-finite values (NaN or infinity) at iteration {result.nonfinite_iteration}")
         return
     status = "converged" if result.converged else "not converged"
-    criterion = "the increment" if args.criterion == "increment" else "the a-posteriori error estimate"
-    rule = f" (--tol {args.tol:g} on {criterion})" if args.tol is not None else ""
+    criterion = "the increment" if run.criterion == "increment" else "the a-posteriori error estimate"
+    rule = f" (--tol {run.tol:g} on {criterion})" if run.tol is not None else ""
     print(f"{status} after {result.iterations} iteration(s){rule}")
 
 
@@ -96,12 +95,21 @@ def _print_heading(run: OdeRun) -> None:
     )
 
 
-def report_linear(run: OdeRun, outcome: OdeOutcome, args: argparse.Namespace) -> int:
+def report_linear(run: OdeRun, outcome: OdeOutcome, *, plot: str | None, json_path: str | None) -> int:
     """Report a linear run on rank 0 (every rank computed the same result); other ranks stay silent.
 
     The wall-clock line sets the measured time ratio (sequential fine over parareal) beside
     the model's speedup at the ``K`` iterations run, with ``alpha = c_G / c_F`` measured; it
     is not a speedup at equal accuracy (``parareal speedup`` measures that).
+
+    Parameters
+    ----------
+    run : OdeRun
+        The run as built.
+    outcome : OdeOutcome
+        What it produced.
+    plot, json_path : str or None
+        ``--plot`` and ``--json``: the figure and the JSON file to write, if any.
 
     Returns
     -------
@@ -120,30 +128,30 @@ def report_linear(run: OdeRun, outcome: OdeOutcome, args: argparse.Namespace) ->
         "slice)"
     )
     rows = _print_table(outcome, _LINEAR_ROW_KEYS)
-    _print_status(result, args)
-    timing = _print_linear_timing(run, outcome, args)
-    if args.plot:
-        save_figure(args.plot, run, outcome, label="Gander-Vandewalle bound")
-    if args.json:
+    _print_status(run, result)
+    timing = _print_linear_timing(run, outcome)
+    if plot:
+        save_figure(plot, run, outcome, label="Gander-Vandewalle bound")
+    if json_path:
         payload = {
             **_json_head(run),
-            "coarse_substeps": args.coarse_substeps,
+            "coarse_substeps": run.coarse_substeps,
             "form": run.form,
-            "tol": args.tol,
-            "criterion": args.criterion,
+            "tol": run.tol,
+            "criterion": run.criterion,
             "estimates": result.estimates,
             "fine": run.fine_text,
             **_json_result(result),
             "timing": timing,
             "rows": rows,
         }
-        _write_json(args.json, payload)
+        _write_json(json_path, payload)
     if not result.finite:
         _print_linear_failure(run, outcome)
     return code
 
 
-def _print_linear_timing(run: OdeRun, outcome: OdeOutcome, args: argparse.Namespace) -> dict[str, Any]:
+def _print_linear_timing(run: OdeRun, outcome: OdeOutcome) -> dict[str, Any]:
     """Print the wall-clock line: the measured time ratio beside the model's speedup at ``K``; return the JSON's timing.
 
     ``alpha = c_G / c_F`` is measured: one coarse sweep over the sequential fine solution.
@@ -160,13 +168,13 @@ def _print_linear_timing(run: OdeRun, outcome: OdeOutcome, args: argparse.Namesp
     model_text = "-" if model is None else f"{model:.2f}x"
     print(
         f"wall-clock: sequential fine {sequential:.4g} s, parareal {parallel:.4g} s "
-        f"({args.backend}, {workers} worker(s)); time ratio {measured:.2f} measured, {model_text} model at "
+        f"({run.backend_name}, {workers} worker(s)); time ratio {measured:.2f} measured, {model_text} model at "
         f"K = {iterations} (alpha = c_G/c_F = {alpha:.3g}); not a speedup at equal accuracy, which "
         "`parareal speedup` measures",
         flush=True,
     )
     return {
-        "backend": args.backend,
+        "backend": run.backend_name,
         "workers": workers,
         "sequential_fine_s": sequential,
         "coarse_sweep_s": outcome.coarse_sweep_seconds,
@@ -194,8 +202,17 @@ def _print_linear_failure(run: OdeRun, outcome: OdeOutcome) -> None:
     )
 
 
-def report_steppers(run: OdeRun, outcome: OdeOutcome, args: argparse.Namespace) -> int:
+def report_steppers(run: OdeRun, outcome: OdeOutcome, *, plot: str | None, json_path: str | None) -> int:
     """Report a time-stepper run, with the Gander-Hairer constants and ``L`` it estimated.
+
+    Parameters
+    ----------
+    run : OdeRun
+        The run as built.
+    outcome : OdeOutcome
+        What it produced.
+    plot, json_path : str or None
+        ``--plot`` and ``--json``: the figure and the JSON file to write, if any.
 
     Returns
     -------
@@ -213,29 +230,29 @@ def report_steppers(run: OdeRun, outcome: OdeOutcome, args: argparse.Namespace) 
         f"estimate: a-posteriori with L = {lipschitz:.4g} (fine slice, from the Jacobian)"
     )
     rows = _print_table(outcome, _STEPPER_ROW_KEYS)
-    _print_status(result, args)
+    _print_status(run, result)
     print(
         f"wall-clock: sequential fine {outcome.sequential_seconds:.4g} s, parareal {outcome.parareal_seconds:.4g} s "
-        f"({args.backend}, serial in one process: no speedup is measured here)",
+        f"({run.backend_name}, serial in one process: no speedup is measured here)",
         flush=True,
     )
-    if args.plot:
-        save_figure(args.plot, run, outcome, label="Gander-Hairer bound (estimated α, β)")
-    if args.json:
+    if plot:
+        save_figure(plot, run, outcome, label="Gander-Hairer bound (estimated α, β)")
+    if json_path:
         payload = {
             **_json_head(run),
             "fine": run.fine_text,
             "coarse": run.coarse_text,
             "form": run.form,
-            "tol": args.tol,
-            "criterion": args.criterion,
+            "tol": run.tol,
+            "criterion": run.criterion,
             "fine_lipschitz": lipschitz,
             "gander_hairer": {"alpha": alpha, "beta": beta, "constants": "estimated by finite differences"},
             **_json_result(result),
             "timing": {"sequential_fine_s": outcome.sequential_seconds, "parareal_s": outcome.parareal_seconds},
             "rows": rows,
         }
-        _write_json(args.json, payload)
+        _write_json(json_path, payload)
     finite_reference = outcome.first_nonfinite_reference is None
     if result.finite and finite_reference:
         return 0

@@ -150,7 +150,7 @@ def _run_linear(args: argparse.Namespace) -> int:
     from ._ode_report import report_linear
 
     run = build_linear(args)
-    return report_linear(run, execute_linear(run, args), args)
+    return report_linear(run, execute_linear(run), plot=args.plot, json_path=args.json)
 
 
 def _run_steppers(args: argparse.Namespace) -> int:
@@ -159,7 +159,7 @@ def _run_steppers(args: argparse.Namespace) -> int:
     from ._ode_report import report_steppers
 
     run = build_steppers(args)
-    return report_steppers(run, execute_steppers(run, args), args)
+    return report_steppers(run, execute_steppers(run), plot=args.plot, json_path=args.json)
 
 
 __all__ = ["HELP", "add_arguments", "run", "estimate", "Estimate"]

@@ -160,18 +160,10 @@ def execute_linear(run: OdeRun) -> OdeOutcome:
     OdeOutcome
         With the Gander-Vandewalle bounds when ``m <= 2500``.
     """
-    from tqdm import tqdm
+    from ..ode.nonlinear_theory import fine_lipschitz_estimate
 
     problem, grid = run.problem, run.grid
-    progress = tqdm(
-        total=grid.num_slices * (1 + run.iterations),
-        desc="parareal ode: fine slices",
-        unit="slice",
-        file=sys.stderr,
-        delay=1.0,  # runs shorter than a second show nothing
-        leave=False,
-        disable=not run.leader,
-    )
+    progress = _progress_bar(run)
     infos: list[IterationInfo] = []
 
     def record(info: IterationInfo) -> None:
@@ -188,7 +180,11 @@ def execute_linear(run: OdeRun) -> OdeOutcome:
         start = time.perf_counter()
         propagate_sequentially(run.coarse, problem.u0)
         coarse_sweep_seconds = time.perf_counter() - start
-        lipschitz, result, parareal_seconds = _linear_parareal(run, reference, record)
+        with _fine_sweeps_ready(run):
+            # a true Lipschitz constant of the exact or implicit-Euler fine propagator (u' = Au)
+            lipschitz = fine_lipschitz_estimate(problem.ode, grid, [problem.u0], substeps=run.fine_substeps)
+            check_estimate_possible(run.criterion, lipschitz, "use more --fine-substeps or --slices")
+            result, parareal_seconds = _timed_parareal(run, reference, lipschitz, record)
         bounds = _gander_vandewalle_bounds(run, result, reference)
     return OdeOutcome(
         result=result,
@@ -200,6 +196,21 @@ def execute_linear(run: OdeRun) -> OdeOutcome:
         sequential_seconds=sequential_seconds,
         parareal_seconds=parareal_seconds,
         coarse_sweep_seconds=coarse_sweep_seconds,
+    )
+
+
+def _progress_bar(run: OdeRun) -> Any:
+    """A bar of the ``N (1 + K)`` fine slices on stderr, on rank 0, shown once the run passes a second."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=run.grid.num_slices * (1 + run.iterations),
+        desc="parareal ode: fine slices",
+        unit="slice",
+        file=sys.stderr,
+        delay=1.0,  # runs shorter than a second show nothing
+        leave=False,
+        disable=not run.leader,
     )
 
 
@@ -220,30 +231,30 @@ def _gander_vandewalle_bounds(run: OdeRun, result: PararealResult, reference: li
     )
 
 
-def _linear_parareal(run: OdeRun, reference: list[Any], record: Any) -> tuple[float, PararealResult, float]:
-    """(``L``, the result, its seconds): the pool started and the ranks met before the clock starts."""
+@contextlib.contextmanager
+def _fine_sweeps_ready(run: OdeRun) -> Iterator[None]:
+    """Start the process pool and meet the other ranks before parareal's clock starts; stop the pool after.
+
+    Pool start-up is not part of the parareal time. After Ctrl-C or an error the pool is
+    terminated (no waiting for the workers' chunks), else closed.
+    """
     from ..backends import ProcessBackend
-    from ..ode.nonlinear_theory import fine_lipschitz_estimate
 
     pool = run.backend if isinstance(run.backend, ProcessBackend) else None
     try:
         if pool is not None:
-            pool.start(run.fine)  # pool start-up is not part of the parareal time
+            pool.start(run.fine)
         if run.backend_name == "distributed":
             _barrier()  # every rank starts the clock together
-        # a true Lipschitz constant of the exact or implicit-Euler fine propagator (u' = Au)
-        lipschitz = fine_lipschitz_estimate(run.problem.ode, run.grid, [run.problem.u0], substeps=run.fine_substeps)
-        check_estimate_possible(run.criterion, lipschitz, "use more --fine-substeps or --slices")
-        result, seconds = _timed_parareal(run, reference, lipschitz, record)
+        yield
     except BaseException:
         if pool is not None:
-            pool.terminate()  # Ctrl-C or an error: do not wait for the workers' chunks
+            pool.terminate()
             pool = None
         raise
     finally:
         if pool is not None:
             pool.close()
-    return lipschitz, result, seconds
 
 
 def _barrier() -> None:

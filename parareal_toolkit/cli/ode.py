@@ -128,8 +128,16 @@ def run(args: argparse.Namespace) -> int:
     int
         The exit status (see the module docstring).
     """
-    from ._ode_build import check_linear_environment, check_options, check_outputs, uses_steppers
-    from ._ode_execute import linear_run_boundary
+    from ._ode_build import (
+        build_linear,
+        build_steppers,
+        check_linear_environment,
+        check_options,
+        check_outputs,
+        uses_steppers,
+    )
+    from ._ode_execute import execute_linear, execute_steppers, linear_run_boundary
+    from ._ode_report import report_linear, report_steppers
 
     args.coarse_substeps_given = args.coarse_substeps is not None
     if args.coarse_substeps is None:
@@ -137,29 +145,13 @@ def run(args: argparse.Namespace) -> int:
     check_options(args)
     if uses_steppers(args):
         check_outputs(args)
-        return _run_steppers(args)
+        built = build_steppers(args)
+        return report_steppers(built, execute_steppers(built), plot=args.plot, json_path=args.json)
     check_linear_environment(args)
     check_outputs(args)
     with linear_run_boundary(distributed=args.backend == "distributed"):
-        return _run_linear(args)
-
-
-def _run_linear(args: argparse.Namespace) -> int:
-    from ._ode_build import build_linear
-    from ._ode_execute import execute_linear
-    from ._ode_report import report_linear
-
-    run = build_linear(args)
-    return report_linear(run, execute_linear(run), plot=args.plot, json_path=args.json)
-
-
-def _run_steppers(args: argparse.Namespace) -> int:
-    from ._ode_build import build_steppers
-    from ._ode_execute import execute_steppers
-    from ._ode_report import report_steppers
-
-    run = build_steppers(args)
-    return report_steppers(run, execute_steppers(run), plot=args.plot, json_path=args.json)
+        built = build_linear(args)
+        return report_linear(built, execute_linear(built), plot=args.plot, json_path=args.json)
 
 
 __all__ = ["HELP", "add_arguments", "run", "estimate", "Estimate"]

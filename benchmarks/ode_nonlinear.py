@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
-from parareal_toolkit.cli._ode_general import DEFAULT_STEPPERS
+from parareal_toolkit.cli._ode_build import DEFAULT_STEPPERS
 from parareal_toolkit.ode import (
     NONLINEAR_PROBLEMS,
     ExactPropagator,

@@ -1,0 +1,316 @@
+"""Reporting a ``parareal ode`` run: the table on stdout, the figure, the JSON, the exit status.
+
+One row per iteration ``k``: the error against the sequential fine solution, the increment,
+the bound, the fine and coarse evaluations so far and the a-posteriori error estimate. Then
+one line saying whether ``--tol`` was met (or at which iteration a NaN or an infinity
+appeared) and one line of wall-clock times. A non-finite run exits with status 1 and a last
+line on stderr naming the iteration, and the reference's own failure when it has one; the
+figure and the JSON are written all the same.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+from ._common import CliError, write_json
+from ._ode_build import OdeRun
+from ._ode_execute import OdeOutcome
+
+__all__ = ["report_linear", "report_steppers", "save_figure"]
+
+# the JSON rows' keys, in the order each kind of run has always written them
+_LINEAR_ROW_KEYS = (
+    "k",
+    "max_error",
+    "increment",
+    "bound",
+    "fine_evaluations",
+    "coarse_evaluations",
+    "finite",
+    "estimate",
+)
+_STEPPER_ROW_KEYS = (
+    "k",
+    "max_error",
+    "increment",
+    "bound",
+    "estimate",
+    "fine_evaluations",
+    "coarse_evaluations",
+    "finite",
+)
+
+
+def _cell(value: float | None) -> str:
+    return f"{value:11.3e}" if value is not None else f"{'-':>11}"
+
+
+def _print_table(outcome: OdeOutcome, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Print the column header and one row per iteration; return the rows (``keys`` in order) for the JSON."""
+    result, bounds = outcome.result, outcome.bounds
+    assert result.errors is not None  # a reference was given
+    print(
+        f"{'k':>3}  {'max error':>11}  {'increment':>11}  {'bound':>11}  {'fine evals':>10}  {'coarse evals':>12}  "
+        f"{'estimate':>11}"
+    )
+    rows = []
+    for k in range(result.iterations + 1):
+        info = outcome.infos[k]
+        row = {
+            "k": k,
+            "max_error": result.errors[k],
+            "increment": result.increments[k - 1] if k > 0 else None,
+            "bound": None if bounds is None or not math.isfinite(bounds[k]) else float(bounds[k]),
+            "estimate": result.estimates[k - 1] if k > 0 and result.estimates else None,
+            "fine_evaluations": info.fine_evaluations,
+            "coarse_evaluations": info.coarse_evaluations,
+            "finite": info.finite,
+        }
+        rows.append({key: row[key] for key in keys})
+        print(
+            f"{k:>3}  {_cell(row['max_error'])}  {_cell(row['increment'])}  {_cell(row['bound'])}  "
+            f"{info.fine_evaluations:>10}  {info.coarse_evaluations:>12}  {_cell(row['estimate'])}"
+        )
+    return rows
+
+
+def _print_status(run: OdeRun, result: Any) -> None:
+    """The line after the table: converged or not after K iterations (and on what), or where NaN appeared."""
+    if not result.finite:
+        print(f"not converged: non-finite values (NaN or infinity) at iteration {result.nonfinite_iteration}")
+        return
+    status = "converged" if result.converged else "not converged"
+    criterion = "the increment" if run.criterion == "increment" else "the a-posteriori error estimate"
+    rule = f" (--tol {run.tol:g} on {criterion})" if run.tol is not None else ""
+    print(f"{status} after {result.iterations} iteration(s){rule}")
+
+
+def _print_heading(run: OdeRun) -> None:
+    problem = run.problem
+    print(
+        f"{problem.description}; T = {problem.t_final:g}, N = {run.grid.num_slices} slices, fine: {run.fine_text}, "
+        f"coarse: {run.coarse_text}, {run.form} form"
+    )
+
+
+def report_linear(run: OdeRun, outcome: OdeOutcome, *, plot: str | None, json_path: str | None) -> int:
+    """Report a linear run on rank 0 (every rank computed the same result); other ranks stay silent.
+
+    The wall-clock line sets the measured time ratio (sequential fine over parareal) beside
+    the model's speedup at the ``K`` iterations run, with ``alpha = c_G / c_F`` measured; it
+    is not a speedup at equal accuracy (``parareal speedup`` measures that).
+
+    Parameters
+    ----------
+    run : OdeRun
+        The run as built.
+    outcome : OdeOutcome
+        What it produced.
+    plot, json_path : str or None
+        ``--plot`` and ``--json``: the figure and the JSON file to write, if any.
+
+    Returns
+    -------
+    int
+        The exit status: 0 for a finite run, 1 when a NaN or an infinity appeared.
+    """
+    result = outcome.result
+    code = 0 if result.finite else 1
+    if not run.leader:
+        return code
+    # stored iterates and errors: store_iterates is on and a reference was given
+    assert result.iterates is not None and result.errors is not None
+    _print_heading(run)
+    print(
+        f"estimate: a-posteriori bound on the error, L = {outcome.fine_lipschitz:.4g} (Lipschitz constant of a fine "
+        "slice)"
+    )
+    rows = _print_table(outcome, _LINEAR_ROW_KEYS)
+    _print_status(run, result)
+    timing = _print_linear_timing(run, outcome)
+    if plot:
+        save_figure(plot, run, outcome, label="Gander-Vandewalle bound")
+    if json_path:
+        payload = {
+            **_json_head(run),
+            "coarse_substeps": run.coarse_substeps,
+            "form": run.form,
+            "tol": run.tol,
+            "criterion": run.criterion,
+            "estimates": result.estimates,
+            "fine": run.fine_text,
+            **_json_result(result),
+            "timing": timing,
+            "rows": rows,
+        }
+        _write_json(json_path, payload)
+    if not result.finite:
+        _print_linear_failure(run, outcome)
+    return code
+
+
+def _print_linear_timing(run: OdeRun, outcome: OdeOutcome) -> dict[str, Any]:
+    """Print the wall-clock line: the measured time ratio beside the model's speedup at ``K``; return the JSON's timing.
+
+    ``alpha = c_G / c_F`` is measured: one coarse sweep over the sequential fine solution.
+    """
+    from ..ode.theory import speedup
+
+    assert outcome.coarse_sweep_seconds is not None  # a linear run times its coarse sweep
+    iterations = outcome.result.iterations
+    sequential, parallel = outcome.sequential_seconds, outcome.parareal_seconds
+    alpha = outcome.coarse_sweep_seconds / sequential
+    workers = run.workers
+    model = speedup(alpha, run.grid.num_slices, max(iterations, 1), workers=workers) if iterations else None
+    measured = sequential / parallel
+    model_text = "-" if model is None else f"{model:.2f}x"
+    print(
+        f"wall-clock: sequential fine {sequential:.4g} s, parareal {parallel:.4g} s "
+        f"({run.backend_name}, {workers} worker(s)); time ratio {measured:.2f} measured, {model_text} model at "
+        f"K = {iterations} (alpha = c_G/c_F = {alpha:.3g}); not a speedup at equal accuracy, which "
+        "`parareal speedup` measures",
+        flush=True,
+    )
+    return {
+        "backend": run.backend_name,
+        "workers": workers,
+        "sequential_fine_s": sequential,
+        "coarse_sweep_s": outcome.coarse_sweep_seconds,
+        "parareal_s": parallel,
+        "alpha": alpha,
+        "measured_speedup": measured,
+        "model_speedup": model,
+    }
+
+
+def _print_linear_failure(run: OdeRun, outcome: OdeOutcome) -> None:
+    """The last line on stderr: where parareal became non-finite, and where the reference did, if it did."""
+    cause = ""
+    first = outcome.first_nonfinite_reference
+    if first is not None:
+        cause = (
+            f"; the sequential fine solution is itself non-finite from T_{first} = "
+            f"{run.grid.times[first]:g} ({run.fine_text} fails for slices of length "
+            f"{run.grid.steps[0]:g}): use a smaller --t-final or more --slices"
+        )
+    print(
+        f"parareal ode: error: non-finite values (NaN or infinity) at iteration {outcome.result.nonfinite_iteration}"
+        f"{cause}",
+        file=sys.stderr,
+    )
+
+
+def report_steppers(run: OdeRun, outcome: OdeOutcome, *, plot: str | None, json_path: str | None) -> int:
+    """Report a time-stepper run, with the Gander-Hairer constants and ``L`` it estimated.
+
+    Parameters
+    ----------
+    run : OdeRun
+        The run as built.
+    outcome : OdeOutcome
+        What it produced.
+    plot, json_path : str or None
+        ``--plot`` and ``--json``: the figure and the JSON file to write, if any.
+
+    Returns
+    -------
+    int
+        The exit status: 0 for a finite run, 1 when a NaN or an infinity appeared in the run
+        or in the reference.
+    """
+    result = outcome.result
+    assert outcome.gander_hairer is not None
+    alpha, beta = outcome.gander_hairer
+    lipschitz = outcome.fine_lipschitz
+    _print_heading(run)
+    print(
+        f"bound: Gander-Hairer with estimated α = {alpha:.4g} (F - G), β = {beta:.4g} (G); "
+        f"estimate: a-posteriori with L = {lipschitz:.4g} (fine slice, from the Jacobian)"
+    )
+    rows = _print_table(outcome, _STEPPER_ROW_KEYS)
+    _print_status(run, result)
+    print(
+        f"wall-clock: sequential fine {outcome.sequential_seconds:.4g} s, parareal {outcome.parareal_seconds:.4g} s "
+        f"({run.backend_name}, serial in one process: no speedup is measured here)",
+        flush=True,
+    )
+    if plot:
+        save_figure(plot, run, outcome, label="Gander-Hairer bound (estimated α, β)")
+    if json_path:
+        payload = {
+            **_json_head(run),
+            "fine": run.fine_text,
+            "coarse": run.coarse_text,
+            "form": run.form,
+            "tol": run.tol,
+            "criterion": run.criterion,
+            "fine_lipschitz": lipschitz,
+            "gander_hairer": {"alpha": alpha, "beta": beta, "constants": "estimated by finite differences"},
+            **_json_result(result),
+            "timing": {"sequential_fine_s": outcome.sequential_seconds, "parareal_s": outcome.parareal_seconds},
+            "rows": rows,
+        }
+        _write_json(json_path, payload)
+    finite_reference = outcome.first_nonfinite_reference is None
+    if result.finite and finite_reference:
+        return 0
+    where = f"at iteration {result.nonfinite_iteration}" if not result.finite else "in the reference"
+    cause = "" if finite_reference else "; the sequential fine solution is itself non-finite: use more --fine-substeps"
+    print(f"parareal ode: error: non-finite values (NaN or infinity) {where}{cause}", file=sys.stderr)
+    return 1
+
+
+def _json_head(run: OdeRun) -> dict[str, Any]:
+    problem = run.problem
+    return {
+        "problem": problem.name,
+        "description": problem.description,
+        "size": problem.ode.size,
+        "t_final": problem.t_final,
+        "slices": run.grid.num_slices,
+    }
+
+
+def _json_result(result: Any) -> dict[str, Any]:
+    return {
+        "converged": result.converged,
+        "finite": result.finite,
+        "nonfinite_iteration": result.nonfinite_iteration,
+        "iterations": result.iterations,
+    }
+
+
+def _write_json(path: str, payload: dict[str, Any]) -> None:
+    write_json("--json", path, payload)  # NaN and infinities become null
+    print(f"results written to {path}")
+
+
+def save_figure(path: str, run: OdeRun, outcome: OdeOutcome, *, label: str) -> None:
+    """Save the convergence figure (errors and bounds per iteration; error over time) to ``path``.
+
+    Returns
+    -------
+    None
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..plotting import plot_convergence, plot_error_over_time
+
+    bounds = outcome.bounds
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+    try:
+        plot_convergence(outcome.result, bounds=None if bounds is None else {label: bounds}, ax=left)
+        left.set_title(run.problem.description)
+        plot_error_over_time(outcome.result, run.grid.times, ax=right)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise CliError(f"cannot write --plot file {path!r}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+    print(f"figure written to {path}")

@@ -400,23 +400,3 @@ def test_lorenz_needs_nearly_n_iterations_on_a_long_interval(capsys):
     assert main(["ode", "--problem", "lorenz", "--t-final", "10", "--slices", "10", "--tol", "1e-6"]) == 0
     rows = _rows(capsys.readouterr().out)
     assert len(rows) - 1 >= 9  # chaos: the coarse correction helps little
-
-
-def test_cli_modules_import_without_a_circle():
-    # issue 19: cli/_ode_general.py took four private helpers from cli/ode.py, which imported it
-    # back inside run(); imports inside functions count, since either module may load first
-    import ast
-    import graphlib
-    from pathlib import Path
-
-    import parareal_toolkit.cli as cli
-
-    package = Path(cli.__file__).parent
-    graph = {}
-    for path in package.glob("*.py"):
-        targets = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                targets |= {node.module} if node.module else {alias.name for alias in node.names}
-        graph[path.stem] = {t for t in targets if (package / f"{t}.py").exists()} - {path.stem}
-    graphlib.TopologicalSorter(graph).prepare()  # raises CycleError on a circle

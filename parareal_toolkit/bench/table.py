@@ -151,7 +151,7 @@ def _memory_needed(depth: int, subnetworks: Sequence[int], batch_size: int) -> t
     Every network stays built, with its gradients, until the table is done (float32: 8
     bytes per parameter, counted by :func:`~parareal_toolkit.nn.parareal_resnet_table`); one
     forward+backward of the trunk keeps what the ResNet memory model
-    (:func:`~parareal_toolkit.plans.memory.trunk_memory`) says it saves, 4 bytes a float,
+    (``parareal_toolkit.plans.memory.trunk_memory``) says it saves, 4 bytes a float,
     and the input images. Coarse networks, interface tensors and allocator slack come on top.
     """
     rows = parareal_resnet_table(depth, subnetworks)[1:]

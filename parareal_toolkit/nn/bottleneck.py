@@ -1,7 +1,7 @@
 """The pre-activation bottleneck residual unit of the CIFAR ResNets (He et al. 2016).
 
 Its shape arithmetic (parameters, multiply-adds, where it sits in a ResNet) is torch-free in
-:mod:`parareal_toolkit.plans.units`; this module only builds it.
+``parareal_toolkit.plans.units``; this module only builds it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Parareal ResNet-N (Lee, Park, Lee; seed paper §4) built: a pre-activation ResNet torn into N
 parallel subnetworks linked by small coarse networks, on :class:`PararealNetwork`.
 
-Where every unit goes is a :class:`PararealResNetPlan` (torch-free, :mod:`parareal_toolkit.plans`:
+Where every unit goes is a :class:`PararealResNetPlan` (torch-free, ``parareal_toolkit.plans``:
 the split, the coarse networks' units, the cost model and the ``parareal models`` table,
 re-exported here); this module builds the modules of a plan.
 

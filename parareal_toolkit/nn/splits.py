@@ -1,5 +1,5 @@
 """Contiguous min-max partitions of a chain of layers; they live in the torch-free
-:mod:`parareal_toolkit.plans.partition` (a Parareal ResNet plan needs them without torch)."""
+``parareal_toolkit.plans.partition`` (a Parareal ResNet plan needs them without torch)."""
 
 from __future__ import annotations
 

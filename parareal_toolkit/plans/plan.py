@@ -126,7 +126,7 @@ class PararealResNetPlan:
     def bound(self) -> float:
         """The bound the split aims at: :attr:`unit_count_bound` for ``"units"``, :attr:`cost_bound` for ``"cost"``.
 
-        The split's own choice (:data:`~parareal_toolkit.plans.splits.SPLITS`).
+        Each split of the registry ``parareal_toolkit.plans.SPLITS`` names its own bound.
         """
         return SPLITS[self.split].bound(self)
 

@@ -4,7 +4,7 @@ A depth-``9n + 2`` pre-activation ResNet has ``3n`` bottleneck units (a Parareal
 the same units plus coarse networks). Training keeps three float32 copies of every
 parameter of the units (weight, gradient, SGD momentum), and the forward pass keeps at least
 every unit's output per image for the backward pass; both are counted from the unit shapes
-by the one ResNet memory model, :func:`~parareal_toolkit.plans.memory.trunk_memory`. So
+by the one ResNet memory model, ``parareal_toolkit.plans.memory.trunk_memory``. So
 training needs at least::
 
     4 bytes * (3 * P  +  b * O)

@@ -14,6 +14,7 @@ torch-free ``parareal`` parser offers those names; a test checks both hold the s
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Protocol
 
@@ -45,7 +46,7 @@ class _Bounds(Protocol):
     def cost_bound(self) -> float: ...
 
 
-class Split:
+class Split(ABC):
     """How to cut a ResNet's trunk into ``N`` contiguous subnetworks (one subclass per split).
 
     Attributes
@@ -70,6 +71,7 @@ class Split:
         """``"<label> bound"`` followed by its formula, if any, for a table's notes."""
         return f"{self.bound_label} bound" + (f" {self.bound_formula}" if self.bound_formula else "")
 
+    @abstractmethod
     def check_num_subnetworks(self, num_subnetworks: object, total: int) -> int:
         """``N`` if this split can cut ``total`` units into ``N`` non-empty subnetworks, else ``InputError``.
 
@@ -78,8 +80,8 @@ class Split:
         int
             ``N``.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def ranges(self, depth: int, n: int, coarse_units: int, table: CostTable, objective: str) -> tuple[range, ...]:
         """The trunk units of each of the ``n`` subnetworks of ResNet-``depth``.
 
@@ -88,8 +90,8 @@ class Split:
         tuple of range
             ``n`` non-empty ranges that tile ``0..U-1`` in order.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def bound(self, plan: _Bounds) -> float:
         """The virtual-speedup bound this split aims at, read from ``plan``.
 
@@ -98,8 +100,8 @@ class Split:
         float
             One of the plan's bounds.
         """
-        raise NotImplementedError
 
+    @abstractmethod
     def parameter_counts(self, depth: int, n: int, coarse_units: int, table: CostTable) -> dict:
         """The per-split counts of a row of :func:`~parareal_toolkit.nn.parareal_resnet_table`.
 
@@ -109,7 +111,6 @@ class Split:
             ``units_per_subnetwork`` (text), ``largest_subnetwork_parameters``,
             ``coarse_parameters`` and ``preprocess_parameters`` (the ``C^j``, j > 1).
         """
-        raise NotImplementedError
 
 
 def _check_num_subnetworks(num_subnetworks: object, total: int) -> int:

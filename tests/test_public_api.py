@@ -120,6 +120,7 @@ LAYER = {
     "__init__": 2,  # the top-level API re-exports the driver
     "ode": 3,
     "nn": 3,
+    "plans": 3,  # the torch-free Parareal ResNet plans beside nn (nn builds them)
     "bench": 4,
     "training": 4,
     "plotting": 4,

@@ -295,7 +295,7 @@ def test_virtual_time_partition_keeps_the_min_max_split_when_the_coarse_cost_is_
     st.integers(1, 4),
 )
 def test_virtual_cost_plan_has_the_least_virtual_time_of_all_contiguous_splits(values, depth, n, budget):
-    from parareal_toolkit.nn.parareal_resnets import _coarse_specs
+    from parareal_toolkit.plans.coarse import coarse_specs as _coarse_specs
 
     shapes = [spec for pair in stage_unit_specs(depth) for spec in pair]
     costs = dict(zip(shapes, values))
@@ -318,7 +318,10 @@ def test_virtual_cost_plan_has_the_least_virtual_time_of_all_contiguous_splits(v
 
 
 def test_block_coarse_cost_is_the_cost_of_the_coarse_network_built_for_the_block():
-    from parareal_toolkit.nn.parareal_resnets import _block_coarse_cost, _coarse_specs, _cost_table, _shapes
+    from parareal_toolkit.plans.coarse import coarse_specs as _coarse_specs
+    from parareal_toolkit.plans.costs import cost_table as _cost_table
+    from parareal_toolkit.plans.costs import plan_shapes as _shapes
+    from parareal_toolkit.plans.splits import _block_coarse_cost
 
     depth = 38  # 4 units per stage
     table = _cost_table(_shapes(depth), lambda spec: 1.0 + spec.resolution / 7 + spec.in_channels / 13)

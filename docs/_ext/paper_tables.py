@@ -17,7 +17,7 @@ from parareal_toolkit.results import results_table
 def model_sizes(depth: int = 1001, subnetworks: tuple[int, ...] = (3, 6, 12, 18, 24)) -> dict:
     """Parameters of ResNet-``depth`` and its Parareal versions, as ``parareal models`` prints them."""
     from parareal_toolkit.cli.models import _HEADER, model_cells
-    from parareal_toolkit.nn.parareal_resnets import parareal_resnet_table
+    from parareal_toolkit.plans import parareal_resnet_table
 
     rows = parareal_resnet_table(depth, list(subnetworks))
     return results_table(

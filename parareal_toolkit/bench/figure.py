@@ -6,7 +6,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from ..nn.parareal_resnets import parareal_resnet_plan
+from ..plans.plan import parareal_resnet_plan
+from ..plans.splits import SPLITS
 from .reference import SEED_DEPTH, SEED_TABLE2, seed_speedup
 from .table import Table2
 
@@ -86,7 +87,7 @@ def plot_table2(table: Table2, path: str | os.PathLike[str] | None = None, *, co
     speed_ax.plot(ns, [table.speedup(row) for row in table.rows], "o-", label="this run, virtual")
     bounds = [row.bound for row in table.rows]
     if all(b is not None for b in bounds):
-        kind = "cost-count" if settings.get("split") == "cost" else "unit-count"
+        kind = SPLITS[settings.get("split", "units")].bound_label
         speed_ax.plot(ns, bounds, "x-", label=f"{kind} bound, depth {settings.get('depth', '?')}")
     wall = [table.wall_clock_speedup(row) for row in table.rows]
     if all(w is not None for w in wall):

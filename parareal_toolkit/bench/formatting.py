@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..nn.parareal_resnets import parareal_resnet_plan
+from ..plans.plan import parareal_resnet_plan
+from ..plans.splits import SPLITS
 from ..results import results_table
 from .reference import SEED_DEPTH, SEED_TABLE2, seed_speedup
 from .table import Table2
@@ -98,8 +99,7 @@ def format_table2(table: Table2) -> str:
         "units: largest subnetwork; coarse: units along the coarse chain; Total = pre max + subnetworks max + coarse + post"
     )
     notes.append(
-        f"split: {s.get('split', 'units')} (bound: "
-        + ("cost-count bound sum c(g) / (max c(g) + sum c(F))" if s.get("split") == "cost" else "unit-count bound")
+        f"split: {s.get('split', 'units')} (bound: {SPLITS[s.get('split', 'units')].bound_description}"
         + f"); max/mean cost: largest subnetwork over the mean, costs: {s.get('cost_model', '?')}; "
         "memory x N: N times the largest device's saved-for-backward bytes over the sequential network's (1 = even)"
     )

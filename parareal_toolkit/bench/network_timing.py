@@ -23,7 +23,7 @@ from .._validation import check_choice, check_int
 from ..backends import Backend, get_backend
 from ..errors import InputError, InputTypeError
 from ..nn.network import PararealNetwork
-from ..nn.parareal_resnets import PararealResNetPlan
+from ..plans.plan import PararealResNetPlan
 from .isolation import preserved_state
 from .parts import NetworkParts
 

@@ -22,8 +22,11 @@ from .._resources import available_memory, format_bytes
 from .._validation import check_callable, check_choice, check_int, check_ints
 from ..backends import Backend
 from ..errors import InputError
-from ..nn.parareal_resnets import _check_num_subnetworks, parareal_resnet, parareal_resnet_table, stage_unit_specs
-from ..nn.resnet import UnitSpec, num_units
+from ..nn.parareal_resnets import parareal_resnet
+from ..plans.memory import trunk_memory
+from ..plans.splits import SPLITS
+from ..plans.table import parareal_resnet_table
+from ..plans.units import UnitSpec, num_units
 from .memory import activation_bytes
 from .network_timing import NetworkTiming, backend_name, resolve_backend, time_interleaved
 from .reference import SEED_TABLE2, SEED_TABLE2_SOURCE
@@ -142,28 +145,18 @@ def _check_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-def _unit_activations(spec: UnitSpec) -> int:
-    """Floats one image keeps alive for the backward pass of unit ``spec`` (trained, inplace ReLU)."""
-    width = spec.out_channels // 4
-    r, r_out = spec.resolution, spec.out_resolution
-    return spec.in_channels * r * r + 2 * width * r * r + 2 * width * r_out * r_out + spec.out_channels * r_out * r_out
-
-
 def _memory_needed(depth: int, subnetworks: Sequence[int], batch_size: int) -> tuple[int, int, int]:
     """A lower bound of the bytes :func:`table2` holds at once: ``(total, parameters, activations)``.
 
     Every network stays built, with its gradients, until the table is done (float32: 8
-    bytes per parameter); one forward+backward of the trunk keeps its activations
-    (:func:`_unit_activations` per image and unit, 4 bytes each). Coarse networks, interface
-    tensors and allocator slack come on top.
+    bytes per parameter, counted by :func:`~parareal_toolkit.nn.parareal_resnet_table`); one
+    forward+backward of the trunk keeps what the ResNet memory model
+    (``parareal_toolkit.plans.memory.trunk_memory``) says it saves, 4 bytes a float,
+    and the input images. Coarse networks, interface tensors and allocator slack come on top.
     """
     rows = parareal_resnet_table(depth, subnetworks)[1:]
     parameters = 8 * sum(row["parameters"] for row in rows)
-    n = num_units(depth) // 3
-    per_image = sum(
-        _unit_activations(first) + (n - 1) * _unit_activations(plain) for first, plain in stage_unit_specs(depth)
-    )
-    activations = 4 * batch_size * (per_image + 3 * 32 * 32)
+    activations = 4 * batch_size * (trunk_memory(depth).saved_per_image + 3 * 32 * 32)
     return parameters + activations, parameters, activations
 
 
@@ -206,7 +199,7 @@ def _valid_subnetworks(depth: int, subnetworks: Sequence[int] | None) -> tuple[l
     valid, skipped = [], []
     for n in dict.fromkeys([1, *requested]):  # N = 1 is the reference; order kept
         try:
-            _check_num_subnetworks(n, num_units(depth))  # arithmetic: no unit list at any depth
+            SPLITS["units"].check_num_subnetworks(n, num_units(depth))  # arithmetic: no unit list at any depth
         except ValueError:
             if explicit:
                 raise

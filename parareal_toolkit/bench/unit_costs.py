@@ -34,8 +34,7 @@ from torch import nn
 from .._names import CLOCKS
 from .._validation import check_choice, check_int, check_real_array
 from ..errors import InputError
-from ..nn.parareal_resnets import stage_unit_specs
-from ..nn.resnet import STEM_CHANNELS, UnitSpec, resnet_unit_specs
+from ..plans.units import STEM_CHANNELS, UnitSpec, resnet_unit_specs, stage_unit_specs
 from .clocks import part_seconds
 from .network_timing import NetworkTiming
 

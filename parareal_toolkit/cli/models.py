@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         The exit status, 0.
     """
     from .._validation import check_int
-    from ..nn.parareal_resnets import parareal_resnet_table
+    from ..plans.splits import SPLITS
+    from ..plans.table import parareal_resnet_table  # torch-free: counted, never built
 
     check_int(args.depth, "--depth", maximum=MAX_DEPTH)
     rows = parareal_resnet_table(
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    split = "" if args.split == "units" else ", units split by multiply-adds"
-    print(f"ResNet-{args.depth}, {args.num_classes} classes (trainable parameters){split}")
+    note = SPLITS[args.split].table_note
+    print(f"ResNet-{args.depth}, {args.num_classes} classes (trainable parameters)" + (f", {note}" if note else ""))
     print(format_table([_HEADER, *model_cells(rows)], align="right"))
     return 0

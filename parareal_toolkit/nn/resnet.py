@@ -21,14 +21,16 @@ ResNet can cut it into contiguous subnetworks (see ``parareal_resnet``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from .._validation import check_int
-from ..errors import InputError
+
+# the unit shapes are torch-free arithmetic (parareal_toolkit.plans.units), re-exported here
+from ..plans.units import STAGE_WIDTHS, STEM_CHANNELS, UnitSpec, resnet_unit_specs
+from ..plans.units import ceil_div as ceil_div
+from ..plans.units import num_units as num_units
+from .bottleneck import NormLayer, PreActBottleneck
 
 __all__ = [
     "PreActBottleneck",
@@ -40,131 +42,6 @@ __all__ = [
     "STAGE_WIDTHS",
     "STEM_CHANNELS",
 ]
-
-STEM_CHANNELS = 16
-STAGE_WIDTHS = (16, 32, 64)  # bottleneck widths; the output is 4x wider
-_STAGE_STRIDES = (1, 2, 2)
-
-NormLayer = Callable[[int], nn.Module]
-
-
-@dataclass(frozen=True)
-class UnitSpec:
-    """Shape of one residual unit: ``in_channels -> out_channels`` with ``stride``.
-
-    ``resolution`` is the input's side length for a 32x32 image.
-    """
-
-    in_channels: int
-    out_channels: int
-    stride: int
-    resolution: int
-
-    @property
-    def changes_shape(self) -> bool:
-        """Whether the unit changes channels or resolution (then it has a projection shortcut)."""
-        return self.in_channels != self.out_channels or self.stride != 1
-
-    @property
-    def out_resolution(self) -> int:
-        """The output's side length, ``resolution // stride``."""
-        return self.resolution // self.stride
-
-    def build(self, norm_layer: NormLayer | None) -> PreActBottleneck:
-        """A freshly initialised unit of this shape.
-
-        Returns
-        -------
-        PreActBottleneck
-            With ``norm_layer`` (``None``: ``nn.BatchNorm2d``).
-        """
-        return PreActBottleneck(
-            self.in_channels, self.out_channels // PreActBottleneck.expansion, self.stride, norm_layer=norm_layer
-        )
-
-
-def _check_depth(depth) -> int:
-    depth = check_int(depth, "depth")
-    if depth < 11 or (depth - 2) % 9:
-        raise InputError(f"`depth` must be 9n + 2 with n >= 1 (11, 20, 29, ..., 1001); got {depth}.")
-    return (depth - 2) // 9
-
-
-def resnet_unit_specs(depth: int = 1001, *, image_size: int = 32) -> list[UnitSpec]:
-    """The ``3n`` residual units of a depth-``9n + 2`` pre-activation ResNet, in order.
-
-    Parameters
-    ----------
-    depth : int
-        ``9n + 2`` with ``n >= 1`` (11, 20, 29, ..., 1001).
-    image_size : int, keyword-only
-        Side length of the input images (default 32).
-
-    Returns
-    -------
-    list of UnitSpec
-        ``3n`` shapes; the first unit of each stage changes the shape.
-
-    Examples
-    --------
-    >>> from parareal_toolkit.nn import resnet_unit_specs
-    >>> [(s.in_channels, s.out_channels, s.stride) for s in resnet_unit_specs(20) if s.changes_shape]
-    [(16, 64, 1), (64, 128, 2), (128, 256, 2)]
-    """
-    n = _check_depth(depth)
-    specs = []
-    in_channels, resolution = STEM_CHANNELS, image_size
-    for width, stage_stride in zip(STAGE_WIDTHS, _STAGE_STRIDES):
-        out_channels = width * PreActBottleneck.expansion
-        for i in range(n):
-            stride = stage_stride if i == 0 else 1
-            specs.append(UnitSpec(in_channels, out_channels, stride, resolution))
-            in_channels, resolution = out_channels, resolution // stride
-    return specs
-
-
-class PreActBottleneck(nn.Module):
-    """Pre-activation bottleneck RU: ``x + W3 σB(W2 σB(W1 σB(x)))`` (σB = BN then ReLU).
-
-    A unit that changes the shape (channels or stride) uses a 1x1 projection shortcut on
-    the shared pre-activation ``σB(x)``; every other unit has the identity shortcut. The
-    stride sits on the 3x3 convolution.
-    """
-
-    expansion = 4
-
-    def __init__(self, in_channels: int, width: int, stride: int = 1, *, norm_layer: NormLayer | None = None):
-        super().__init__()
-        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
-        out_channels = width * self.expansion
-        self.bn1 = norm_layer(in_channels)
-        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
-        self.bn2 = norm_layer(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
-        self.bn3 = norm_layer(width)
-        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
-        self.relu = nn.ReLU(inplace=True)
-        self.shortcut = None
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x + W3 σB(W2 σB(W1 σB(x)))`` (projection shortcut where the shape changes).
-
-        Returns
-        -------
-        torch.Tensor
-            Of shape ``(B, out_channels, H / stride, W / stride)``.
-        """
-        normalised = self.bn1(x)
-        # Without normalisation (norm_layer -> Identity) bn1 returns x itself: an in-place ReLU
-        # would overwrite the identity shortcut's input (and a caller's tensor).
-        out = self.relu(normalised) if normalised is not x else torch.relu(normalised)
-        shortcut = x if self.shortcut is None else self.shortcut(out)
-        out = self.conv1(out)
-        out = self.conv2(self.relu(self.bn2(out)))
-        out = self.conv3(self.relu(self.bn3(out)))
-        return out + shortcut
 
 
 def postprocessing(in_channels: int, num_classes: int, *, norm_layer: NormLayer | None = None) -> nn.Sequential:
@@ -303,25 +180,3 @@ def resnet1001(num_classes: int = 10, *, norm_layer: NormLayer | None = None) ->
         ``preact_resnet(1001, num_classes, norm_layer=norm_layer)``.
     """
     return PreActResNet(1001, num_classes, norm_layer=norm_layer)
-
-
-def num_units(depth: int) -> int:
-    """``3n`` for depth ``9n + 2``.
-
-    Returns
-    -------
-    int
-        The number of residual units.
-    """
-    return 3 * _check_depth(depth)
-
-
-def ceil_div(a: int, b: int) -> int:
-    """``ceil(a / b)`` for positive ints, without floating point.
-
-    Returns
-    -------
-    int
-        The smallest integer at least ``a / b``.
-    """
-    return -(-a // b)

@@ -1,17 +1,17 @@
 """Whether a training run can fit in memory: a lower bound, checked before anything is built.
 
-A depth-``9n + 2`` pre-activation ResNet has ``n`` bottleneck units in each of three stages
-of widths ``w = 16, 32, 64`` at resolutions ``r = 32, 16, 8`` (a Parareal ResNet has the
-same units plus coarse networks). Each unit holds at least a ``3x3`` ``w -> w`` and a
-``1x1`` ``w -> 4w`` convolution, ``13 w^2`` parameters, and training keeps three float32
-copies of every parameter (weight, gradient, SGD momentum); the forward pass keeps at least
-every unit's ``4w x r x r`` output per image for the backward pass. So training needs at
-least::
+A depth-``9n + 2`` pre-activation ResNet has ``3n`` bottleneck units (a Parareal ResNet has
+the same units plus coarse networks). Training keeps three float32 copies of every
+parameter of the units (weight, gradient, SGD momentum), and the forward pass keeps at least
+every unit's output per image for the backward pass; both are counted from the unit shapes
+by the one ResNet memory model, ``parareal_toolkit.plans.memory.trunk_memory``. So
+training needs at least::
 
-    4 bytes * (3 * 13 n (16^2 + 32^2 + 64^2)  +  b * n (64 * 32^2 + 128 * 16^2 + 256 * 8^2))
+    4 bytes * (3 * P  +  b * O)
 
-with ``b`` images per process and batch. For ResNet-1001 (``n = 111``) in batches of 128
-that is 6.6 GB (the batch-norm and ReLU outputs kept inside the units add several times
+with ``P`` the units' parameters, ``O`` their output floats per image and ``b`` images per
+process and batch. For ResNet-1001 (``P = 10,324,192``, ``O = 12,730,368``) in batches of
+128 that is 6.6 GB (the batch-norm and ReLU outputs kept inside the units add several times
 more; the bound leaves them out). A request whose lower bound
 exceeds the device's memory cannot run (it would fail after minutes of building, or
 swap): :func:`check_memory` refuses it up front, with the estimate and a way out.
@@ -25,13 +25,11 @@ import os
 import torch
 
 from ..errors import InputError
-from ..nn.resnet import num_units
+from ..plans.memory import trunk_memory
 
 __all__ = ["training_memory_lower_bound", "device_memory", "check_memory"]
 
 _FLOAT_BYTES = 4
-_PARAMS_PER_STAGE_UNIT = 13 * (16**2 + 32**2 + 64**2)  # one unit of each stage
-_OUTPUTS_PER_STAGE_UNIT = 64 * 32**2 + 128 * 16**2 + 256 * 8**2  # floats per image, one unit of each stage
 
 
 def training_memory_lower_bound(depth: int, images_per_batch: int) -> dict[str, int]:
@@ -50,10 +48,10 @@ def training_memory_lower_bound(depth: int, images_per_batch: int) -> dict[str, 
         ``units`` (``3n``), ``state`` (bytes of weights, gradients and momentum),
         ``activations`` (bytes kept for the backward pass) and ``total`` (their sum).
     """
-    n = num_units(depth) // 3
-    state = 3 * _FLOAT_BYTES * n * _PARAMS_PER_STAGE_UNIT
-    activations = _FLOAT_BYTES * images_per_batch * n * _OUTPUTS_PER_STAGE_UNIT
-    return {"units": 3 * n, "state": state, "activations": activations, "total": state + activations}
+    trunk = trunk_memory(depth)
+    state = 3 * _FLOAT_BYTES * trunk.parameters
+    activations = _FLOAT_BYTES * images_per_batch * trunk.outputs_per_image
+    return {"units": trunk.units, "state": state, "activations": activations, "total": state + activations}
 
 
 def device_memory(device: torch.device) -> tuple[int | None, str]:

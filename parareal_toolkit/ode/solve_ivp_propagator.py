@@ -30,7 +30,7 @@ class SolveIVPPropagator(SlicePropagator):
     ``"LSODA"``) get the equation's Jacobian when it has one. The local error per step is
     kept below about ``atol + rtol |u|``; the global error is not controlled, so check it
     against a tighter run. A failed integration raises ``RuntimeError`` with scipy's
-    message; the result is never a partial state. :attr:`order` is the method's order (5
+    message; the result is never a partial state. ``order`` is the method's order (5
     for RK45 and Radau, 3 for RK23, 8 for DOP853) and None for the variable-order BDF and
     LSODA.
 

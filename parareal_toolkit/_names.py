@@ -14,6 +14,7 @@ __all__ = [
     "LINEAR_PROBLEM_NAMES",
     "NONLINEAR_PROBLEM_NAMES",
     "STEPPER_NAMES",
+    "STEPPER_CLASSES",
     "CRITERIA",
     "SOLVE_IVP_NAMES",
     "INITIAL_NAMES",
@@ -47,9 +48,18 @@ NONLINEAR_PROBLEM_NAMES = ("lorenz", "vanderpol", "brusselator", "burgers", "all
 PROBLEM_NAMES = LINEAR_PROBLEM_NAMES + NONLINEAR_PROBLEM_NAMES
 # named initial values of the linear PDE problems (heat1d, heat2d, advection)
 INITIAL_NAMES = ("hat", "sine", "gaussian", "square")
-# the time steppers of `parareal ode --fine/--coarse` (solve_ivp methods as "ivp-<method>")
-STEPPER_NAMES = ("explicit-euler", "rk4", "implicit-euler", "trapezoid")
-# scipy's solve_ivp methods as `parareal ode --fine ivp-<method>`
+# the time steppers of `parareal ode --fine/--coarse` (solve_ivp methods as "ivp-<method>"):
+# name -> "module:class", the one list a new stepper joins; parareal_toolkit.ode.STEPPERS
+# imports the classes, the CLI's parser only reads the names
+STEPPER_CLASSES = {
+    "explicit-euler": "parareal_toolkit.ode.steppers:ExplicitEulerStepper",
+    "rk4": "parareal_toolkit.ode.steppers:RK4Stepper",
+    "implicit-euler": "parareal_toolkit.ode.implicit_steppers:ImplicitEulerStepper",
+    "trapezoid": "parareal_toolkit.ode.implicit_steppers:TrapezoidStepper",
+}
+STEPPER_NAMES = tuple(STEPPER_CLASSES)
+# scipy's solve_ivp methods as `parareal ode --fine ivp-<method>`, in the order of
+# parareal_toolkit.ode.SOLVE_IVP_METHODS (a test holds them equal)
 SOLVE_IVP_NAMES = ("ivp-rk45", "ivp-rk23", "ivp-dop853", "ivp-radau", "ivp-bdf", "ivp-lsoda")
 # what `tol` is compared with: the increment, or the a-posteriori error estimate
 CRITERIA = ("increment", "estimate")

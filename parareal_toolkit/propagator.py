@@ -16,6 +16,10 @@ The contract, in the spirit of scipy's ``OdeSolver``:
     ``[self(u, j) for u, j in zip(states, slices)]`` computed in fewer, larger operations
     (for example one matrix product for all slices of a uniform grid). A propagator that
     defines it must return the same values as the loop, up to floating-point reordering.
+
+The equations that the ODE propagators of :mod:`parareal_toolkit.ode` integrate are declared
+here too, as :class:`~parareal_toolkit.ode.ODE` (what an explicit time stepper evaluates) and
+:class:`~parareal_toolkit.ode.ODEWithJacobian` (what Newton's method and scipy's implicit integrators also need).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from .errors import InputError, InputTypeError
 __all__ = [
     "Propagator",
     "BatchPropagator",
+    "ODE",
+    "ODEWithJacobian",
     "TimeGrid",
     "check_propagator",
     "propagate_sequentially",
@@ -89,6 +95,64 @@ class BatchPropagator(Propagator, Protocol):
         -------
         list
             One state per ``(state, slice)`` pair, in order.
+        """
+
+
+@runtime_checkable
+class ODE(Protocol):
+    """The equation ``u' = f(t, u)`` for a real state of size ``m``, as the time steppers evaluate it.
+
+    :class:`~parareal_toolkit.ode.NonlinearODE` and :class:`~parareal_toolkit.ode.LinearODE`
+    satisfy it; nothing needs to inherit from this protocol. The explicit steppers
+    (:class:`~parareal_toolkit.ode.ExplicitEulerStepper`, :class:`~parareal_toolkit.ode.RK4Stepper`)
+    need only this; the implicit ones need :class:`~parareal_toolkit.ode.ODEWithJacobian`.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.ode import ODE, LinearODE, NonlinearODE
+    >>> isinstance(LinearODE([[-1.0]]), ODE), isinstance(NonlinearODE(lambda t, u: -u, 1), ODE)
+    (True, True)
+    """
+
+    @property
+    def size(self) -> int:
+        """``m >= 1``, the dimension of the state."""
+
+    def rhs(self, t: Any, u: Any) -> Any:
+        """``f(t, u)`` for one state ``u`` of shape ``(m,)``.
+
+        Returns
+        -------
+        state
+            The time derivative, of the shape of ``u``.
+        """
+
+    def rhs_rows(self, t: Any, U: Any) -> Any:
+        """``f(t_i, U_i)`` for the ``k`` rows of ``U`` (shape ``(k, m)``), ``t`` of shape ``(k, 1)``.
+
+        Returns
+        -------
+        array, shape (k, m)
+            The derivatives, row by row.
+        """
+
+
+@runtime_checkable
+class ODEWithJacobian(ODE, Protocol):
+    """An :class:`~parareal_toolkit.ode.ODE` that also gives ``∂f/∂u``: what Newton's method and scipy's implicit integrators use.
+
+    An optional boolean attribute ``has_jacobian`` set to False says that ``jacobian`` is
+    only finite differences of ``f``; :class:`~parareal_toolkit.ode.SolveIVPPropagator` then
+    lets scipy difference ``f`` itself.
+    """
+
+    def jacobian(self, t: float, u: np.ndarray) -> Any:
+        """``∂f/∂u`` at one state ``u`` of shape ``(m,)``.
+
+        Returns
+        -------
+        numpy.ndarray or scipy.sparse matrix, shape (m, m)
+            The Jacobian.
         """
 
 

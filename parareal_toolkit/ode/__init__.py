@@ -1,6 +1,10 @@
 """ODEs: linear ``u' = A u`` and general ``u' = f(t, u)``; problems, propagators, time steppers, theory."""
 
-from .base import LinearSlicePropagator
+import importlib
+
+from .._names import STEPPER_CLASSES
+from ..propagator import ODE, ODEWithJacobian
+from .base import LinearSlicePropagator, SlicePropagator
 from .callable_propagator import CALLABLE_SIGNATURES, CallablePropagator
 from .exact import ExactPropagator
 from .implicit_euler import ImplicitEulerPropagator
@@ -35,7 +39,22 @@ from .theory import (
     speedup_from_result,
 )
 
+
+def _stepper_class(target: str) -> type[TimeStepper]:
+    module_name, class_name = target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+# The time steppers by the name `parareal ode --fine/--coarse` gives them: name -> class.
+# Built from _names.STEPPER_CLASSES (name -> "module:class"), the torch-free list the CLI's
+# parser reads: a new stepper is its class plus one line there.
+STEPPERS: dict[str, type[TimeStepper]] = {name: _stepper_class(target) for name, target in STEPPER_CLASSES.items()}
+
 __all__ = [
+    "ODE",
+    "ODEWithJacobian",
+    "SlicePropagator",
+    "STEPPERS",
     "LinearODE",
     "LinearProblem",
     "LinearSlicePropagator",

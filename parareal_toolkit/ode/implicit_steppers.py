@@ -33,7 +33,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg
 
 from .._validation import check_int, check_real
-from ..errors import InputTypeError, NewtonConvergenceError
+from ..errors import NewtonConvergenceError
 from ..propagator import TimeGrid
 from .steppers import TimeStepper
 
@@ -47,13 +47,10 @@ _MAX_SPLITS = 10
 class _NewtonStepper(TimeStepper):
     gamma = 1.0
     supports_tensors = False  # Newton's linear solves and the Jacobians are numpy
+    needs_jacobian = True
 
     def __init__(self, ode, grid: TimeGrid, *, substeps: int = 1, newton_tol: float = 1e-12, max_newton: int = 50):
         super().__init__(ode, grid, substeps=substeps)
-        if not hasattr(ode, "jacobian"):
-            raise InputTypeError(
-                f"`ode` must have a `jacobian` method for an implicit stepper; got {type(ode).__name__}."
-            )
         self.newton_tol = check_real(newton_tol, "newton_tol", minimum=0, strict=True)
         self.max_newton = check_int(max_newton, "max_newton", minimum=1)
         #: implicit steps that Newton could not solve whole and that were split in halves

@@ -20,8 +20,9 @@ class NonlinearODE:
     """The equation ``u'(t) = f(t, u(t))`` for a real state ``u`` of size ``m``.
 
     The time steppers of :mod:`parareal_toolkit.ode` need only ``rhs()`` and, for the
-    implicit ones, ``jacobian()``; :class:`~parareal_toolkit.ode.LinearODE` offers the
-    same two methods, so every stepper also runs the linear catalogue.
+    implicit ones, ``jacobian()`` (the protocols :class:`~parareal_toolkit.ode.ODE` and
+    :class:`~parareal_toolkit.ode.ODEWithJacobian`); :class:`~parareal_toolkit.ode.LinearODE`
+    offers the same methods, so every stepper also runs the linear catalogue.
 
     Parameters
     ----------

@@ -8,15 +8,20 @@ import numpy as np
 import scipy.integrate
 
 from .._validation import check_choice, check_real
-from ..propagator import TimeGrid
-from .steppers import TimeStepper
+from ..propagator import ODEWithJacobian, TimeGrid
+from .base import SlicePropagator, check_ode
 
 __all__ = ["SolveIVPPropagator", "SOLVE_IVP_METHODS"]
 
-SOLVE_IVP_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+# The order of the propagated solution (scipy's documentation): RK45 and RK23 advance with
+# their higher-order formula (local extrapolation), DOP853 is order 8, Radau IIA order 5;
+# BDF (orders 1 to 5) and LSODA (Adams or BDF) change their order as they go.
+_ORDERS: dict[str, int | None] = {"RK45": 5, "RK23": 3, "DOP853": 8, "Radau": 5, "BDF": None, "LSODA": None}
+SOLVE_IVP_METHODS = tuple(_ORDERS)
+_IMPLICIT = ("Radau", "BDF", "LSODA")
 
 
-class SolveIVPPropagator(TimeStepper):
+class SolveIVPPropagator(SlicePropagator):
     """``scipy.integrate.solve_ivp`` over each slice, with error control ``rtol`` / ``atol``.
 
     Each slice is one adaptive integration from ``T_j`` to ``T_{j+1}`` started afresh (the
@@ -25,12 +30,16 @@ class SolveIVPPropagator(TimeStepper):
     ``"LSODA"``) get the equation's Jacobian when it has one. The local error per step is
     kept below about ``atol + rtol |u|``; the global error is not controlled, so check it
     against a tighter run. A failed integration raises ``RuntimeError`` with scipy's
-    message; the result is never a partial state.
+    message; the result is never a partial state. ``order`` is the method's order (5
+    for RK45 and Radau, 3 for RK23, 8 for DOP853) and None for the variable-order BDF and
+    LSODA.
 
     Parameters
     ----------
-    ode : NonlinearODE or LinearODE
-        The equation.
+    ode : ODE
+        The equation: a :class:`~parareal_toolkit.ode.NonlinearODE`,
+        :class:`~parareal_toolkit.ode.LinearODE` or anything satisfying
+        :class:`~parareal_toolkit.ode.ODE`.
     grid : TimeGrid
         The slices.
     method : str, keyword-only
@@ -46,42 +55,44 @@ class SolveIVPPropagator(TimeStepper):
     >>> fine = SolveIVPPropagator(LinearODE([[-1.0]]), TimeGrid.uniform(1.0, 2), method="DOP853", rtol=1e-12)
     >>> bool(abs(fine(np.array([1.0]), 0)[0] - np.exp(-0.5)) < 1e-10)
     True
+    >>> fine.order, SolveIVPPropagator(LinearODE([[-1.0]]), TimeGrid.uniform(1.0, 2), method="BDF").order
+    (8, None)
     """
 
     supports_tensors = False  # scipy integrates numpy arrays
 
     def __init__(self, ode: Any, grid: TimeGrid, *, method: str = "RK45", rtol: float = 1e-8, atol: float = 1e-10):
-        super().__init__(ode, grid, substeps=1)
+        super().__init__(check_ode(ode), grid)
         self.method = check_choice(method, "method", SOLVE_IVP_METHODS)
         self.rtol = check_real(rtol, "rtol", minimum=0, strict=True)
         self.atol = check_real(atol, "atol", minimum=0, strict=True)
         self.name = f"solve_ivp {method}"
-        self.order = {"RK45": 5, "RK23": 3, "DOP853": 8, "Radau": 5, "BDF": 5, "LSODA": 5}[method]
+        self.order = _ORDERS[method]
+        self._options: dict[str, Any] = {}
+        # an implicit method gets the equation's own Jacobian; finite differences scipy does itself
+        if method in _IMPLICIT and isinstance(ode, ODEWithJacobian) and getattr(ode, "has_jacobian", True):
+            self._options["jac"] = ode.jacobian
 
-    def _advance(self, U: np.ndarray, slices) -> np.ndarray:
+    def _propagate_rows(self, rows: list[np.ndarray], slices: list[int]) -> list[np.ndarray]:
+        # one adaptive integration per slice, started afresh: scipy has no batched form
+        return [self._propagate(u, j) for u, j in zip(rows, slices)]
+
+    def _propagate(self, u: np.ndarray, j: int) -> np.ndarray:
         times = self.grid.times
-        implicit = self.method in ("Radau", "BDF", "LSODA")
-        options: dict[str, Any] = {}
-        if implicit and hasattr(self.ode, "jacobian") and getattr(self.ode, "has_jacobian", True):
-            options["jac"] = self.ode.jacobian
-        out = np.empty_like(U)
-        for row, j in enumerate(slices):
-            solution = scipy.integrate.solve_ivp(
-                self.ode.rhs,
-                (float(times[j]), float(times[j + 1])),
-                U[row],
-                method=self.method,
-                rtol=self.rtol,
-                atol=self.atol,
-                **options,
+        solution = scipy.integrate.solve_ivp(
+            self.ode.rhs,
+            (float(times[j]), float(times[j + 1])),
+            u,
+            method=self.method,
+            rtol=self.rtol,
+            atol=self.atol,
+            **self._options,
+        )
+        if not solution.success:
+            raise RuntimeError(
+                f"solve_ivp ({self.method}) failed on slice {j} [{times[j]:g}, {times[j + 1]:g}]: {solution.message}"
             )
-            if not solution.success:
-                raise RuntimeError(
-                    f"solve_ivp ({self.method}) failed on slice {j} [{times[j]:g}, {times[j + 1]:g}]: "
-                    f"{solution.message}"
-                )
-            out[row] = solution.y[:, -1]
-        return out
+        return np.ascontiguousarray(solution.y[:, -1])  # a row of its own, not a strided view of y
 
     def __repr__(self) -> str:
         return f"SolveIVPPropagator({self.ode!r}, {self.grid!r}, method={self.method!r}, rtol={self.rtol:g}, atol={self.atol:g})"

@@ -1,8 +1,8 @@
 """One-step time steppers for ``u' = f(t, u)`` as slice propagators: ``M`` substeps per slice.
 
-The scipy ``OdeSolver`` pattern: :class:`TimeStepper` does the bookkeeping (validation,
-slice times, substeps, batching over slices) and a subclass implements one private method,
-``_step(t, U, h)``, that advances the rows of ``U`` (shape ``(k, m)``) by one step of length
+The scipy ``OdeSolver`` pattern: :class:`TimeStepper` does the bookkeeping (slice times,
+substeps, batching over slices; :class:`~parareal_toolkit.ode.SlicePropagator` validates)
+and a subclass implements one private method, ``_step(t, U, h)``, that advances the rows of ``U`` (shape ``(k, m)``) by one step of length
 ``h`` (shape ``(k, 1)``) from times ``t`` (shape ``(k, 1)``). When the equation's ``rhs``
 is vectorized, a whole fine sweep of parareal (one state per slice) is one stepper run on a
 ``(N, m)`` array: ``M`` substeps of ``N`` states at once.
@@ -31,15 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_real_array
-from ..errors import InputError, InputTypeError
-from ..propagator import TimeGrid, check_slice
+from .._validation import check_int
+from ..propagator import TimeGrid
 from ._arrays import constant_like, is_tensor
+from .base import SlicePropagator, check_ode
 
 __all__ = ["TimeStepper", "ExplicitEulerStepper", "RK4Stepper"]
 
 
-class TimeStepper:
+class TimeStepper(SlicePropagator):
     """``M`` steps of a one-step method per slice of a :class:`~parareal_toolkit.TimeGrid`.
 
     Slice ``j`` is covered by ``M`` equal steps ``h = ΔT_j / M`` starting at ``T_j``. A
@@ -49,9 +49,10 @@ class TimeStepper:
 
     Parameters
     ----------
-    ode : NonlinearODE or LinearODE
-        Anything with ``size``, ``rhs(t, u)``, ``rhs_rows(t, U)`` and (implicit steppers)
-        ``jacobian(t, u)``.
+    ode : ODE
+        A :class:`~parareal_toolkit.ode.NonlinearODE` or :class:`~parareal_toolkit.ode.LinearODE`,
+        or anything satisfying the :class:`~parareal_toolkit.ode.ODE` protocol (the implicit
+        steppers need :class:`~parareal_toolkit.ode.ODEWithJacobian`).
     grid : TimeGrid
         The slices.
     substeps : int, keyword-only
@@ -61,28 +62,19 @@ class TimeStepper:
     ----------
     order : int
         The classical order ``p``: the error over a fixed time falls like ``h^p``.
+    name : str
+        The stepper's key in :data:`~parareal_toolkit.ode.STEPPERS` (what ``parareal ode
+        --fine/--coarse`` calls it).
     """
 
-    order = 0
+    order: int | None = 0
     name = "stepper"
+    supports_tensors = True
+    needs_jacobian = False  # whether `ode` must be an ODEWithJacobian (Newton's method)
 
     def __init__(self, ode: Any, grid: TimeGrid, *, substeps: int = 1):
-        for attribute in ("size", "rhs", "rhs_rows"):
-            if not hasattr(ode, attribute):
-                raise InputTypeError(
-                    f"`ode` must be a NonlinearODE or LinearODE (with `{attribute}`); got {type(ode).__name__}."
-                )
-        if not isinstance(grid, TimeGrid):
-            raise InputTypeError(f"`grid` must be a TimeGrid; got {type(grid).__name__}.")
-        self.ode = ode
-        self.grid = grid
+        super().__init__(check_ode(ode, jacobian=self.needs_jacobian), grid)
         self.substeps = check_int(substeps, "substeps", minimum=1)
-        self._size = int(ode.size)
-
-    @property
-    def num_slices(self) -> int:
-        """``N``, the number of slices of :attr:`grid`."""
-        return self.grid.num_slices
 
     def prepare(self) -> TimeStepper:
         """Nothing to cache for a one-step method (Jacobians depend on the state); returns ``self``.
@@ -96,41 +88,6 @@ class TimeStepper:
         """
         return self
 
-    supports_tensors = True
-
-    def validate_state(self, u, name: str = "u") -> None:
-        """Raise ``ValueError``/``TypeError`` naming ``name`` unless ``u`` is a real, finite (m,) array or tensor."""
-        if is_tensor(u):
-            self._tensor_state(u, name)
-            if not bool(u.isfinite().all()):
-                raise InputError(f"`{name}` must be finite; got a tensor holding NaN or infinity.")
-            return
-        if not isinstance(u, np.ndarray):
-            raise InputTypeError(f"`{name}` must be a numpy array; got {type(u).__name__}.")
-        check_real_array(u, name, shape=(self._size,))
-
-    def _tensor_state(self, u, name: str):
-        if not self.supports_tensors:
-            raise InputTypeError(
-                f"`{name}` must be a numpy array for {type(self).__name__} (Newton runs in numpy); "
-                "the explicit steppers (explicit Euler, RK4) also run on torch tensors."
-            )
-        if u.is_complex() or not u.is_floating_point():
-            raise InputTypeError(f"`{name}` must be a real floating-point tensor; got dtype {u.dtype}.")
-        if tuple(u.shape) != (self._size,):
-            raise InputError(f"`{name}` must have shape ({self._size},); got {tuple(u.shape)}.")
-        return u
-
-    def _state(self, u, name: str):
-        if is_tensor(u):
-            return self._tensor_state(u, name)
-        u = np.asarray(u)
-        if u.dtype.kind not in "fiu":
-            check_real_array(u, name, finite=False)  # raises the message for complex and other kinds
-        if u.shape != (self._size,):
-            raise InputError(f"`{name}` must have shape ({self._size},); got {u.shape}.")
-        return u.astype(float, copy=False)
-
     def _advance(self, U: Any, slices: Sequence[int]) -> Any:
         times = self.grid.times
         t0 = np.array([times[j] for j in slices])[:, None]
@@ -141,32 +98,11 @@ class TimeStepper:
             U = self._step(t0 + i * h, U, h)
         return U
 
-    def __call__(self, u: np.ndarray, j: int) -> np.ndarray:
-        """The state at the end of slice ``j`` started from ``u``: ``M`` steps of the method.
+    def _propagate(self, u: Any, j: int) -> Any:
+        return self._advance(u[None], [j])[0]
 
-        Returns
-        -------
-        numpy.ndarray, shape (m,)
-            The propagated state (a new array).
-        """
-        if type(j) is not int or not 0 <= j < self.num_slices:
-            j = check_slice(j, self.num_slices)
-        return self._advance(self._state(u, "u")[None], [j])[0]
-
-    def propagate_batch(self, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
-        """All ``self(u, j)`` at once: the states advance together as the rows of one array.
-
-        Returns
-        -------
-        list of numpy.ndarray
-            ``[self(u, j) for u, j in zip(states, slices)]``, up to floating-point reordering.
-        """
-        if len(states) != len(slices):
-            raise InputError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
-        slices = [check_slice(j, self.num_slices) for j in slices]
-        if not slices:
-            return []
-        rows = [self._state(u, f"states[{p}]") for p, u in enumerate(states)]
+    def _propagate_rows(self, rows: list[Any], slices: list[int]) -> list[Any]:
+        # the states advance together as the rows of one array
         if is_tensor(rows[0]):
             import torch
 

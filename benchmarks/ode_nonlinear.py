@@ -32,13 +32,10 @@ from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
 from parareal_toolkit.cli._ode_build import DEFAULT_STEPPERS
 from parareal_toolkit.ode import (
     NONLINEAR_PROBLEMS,
+    STEPPERS,
     ExactPropagator,
-    ExplicitEulerStepper,
     ImplicitEulerPropagator,
-    ImplicitEulerStepper,
-    RK4Stepper,
     SolveIVPPropagator,
-    TrapezoidStepper,
     fine_lipschitz_estimate,
     heat_1d,
     lorenz,
@@ -48,12 +45,6 @@ from parareal_toolkit.results import results_record, results_table, write_result
 
 TOL = 1e-6
 N = 10
-STEPPERS = {
-    "explicit-euler": ExplicitEulerStepper,
-    "rk4": RK4Stepper,
-    "implicit-euler": ImplicitEulerStepper,
-    "trapezoid": TrapezoidStepper,
-}
 
 
 def _steppers(problem, grid, name):

@@ -1040,6 +1040,37 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     ),
 }
 
+
+def _registry_rows() -> dict[str, Cli]:
+    """An unknown name for every option backed by a registry: refused, naming every registered choice.
+
+    The names come from the registries themselves (not from this file), so a stepper, split or
+    placement added to its registry is checked here without editing the catalogue.
+    """
+    from parareal_toolkit._iteration import FORM_UPDATES
+    from parareal_toolkit.ode import STEPPERS
+    from parareal_toolkit.plans import SPLITS
+    from parareal_toolkit.training.placement import PLACEMENTS
+
+    options = {
+        ("ode", "--form"): FORM_UPDATES,
+        ("ode", "--fine"): STEPPERS,
+        ("ode", "--coarse"): STEPPERS,
+        ("models", "--split"): SPLITS,
+        ("bench", "--split"): SPLITS,
+        (_TRAIN_TINY, "--split"): SPLITS,
+        (("train",), "--placement"): PLACEMENTS,
+    }
+    rows = {}
+    for (command, option), registry in options.items():
+        prefix = (command,) if isinstance(command, str) else command
+        for name in registry:
+            rows[f"{prefix[0]}{option}/unknown-lists-{name}"] = cli(*prefix, option, "no-such-choice", fragment=name)
+    return rows
+
+
+CASES.update(_registry_rows())
+
 # --- running a row ------------------------------------------------------------------------
 
 

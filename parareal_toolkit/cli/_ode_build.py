@@ -374,9 +374,8 @@ def _problem_and_default_steppers(args: argparse.Namespace) -> tuple[Any, tuple[
 
 def _stepper(name: str, substeps: int, problem: Any, grid: Any, args: argparse.Namespace) -> tuple[Any, str]:
     """The stepper ``name`` (or solve_ivp method ``ivp-...``) on ``grid``, and how the report names it."""
-    from ..ode.implicit_steppers import ImplicitEulerStepper, TrapezoidStepper
+    from ..ode import STEPPERS
     from ..ode.solve_ivp_propagator import SOLVE_IVP_METHODS, SolveIVPPropagator
-    from ..ode.steppers import ExplicitEulerStepper, RK4Stepper
 
     if name.startswith("ivp-"):
         method = {m.lower(): m for m in SOLVE_IVP_METHODS}[name[4:]]
@@ -385,10 +384,4 @@ def _stepper(name: str, substeps: int, problem: Any, grid: Any, args: argparse.N
         return SolveIVPPropagator(problem.ode, grid, method=method, rtol=rtol, atol=atol), (
             f"solve_ivp {method} (rtol {rtol:g}, atol {atol:g})"
         )
-    kind = {
-        "explicit-euler": ExplicitEulerStepper,
-        "rk4": RK4Stepper,
-        "implicit-euler": ImplicitEulerStepper,
-        "trapezoid": TrapezoidStepper,
-    }[name]
-    return kind(problem.ode, grid, substeps=substeps), f"{substeps} {name} step(s)"
+    return STEPPERS[name](problem.ode, grid, substeps=substeps), f"{substeps} {name} step(s)"

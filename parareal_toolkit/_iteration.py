@@ -5,7 +5,8 @@ guesses), then per iteration one fine sweep ``F_j(U^k_j)`` over all slices, the 
 the chosen form (looked up in :data:`FORM_UPDATES`) and the recorder's measurements
 (increments, errors, estimates, non-finite states). It stops when the criterion is at most
 ``tol``, at the iterations cap, at the first non-finite iterate, or when the callback raises
-``StopIteration``. The numerical facts are stated in the module docstring of
+``StopIteration``, and names why (``PararealResult.stop_reason``; reaching ``K = N`` is
+``"exact"`` only where :func:`exact_after_all_slices` says the theorem holds). The numerical facts are stated in the module docstring of
 ``parareal_toolkit.driver``. Nothing here refuses user input except the shape checks that
 need the iterate (guesses against the fine states they stand for, the reference against the
 initial iterate), through :func:`check_same_shape`, which the driver's validation shares.
@@ -14,6 +15,7 @@ initial iterate), through :func:`check_same_shape`, which the driver's validatio
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from ._names import CONVERGED_STOP_REASONS
 from .backends import Backend
 from .errors import InputError
 from .norms import nan_max, slice_norms
 from .parareal_result import IterationInfo, PararealResult
 from .propagator import Propagator
 
-__all__ = ["RunOptions", "FORM_UPDATES", "run_iterations", "check_same_shape"]
+__all__ = ["RunOptions", "FORM_UPDATES", "run_iterations", "check_same_shape", "exact_after_all_slices"]
 
 
 @dataclass(frozen=True)
@@ -325,8 +328,9 @@ def run_iterations(fine: Propagator, coarse: Propagator, u0: Any, options: RunOp
     recorder = _Recorder(options)
     error = recorder.record_initial(progress.states)
     stopped = _notify(options.callback, progress, None, error, recorder.finite) or not recorder.finite
+    asked_to_stop = stopped and recorder.finite
     update = FORM_UPDATES[options.form]
-    converged = False
+    tolerance_met = False
     while not stopped and progress.k < options.max_iterations:
         old = progress.states
         fine_values = _fine_sweep(fine, progress, options)
@@ -335,20 +339,78 @@ def run_iterations(fine: Propagator, coarse: Propagator, u0: Any, options: RunOp
         progress.timings["coarse"] += time.perf_counter() - coarse_start
         increment, error = recorder.record_iteration(progress.k + 1, old, new, fine_values, corrections)
         progress.advance(new)
-        stopped = _notify(options.callback, progress, increment, error, recorder.finite)
+        stopped = asked_to_stop = _notify(options.callback, progress, increment, error, recorder.finite)
         if not recorder.finite:
             break
         if _tolerance_met(increment, recorder, options):
-            converged = True
+            tolerance_met = True
             break
     recorder.check_end_state(progress.states, progress.k)
-    converged = recorder.finite and (converged or progress.k >= options.num_slices)
+    reason = _stop_reason(coarse, progress, recorder, options, tolerance_met=tolerance_met, asked=asked_to_stop)
     progress.timings["total"] = time.perf_counter() - start
-    return _result(progress, recorder, converged, options)
+    return _result(progress, recorder, reason, options)
 
 
-def _result(progress: _Progress, recorder: _Recorder, converged: bool, options: RunOptions) -> PararealResult:
-    """The :class:`PararealResult` of a finished run."""
+def exact_after_all_slices(coarse: Propagator, form: str, num_slices: int) -> bool:
+    """Whether ``K >= N`` iterations reproduce the fine solution by theorem, for this form and ``coarse``.
+
+    The standard form: always, since ``G_j(U^{k+1}_j) - G_j(U^k_j)`` vanishes once both
+    states are the exact ``u_j`` (induction on ``k``). The correction form adds
+    ``G_j(δ_j)`` with ``δ_j = 0`` on exact interfaces, so it needs ``G_j(0) = 0`` for
+    ``j = 1..N-1``: vacuous for ``N = 1``, and true for a linear ``G``. The driver does not
+    probe ``G`` (a coarse network may update its statistics when called); it trusts a
+    ``linear`` attribute set to ``True``, or a
+    :class:`~parareal_toolkit.ode.LinearSlicePropagator` (linear by construction).
+
+    Parameters
+    ----------
+    coarse : Propagator
+        The coarse propagator.
+    form : str
+        ``"standard"`` or ``"correction"``.
+    num_slices : int
+        ``N``.
+
+    Returns
+    -------
+    bool
+        True when exactness at ``K = N`` is a theorem for these inputs; False when it is
+        unknown or false (an affine ``G`` with ``G_j(0) != 0``).
+    """
+    if form == "standard" or num_slices == 1:
+        return True
+    declared = getattr(coarse, "linear", None)
+    if declared is not None:
+        return declared is True
+    # A LinearSlicePropagator exists only once parareal_toolkit.ode.base is imported: look
+    # it up there rather than import scipy (and the ode package) into the driver.
+    base = sys.modules.get("parareal_toolkit.ode.base")
+    return base is not None and isinstance(coarse, base.LinearSlicePropagator)
+
+
+def _stop_reason(
+    coarse: Propagator,
+    progress: _Progress,
+    recorder: _Recorder,
+    options: RunOptions,
+    *,
+    tolerance_met: bool,
+    asked: bool,
+) -> str:
+    """Why the run stopped, the first that applies of ``parareal_toolkit._names.STOP_REASONS`` in the order there."""
+    if not recorder.finite:
+        return "non-finite"
+    if tolerance_met:
+        return "tolerance"
+    if progress.k >= options.num_slices:
+        return "exact" if exact_after_all_slices(coarse, options.form, options.num_slices) else "all-slices"
+    if asked:
+        return "callback"
+    return "iteration-cap"
+
+
+def _result(progress: _Progress, recorder: _Recorder, stop_reason: str, options: RunOptions) -> PararealResult:
+    """The :class:`PararealResult` of a finished run that stopped for ``stop_reason``."""
     errors, slice_errors = recorder.errors()
     return PararealResult(
         states=progress.states,
@@ -356,7 +418,7 @@ def _result(progress: _Progress, recorder: _Recorder, converged: bool, options: 
         increments=recorder.increments,
         errors=errors,
         slice_errors=slice_errors,
-        converged=converged,
+        converged=stop_reason in CONVERGED_STOP_REASONS,
         iterations=progress.k,
         num_slices=options.num_slices,
         fine_evaluations=progress.fine_evaluations,
@@ -368,6 +430,7 @@ def _result(progress: _Progress, recorder: _Recorder, converged: bool, options: 
         nonfinite_iteration=recorder.nonfinite_iteration,
         criterion=options.criterion,
         estimates=recorder.estimates,
+        stop_reason=stop_reason,
     )
 
 

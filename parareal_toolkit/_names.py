@@ -16,6 +16,8 @@ __all__ = [
     "STEPPER_NAMES",
     "STEPPER_CLASSES",
     "CRITERIA",
+    "STOP_REASONS",
+    "CONVERGED_STOP_REASONS",
     "SOLVE_IVP_NAMES",
     "INITIAL_NAMES",
     "VERIFY_CASES",
@@ -63,6 +65,13 @@ STEPPER_NAMES = tuple(STEPPER_CLASSES)
 SOLVE_IVP_NAMES = ("ivp-rk45", "ivp-rk23", "ivp-dop853", "ivp-radau", "ivp-bdf", "ivp-lsoda")
 # what `tol` is compared with: the increment, or the a-posteriori error estimate
 CRITERIA = ("increment", "estimate")
+# why a parareal run stopped (PararealResult.stop_reason): the criterion met ``tol``; K
+# reached N where the result is the fine solution by theorem; K reached N where it is not
+# (the correction form with a coarse propagator not declared linear); the `iterations` cap
+# before N; a NaN or an infinity; the callback raised StopIteration
+STOP_REASONS = ("tolerance", "exact", "all-slices", "iteration-cap", "non-finite", "callback")
+# the stop reasons for which PararealResult.converged is True
+CONVERGED_STOP_REASONS = ("tolerance", "exact")
 
 # networks and training
 VERIFY_CASES = ("linear", "linear+bias", "relu", "batchnorm")

@@ -6,16 +6,30 @@ slice boundaries.
 
 Numerical facts (exact arithmetic; the tests pin each of them in float64):
 
-* After ``k`` iterations ``U_0..U_k`` equal the sequential fine solution, so ``N``
-  iterations always reproduce it, whatever ``G`` is.
+* In the standard form, after ``k`` iterations ``U_0..U_k`` equal the sequential fine
+  solution, so ``N`` iterations reproduce it, whatever ``G`` is. In the correction form
+  this holds when ``G_j(0) = 0`` for ``j = 1..N-1`` (a linear ``G``), and not otherwise
+  (below).
 * ``G = F`` converges in one iteration; the fine solution is a fixed point.
 * ``G = 0`` is the Jacobi iteration (each slice restarts from the last fine value).
 * The standard form ``U^{k+1}_{j+1} = F_j(U^k_j) + G_j(U^{k+1}_j) - G_j(U^k_j)`` and the
   correction form ``U^{k+1}_{j+1} = F_j(U^k_j) + G_j(δ_j)``, ``δ_j = U^{k+1}_j - U^k_j``
   (equivalently ``δ_{j+1} = G_j(δ_j) + S_{j+1}`` with the jump
   ``S_{j+1} = F_j(U^k_j) - U^k_{j+1}``) agree whenever ``G`` is linear. For a nonlinear
-  ``G`` with ``G(0) != 0`` the correction form adds ``G_j(0)`` at interfaces that are
-  already exact and no longer reproduces the fine solution after ``N`` iterations.
+  ``G`` with ``G(0) != 0`` (an affine one: a stepper of ``u' = f(t, u)`` with
+  ``f(t, 0) != 0``) the correction form adds ``G_j(0)`` at interfaces that are already exact
+  and no longer reproduces the fine solution after ``N`` iterations: ``U_2`` is off by
+  ``G_1(0)`` at every ``K >= 2``.
+
+Why a run stopped is ``result.stop_reason``, and ``result.converged`` is True exactly for
+two of the reasons: ``"tolerance"`` (the criterion was at most ``tol``) and ``"exact"``
+(``K >= N`` where the fact above makes the result the fine solution: the standard form, or
+the correction form with ``N = 1`` or a coarse propagator known to be linear, that is one
+with ``linear = True`` or a :class:`~parareal_toolkit.ode.LinearSlicePropagator`). Reaching
+``K = N`` in the correction form with any other coarse propagator is ``"all-slices"``, not
+convergence; the ``iterations`` cap below ``N`` is ``"iteration-cap"``, a callback's
+``StopIteration`` ``"callback"``, a NaN or an infinity ``"non-finite"``. A ``tol`` that was
+never met is never reported as met, even when ``K = N`` made the result exact.
 
 A-posteriori error estimate (``fine_lipschitz=L``). Let ``u_j`` be the sequential fine
 solution and ``L`` a Lipschitz constant of every ``F_j`` in ``norm``. The jumps
@@ -107,13 +121,16 @@ def parareal(
 ) -> PararealResult:
     """Run parareal with fine propagator ``fine`` and coarse propagator ``coarse``.
 
-    After ``k`` iterations the first ``k + 1`` states are exact (equal to
-    ``propagate_sequentially(fine, u0)``); ``N`` iterations reproduce the fine solution
-    whatever ``coarse`` is. ``coarse = fine`` converges in one iteration. The standard and
-    correction forms agree for linear ``coarse``. Non-convergence is a result
-    (``converged=False``), not an exception, and so is a NaN or an infinity: the iteration
-    stops at the first non-finite iterate and returns it with ``finite=False``,
-    ``nonfinite_iteration`` set and ``converged=False`` (see the module docstring).
+    In the standard form, after ``k`` iterations the first ``k + 1`` states are exact
+    (equal to ``propagate_sequentially(fine, u0)``), so ``N`` iterations reproduce the fine
+    solution whatever ``coarse`` is; the correction form does so only when
+    ``coarse_j(0) = 0`` (a linear ``coarse``). ``coarse = fine`` converges in one iteration.
+    The standard and correction forms agree for linear ``coarse``. ``result.stop_reason``
+    says why the iteration stopped and ``result.converged`` is True only when ``tol`` was
+    met or ``K >= N`` made the result exact (see the module docstring). Non-convergence is a
+    result (``converged=False``), not an exception, and so is a NaN or an infinity: the
+    iteration stops at the first non-finite iterate and returns it with ``finite=False``,
+    ``nonfinite_iteration`` set, ``stop_reason="non-finite"`` and ``converged=False``.
 
     Parameters
     ----------
@@ -125,16 +142,19 @@ def parareal(
         ``initial`` and every state in ``reference`` must have its shape.
     iterations : int, optional
         The number ``K >= 0`` of iterations, or the cap on it when ``tol`` is given. Default:
-        ``N`` (exact), or ``N`` as the cap with ``tol``.
+        ``N`` (exact in the standard form), or ``N`` as the cap with ``tol``.
     tol : float, optional
-        Stop after the first iteration whose ``criterion`` is at most ``tol``.
+        Stop after the first iteration whose ``criterion`` is at most ``tol``
+        (``stop_reason="tolerance"``).
     initial : sequence or array, optional
         Guesses of the interface states instead of the coarse sweep: ``N - 1`` states
         ``U^0_1..U^0_{N-1}`` (the end state is then never guessed, as in a parareal
         network) or ``N`` states ``U^0_1..U^0_N``; an array (or tensor) holds them along
         its first axis.
     form : {"standard", "correction"}
-        The update rule; both agree for linear ``coarse``.
+        The update rule; both agree for linear ``coarse``. The correction form's result at
+        ``K = N`` counts as exact only for a ``coarse`` known to be linear: one with the
+        attribute ``linear = True``, or a :class:`~parareal_toolkit.ode.LinearSlicePropagator`.
     reference : sequence or array, optional
         ``N + 1`` exact states for the per-iteration errors (usually the sequential fine
         solution); an array of shape ``(N + 1, *u0.shape)`` works too.
@@ -169,7 +189,7 @@ def parareal(
     -------
     PararealResult
         The final iterate ``U^K_0..U^K_N`` (``result.final`` is the end state), the number
-        of iterations ``K``, whether it converged, the increments (and errors against
+        of iterations ``K``, why it stopped and whether it converged, the increments (and errors against
         ``reference``) per iteration, evaluation counts and timings.
 
     Raises
@@ -194,8 +214,8 @@ def parareal(
     >>> fine, coarse = ExactPropagator(problem.ode, grid), ImplicitEulerPropagator(problem.ode, grid)
     >>> reference = propagate_sequentially(fine, problem.u0)
     >>> result = parareal(fine, coarse, problem.u0, reference=reference)
-    >>> result.iterations, result.converged
-    (8, True)
+    >>> result.iterations, result.converged, result.stop_reason
+    (8, True, 'exact')
     >>> [f"{e:.1e}" for e in result.errors[:5]]
     ['2.7e-02', '3.4e-03', '6.6e-04', '1.4e-04', '3.3e-05']
     >>> result.errors[-1] < 1e-14

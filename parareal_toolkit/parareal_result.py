@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._names import CONVERGED_STOP_REASONS, STOP_REASONS
 from .errors import InputError
 
 __all__ = ["PararealResult", "IterationInfo"]
@@ -56,8 +57,9 @@ class IterationInfo:
 class PararealResult:
     """The outcome of :func:`parareal`.
 
-    After ``K`` iterations ``states[0..K]`` are exact (equal to the sequential fine
-    solution); ``K >= N`` reproduces the fine solution everywhere.
+    In the standard form, after ``K`` iterations ``states[0..K]`` are exact (equal to the
+    sequential fine solution), so ``K >= N`` reproduces the fine solution everywhere; the
+    correction form does so only when ``G_j(0) = 0`` (``stop_reason`` says which held).
 
     Attributes
     ----------
@@ -77,8 +79,28 @@ class PararealResult:
         the initial iterate when the guesses did not include it). A NaN or infinite entry
         that is not masked is a non-finite state or reference.
     converged : bool
-        The iterate is finite and the last increment was at most ``tol``, or ``K >= N``
-        (then the iterate is exact).
+        True exactly when ``stop_reason`` is ``"tolerance"`` or ``"exact"``: the criterion
+        met ``tol``, or ``K >= N`` in a form where ``K = N`` iterations reproduce the fine
+        solution by theorem. Reaching ``K = N`` where they do not (``"all-slices"``) is not
+        convergence.
+    stop_reason : str
+        Why the iteration stopped, one of ``parareal_toolkit._names.STOP_REASONS``, checked
+        in this order:
+
+        * ``"non-finite"``: a NaN or an infinity was found (``finite`` is False);
+        * ``"tolerance"``: the ``criterion`` was at most ``tol`` after iteration ``K``;
+        * ``"exact"``: ``K >= N`` and the theorem holds, so the result is the sequential
+          fine solution up to the round-off of the fine sweep: always in the standard form
+          (``G_j(U) - G_j(U) = 0`` on every exact interface), in the correction form when
+          ``G_j(0) = 0`` for ``j = 1..N-1``, which the driver knows only for ``N = 1`` or a
+          coarse propagator that declares ``linear = True`` (or is a
+          :class:`~parareal_toolkit.ode.LinearSlicePropagator`);
+        * ``"all-slices"``: ``K >= N`` in the correction form with a coarse propagator not
+          known to be linear: an affine ``G`` adds ``G_j(0) != 0`` at interfaces that are
+          already exact, so the result need not be the fine solution;
+        * ``"callback"``: the callback raised ``StopIteration`` before any of the above;
+        * ``"iteration-cap"``: ``K`` reached the ``iterations`` cap below ``N`` (also the
+          default for results built by hand, such as the seed's literal algorithm).
     iterations : int
         ``K``, the number of parareal iterations performed.
     num_slices : int
@@ -119,8 +141,8 @@ class PararealResult:
     >>> grid = TimeGrid.uniform(problem.t_final, 4)
     >>> fine, coarse = ExactPropagator(problem.ode, grid), ImplicitEulerPropagator(problem.ode, grid)
     >>> result = parareal(fine, coarse, problem.u0, iterations=2)
-    >>> len(result.states), result.iterations, result.converged
-    (5, 2, False)
+    >>> len(result.states), result.iterations, result.converged, result.stop_reason
+    (5, 2, False, 'iteration-cap')
     >>> result.fine_evaluations, result.coarse_evaluations  # 2 N; N (initial sweep) + 2 (N - 1)
     (8, 10)
     >>> f"{abs(float(result.final[0]) - math.exp(-1.0)):.1e}"  # error at t = 1
@@ -144,6 +166,16 @@ class PararealResult:
     nonfinite_iteration: int | None = None
     criterion: str = "increment"
     estimates: list[float] = field(default_factory=list)
+    stop_reason: str = "iteration-cap"
+
+    def __post_init__(self) -> None:
+        if self.stop_reason not in STOP_REASONS:
+            raise InputError(f"`stop_reason` must be one of {STOP_REASONS}; got {self.stop_reason!r}.")
+        if bool(self.converged) != (self.stop_reason in CONVERGED_STOP_REASONS):
+            raise InputError(
+                f"`converged` must be True exactly for the stop reasons {CONVERGED_STOP_REASONS}; got "
+                f"converged={self.converged!r} with stop_reason={self.stop_reason!r}."
+            )
 
     @property
     def final(self) -> Any:

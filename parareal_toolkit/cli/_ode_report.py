@@ -76,15 +76,59 @@ def _print_table(outcome: OdeOutcome, keys: tuple[str, ...]) -> list[dict[str, A
     return rows
 
 
+def status_line(result: Any, tol: float | None, criterion: str) -> str:
+    """The line after the table: why the run stopped, in words that claim only what happened.
+
+    ``"converged"`` opens the line only when ``result.converged``: ``--tol`` was met, or
+    ``K = N`` made the result the fine solution by theorem (then a ``--tol`` that was not
+    met is said to be not met, with the criterion's last value). ``K = N`` in the correction
+    form with a coarse propagator not known to be linear, and the ``--iterations`` cap, are
+    "not converged". The criterion is named whenever ``--tol`` was given.
+
+    Parameters
+    ----------
+    result : PararealResult
+        The run's result.
+    tol : float or None
+        ``--tol``.
+    criterion : str
+        ``--criterion``: ``"increment"`` or ``"estimate"``.
+
+    Returns
+    -------
+    str
+        One line, without a newline.
+    """
+    k, n, reason = result.iterations, result.num_slices, result.stop_reason
+    if reason == "non-finite":
+        return f"not converged: non-finite values (NaN or infinity) at iteration {result.nonfinite_iteration}"
+    name = "the increment" if criterion == "increment" else "the a-posteriori error estimate"
+    measures = result.increments if criterion == "increment" else result.estimates
+    last = f" (last {criterion} {measures[-1]:.3g})" if measures else ""
+    unmet = f"; --tol {tol:g} on {name} was not met{last}" if tol is not None else ""
+    if reason == "tolerance":
+        return f"converged after {k} iteration(s) (--tol {tol:g} on {name}): {criterion} {measures[-1]:.3g}"
+    if reason == "exact":
+        why = f"exact in the {result.form} form" + (
+            " with a linear coarse propagator" if result.form == "correction" else ""
+        )
+        exact = f"the result equals the fine solution ({why})"
+        if tol is None:
+            return f"converged after {k} iteration(s): K = N = {n}, so {exact}"
+        return f"reached K = N = {n} iteration(s): {exact}{unmet}"
+    if reason == "all-slices":
+        return (
+            f"not converged: reached K = N = {n} iteration(s) in the {result.form} form, which reproduces the fine "
+            f"solution only for a coarse propagator with G(0) = 0, not known here{unmet}"
+        )
+    if reason == "callback":
+        return f"not converged: stopped by the callback after {k} iteration(s){unmet}"
+    return f"not converged after {k} iteration(s): the --iterations cap, below N = {n}{unmet}"
+
+
 def _print_status(run: OdeRun, result: Any) -> None:
-    """The line after the table: converged or not after K iterations (and on what), or where NaN appeared."""
-    if not result.finite:
-        print(f"not converged: non-finite values (NaN or infinity) at iteration {result.nonfinite_iteration}")
-        return
-    status = "converged" if result.converged else "not converged"
-    criterion = "the increment" if run.criterion == "increment" else "the a-posteriori error estimate"
-    rule = f" (--tol {run.tol:g} on {criterion})" if run.tol is not None else ""
-    print(f"{status} after {result.iterations} iteration(s){rule}")
+    """Print :func:`status_line` for the run."""
+    print(status_line(result, run.tol, run.criterion))
 
 
 def _print_heading(run: OdeRun) -> None:
@@ -276,6 +320,7 @@ def _json_head(run: OdeRun) -> dict[str, Any]:
 def _json_result(result: Any) -> dict[str, Any]:
     return {
         "converged": result.converged,
+        "stop_reason": result.stop_reason,
         "finite": result.finite,
         "nonfinite_iteration": result.nonfinite_iteration,
         "iterations": result.iterations,

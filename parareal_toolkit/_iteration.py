@@ -15,7 +15,6 @@ initial iterate), through :func:`check_same_shape`, which the driver's validatio
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -359,8 +358,8 @@ def exact_after_all_slices(coarse: Propagator, form: str, num_slices: int) -> bo
     ``G_j(δ_j)`` with ``δ_j = 0`` on exact interfaces, so it needs ``G_j(0) = 0`` for
     ``j = 1..N-1``: vacuous for ``N = 1``, and true for a linear ``G``. The driver does not
     probe ``G`` (a coarse network may update its statistics when called); it trusts a
-    ``linear`` attribute set to ``True``, or a
-    :class:`~parareal_toolkit.ode.LinearSlicePropagator` (linear by construction).
+    ``linear`` attribute set to ``True``, as every
+    :class:`~parareal_toolkit.ode.LinearSlicePropagator` has (linear by construction).
 
     Parameters
     ----------
@@ -379,13 +378,7 @@ def exact_after_all_slices(coarse: Propagator, form: str, num_slices: int) -> bo
     """
     if form == "standard" or num_slices == 1:
         return True
-    declared = getattr(coarse, "linear", None)
-    if declared is not None:
-        return declared is True
-    # A LinearSlicePropagator exists only once parareal_toolkit.ode.base is imported: look
-    # it up there rather than import scipy (and the ode package) into the driver.
-    base = sys.modules.get("parareal_toolkit.ode.base")
-    return base is not None and isinstance(coarse, base.LinearSlicePropagator)
+    return getattr(coarse, "linear", None) is True
 
 
 def _stop_reason(

@@ -204,6 +204,10 @@ class LinearSlicePropagator(SlicePropagator):
     refused with ``TypeError``, never cut to its real part.
     """
 
+    #: ``u -> P u`` is linear (``P 0 = 0``), so the correction form reproduces the fine
+    #: solution after ``N`` iterations with this coarse propagator (read by the driver).
+    linear = True
+
     def __init__(self, ode: LinearODE, grid: TimeGrid):
         if not isinstance(ode, LinearODE):
             raise InputTypeError(f"`ode` must be a LinearODE; got {type(ode).__name__}.")

@@ -178,11 +178,14 @@ def brusselator(
     alpha = check_real(diffusion, "diffusion", minimum=0, strict=True)
     h = 1.0 / (m + 1)
     L = (-2.0 * np.eye(m) + np.eye(m, k=1) + np.eye(m, k=-1)) * (alpha / h**2)
-    # Dirichlet values enter the end rows of the second differences
+    # Dirichlet values enter the end rows of the second differences: the left value in row 0,
+    # the right one in row m - 1, so twice in the single row of m = 1 (a fancy-indexed
+    # ``+=`` on [0, -1] would add it once there)
     boundary_u = np.zeros(m)
     boundary_v = np.zeros(m)
-    boundary_u[[0, -1]] += alpha / h**2 * a
-    boundary_v[[0, -1]] += alpha / h**2 * (b / a)
+    for end in (0, m - 1):
+        boundary_u[end] += alpha / h**2 * a
+        boundary_v[end] += alpha / h**2 * (b / a)
     x = np.arange(1, m + 1) * h
     cache: dict = {}
     boundary_cache: dict = {}

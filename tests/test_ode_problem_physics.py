@@ -38,6 +38,13 @@ def gamma(n: int) -> float:
     return n * unit / (1 - n * unit)
 
 
+def reals(low: float, high: float) -> st.SearchStrategy[float]:
+    """Floats in ``[low, high]`` that are 0 or at least 1e-12 in size: products of a few stay
+    in the normal range, where the model ``fl(x op y) = (x op y)(1 + δ)`` behind ``γ_n`` holds
+    (subnormal results add an absolute error it does not cover)."""
+    return st.floats(low, high).map(lambda x: 0.0 if abs(x) < 1e-12 else x)
+
+
 def tridiagonal_abs(m: int, scale: float) -> np.ndarray:
     """``|L|`` of the Dirichlet second differences ``scale tridiag(1, -2, 1)``."""
     return scale * (2.0 * np.eye(m) + np.eye(m, k=1) + np.eye(m, k=-1))
@@ -160,15 +167,13 @@ def make_case(kind: str, m: int = 3, **params) -> Case:
 
 
 positive = st.floats(0.1, 30.0)
-LORENZ = st.builds(
-    lambda s, r, b: make_case("lorenz", sigma=s, rho=r, beta=b), positive, st.floats(-10.0, 60.0), positive
-)
-VANDERPOL = st.builds(lambda mu: make_case("vanderpol", mu=mu), st.floats(0.0, 1000.0))
+LORENZ = st.builds(lambda s, r, b: make_case("lorenz", sigma=s, rho=r, beta=b), positive, reals(-10.0, 60.0), positive)
+VANDERPOL = st.builds(lambda mu: make_case("vanderpol", mu=mu), reals(0.0, 1000.0))
 BRUSSELATOR = st.builds(
     lambda m, a, b, d: make_case("brusselator", m, a=a, b=b, diffusion=d),
     st.integers(1, 12),
     st.floats(0.1, 5.0),
-    st.floats(-5.0, 5.0),
+    reals(-5.0, 5.0),
     st.floats(1e-3, 1.0),
 )
 BURGERS = st.builds(lambda m, nu: make_case("burgers", m, nu=nu), st.integers(3, 16), st.floats(1e-3, 1.0))
@@ -192,7 +197,7 @@ def dyadic_states(size: int) -> st.SearchStrategy[np.ndarray]:
 
 
 def states(size: int, bound: float = 3.0) -> st.SearchStrategy[np.ndarray]:
-    return st.lists(st.floats(-bound, bound), min_size=size, max_size=size).map(np.array)
+    return st.lists(reals(-bound, bound), min_size=size, max_size=size).map(np.array)
 
 
 def with_state(cases, make_state=states):
@@ -303,7 +308,7 @@ def test_allen_cahn_constant_states_minus_one_zero_one_are_steady(case, level):
     assert np.all(np.abs(case.rhs(steady)) <= case.rounding(steady))
 
 
-@given(BURGERS, st.floats(-5.0, 5.0))
+@given(BURGERS, reals(-5.0, 5.0))
 @example(case=EDGES[2], level=0.3)
 def test_burgers_constants_are_steady(case, level):
     steady = np.full(case.m, level)
@@ -428,7 +433,7 @@ def test_lorenz_divergence_is_minus_sigma_plus_one_plus_beta_everywhere(case_and
     assert abs(np.trace(case.jacobian(u)) - expected) <= 4 * EPS * (abs(s) + 1 + abs(b))
 
 
-@given(LORENZ, st.floats(-50.0, 50.0))
+@given(LORENZ, reals(-50.0, 50.0))
 def test_lorenz_z_axis_is_invariant(case, z):
     """On ``x = y = 0``: ``x' = y' = 0`` and ``z' = -βz`` (exact)."""
     assert case.rhs(np.array([0.0, 0.0, z])).tolist() == [0.0, 0.0, -case.params["beta"] * z]

@@ -511,3 +511,13 @@ def test_brusselator_is_symmetric_under_the_reflection_of_the_interval(case_and_
 def test_sizes_below_the_stencil_are_refused(builder, m):
     with pytest.raises(InputError, match="m"):
         builder(m)
+
+
+def test_the_periodic_second_differences_are_right_below_three_points():
+    """The builders refuse ``m < 3``; their matrix is still the stencil there: the two
+    neighbours of ``m = 2`` are the same point, and ``m = 1`` has nothing to diffuse."""
+    from parareal_toolkit.ode.nonlinear_problems import _periodic_laplacian
+
+    assert _periodic_laplacian(1).tolist() == [[0.0]]
+    assert _periodic_laplacian(2).tolist() == [[-8.0, 8.0], [8.0, -8.0]]
+    assert _periodic_laplacian(3).tolist() == [[-18.0, 9.0, 9.0], [9.0, -18.0, 9.0], [9.0, 9.0, -18.0]]

@@ -145,9 +145,10 @@ def van_der_pol(mu: float = 10.0, *, t_final: float = 10.0, u0=None) -> Nonlinea
 
 
 def _periodic_laplacian(m: int) -> np.ndarray:
-    L = -2.0 * np.eye(m) + np.eye(m, k=1) + np.eye(m, k=-1)
-    L[0, -1] = L[-1, 0] = 1.0
-    return L * m**2
+    """``m^2 (S + S^T - 2I)`` with the cyclic shift ``S``, summed, so right for every ``m``
+    (for ``m = 2`` both neighbours are the same point, for ``m = 1`` the row is zero)."""
+    shift = np.roll(np.eye(m), 1, axis=1)
+    return (shift + shift.T - 2.0 * np.eye(m)) * m**2
 
 
 def brusselator(

@@ -47,6 +47,9 @@ def lorenz(
 ) -> NonlinearProblem:
     """The Lorenz system ``x' = σ(y - x)``, ``y' = x(ρ - z) - y``, ``z' = xy - βz`` (chaotic).
 
+    The origin is steady, and so are ``C± = (±sqrt(β(ρ-1)), ±sqrt(β(ρ-1)), ρ-1)`` for
+    ``β(ρ - 1) > 0``; the divergence is ``-(σ + 1 + β)`` everywhere, the ``z`` axis is
+    invariant, and ``(x, y, z) -> (-x, -y, z)`` maps solutions to solutions.
     With the classical parameters the largest Lyapunov exponent is about 0.9: two nearby
     trajectories separate like ``e^{0.9 t}``. Parareal's coarse correction then amplifies
     errors from slice to slice, and on long intervals convergence needs nearly ``N``
@@ -97,7 +100,8 @@ def van_der_pol(mu: float = 10.0, *, t_final: float = 10.0, u0=None) -> Nonlinea
 
     A limit cycle of period about ``(3 - 2 ln 2) μ`` for large ``μ``, with slow phases and
     fast jumps; the Jacobian has an eigenvalue near ``-μ (x^2 - 1)`` on the slow phases, so
-    explicit steppers need ``h ≲ 2 / (μ (x^2 - 1))`` while implicit ones do not.
+    explicit steppers need ``h ≲ 2 / (μ (x^2 - 1))`` while implicit ones do not. The
+    right-hand side is odd, and ``d/dt (x^2 + y^2)/2 = μ (1 - x^2) y^2``.
 
     Parameters
     ----------
@@ -141,9 +145,10 @@ def van_der_pol(mu: float = 10.0, *, t_final: float = 10.0, u0=None) -> Nonlinea
 
 
 def _periodic_laplacian(m: int) -> np.ndarray:
-    L = -2.0 * np.eye(m) + np.eye(m, k=1) + np.eye(m, k=-1)
-    L[0, -1] = L[-1, 0] = 1.0
-    return L * m**2
+    """``m^2 (S + S^T - 2I)`` with the cyclic shift ``S``, summed, so right for every ``m``
+    (for ``m = 2`` both neighbours are the same point, for ``m = 1`` the row is zero)."""
+    shift = np.roll(np.eye(m), 1, axis=1)
+    return (shift + shift.T - 2.0 * np.eye(m)) * m**2
 
 
 def brusselator(
@@ -155,6 +160,9 @@ def brusselator(
     with ``u = a``, ``v = b/a`` at both ends, ``m`` interior points, second differences
     (``h = 1/(m+1)``), initial value ``u = a + sin(2πx)``, ``v = b/a``. The diffusion
     eigenvalues reach ``-4α/h^2``: stiff for fine grids. The state is ``(u_1..u_m, v_1..v_m)``.
+    The homogeneous state ``(a, b/a)`` is steady for every ``m`` (for ``m = 1`` both Dirichlet
+    values enter the one row); the right-hand side commutes with ``x -> 1 - x``, and
+    ``u, v >= 0`` stays so (for ``b >= 0``).
 
     Parameters
     ----------
@@ -178,11 +186,14 @@ def brusselator(
     alpha = check_real(diffusion, "diffusion", minimum=0, strict=True)
     h = 1.0 / (m + 1)
     L = (-2.0 * np.eye(m) + np.eye(m, k=1) + np.eye(m, k=-1)) * (alpha / h**2)
-    # Dirichlet values enter the end rows of the second differences
+    # Dirichlet values enter the end rows of the second differences: the left value in row 0,
+    # the right one in row m - 1, so twice in the single row of m = 1 (a fancy-indexed
+    # ``+=`` on [0, -1] would add it once there)
     boundary_u = np.zeros(m)
     boundary_v = np.zeros(m)
-    boundary_u[[0, -1]] += alpha / h**2 * a
-    boundary_v[[0, -1]] += alpha / h**2 * (b / a)
+    for end in (0, m - 1):
+        boundary_u[end] += alpha / h**2 * a
+        boundary_v[end] += alpha / h**2 * (b / a)
     x = np.arange(1, m + 1) * h
     cache: dict = {}
     boundary_cache: dict = {}
@@ -222,6 +233,10 @@ def burgers(m: int = 64, *, viscosity: float = 0.02, t_final: float = 0.5, initi
     The initial value ``sin(2πx)`` steepens into a front at ``x = 1/2`` from
     ``t ≈ 1/(2π)``; the grid resolves it while the cell Péclet number ``h max|u| / ν``
     stays below 2 (the default does: 0.78). The viscous eigenvalues reach ``-4ν/h^2``.
+    The flux form telescopes, so ``Σ u_i`` is conserved exactly and constants are steady;
+    ``Σ u_i^2`` is not (the centred flux changes it at ``-(1/4h) Σ u_i u_{i+1} (u_{i+1} - u_i)``;
+    the skew-symmetric split form would conserve it). ``x -> -x`` with ``u -> -u`` and
+    translations map solutions to solutions.
 
     Parameters
     ----------
@@ -282,8 +297,11 @@ def allen_cahn(m: int = 64, *, diffusion: float = 1e-3, t_final: float = 5.0, in
     """Allen–Cahn ``u_t = ν u_xx + u - u^3`` on the periodic unit interval: stiff, dissipative.
 
     Second differences on ``m`` points (``h = 1/m``). The reaction drives ``u`` to the
-    stable states ``±1``, separated by fronts of width about ``sqrt(2ν)``; the energy
-    ``∫ ν/2 u_x^2 + (1 - u^2)^2/4`` decreases. Initial value ``0.5 sin(2πx) + 0.2 sin(6πx)``.
+    stable states ``±1`` (``0`` is steady, unstable), separated by fronts of width about
+    ``sqrt(2ν)``. The discretisation is the gradient flow ``u' = -∇E / h`` of the discrete
+    energy ``E = h Σ ν/2 ((u_{i+1} - u_i)/h)^2 + (1 - u_i^2)^2/4``, which therefore decreases;
+    ``[-1, 1]`` is invariant, and ``u -> -u``, reflections and translations map solutions to
+    solutions. Initial value ``0.5 sin(2πx) + 0.2 sin(6πx)``.
 
     Parameters
     ----------

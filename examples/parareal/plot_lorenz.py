@@ -21,6 +21,27 @@ from parareal_toolkit.ode import RK4Stepper, lorenz
 
 N = 20
 
+
+def run(t_final, slices=N, fine_step=0.01, coarse_step=0.05, u0=None):
+    """Parareal with RK4 fine and coarse propagators of about the given steps on ``[0, t_final]``.
+
+    Returns
+    -------
+    tuple
+        ``(result, needed)``: the :class:`~parareal_toolkit.PararealResult` (errors against the
+        sequential fine solution) and the first iteration with error at most 1e-6 (None if none).
+    """
+    problem = lorenz(t_final=t_final, u0=u0)
+    grid = TimeGrid.uniform(t_final, slices)
+    dt = t_final / slices
+    fine = RK4Stepper(problem.ode, grid, substeps=math.ceil(dt / fine_step - 1e-9))
+    coarse = RK4Stepper(problem.ode, grid, substeps=math.ceil(dt / coarse_step - 1e-9))
+    reference = propagate_sequentially(fine, problem.u0)
+    result = parareal(fine, coarse, problem.u0, reference=reference)
+    needed = next((k for k, e in enumerate(result.errors) if e <= 1e-6), None)
+    return result, needed
+
+
 # %%
 # Error per iteration for growing final times
 # -------------------------------------------
@@ -28,15 +49,8 @@ N = 20
 # solution; ``K`` needed is the first iteration with error at most 1e-6.
 fig, ax = plt.subplots(figsize=(7, 4.5))
 for t_final in (2.0, 5.0, 10.0, 20.0):
-    problem = lorenz(t_final=t_final)
-    grid = TimeGrid.uniform(t_final, N)
-    dt = t_final / N
-    fine = RK4Stepper(problem.ode, grid, substeps=math.ceil(dt / 0.01 - 1e-9))
-    coarse = RK4Stepper(problem.ode, grid, substeps=math.ceil(dt / 0.05 - 1e-9))
-    reference = propagate_sequentially(fine, problem.u0)
-    result = parareal(fine, coarse, problem.u0, reference=reference)
+    result, needed = run(t_final)
     errors = np.maximum(result.errors, 1e-16)  # K = N is exact: 0 drawn at the floor
-    needed = next((k for k, e in enumerate(result.errors) if e <= 1e-6), None)
     print(f"T = {t_final:4g}: K needed for error <= 1e-6: {needed} of N = {N}")
     ax.semilogy(range(len(errors)), errors, "o-", ms=3, label=f"T = {t_final:g} (K = {needed})")
 ax.axhline(1e-6, color="grey", lw=0.8, ls=":")

@@ -6,6 +6,7 @@ import time
 
 import pytest
 import torch
+from float_tolerance import reordering_tolerance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -344,8 +345,17 @@ def test_compiled_coarse_chain_matches_eager():
     eager_grads = torch.autograd.grad(eager.square().sum(), [*xs[1:], *ys])  # x_1 = y_1 input: unused
     fast = coarse_chain(compiled, xs, ys)
     fast_grads = torch.autograd.grad(fast.square().sum(), [*xs[1:], *ys])
-    assert torch.allclose(fast, eager, rtol=1e-5, atol=1e-5)
-    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-4) for a, b in zip(fast_grads, eager_grads))
+    # float32, fused kernels against eager ones: the same sums in another order. Each of the chain's
+    # layers reduces over at most `fan_in` terms; the backward pass runs the chain again (it was
+    # rtol/atol 1e-5 and 1e-4, tuned on one CPU; see float_tolerance.py)
+    layers = [m for m in network.coarse.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    fan_in = max(m.weight[0].numel() for m in layers)
+    budget = dict(terms=fan_in, steps=len(layers))
+    atol = reordering_tolerance(torch.float32, scale=float(eager.detach().abs().max()), **budget)
+    torch.testing.assert_close(fast, eager, rtol=0, atol=atol)
+    for a, b in zip(fast_grads, eager_grads):
+        atol = reordering_tolerance(torch.float32, scale=float(b.abs().max()), terms=fan_in, steps=2 * len(layers))
+        torch.testing.assert_close(a, b, rtol=0, atol=atol)
     timing = time_network(network, image, repeats=1, warmup=1, compile_coarse=True)
     assert timing.coarse > 0 and timing.wall_clock > 0
 

@@ -50,7 +50,7 @@ def compare_network(backend, dtype, form):
     out_dist = distributed(x)
     out_dist.square().sum().backward()
     n = serial.num_subnetworks
-    owned, replicated, others = [], [], []
+    owned, replicated, others, grad_scale = [], [], [], 0.0
     for name, p_serial in serial.named_parameters():
         p_dist = dict(distributed.named_parameters())[name]
         part, index = name.split(".")[:2]
@@ -67,6 +67,7 @@ def compare_network(backend, dtype, form):
             g_dist = p_dist.grad if p_dist.grad is not None else torch.zeros_like(p_dist)
             g_serial = p_serial.grad if p_serial.grad is not None else torch.zeros_like(p_serial)
             group.append(float((g_dist - g_serial).abs().max()))
+            grad_scale = max(grad_scale, float(g_serial.abs().max()))
     with torch.no_grad():
         eval_diff = float((distributed(x) - serial(x)).abs().max())
     return {
@@ -76,6 +77,8 @@ def compare_network(backend, dtype, form):
         "num_owned": len(owned),
         "others_untouched": all(others),
         "no_grad_output": eval_diff,
+        "output_scale": float(out_serial.abs().max()),
+        "grad_scale": grad_scale,
     }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from float_tolerance import reordering_tolerance
 from launch import torchrun_command
 from torch import nn
 
@@ -50,8 +51,15 @@ def test_distributed_equals_serial(nproc, tmp_path):
             assert net["output"] <= 1e-10 and net["no_grad_output"] <= 1e-10
             assert net["owned_grads"] <= 1e-10 and net["replicated_grads"] <= 1e-10
             assert net["num_owned"] > 0 and net["others_untouched"]
+        # float32: the replicated gradients are all-reduced (nproc partial sums of a batch of 4
+        # in another order) and rounding differences travel along the chain of 5 slices: the
+        # reordering tolerance of float_tolerance.py at the reference's own scale (it was an
+        # absolute 1e-5, tuned on one CPU).
         single = r["float32"]
-        assert single["output"] <= 1e-5 and single["owned_grads"] <= 1e-5 and single["replicated_grads"] <= 1e-5
+        budget = dict(terms=4 * nproc, steps=5)
+        assert single["output"] <= reordering_tolerance(torch.float32, scale=single["output_scale"], **budget)
+        grad_tolerance = reordering_tolerance(torch.float32, scale=single["grad_scale"], **budget)
+        assert single["owned_grads"] <= grad_tolerance and single["replicated_grads"] <= grad_tolerance
         assert r["synchronized"]
     # every slice has exactly one owner: parameters counted once over the ranks
     assert sum(r["float64"]["correction"]["num_owned"] for r in reports) == 5 * 6  # 5 x (C^j: 2, g^j: 4 tensors)

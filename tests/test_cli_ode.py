@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -260,12 +261,41 @@ def test_distributed_backend_outside_torchrun_is_refused(monkeypatch, capsys):
     assert "--backend distributed needs torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT not set)" in err
 
 
-def test_a_run_longer_than_a_second_shows_progress(capsys):
-    # about 3 s: 8 fine slices of 250000 implicit-Euler substeps, one state at a time
-    argv = ["ode", "--size", "20", "--slices", "4", "--iterations", "1", "--fine-substeps", "250000"]
+class _Clock:
+    """tqdm's clock, advancing ``step`` seconds at each reading: a run's length as tqdm sees it
+    does not depend on how fast this machine computes it."""
+
+    def __init__(self, step):
+        self.now, self.step = 1000.0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.parametrize("step", [0.7, 31.0])  # a rate above and below one slice per second
+def test_a_run_longer_than_a_second_shows_progress(monkeypatch, capsys, step):
+    import tqdm.std
+
+    monkeypatch.setattr(tqdm.std, "time", _Clock(step))
+    argv = ["ode", "--size", "20", "--slices", "4", "--iterations", "1", "--fine-substeps", "50"]
     assert main([*argv, "--backend", "serial"]) == 0
     err = capsys.readouterr().err
-    assert "parareal ode: fine slices:" in err and "slice/s" in err and "Traceback" not in err
+    assert "parareal ode: fine slices:" in err and "Traceback" not in err
+    # tqdm writes each rate as "slice/s" or "s/slice", whichever is above 1: assert the unit, not
+    # the machine's speed; and the counts: 4 slices x (reference + 1 iteration) = 8
+    assert re.search(r"\d(slice/s|s/slice)\]", err)
+    counts = [int(n) for n in re.findall(r"\| *(\d+)/8 \[", err)]
+    assert counts and counts == sorted(counts) and all(0 <= n <= 8 for n in counts)
+
+
+def test_a_run_shorter_than_a_second_shows_nothing(monkeypatch, capsys):
+    import tqdm.std
+
+    monkeypatch.setattr(tqdm.std, "time", _Clock(0.0))
+    argv = ["ode", "--size", "20", "--slices", "4", "--iterations", "1", "--fine-substeps", "50"]
+    assert main([*argv, "--backend", "serial"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def _launch(args, **kwargs):

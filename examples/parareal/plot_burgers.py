@@ -20,21 +20,36 @@ import numpy as np
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
 from parareal_toolkit.ode import ImplicitEulerStepper, RK4Stepper, burgers, fine_lipschitz_estimate
 
-fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
-for viscosity in (0.05, 0.02, 0.01):
-    problem = burgers(64, viscosity=viscosity)
-    grid = TimeGrid.uniform(problem.t_final, 10)
-    fine = RK4Stepper(problem.ode, grid, substeps=20)
-    coarse = ImplicitEulerStepper(problem.ode, grid)
+
+def run(viscosity, m=64, slices=10, fine_substeps=20, coarse_substeps=1, t_final=0.5, tol=1e-6):
+    """Parareal on Burgers: RK4 fine, implicit-Euler coarse; a full run and one stopped by the estimate.
+
+    Returns
+    -------
+    tuple
+        ``(reference, lipschitz, result, stopped)``: the sequential fine solution, the
+        estimated fine Lipschitz constant, the run to ``K = N`` and the run stopped at ``tol``
+        on the a-posteriori estimate.
+    """
+    problem = burgers(m, viscosity=viscosity, t_final=t_final)
+    grid = TimeGrid.uniform(problem.t_final, slices)
+    fine = RK4Stepper(problem.ode, grid, substeps=fine_substeps)
+    coarse = ImplicitEulerStepper(problem.ode, grid, substeps=coarse_substeps)
     reference = propagate_sequentially(fine, problem.u0)
     lipschitz = fine_lipschitz_estimate(problem.ode, grid, reference)
     result = parareal(fine, coarse, problem.u0, reference=reference, fine_lipschitz=lipschitz)
+    stopped = parareal(
+        fine, coarse, problem.u0, reference=reference, tol=tol, criterion="estimate", fine_lipschitz=lipschitz
+    )
+    return reference, lipschitz, result, stopped
+
+
+fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
+for viscosity in (0.05, 0.02, 0.01):
+    reference, lipschitz, result, stopped = run(viscosity)
     errors = np.maximum(result.errors, 1e-16)
     (line,) = left.semilogy(range(len(errors)), errors, "o-", ms=3, label=f"error, ν = {viscosity:g}")
     left.semilogy(range(1, len(errors)), result.estimates, "--", color=line.get_color(), label="its estimate")
-    stopped = parareal(
-        fine, coarse, problem.u0, reference=reference, tol=1e-6, criterion="estimate", fine_lipschitz=lipschitz
-    )
     print(
         f"ν = {viscosity:g}: L = {lipschitz:.3f}; tol 1e-6 on the estimate stops at K = {stopped.iterations} "
         f"with error {stopped.errors[-1]:.1e}"

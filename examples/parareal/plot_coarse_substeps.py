@@ -25,15 +25,40 @@ QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 SUBSTEPS = (1, 2, 4, 8) if QUICK else (1, 2, 3, 4, 6, 8, 12, 16)
 TOL = 1e-8
 
-problem = heat_1d(100 if QUICK else 200)
-grid = TimeGrid.uniform(problem.t_final, 20)
-fine = ExactPropagator(problem.ode, grid)
-reference = propagate_sequentially(fine, problem.u0)
 
-results = {}
-for m in SUBSTEPS:
-    coarse = ImplicitEulerPropagator(problem.ode, grid, substeps=m)
-    results[m] = parareal(fine, coarse, problem.u0, reference=reference, iterations=12)
+def run(m=100 if QUICK else 200, slices=20, substeps=SUBSTEPS, iterations=12, diffusivity=1.0):
+    """Parareal on ``heat_1d(m)`` (exact fine) with ``M`` implicit-Euler coarse substeps, each ``M``.
+
+    Returns
+    -------
+    tuple
+        ``(problem, grid, results)``: ``results`` maps ``M`` to its
+        :class:`~parareal_toolkit.PararealResult` (errors against the fine solution).
+    """
+    problem = heat_1d(m, diffusivity=diffusivity)
+    grid = TimeGrid.uniform(problem.t_final, slices)
+    fine = ExactPropagator(problem.ode, grid)
+    reference = propagate_sequentially(fine, problem.u0)
+    results = {}
+    for substeps_m in substeps:
+        coarse = ImplicitEulerPropagator(problem.ode, grid, substeps=substeps_m)
+        results[substeps_m] = parareal(fine, coarse, problem.u0, reference=reference, iterations=iterations)
+    return problem, grid, results
+
+
+def contraction(result):
+    """The geometric mean of ``e^{k+1} / e^k`` over the first five iterations.
+
+    Returns
+    -------
+    float
+        The measured contraction per iteration.
+    """
+    errors = np.array(result.errors)
+    return float(np.exp(np.mean(np.log(errors[1:6] / errors[0:5]))))
+
+
+problem, grid, results = run()
 
 # %%
 # Iterations to reach a tolerance, and the contraction per iteration
@@ -45,7 +70,7 @@ measured, theory, needed = [], [], []
 for m, r in results.items():
     errors = np.array(r.errors)
     k_tol = int(np.argmax(errors <= TOL)) if np.any(errors <= TOL) else None
-    rate = float(np.exp(np.mean(np.log(errors[1:6] / errors[0:5]))))
+    rate = contraction(r)
     measured.append(rate)
     theory.append(heat_contraction_factor(m))
     needed.append(k_tol)

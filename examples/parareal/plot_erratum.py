@@ -20,16 +20,30 @@ import numpy as np
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
 from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, heat_1d, seed_algorithm1_literal
 
-problem = heat_1d(50, t_final=0.1)
-grid = TimeGrid.uniform(problem.t_final, 10)
-fine = ExactPropagator(problem.ode, grid)
-coarse = ImplicitEulerPropagator(problem.ode, grid)
-reference = propagate_sequentially(fine, problem.u0)
-
 ITERATIONS = 6
-literal = seed_algorithm1_literal(fine, coarse, grid, problem.u0, iterations=ITERATIONS, reference=reference)
-correct = parareal(fine, coarse, problem.u0, iterations=ITERATIONS, form="correction", reference=reference)
-standard = parareal(fine, coarse, problem.u0, iterations=ITERATIONS, form="standard", reference=reference)
+
+
+def run(m=50, t_final=0.1, slices=10, iterations=ITERATIONS):
+    """Algorithm 1 read literally, the correction form and the standard form on the heat equation.
+
+    Returns
+    -------
+    tuple
+        ``(grid, literal, correct, standard)``: the time grid and the three runs (errors
+        against the exact fine solution).
+    """
+    problem = heat_1d(m, t_final=t_final)
+    grid = TimeGrid.uniform(problem.t_final, slices)
+    fine = ExactPropagator(problem.ode, grid)
+    coarse = ImplicitEulerPropagator(problem.ode, grid)
+    reference = propagate_sequentially(fine, problem.u0)
+    literal = seed_algorithm1_literal(fine, coarse, grid, problem.u0, iterations=iterations, reference=reference)
+    correct = parareal(fine, coarse, problem.u0, iterations=iterations, form="correction", reference=reference)
+    standard = parareal(fine, coarse, problem.u0, iterations=iterations, form="standard", reference=reference)
+    return grid, literal, correct, standard
+
+
+grid, literal, correct, standard = run()
 
 # %%
 # The numbers

@@ -35,15 +35,34 @@ QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 # -----------------------------------
 # ``TimeGrid`` holds the slice boundaries ``T_0 < ... < T_N``; each propagator caches one
 # matrix exponential or LU factorisation per distinct slice length.
-problem = heat_1d(50)
-grid = TimeGrid.uniform(problem.t_final, 10)
-fine = ExactPropagator(problem.ode, grid)
-coarse = ImplicitEulerPropagator(problem.ode, grid)
-reference = propagate_sequentially(fine, problem.u0)  # the sequential fine solution
 
-result = parareal(fine, coarse, problem.u0, reference=reference)
-# No ``tol``: the run goes to K = N, where the standard form reproduces the fine solution
-# (``stop_reason="exact"``); ``converged`` says that, not that a tolerance was met.
+
+def run(m=50, slices=10, t_final=0.1):
+    """Parareal (exact fine, one implicit-Euler coarse step) on ``heat_1d(m)``, and its two bounds.
+
+    Returns
+    -------
+    tuple
+        ``(problem, grid, result, bounds)``: ``bounds`` maps ``"linear"`` and ``"superlinear"``
+        to one bound per iteration.
+    """
+    problem = heat_1d(m, t_final=t_final)
+    grid = TimeGrid.uniform(problem.t_final, slices)
+    fine = ExactPropagator(problem.ode, grid)
+    coarse = ImplicitEulerPropagator(problem.ode, grid)
+    reference = propagate_sequentially(fine, problem.u0)  # the sequential fine solution
+    # No ``tol``: the run goes to K = N, where the standard form reproduces the fine solution
+    # (``stop_reason="exact"``); ``converged`` says that, not that a tolerance was met.
+    result = parareal(fine, coarse, problem.u0, reference=reference)
+    initial_error = [u - r for u, r in zip(result.iterates[0], reference)]
+    bounds = {
+        kind: error_bounds(problem.ode, grid, initial_error, result.iterations, kind=kind)
+        for kind in ("linear", "superlinear")
+    }
+    return problem, grid, result, bounds
+
+
+problem, grid, result, bounds = run()
 print(
     f"{problem.description}: converged={result.converged} ({result.stop_reason}) after {result.iterations} iterations"
 )
@@ -51,15 +70,9 @@ print(
 # %%
 # The bounds
 # ----------
-# :func:`~parareal_toolkit.ode.error_bounds` takes the initial error ``U^0_j - u(T_j)`` and
-# returns one bound per iteration (the smaller of the two, mode by mode, with
-# ``kind="best"``).
-initial_error = [u - r for u, r in zip(result.iterates[0], reference)]
-bounds = {
-    kind: error_bounds(problem.ode, grid, initial_error, result.iterations, kind=kind)
-    for kind in ("linear", "superlinear")
-}
-
+# :func:`~parareal_toolkit.ode.error_bounds` (called in ``run`` above) takes the initial
+# error ``U^0_j - u(T_j)`` and returns one bound per iteration (the smaller of the two, mode
+# by mode, with ``kind="best"``).
 print(f"{'k':>2}  {'error':>9}  {'linear':>9}  {'superlinear':>11}  ratio")
 for k, error in enumerate(result.errors):
     ratio = error / result.errors[k - 1] if k and result.errors[k - 1] > 0 else float("nan")

@@ -34,18 +34,31 @@ from parareal_toolkit.ode import (
     fine_lipschitz_estimate,
 )
 
+
+def run(problem, fine_kind, fine_substeps, coarse_substeps, slices=10):
+    """Parareal on ``problem``: ``fine_kind`` fine, implicit-Euler coarse, and the estimated ``L``.
+
+    Returns
+    -------
+    tuple
+        ``(lipschitz, result)``: the estimated fine Lipschitz constant and the
+        :class:`~parareal_toolkit.PararealResult` with errors against the sequential fine solution.
+    """
+    grid = TimeGrid.uniform(problem.t_final, slices)
+    fine = fine_kind(problem.ode, grid, substeps=fine_substeps)
+    coarse = ImplicitEulerStepper(problem.ode, grid, substeps=coarse_substeps)
+    reference = propagate_sequentially(fine, problem.u0)
+    lipschitz = fine_lipschitz_estimate(problem.ode, grid, reference)
+    return lipschitz, parareal(fine, coarse, problem.u0, reference=reference, fine_lipschitz=lipschitz)
+
+
 cases = [
     (brusselator(32), TrapezoidStepper, 50, 5),
     (allen_cahn(64), RK4Stepper, 20, 1),
 ]
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
 for ax, (problem, fine_kind, fine_substeps, coarse_substeps) in zip(axes, cases):
-    grid = TimeGrid.uniform(problem.t_final, 10)
-    fine = fine_kind(problem.ode, grid, substeps=fine_substeps)
-    coarse = ImplicitEulerStepper(problem.ode, grid, substeps=coarse_substeps)
-    reference = propagate_sequentially(fine, problem.u0)
-    lipschitz = fine_lipschitz_estimate(problem.ode, grid, reference)
-    result = parareal(fine, coarse, problem.u0, reference=reference, fine_lipschitz=lipschitz)
+    lipschitz, result = run(problem, fine_kind, fine_substeps, coarse_substeps)
     print(f"{problem.name}: L = {lipschitz:.3g}")
     print("  error    " + " ".join(f"{e:.1e}" for e in result.errors))
     print("  estimate " + " ".join(f"{e:.1e}" for e in result.estimates))

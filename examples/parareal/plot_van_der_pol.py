@@ -21,24 +21,40 @@ import numpy as np
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
 from parareal_toolkit.ode import ExplicitEulerStepper, ImplicitEulerStepper, TrapezoidStepper, van_der_pol
 
-problem = van_der_pol(10.0, t_final=10.0)
-grid = TimeGrid.uniform(problem.t_final, 10)
-fine = TrapezoidStepper(problem.ode, grid, substeps=100)
-reference = propagate_sequentially(fine, problem.u0)
+
+def run(mu=10.0, t_final=10.0, slices=10, fine_substeps=100, coarse_substeps=10, u0=(2.0, 0.0)):
+    """The fine solution and one parareal run per coarse stepper (explicit, implicit Euler).
+
+    Returns
+    -------
+    tuple
+        ``(problem, grid, reference, results)``, ``results`` a dict from the stepper's name
+        to its :class:`~parareal_toolkit.PararealResult`.
+    """
+    problem = van_der_pol(mu, t_final=t_final, u0=u0)
+    grid = TimeGrid.uniform(problem.t_final, slices)
+    fine = TrapezoidStepper(problem.ode, grid, substeps=fine_substeps)
+    reference = propagate_sequentially(fine, problem.u0)
+    results = {}
+    for kind in (ExplicitEulerStepper, ImplicitEulerStepper):
+        coarse = kind(problem.ode, grid, substeps=coarse_substeps)
+        with np.errstate(all="ignore"):  # the explicit run overflows: the driver reports it (result.finite)
+            results[kind.name] = parareal(fine, coarse, problem.u0, reference=reference)
+    return problem, grid, reference, results
+
+
+problem, grid, reference, results = run()
 
 # %%
 # Two coarse propagators with the same step
 # -----------------------------------------
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
-for kind in (ExplicitEulerStepper, ImplicitEulerStepper):
-    coarse = kind(problem.ode, grid, substeps=10)
-    with np.errstate(all="ignore"):  # the explicit run overflows: the driver reports it (result.finite)
-        result = parareal(fine, coarse, problem.u0, reference=reference)
+for name, result in results.items():
     errors = np.array(result.errors, dtype=float)
     status = "finite" if result.finite else f"non-finite at iteration {result.nonfinite_iteration}"
-    print(f"{kind.name:>15} ({status}): " + " ".join(f"{e:.1e}" for e in errors))
+    print(f"{name:>15} ({status}): " + " ".join(f"{e:.1e}" for e in errors))
     shown = np.where(np.isfinite(errors), np.maximum(errors, 1e-16), np.nan)
-    left.semilogy(range(len(errors)), shown, "o-", ms=3, label=f"coarse: {kind.name}, h = 0.1")
+    left.semilogy(range(len(errors)), shown, "o-", ms=3, label=f"coarse: {name}, h = 0.1")
 left.set_xlabel("iteration k")
 left.set_ylabel("max error against the fine solution")
 left.set_title(problem.description)

@@ -24,7 +24,10 @@ PUBLIC_MODULES = (
     ("parareal_toolkit.testing.ode", "hypothesis strategies for linear ODEs (no torch)"),
     ("parareal_toolkit.testing.nn", "hypothesis strategies for parareal networks"),
     ("parareal_toolkit.verification.configurations", "random network configurations and their fixture modules"),
-    ("parareal_toolkit.verification.proposition1", "Proposition 1 measured on random configurations: what ``parareal verify`` runs"),
+    (
+        "parareal_toolkit.verification.proposition1",
+        "Proposition 1 measured on random configurations: what ``parareal verify`` runs",
+    ),
     ("parareal_toolkit.plotting", "figures for teaching parareal convergence"),
     ("parareal_toolkit.errors", "one exception tree: refusals of input, recognised failures, and the rule for bugs"),
     ("parareal_toolkit.results", "the results-file format every benchmark writes and every page shows"),

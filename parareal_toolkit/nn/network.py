@@ -153,7 +153,7 @@ class PararealNetwork(nn.Module):
     The backend places both parallel sweeps, the preprocessings ``C^j(x)`` and the
     subnetworks ``g^j``: ``"serial"`` (default) runs them in turn; ``"devices"``
     (:class:`~parareal_toolkit.backends.devices.DevicesBackend`, after its ``place(network)``)
-    puts ``C^j`` and ``g^j`` (:meth:`slice_modules`) on device ``j``; ``"distributed"``
+    puts ``C^j`` and ``g^j`` (``slice_modules``) on device ``j``; ``"distributed"``
     (:class:`~parareal_toolkit.backends.distributed.DistributedBackend`, under torchrun)
     evaluates them on the rank that owns slice ``j``. The coarse chain and ``h`` run where the
     driver runs. All backends give the serial backend's outputs and gradients.

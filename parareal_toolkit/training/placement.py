@@ -23,7 +23,8 @@ and the postprocessing ``h`` are cheap and run where the driver runs. Three plac
     replicas only: every rank of a slice group sees the same batch.
 
 What is identical to single-process training, and why (``tests/test_training_slices.py``
-checks it to 1e-5 in float32 after several SGD steps with momentum and weight decay):
+checks it in float32 after several SGD steps with momentum and weight decay, to a tolerance
+derived from float32's rounding of the reordered sums):
 
 * **Slice parallelism** (``R = S``), BatchNorm in training mode included: each slice's owner
   runs ``C^j`` and ``g^j`` on the whole batch, so its BatchNorm layers see the batch

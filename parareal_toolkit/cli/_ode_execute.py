@@ -66,11 +66,12 @@ class OdeOutcome:
     gander_hairer: tuple[float, float] | None = None
 
 
-def check_estimate_possible(criterion: str, lipschitz: float, remedy: str) -> None:
-    """Refuse ``--criterion estimate`` when the fine propagator's Lipschitz constant is not finite.
+def check_estimate_possible(criterion: str, lipschitz: float, reason: str) -> None:
+    """Refuse ``--criterion estimate`` when no Lipschitz constant of the fine propagator can be given.
 
     The a-posteriori estimate is a multiple of that constant, so without it the estimate
-    certifies nothing. ``remedy`` ends the one-line message.
+    certifies nothing: the run is refused, never continued on a number that cannot be backed.
+    ``reason`` (why there is none, and what to do) ends the one-line message.
 
     Returns
     -------
@@ -78,8 +79,7 @@ def check_estimate_possible(criterion: str, lipschitz: float, remedy: str) -> No
     """
     if criterion == "estimate" and not math.isfinite(lipschitz):
         raise CliError(
-            "--criterion estimate needs a finite Lipschitz constant of the fine propagator; the "
-            f"logarithmic norm gives none here ({remedy})."
+            f"--criterion estimate needs a finite Lipschitz constant of the fine propagator; there is none here ({reason})."
         )
 
 
@@ -183,7 +183,11 @@ def execute_linear(run: OdeRun) -> OdeOutcome:
         with _fine_sweeps_ready(run):
             # a true Lipschitz constant of the exact or implicit-Euler fine propagator (u' = Au)
             lipschitz = fine_lipschitz_estimate(problem.ode, grid, [problem.u0], substeps=run.fine_substeps)
-            check_estimate_possible(run.criterion, lipschitz, "use more --fine-substeps or --slices")
+            check_estimate_possible(
+                run.criterion,
+                lipschitz,
+                "the logarithmic norm's bound is infinite: use more --fine-substeps or --slices",
+            )
             result, parareal_seconds = _timed_parareal(run, reference, lipschitz, record)
         bounds = _gander_vandewalle_bounds(run, result, reference)
     return OdeOutcome(
@@ -289,8 +293,11 @@ def _timed_parareal(run: OdeRun, reference: list[Any], lipschitz: float, record:
 def execute_steppers(run: OdeRun) -> OdeOutcome:
     """The time-stepper run; a stepper's failure (Newton, solve_ivp) is refused in one line.
 
-    ``L`` is taken from the logarithmic max-norm of the Jacobian along the reference; the
-    Gander-Hairer constants ``α`` (of ``F - G``) and ``β`` (of ``G``) are estimated by finite
+    ``L`` is the max-norm of the Jacobian of the fine slice maps themselves (the stepper and
+    substeps run), at the reference, times a safety factor
+    (:func:`parareal_toolkit.ode.fine_lipschitz`: ``m + 1`` fine evaluations per slice); above
+    ``m = 512`` or with a non-finite reference there is none (``inf``), and ``--criterion
+    estimate`` is refused. The Gander-Hairer constants ``α`` (of ``F - G``) and ``β`` (of ``G``) are estimated by finite
     differences around it (two directions per slice: ``3N`` extra evaluations of each
     propagator), only when the reference and the run are finite.
 
@@ -299,7 +306,7 @@ def execute_steppers(run: OdeRun) -> OdeOutcome:
     OdeOutcome
         With the Gander-Hairer bounds where they could be estimated.
     """
-    from ..ode.nonlinear_theory import fine_lipschitz_estimate, gander_hairer_bound, lipschitz_constants
+    from ..ode.nonlinear_theory import gander_hairer_bound, lipschitz_constants
 
     problem, grid = run.problem, run.grid
     infos: list[IterationInfo] = []
@@ -309,8 +316,8 @@ def execute_steppers(run: OdeRun) -> OdeOutcome:
         sequential_seconds = time.perf_counter() - start
         first_nonfinite = _first_nonfinite(reference)
         finite_reference = first_nonfinite is None
-        lipschitz = fine_lipschitz_estimate(problem.ode, grid, reference) if finite_reference else math.inf
-        check_estimate_possible(run.criterion, lipschitz, "use more --slices or --criterion increment")
+        lipschitz, why_none = _stepper_fine_lipschitz(run, reference, finite_reference)
+        check_estimate_possible(run.criterion, lipschitz, why_none)
         result, parareal_seconds = _timed_parareal(run, reference, lipschitz, infos.append)
         alpha = beta = math.nan
         bounds = None
@@ -328,3 +335,22 @@ def execute_steppers(run: OdeRun) -> OdeOutcome:
         parareal_seconds=parareal_seconds,
         gander_hairer=(alpha, beta),
     )
+
+
+def _stepper_fine_lipschitz(run: OdeRun, reference: list[Any], finite_reference: bool) -> tuple[float, str]:
+    """``L`` of the fine stepper from its own Jacobians at the reference, or ``inf`` and why there is none."""
+    from ..errors import InputError
+    from ..ode.nonlinear_theory import FINE_LIPSCHITZ_MAX_SIZE, fine_lipschitz
+
+    if not finite_reference:
+        return math.inf, "the sequential fine solution is not finite: use more --fine-substeps"
+    size = run.problem.ode.size
+    if size > FINE_LIPSCHITZ_MAX_SIZE:
+        return math.inf, (
+            f"the state has {size} > {FINE_LIPSCHITZ_MAX_SIZE} components, too many for the fine slices' "
+            "Jacobians: use a smaller --size or --criterion increment"
+        )
+    try:
+        return fine_lipschitz(run.fine, reference), ""
+    except InputError as exc:  # a non-finite fine value near the reference
+        return math.inf, f"{exc} Use more --fine-substeps or --criterion increment"

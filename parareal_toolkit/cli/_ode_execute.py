@@ -341,8 +341,21 @@ def execute_steppers(run: OdeRun) -> OdeOutcome:
     )
 
 
+_OPTIONAL_LIPSCHITZ_SIZE = 16  # an increment run differences an implicit or solve_ivp fine stepper up to this m
+
+
 def _stepper_fine_lipschitz(run: OdeRun, reference: list[Any], finite_reference: bool) -> tuple[float, str]:
-    """``L`` of the fine stepper from its own Jacobians at the reference, or ``inf`` and why there is none."""
+    """``L`` of the fine stepper from its own Jacobians at the reference, or ``inf`` and why there is none.
+
+    It costs ``m + 1`` fine evaluations per slice: cheap for the explicit steppers, which
+    advance them as the rows of one array, about ``m + 1`` sequential fine solves for Newton
+    and ``solve_ivp``. ``--criterion estimate`` needs it and pays that; an increment run
+    computes it (for the table's estimate column) with an implicit or ``solve_ivp`` fine
+    stepper only up to ``m = 16``. The rule depends on the run, never on the machine's speed.
+    """
+    from ..ode import ExplicitEulerStepper, RK4Stepper
+
+    explicit = (ExplicitEulerStepper, RK4Stepper)
     from ..errors import InputError
     from ..ode.nonlinear_theory import fine_lipschitz
 
@@ -351,6 +364,11 @@ def _stepper_fine_lipschitz(run: OdeRun, reference: list[Any], finite_reference:
     size = run.problem.ode.size
     if size > FINE_LIPSCHITZ_MAX_SIZE:
         return math.inf, _too_large(size)
+    if run.criterion != "estimate" and size > _OPTIONAL_LIPSCHITZ_SIZE and not isinstance(run.fine, explicit):
+        return math.inf, (
+            f"not computed: the fine slices' Jacobians cost about {size + 1} sequential fine solves; "
+            "--criterion estimate computes them"
+        )
     try:
         return fine_lipschitz(run.fine, reference), ""
     except InputError as exc:  # a non-finite fine value near the reference

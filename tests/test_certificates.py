@@ -370,3 +370,31 @@ def test_a_stop_by_the_estimate_holds_on_allen_cahn(kind, n, substeps, log_tol):
         )
     if result.estimates and result.estimates[-1] <= tol:
         assert result.errors[-1] <= tol + 64 * n * EPS
+
+
+def test_fisher_kpp_with_locally_estimated_constants_regression():
+    # issue 21: with β < 1 estimated on Fisher-KPP the closed form α^k β^(n-1-k) C(n-1, k) E0 fell below the
+    # error; the recurrence's worst case does not (the constants are local estimates: an estimate, checked here)
+    m, n = 32, 20
+    x = np.arange(m) / m
+    laplacian = (np.roll(np.eye(m), 1, 0) + np.roll(np.eye(m), -1, 0) - 2 * np.eye(m)) * m**2
+    ode = NonlinearODE(
+        lambda t, u: 1e-2 * (u @ laplacian.T) + 2.0 * u * (1 - u),
+        m,
+        lambda t, u: 1e-2 * laplacian + np.diag(2.0 * (1 - 2 * u)),
+        vectorized=True,
+    )
+    u0 = 0.1 + 0.8 * np.exp(-100 * (x - 0.5) ** 2)
+    grid = TimeGrid.uniform(10.0, n)
+    fine, coarse = RK4Stepper(ode, grid, substeps=20), ImplicitEulerStepper(ode, grid)
+    reference = propagate_sequentially(fine, u0)
+    result = parareal(fine, coarse, u0, reference=reference)
+    alpha, beta = lipschitz_constants(fine, coarse, reference)
+    assert beta < 1
+    closed = [  # the old bound: the closed form's maximum over the slices
+        max(alpha**k * beta ** (j - 1 - k) * math.comb(j - 1, k) for j in range(k + 1, n + 1)) * result.errors[0]
+        for k in range(1, n)
+    ]
+    assert any(e > c for e, c in zip(result.errors[1:], closed))  # the old closed form was exceeded
+    bound = gander_hairer_bound(alpha, beta, n, result.iterations, result.errors[0])
+    assert np.all(np.asarray(result.errors) <= bound * (1 + 64 * n * EPS) + 64 * n * EPS)

@@ -33,7 +33,11 @@ the exact flow: a trapezoid step on a stiff problem amplifies by up to 1 where t
 contracts to 0, and a constant taken from the flow then certifies errors hundreds of times
 ``tol``. :func:`parareal_toolkit.ode.fine_lipschitz` differentiates ``F_j`` itself (exact
 for affine fine maps; a local estimate with a safety factor for nonlinear ones) and refuses
-where it cannot give one. It costs ``2 N`` norms per iteration and no propagator evaluation.
+where it cannot give one. The bound is exact arithmetic's: in floating point the error can
+exceed it by the rounding difference between the fine sweep and the reference (batched
+and single calls of ``F_j`` agree only up to reordering, a few ``eps`` times the state's
+size), so a ``tol`` at that level certifies nothing. It costs ``2 N`` norms per iteration
+and no propagator evaluation.
 
 The initial iterate is a coarse sweep ``U^0_{j+1} = G_j(U^0_j)`` or given guesses of the
 interface states (the parareal network's preprocessed inputs). One correction-form

@@ -4,7 +4,11 @@ The reference is :func:`parareal_toolkit.propagate_sequentially` of the fine pro
 (``N`` sequential fine slices, timed: the measured speedup divides by it). Parareal then runs
 ``K`` iterations against it, stopping early at ``--tol``; a NaN or an infinity is a result
 (``finite=False``), reported, not raised. The bounds are Gander-Vandewalle's (linear, exact,
-for ``m <= 2500``) or Gander-Hairer's with estimated constants (time steppers).
+for ``m <= 2500``) or the worst case of Gander-Hairer's recurrence with constants estimated
+by finite differences (time steppers). ``L`` of the a-posteriori estimate is that of the
+fine maps run: the slice matrices' max-norm (linear runs, up to ``m = 512``; the
+logarithmic norm's bound above) or the fine stepper's own Jacobians at the reference times
+a safety factor; where there is none, ``--criterion estimate`` is refused with the reason.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Reporting a ``parareal ode`` run: the table on stdout, the figure, the JSON, the exit status.
 
 One row per iteration ``k``: the error against the sequential fine solution, the increment,
-the bound, the fine and coarse evaluations so far and the a-posteriori error estimate. Then
+the bound, the fine and coarse evaluations so far and the a-posteriori error estimate; a
+bound or estimate above the solution's own size ``max_j norm(reference_j)`` reads "no info"
+(JSON: ``null``, with ``no_information`` saying which and why), and the figure leaves it out. Then
 one line saying whether ``--tol`` was met (or at which iteration a NaN or an infinity
 appeared) and one line of wall-clock times. A non-finite run exits with status 1 and a last
 line on stderr naming the iteration, and the reference's own failure when it has one; the

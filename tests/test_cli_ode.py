@@ -436,3 +436,19 @@ def test_the_estimate_is_refused_without_a_lipschitz_constant(capsys):
     assert main([*argv, "--iterations", "1"]) == 2
     err = capsys.readouterr().err
     assert "needs a finite Lipschitz constant" in err and "600 > 512 components" in err
+
+
+def test_vacuous_bounds_and_estimates_read_no_information(tmp_path, capsys):
+    # issue 21: the damped oscillator printed an estimate of 8e74 (L = 2e8 from the logarithmic norm) as a number
+    report = tmp_path / "oscillator.json"
+    assert main(["ode", "--problem", "oscillator", "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(report.read_text())
+    scale = data["no_information"]["solution_scale"]
+    assert scale == pytest.approx(1.0)  # the oscillator starts at |u| = 1 and decays
+    vacuous = data["no_information"]["estimate_iterations"]
+    assert vacuous and all(data["rows"][k]["estimate"] is None for k in vacuous)
+    assert all(r["estimate"] is None or r["estimate"] <= scale for r in data["rows"])
+    assert all(r["bound"] is None or r["bound"] <= scale for r in data["rows"])
+    assert data["estimates"] == [r["estimate"] for r in data["rows"][1:]]
+    assert "no info" in out and "e+74" not in out

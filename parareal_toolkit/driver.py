@@ -41,8 +41,17 @@ coarse correction ``c_j = G_j(U^{k+1}_j) - G_j(U^k_j)`` (standard form) or ``G_j
 (correction form): ``norm(U^{k+1}_{j+1} - u_{j+1}) <= L E^k_j + norm(c_j)``. The maximum
 over ``j`` is ``result.estimates[k]``; with ``criterion="estimate"`` the iteration stops
 when it is at most ``tol``, so ``tol`` then bounds the error against the fine solution (a
-certificate when ``L`` is a true Lipschitz constant, an estimate when ``L`` is). It costs
-``2 N`` norms per iteration and no propagator evaluation.
+certificate when ``L`` is a true Lipschitz constant of the *discrete* fine maps ``F_j``
+actually called, an estimate when ``L`` is). ``L`` must be that of ``F_j`` itself, not of
+the exact flow: a trapezoid step on a stiff problem amplifies by up to 1 where the flow
+contracts to 0, and a constant taken from the flow then certifies errors hundreds of times
+``tol``. :func:`parareal_toolkit.ode.fine_lipschitz` differentiates ``F_j`` itself (exact
+for affine fine maps; a local estimate with a safety factor for nonlinear ones) and refuses
+where it cannot give one. The bound is exact arithmetic's: in floating point the error can
+exceed it by the rounding difference between the fine sweep and the reference (batched
+and single calls of ``F_j`` agree only up to reordering, a few ``eps`` times the state's
+size), so a ``tol`` at that level certifies nothing. It costs ``2 N`` norms per iteration
+and no propagator evaluation.
 
 The initial iterate is a coarse sweep ``U^0_{j+1} = G_j(U^0_j)`` or given guesses of the
 interface states (the parareal network's preprocessed inputs). One correction-form
@@ -182,8 +191,8 @@ def parareal(
     fine_lipschitz : float, optional
         ``L >= 0``, a Lipschitz constant of every fine slice propagator in ``norm``; given,
         ``result.estimates`` holds the a-posteriori error bound of every iterate. For an
-        ODE, :func:`parareal_toolkit.ode.fine_lipschitz_estimate` computes one from the
-        Jacobian.
+        ODE, :func:`parareal_toolkit.ode.fine_lipschitz` computes one from the Jacobians of
+        the fine propagator itself (``fine_lipschitz(fine, reference)``).
 
     Returns
     -------

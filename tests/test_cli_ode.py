@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from launch import free_port
 
@@ -413,7 +414,10 @@ def test_tol_on_the_estimate_certifies_the_error_and_says_so(tmp_path, capsys):
     last = data["rows"][-1]
     assert data["criterion"] == "estimate" and data["converged"]
     assert last["max_error"] <= last["estimate"] <= 1e-6
-    assert all(r["max_error"] <= r["estimate"] for r in data["rows"][1:])
+    # every estimate bounds its error, or is above the solution's size and then reads null (no information)
+    vacuous = data["no_information"]["estimate_iterations"]
+    assert vacuous == [r["k"] for r in data["rows"][1:] if r["estimate"] is None]
+    assert all(r["max_error"] <= r["estimate"] for r in data["rows"][1:] if r["k"] not in vacuous)
     assert data["gander_hairer"]["alpha"] > 0 and data["rows"][0]["bound"] == data["rows"][0]["max_error"]
 
 
@@ -430,3 +434,51 @@ def test_lorenz_needs_nearly_n_iterations_on_a_long_interval(capsys):
     assert main(["ode", "--problem", "lorenz", "--t-final", "10", "--slices", "10", "--tol", "1e-6"]) == 0
     rows = _rows(capsys.readouterr().out)
     assert len(rows) - 1 >= 9  # chaos: the coarse correction helps little
+
+
+def test_the_gander_hairer_bound_is_above_the_error_on_dahlquist(tmp_path):
+    # issue 21: exact constants and β = 2/3 < 1; the closed form printed a bound below the error at k = 1..6
+    report = tmp_path / "dahlquist.json"
+    argv = ["ode", "--problem", "dahlquist", "--lam", "-1", "--t-final", "5", "--slices", "10", "--fine", "rk4"]
+    assert main([*argv, "--fine-substeps", "100", "--json", str(report)]) == 0
+    rows = json.loads(report.read_text())["rows"]
+    assert all(r["bound"] is not None for r in rows)  # all below the solution's size 1: information
+    eps = float(np.finfo(float).eps)
+    assert all(r["max_error"] <= r["bound"] * (1 + 64 * 10 * eps) + 64 * 10 * eps for r in rows)
+    assert all(r["max_error"] <= r["estimate"] for r in rows[1:])  # a linear fine map: the estimate is a certificate
+
+
+def test_the_estimate_does_not_stop_an_unstable_fine_propagator(tmp_path, capsys):
+    # issue 21: explicit Euler, one step per slice, on Allen-Cahn stopped with error 2.4 at --tol 0.5
+    report = tmp_path / "allencahn.json"
+    argv = ["ode", "--problem", "allencahn", "--fine", "explicit-euler", "--fine-substeps", "1"]
+    assert main([*argv, "--criterion", "estimate", "--tol", "0.5", "--json", str(report)]) == 0
+    data = json.loads(report.read_text())
+    for row in data["rows"][1:]:
+        if row["estimate"] is not None and row["estimate"] <= 0.5:
+            assert row["max_error"] <= 0.5
+    assert data["rows"][-1]["k"] == data["slices"] or data["rows"][-1]["max_error"] <= 0.5
+    assert "no info" in capsys.readouterr().out
+
+
+def test_the_estimate_is_refused_without_a_lipschitz_constant(capsys):
+    argv = ["ode", "--problem", "burgers", "--size", "600", "--tol", "1e-6", "--criterion", "estimate"]
+    assert main([*argv, "--iterations", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "needs a finite Lipschitz constant" in err and "600 > 512 components" in err
+
+
+def test_vacuous_bounds_and_estimates_read_no_information(tmp_path, capsys):
+    # issue 21: the damped oscillator printed an estimate of 8e74 (L = 2e8 from the logarithmic norm) as a number
+    report = tmp_path / "oscillator.json"
+    assert main(["ode", "--problem", "oscillator", "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(report.read_text())
+    scale = data["no_information"]["solution_scale"]
+    assert scale == pytest.approx(1.0)  # the oscillator starts at |u| = 1 and decays
+    vacuous = data["no_information"]["estimate_iterations"]
+    assert vacuous and all(data["rows"][k]["estimate"] is None for k in vacuous)
+    assert all(r["estimate"] is None or r["estimate"] <= scale for r in data["rows"])
+    assert all(r["bound"] is None or r["bound"] <= scale for r in data["rows"])
+    assert data["estimates"] == [r["estimate"] for r in data["rows"][1:]]
+    assert "no info" in out and "e+74" not in out

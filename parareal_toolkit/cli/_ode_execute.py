@@ -4,7 +4,11 @@ The reference is :func:`parareal_toolkit.propagate_sequentially` of the fine pro
 (``N`` sequential fine slices, timed: the measured speedup divides by it). Parareal then runs
 ``K`` iterations against it, stopping early at ``--tol``; a NaN or an infinity is a result
 (``finite=False``), reported, not raised. The bounds are Gander-Vandewalle's (linear, exact,
-for ``m <= 2500``) or Gander-Hairer's with estimated constants (time steppers).
+for ``m <= 2500``) or the worst case of Gander-Hairer's recurrence with constants estimated
+by finite differences (time steppers). ``L`` of the a-posteriori estimate is that of the
+fine maps run: the slice matrices' max-norm (linear runs, up to ``m = 512``; the
+logarithmic norm's bound above) or the fine stepper's own Jacobians at the reference times
+a safety factor; where there is none, ``--criterion estimate`` is refused with the reason.
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ import numpy as np
 
 from ..driver import IterationInfo, PararealResult, parareal
 from ..errors import CliError, DistributedError
+from ..ode.nonlinear_theory import FINE_LIPSCHITZ_MAX_SIZE
 from ..propagator import propagate_sequentially
 from ._ode_build import OdeRun, propagator_failures_refused, quiet_numerics
 from ._ode_estimate import BOUND_MAX_SIZE
+
+_LOG_NORM_INFINITE = "the logarithmic norm's bound is infinite: use more --fine-substeps or --slices"
 
 __all__ = ["OdeOutcome", "linear_run_boundary", "execute_linear", "execute_steppers", "check_estimate_possible"]
 
@@ -52,6 +59,8 @@ class OdeOutcome:
         Seconds of one sequential coarse sweep (linear runs: ``alpha = c_G / c_F``).
     gander_hairer : tuple of float or None
         ``(α, β)`` estimated for the Gander-Hairer bound (time-stepper runs; NaN when not computed).
+    no_lipschitz_reason : str
+        Why ``fine_lipschitz`` is ``inf`` (empty when it is finite).
     """
 
     result: PararealResult
@@ -64,13 +73,15 @@ class OdeOutcome:
     parareal_seconds: float
     coarse_sweep_seconds: float | None = None
     gander_hairer: tuple[float, float] | None = None
+    no_lipschitz_reason: str = ""
 
 
-def check_estimate_possible(criterion: str, lipschitz: float, remedy: str) -> None:
-    """Refuse ``--criterion estimate`` when the fine propagator's Lipschitz constant is not finite.
+def check_estimate_possible(criterion: str, lipschitz: float, reason: str) -> None:
+    """Refuse ``--criterion estimate`` when no Lipschitz constant of the fine propagator can be given.
 
     The a-posteriori estimate is a multiple of that constant, so without it the estimate
-    certifies nothing. ``remedy`` ends the one-line message.
+    certifies nothing: the run is refused, never continued on a number that cannot be backed.
+    ``reason`` (why there is none, and what to do) ends the one-line message.
 
     Returns
     -------
@@ -78,8 +89,7 @@ def check_estimate_possible(criterion: str, lipschitz: float, remedy: str) -> No
     """
     if criterion == "estimate" and not math.isfinite(lipschitz):
         raise CliError(
-            "--criterion estimate needs a finite Lipschitz constant of the fine propagator; the "
-            f"logarithmic norm gives none here ({remedy})."
+            f"--criterion estimate needs a finite Lipschitz constant of the fine propagator; there is none here ({reason})."
         )
 
 
@@ -160,8 +170,6 @@ def execute_linear(run: OdeRun) -> OdeOutcome:
     OdeOutcome
         With the Gander-Vandewalle bounds when ``m <= 2500``.
     """
-    from ..ode.nonlinear_theory import fine_lipschitz_estimate
-
     problem, grid = run.problem, run.grid
     progress = _progress_bar(run)
     infos: list[IterationInfo] = []
@@ -181,9 +189,9 @@ def execute_linear(run: OdeRun) -> OdeOutcome:
         propagate_sequentially(run.coarse, problem.u0)
         coarse_sweep_seconds = time.perf_counter() - start
         with _fine_sweeps_ready(run):
-            # a true Lipschitz constant of the exact or implicit-Euler fine propagator (u' = Au)
-            lipschitz = fine_lipschitz_estimate(problem.ode, grid, [problem.u0], substeps=run.fine_substeps)
-            check_estimate_possible(run.criterion, lipschitz, "use more --fine-substeps or --slices")
+            lipschitz = _linear_fine_lipschitz(run)
+            why_none = "" if math.isfinite(lipschitz) else _LOG_NORM_INFINITE
+            check_estimate_possible(run.criterion, lipschitz, why_none)
             result, parareal_seconds = _timed_parareal(run, reference, lipschitz, record)
         bounds = _gander_vandewalle_bounds(run, result, reference)
     return OdeOutcome(
@@ -196,6 +204,7 @@ def execute_linear(run: OdeRun) -> OdeOutcome:
         sequential_seconds=sequential_seconds,
         parareal_seconds=parareal_seconds,
         coarse_sweep_seconds=coarse_sweep_seconds,
+        no_lipschitz_reason=why_none,
     )
 
 
@@ -289,8 +298,11 @@ def _timed_parareal(run: OdeRun, reference: list[Any], lipschitz: float, record:
 def execute_steppers(run: OdeRun) -> OdeOutcome:
     """The time-stepper run; a stepper's failure (Newton, solve_ivp) is refused in one line.
 
-    ``L`` is taken from the logarithmic max-norm of the Jacobian along the reference; the
-    Gander-Hairer constants ``α`` (of ``F - G``) and ``β`` (of ``G``) are estimated by finite
+    ``L`` is the max-norm of the Jacobian of the fine slice maps themselves (the stepper and
+    substeps run), at the reference, times a safety factor
+    (:func:`parareal_toolkit.ode.fine_lipschitz`: ``m + 1`` fine evaluations per slice); above
+    ``m = 512`` or with a non-finite reference there is none (``inf``), and ``--criterion
+    estimate`` is refused. The Gander-Hairer constants ``α`` (of ``F - G``) and ``β`` (of ``G``) are estimated by finite
     differences around it (two directions per slice: ``3N`` extra evaluations of each
     propagator), only when the reference and the run are finite.
 
@@ -299,18 +311,20 @@ def execute_steppers(run: OdeRun) -> OdeOutcome:
     OdeOutcome
         With the Gander-Hairer bounds where they could be estimated.
     """
-    from ..ode.nonlinear_theory import fine_lipschitz_estimate, gander_hairer_bound, lipschitz_constants
+    from ..ode.nonlinear_theory import gander_hairer_bound, lipschitz_constants
 
     problem, grid = run.problem, run.grid
     infos: list[IterationInfo] = []
+    if problem.ode.size > FINE_LIPSCHITZ_MAX_SIZE:  # refused before the reference is computed
+        check_estimate_possible(run.criterion, math.inf, _too_large(problem.ode.size))
     with propagator_failures_refused():
         start = time.perf_counter()
         reference = propagate_sequentially(run.fine, problem.u0)
         sequential_seconds = time.perf_counter() - start
         first_nonfinite = _first_nonfinite(reference)
         finite_reference = first_nonfinite is None
-        lipschitz = fine_lipschitz_estimate(problem.ode, grid, reference) if finite_reference else math.inf
-        check_estimate_possible(run.criterion, lipschitz, "use more --slices or --criterion increment")
+        lipschitz, why_none = _stepper_fine_lipschitz(run, reference, finite_reference)
+        check_estimate_possible(run.criterion, lipschitz, why_none)
         result, parareal_seconds = _timed_parareal(run, reference, lipschitz, infos.append)
         alpha = beta = math.nan
         bounds = None
@@ -327,4 +341,70 @@ def execute_steppers(run: OdeRun) -> OdeOutcome:
         sequential_seconds=sequential_seconds,
         parareal_seconds=parareal_seconds,
         gander_hairer=(alpha, beta),
+        no_lipschitz_reason=why_none,
+    )
+
+
+_OPTIONAL_LIPSCHITZ_SIZE = 16  # an increment run differences an implicit or solve_ivp fine stepper up to this m
+
+
+def _stepper_fine_lipschitz(run: OdeRun, reference: list[Any], finite_reference: bool) -> tuple[float, str]:
+    """``L`` of the fine stepper from its own Jacobians at the reference, or ``inf`` and why there is none.
+
+    It costs ``m + 1`` fine evaluations per slice: cheap for the explicit steppers, which
+    advance them as the rows of one array, about ``m + 1`` sequential fine solves for Newton
+    and ``solve_ivp``. ``--criterion estimate`` needs it and pays that; an increment run
+    computes it (for the table's estimate column) with an implicit or ``solve_ivp`` fine
+    stepper only up to ``m = 16``. The rule depends on the run, never on the machine's speed.
+    """
+    from ..ode import ExplicitEulerStepper, RK4Stepper
+
+    explicit = (ExplicitEulerStepper, RK4Stepper)
+    from ..errors import InputError
+    from ..ode.nonlinear_theory import fine_lipschitz
+
+    if not finite_reference:
+        return math.inf, "the sequential fine solution is not finite: use more --fine-substeps"
+    size = run.problem.ode.size
+    if size > FINE_LIPSCHITZ_MAX_SIZE:
+        return math.inf, _too_large(size)
+    if run.criterion != "estimate" and size > _OPTIONAL_LIPSCHITZ_SIZE and not isinstance(run.fine, explicit):
+        return math.inf, (
+            f"not computed: the fine slices' Jacobians cost about {size + 1} sequential fine solves; "
+            "--criterion estimate computes them"
+        )
+    try:
+        return fine_lipschitz(run.fine, reference), ""
+    except InputError as exc:  # a non-finite fine value near the reference
+        return math.inf, f"{exc} Use more --fine-substeps or --criterion increment"
+
+
+def _linear_fine_lipschitz(run: OdeRun) -> float:
+    """``L`` of a linear run's fine propagator (exact or implicit Euler on ``u' = A u``): a true Lipschitz constant.
+
+    The logarithmic max-norm's bound (:func:`parareal_toolkit.ode.fine_lipschitz_estimate`,
+    cheap at any size), and, up to ``m = 512``, the smaller ``max_j ||P_j||_∞`` of the slice
+    matrices themselves: the fine map is linear, so its columns ``P_j e_i = F_j(s e_i) / s`` are
+    exact up to ``m`` rounding errors, which the factor ``1 + 64 m eps`` covers.
+    """
+    import numpy as np
+
+    from ..errors import InputError
+    from ..ode.nonlinear_theory import fine_lipschitz, fine_lipschitz_estimate
+
+    problem, grid = run.problem, run.grid
+    lipschitz = fine_lipschitz_estimate(problem.ode, grid, [problem.u0], substeps=run.fine_substeps)
+    size = problem.ode.size
+    if size <= FINE_LIPSCHITZ_MAX_SIZE:
+        zero = np.zeros(size)
+        safety = 1.0 + 64 * size * float(np.finfo(float).eps)
+        with contextlib.suppress(InputError):  # a slice matrix that overflows: only the logarithmic bound is left
+            lipschitz = min(lipschitz, fine_lipschitz(run.fine, [zero] * grid.num_slices, safety=safety))
+    return lipschitz
+
+
+def _too_large(size: int) -> str:
+    return (
+        f"the state has {size} > {FINE_LIPSCHITZ_MAX_SIZE} components, too many for the fine slices' Jacobians: "
+        "use a smaller --size or --criterion increment"
     )

@@ -1,7 +1,9 @@
 """Reporting a ``parareal ode`` run: the table on stdout, the figure, the JSON, the exit status.
 
 One row per iteration ``k``: the error against the sequential fine solution, the increment,
-the bound, the fine and coarse evaluations so far and the a-posteriori error estimate. Then
+the bound, the fine and coarse evaluations so far and the a-posteriori error estimate; a
+bound or estimate above the solution's own size ``max_j norm(reference_j)`` reads "no info"
+(JSON: ``null``, with ``no_information`` saying which and why), and the figure leaves it out. Then
 one line saying whether ``--tol`` was met (or at which iteration a NaN or an infinity
 appeared) and one line of wall-clock times. A non-finite run exits with status 1 and a last
 line on stderr naming the iteration, and the reference's own failure when it has one; the
@@ -14,6 +16,9 @@ import math
 import sys
 from typing import Any
 
+import numpy as np
+
+from ..ode.nonlinear_theory import FINE_LIPSCHITZ_SAFETY
 from ._common import CliError, write_json
 from ._ode_build import OdeRun
 from ._ode_execute import OdeOutcome
@@ -43,37 +48,92 @@ _STEPPER_ROW_KEYS = (
 )
 
 
-def _cell(value: float | None) -> str:
+_NO_INFORMATION = "no info"  # the table's cell for a vacuous bound or estimate
+
+
+def _cell(value: float | None, vacuous: bool = False) -> str:
+    if vacuous:
+        return f"{_NO_INFORMATION:>11}"
     return f"{value:11.3e}" if value is not None else f"{'-':>11}"
 
 
-def _print_table(outcome: OdeOutcome, keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Print the column header and one row per iteration; return the rows (``keys`` in order) for the JSON."""
+def solution_scale(reference: list[Any]) -> float:
+    """``max_j norm(reference_j)`` (max-abs) over the finite states: what a bound must be below to say anything.
+
+    An error bound or estimate above the solution's own size is no information (the zero
+    state is that close), so the report shows it as such rather than as a number.
+
+    Returns
+    -------
+    float
+        The scale (0 when no state is finite).
+    """
+    sizes = [float(np.abs(np.asarray(u)).max(initial=0.0)) for u in reference]
+    return max((size for size in sizes if math.isfinite(size)), default=0.0)
+
+
+def _informative(value: float | None, scale: float) -> tuple[float | None, bool]:
+    """``(value, False)`` when it says something; ``(None, True)`` when it is vacuous (above ``scale`` or infinite)."""
+    if value is None or math.isnan(value):
+        return None, False
+    if not math.isfinite(value) or value > scale:
+        return None, True
+    return float(value), False
+
+
+def _print_table(outcome: OdeOutcome, keys: tuple[str, ...]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Print the column header and one row per iteration; return the rows (``keys`` in order) and the vacuous ones.
+
+    A bound or estimate above ``max_j norm(reference_j)`` (or infinite) reads "no info" in the
+    table and ``null`` in the rows; the second value (the JSON's ``no_information``) lists
+    those iterations and says why.
+    """
     result, bounds = outcome.result, outcome.bounds
     assert result.errors is not None  # a reference was given
+    scale = solution_scale(outcome.reference)
     print(
         f"{'k':>3}  {'max error':>11}  {'increment':>11}  {'bound':>11}  {'fine evals':>10}  {'coarse evals':>12}  "
         f"{'estimate':>11}"
     )
     rows = []
+    vacuous: dict[str, list[int]] = {"bound": [], "estimate": []}
     for k in range(result.iterations + 1):
         info = outcome.infos[k]
+        bound, bound_vacuous = _informative(None if bounds is None else float(bounds[k]), scale)
+        estimate, estimate_vacuous = _informative(
+            result.estimates[k - 1] if k > 0 and result.estimates else None, scale
+        )
+        for name, flag in (("bound", bound_vacuous), ("estimate", estimate_vacuous)):
+            if flag:
+                vacuous[name].append(k)
         row = {
             "k": k,
             "max_error": result.errors[k],
             "increment": result.increments[k - 1] if k > 0 else None,
-            "bound": None if bounds is None or not math.isfinite(bounds[k]) else float(bounds[k]),
-            "estimate": result.estimates[k - 1] if k > 0 and result.estimates else None,
+            "bound": bound,
+            "estimate": estimate,
             "fine_evaluations": info.fine_evaluations,
             "coarse_evaluations": info.coarse_evaluations,
             "finite": info.finite,
         }
         rows.append({key: row[key] for key in keys})
         print(
-            f"{k:>3}  {_cell(row['max_error'])}  {_cell(row['increment'])}  {_cell(row['bound'])}  "
-            f"{info.fine_evaluations:>10}  {info.coarse_evaluations:>12}  {_cell(row['estimate'])}"
+            f"{k:>3}  {_cell(row['max_error'])}  {_cell(row['increment'])}  {_cell(bound, bound_vacuous)}  "
+            f"{info.fine_evaluations:>10}  {info.coarse_evaluations:>12}  {_cell(estimate, estimate_vacuous)}"
         )
-    return rows
+    no_information = {
+        "solution_scale": scale,
+        "bound_iterations": vacuous["bound"],
+        "estimate_iterations": vacuous["estimate"],
+        "why": "a bound or estimate above the solution's own size max_j norm(reference_j), or infinite, "
+        "is no information: its row holds null",
+    }
+    if vacuous["bound"] or vacuous["estimate"]:
+        print(
+            f"no info: a bound or estimate above the solution's size max_j |u_j| = {scale:.3g} says nothing "
+            "about the error"
+        )
+    return rows, no_information
 
 
 def status_line(result: Any, tol: float | None, criterion: str) -> str:
@@ -169,9 +229,9 @@ def report_linear(run: OdeRun, outcome: OdeOutcome, *, plot: str | None, json_pa
     _print_heading(run)
     print(
         f"estimate: a-posteriori bound on the error, L = {outcome.fine_lipschitz:.4g} (Lipschitz constant of a fine "
-        "slice)"
+        "slice: the slice matrix's max-norm, or the logarithmic max-norm of A's bound above m = 512; a certificate)"
     )
-    rows = _print_table(outcome, _LINEAR_ROW_KEYS)
+    rows, no_information = _print_table(outcome, _LINEAR_ROW_KEYS)
     _print_status(run, result)
     timing = _print_linear_timing(run, outcome)
     if plot:
@@ -183,7 +243,8 @@ def report_linear(run: OdeRun, outcome: OdeOutcome, *, plot: str | None, json_pa
             "form": run.form,
             "tol": run.tol,
             "criterion": run.criterion,
-            "estimates": result.estimates,
+            "estimates": [row["estimate"] for row in rows[1:]] if result.estimates else [],
+            "no_information": no_information,
             "fine": run.fine_text,
             **_json_result(result),
             "timing": timing,
@@ -269,11 +330,18 @@ def report_steppers(run: OdeRun, outcome: OdeOutcome, *, plot: str | None, json_
     alpha, beta = outcome.gander_hairer
     lipschitz = outcome.fine_lipschitz
     _print_heading(run)
+    if math.isfinite(lipschitz):
+        estimate_text = (
+            f"a-posteriori with L = {lipschitz:.4g} ({FINE_LIPSCHITZ_SAFETY:g} x the largest max-norm of the fine "
+            "slices' Jacobians at the reference: a certificate for a linear problem, an estimate otherwise)"
+        )
+    else:
+        estimate_text = f"none, no Lipschitz constant of the fine propagator ({outcome.no_lipschitz_reason})"
     print(
-        f"bound: Gander-Hairer with estimated α = {alpha:.4g} (F - G), β = {beta:.4g} (G); "
-        f"estimate: a-posteriori with L = {lipschitz:.4g} (fine slice, from the Jacobian)"
+        f"bound: Gander-Hairer (worst case of its recurrence) with α = {alpha:.4g} (F - G), β = {beta:.4g} (G) "
+        f"estimated by finite differences; estimate: {estimate_text}"
     )
-    rows = _print_table(outcome, _STEPPER_ROW_KEYS)
+    rows, no_information = _print_table(outcome, _STEPPER_ROW_KEYS)
     _print_status(run, result)
     print(
         f"wall-clock: sequential fine {outcome.sequential_seconds:.4g} s, parareal {outcome.parareal_seconds:.4g} s "
@@ -291,6 +359,8 @@ def report_steppers(run: OdeRun, outcome: OdeOutcome, *, plot: str | None, json_
             "tol": run.tol,
             "criterion": run.criterion,
             "fine_lipschitz": lipschitz,
+            "fine_lipschitz_none": outcome.no_lipschitz_reason or None,
+            "no_information": no_information,
             "gander_hairer": {"alpha": alpha, "beta": beta, "constants": "estimated by finite differences"},
             **_json_result(result),
             "timing": {"sequential_fine_s": outcome.sequential_seconds, "parareal_s": outcome.parareal_seconds},
@@ -335,6 +405,8 @@ def _write_json(path: str, payload: dict[str, Any]) -> None:
 def save_figure(path: str, run: OdeRun, outcome: OdeOutcome, *, label: str) -> None:
     """Save the convergence figure (errors and bounds per iteration; error over time) to ``path``.
 
+    Bounds above the solution's size (:func:`solution_scale`) are left out: no information.
+
     Returns
     -------
     None
@@ -347,6 +419,9 @@ def save_figure(path: str, run: OdeRun, outcome: OdeOutcome, *, label: str) -> N
     from ..plotting import plot_convergence, plot_error_over_time
 
     bounds = outcome.bounds
+    if bounds is not None:  # a vacuous bound is no information: not drawn
+        scale = solution_scale(outcome.reference)
+        bounds = np.where(np.asarray(bounds, dtype=float) <= scale, bounds, np.nan)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
     try:
         plot_convergence(outcome.result, bounds=None if bounds is None else {label: bounds}, ax=left)

@@ -13,7 +13,13 @@ from .linear import LinearODE, LinearProblem
 from .measured_speedup import SpeedupRow, SpeedupStudy, modelled_speedup, plot_speedup_study, speedup_study
 from .nonlinear import NonlinearODE, NonlinearProblem
 from .nonlinear_problems import NONLINEAR_PROBLEMS, allen_cahn, brusselator, burgers, lorenz, van_der_pol
-from .nonlinear_theory import fine_lipschitz_estimate, gander_hairer_bound, lipschitz_constants, logarithmic_norm
+from .nonlinear_theory import (
+    fine_lipschitz,
+    fine_lipschitz_estimate,
+    gander_hairer_bound,
+    lipschitz_constants,
+    logarithmic_norm,
+)
 from .plotting import plot_convergence_factor
 from .problems import (
     INITIAL_NAMES,
@@ -91,6 +97,7 @@ __all__ = [
     "gander_hairer_bound",
     "lipschitz_constants",
     "logarithmic_norm",
+    "fine_lipschitz",
     "fine_lipschitz_estimate",
     "implicit_euler_amplification",
     "convergence_factor",

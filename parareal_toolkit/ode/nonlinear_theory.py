@@ -388,7 +388,7 @@ def fine_lipschitz(
     states : sequence of N or N + 1 arrays
         ``U_j`` at the slice starts: the sequential fine solution, say (``states[j]`` for slice ``j``).
     norm : callable, keyword-only
-        The driver's norm; only :func:`~parareal_toolkit.norms.max_abs` (the default) is handled.
+        The driver's norm; only :func:`~parareal_toolkit.max_abs` (the default) is handled.
     safety : float, keyword-only
         The factor ``>= 1`` applied to ``max_j ||J_j||_∞`` (default 1.1).
     max_size : int, keyword-only

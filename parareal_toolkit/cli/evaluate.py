@@ -15,7 +15,12 @@ HELP = "print the test error rate and loss of a training checkpoint"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a checkpoint.pt written by `parareal train`")
-    parser.add_argument("--data-dir", default=None, help="dataset folder (default: the one used for training)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="dataset folder (default: the one used for training; a relative one stored in the checkpoint is read "
+        "from the checkpoint's folder); an image folder's test/ classes and image side must match the checkpoint's",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("--device", choices=DEVICE_NAMES, default="auto")
     parser.add_argument("--workers", type=non_negative_int, default=2)

@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--data-dir",
         default=None,
-        help="folder holding cifar-10-batches-py / cifar-100-python, or train/ and test/ for imagefolder (data)",
+        help="folder holding cifar-10-batches-py / cifar-100-python, or train/ and test/ for imagefolder (data); "
+        "the checkpoint stores its absolute path",
     )
     data.add_argument(
         "--image-size", type=int, default=None, help="imagefolder: side every image is resized to (the first image's)"
@@ -201,6 +202,10 @@ def _config(args: argparse.Namespace) -> Any:
 
     # every TrainConfig field is an option of the same name; None means "not given"
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    if "data_dir" in given or not args.resume:
+        # stored absolute: `parareal evaluate` finds the data wherever it runs from
+        default = TrainConfig.__dataclass_fields__["data_dir"].default
+        given["data_dir"] = os.path.abspath(given.get("data_dir", default))
     if not args.resume:
         return TrainConfig(**given)
     if args.overwrite:

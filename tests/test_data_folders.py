@@ -283,3 +283,12 @@ def test_a_relative_data_dir_is_read_from_the_checkpoints_folder(trained, capsys
     monkeypatch.chdir(elsewhere)  # no images/ here: the current folder is not where to look
     assert _evaluate(copy) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["images"] == 6
+
+
+def test_default_workers_are_at_most_the_usable_cpus(monkeypatch):
+    from parareal_toolkit.training.loaders import default_workers
+
+    usable = len(os.sched_getaffinity(0))
+    assert default_workers(4) == min(4, usable) and default_workers(0) == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert default_workers(4) == 1 and default_workers(1) == 1

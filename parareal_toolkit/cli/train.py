@@ -89,7 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no pad/crop/flip")
     data.add_argument("--train-size", type=int, default=None, help="images in synthetic training sets (1024)")
     data.add_argument("--test-size", type=int, default=None, help="images in synthetic test sets (256)")
-    data.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default 4)")
+    data.add_argument(
+        "--workers", type=int, default=None, help="DataLoader worker processes (default 4, at most the CPUs usable)"
+    )
     opt = parser.add_argument_group("optimisation (defaults: the seed recipe)")
     opt.add_argument("--epochs", type=int, default=None, help="default 200")
     opt.add_argument("--batch-size", type=int, default=None, help="global batch size, split across processes (128)")
@@ -207,6 +209,10 @@ def _config(args: argparse.Namespace) -> Any:
         default = TrainConfig.__dataclass_fields__["data_dir"].default
         given["data_dir"] = os.path.abspath(given.get("data_dir", default))
     if not args.resume:
+        if "workers" not in given:  # the default, but never more workers than CPUs (torch warns in many lines)
+            from ..training.loaders import default_workers
+
+            given["workers"] = default_workers(TrainConfig().workers)
         return TrainConfig(**given)
     if args.overwrite:
         raise CliError("--resume continues the run in OUTPUT_DIR and --overwrite starts it again: choose one.")

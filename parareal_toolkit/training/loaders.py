@@ -20,6 +20,7 @@ error (a file that cannot be decoded, named) reads the same with ``workers=0`` a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +29,31 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
-__all__ = ["PerSampleSeeded", "OneLineErrorsLoader", "worker_error", "train_loader", "test_loader", "to_device"]
+__all__ = [
+    "PerSampleSeeded",
+    "OneLineErrorsLoader",
+    "default_workers",
+    "worker_error",
+    "train_loader",
+    "test_loader",
+    "to_device",
+]
+
+
+def default_workers(preferred: int) -> int:
+    """``preferred`` ``DataLoader`` workers, but at most the CPUs this process may run on (at least 0).
+
+    More workers than CPUs make torch print a multi-line warning on every loader (and
+    slow the run on a busy machine): a default must not do that.
+
+    Returns
+    -------
+    int
+        ``min(preferred, CPUs)``, the CPUs counted as torch counts them (the affinity mask
+        where there is one, else ``os.cpu_count()``).
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(preferred, cpus))
 
 
 def worker_error(exc: BaseException) -> BaseException | None:

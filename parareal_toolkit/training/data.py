@@ -12,7 +12,7 @@
   (He et al. 2016): 4-pixel zero padding, random 32x32 crop, horizontal flip; both splits
   are normalised with the training set's per-channel mean and standard deviation.
 * ``imagefolder``: any labelled images, read with PIL from ``<data_dir>/train/<class>/...``
-  and ``<data_dir>/test/<class>/...`` (the suffixes of :data:`IMAGE_EXTENSIONS`, as
+  and ``<data_dir>/test/<class>/...`` (the suffixes of ``image_folders.IMAGE_EXTENSIONS``, as
   torchvision's ``ImageFolder``; converted to RGB). Hidden entries (a name starting with
   ``.``: ``.ipynb_checkpoints``, ``.DS_Store``), files of other suffixes and broken links
   are skipped, never a class, and listed once on stderr (how many, and a few of them);
@@ -38,18 +38,15 @@
 
 from __future__ import annotations
 
-import collections
 import functools
 import os
 import pickle
 import socket
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import datasets, transforms
 from torchvision.datasets.utils import check_integrity, download_and_extract_archive
@@ -57,6 +54,7 @@ from torchvision.datasets.utils import check_integrity, download_and_extract_arc
 from .._validation import check_choice, check_int, check_real_array
 from ..errors import DatasetFormatError, DatasetNotFoundError, InputError
 from .class_patterns import ClassPatterns
+from .image_folders import _image_folder
 
 __all__ = [
     "DATASETS",
@@ -336,204 +334,6 @@ def num_classes_of(dataset: str, data_dir: str | os.PathLike | None = None) -> i
 
 
 _IMAGE_FOLDER = "imagefolder"
-_LAYOUT = "DIR/train/<class>/<image> and DIR/test/<class>/<image>"
-
-
-# what torchvision's ImageFolder reads: a file with another suffix is not an image
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-# examples of skipped entries named in the one-line notice
-_NOTICE_EXAMPLES = 3
-# folders whose skipped entries were already listed (once per process)
-_NOTICED: set[str] = set()
-# files that passed the header check, by (real path, size, modification time)
-_VERIFIED: set[tuple[str, int, int]] = set()
-
-
-@dataclass(frozen=True)
-class _Scan:
-    """The labelled images of one split: class names, ``(path, class index)`` pairs, skipped entries."""
-
-    classes: list[str]
-    samples: list[tuple[str, int]]
-    skipped: list[str]
-
-
-def _within(path: str, folder: str) -> bool:
-    """Whether the real path ``path`` is ``folder`` or lies inside it."""
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def _scan_split(folder: str) -> _Scan:
-    """Walk ``folder/<class>/...``: images per class, following symbolic links only where they make no loop.
-
-    Entries whose name starts with ``.`` (``.ipynb_checkpoints``, ``.DS_Store``) and files
-    without an image suffix (:data:`IMAGE_EXTENSIONS`) are skipped, never a class. A
-    linked folder is followed unless its real path is a folder already walked in this split
-    (a loop, or another class's folder: its images would count twice, under two labels) or
-    contains the split (a link to an ancestor); a file reached twice (through links) counts
-    once, under the first class that reaches it. Broken links are skipped.
-    """
-    root_real = os.path.realpath(folder)
-    skipped: list[str] = []
-    class_dirs: list[tuple[str, str]] = []
-    seen_dirs = {root_real}
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        real = os.path.realpath(entry.path)
-        if entry.name.startswith("."):
-            skipped.append(f"{entry.name} (hidden)")
-        elif not entry.is_dir():
-            skipped.append(f"{entry.name} ({'broken link' if not os.path.exists(entry.path) else 'not a folder'})")
-        elif real in seen_dirs or _within(root_real, real):
-            skipped.append(f"{entry.name} (link to a folder already scanned)")
-        else:
-            seen_dirs.add(real)
-            class_dirs.append((entry.name, entry.path))
-    seen_files: set[str] = set()
-    samples: list[tuple[str, int]] = []
-    for index, (_, path) in enumerate(class_dirs):
-        pending = [path]
-        while pending:
-            current = pending.pop()
-            entries = sorted(os.scandir(current), key=lambda e: e.name)
-            subfolders = []
-            for entry in entries:
-                shown = os.path.relpath(entry.path, folder)
-                real = os.path.realpath(entry.path)
-                if entry.name.startswith("."):
-                    skipped.append(f"{shown} (hidden)")
-                elif entry.is_dir():
-                    if real in seen_dirs or _within(root_real, real):
-                        skipped.append(f"{shown} (link loop or a folder already scanned)")
-                    else:
-                        seen_dirs.add(real)
-                        subfolders.append(entry.path)
-                elif not entry.is_file():
-                    skipped.append(f"{shown} ({'broken link' if not os.path.exists(entry.path) else 'not a file'})")
-                elif not entry.name.lower().endswith(IMAGE_EXTENSIONS):
-                    skipped.append(f"{shown} (not an image)")
-                elif real in seen_files:
-                    skipped.append(f"{shown} (a file already counted)")
-                else:
-                    seen_files.add(real)
-                    samples.append((entry.path, index))
-            pending.extend(reversed(subfolders))  # depth first, in name order
-    return _Scan([name for name, _ in class_dirs], samples, skipped)
-
-
-def _verify(path: str) -> None:
-    """Raise :class:`DatasetFormatError` naming ``path`` unless PIL identifies it and its checks pass.
-
-    ``Image.open`` reads the header (format, mode, size; a file that is not an image of a
-    known format fails here); ``verify()`` then runs the format's own integrity check without
-    decoding the pixels (PNG: every chunk's CRC up to ``IEND``, so a truncated or damaged
-    PNG fails; for JPEG and most other formats only the header is checked). A zero-sized
-    image fails too. A file that passed is not checked again while its size and
-    modification time stay the same.
-    """
-    info = os.stat(path)
-    key = (os.path.realpath(path), info.st_size, info.st_mtime_ns)
-    if key in _VERIFIED:
-        return
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            image.verify()
-    except Exception as exc:  # UnidentifiedImageError, SyntaxError, struct.error, OSError, ... from the plugins
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DatasetFormatError(f"image {path} is not a readable image ({detail}); remove or replace it.") from None
-    if width < 1 or height < 1:
-        raise DatasetFormatError(f"image {path} is {width}x{height}; remove or replace it.")
-    _VERIFIED.add(key)
-
-
-class FolderImages(Dataset):
-    """The images of one split of an image folder, labelled by class folder, read with PIL as RGB.
-
-    Built by :func:`load_dataset` (``imagefolder``) after the split was scanned and every
-    file's header checked; a file that still fails to decode is a
-    :class:`DatasetFormatError` naming it.
-
-    Attributes
-    ----------
-    classes : list of str
-        The class folder names, sorted; class ``i`` is label ``i``.
-    samples : list of (str, int)
-        Each image's path and label.
-    """
-
-    def __init__(self, folder: str, classes: list[str], samples: list[tuple[str, int]], transform: Any):
-        self.root = folder
-        self.classes = classes
-        self.class_to_idx = {name: i for i, name in enumerate(classes)}
-        self.samples = samples
-        self.targets = [label for _, label in samples]
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    @staticmethod
-    def loader(path: str) -> Any:
-        """The image in ``path`` as an RGB PIL image (a :class:`DatasetFormatError` naming it if unreadable).
-
-        Returns
-        -------
-        PIL.Image.Image
-            The decoded image in mode ``RGB``.
-        """
-        try:
-            with Image.open(path) as image:
-                return image.convert("RGB")
-        except Exception as exc:  # any decoder failure: name the file, one line
-            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DatasetFormatError(f"image {path} cannot be decoded ({detail}); remove or replace it.") from None
-
-    def __getitem__(self, index: int) -> tuple[Any, int]:
-        path, label = self.samples[index]
-        image = self.loader(path)
-        return (self.transform(image) if self.transform is not None else image), label
-
-
-def _notice_skipped(folder: str, skipped: list[str]) -> None:
-    """One line on stderr, once per folder and process, naming how many entries were skipped and a few."""
-    if not skipped or folder in _NOTICED:
-        return
-    _NOTICED.add(folder)
-    examples = ", ".join(skipped[:_NOTICE_EXAMPLES]) + (", ..." if len(skipped) > _NOTICE_EXAMPLES else "")
-    print(
-        f"parareal: note: image folder {folder}: skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} "
-        f"(hidden, not an image, or a link loop): {examples}",
-        file=sys.stderr,
-    )
-
-
-def _image_folder(root: str, split: str, transform: Any) -> FolderImages:
-    """The images of ``root/split``, scanned and header-checked, or an error naming the folder or the file."""
-    folder = os.path.join(root, split)
-    if not os.path.isdir(folder):
-        what = "is not a directory" if os.path.exists(folder) else "does not exist"
-        raise DatasetNotFoundError(f"image folder {folder} {what}; --data-dir must hold {_LAYOUT}.")
-    scan = _scan_split(folder)
-    _notice_skipped(folder, scan.skipped)
-    if not scan.classes:
-        raise DatasetNotFoundError(
-            f"image folder {folder} holds no labelled images (no class folders); --data-dir must hold {_LAYOUT}."
-        )
-    counts = collections.Counter(label for _, label in scan.samples)
-    empty = [name for i, name in enumerate(scan.classes) if counts[i] == 0]
-    if empty:
-        raise DatasetNotFoundError(
-            f"image folder {folder} holds no labelled images in the class folder(s) {empty} (images end in "
-            f"{', '.join(IMAGE_EXTENSIONS)}); --data-dir must hold {_LAYOUT}."
-        )
-    if len(scan.classes) < 2:
-        raise DatasetFormatError(
-            f"image folder {folder} has one class folder ({scan.classes[0]!r}); classification needs at least "
-            "two classes, each a folder of images."
-        )
-    for path, _ in scan.samples:
-        _verify(path)
-    return FolderImages(folder, scan.classes, scan.samples, transform)
 
 
 def _triple(values: Sequence[float] | None, name: str, *, positive: bool) -> tuple[float, float, float] | None:
@@ -554,8 +354,9 @@ def image_folder_spec(
 ) -> DatasetSpec:
     """The ``DatasetSpec`` of the image folder ``data_dir``: classes, side, normalisation.
 
-    ``data_dir/train`` and ``data_dir/test`` must hold the same class folders, each with at
-    least one image in ``train``. ``image_size`` defaults to the first training image's side
+    ``data_dir/train`` and ``data_dir/test`` must hold the same class folders (at least
+    two), each with at least one image, every file passing the header check (see the module
+    docstring; hidden and non-image entries are skipped). ``image_size`` defaults to the first training image's side
     (it must be square, else give ``image_size``); ``mean`` and ``std`` default to the
     per-channel mean and standard deviation of all training pixels in ``[0, 1]`` after
     resizing, computed in one pass over the training images (cached per folder and side).

@@ -17,8 +17,9 @@ from .._names import AMP_NAMES
 from .._validation import check_choice, check_int
 from ..errors import DatasetFormatError
 from .checkpoint import CheckpointError
-from .data import _IMAGE_FOLDER, _image_folder, image_folder_spec, image_options, load_dataset, test_transform
+from .data import _IMAGE_FOLDER, image_folder_spec, image_options, load_dataset, test_transform
 from .data_parallel import resolve_device
+from .image_folders import _image_folder
 from .loaders import OneLineErrorsLoader, to_device
 from .models import build_model
 from .run_state import load_run_state
@@ -153,10 +154,11 @@ def evaluate_checkpoint(
 
     The model, dataset and test-set size come from the checkpoint's configuration;
     ``data_dir`` overrides the folder it was trained from (a relative ``data_dir`` stored in
-    the checkpoint is read against the checkpoint's folder: :func:`checkpoint_data_dir`).
+    the checkpoint is read against the checkpoint's folder).
     For an image folder the evaluated ``test/`` classes must be the training classes (names
     and count) and, when no ``image_size`` was set, its images the trained side; the side
-    and normalisation are the training run's (a :class:`DatasetFormatError` otherwise).
+    and normalisation are the training run's (a
+    :class:`~parareal_toolkit.training.DatasetFormatError` otherwise).
     ``progress`` shows a bar over the batches. A checkpoint that cannot be read, or whose
     weights do not fit the network its configuration names, is a
     :class:`~parareal_toolkit.training.CheckpointError` naming the file.

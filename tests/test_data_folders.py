@@ -6,10 +6,13 @@ import io
 import json
 import os
 import re
+import tempfile
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from test_image_folder import write_folder
 from torch.utils.data import Dataset
@@ -292,3 +295,69 @@ def test_default_workers_are_at_most_the_usable_cpus(monkeypatch):
     assert default_workers(4) == min(4, usable) and default_workers(0) == 0
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert default_workers(4) == 1 and default_workers(1) == 1
+
+
+# ---------------------------------------------------------------- the scan's claim, on drawn trees of links
+
+_LINK_TARGETS = (
+    "split",
+    "data",
+    "own class",
+    "other class",
+    "other class's subfolder",
+    "other class's image",
+    "outside",
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    images=st.lists(st.tuples(st.integers(1, 2), st.integers(0, 2)), min_size=2, max_size=3),
+    links=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(_LINK_TARGETS), st.integers(0, 2)), max_size=6),
+)
+def test_every_stored_image_is_counted_once_with_its_own_class_whatever_the_links(images, links):
+    """Images stored under ``train/<class>/`` (directly or in a subfolder): once each, labelled
+    ``<class>``; images outside the split reached through links: once each, under the first
+    class (in name order) that links to them; nothing else, whatever links point where."""
+    from parareal_toolkit.training.image_folders import _scan_split
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.realpath(tmp)
+        split = os.path.join(data, "train")
+        names = [f"c{i}" for i in range(len(images))]
+        expected = {}
+        for name, (direct, nested) in zip(names, images):
+            for sub, count in (("", direct), ("sub", nested)):
+                folder = os.path.join(split, name, sub)
+                os.makedirs(folder, exist_ok=True)
+                for k in range(count):
+                    path = os.path.join(folder, f"{k}.png")
+                    Image.new("RGB", (2, 2)).save(path)
+                    expected[path] = names.index(name)
+        outside = os.path.join(data, "outside")
+        os.makedirs(outside)
+        Image.new("RGB", (2, 2)).save(os.path.join(outside, "far.png"))
+        linkers = []
+        for k, (source, target, other) in enumerate(links):
+            source, other = source % len(names), other % len(names)
+            if other == source:
+                other = (other + 1) % len(names)
+            where = {
+                "split": split,
+                "data": data,
+                "own class": os.path.join(split, names[source]),
+                "other class": os.path.join(split, names[other]),
+                "other class's subfolder": os.path.join(split, names[other], "sub"),
+                "other class's image": os.path.join(split, names[other], "0.png"),
+                "outside": outside,
+            }[target]
+            os.symlink(where, os.path.join(split, names[source], f"link{k}"))
+            if target == "outside":
+                linkers.append(source)
+        if linkers:
+            expected[os.path.join(outside, "far.png")] = min(linkers)
+        scan = _scan_split(split)
+        assert scan.classes == names
+        counted = [(os.path.realpath(path), label) for path, label in scan.samples]
+        assert len(counted) == len({path for path, _ in counted})  # no image twice
+        assert dict(counted) == expected

@@ -56,9 +56,12 @@ def _scan_split(folder: str) -> _Scan:
     Entries whose name starts with ``.`` (``.ipynb_checkpoints``, ``.DS_Store``) and files
     without an image suffix (``IMAGE_EXTENSIONS``) are skipped, never a class. A
     linked folder is followed unless its real path is a folder already walked in this split
-    (a loop, or another class's folder: its images would count twice, under two labels) or
-    contains the split (a link to an ancestor); a file reached twice (through links) counts
-    once, under the first class that reaches it. Broken links are skipped.
+    (a loop), contains the split (a link to an ancestor) or lies inside the split but in
+    another class's folder (its images would count twice, under two labels); a link to a
+    file in another class is skipped too. So every image stored under ``folder/<class>/``
+    is counted once, with that class's label; an image outside the split reached through
+    links counts once, under the first class (in name order) that reaches it. Broken links
+    are skipped.
     """
     root_real = os.path.realpath(folder)
     skipped: list[str] = []
@@ -78,6 +81,7 @@ def _scan_split(folder: str) -> _Scan:
     seen_files: set[str] = set()
     samples: list[tuple[str, int]] = []
     for index, (_, path) in enumerate(class_dirs):
+        class_real = os.path.realpath(path)
         pending = [path]
         while pending:
             current = pending.pop()
@@ -88,6 +92,8 @@ def _scan_split(folder: str) -> _Scan:
                 real = os.path.realpath(entry.path)
                 if entry.name.startswith("."):
                     skipped.append(f"{shown} (hidden)")
+                elif _within(real, root_real) and not _within(real, class_real):
+                    skipped.append(f"{shown} (link into another class)")  # its images keep their own label
                 elif entry.is_dir():
                     if real in seen_dirs or _within(root_real, real):
                         skipped.append(f"{shown} (link loop or a folder already scanned)")

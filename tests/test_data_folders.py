@@ -115,8 +115,8 @@ def test_the_cli_lists_skipped_entries_in_one_line_and_trains(tmp_path, capsys):
     (root / "test" / ".ipynb_checkpoints").mkdir()
     assert _train(root, tmp_path / "run", "--workers", "0") == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"parareal: note: image folder {root / 'test'}: skipped 1 entry (hidden, not an image, or a "
-                   "link loop): .ipynb_checkpoints (hidden)"]  # fmt: skip
+    assert err == [f"parareal: note: image folder {root / 'test'}: skipped 1 entry (each with its reason): "
+                   ".ipynb_checkpoints (hidden)"]  # fmt: skip
     final = json.loads((tmp_path / "run" / "final.json").read_text())
     assert final["config"]["data_dir"] == str(root)  # stored absolute
 
@@ -361,3 +361,14 @@ def test_every_stored_image_is_counted_once_with_its_own_class_whatever_the_link
         counted = [(os.path.realpath(path), label) for path, label in scan.samples]
         assert len(counted) == len({path for path, _ in counted})  # no image twice
         assert dict(counted) == expected
+
+
+def test_under_torchrun_only_rank_0_lists_skipped_entries(tmp_path, capsys, monkeypatch):
+    root = write_folder(tmp_path / "images", per_class=(1, 1))
+    (root / "train" / "notes.txt").write_text("not a class")
+    monkeypatch.setenv("RANK", "1")
+    assert _counts(root) == {"blue": 1, "green": 1, "red": 1}
+    assert "skipped" not in capsys.readouterr().err
+    monkeypatch.setenv("RANK", "0")
+    assert _counts(root) == {"blue": 1, "green": 1, "red": 1}
+    assert "skipped 1 entry (each with its reason): notes.txt (not a folder)" in capsys.readouterr().err

@@ -188,14 +188,17 @@ class FolderImages(Dataset):
 
 
 def _notice_skipped(folder: str, skipped: list[str]) -> None:
-    """One line on stderr, once per folder and process, naming how many entries were skipped and a few."""
-    if not skipped or folder in _NOTICED:
+    """One line on stderr, once per folder and process, naming how many entries were skipped and a few.
+
+    Under ``torchrun`` only rank 0 says it (every rank scans the same folder).
+    """
+    if not skipped or folder in _NOTICED or os.environ.get("RANK", "0") != "0":
         return
     _NOTICED.add(folder)
     examples = ", ".join(skipped[:_NOTICE_EXAMPLES]) + (", ..." if len(skipped) > _NOTICE_EXAMPLES else "")
     print(
         f"parareal: note: image folder {folder}: skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} "
-        f"(hidden, not an image, or a link loop): {examples}",
+        f"(each with its reason): {examples}",
         file=sys.stderr,
     )
 

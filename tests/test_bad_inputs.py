@@ -717,6 +717,9 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "train/existing-run-without-resume": cli(*_TRAIN_TINY, "-o", "{run}", fragment="already exists; pass --resume"),
     "evaluate/directory": cli("evaluate", "{run}", fragment="is a directory, not a checkpoint file"),
     "evaluate/truncated": cli("evaluate", "{tmp}/trunc.pt", fragment="truncated or corrupt"),
+    "evaluate/data-dir-for-synthetic-data": cli(
+        "evaluate", "{run}/checkpoint.pt", "--data-dir", "{tmp}", fragment="trained on the synthetic 'fake' set"
+    ),
     "evaluate/workers-negative": cli("evaluate", "{run}/checkpoint.pt", "--workers=-1", fragment="--workers"),
     # ---- distributed: fail fast, one line ----
     "distributed/timeout-0": api(

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .._names import AMP_NAMES
 from .._validation import check_choice, check_int
-from ..errors import DatasetFormatError
+from ..errors import DatasetFormatError, InputError
 from .checkpoint import CheckpointError
 from .data import _IMAGE_FOLDER, image_folder_spec, image_options, load_dataset, test_transform
 from .data_parallel import resolve_device
@@ -25,6 +25,9 @@ from .models import build_model
 from .run_state import load_run_state
 
 __all__ = ["evaluate", "evaluate_checkpoint", "checkpoint_data_dir"]
+
+# datasets drawn from a seed, not read from a folder
+_SYNTHETIC = ("fake", "patterns")
 
 
 @torch.no_grad()
@@ -153,7 +156,9 @@ def evaluate_checkpoint(
     """Error rate and mean loss of a checkpoint's model on its dataset's test split.
 
     The model, dataset and test-set size come from the checkpoint's configuration;
-    ``data_dir`` overrides the folder it was trained from (a relative ``data_dir`` stored in
+    ``data_dir`` overrides the folder it was trained from (refused, an
+    :class:`~parareal_toolkit.errors.InputError`, for the synthetic ``fake`` and ``patterns``
+    sets, which have none; a relative ``data_dir`` stored in
     the checkpoint is read against the checkpoint's folder).
     For an image folder the evaluated ``test/`` classes must be the training classes (names
     and count) and, when no ``image_size`` was set, its images the trained side; the side
@@ -175,6 +180,12 @@ def evaluate_checkpoint(
     resolved = resolve_device(device)
     state = load_run_state(path)
     config = state.config
+    if data_dir is not None and config.dataset in _SYNTHETIC:
+        raise InputError(
+            f"`data_dir` (--data-dir) applies to checkpoints trained on files (cifar10, cifar100, imagefolder); "
+            f"{os.fspath(path)!r} was trained on the synthetic {config.dataset!r} set, which has no folder; "
+            f"got {os.fspath(data_dir)!r}."
+        )
     trained_dir = checkpoint_data_dir(path, config.data_dir)
     if config.dataset == _IMAGE_FOLDER:
         test_set, classes, labels_dir = _image_folder_test_set(os.fspath(path), config, trained_dir, data_dir)

@@ -717,6 +717,9 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "train/existing-run-without-resume": cli(*_TRAIN_TINY, "-o", "{run}", fragment="already exists; pass --resume"),
     "evaluate/directory": cli("evaluate", "{run}", fragment="is a directory, not a checkpoint file"),
     "evaluate/truncated": cli("evaluate", "{tmp}/trunc.pt", fragment="truncated or corrupt"),
+    "evaluate/data-dir-for-synthetic-data": cli(
+        "evaluate", "{run}/checkpoint.pt", "--data-dir", "{tmp}", fragment="trained on the synthetic 'fake' set"
+    ),
     "evaluate/workers-negative": cli("evaluate", "{run}/checkpoint.pt", "--workers=-1", fragment="--workers"),
     # ---- distributed: fail fast, one line ----
     "distributed/timeout-0": api(
@@ -837,6 +840,26 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "train/std-zero": cli("train", "--dataset", "imagefolder", "--std", "0", "1", "1", fragment="argument --std"),
     "train/mean-nan": cli("train", "--dataset", "imagefolder", "--mean", "nan", "0", "0", fragment="`mean`"),
     "train/image-size-0": cli("train", "--dataset", "imagefolder", "--image-size", "0", fragment="`image_size`"),
+    # ---- image folders are sane (issue 20); the folders are written by `bad_folders` ----
+    "train/imagefolder-one-class": cli(
+        *_IMAGEFOLDER_TINY, "--data-dir", "{folders}/one-class", "-o", "{tmp}/run", fragment="has one class folder"
+    ),
+    "train/imagefolder-corrupt-test-image": cli(
+        *_IMAGEFOLDER_TINY,
+        "--data-dir",
+        "{folders}/corrupt-test",
+        "-o",
+        "{tmp}/run",
+        fragment="corrupt-test/test/b/bad.png is not a readable image",
+    ),
+    "train/imagefolder-class-without-images": cli(
+        *_IMAGEFOLDER_TINY,
+        "--data-dir",
+        "{folders}/empty-class",
+        "-o",
+        "{tmp}/run",
+        fragment="no labelled images in the class folder(s) ['c']",
+    ),
     "nn/balanced-partition-too-many-parts": api(
         lambda: __import__("parareal_toolkit.nn", fromlist=["x"]).balanced_partition([1.0, 2.0], 3),
         ValueError,
@@ -1113,6 +1136,28 @@ def trained_run(tmp_path_factory):
     return run, folder / "trunc.pt"
 
 
+@pytest.fixture(scope="module")
+def bad_folders(tmp_path_factory):
+    """Image folders (8x8 PNGs written with PIL) that `train` must refuse before any epoch."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("folders")
+
+    def images(folder, count):
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(folder / f"{i}.png")
+
+    for split in ("train", "test"):
+        images(root / "one-class" / split / "a", 2)
+        for name in ("a", "b"):
+            images(root / "corrupt-test" / split / name, 2)
+            images(root / "empty-class" / split / name, 2)
+        (root / "empty-class" / split / "c").mkdir()
+    (root / "corrupt-test" / "test" / "b" / "bad.png").write_bytes(b"not a PNG")
+    return root
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_bad_input(name, capsys, monkeypatch, tmp_path, request):
     monkeypatch.chdir(tmp_path)  # nothing a row writes lands in the checkout
@@ -1124,6 +1169,8 @@ def test_bad_input(name, capsys, monkeypatch, tmp_path, request):
     if isinstance(case, Cli) and any("{run}" in arg for arg in case.argv):
         run, truncated = request.getfixturevalue("trained_run")
         places["run"] = str(run)
+    if isinstance(case, Cli) and any("{folders}" in arg for arg in case.argv):
+        places["folders"] = str(request.getfixturevalue("bad_folders"))
     if isinstance(case, Cli) and any("trunc.pt" in arg for arg in case.argv):
         run, truncated = request.getfixturevalue("trained_run")
         (tmp_path / "trunc.pt").write_bytes(truncated.read_bytes())

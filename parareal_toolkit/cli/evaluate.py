@@ -15,10 +15,20 @@ HELP = "print the test error rate and loss of a training checkpoint"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="a checkpoint.pt written by `parareal train`")
-    parser.add_argument("--data-dir", default=None, help="dataset folder (default: the one used for training)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="dataset folder (default: the one used for training; a relative one stored in the checkpoint is read "
+        "from the checkpoint's folder); an image folder's test/ classes and image side must match the checkpoint's",
+    )
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("--device", choices=DEVICE_NAMES, default="auto")
-    parser.add_argument("--workers", type=non_negative_int, default=2)
+    parser.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=None,
+        help="DataLoader worker processes (default 2, at most the CPUs)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object (a non-finite loss is null)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -35,13 +45,14 @@ def run(args: argparse.Namespace) -> int:
         The exit status: 0, or 1 when the loss is not finite.
     """
     from ..training import evaluate_checkpoint
+    from ..training.loaders import default_workers
 
     result = evaluate_checkpoint(
         args.checkpoint,
         data_dir=args.data_dir,
         batch_size=args.batch_size,
         device=args.device,
-        workers=args.workers,
+        workers=default_workers(2) if args.workers is None else args.workers,
         progress=not (args.quiet or args.json),
     )
     if args.json:

@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--data-dir",
         default=None,
-        help="folder holding cifar-10-batches-py / cifar-100-python, or train/ and test/ for imagefolder (data)",
+        help="folder holding cifar-10-batches-py / cifar-100-python, or train/ and test/ for imagefolder (data); "
+        "the checkpoint stores its absolute path",
     )
     data.add_argument(
         "--image-size", type=int, default=None, help="imagefolder: side every image is resized to (the first image's)"
@@ -88,7 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no pad/crop/flip")
     data.add_argument("--train-size", type=int, default=None, help="images in synthetic training sets (1024)")
     data.add_argument("--test-size", type=int, default=None, help="images in synthetic test sets (256)")
-    data.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default 4)")
+    data.add_argument(
+        "--workers", type=int, default=None, help="DataLoader worker processes (default 4, at most the CPUs usable)"
+    )
     opt = parser.add_argument_group("optimisation (defaults: the seed recipe)")
     opt.add_argument("--epochs", type=int, default=None, help="default 200")
     opt.add_argument("--batch-size", type=int, default=None, help="global batch size, split across processes (128)")
@@ -201,7 +204,15 @@ def _config(args: argparse.Namespace) -> Any:
 
     # every TrainConfig field is an option of the same name; None means "not given"
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    if "data_dir" in given or not args.resume:
+        # stored absolute: `parareal evaluate` finds the data wherever it runs from
+        default = TrainConfig.__dataclass_fields__["data_dir"].default
+        given["data_dir"] = os.path.abspath(given.get("data_dir", default))
     if not args.resume:
+        if "workers" not in given:  # the default, but never more workers than CPUs (torch warns in many lines)
+            from ..training.loaders import default_workers
+
+            given["workers"] = default_workers(TrainConfig().workers)
         return TrainConfig(**given)
     if args.overwrite:
         raise CliError("--resume continues the run in OUTPUT_DIR and --overwrite starts it again: choose one.")

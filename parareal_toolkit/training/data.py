@@ -11,9 +11,19 @@
   seconds without data) is a :class:`DatasetNotFoundError` naming the URL. Training augmentation is the standard one
   (He et al. 2016): 4-pixel zero padding, random 32x32 crop, horizontal flip; both splits
   are normalised with the training set's per-channel mean and standard deviation.
-* ``imagefolder``: any labelled images, read by :class:`torchvision.datasets.ImageFolder`
-  from ``<data_dir>/train/<class>/*`` and ``<data_dir>/test/<class>/*`` (PNG, JPEG, ...;
-  converted to RGB). The class names are the folder names, the same in both splits; the
+* ``imagefolder``: any labelled images, read with PIL from ``<data_dir>/train/<class>/...``
+  and ``<data_dir>/test/<class>/...`` (the suffixes of ``image_folders.IMAGE_EXTENSIONS``, as
+  torchvision's ``ImageFolder``; converted to RGB). Hidden entries (a name starting with
+  ``.``: ``.ipynb_checkpoints``, ``.DS_Store``), files of other suffixes and broken links
+  are skipped, never a class, and listed once on stderr (how many, and a few of them);
+  symbolic links are followed unless they lead to a folder already walked (a loop, or
+  another class's folder) or to one holding the split. At least two classes are needed.
+  Both splits are scanned, and every file checked with PIL's ``Image.open`` and
+  ``verify()`` (the format's header; for PNG also every chunk's checksum, so a truncated
+  PNG fails; pixels are not decoded) when the dataset is built, before any epoch: the
+  first bad file is named. A file that fails to
+  decode later is a :class:`DatasetFormatError` naming it, with or without ``DataLoader``
+  workers. The class names are the folder names, the same in both splits; the
   image side is the first training image's (or ``image_size``: every image is resized to
   it); the normalisation is the per-channel mean and standard deviation of the training
   images, computed in one pass (or ``mean``/``std``); augmentation pads by side/8 and crops
@@ -44,6 +54,7 @@ from torchvision.datasets.utils import check_integrity, download_and_extract_arc
 from .._validation import check_choice, check_int, check_real_array
 from ..errors import DatasetFormatError, DatasetNotFoundError, InputError
 from .class_patterns import ClassPatterns
+from .image_folders import _image_folder
 
 __all__ = [
     "DATASETS",
@@ -323,21 +334,6 @@ def num_classes_of(dataset: str, data_dir: str | os.PathLike | None = None) -> i
 
 
 _IMAGE_FOLDER = "imagefolder"
-_LAYOUT = "DIR/train/<class>/<image> and DIR/test/<class>/<image>"
-
-
-def _image_folder(root: str, split: str, transform: Any) -> datasets.ImageFolder:
-    """torchvision's ImageFolder on ``root/split``, its failures turned into errors naming the folder."""
-    folder = os.path.join(root, split)
-    if not os.path.isdir(folder):
-        what = "is not a directory" if os.path.exists(folder) else "does not exist"
-        raise DatasetNotFoundError(f"image folder {folder} {what}; --data-dir must hold {_LAYOUT}.")
-    try:
-        return datasets.ImageFolder(folder, transform=transform)
-    except FileNotFoundError as exc:  # no class folder, or a class folder without images
-        raise DatasetNotFoundError(
-            f"image folder {folder} holds no labelled images ({str(exc).splitlines()[0]}); --data-dir must hold {_LAYOUT}."
-        ) from None
 
 
 def _triple(values: Sequence[float] | None, name: str, *, positive: bool) -> tuple[float, float, float] | None:
@@ -358,8 +354,9 @@ def image_folder_spec(
 ) -> DatasetSpec:
     """The ``DatasetSpec`` of the image folder ``data_dir``: classes, side, normalisation.
 
-    ``data_dir/train`` and ``data_dir/test`` must hold the same class folders, each with at
-    least one image in ``train``. ``image_size`` defaults to the first training image's side
+    ``data_dir/train`` and ``data_dir/test`` must hold the same class folders (at least
+    two), each with at least one image, every file passing the header check (see the module
+    docstring; hidden and non-image entries are skipped). ``image_size`` defaults to the first training image's side
     (it must be square, else give ``image_size``); ``mean`` and ``std`` default to the
     per-channel mean and standard deviation of all training pixels in ``[0, 1]`` after
     resizing, computed in one pass over the training images (cached per folder and side).
@@ -404,7 +401,8 @@ def _pixel_statistics(root: str, image_size: int) -> tuple[tuple[float, float, f
     total = np.zeros(3)
     squares = np.zeros(3)
     count = 0
-    for image, _ in train:
+    for index in range(len(train)):
+        image, _ = train[index]
         pixels = image.double().reshape(3, -1).numpy()
         total += pixels.sum(axis=1)
         squares += (pixels**2).sum(axis=1)

@@ -5,23 +5,29 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .._names import AMP_NAMES
 from .._validation import check_choice, check_int
+from ..errors import DatasetFormatError, InputError
 from .checkpoint import CheckpointError
-from .data import image_options, load_dataset
+from .data import _IMAGE_FOLDER, image_folder_spec, image_options, load_dataset, test_transform
 from .data_parallel import resolve_device
-from .loaders import to_device
+from .image_folders import _image_folder
+from .loaders import OneLineErrorsLoader, to_device
 from .models import build_model
 from .run_state import load_run_state
 
-__all__ = ["evaluate", "evaluate_checkpoint"]
+__all__ = ["evaluate", "evaluate_checkpoint", "checkpoint_data_dir"]
+
+# datasets drawn from a seed, not read from a folder
+_SYNTHETIC = ("fake", "patterns")
 
 
 @torch.no_grad()
@@ -68,6 +74,76 @@ def evaluate(
     }
 
 
+def checkpoint_data_dir(path: str | os.PathLike, data_dir: str | os.PathLike) -> str:
+    """A checkpoint's ``data_dir`` as an absolute path: a relative one is taken from the checkpoint's folder.
+
+    ``parareal train`` stores the absolute path; a relative one (a run configured through
+    the API) is read against the folder holding the checkpoint, not the current folder, so
+    the result does not depend on where ``evaluate`` runs.
+
+    Returns
+    -------
+    str
+        The absolute path.
+    """
+    folder = os.fspath(data_dir)
+    if os.path.isabs(folder):
+        return folder
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(os.fspath(path))), folder))
+
+
+def _classifier_outputs(model: nn.Module, weights: dict[str, Any]) -> int | None:
+    """The number of outputs of the last ``nn.Linear`` of ``model`` as stored in ``weights`` (None if absent)."""
+    names = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    weight = weights.get(f"{names[-1]}.weight") if names else None
+    return int(weight.shape[0]) if isinstance(weight, torch.Tensor) and weight.ndim == 2 else None
+
+
+def _image_folder_test_set(
+    path: str, config: Any, trained_dir: str, data_dir: str | os.PathLike | None
+) -> tuple[Any, int, str]:
+    """The test split to score a checkpoint trained on the image folder ``trained_dir`` on, checked against it.
+
+    The side and normalisation are the training run's: from the checkpoint's configuration
+    where it set them, else measured on ``trained_dir/train`` as training did (on the
+    evaluated folder's ``train/`` only when ``trained_dir`` is gone). When ``trained_dir``
+    is there, the evaluated folder's ``test/`` class folders must be its ``train/`` class
+    folders (names and order: label ``i`` is the ``i``-th name), and without a set
+    ``image_size`` its first test image must have the side training measured.
+
+    Returns
+    -------
+    tuple
+        The dataset, the number of classes the model is built for, and the folder whose
+        ``train/`` classes define the labels.
+    """
+    evaluated = os.path.abspath(os.fspath(data_dir)) if data_dir is not None else trained_dir
+    known = os.path.isdir(os.path.join(trained_dir, "train"))
+    labels_dir = trained_dir if known else evaluated
+    spec = image_folder_spec(labels_dir, image_size=config.image_size, mean=config.mean, std=config.std)
+    trained_classes = _image_folder(labels_dir, "train", None).classes
+    test = _image_folder(evaluated, "test", test_transform(spec))
+    if test.classes != trained_classes:
+        only_here = sorted(set(test.classes) - set(trained_classes))
+        only_there = sorted(set(trained_classes) - set(test.classes))
+        raise DatasetFormatError(
+            f"evaluate: the class folders of {test.root} ({len(test.classes)}) are not those checkpoint {path} "
+            f"was trained on ({len(trained_classes)}, in {labels_dir}/train; only in the test folder: {only_here}, "
+            f"only in training: {only_there}); give --data-dir a folder with the same classes."
+        )
+    if config.image_size is None:
+        first = test.samples[0][0]
+        with Image.open(first) as image:
+            width, height = image.size
+        if (width, height) != (spec.image_size, spec.image_size):
+            raise DatasetFormatError(
+                f"evaluate: the test image {first} is {width}x{height}, but checkpoint {path} was trained on "
+                f"{spec.image_size}x{spec.image_size} images (the side of its first training image in {labels_dir}); "
+                "evaluate it on images of that side."
+            )
+    return test, len(trained_classes), labels_dir
+
+
 def evaluate_checkpoint(
     path: str | os.PathLike,
     *,
@@ -80,10 +156,17 @@ def evaluate_checkpoint(
     """Error rate and mean loss of a checkpoint's model on its dataset's test split.
 
     The model, dataset and test-set size come from the checkpoint's configuration;
-    ``data_dir`` overrides the folder it was trained from. ``progress`` shows a bar over
-    the batches. A checkpoint that cannot be read, or whose weights do not fit the network
-    its configuration names, is a :class:`~parareal_toolkit.training.CheckpointError`
-    naming the file.
+    ``data_dir`` overrides the folder it was trained from (refused, an
+    :class:`~parareal_toolkit.errors.InputError`, for the synthetic ``fake`` and ``patterns``
+    sets, which have none; a relative ``data_dir`` stored in
+    the checkpoint is read against the checkpoint's folder).
+    For an image folder the evaluated ``test/`` classes must be the training classes (names
+    and count) and, when no ``image_size`` was set, its images the trained side; the side
+    and normalisation are the training run's (a
+    :class:`~parareal_toolkit.training.DatasetFormatError` otherwise).
+    ``progress`` shows a bar over the batches. A checkpoint that cannot be read, or whose
+    weights do not fit the network its configuration names, is a
+    :class:`~parareal_toolkit.training.CheckpointError` naming the file.
 
     Returns
     -------
@@ -97,7 +180,32 @@ def evaluate_checkpoint(
     resolved = resolve_device(device)
     state = load_run_state(path)
     config = state.config
-    model = build_model(config)
+    if data_dir is not None and config.dataset in _SYNTHETIC:
+        raise InputError(
+            f"`data_dir` (--data-dir) applies to checkpoints trained on files (cifar10, cifar100, imagefolder); "
+            f"{os.fspath(path)!r} was trained on the synthetic {config.dataset!r} set, which has no folder; "
+            f"got {os.fspath(data_dir)!r}."
+        )
+    trained_dir = checkpoint_data_dir(path, config.data_dir)
+    if config.dataset == _IMAGE_FOLDER:
+        test_set, classes, labels_dir = _image_folder_test_set(os.fspath(path), config, trained_dir, data_dir)
+        model = build_model(replace(config, data_dir=labels_dir))
+        outputs = _classifier_outputs(model, state.model)
+        if outputs is not None and outputs != classes:
+            raise DatasetFormatError(
+                f"evaluate: checkpoint {os.fspath(path)!r} classifies {outputs} classes, but {labels_dir}/train has "
+                f"{classes} class folders; give --data-dir the folder it was trained on."
+            )
+    else:
+        model = build_model(config)
+        test_set = load_dataset(
+            config.dataset,
+            train=False,
+            data_dir=os.fspath(data_dir) if data_dir is not None else trained_dir,
+            size=config.test_size,
+            seed=config.seed,
+            **image_options(config),
+        )
     try:
         model.load_state_dict(state.model)
     except (RuntimeError, KeyError, TypeError) as exc:
@@ -106,15 +214,7 @@ def evaluate_checkpoint(
             f"configuration names: {str(exc).splitlines()[0]}"
         ) from None
     model.to(resolved)
-    test_set = load_dataset(
-        config.dataset,
-        train=False,
-        data_dir=data_dir or config.data_dir,
-        size=config.test_size,
-        seed=config.seed,
-        **image_options(config),
-    )
-    loader = DataLoader(test_set, batch_size=batch_size, num_workers=workers)
+    loader = OneLineErrorsLoader(test_set, batch_size=batch_size, num_workers=workers)
     batches = tqdm(loader, desc="evaluating", unit="batch", disable=not progress, leave=False, dynamic_ncols=True)
     result = evaluate(model, batches, device=resolved)
     return {

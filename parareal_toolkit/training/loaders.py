@@ -9,10 +9,19 @@ The random augmentation of a training image (crop offset, flip) is drawn from a 
 seeded with ``(seed, epoch, index)`` only (:class:`PerSampleSeeded`), not from whichever
 process loads it: with 0, 1 or 8 ``DataLoader`` workers, and after a resume, image ``i``
 of epoch ``e`` is augmented the same way.
+
+An exception raised while a ``DataLoader`` worker process loads a batch reaches the main
+process wrapped by torch: the same type, but with the message ``Caught X in DataLoader
+worker process k. Original Traceback ...`` (the worker's whole traceback). The loaders here
+(:class:`OneLineErrorsLoader`) raise it again with the original message only, so a data
+error (a file that cannot be decoded, named) reads the same with ``workers=0`` and with
+``workers > 0``.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -20,7 +29,98 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
-__all__ = ["PerSampleSeeded", "train_loader", "test_loader", "to_device"]
+__all__ = [
+    "PerSampleSeeded",
+    "OneLineErrorsLoader",
+    "default_workers",
+    "worker_error",
+    "train_loader",
+    "test_loader",
+    "to_device",
+]
+
+
+def default_workers(preferred: int) -> int:
+    """``preferred`` ``DataLoader`` workers, but at most the CPUs this process may run on (at least 0).
+
+    More workers than CPUs make torch print a multi-line warning on every loader (and
+    slow the run on a busy machine): a default must not do that.
+
+    Returns
+    -------
+    int
+        ``min(preferred, CPUs)``, the CPUs counted as torch counts them (the affinity mask
+        where there is one, else ``os.cpu_count()``).
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(preferred, cpus))
+
+
+def worker_error(exc: BaseException) -> BaseException | None:
+    """The exception a ``DataLoader`` worker raised, rebuilt with its own message; ``None`` if ``exc`` is not one.
+
+    torch re-raises a worker's exception in the main process as ``type(exc)(text)`` where
+    ``text`` is ``"Caught NAME in DataLoader worker process K.\nOriginal Traceback ..."``
+    followed by the worker's traceback, whose last line is ``module.NAME: message``. The
+    result is ``type(exc)(message)``: the original type and message, without the traceback.
+
+    Returns
+    -------
+    BaseException or None
+        The rebuilt exception, or ``None`` when ``exc`` does not carry a worker's traceback
+        (or its type cannot be built from one message).
+    """
+    text = str(exc)
+    first, _, rest = text.partition("\n")
+    name = type(exc).__name__
+    if not (first.startswith(f"Caught {name} in DataLoader worker process") and rest.startswith("Original Traceback")):
+        return None
+    lines = rest.rstrip("\n").splitlines()
+    for i in range(len(lines) - 1, 0, -1):
+        head, colon, message = lines[i].partition(": ")
+        if not lines[i].startswith(" ") and (head == name or head.endswith("." + name)):
+            original = "\n".join([message, *lines[i + 1 :]]) if colon else ""
+            break
+    else:
+        return None
+    try:
+        return type(exc)(original)
+    except Exception:  # a type that does not take one message: keep torch's
+        return None
+
+
+class _OneLineErrors:
+    """An iterator over a ``DataLoader``'s batches that re-raises a worker's exception with its own message."""
+
+    def __init__(self, batches: Iterator[Any]):
+        self._batches = batches
+
+    def __iter__(self) -> _OneLineErrors:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return next(self._batches)
+        except StopIteration:
+            raise
+        except Exception as exc:
+            original = worker_error(exc)
+            if original is None:
+                raise
+            raise original from None
+
+    def __len__(self) -> int:
+        return len(self._batches)  # type: ignore[arg-type]
+
+
+class OneLineErrorsLoader(DataLoader):
+    """A ``DataLoader`` whose iterators raise a worker's exception as the worker raised it (see :func:`worker_error`).
+
+    With ``num_workers=0`` nothing changes (the exception is raised in this process).
+    """
+
+    def __iter__(self) -> Any:
+        return _OneLineErrors(super().__iter__())
 
 
 class PerSampleSeeded(Dataset):
@@ -85,14 +185,14 @@ def train_loader(
 
     Returns
     -------
-    torch.utils.data.DataLoader
-        Its ``sampler`` is the :class:`~torch.utils.data.distributed.DistributedSampler`, its
+    OneLineErrorsLoader
+        A ``DataLoader`` (worker errors raised with their own message); its ``sampler`` is the :class:`~torch.utils.data.distributed.DistributedSampler`, its
         ``dataset`` the :class:`PerSampleSeeded` wrapper.
     """
     sampler: DistributedSampler = DistributedSampler(
         dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=False
     )
-    return DataLoader(
+    return OneLineErrorsLoader(
         PerSampleSeeded(dataset, seed),
         batch_size=batch_size,
         sampler=sampler,
@@ -112,11 +212,11 @@ def test_loader(
 
     Returns
     -------
-    torch.utils.data.DataLoader
-        Unshuffled batches of this replica's shard.
+    OneLineErrorsLoader
+        A ``DataLoader`` (worker errors raised with their own message) of unshuffled batches of this replica's shard.
     """
     shard = dataset if world_size == 1 else Subset(dataset, range(rank, len(dataset), world_size))  # type: ignore[arg-type]
-    return DataLoader(
+    return OneLineErrorsLoader(
         shard, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=device.type == "cuda"
     )
 

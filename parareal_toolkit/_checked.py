@@ -16,9 +16,10 @@ returns):
 * its shape: ``u0``'s for numpy states (an ODE's state never changes shape); for torch
   states the shape of slice ``j``'s first return (a network's blocks may change the shape),
   which both propagators must then return on slice ``j``;
-* its dtype: the first return's, for every return of the run (an ODE propagator promotes an
-  integer or float32 ``u0`` to float64 once, which is legitimate; two dtypes within one run
-  are not); numeric, and real unless ``u0`` is complex.
+* its dtype: ``u0``'s when that is float64 or complex128 (numpy) or a floating or complex
+  tensor; else (an integer or float32 array, which an ODE propagator promotes to float64) the
+  first return's; one dtype for every return of the run, numeric, and real unless ``u0`` is
+  complex.
 
 Finiteness is not checked here: a NaN or an infinity coming back from a propagator is the
 driver's non-finite policy (the run stops and reports ``finite=False``), not a refusal.
@@ -113,9 +114,17 @@ class StateChecker:
         self._torch = is_torch_tensor(u0)
         self._u0_shape = tuple(u0.shape)
         self._u0_kind = _numeric_kind(u0.dtype)
-        self._type: Any = None  # the first return's type, dtype and device
-        self._dtype: Any = None
+        self._type: Any = None  # the first return's type and device
         self._device: Any = None
+        # the run's dtype: u0's where no propagator should change it (a float64 or complex128
+        # array, a floating tensor), else the first return's (an ODE propagator promotes an
+        # integer or float32 array to float64)
+        if self._torch:
+            fixed = bool(u0.is_floating_point() or u0.is_complex())
+        else:
+            fixed = u0.dtype in (np.float64, np.complex128)
+        self._dtype: Any = u0.dtype if fixed else None
+        self._dtype_source = "the dtype of `u0`" if fixed else "the dtype of the run's first propagated state"
         self._shapes: dict[int, tuple[int, ...]] = {}
 
     def check(self, value: Any, name: str, j: int) -> Any:
@@ -167,11 +176,12 @@ class StateChecker:
                 + (", the shape of `u0`" if not self._torch else f", the shape of slice {j}'s earlier state")
                 + " (states of different shapes would broadcast into a wrong answer)."
             )
-        if self._type is None:
-            self._type, self._dtype = type(value), value.dtype
-            self._device = getattr(value, "device", None)
+        if self._dtype is None:
+            self._dtype = value.dtype
         elif value.dtype != self._dtype:
-            raise InputError(f"{what}; expected dtype {self._dtype}, the dtype of the run's first propagated state.")
+            raise InputError(f"{what}; expected dtype {self._dtype}, {self._dtype_source}.")
+        if self._type is None:
+            self._type, self._device = type(value), getattr(value, "device", None)
         elif self._torch and value.device != self._device:
             raise InputError(f"{what}; expected a tensor on {self._device}, where the run's first state was.")
         if self._torch:

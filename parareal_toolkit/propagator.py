@@ -276,9 +276,11 @@ class TimeGrid:
             raise InputError(f"`times` must hold at least 2 boundaries (at least one slice); got {t.tolist()}.")
         if not np.all(np.isfinite(t)):
             raise InputError(f"`times` must be finite; got {t.tolist()}.")
-        if not np.all(np.diff(t) > 0):
+        with np.errstate(over="ignore"):  # finite boundaries can be more than the largest float apart
+            differences = np.diff(t)
+        if not np.all(differences > 0):
             raise InputError(f"`times` must be strictly increasing; got {t.tolist()}.")
-        if not np.all(np.isfinite(np.diff(t))):  # finite boundaries can be more than the largest float apart
+        if not np.all(np.isfinite(differences)):
             raise InputError(
                 f"`times` must have finite steps T_(j+1) - T_j (they overflow to infinity); got {t.tolist()}."
             )

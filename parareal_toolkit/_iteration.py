@@ -111,13 +111,13 @@ def _fine_sweep(fine: Propagator, progress: _Progress, options: RunOptions) -> l
     fine_values = list(options.backend.map(fine, progress.states[:n], range(n)))
     if len(fine_values) != n:
         raise InputError(f"`backend` returned {len(fine_values)} fine states for the N = {n} slices; expected {n}.")
+    progress.fine_evaluations += n
+    if progress.k == 0 and options.initial is not None:  # a guess must have the shape of the state it guesses
+        for j, guess in enumerate(options.initial):  # (first: a wrong guess makes fine's return wrong too)
+            check_same_shape(guess, f"initial[{j}]", fine_values[j], f"the fine state F_{j}(U_{j}) it guesses")
     check = progress.checker.check
     for j, value in enumerate(fine_values):
         check(value, "fine", j)
-    progress.fine_evaluations += n
-    if progress.k == 0 and options.initial is not None:  # a guess must have the shape of the state it guesses
-        for j, guess in enumerate(options.initial):
-            check_same_shape(guess, f"initial[{j}]", fine_values[j], f"the fine state F_{j}(U_{j}) it guesses")
     progress.timings["fine"] += time.perf_counter() - start
     return fine_values
 

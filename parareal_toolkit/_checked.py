@@ -19,7 +19,7 @@ returns):
 * its dtype: ``u0``'s when that is float64 or complex128 (numpy) or a floating or complex
   tensor; else (an integer or float32 array, which an ODE propagator promotes to float64) the
   first return's; one dtype for every return of the run, numeric, and real unless ``u0`` is
-  complex.
+  complex. Inside ``torch.autocast`` each op picks its dtype, so only real/complex is checked.
 
 Finiteness is not checked here: a NaN or an infinity coming back from a propagator is the
 driver's non-finite policy (the run stops and reports ``finite=False``), not a refusal.
@@ -42,12 +42,35 @@ import numpy as np
 from .errors import InputError, InputTypeError
 from .norms import max_abs
 
-__all__ = ["StateChecker", "check_initial_state", "checked_norm", "is_torch_tensor", "describe_state"]
+__all__ = [
+    "StateChecker",
+    "check_initial_state",
+    "checked_norm",
+    "is_torch_tensor",
+    "describe_state",
+    "autocast_enabled",
+]
 
 
 def is_torch_tensor(value: Any) -> bool:
     """Whether ``value`` is a torch tensor (torch is not imported to find out)."""
     return type(value).__module__.startswith("torch") and hasattr(value, "dtype") and hasattr(value, "shape")
+
+
+def autocast_enabled(device_type: str) -> bool:
+    """Whether ``torch.autocast`` is on for ``device_type`` (then layers return bfloat16 or float32 by op).
+
+    Returns
+    -------
+    bool
+        True inside an enabled autocast region for that device type.
+    """
+    import torch  # only called for tensors: torch is loaded already
+
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except TypeError:  # torch before 2.4 takes no device type
+        return bool(torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
 
 
 def describe_state(value: Any) -> str:
@@ -119,8 +142,10 @@ class StateChecker:
         # the run's dtype: u0's where no propagator should change it (a float64 or complex128
         # array, a floating tensor), else the first return's (an ODE propagator promotes an
         # integer or float32 array to float64)
+        # under torch.autocast each op picks its dtype (bfloat16 or float32): no one dtype to hold
+        self._any_dtype = self._torch and autocast_enabled(u0.device.type)
         if self._torch:
-            fixed = bool(u0.is_floating_point() or u0.is_complex())
+            fixed = bool(u0.is_floating_point() or u0.is_complex()) and not self._any_dtype
         else:
             fixed = u0.dtype in (np.float64, np.complex128)
         self._dtype: Any = u0.dtype if fixed else None
@@ -142,14 +167,13 @@ class StateChecker:
         InputError
             Its shape or dtype differs from the expected one.
         """
-        # the fast path after the first return: a type, shape, dtype (and device) comparison
-        if type(value) is self._type and value.dtype == self._dtype:
-            shape = value.shape
-            if shape == (self._u0_shape if not self._torch else self._shapes.get(j, shape)) and (
-                not self._torch or value.device == self._device
-            ):
-                if self._torch and j not in self._shapes:
-                    self._shapes[j] = tuple(shape)
+        # the fast path after the first return: a type, dtype, shape (and device) comparison;
+        # numpy's and torch's built-in dtypes are singletons, so `is` decides the usual case
+        if type(value) is self._type and value.dtype is self._dtype:
+            if not self._torch:
+                if value.shape == self._u0_shape:
+                    return value
+            elif value.shape == self._shapes.get(j) and value.device == self._device:
                 return value
         return self._check_slowly(value, name, j)
 
@@ -176,9 +200,9 @@ class StateChecker:
                 + (", the shape of `u0`" if not self._torch else f", the shape of slice {j}'s earlier state")
                 + " (states of different shapes would broadcast into a wrong answer)."
             )
-        if self._dtype is None:
+        if self._dtype is None and not self._any_dtype:
             self._dtype = value.dtype
-        elif value.dtype != self._dtype:
+        elif value.dtype != self._dtype and not self._any_dtype:
             raise InputError(f"{what}; expected dtype {self._dtype}, {self._dtype_source}.")
         if self._type is None:
             self._type, self._device = type(value), getattr(value, "device", None)

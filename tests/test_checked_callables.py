@@ -52,7 +52,7 @@ class _Bad:
 
     def __init__(self, good, bad, slice_: int, after: int = 0):
         self.good, self.bad, self.slice_, self.after = good, bad, slice_, after
-        self.num_slices = N
+        self.num_slices = good.num_slices
         self.calls = 0
 
     def __call__(self, u, j):
@@ -371,3 +371,19 @@ def test_the_heat_run_of_the_docstring_is_unchanged():
     fine, coarse = ExactPropagator(problem.ode, grid), ImplicitEulerPropagator(problem.ode, grid)
     result = parareal(fine, coarse, problem.u0, reference=propagate_sequentially(fine, problem.u0))
     assert (result.iterations, result.stop_reason) == (8, "exact") and result.errors[-1] < 1e-14
+
+
+def test_under_autocast_bfloat16_states_of_a_float32_network_are_accepted():
+    """Inside torch.autocast each op picks its dtype: the dtype checks step aside, the rest stays."""
+    torch.manual_seed(0)
+    fine = ModulePropagator([torch.nn.Linear(3, 3) for _ in range(3)])
+    coarse = ModulePropagator([torch.nn.Linear(3, 3) for _ in range(3)])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        result = parareal(fine, coarse, torch.ones(2, 3), monitor=False, iterations=2)
+        assert result.final.dtype == torch.bfloat16 and result.iterations == 2
+        with pytest.raises(InputTypeError, match=r"`fine` returned a numpy array of shape \(2, 3\).*expected a torch"):
+            parareal(_Bad(fine, lambda u: u.detach().float().numpy(), 1), coarse, torch.ones(2, 3), iterations=2)
+    with pytest.raises(
+        InputError, match=r"`fine` returned .*torch.float64.*expected dtype torch.float32, the dtype of `u0`"
+    ):
+        parareal(_Bad(fine, lambda u: u.double(), 1), coarse, torch.ones(2, 3))

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from .._checked import autocast_enabled
 from .._validation import check_int
 from ..errors import InputError, InputTypeError
 from ..propagator import check_slice
@@ -92,7 +93,8 @@ class ModulePropagator(nn.Module):
             For ``j`` outside ``0..num_slices-1`` or below ``first_slice``.
         InputTypeError
             For a ``u`` that is not a tensor, or whose dtype or device differs from the
-            module's parameters (a parameterless module takes any tensor).
+            module's parameters (a parameterless module takes any tensor; under
+            ``torch.autocast`` the dtype may differ, as autocast casts).
         """
         j = check_slice(j, self.num_slices)
         if j < self.first_slice:
@@ -104,7 +106,9 @@ class ModulePropagator(nn.Module):
                 "(convert numpy input with torch.as_tensor, on the modules' device and dtype)."
             )
         parameter = next(block.parameters(), None)
-        if parameter is not None and (u.dtype != parameter.dtype or u.device != parameter.device):
+        if parameter is not None and (
+            u.device != parameter.device or (u.dtype != parameter.dtype and not autocast_enabled(u.device.type))
+        ):
             raise InputTypeError(
                 f"`u` given to ModulePropagator slice {j} must be a {parameter.dtype} tensor on {parameter.device}, "
                 f"the dtype and device of the module's parameters; got {u.dtype} on {u.device}."

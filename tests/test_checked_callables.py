@@ -31,6 +31,7 @@ from parareal_toolkit.ode import (
     NonlinearODE,
     NonlinearProblem,
     RK4Stepper,
+    SolveIVPPropagator,
     heat_1d,
 )
 
@@ -289,14 +290,21 @@ F_BAD = {
 }
 
 
-@given(family=st.sampled_from(sorted(F_BAD)), vectorized=st.booleans(), implicit=st.booleans())
-def test_a_bad_right_hand_side_is_refused_naming_f_in_every_stepper(family, vectorized, implicit):
+STEPPERS = {
+    "rk4": lambda ode, grid: RK4Stepper(ode, grid),
+    "implicit-euler": lambda ode, grid: ImplicitEulerStepper(ode, grid),
+    "ivp-rk45": lambda ode, grid: SolveIVPPropagator(ode, grid, method="RK45"),
+    "ivp-bdf": lambda ode, grid: SolveIVPPropagator(ode, grid, method="BDF"),
+}
+
+
+@given(family=st.sampled_from(sorted(F_BAD)), vectorized=st.booleans(), stepper=st.sampled_from(sorted(STEPPERS)))
+def test_a_bad_right_hand_side_is_refused_naming_f_in_every_stepper(family, vectorized, stepper):
     bad, error, shows = F_BAD[family]
     ode = NonlinearODE(bad, M, vectorized=vectorized)
-    grid = TimeGrid.uniform(1.0, N)
-    stepper = (ImplicitEulerStepper if implicit else RK4Stepper)(ode, grid)
+    propagator = STEPPERS[stepper](ode, TimeGrid.uniform(1.0, N))
     with pytest.raises(error, match=r"`f` \(the `rhs` of NonlinearODE") as caught:
-        stepper(_u0(), 0)
+        propagator(_u0(), 0)
     assert re.search(shows, str(caught.value)), str(caught.value)
 
 
@@ -315,12 +323,12 @@ JAC_BAD = {
 }
 
 
-@given(family=st.sampled_from(sorted(JAC_BAD)))
-def test_a_bad_jacobian_is_refused_naming_jacobian(family):
+@given(family=st.sampled_from(sorted(JAC_BAD)), stepper=st.sampled_from(["implicit-euler", "ivp-bdf"]))
+def test_a_bad_jacobian_is_refused_naming_jacobian(family, stepper):
     bad, error, shows = JAC_BAD[family]
     ode = NonlinearODE(lambda t, u: -u, M, jacobian=bad, vectorized=True)
     with pytest.raises(error, match=r"`jacobian` \(the `jacobian` of NonlinearODE") as caught:
-        ImplicitEulerStepper(ode, TimeGrid.uniform(1.0, N))(_u0(), 0)
+        STEPPERS[stepper](ode, TimeGrid.uniform(1.0, N))(_u0(), 0)
     assert re.search(shows, str(caught.value)), str(caught.value)
 
 

@@ -28,32 +28,31 @@ __all__ = ["ModulePropagator"]
 class ModulePropagator(nn.Module):
     """A propagator whose slice ``j`` applies ``modules[j - first_slice]``.
 
-        Parameters
-        ----------
-        modules : iterable of nn.Module
-            The blocks, in order. An :class:`torch.nn.ModuleList` is used as it is (not
-            copied), so a propagator built over a network's blocks shares their parameters.
-        first_slice : int, keyword-only
-            The index of the first slice that has a module (default 0). Slices
-            ``0..first_slice-1`` exist for the driver's bookkeeping but must never be evaluated:
-            a parareal network's coarse propagator has ``first_slice=1`` because the driver never
-            evaluates the coarse propagator on slice 0 when it is given initial guesses.
+    Parameters
+    ----------
+    modules : iterable of nn.Module
+        The blocks, in order. An :class:`torch.nn.ModuleList` is used as it is (not
+        copied), so a propagator built over a network's blocks shares their parameters.
+    first_slice : int, keyword-only
+        The index of the first slice that has a module (default 0). Slices
+        ``0..first_slice-1`` exist for the driver's bookkeeping but must never be evaluated:
+        a parareal network's coarse propagator has ``first_slice=1`` because the driver never
+        evaluates the coarse propagator on slice 0 when it is given initial guesses.
 
-        ``num_slices = first_slice + len(modules)``; it must be at least 1.
+    ``num_slices = first_slice + len(modules)``; it must be at least 1.
 
-        Examples
-        --------
-        >>> import torch
-        >>> import torch
-    from torch import nn
-        >>> from parareal_toolkit import propagate_sequentially
-        >>> from parareal_toolkit.nn import ModulePropagator
-        >>> propagator = ModulePropagator([nn.Tanh(), nn.Tanh()])
-        >>> states = propagate_sequentially(propagator, torch.tensor([1.0], dtype=torch.float64))
-        >>> [round(float(u), 4) for u in states]  # 1, tanh(1), tanh(tanh(1))
-        [1.0, 0.7616, 0.642]
-        >>> ModulePropagator([nn.Tanh()], first_slice=1).num_slices  # a coarse propagator: no module on slice 0
-        2
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from parareal_toolkit import propagate_sequentially
+    >>> from parareal_toolkit.nn import ModulePropagator
+    >>> propagator = ModulePropagator([nn.Tanh(), nn.Tanh()])
+    >>> states = propagate_sequentially(propagator, torch.tensor([1.0], dtype=torch.float64))
+    >>> [round(float(u), 4) for u in states]  # 1, tanh(1), tanh(tanh(1))
+    [1.0, 0.7616, 0.642]
+    >>> ModulePropagator([nn.Tanh()], first_slice=1).num_slices  # a coarse propagator: no module on slice 0
+    2
     """
 
     def __init__(self, modules: Iterable[nn.Module], *, first_slice: int = 0):

@@ -38,8 +38,9 @@ class NonlinearODE:
     jacobian : callable, optional
         ``J(t, u) = ∂f/∂u`` at one state ``u`` of shape ``(m,)``: a real dense ``(m, m)`` array
         or a scipy sparse matrix, finite at a finite ``u`` (checked on every call; a mismatch
-        raises ``InputError``/``InputTypeError`` naming ``jacobian``). Default: forward differences of ``rhs`` (``m`` extra
-        evaluations of ``f``, one batched call when ``vectorized``).
+        raises ``InputError``/``InputTypeError`` naming ``jacobian``). Default: forward
+        differences of ``rhs`` (``m`` extra evaluations of ``f``, one batched call when
+        ``vectorized``).
     vectorized : bool, keyword-only
         Whether ``rhs`` accepts stacked states (default False).
 
@@ -210,7 +211,7 @@ class NonlinearProblem:
     u0 : numpy.ndarray, shape (m,)
         The initial value (float64, real and finite).
     t_final : float
-        The end of the time interval.
+        The end of the time interval: positive and finite.
     description : str
         A one-line human-readable description.
     stiff : bool

@@ -124,6 +124,16 @@ def check_initial_state(u0: Any) -> None:
         raise InputError(f"`u0` must hold at least one entry; got {describe_state(u0)}.")
 
 
+class _Returned:
+    """ "`fine` returned <what> on slice j", formatted only when a refusal needs it."""
+
+    def __init__(self, name: str, value: Any, j: int):
+        self.name, self.value, self.j = name, value, j
+
+    def __format__(self, spec: str) -> str:
+        return f"`{self.name}` returned {describe_state(self.value)} on slice {self.j}"
+
+
 class StateChecker:
     """Compares every state a propagator returns with the run's signature (module docstring).
 
@@ -181,7 +191,7 @@ class StateChecker:
         return "a torch tensor" if self._torch else "a numpy array"
 
     def _check_slowly(self, value: Any, name: str, j: int) -> Any:
-        what = f"`{name}` returned {describe_state(value)} on slice {j}"
+        what = _Returned(name, value, j)
         if self._torch:
             if not is_torch_tensor(value):
                 raise InputTypeError(f"{what}; expected {self._expected_kind()}, the kind of `u0`.")

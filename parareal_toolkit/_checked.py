@@ -125,7 +125,7 @@ def check_initial_state(u0: Any) -> None:
 
 
 class _Returned:
-    """ "`fine` returned <what> on slice j", formatted only when a refusal needs it."""
+    """The opening of a refusal, ```fine`` returned <what> on slice j``, formatted only when one is raised."""
 
     def __init__(self, name: str, value: Any, j: int):
         self.name, self.value, self.j = name, value, j

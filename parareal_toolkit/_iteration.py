@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checked import StateChecker
 from ._names import CONVERGED_STOP_REASONS
 from .backends import Backend
 from .errors import InputError
@@ -68,6 +69,8 @@ class _Progress:
     states: list[Any]
     initial_kind: str
     iterates: list[list[Any]] | None
+    # compares every propagator return with the run's signature (parareal_toolkit._checked)
+    checker: StateChecker
     # G_j(U^k_j) at index j, kept by the standard form so that an iteration costs one coarse
     # evaluation per slice
     coarse_of_states: list[Any] | None = None
@@ -87,28 +90,34 @@ class _Progress:
 def _initial_iterate(coarse: Propagator, u0: Any, options: RunOptions) -> _Progress:
     """``U^0``: the coarse sweep ``U^0_{j+1} = G_j(U^0_j)`` (N coarse evaluations), or ``u0`` and the guesses."""
     n, initial = options.num_slices, options.initial
+    checker = StateChecker(u0)
     if initial is None:
         states = [u0]
         for j in range(n):
-            states.append(coarse(states[j], j))
+            states.append(checker.check(coarse(states[j], j), "coarse", j))
         iterates = [states] if options.store_iterates else None
         # the sweep's G_j(U^0_j) are the standard form's first coarse values
-        return _Progress(states, "coarse", iterates, coarse_of_states=states[1:], coarse_evaluations=n)
+        return _Progress(states, "coarse", iterates, checker, coarse_of_states=states[1:], coarse_evaluations=n)
     states = [u0, *initial]
     if len(initial) == n - 1:
         states.append(None)  # the end state was not guessed
-    return _Progress(states, "given", [states] if options.store_iterates else None)
+    return _Progress(states, "given", [states] if options.store_iterates else None, checker)
 
 
 def _fine_sweep(fine: Propagator, progress: _Progress, options: RunOptions) -> list[Any]:
     """``F_j(U^k_j)`` for ``j = 0..N-1``, run by the backend (the one parallel step)."""
     n = options.num_slices
     start = time.perf_counter()
-    fine_values = options.backend.map(fine, progress.states[:n], range(n))
+    fine_values = list(options.backend.map(fine, progress.states[:n], range(n)))
+    if len(fine_values) != n:
+        raise InputError(f"`backend` returned {len(fine_values)} fine states for the N = {n} slices; expected {n}.")
     progress.fine_evaluations += n
     if progress.k == 0 and options.initial is not None:  # a guess must have the shape of the state it guesses
-        for j, guess in enumerate(options.initial):
+        for j, guess in enumerate(options.initial):  # (first: a wrong guess makes fine's return wrong too)
             check_same_shape(guess, f"initial[{j}]", fine_values[j], f"the fine state F_{j}(U_{j}) it guesses")
+    check = progress.checker.check
+    for j, value in enumerate(fine_values):
+        check(value, "fine", j)
     progress.timings["fine"] += time.perf_counter() - start
     return fine_values
 
@@ -120,14 +129,16 @@ def _standard_update(coarse: Propagator, fine_values: list[Any], progress: _Prog
         # Given guesses: G_j(U^0_j). Coarse work always runs where the driver runs (the
         # backends carry only fine sweeps), so replicated coarse networks see the same
         # computation, and get the same gradients, on every rank.
-        progress.coarse_of_states = [None, *(coarse(states[j], j) for j in range(1, n))]
+        check = progress.checker.check
+        progress.coarse_of_states = [None, *(check(coarse(states[j], j), "coarse", j) for j in range(1, n))]
         progress.coarse_evaluations += n - 1
     coarse_of_old = progress.coarse_of_states
     new = [states[0], fine_values[0]]
     corrections: list[Any] = [None]  # the coarse correction c_j added to F_j(U^k_j), j >= 1
     coarse_of_new: list[Any] = [None]
+    check = progress.checker.check
     for j in range(1, n):
-        g = coarse(new[j], j)
+        g = check(coarse(new[j], j), "coarse", j)
         coarse_of_new.append(g)
         # F + (G_new - G_old): the difference is exactly zero on converged slices.
         corrections.append(g - coarse_of_old[j])
@@ -142,8 +153,9 @@ def _correction_update(coarse: Propagator, fine_values: list[Any], progress: _Pr
     n, states = len(fine_values), progress.states
     new = [states[0], fine_values[0]]
     corrections: list[Any] = [None]  # c_j = G_j(δ_j), j >= 1 (δ_0 = 0: slice 0 is never corrected)
+    check = progress.checker.check
     for j in range(1, n):
-        corrections.append(coarse(new[j] - states[j], j))
+        corrections.append(check(coarse(new[j] - states[j], j), "coarse", j))
         new.append(fine_values[j] + corrections[j])
     progress.coarse_evaluations += n - 1
     return new, corrections

@@ -84,11 +84,13 @@ of the measurements); ``parareal_toolkit.parareal_result`` holds what a run retu
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from ._checked import check_initial_state, checked_norm, describe_state, is_torch_tensor
 from ._iteration import RunOptions, check_same_shape, run_iterations
 from ._names import CRITERIA, FORMS
 from ._validation import check_callable, check_choice, check_int, check_real
@@ -146,12 +148,21 @@ def parareal(
     fine, coarse : Propagator
         Propagators over the same ``N`` slices (see ``parareal_toolkit.propagator``).
         ``coarse`` is evaluated on slice 0 only by the initial coarse sweep.
-    u0 : state
-        The initial value ``U_0`` (numpy array, torch tensor, ...). Every guess in
-        ``initial`` and every state in ``reference`` must have its shape.
+    u0 : numpy.ndarray or torch.Tensor
+        The initial value ``U_0``: a non-empty numeric array or tensor (a number, None, a
+        list or an empty array is refused). Every guess in ``initial`` and every state in
+        ``reference`` must be of its kind and have its shape. Every state ``fine`` and
+        ``coarse`` return is checked against it where it enters the driver: the same kind
+        (on one device), ``u0``'s shape for numpy states (for tensors, one shape per slice
+        for both propagators), one dtype for the whole run, real unless ``u0`` is complex;
+        a mismatch raises ``InputError``/``InputTypeError`` naming ``fine`` or ``coarse``
+        and the slice (see ``parareal_toolkit._checked``). A NaN or an infinity is not a
+        mismatch: it is reported as ``finite=False``.
     iterations : int, optional
         The number ``K >= 0`` of iterations, or the cap on it when ``tol`` is given. Default:
-        ``N`` (exact in the standard form), or ``N`` as the cap with ``tol``.
+        ``N`` (exact in the standard form), or ``N`` as the cap with ``tol``. A value above
+        ``N`` is capped at ``N`` with a ``UserWarning``: ``U^k_j`` no longer changes once
+        ``k >= j`` (both forms), so every iterate after the ``N``-th would repeat it.
     tol : float, optional
         Stop after the first iteration whose ``criterion`` is at most ``tol``
         (``stop_reason="tolerance"``).
@@ -174,7 +185,9 @@ def parareal(
         ``"serial"``, or a :class:`~parareal_toolkit.backends.Backend`.
     norm : callable
         State norm for increments and errors (default: max absolute entry). It must return
-        NaN or infinity for a state holding one (as a max or a sum does; a ``nanmax`` does not).
+        a real number, non-negative, and NaN or infinity for a state holding one (as a max or
+        a sum does; a ``nanmax`` does not). Every return is checked: a negative value, a
+        complex one or None raises ``InputError``/``InputTypeError`` naming ``norm``.
     callback : callable, optional
         Called as ``callback(IterationInfo)`` after the initial iterate and each iteration;
         raising ``StopIteration`` ends the iteration early.
@@ -203,11 +216,13 @@ def parareal(
 
     Raises
     ------
-    TypeError, ValueError
-        For an argument of the wrong kind or value, naming it (``fine`` and ``coarse``
-        covering different numbers of slices, ``tol`` without ``monitor``, ``initial`` or
-        ``reference`` of the wrong length, or holding a state whose shape is not ``u0``'s,
-        which would broadcast, ...).
+    InputTypeError, InputError
+        (a ``TypeError``, a ``ValueError``) For an argument of the wrong kind or value,
+        naming it (``fine`` and ``coarse`` covering different numbers of slices, ``tol``
+        without ``monitor``, ``initial`` or ``reference`` of the wrong length, or holding a
+        state whose shape is not ``u0``'s, which would broadcast, ...), and for a return of
+        ``fine``, ``coarse`` or ``norm`` outside its domain, naming the callable. An
+        exception raised inside a user's callable propagates unchanged.
 
     Examples
     --------
@@ -251,6 +266,14 @@ def parareal(
         if not monitor:
             raise InputError("`tol` needs `monitor=True`: increments are what it is compared with.")
     max_iterations = n if iterations is None else check_int(iterations, "iterations", minimum=0)
+    if max_iterations > n:
+        warnings.warn(
+            f"`iterations` capped at N = {n}: got {max_iterations}, but from K = N on every iterate equals "
+            "the last (U^k_j no longer changes once k >= j), so further iterations would only repeat it.",
+            UserWarning,
+            stacklevel=2,
+        )
+        max_iterations = n
     check_callable(norm, "norm")
     if callback is not None:
         check_callable(callback, "callback")
@@ -260,19 +283,22 @@ def parareal(
         validate = getattr(fine, "validate_state", None)
         if validate is not None:
             validate(u0, "u0")
+        check_initial_state(u0)  # after the propagator's own check, whose message is the more specific
         initial_states: Sequence[Any] | None = _as_sequence(initial, "initial")
         reference_states: Sequence[Any] | None = _as_sequence(reference, "reference")
         if initial_states is not None:
             _check_initial(initial_states, n, max_iterations, validate)
+            _check_kinds(initial_states, "initial", u0)
         if reference_states is not None:
             _check_reference(reference_states, n, u0)
+            _check_kinds(reference_states, "reference", u0)
         options = RunOptions(
             num_slices=n,
             max_iterations=max_iterations,
             tol=tol,
             criterion=criterion,
             form=form,
-            norm=norm,
+            norm=checked_norm(norm),
             callback=callback,
             monitor=monitor,
             store_iterates=store_iterates,
@@ -315,6 +341,15 @@ def _check_reference(reference: Any, n: int, u0: Any) -> None:
         raise InputError(f"`reference` must hold N + 1 = {n + 1} states; got {len(reference)}.")
     _check_states(reference, "reference")
     check_same_shape(reference[0], "reference[0]", u0, "`u0`")
+
+
+def _check_kinds(states: Sequence[Any], name: str, u0: Any) -> None:
+    """Refuse states that are not of ``u0``'s kind: torch tensors among numpy states or the reverse."""
+    torch_run = is_torch_tensor(u0)
+    for i, state in enumerate(states):
+        if state is not None and is_torch_tensor(state) != torch_run:
+            expected = "a torch tensor" if torch_run else "a numpy array"
+            raise InputTypeError(f"`{name}[{i}]` must be {expected}, the kind of `u0`; got {describe_state(state)}.")
 
 
 def _check_states(states: Sequence[Any], name: str) -> None:

@@ -29,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ._checked import StateChecker, check_initial_state, is_torch_tensor
 from ._validation import check_int, check_real
 from .errors import InputError, InputTypeError
 
@@ -211,6 +212,13 @@ def propagate_sequentially(propagator: Propagator, u0: Any) -> list[Any]:
     list
         The ``N + 1`` states ``u0, P_0(u0), ..., P_{N-1}(...(P_0(u0)))`` at the slice boundaries.
 
+    Raises
+    ------
+    InputError, InputTypeError
+        For an array or tensor ``u0``, when a return of ``propagator`` is not a state of its
+        kind, shape and the run's one dtype (as in :func:`parareal_toolkit.parareal`), naming
+        ``propagator`` and the slice. Other states (numbers, custom types) pass unchecked.
+
     Examples
     --------
     The exact solution ``e^{-t}`` of ``u' = -u`` at ``t = 0, 0.5, 1``:
@@ -224,6 +232,12 @@ def propagate_sequentially(propagator: Propagator, u0: Any) -> list[Any]:
     """
     n = check_propagator(propagator, "propagator")
     states = [u0]
+    if isinstance(u0, np.ndarray) or is_torch_tensor(u0):  # array states: every return checked like the driver's
+        check_initial_state(u0)
+        check = StateChecker(u0).check
+        for j in range(n):
+            states.append(check(propagator(states[-1], j), "propagator", j))
+        return states
     for j in range(n):
         states.append(propagator(states[-1], j))
     return states
@@ -239,7 +253,7 @@ class TimeGrid:
     Parameters
     ----------
     times : array_like, shape (N + 1,)
-        Strictly increasing, finite slice boundaries, ``N >= 1``.
+        Strictly increasing, finite slice boundaries with finite steps, ``N >= 1``.
 
     Examples
     --------
@@ -262,8 +276,14 @@ class TimeGrid:
             raise InputError(f"`times` must hold at least 2 boundaries (at least one slice); got {t.tolist()}.")
         if not np.all(np.isfinite(t)):
             raise InputError(f"`times` must be finite; got {t.tolist()}.")
-        if not np.all(np.diff(t) > 0):
+        with np.errstate(over="ignore"):  # finite boundaries can be more than the largest float apart
+            differences = np.diff(t)
+        if not np.all(differences > 0):
             raise InputError(f"`times` must be strictly increasing; got {t.tolist()}.")
+        if not np.all(np.isfinite(differences)):
+            raise InputError(
+                f"`times` must have finite steps T_(j+1) - T_j (they overflow to infinity); got {t.tolist()}."
+            )
         self._times = t
         self._times.setflags(write=False)
         steps = np.diff(t)

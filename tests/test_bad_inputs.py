@@ -1094,6 +1094,140 @@ def _registry_rows() -> dict[str, Cli]:
 
 CASES.update(_registry_rows())
 
+
+# ---- issue 20: user callables checked at the boundary, and the driver's inputs ----------
+
+
+class _Returns:
+    """A propagator over 4 slices that returns ``value(u)``: a user callable whose return is wrong."""
+
+    num_slices = 4
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self, u, j):
+        return self.value(u)
+
+
+def _nonlinear_step(rhs=None, jacobian=None, implicit=False):
+    from parareal_toolkit import TimeGrid
+    from parareal_toolkit.ode import ImplicitEulerStepper, NonlinearODE, RK4Stepper
+
+    ode = NonlinearODE(rhs or (lambda t, u: -u), 3, jacobian=jacobian)
+    stepper = (ImplicitEulerStepper if implicit else RK4Stepper)(ode, TimeGrid.uniform(1.0, 2))
+    return stepper(np.ones(3), 0)
+
+
+def _capped_run():
+    """``iterations=10**9`` on N = 4 slices: the result, and the warnings it gave."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = _driver(iterations=10**9)
+    return result, [str(w.message) for w in caught]
+
+
+def _module_propagator_call(u):
+    import torch
+
+    from parareal_toolkit.nn import ModulePropagator
+
+    return ModulePropagator([torch.nn.Linear(2, 2)])(u, 0)
+
+
+CASES.update(
+    {
+        "callables/f-scalar": api(lambda: _nonlinear_step(lambda t, u: 1.0), ValueError, r"`f` .*got shape \(\)"),
+        "callables/f-wrong-shape": api(
+            lambda: _nonlinear_step(lambda t, u: -u[:2]), ValueError, r"`f` .*shape \(3,\).*got shape \(2,\)"
+        ),
+        "callables/f-none": api(lambda: _nonlinear_step(lambda t, u: None), TypeError, r"`f` .*got None"),
+        "callables/f-complex": api(
+            lambda: _nonlinear_step(lambda t, u: -u + 1j), ValueError, r"`f` .*must return real values"
+        ),
+        "callables/jacobian-wrong-shape": api(
+            lambda: _nonlinear_step(jacobian=lambda t, u: -np.eye(2), implicit=True),
+            ValueError,
+            r"`jacobian` .*shape \(3, 3\).*got shape \(2, 2\)",
+        ),
+        "callables/jacobian-nan": api(
+            lambda: _nonlinear_step(jacobian=lambda t, u: np.full((3, 3), np.nan), implicit=True),
+            ValueError,
+            r"`jacobian` .*must be finite at a finite state",
+        ),
+        "callables/fine-list": api(
+            lambda: _driver(fine=_Returns(list)), TypeError, r"`fine` returned a list of length 8 on slice 0"
+        ),
+        "callables/fine-float": api(
+            lambda: _driver(fine=_Returns(lambda u: 1.0)), TypeError, r"`fine` returned a Python float 1.0"
+        ),
+        "callables/coarse-float32": api(
+            lambda: _driver(coarse=_Returns(lambda u: u.astype(np.float32))),
+            ValueError,
+            r"`coarse` returned .*float32 on slice 0; expected dtype float64",
+        ),
+        "callables/coarse-wrong-shape": api(
+            lambda: _driver(coarse=_Returns(lambda u: u[:1])), ValueError, r"`coarse` returned .*expected shape \(8,\)"
+        ),
+        "callables/fine-complex": api(
+            lambda: _driver(fine=_Returns(lambda u: u + 0j)), ValueError, r"`fine` returned .*expected a real state"
+        ),
+        "callables/fine-nan-reported": api_result(
+            lambda: _driver(fine=_Returns(lambda u: u * np.nan), coarse=_Returns(lambda u: u)),
+            lambda r: (r.finite, r.nonfinite_iteration, r.stop_reason) == (False, 1, "non-finite"),
+        ),
+        "driver/u0-float": api(
+            lambda: _driver_custom(_Identity(), _Identity(), 1.0), TypeError, r"`u0` must be a numpy array or a torch"
+        ),
+        "driver/u0-none": api(lambda: _driver_custom(_Identity(), _Identity(), None), TypeError, r"`u0` .*got None"),
+        "driver/u0-empty": api(
+            lambda: _driver_custom(_Identity(), _Identity(), np.array([])), ValueError, r"`u0` must hold at least one"
+        ),
+        "driver/reference-torch-for-numpy": api(
+            lambda: _driver(reference=[_torch_tensor(np.zeros(8))] * 5),
+            TypeError,
+            r"`reference\[0\]` must be a numpy array, the kind of `u0`",
+        ),
+        "driver/negative-norm": api(
+            lambda: _driver(norm=lambda x: -1.0), ValueError, r"`norm` must return a non-negative number.*got -1.0"
+        ),
+        "driver/iterations-1e9-capped": api_result(
+            _capped_run,
+            lambda run: (
+                (run[0].iterations, run[0].stop_reason) == (4, "exact")
+                and any("`iterations` capped at N = 4: got 1000000000" in message for message in run[1])
+            ),
+        ),
+        "grid/infinite-step": api(
+            lambda: __import__("parareal_toolkit").TimeGrid([-1e308, 1e308]),
+            ValueError,
+            r"`times` must have finite steps",
+        ),
+        "ode/nonlinear-negative-t-final": api(
+            lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).NonlinearProblem(
+                "decay",
+                __import__("parareal_toolkit.ode", fromlist=["x"]).NonlinearODE(lambda t, u: -u, 1),
+                [1.0],
+                -1.0,
+            ),
+            ValueError,
+            r"`t_final` must be positive and finite; got -1.0",
+        ),
+        "nn/module-propagator-numpy": api(
+            lambda: _module_propagator_call(np.ones(2, dtype=np.float32)),
+            TypeError,
+            r"must be a torch tensor; got ndarray",
+        ),
+        "nn/module-propagator-float64": api(
+            lambda: _module_propagator_call(_torch_tensor([1.0, 2.0])),
+            TypeError,
+            r"must be a torch.float32 tensor on cpu.*got torch.float64",
+        ),
+    }
+)
+
 # --- running a row ------------------------------------------------------------------------
 
 

@@ -106,6 +106,7 @@ def test_no_module_shares_its_name_with_a_function_it_defines():
 # propagator -> backends -> driver -> ode/nn -> bench, training, plotting, verification, testing, layerpipe -> cli
 LAYER = {
     "_validation": 0,
+    "_checked": 0,  # checks of what user callables return (imports errors and norms only)
     "_names": 0,
     "errors": 0,
     "_io": 0,

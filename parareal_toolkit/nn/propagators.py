@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import torch
 from torch import nn
 
+from .._checked import autocast_enabled
 from .._validation import check_int
 from ..errors import InputError, InputTypeError
 from ..propagator import check_slice
@@ -88,11 +90,29 @@ class ModulePropagator(nn.Module):
         ------
         IndexError
             For ``j`` outside ``0..num_slices-1`` or below ``first_slice``.
+        InputTypeError
+            For a ``u`` that is not a tensor, or whose dtype or device differs from the
+            module's parameters (a parameterless module takes any tensor; under
+            ``torch.autocast`` the dtype may differ, as autocast casts).
         """
         j = check_slice(j, self.num_slices)
         if j < self.first_slice:
             raise IndexError(f"slice {j} has no module: this propagator's modules start at slice {self.first_slice}.")
-        return self.blocks[j - self.first_slice](u)
+        block = self.blocks[j - self.first_slice]
+        if not isinstance(u, torch.Tensor):
+            raise InputTypeError(
+                f"`u` given to ModulePropagator slice {j} must be a torch tensor; got {type(u).__name__} "
+                "(convert numpy input with torch.as_tensor, on the modules' device and dtype)."
+            )
+        parameter = next(block.parameters(), None)
+        if parameter is not None and (
+            u.device != parameter.device or (u.dtype != parameter.dtype and not autocast_enabled(u.device.type))
+        ):
+            raise InputTypeError(
+                f"`u` given to ModulePropagator slice {j} must be a {parameter.dtype} tensor on {parameter.device}, "
+                f"the dtype and device of the module's parameters; got {u.dtype} on {u.device}."
+            )
+        return block(u)
 
     def extra_repr(self) -> str:
         return f"num_slices={self.num_slices}, first_slice={self.first_slice}"

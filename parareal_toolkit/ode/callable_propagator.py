@@ -38,7 +38,11 @@ class CallablePropagator:
 
     ``signature="auto"`` (default) tells them apart by the number of required positional
     arguments (2 or 3); a function taking ``*args`` needs ``signature`` given. The returned
-    state is passed on unchanged: numpy arrays, torch tensors or numbers all work.
+    state is passed on unchanged; :func:`~parareal_toolkit.parareal` and
+    :func:`~parareal_toolkit.propagate_sequentially` check it where it enters (an array or
+    tensor of ``u0``'s kind and shape and the run's one dtype, real for a real ``u0``) and
+    refuse a mismatch naming ``fine``, ``coarse`` or ``propagator`` and the slice; an
+    exception raised by ``func`` itself propagates unchanged.
 
     Parameters
     ----------

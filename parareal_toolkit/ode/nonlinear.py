@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import check_callable, check_int, check_real_array
-from ..errors import InputTypeError
+from .._validation import check_callable, check_int, check_real, check_real_array
+from ..errors import InputError, InputTypeError
 from ._arrays import is_tensor
 
 __all__ = ["NonlinearODE", "NonlinearProblem"]
@@ -27,16 +27,20 @@ class NonlinearODE:
     Parameters
     ----------
     rhs : callable
-        ``f(t, u)``: the time derivative, an array of the shape of ``u``. With
+        ``f(t, u)``: the time derivative, a real array of the shape of ``u`` (checked on every
+        call: a scalar, None, a complex or a wrongly shaped return raises ``InputError`` or
+        ``InputTypeError`` naming ``f``; a NaN is not refused, it is the solution's). With
         ``vectorized=True`` it must also accept ``k`` states as the rows of a ``(k, m)``
         array with ``t`` of shape ``(k, 1)`` and return ``(k, m)`` (write it with
         ``u[..., i]`` indexing); the steppers then advance many slices in one call.
     size : int
         ``m >= 1``.
     jacobian : callable, optional
-        ``J(t, u) = ∂f/∂u`` at one state ``u`` of shape ``(m,)``: a dense ``(m, m)`` array or
-        a scipy sparse matrix. Default: forward differences of ``rhs`` (``m`` extra
-        evaluations of ``f``, one batched call when ``vectorized``).
+        ``J(t, u) = ∂f/∂u`` at one state ``u`` of shape ``(m,)``: a real dense ``(m, m)`` array
+        or a scipy sparse matrix, finite at a finite ``u`` (checked on every call; a mismatch
+        raises ``InputError``/``InputTypeError`` naming ``jacobian``). Default: forward
+        differences of ``rhs`` (``m`` extra evaluations of ``f``, one batched call when
+        ``vectorized``).
     vectorized : bool, keyword-only
         Whether ``rhs`` accepts stacked states (default False).
 
@@ -88,7 +92,15 @@ class NonlinearODE:
             ``rhs`` returns it for tensor states.
         """
         value = self._rhs(t, u)
-        return value if is_tensor(value) else np.asarray(value, dtype=float)
+        expected = tuple(u.shape) if hasattr(u, "shape") else np.shape(u)
+        if is_tensor(value):
+            if tuple(value.shape) != expected or value.is_complex():
+                raise InputError(
+                    f"`f` (the `rhs` of {self!r}) must return a real array of shape {expected}, the shape of `u`; "
+                    f"got a tensor of shape {tuple(value.shape)} and dtype {value.dtype}."
+                )
+            return value
+        return _real_array(value, "f", f"the `rhs` of {self!r}", expected, "the shape of `u`")
 
     def rhs_rows(self, t: Any, U: Any) -> Any:
         """``f(t_i, U_i)`` for the rows of ``U`` (shape ``(k, m)``), ``t`` of shape ``(k, 1)``.
@@ -122,8 +134,7 @@ class NonlinearODE:
             The Jacobian.
         """
         if self._jacobian is not None:
-            J = self._jacobian(t, u)
-            return J if sp.issparse(J) else np.asarray(J, dtype=float)
+            return self._checked_jacobian(self._jacobian(t, u), u)
         m = self._size
         steps = np.sqrt(np.finfo(float).eps) * np.maximum(1.0, np.abs(u))
         f0 = self.rhs(t, u)
@@ -134,9 +145,57 @@ class NonlinearODE:
             columns = np.stack([self.rhs(t, shifted[i]) for i in range(m)])
         return ((columns - f0[None, :]) / steps[:, None]).T
 
+    def _checked_jacobian(self, J: Any, u: Any) -> Any:
+        """The user's Jacobian if it is a real ``(m, m)`` array or sparse matrix, finite where ``u`` is."""
+        m = self._size
+        where = f"the `jacobian` of {self!r}"
+        if sp.issparse(J):
+            if J.shape != (m, m) or J.dtype.kind not in "fiu":
+                raise InputError(
+                    f"`jacobian` ({where}) must return a real ({m}, {m}) matrix; "
+                    f"got a sparse matrix of shape {J.shape} and dtype {J.dtype}."
+                )
+            entries = J.tocoo().data
+        else:
+            J = entries = _real_array(J, "jacobian", where, (m, m), "(m, m) for m = size")
+        if not np.all(np.isfinite(entries)) and np.all(np.isfinite(np.asarray(u, dtype=float))):
+            raise InputError(
+                f"`jacobian` ({where}) must be finite at a finite state; got {int(np.sum(~np.isfinite(entries)))} "
+                "NaN or infinite entries."
+            )
+        return J
+
     def __repr__(self) -> str:
         jac = "user Jacobian" if self.has_jacobian else "difference Jacobian"
         return f"NonlinearODE(<size {self._size}, {jac}{', vectorized' if self.vectorized else ''}>)"
+
+
+def _real_array(value: Any, name: str, where: str, shape: tuple[int, ...], meaning: str) -> np.ndarray:
+    """``value`` returned by the user's callable ``name`` as a float64 array of ``shape``; else a refusal naming it."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise InputTypeError(f"`{name}` ({where}) must return a real array of shape {shape}; got {value!r}.")
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):  # ragged nested sequences
+        raise InputTypeError(
+            f"`{name}` ({where}) must return a real array of shape {shape}; got {type(value).__name__}."
+        ) from None
+    if array.dtype.kind == "c":
+        raise InputError(
+            f"`{name}` ({where}) must return real values (a NonlinearODE is real: write a complex system as "
+            f"a real one of twice the size); got dtype {array.dtype}."
+        )
+    if array.dtype.kind not in "fiu":
+        raise InputTypeError(
+            f"`{name}` ({where}) must return a real array of shape {shape}; got dtype {array.dtype} "
+            f"({type(value).__name__})."
+        )
+    if array.shape != tuple(shape):
+        raise InputError(
+            f"`{name}` ({where}) must return an array of shape {shape}, {meaning}; got shape {array.shape} "
+            "(it would broadcast into a wrong answer)."
+        )
+    return array.astype(float, copy=False)
 
 
 @dataclass(frozen=True)
@@ -152,7 +211,7 @@ class NonlinearProblem:
     u0 : numpy.ndarray, shape (m,)
         The initial value (float64, real and finite).
     t_final : float
-        The end of the time interval.
+        The end of the time interval: positive and finite.
     description : str
         A one-line human-readable description.
     stiff : bool
@@ -170,3 +229,4 @@ class NonlinearProblem:
     def __post_init__(self):
         u0 = check_real_array(self.u0, "u0", shape=(self.ode.size,))
         object.__setattr__(self, "u0", u0)
+        object.__setattr__(self, "t_final", check_real(self.t_final, "t_final", minimum=0, strict=True))

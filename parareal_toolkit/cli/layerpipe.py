@@ -16,6 +16,7 @@ from ._common import (
     positive_int,
     write_json,
 )
+from ._options import Option, given, number, other
 
 HELP = "simulate LayerPipe, PipeDream, GPipe, 1F1B and Zero Bubble schedules (cycles, speedup)"
 
@@ -104,6 +105,27 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--json", default=None, metavar="FILE", help="also write the rows as JSON (overwritten if it exists)"
     )
+
+
+_WITH_BANDWIDTH = (given("bandwidth"),)
+
+# every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+OPTIONS: dict[str, Option] = {
+    "network": other("choice"),
+    "costs": number(sum_finite=True, cost=True, checked_by="parareal_toolkit.layerpipe.costs.profile_from_costs"),
+    "processors": number(1, integer=True, cost=True),
+    "schedules": other("choice"),
+    "microbatches": number(1, integer=True, cost=True),
+    "scheduler": other("choice", checked_by="run (not periodic with --bandwidth)"),
+    "latency": number(0, checked_by="run (not with --bandwidth)"),
+    "bandwidth": number(0, low_open=True),
+    "link_latency": number(0, needs=_WITH_BANDWIDTH),
+    "no_link_queues": other("flag", needs=_WITH_BANDWIDTH),
+    "samples": number(1, integer=True, cost=True, needs=_WITH_BANDWIDTH),
+    "tmacs": number(0, low_open=True, needs=_WITH_BANDWIDTH),
+    "gantt": other("output"),
+    "json": other("output"),
+}
 
 
 # Measured on the 2-core development machine: one simulated task of a schedule costs about

@@ -10,6 +10,7 @@ import argparse
 
 from .._names import VERIFY_CASES
 from ._common import CliError, Progress, check_output_path, format_table, write_json
+from ._options import Option, number, other
 
 HELP = "check Proposition 1 (parareal network = sequential network) on random configurations"
 
@@ -43,6 +44,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", metavar="FILE", help="also write every measurement to FILE as JSON (overwritten if it exists)"
     )
+
+
+# every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+OPTIONS: dict[str, Option] = {
+    "examples": number(1, MAX_EXAMPLES, integer=True, cost=True),
+    "seed": number(0, integer=True),
+    "rtol": number(
+        0,
+        1,
+        low_open=True,
+        high_open=True,
+        why="the relative gap of any two numbers is at most 2, so rtol >= 1 passes (almost) every example",
+    ),
+    "cases": other("choice"),
+    "details": other("flag"),
+    "json": other("output"),
+}
 
 
 SUMMARY_HEADER = ("case", "configuration", "expected", "max |f~ - f|", "max relative", "holds?")

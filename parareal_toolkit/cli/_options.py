@@ -309,12 +309,21 @@ def validate(
         ``--OPTION must be DOMAIN (WHY); got VALUE.``, ``--OPTION: the sum of the values must
         be finite; got ...`` or ``--OPTION applies only to WHAT; got ...``.
     """
-    flags = {a.dest: flag_of(a) for a in actions}
+    by_dest = {a.dest: a for a in actions}
+    flags = {dest: flag_of(a) for dest, a in by_dest.items()}
     for dest, option in options.items():
         value = getattr(args, dest, None)
         if value is None:
             continue
         flag = flags.get(dest, "--" + dest.replace("_", "-"))
+        action = by_dest.get(dest)
+        if isinstance(action, argparse._AppendAction):
+            action = None  # a list of single values, one per use
+        if action is not None and action.nargs in (None, "?") and isinstance(value, list):
+            # argparse turns `--option=--` into an empty list instead of refusing it
+            raise CliError(f"{flag} expects one value; got {' '.join(map(str, value)) or 'none'}.")
+        if action is not None and action.nargs == "+" and isinstance(value, list) and not value:
+            raise CliError(f"{flag} expects at least one value; got none.")
         if option.range is not None:
             for v in _values(value):
                 if not option.range.contains(v):

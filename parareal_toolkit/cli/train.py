@@ -179,6 +179,14 @@ def _cifar(args: argparse.Namespace) -> bool:
     return bool(args.resume) or (args.dataset or "cifar10") in ("cifar10", "cifar100")
 
 
+def _read_from_files(args: argparse.Namespace) -> bool:
+    return bool(args.resume) or args.dataset not in ("fake", "patterns")
+
+
+_FILES = Needs(
+    "a dataset read from files (cifar10, cifar100, imagefolder)", _read_from_files, lambda a: f"--dataset {a.dataset}"
+)
+
 _CIFAR = Needs("--dataset cifar10 or cifar100", _cifar, lambda args: f"--dataset {args.dataset}")
 
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
@@ -190,7 +198,7 @@ OPTIONS: dict[str, Option] = {
     "split": other("choice", needs=(_PARAREAL,)),
     "norm": other("choice"),
     "dataset": other("choice"),
-    "data_dir": other("path"),
+    "data_dir": other("path", needs=(_FILES,)),
     "image_size": number(integer=True, cost=True, checked_by=_BY_CONFIG),
     "mean": other("number", checked_by=_BY_CONFIG),  # NaN too: TrainConfig names `mean`
     "std": number(0, low_open=True, checked_by=_BY_CONFIG),

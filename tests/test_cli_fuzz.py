@@ -287,11 +287,8 @@ def test_every_command_refuses_or_runs_what_the_fuzzer_draws(command, scratch, c
         monkeypatch.setattr(importlib.import_module(module), name, started)
     monkeypatch.chdir(scratch)  # a default output folder lands in the scratch folder
 
-    # twice the profile's examples: a run is cheap (ci: 60 per command, derandomized; dev: 600)
-    @settings(
-        max_examples=2 * settings.default.max_examples,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+    # the profile's examples per command (ci: 30, derandomized; dev: 300)
+    @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(_invocation(command, scratch))
     def fuzz(case):
         argv, refused = case

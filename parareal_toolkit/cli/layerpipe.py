@@ -16,7 +16,7 @@ from ._common import (
     positive_int,
     write_json,
 )
-from ._options import Option, given, number, other
+from ._options import Needs, Option, given, number, other
 
 HELP = "simulate LayerPipe, PipeDream, GPipe, 1F1B and Zero Bubble schedules (cycles, speedup)"
 
@@ -108,6 +108,12 @@ def add_arguments(parser) -> None:
 
 
 _WITH_BANDWIDTH = (given("bandwidth"),)
+# how LayerPipe is scheduled: the other schedules ignore it
+_LAYERPIPE_SCHEDULED = Needs(
+    "runs whose --schedules include layerpipe",
+    lambda args: "layerpipe" in args.schedules,
+    lambda args: "--schedules " + " ".join(args.schedules),
+)
 
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
 OPTIONS: dict[str, Option] = {
@@ -116,7 +122,7 @@ OPTIONS: dict[str, Option] = {
     "processors": number(1, integer=True, cost=True),
     "schedules": other("choice"),
     "microbatches": number(1, integer=True, cost=True),
-    "scheduler": other("choice", checked_by="run (not periodic with --bandwidth)"),
+    "scheduler": other("choice", needs=(_LAYERPIPE_SCHEDULED,), checked_by="run (not periodic with --bandwidth)"),
     "latency": number(0, checked_by="run (not with --bandwidth)"),
     "bandwidth": number(0, low_open=True),
     "link_latency": number(0, needs=_WITH_BANDWIDTH),

@@ -57,6 +57,9 @@ def max_threads() -> int:
 class Range:
     """A numeric domain: ``low <= value <= high`` (``<`` at an open end), finite unless ``finite=False``.
 
+    With ``finite=False`` :func:`validate` leaves NaN and infinities to the command's own
+    check (whose message a test asserts); :meth:`contains` is false for NaN either way.
+
     ``high`` may be a callable (read when checked, e.g. :func:`max_threads`). ``why`` states
     the meaning behind a bound and is added to the message.
     """
@@ -154,6 +157,7 @@ def number(
     low_open: bool = False,
     high_open: bool = False,
     integer: bool = False,
+    finite: bool = True,
     why: str = "",
     needs: Sequence[Needs] = (),
     cost: bool = False,
@@ -167,7 +171,7 @@ def number(
     Option
         ``kind="number"`` with the :class:`Range` given.
     """
-    domain = Range(low, high, low_open, high_open, True, integer, why)
+    domain = Range(low, high, low_open, high_open, finite, integer, why)
     return Option("number", domain, tuple(needs), sum_finite, cost, checked_by)
 
 
@@ -326,11 +330,14 @@ def validate(
             raise CliError(f"{flag} expects at least one value; got none.")
         if option.range is not None:
             for v in _values(value):
+                if not option.range.finite and isinstance(v, float) and not math.isfinite(v):
+                    continue  # finite=False: NaN and infinities are left to the command's own check
                 if not option.range.contains(v):
                     why = f" ({option.range.why})" if option.range.why else ""
                     raise CliError(f"{flag} must be {option.range.describe()}{why}; got {v!r}.")
-            if option.sum_finite and not math.isfinite(sum(float(v) for v in _values(value))):
-                raise CliError(f"{flag}: the values must have a finite sum; got a sum beyond the largest float.")
+        numbers = [float(v) for v in _values(value) if isinstance(v, (int, float))]
+        if option.sum_finite and all(map(math.isfinite, numbers)) and not math.isfinite(sum(numbers)):
+            raise CliError(f"{flag}: the values must have a finite sum; got a sum beyond the largest float.")
     for dest, option in options.items():
         if dest not in typed:
             continue

@@ -10,7 +10,6 @@ thread spin-waits for a busy core); on CUDA the seed's ResNet-1001 at batch 128.
 from __future__ import annotations
 
 import argparse
-import os
 
 from .._names import CLOCKS, COST_MODELS, SPLIT_NAMES
 from ..errors import InputError
@@ -96,10 +95,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 _BY_TABLE2 = "parareal_toolkit.bench.table2"
 
 
-def _cores() -> int:
-    return os.cpu_count() or 1
-
-
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
 OPTIONS: dict[str, Option] = {
     "depth": number(integer=True, cost=True, checked_by=_BY_TABLE2),
@@ -113,8 +108,8 @@ OPTIONS: dict[str, Option] = {
     "split": other("choice"),
     "unit_cost": other("choice"),
     "clock": other("choice"),
-    "threads": number(1, _cores, integer=True, why="at most the number of cores"),
-    "seed": number(0, integer=True),
+    "threads": number(integer=True, checked_by="run (1 to the number of cores)"),
+    "seed": number(integer=True, checked_by=_BY_TABLE2),
     "json": other("output"),
     "plot": other("output"),
 }

@@ -118,7 +118,10 @@ _LAYERPIPE_SCHEDULED = Needs(
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
 OPTIONS: dict[str, Option] = {
     "network": other("choice"),
-    "costs": number(sum_finite=True, cost=True, checked_by="parareal_toolkit.layerpipe.costs.profile_from_costs"),
+    # each cost's sign and finiteness: profile_from_costs, which names the layer; the sum: here
+    "costs": Option(
+        "number", sum_finite=True, cost=True, checked_by="parareal_toolkit.layerpipe.costs.profile_from_costs"
+    ),
     "processors": number(1, integer=True, cost=True),
     "schedules": other("choice"),
     "microbatches": number(1, integer=True, cost=True),

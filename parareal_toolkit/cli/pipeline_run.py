@@ -44,7 +44,7 @@ def add_arguments(parser) -> None:
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
 OPTIONS: dict[str, Option] = {
     "schedule": other("choice"),
-    "microbatches": number(1, 8, integer=True, why="the example batch holds 8 samples"),
+    "microbatches": number(1, integer=True, checked_by="parareal_toolkit.layerpipe.runtime.run (1, 2, 4 or 8)"),
     "out": other("path"),
     "timeout": number(0, low_open=True),
 }

@@ -68,7 +68,7 @@ _BASE: dict[str, tuple[dict[str, list[str]], bool]] = {
         False,
     ),
     "bench": ({"depth": ["--depth", "20"], "subnetworks": ["-N", "1"]}, False),
-    "evaluate": ({"checkpoint": ["/nonexistent-folder/checkpoint.pt"]}, False),
+    "evaluate": ({}, False),
     "pipeline-run": ({}, False),
 }
 
@@ -140,6 +140,8 @@ def _actions(command: str) -> list[argparse.Action]:
 
 @pytest.fixture(scope="module")
 def scratch():
+    # every path drawn lies in here: a command that creates its output folder (train) must
+    # never create one of the absolute "missing" paths the other tests rely on
     with tempfile.TemporaryDirectory() as folder:
         yield folder
 
@@ -210,14 +212,18 @@ def _option_tokens(draw, command: str, action: argparse.Action, option: Option, 
                     [
                         os.path.join(folder, "out.png" if action.dest in ("plot", "gantt") else "out.json"),
                         os.path.join(folder, "out"),
-                        "/nonexistent-folder/out.json",
+                        os.path.join(folder, "missing-folder", "out.json"),
                         folder,
                         "",
                     ]
                 )
             )
         elif option.kind == "path":
-            text = draw(st.sampled_from(["/nonexistent-folder/x", folder, os.path.join(folder, "missing"), ""]))
+            text = draw(
+                st.sampled_from(
+                    [os.path.join(folder, "missing-folder", "x"), folder, os.path.join(folder, "missing"), ""]
+                )
+            )
         else:
             text = draw(st.sampled_from(["bogus", "", "cpu", "1"]))
         values.append(text)
@@ -253,6 +259,8 @@ def _invocation(draw, command: str, folder: str):
             argv += ["--size", "8"]
     if command == "train" and "output_dir" not in drawn:
         argv += ["--output-dir", os.path.join(folder, "run")]
+    if command == "evaluate" and "checkpoint" not in drawn:
+        argv += [os.path.join(folder, "missing-folder", "checkpoint.pt")]
     if command == "pipeline-run" and "out" not in drawn:
         argv += ["--out", folder]
     return argv, refused

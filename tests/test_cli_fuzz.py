@@ -7,7 +7,8 @@ one or two options per run with values inside, at the edge of and outside their 
 choice that does not exist), and runs ``parareal COMMAND ...`` in this process. Every run
 must:
 
-* exit 0 with finite output (no ``nan`` printed), or exit 2 with ONE line on stderr, or
+* exit 0 with finite output (no ``nan`` printed; a JSON file written, and ``models --json``,
+  strict JSON), or exit 2 with ONE line on stderr, or
   exit 1 (a run-time failure, e.g. non-finite values reported as such); never raise (a
   traceback);
 * exit 2 when a drawn value lies outside its declared domain or is not a value at all;
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import math
 import os
 import tempfile
@@ -266,6 +268,15 @@ def _invocation(draw, command: str, folder: str):
     return argv, refused
 
 
+def _refuse_constant(name: str) -> None:
+    raise AssertionError(f"{name} in a JSON output: not strict JSON")
+
+
+def _written_json(argv: list[str]) -> list[str]:
+    paths = [t.split("=", 1)[1] if t.startswith("--") and "=" in t else t for t in argv]
+    return [p for p in paths if p.endswith(".json") and os.path.isfile(p)]
+
+
 def _check_run(command: str, argv: list[str], refused: bool, capsys) -> None:
     _COUNTS[command] += 1
     start = time.monotonic()
@@ -292,6 +303,12 @@ def _check_run(command: str, argv: list[str], refused: bool, capsys) -> None:
         assert err.count("\n") == 1 and err.startswith("parareal"), f"not one line: {err!r}"
     elif status == 0:
         assert "nan" not in out.lower().replace("nanoseconds", "").split(), f"non-finite output: {out!r}"
+        for path in _written_json(argv):  # a JSON file written is strict JSON (NaN and inf written as null)
+            with open(path, encoding="utf-8") as fh:
+                json.load(fh, parse_constant=_refuse_constant)
+            os.unlink(path)
+        if command == "models" and "--json" in argv:
+            json.loads(out, parse_constant=_refuse_constant)
     elif command == "verify":  # 1: a case expected to hold did not (e.g. a --rtol below rounding), said on stdout
         assert "FAILED: Proposition 1 does not hold in" in out, f"parareal {' '.join(argv)}: status 1: {out!r}"
     else:

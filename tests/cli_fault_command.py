@@ -6,6 +6,8 @@ test) and run it through the real dispatcher; ``--fault`` picks what ``run`` rai
 
 import numpy as np
 
+from parareal_toolkit.cli._options import Option
+
 HELP = "fail on purpose (tests only)"
 
 FAULTS = ("zero-division", "numpy-broadcast", "operator-in-library", "interrupt", "memory", "assertion", "broken-pipe")
@@ -13,6 +15,10 @@ FAULTS = ("zero-division", "numpy-broadcast", "operator-in-library", "interrupt"
 
 def add_arguments(parser):
     parser.add_argument("--fault", choices=FAULTS, required=True)
+
+
+# every command declares its options' domains (parareal_toolkit.cli._options)
+OPTIONS = {"fault": Option("choice")}
 
 
 def run(args):

@@ -1,7 +1,9 @@
 """The ``parareal`` command: one dispatcher, one module per command.
 
 A reader finds each command's code in ``parareal_toolkit/cli/<command>.py``: a module that
-defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Those
+defines ``HELP`` (one line), ``add_arguments(parser)``, ``OPTIONS`` (every option's declared
+domain and applicability, :mod:`parareal_toolkit.cli._options`, checked by :func:`main`
+before ``run``) and ``run(args) -> int``. Those
 modules import only the standard library and torch-free names at the top and the library
 inside ``run``, so building the parser stays cheap and ``parareal ode`` never imports
 torch. Choices come from ``parareal_toolkit._names``, the same tuples the library's
@@ -44,6 +46,7 @@ import sys
 
 from ..errors import CliError, PararealError
 from ._common import ArgumentParser
+from ._options import check_declared, command_parser, typed_options, validate
 
 __all__ = ["main", "build_parser", "expected_failure", "COMMANDS", "CliError"]
 
@@ -75,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         command.set_defaults(_module=module_name)
         module.add_arguments(command)
+        check_declared(name, command, module.OPTIONS)  # a new option cannot skip its domain
     return parser
 
 
@@ -134,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             return exc.code if isinstance(exc.code, int) else 2
         prefix = f"parareal {args.command}"
         module = importlib.import_module(args._module)
+        command = command_parser(parser, args.command)
+        typed = typed_options(parser, args.command, sys.argv[1:] if argv is None else argv)
+        validate(args, module.OPTIONS, typed, command._actions)
         return int(module.run(args) or 0)
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted", file=sys.stderr)

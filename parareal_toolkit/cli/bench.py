@@ -14,6 +14,7 @@ import argparse
 from .._names import CLOCKS, COST_MODELS, SPLIT_NAMES
 from ..errors import InputError
 from ._common import Progress, check_distinct_outputs, check_figure_path, check_output_path, write_json
+from ._options import Option, number, other
 
 HELP = "time each part of Parareal ResNet-N (forward+backward) and print the seed's Table 2"
 
@@ -89,6 +90,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write a stacked bar chart next to the paper's Table 2 (.png, .pdf, .svg, ...; overwritten if it exists)",
     )
+
+
+_BY_TABLE2 = "parareal_toolkit.bench.table2"
+
+
+# every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+OPTIONS: dict[str, Option] = {
+    "depth": number(integer=True, cost=True, checked_by=_BY_TABLE2),
+    "subnetworks": number(integer=True, checked_by=_BY_TABLE2),
+    "batch_size": number(integer=True, cost=True, checked_by=_BY_TABLE2),
+    "repeats": number(integer=True, cost=True, checked_by=_BY_TABLE2),
+    "warmup": number(integer=True, cost=True, checked_by=_BY_TABLE2),
+    "device": other("text", checked_by="run (torch.device)"),
+    "backend": other("text", checked_by=_BY_TABLE2),
+    "compile_coarse": other("flag"),
+    "split": other("choice"),
+    "unit_cost": other("choice"),
+    "clock": other("choice"),
+    "threads": number(integer=True, checked_by="run (1 to the number of cores)"),
+    "seed": number(integer=True, checked_by=_BY_TABLE2),
+    "json": other("output"),
+    "plot": other("output"),
+}
 
 
 def run(args: argparse.Namespace) -> int:

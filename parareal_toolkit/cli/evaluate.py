@@ -9,6 +9,7 @@ import sys
 
 from .._names import DEVICE_NAMES
 from ._common import non_negative_int, positive_int
+from ._options import Option, max_threads, number, other
 
 HELP = "print the test error rate and loss of a training checkpoint"
 
@@ -31,6 +32,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object (a non-finite loss is null)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+# every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+OPTIONS: dict[str, Option] = {
+    "checkpoint": other("path"),
+    "data_dir": other("path"),
+    "batch_size": number(1, integer=True),
+    "device": other("choice"),
+    "workers": number(0, max_threads, integer=True, why="processes beyond a few per core only wait for a core"),
+    "json": other("flag"),
+    "quiet": other("flag"),
+}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from ._common import (
     positive_int,
     write_json,
 )
+from ._options import Needs, Option, given, number, other
 
 HELP = "simulate LayerPipe, PipeDream, GPipe, 1F1B and Zero Bubble schedules (cycles, speedup)"
 
@@ -104,6 +105,36 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--json", default=None, metavar="FILE", help="also write the rows as JSON (overwritten if it exists)"
     )
+
+
+_WITH_BANDWIDTH = (given("bandwidth"),)
+# how LayerPipe is scheduled: the other schedules ignore it
+_LAYERPIPE_SCHEDULED = Needs(
+    "runs whose --schedules include layerpipe",
+    lambda args: "layerpipe" in args.schedules,
+    lambda args: "--schedules " + " ".join(args.schedules),
+)
+
+# every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+OPTIONS: dict[str, Option] = {
+    "network": other("choice"),
+    # each cost's sign and finiteness: profile_from_costs, which names the layer; the sum: here
+    "costs": Option(
+        "number", sum_finite=True, cost=True, checked_by="parareal_toolkit.layerpipe.costs.profile_from_costs"
+    ),
+    "processors": number(1, integer=True, cost=True),
+    "schedules": other("choice"),
+    "microbatches": number(1, integer=True, cost=True),
+    "scheduler": other("choice", needs=(_LAYERPIPE_SCHEDULED,), checked_by="run (not periodic with --bandwidth)"),
+    "latency": number(0, checked_by="run (not with --bandwidth)"),
+    "bandwidth": number(0, low_open=True),
+    "link_latency": number(0, needs=_WITH_BANDWIDTH),
+    "no_link_queues": other("flag", needs=_WITH_BANDWIDTH),
+    "samples": number(1, integer=True, cost=True, needs=_WITH_BANDWIDTH),
+    "tmacs": number(0, low_open=True, needs=_WITH_BANDWIDTH),
+    "gantt": other("output"),
+    "json": other("output"),
+}
 
 
 # Measured on the 2-core development machine: one simulated task of a schedule costs about

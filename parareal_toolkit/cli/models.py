@@ -7,6 +7,7 @@ import json
 
 from .._names import SPLIT_NAMES
 from ._common import format_table, positive_int
+from ._options import Option, number, other
 
 HELP = "table of parameters and residual units of ResNet-DEPTH and Parareal ResNet-N"
 
@@ -31,6 +32,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ceil(U/N) units per subnetwork (units, the seed's; default) or balanced counted multiply-adds (cost)",
     )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+
+_BY_TABLE = "parareal_toolkit.plans.table.parareal_resnet_table"
+
+# every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+OPTIONS: dict[str, Option] = {
+    "depth": number(integer=True, checked_by=_BY_TABLE),
+    "num_classes": number(1, integer=True),
+    "subnetworks": number(integer=True, checked_by=_BY_TABLE),
+    "coarse_units": number(integer=True, checked_by=_BY_TABLE),
+    "split": other("choice"),
+    "json": other("flag"),
+}
 
 
 def model_cells(rows: list[dict]) -> list[tuple[str, ...]]:

@@ -32,6 +32,7 @@ from .._names import (
 )
 from ._common import finite_float, non_negative_int, positive_float, positive_int
 from ._ode_estimate import Estimate, estimate
+from ._options import Needs, Option, max_threads, number, other, when
 
 HELP = "run parareal on a catalogue ODE, linear (exact fine, implicit-Euler coarse) or nonlinear (time steppers)"
 
@@ -118,6 +119,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--viscosity", type=positive_float, help="viscosity ν of --problem burgers (0.02)")
     parser.add_argument("--plot", metavar="FILE.png", help="save the convergence figure")
     parser.add_argument("--json", metavar="FILE", help="save the rows and the set-up as JSON")
+
+
+def _ivp(args: argparse.Namespace) -> bool:
+    return (args.fine or "").startswith("ivp-")
+
+
+_IVP = Needs("a solve_ivp fine propagator (--fine ivp-...)", _ivp, lambda args: f"--fine {args.fine or '(default)'}")
+_BY_BUILD = "parareal_toolkit.cli._ode_build.check_options and the problem's constructor"
+
+# every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+OPTIONS: dict[str, Option] = {
+    "problem": other("choice"),
+    "size": number(1, integer=True, cost=True, checked_by=_BY_BUILD),
+    "t_final": number(0, low_open=True, cost=True),
+    "lam": number(checked_by=_BY_BUILD),
+    "slices": number(1, integer=True, cost=True),
+    "iterations": number(0, integer=True, cost=True),
+    "tol": number(0, low_open=True),
+    "coarse_substeps": number(1, integer=True, cost=True),
+    "form": other("choice", checked_by=_BY_BUILD),
+    "sparse": other("flag", checked_by=_BY_BUILD),
+    "fine_substeps": number(1, integer=True, cost=True, checked_by=_BY_BUILD),
+    "backend": other("choice", checked_by=_BY_BUILD),
+    "workers": number(
+        1,
+        max_threads,
+        integer=True,
+        why="processes beyond a few per core only wait for a core",
+        needs=(when("backend", "processes"),),
+    ),
+    "time_limit": number(0, low_open=True),
+    "criterion": other("choice"),
+    "initial": other("choice", checked_by=_BY_BUILD),
+    "fine": other("choice", checked_by=_BY_BUILD),
+    "coarse": other("choice", checked_by=_BY_BUILD),
+    "rtol": number(0, 1, low_open=True, high_open=True, why="a relative tolerance", needs=(_IVP,)),
+    "atol": number(0, low_open=True, needs=(_IVP,)),
+    "mu": number(needs=(when("problem", "vanderpol"),), checked_by="van_der_pol (μ >= 0)"),
+    "viscosity": number(0, low_open=True, needs=(when("problem", "burgers"),)),
+    "plot": other("output"),
+    "json": other("output"),
+}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .._names import RUNTIME_SCHEDULES
 from ..backends.errors import DEFAULT_TIMEOUT_S
 from ._common import check_output_dir, positive_float, positive_int
+from ._options import Option, number, other
 
 HELP = "one rank of a synchronous pipeline schedule on torch.distributed.pipelining (launch with torchrun)"
 
@@ -38,6 +39,15 @@ def add_arguments(parser) -> None:
         metavar="SECONDS",
         help="a rank that dies, stops or waits longer than this for its peer ends with an error (default %(default)g)",
     )
+
+
+# every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+OPTIONS: dict[str, Option] = {
+    "schedule": other("choice"),
+    "microbatches": number(1, integer=True, checked_by="parareal_toolkit.layerpipe.runtime.run (1, 2, 4 or 8)"),
+    "out": other("path"),
+    "timeout": number(0, low_open=True),
+}
 
 
 def run(args) -> int:

@@ -28,6 +28,7 @@ from ._common import (
     positive_float,
     positive_int,
 )
+from ._options import Option, max_threads, number, other
 
 HELP = "measure parareal's speedup at equal accuracy on a process pool, beside the cost model"
 
@@ -68,6 +69,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=positive_int, default=3, help="timed runs per W; medians (default: 3)")
     parser.add_argument("--plot", metavar="FILE.png", help="save measured and modelled speedup against W")
     parser.add_argument("--json", metavar="FILE", help="save the table and every measurement as a results file")
+
+
+# every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+OPTIONS: dict[str, Option] = {
+    "problem": other("choice"),
+    "size": number(1, integer=True, cost=True),
+    "t_final": number(0, low_open=True, cost=True),
+    "slices": number(1, integer=True, cost=True),
+    "fine_substeps": number(1, integer=True, cost=True),
+    "coarse_substeps": number(1, integer=True, cost=True),
+    "rtol": number(
+        0,
+        1,
+        low_open=True,
+        high_open=True,
+        why="an error of 100% or more of the fine solution is no accuracy: 'equal accuracy' needs rtol < 1",
+    ),
+    "workers": number(1, max_threads, integer=True, cost=True, why="processes beyond a few per core only wait"),
+    "repeats": number(1, integer=True, cost=True),
+    "plot": other("output"),
+    "json": other("output"),
+}
 
 
 def command_line(args: argparse.Namespace) -> str:

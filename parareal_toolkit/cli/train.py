@@ -31,6 +31,7 @@ from .._names import (
 )
 from ..backends.errors import DEFAULT_TIMEOUT_S
 from ._common import CliError, non_negative_float, positive_float, positive_int
+from ._options import Needs, Option, max_threads, number, other
 
 HELP = "train ResNet / Parareal ResNet-N on CIFAR-10/100 (seed recipe by default; torchrun for data-parallel)"
 
@@ -164,6 +165,76 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "and optimisation options that are given must equal the checkpoint's (else exit 2 naming them). "
         f"May change: {', '.join(resume_settings(parser))}"
     )
+
+
+_BY_CONFIG = "parareal_toolkit.training.TrainConfig"
+
+
+def _parareal_model(args: argparse.Namespace) -> bool:
+    # on --resume the checkpoint's model decides (TrainConfig and the resume check refuse a mismatch)
+    return bool(args.resume) or args.model == "parareal-resnet"
+
+
+_PARAREAL = Needs("--model parareal-resnet", _parareal_model, lambda args: f"--model {args.model or 'resnet'}")
+
+
+def _cifar(args: argparse.Namespace) -> bool:
+    return bool(args.resume) or (args.dataset or "cifar10") in ("cifar10", "cifar100")
+
+
+def _read_from_files(args: argparse.Namespace) -> bool:
+    return bool(args.resume) or args.dataset not in ("fake", "patterns")
+
+
+_FILES = Needs(
+    "a dataset read from files (cifar10, cifar100, imagefolder)", _read_from_files, lambda a: f"--dataset {a.dataset}"
+)
+
+_CIFAR = Needs("--dataset cifar10 or cifar100", _cifar, lambda args: f"--dataset {args.dataset}")
+
+# every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+OPTIONS: dict[str, Option] = {
+    "model": other("choice"),
+    "depth": number(integer=True, cost=True, checked_by=_BY_CONFIG),
+    "subnetworks": number(integer=True, needs=(_PARAREAL,), checked_by=_BY_CONFIG),
+    "coarse_units": number(integer=True, needs=(_PARAREAL,), checked_by=_BY_CONFIG),
+    "split": other("choice", needs=(_PARAREAL,)),
+    "norm": other("choice"),
+    "dataset": other("choice"),
+    "data_dir": other("path", needs=(_FILES,)),
+    "image_size": number(integer=True, cost=True, checked_by=_BY_CONFIG),
+    "mean": other("number", checked_by=_BY_CONFIG),  # NaN too: TrainConfig names `mean`
+    "std": number(0, low_open=True, checked_by=_BY_CONFIG),
+    "download": other("flag", needs=(_CIFAR,)),
+    "augment": other("flag"),
+    "train_size": number(integer=True, cost=True, checked_by=_BY_CONFIG),
+    "test_size": number(integer=True, cost=True, checked_by=_BY_CONFIG),
+    "workers": number(0, max_threads, integer=True, why="processes beyond a few per core only wait for a core"),
+    "epochs": number(integer=True, cost=True, checked_by=_BY_CONFIG),
+    "batch_size": number(integer=True, cost=True, checked_by=_BY_CONFIG),
+    "lr": number(0, low_open=True),
+    "momentum": number(0),
+    "weight_decay": number(0),
+    "milestones": number(integer=True, checked_by=_BY_CONFIG),
+    "gamma": number(0, low_open=True),
+    "output_dir": other("output"),
+    "resume": other("flag"),
+    "overwrite": other("flag"),
+    "seed": number(integer=True, checked_by=_BY_CONFIG),
+    "deterministic": other("flag"),
+    "device": other("choice"),
+    "threads": number(high=max_threads, integer=True, why="threads beyond a few per core only spin-wait for a core"),
+    "placement": other("choice", checked_by=_BY_CONFIG),
+    "slice_groups": number(1, integer=True, checked_by=_BY_CONFIG),
+    "devices": other("text", checked_by=_BY_CONFIG),
+    "amp": other("choice"),
+    "channels_last": other("flag"),
+    "sync_batchnorm": other("flag"),
+    "eval_every": number(integer=True, checked_by=_BY_CONFIG),
+    "plot": other("flag"),
+    "quiet": other("flag"),
+    "timeout": number(0, low_open=True),
+}
 
 
 def resume_settings(parser: argparse.ArgumentParser) -> list[str]:

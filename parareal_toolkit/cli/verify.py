@@ -10,6 +10,7 @@ import argparse
 
 from .._names import VERIFY_CASES
 from ._common import CliError, Progress, check_output_path, format_table, write_json
+from ._options import Option, number, other
 
 HELP = "check Proposition 1 (parareal network = sequential network) on random configurations"
 
@@ -43,6 +44,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", metavar="FILE", help="also write every measurement to FILE as JSON (overwritten if it exists)"
     )
+
+
+# every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+OPTIONS: dict[str, Option] = {
+    "examples": number(integer=True, cost=True, checked_by="run (1 to MAX_EXAMPLES)"),
+    "seed": number(integer=True, checked_by="run (non-negative)"),
+    # positive: run; below 1: here (a tolerance below float64's rounding is allowed: it makes the check fail, exit 1)
+    "rtol": number(
+        high=1,
+        high_open=True,
+        finite=False,
+        why="the relative gap of any two numbers is at most 2, so rtol >= 1 passes (almost) every example",
+    ),
+    "cases": other("choice"),
+    "details": other("flag"),
+    "json": other("output"),
+}
 
 
 SUMMARY_HEADER = ("case", "configuration", "expected", "max |f~ - f|", "max relative", "holds?")

@@ -1034,6 +1034,17 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     ),
     # ---- slice-parallel training (placement) ----
     "train/placement-unknown": cli("train", "--placement", "gpus", fragment="invalid choice: 'gpus'"),
+    "train/devices-meta": cli(
+        *_TRAIN_TINY,
+        "--model",
+        "parareal-resnet",
+        "--placement",
+        "devices",
+        "--devices",
+        "meta",
+        "meta",
+        fragment="not 'meta'",
+    ),
     "train/slice-groups-0": cli(*_TRAIN_TINY, "--slice-groups", "0", fragment="expected a positive integer"),
     "train/placement-devices-resnet": cli(
         *_TRAIN_TINY, "--placement", "devices", "-o", "{tmp}/p", fragment="needs model='parareal-resnet'"

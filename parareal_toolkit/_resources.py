@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["available_memory", "format_bytes"]
+__all__ = ["available_memory", "format_bytes", "require_memory"]
 
 
 def available_memory() -> int | None:
@@ -62,3 +62,37 @@ def format_bytes(count: float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" or value >= 100 else f"{value:.3g} {unit}"
         value /= 1024
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def require_memory(nbytes: float, what: str) -> None:
+    """Refuse, before allocating, what cannot fit in the memory available now.
+
+    Raises ``MemoryError`` naming ``what``, the bytes it needs and the bytes available (the
+    command line prints it as one line, exit status 2). Where the system does not say what
+    is available, only requests beyond ``2**62`` bytes (no machine has them) are refused.
+
+    Parameters
+    ----------
+    nbytes : float
+        The bytes ``what`` needs (a lower bound: the arrays it must hold at once).
+    what : str
+        What is being built, with the size that drives it (``"heat_1d(m=10**6), dense"``).
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> require_memory(1024, "a small array")
+    >>> try:
+    ...     require_memory(1e30, "heat_1d(m=10**15), dense")
+    ... except MemoryError as exc:
+    ...     print(str(exc).split(",")[0])
+    heat_1d(m=10**15)
+    """
+    available = available_memory()
+    limit = float(available) if available is not None else 2.0**62
+    if nbytes > limit:
+        have = f"the {format_bytes(available)} available" if available is not None else "any machine's memory"
+        raise MemoryError(f"{what} needs {format_bytes(nbytes)}, more than {have}; use a smaller size.")

@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from ._checked import StateChecker, check_initial_state, is_torch_tensor
+from ._resources import require_memory
 from ._validation import check_int, check_real
 from .errors import InputError, InputTypeError
 
@@ -320,6 +321,7 @@ class TimeGrid:
             The grid with boundaries ``numpy.linspace(t_start, t_final, N + 1)``.
         """
         num_slices = check_int(num_slices, "num_slices", minimum=1)
+        require_memory(8.0 * (num_slices + 1), f"TimeGrid.uniform(num_slices={num_slices})")
         t_start = check_real(t_start, "t_start")
         t_final = check_real(t_final, "t_final")
         if t_final <= t_start:

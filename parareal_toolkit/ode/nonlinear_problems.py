@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._resources import require_memory
 from .._validation import check_int, check_real, check_real_array
 from ._arrays import concat_last, constant_like, roll_last, stack_last, times_transposed
 from .nonlinear import NonlinearODE, NonlinearProblem
@@ -181,6 +182,7 @@ def brusselator(
         ``name="brusselator"``, state of size ``2m``, ``stiff=True``.
     """
     m = check_int(m, "m", minimum=1)
+    require_memory(128.0 * m, f"brusselator(m={m})")
     a = check_real(a, "a", minimum=0, strict=True)
     b = check_real(b, "b")
     alpha = check_real(diffusion, "diffusion", minimum=0, strict=True)
@@ -265,6 +267,7 @@ def burgers(m: int = 64, *, viscosity: float = 0.02, t_final: float = 0.5, initi
     True
     """
     m = check_int(m, "m", minimum=3)
+    require_memory(64.0 * m, f"burgers(m={m})")
     nu = check_real(viscosity, "viscosity", minimum=0, strict=True)
     h = 1.0 / m
     L = _periodic_laplacian(m) * nu
@@ -320,6 +323,7 @@ def allen_cahn(m: int = 64, *, diffusion: float = 1e-3, t_final: float = 5.0, in
         ``name="allencahn"``, ``stiff=True``.
     """
     m = check_int(m, "m", minimum=3)
+    require_memory(64.0 * m, f"allen_cahn(m={m})")
     nu = check_real(diffusion, "diffusion", minimum=0, strict=True)
     L = _periodic_laplacian(m) * nu
     x = np.arange(m) / m

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln, logsumexp
 
+from .._resources import require_memory
 from .._validation import check_int, check_real
 from ..driver import max_abs
 from ..errors import InputError, InputTypeError
@@ -59,6 +60,10 @@ __all__ = [
     "FINE_LIPSCHITZ_SAFETY",
     "FINE_LIPSCHITZ_MAX_SIZE",
 ]
+
+
+#: The most log terms :func:`gander_hairer_bound` sums (``N`` per iteration): about a minute.
+_MAX_LOG_TERMS = 1e9
 
 
 def gander_hairer_bound(
@@ -127,6 +132,13 @@ def gander_hairer_bound(
     n_slices = check_int(num_slices, "num_slices", minimum=1)
     iterations = check_int(iterations, "iterations", minimum=0)
     e0 = check_real(initial_error, "initial_error", minimum=0)
+    # about six float64 arrays of N - 1 log terms at once, and the K + 1 bounds
+    require_memory(48.0 * n_slices + 8.0 * (iterations + 1), f"gander_hairer_bound(N={n_slices}, K={iterations})")
+    if float(n_slices) * min(iterations, n_slices - 1) > _MAX_LOG_TERMS:
+        raise InputError(
+            f"`num_slices` x `iterations` must be at most {_MAX_LOG_TERMS:.0e} log terms (minutes of work); got "
+            f"N = {n_slices}, K = {iterations}: the bound past K = N - 1 is 0, ask for fewer iterations or slices."
+        )
     bound = np.zeros(iterations + 1)
     bound[0] = e0
     last = min(iterations, n_slices - 1)

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._names import INITIAL_NAMES
+from .._resources import require_memory
 from .._validation import check_choice, check_int, check_real, check_real_array
 from ..errors import InputError
 from .linear import LinearODE, LinearProblem
@@ -133,6 +134,7 @@ def heat_1d(
     """
     m = check_int(m, "m", minimum=1)
     kappa = check_real(diffusivity, "diffusivity", minimum=0, strict=True)
+    require_memory(40.0 * m if sparse else 8.0 * m * m, f"heat_1d(m={m}), {'sparse' if sparse else 'dense'}")
     A = kappa * _laplacian_1d(m)
     x = np.arange(1, m + 1) / (m + 1)
     return LinearProblem(
@@ -175,6 +177,8 @@ def heat_2d(
     """
     m = check_int(m, "m", minimum=1)
     kappa = check_real(diffusivity, "diffusivity", minimum=0, strict=True)
+    n = float(m) * m
+    require_memory(72.0 * n if sparse else 8.0 * n * n, f"heat_2d(m={m}), {'sparse' if sparse else 'dense'}")
     L = _laplacian_1d(m)
     identity = sp.identity(m, format="csc")
     A = (kappa * (sp.kron(L, identity) + sp.kron(identity, L))).tocsc()
@@ -225,9 +229,8 @@ def advection_periodic(
         ``name="advection"``, a skew-symmetric ``A`` of shape ``(m, m)``.
     """
     m = check_int(m, "m", minimum=3)
-    c = float(speed)
-    if not np.isfinite(c):
-        raise InputError(f"`speed` must be finite; got {speed!r}.")
+    c = check_real(speed, "speed")
+    require_memory(40.0 * m if sparse else 8.0 * m * m, f"advection_periodic(m={m}), {'sparse' if sparse else 'dense'}")
     h = 1.0 / m
     shift = sp.diags([np.ones(m - 1), [1.0]], [1, -(m - 1)], format="csc")
     A = (-c / (2 * h) * (shift - shift.T)).tocsc()
@@ -263,10 +266,13 @@ def damped_oscillator(*, frequency: float = 2.0 * np.pi, damping: float = 0.1, t
         ``name="oscillator"``, the state ``(x, x')``.
     """
     omega = check_real(frequency, "frequency", minimum=0, strict=True)
-    zeta = float(damping)
-    if not np.isfinite(zeta) or zeta < 0:
-        raise InputError(f"`damping` must be non-negative and finite; got {damping!r}.")
-    A = np.array([[0.0, 1.0], [-(omega**2), -2.0 * zeta * omega]])
+    zeta = check_real(damping, "damping", minimum=0)
+    with np.errstate(over="ignore"):
+        A = np.array([[0.0, 1.0], [-(np.float64(omega) ** 2), -2.0 * np.float64(zeta) * omega]])
+    if not np.all(np.isfinite(A)):
+        raise InputError(
+            f"`frequency` and `damping` must keep ω² and 2ζω finite; got frequency={frequency!r}, damping={damping!r}."
+        )
     return LinearProblem(
         name="oscillator",
         ode=LinearODE(A),

@@ -53,6 +53,23 @@ __all__ = [
 BOUND_KINDS = ("linear", "superlinear", "best")
 
 
+#: The most implicit-Euler substeps the amplification is evaluated for: beyond, ``1 - z/M``
+#: keeps too few digits of ``z/M`` in float64 for ``(1 - z/M)^{-M}`` to mean anything
+#: (at ``M = 10^6`` the relative error is about ``M eps = 2e-10``).
+MAX_SUBSTEPS = 10**6
+
+
+def _finite_complex(z, name: str) -> np.ndarray:
+    """``z`` as a complex array, refusing what is not a number and non-finite entries."""
+    try:
+        array = np.asarray(z, dtype=complex)
+    except (TypeError, ValueError):
+        raise InputTypeError(f"`{name}` must be a complex number or an array of them; got {z!r}.") from None
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"`{name}` must be finite; got {z!r}.")
+    return array
+
+
 def implicit_euler_amplification(z, substeps: int = 1):
     """``R(z) = (1 - z/M)^{-M}``: ``M`` implicit-Euler substeps over one slice, ``z = λ ΔT``.
 
@@ -78,10 +95,16 @@ def implicit_euler_amplification(z, substeps: int = 1):
     >>> complex(implicit_euler_amplification(-1.0))
     (0.5+0j)
     """
-    m = check_int(substeps, "substeps", minimum=1)
-    z = np.asarray(z, dtype=complex)
-    with np.errstate(divide="ignore", invalid="ignore"):  # the pole z = M gives inf
-        return (1.0 - z / m) ** (-m)
+    m = check_int(substeps, "substeps", minimum=1, maximum=MAX_SUBSTEPS)
+    z = _finite_complex(z, "z")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):  # the pole z = M gives inf
+        r = (1.0 - z / m) ** (-m)
+        # Far from the pole the power over- or underflows to NaN on the way (|1 - z/M|^M
+        # beyond 1e308); exp(-M log(1 - z/M)) gives the true value there (0 or inf).
+        lost = ~np.isfinite(r) & (z != m)
+        if np.any(lost):
+            r = np.where(lost, np.exp(-m * np.log(1.0 - z / m)), r)
+    return np.where(z == m, complex(np.inf, 0.0), r)  # the pole: inf, not 0**-M's NaN
 
 
 def convergence_factor(z, substeps: int = 1):
@@ -111,7 +134,7 @@ def convergence_factor(z, substeps: int = 1):
     >>> round(convergence_factor(-1.79), 4), convergence_factor(2j) > 1
     (0.2984, True)
     """
-    z = np.asarray(z, dtype=complex)
+    z = _finite_complex(z, "z")
     r = implicit_euler_amplification(z, substeps)
     gap = 1.0 - np.abs(r)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -141,7 +164,7 @@ def heat_contraction_factor(substeps: int = 1) -> float:
     >>> round(heat_contraction_factor(), 4)
     0.2984
     """
-    m = check_int(substeps, "substeps", minimum=1)
+    m = check_int(substeps, "substeps", minimum=1, maximum=MAX_SUBSTEPS)
     objective = lambda s: -convergence_factor(-math.exp(s), m)
     best = min(
         (

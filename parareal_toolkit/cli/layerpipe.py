@@ -115,6 +115,7 @@ MAX_SECONDS = 600.0
 
 
 def _profile(args):
+    from ..errors import InputError
     from ..layerpipe.costs import network_profile, profile_from_costs
 
     if args.costs is not None:
@@ -123,7 +124,10 @@ def _profile(args):
         if len(args.costs) % 3:
             raise CliError(f"--costs must be F A G triples; got {len(args.costs)} numbers.")
         c = args.costs
-        profile = profile_from_costs(c[0::3], c[1::3], c[2::3])
+        try:  # each cost's domain (0 or within COST_RANGE) is the profile's to declare
+            profile = profile_from_costs(c[0::3], c[1::3], c[2::3])
+        except InputError as exc:
+            raise CliError(f"--costs: {exc}") from None
         if profile.total <= 0:
             raise CliError("--costs must hold some work; every cost is zero.")
         return profile

@@ -645,6 +645,27 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "ode/distributed-outside-torchrun": cli("ode", "--backend", "distributed", fragment="torchrun"),
     "models/depth-90000002": cli("models", "--depth", "90000002", status=0, fragment="ResNet-90000002"),
     # ---- issue 20, estimates: no run that never ends, no traceback from an estimate ----
+    "speedup/slices-100000": cli(
+        "speedup",
+        "--slices",
+        "100000",
+        fragment="exceeds --time-limit 600 s; use fewer --fine-substeps, --slices or --repeats",
+    ),
+    "speedup/fine-substeps-1000000": cli(
+        "speedup", "--fine-substeps", "1000000", fragment="exceeds --time-limit 600 s; use fewer --fine-substeps"
+    ),
+    "speedup/size-300-time-limit-60": cli(
+        "speedup",
+        "--size",
+        "300",
+        "--time-limit",
+        "60",
+        fragment="exceeds --time-limit 60 s; use fewer --fine-substeps",
+    ),
+    "speedup/size-3000-memory": cli(
+        "speedup", "--size", "3000", fragment="of memory (sparse LU factors of 9000000 unknowns"
+    ),
+    "speedup/time-limit-0": cli("speedup", "--time-limit", "0", fragment="--time-limit: expected a positive number"),
     "solve-ivp/nan-rhs": api_result(lambda: _solve_ivp_nan_rhs("RK45"), lambda r: bool(np.isnan(r).all())),
     "solve-ivp/nan-rhs-radau": api_result(lambda: _solve_ivp_nan_rhs("Radau"), lambda r: bool(np.isnan(r).all())),
     "driver/solve-ivp-nan-rhs": api_result(

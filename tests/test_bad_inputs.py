@@ -645,6 +645,22 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "ode/distributed-outside-torchrun": cli("ode", "--backend", "distributed", fragment="torchrun"),
     "models/depth-90000002": cli("models", "--depth", "90000002", status=0, fragment="ResNet-90000002"),
     # ---- issue 20, estimates: no run that never ends, no traceback from an estimate ----
+    "ode/burgers-viscosity-1e300": cli(
+        "ode", "--problem", "burgers", "--viscosity", "1e300", fragment="the Newton matrix I - h J is singular"
+    ),
+    "ode/brusselator-size-5000": cli(  # a dense 10000^2 Newton matrix: refused before its first factorisation
+        "ode", "--problem", "brusselator", "--size", "5000", fragment="factorises a dense 10000x10000 matrix"
+    ),
+    "ode/vanderpol-mu-1e6-ivp-rk45": cli(  # the pilot slice itself would take hours: its watchdog stops it
+        "ode",
+        "--problem",
+        "vanderpol",
+        "--mu",
+        "1e6",
+        "--fine",
+        "ivp-rk45",
+        fragment="(its pilot was stopped by the watchdog)",
+    ),
     "speedup/slices-100000": cli(
         "speedup",
         "--slices",

@@ -104,3 +104,32 @@ def test_solve_ivp_nonfinite_start_is_nonfinite_without_a_step():
     calls = []
     fine = SolveIVPPropagator(NonlinearODE(lambda t, u: calls.append(t) or -u, 2), TimeGrid.uniform(1.0, 1))
     assert np.isnan(fine(np.array([1.0, np.inf]), 0)).all() and not calls
+
+
+# --- parareal ode: the pilot steps' watchdog -------------------------------------------------
+
+
+def test_pilot_watchdog_stops_a_pilot_that_would_never_end():
+    """A pilot slice that never returns is stopped after max(budget, 1 s) and reported as stopped."""
+    from parareal_toolkit.cli._ode_estimate import _seconds_per_slice
+
+    def endless(t, u):
+        while True:
+            time.sleep(0.01)
+
+    problem = type("P", (), {"u0": np.ones(2), "ode": NonlinearODE(endless, 2)})()
+    grid = TimeGrid.uniform(1.0, 2)
+    start = time.perf_counter()
+    seconds, stopped = _seconds_per_slice(SolveIVPPropagator(problem.ode, grid), problem, grid, "fine", 0.01)
+    assert stopped and seconds >= 1.0 and time.perf_counter() - start >= 1.0
+
+
+def test_pilot_watchdog_leaves_no_alarm_behind():
+    import signal
+
+    from parareal_toolkit.cli._ode_estimate import _watchdog
+
+    before = signal.getsignal(signal.SIGALRM)
+    with _watchdog(30.0):
+        pass
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) is before

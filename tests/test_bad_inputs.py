@@ -645,6 +645,17 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "ode/distributed-outside-torchrun": cli("ode", "--backend", "distributed", fragment="torchrun"),
     "models/depth-90000002": cli("models", "--depth", "90000002", status=0, fragment="ResNet-90000002"),
     # ---- issue 20, estimates: no run that never ends, no traceback from an estimate ----
+    "train/resnet1001-patterns-time-limit-60": cli(  # ResNet-1001 on a CPU: ~100 s per batch, refused before it
+        "train",
+        "--dataset",
+        "patterns",
+        "--epochs",
+        "1",
+        "--time-limit",
+        "60",
+        fragment="exceeds --time-limit 60 s; use fewer --epochs, a smaller --depth",
+    ),
+    "train/time-limit-nan": cli("train", "--time-limit", "nan", fragment="--time-limit: expected a positive number"),
     "ode/burgers-viscosity-1e300": cli(
         "ode", "--problem", "burgers", "--viscosity", "1e300", fragment="the Newton matrix I - h J is singular"
     ),

@@ -133,3 +133,51 @@ def test_pilot_watchdog_leaves_no_alarm_behind():
     with _watchdog(30.0):
         pass
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) is before
+
+
+# --- parareal train: the pilot of each unit shape -------------------------------------------
+
+
+def test_training_estimate_counts_batches_epochs_and_evaluations():
+    """batch = per image x images; epoch = batches x batch; total adds a third per test image evaluated."""
+    from parareal_toolkit.training.resources import estimate_training_seconds
+
+    cost = estimate_training_seconds(
+        11, images_per_batch=16, batches_per_epoch=3, test_images=8, epochs=4, eval_every=2, threads=1
+    )
+    per_image = cost["batch"] / 16
+    eps = np.finfo(float).eps
+    assert cost["epoch"] == pytest.approx(3 * cost["batch"], rel=8 * eps)
+    assert cost["total"] == pytest.approx(4 * cost["epoch"] + 2 * 8 * per_image / 3, rel=8 * eps)
+
+
+@pytest.mark.slow
+def test_training_estimate_is_a_lower_bound_within_a_factor_of_a_measured_step():
+    """One SGD step of ResNet-20 on 64 images takes 1/1.5 to 5 times the pilot's estimate (it omits the stem,
+    the head and the optimiser, so it is low rather than high)."""
+    import torch
+
+    from parareal_toolkit.training import TrainConfig
+    from parareal_toolkit.training.models import build_model
+    from parareal_toolkit.training.resources import estimate_training_seconds
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cost = estimate_training_seconds(
+            20, images_per_batch=64, batches_per_epoch=1, test_images=0, epochs=1, pilot_images=8
+        )
+        model = build_model(TrainConfig(depth=20, dataset="patterns"))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        x, y = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+        samples = []
+        for _ in range(3):  # the first is a warm-up
+            start = time.perf_counter()
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+            samples.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    measured = min(samples[1:])
+    assert cost["batch"] / 1.5 <= measured <= 5 * cost["batch"], (measured, cost["batch"])

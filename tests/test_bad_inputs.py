@@ -645,6 +645,19 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "ode/distributed-outside-torchrun": cli("ode", "--backend", "distributed", fragment="torchrun"),
     "models/depth-90000002": cli("models", "--depth", "90000002", status=0, fragment="ResNet-90000002"),
     # ---- issue 20, estimates: no run that never ends, no traceback from an estimate ----
+    "layerpipe/time-limit-1": cli(
+        "layerpipe",
+        "--schedules",
+        "gpipe",
+        "--microbatches",
+        "100000",
+        "--time-limit",
+        "1",
+        fragment="(--time-limit 1 s): use fewer",
+    ),
+    "bench/time-limit-1": cli(
+        "bench", "--depth", "20", "-N", "1", "--time-limit", "0.001", fragment="exceeds --time-limit 0.001 s"
+    ),
     "train/resnet1001-patterns-time-limit-60": cli(  # ResNet-1001 on a CPU: ~100 s per batch, refused before it
         "train",
         "--dataset",

@@ -96,6 +96,13 @@ def add_arguments(parser) -> None:
         help="with --bandwidth: each processor's speed, 1e12 MACs (cost units) per second (default %(default)g)",
     )
     parser.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=MAX_SECONDS,
+        metavar="SECONDS",
+        help="refuse a simulation estimated (tasks and partitioning steps counted) to take longer (default: %(default)g)",
+    )
+    parser.add_argument(
         "--gantt",
         default=None,
         metavar="FILE.png",
@@ -168,11 +175,13 @@ def run(args) -> int:
     seconds = _estimated_seconds(len(profile), processors, schedules, args.microbatches, args.scheduler)
     if args.bandwidth is not None:  # each schedule also runs once with free links
         seconds *= 2
-    if seconds > MAX_SECONDS:
+    limit = getattr(args, "time_limit", MAX_SECONDS)
+    if seconds > limit:
         raise CliError(
             f"this simulation would take about {seconds / 60:.3g} minutes here ({len(profile)} layers, "
             f"P = {' '.join(map(str, processors))}, {args.microbatches} micro-batches, {len(schedules)} schedules); "
-            f"the limit is {MAX_SECONDS / 60:.0f}: use fewer --microbatches, --processors or layers."
+            f"the limit is {limit / 60:.3g} (--time-limit {limit:g} s): use fewer --microbatches, --processors or "
+            "layers, or raise --time-limit."
         )
 
     if args.bandwidth is not None:

@@ -209,6 +209,9 @@ _ANNOUNCE_SECONDS = 5.0
 def _estimate_first(config: Any, args: argparse.Namespace) -> None:
     """Estimate the run's time from a pilot before any work; refuse it over ``--time-limit``, else announce it.
 
+    The announcement goes to standard output (a refusal found later, of the data or the
+    device, stays the one line on standard error).
+
     Skipped under torchrun (the ranks' pilots would differ and only some would refuse), for
     image folders (their size is known only once scanned) and for a run whose count of
     multiply-adds at an optimistic CPU rate is a few seconds.
@@ -259,7 +262,8 @@ def _estimate_first(config: Any, args: argparse.Namespace) -> None:
             "raise --time-limit."
         )
     if cost["total"] > _ANNOUNCE_SECONDS and not args.quiet:
-        print(f"parareal train: estimated time at least ~{duration(cost['total'])} ({what})", file=sys.stderr)
+        # on stdout, with the run's report: a refusal found later (the data, the device) stays one line on stderr
+        print(f"estimated training time at least ~{duration(cost['total'])} ({what})", flush=True)
 
 
 def _config(args: argparse.Namespace) -> Any:

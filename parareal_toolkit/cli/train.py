@@ -218,7 +218,7 @@ def _estimate_first(config: Any, args: argparse.Namespace) -> None:
     """
     from ..plans.units import num_units, stage_unit_specs, unit_multiply_adds
     from ..training.data_parallel import resolve_device
-    from ..training.resources import estimate_training_seconds
+    from ..training.resources import device_memory, estimate_training_seconds, training_memory_lower_bound
     from ._ode_estimate import duration
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 or config.dataset == "imagefolder":
@@ -237,6 +237,10 @@ def _estimate_first(config: Any, args: argparse.Namespace) -> None:
     n = num_units(config.depth) // 3
     macs = sum(unit_multiply_adds(a) + (n - 1) * unit_multiply_adds(b) for a, b in stage_unit_specs(config.depth))
     device = resolve_device(config.device)
+    need = training_memory_lower_bound(config.depth, images)["total"]
+    have, _ = device_memory(device)
+    if have is not None and need > have:
+        return  # the trainer refuses it with the memory it needs, before building anything
     if device.type == "cpu" and 6 * macs * train_images * max(epochs, 1) / _OPTIMISTIC_CPU_FLOPS < 1.0:
         return
     threads = config.threads if config.threads is not None else (1 if device.type == "cpu" else None)

@@ -61,8 +61,13 @@ def test_speedup_estimate_counts_every_sweep(slices, fine, coarse, workers, repe
     assert more.total(k) > cost.total(k) and more.bytes > cost.bytes
 
 
+@pytest.mark.slow
 def test_speedup_estimate_within_a_factor_of_a_measured_study():
-    """A small study (about a second, mostly the pool's start) takes 1/3 to 3 times its estimate."""
+    """A small study (about a second, mostly the pool's start) takes 1/3 to 3 times its estimate.
+
+    Measured on the 2-core development machine: 1.18 s for an estimate of 1.55 s (and, for
+    heat2d 48 x 48 with 16 slices, 200 substeps, W = 1 2: 11.6 s for 8.1 s).
+    """
     problem = heat_2d(16, sparse=True)
     options = {"slices": 4, "fine_substeps": 50, "workers": [1], "repeats": 1}
     cost = estimate_speedup_study(problem, **options)

@@ -324,13 +324,13 @@ def refuse_slow_stepper_run(run: Any, time_limit: float) -> None:
     announce(seconds)
 
 
-class _PilotTimeout(Exception):
-    """The pilot step ran past its watchdog."""
+# the watchdog's signal: TimeoutError(_PILOT_TIMEOUT), told apart from any other TimeoutError
+_PILOT_TIMEOUT = "parareal ode: the pilot step ran past its watchdog"
 
 
 @contextlib.contextmanager
 def _watchdog(seconds: float) -> Iterator[None]:
-    """Raise :class:`_PilotTimeout` in this (main) thread after ``seconds``; elsewhere, no watchdog."""
+    """Raise ``TimeoutError(_PILOT_TIMEOUT)`` in this (main) thread after ``seconds``; elsewhere, no watchdog."""
     import signal
     import threading
 
@@ -339,7 +339,7 @@ def _watchdog(seconds: float) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: Any) -> None:
-        raise _PilotTimeout
+        raise TimeoutError(_PILOT_TIMEOUT)
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -387,7 +387,9 @@ def _seconds_per_slice(
             if pilot is not propagator:
                 start = time.perf_counter()
                 pilot(problem.u0, 0)
-    except _PilotTimeout:
+    except TimeoutError as exc:
+        if exc.args != (_PILOT_TIMEOUT,):
+            raise
         return max(allowed, time.perf_counter() - start) * steps, True
     except np.linalg.LinAlgError as exc:
         raise CliError(

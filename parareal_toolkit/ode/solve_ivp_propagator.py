@@ -97,7 +97,9 @@ class SolveIVPPropagator(SlicePropagator):
                 atol=self.atol,
                 **options,
             )
-        except _NonFiniteEvaluation:
+        except FloatingPointError as exc:
+            if exc.args != (_NONFINITE,):
+                raise
             return np.full(np.shape(u), np.nan)  # the driver's non-finite policy reports it
         if not solution.success:
             raise RuntimeError(
@@ -109,12 +111,13 @@ class SolveIVPPropagator(SlicePropagator):
         return f"SolveIVPPropagator({self.ode!r}, {self.grid!r}, method={self.method!r}, rtol={self.rtol:g}, atol={self.atol:g})"
 
 
-class _NonFiniteEvaluation(Exception):
-    """Raised inside solve_ivp when the right-hand side or the Jacobian returned NaN or infinity."""
+# raised (as FloatingPointError(_NONFINITE)) inside solve_ivp when the right-hand side or the
+# Jacobian returned NaN or infinity, and caught by the slice that called solve_ivp
+_NONFINITE = "solve_ivp: a non-finite right-hand side or Jacobian value"
 
 
 def _stop_on_nonfinite(function: Any) -> Any:
-    """``function`` that raises :class:`_NonFiniteEvaluation` instead of returning a non-finite value."""
+    """``function`` that raises ``FloatingPointError(_NONFINITE)`` instead of returning a non-finite value."""
 
     def checked(t: float, y: np.ndarray) -> Any:
         value = function(t, y)
@@ -125,7 +128,7 @@ def _stop_on_nonfinite(function: Any) -> Any:
         else:  # anything else is for scipy (and the equation's own checks) to judge
             finite = True
         if not finite:
-            raise _NonFiniteEvaluation
+            raise FloatingPointError(_NONFINITE)
         return value
 
     return checked

@@ -75,6 +75,25 @@ def _heat(m: int = 8, n: int = 4):
     return problem, ExactPropagator(problem.ode, grid), ImplicitEulerPropagator(problem.ode, grid)
 
 
+def _solve_ivp_nan_rhs(method: str):
+    """One slice of solve_ivp on a right-hand side that returns NaN (it used to loop forever)."""
+    from parareal_toolkit import TimeGrid
+    from parareal_toolkit.ode import NonlinearODE, SolveIVPPropagator
+
+    ode = NonlinearODE(lambda t, u: np.full_like(u, np.nan), 2)
+    return SolveIVPPropagator(ode, TimeGrid.uniform(1.0, 4), method=method)(np.ones(2), 0)
+
+
+def _parareal_solve_ivp_nan_rhs():
+    from parareal_toolkit import TimeGrid, parareal
+    from parareal_toolkit.ode import NonlinearODE, SolveIVPPropagator
+
+    grid = TimeGrid.uniform(1.0, 4)
+    fine = SolveIVPPropagator(NonlinearODE(lambda t, u: np.full_like(u, np.nan), 2), grid)
+    coarse = SolveIVPPropagator(NonlinearODE(lambda t, u: -u, 2), grid, rtol=1e-3)
+    return parareal(fine, coarse, np.ones(2))
+
+
 def _driver(**kwargs):
     from parareal_toolkit import parareal
 
@@ -625,6 +644,104 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "ode/time-limit-0": cli("ode", "--time-limit", "0", fragment="--time-limit: expected a positive number"),
     "ode/distributed-outside-torchrun": cli("ode", "--backend", "distributed", fragment="torchrun"),
     "models/depth-90000002": cli("models", "--depth", "90000002", status=0, fragment="ResNet-90000002"),
+    # ---- issue 20, estimates: no run that never ends, no traceback from an estimate ----
+    "layerpipe/time-limit-1": cli(
+        "layerpipe",
+        "--schedules",
+        "gpipe",
+        "--microbatches",
+        "100000",
+        "--time-limit",
+        "1",
+        fragment="(--time-limit 1 s): use fewer",
+    ),
+    "bench/time-limit-1": cli(
+        "bench", "--depth", "20", "-N", "1", "--time-limit", "0.001", fragment="exceeds --time-limit 0.001 s"
+    ),
+    "train/resnet1001-patterns-time-limit-60": cli(  # ResNet-1001 on a CPU: ~100 s per batch, refused before it
+        "train",
+        "--dataset",
+        "patterns",
+        "--epochs",
+        "1",
+        "--time-limit",
+        "60",
+        fragment="exceeds --time-limit 60 s; use fewer --epochs, a smaller --depth",
+    ),
+    "train/time-limit-nan": cli("train", "--time-limit", "nan", fragment="--time-limit: expected a positive number"),
+    "ode/burgers-viscosity-1e300": cli(
+        "ode", "--problem", "burgers", "--viscosity", "1e300", fragment="the Newton matrix I - h J is singular"
+    ),
+    "ode/brusselator-size-5000": cli(  # a dense 10000^2 Newton matrix: refused before its first factorisation
+        "ode", "--problem", "brusselator", "--size", "5000", fragment="factorises a dense 10000x10000 matrix"
+    ),
+    "ode/vanderpol-mu-1e6-ivp-rk45": cli(  # the pilot slice itself would take hours: its watchdog stops it
+        "ode",
+        "--problem",
+        "vanderpol",
+        "--mu",
+        "1e6",
+        "--fine",
+        "ivp-rk45",
+        fragment="(its pilot was stopped by the watchdog)",
+    ),
+    "speedup/slices-100000": cli(
+        "speedup",
+        "--slices",
+        "100000",
+        fragment="exceeds --time-limit 600 s; use fewer --fine-substeps, --slices or --repeats",
+    ),
+    "speedup/fine-substeps-1000000": cli(
+        "speedup", "--fine-substeps", "1000000", fragment="exceeds --time-limit 600 s; use fewer --fine-substeps"
+    ),
+    "speedup/size-300-time-limit-60": cli(
+        "speedup",
+        "--size",
+        "300",
+        "--time-limit",
+        "60",
+        fragment="exceeds --time-limit 60 s; use fewer --fine-substeps",
+    ),
+    "speedup/size-3000-memory": cli(
+        "speedup", "--size", "3000", fragment="of memory (sparse LU factors of 9000000 unknowns"
+    ),
+    "speedup/time-limit-0": cli("speedup", "--time-limit", "0", fragment="--time-limit: expected a positive number"),
+    "solve-ivp/nan-rhs": api_result(lambda: _solve_ivp_nan_rhs("RK45"), lambda r: bool(np.isnan(r).all())),
+    "solve-ivp/nan-rhs-radau": api_result(lambda: _solve_ivp_nan_rhs("Radau"), lambda r: bool(np.isnan(r).all())),
+    "driver/solve-ivp-nan-rhs": api_result(
+        _parareal_solve_ivp_nan_rhs, lambda r: r.stop_reason == "non-finite" and r.nonfinite_iteration == 1
+    ),
+    "layerpipe/costs-1e308": cli(
+        "layerpipe",
+        "--processors",
+        "2",
+        "--costs",
+        "1e308",
+        "1e308",
+        "1",
+        "1e308",
+        "1",
+        "1",
+        fragment="--costs: `layer0.forward` must be 0 or between 1e-100 and 1e+100",
+    ),
+    "layerpipe/costs-subnormal": cli(
+        "layerpipe",
+        "--processors",
+        "2",
+        "--costs",
+        "1e-310",
+        "1e-310",
+        "1e-310",
+        "1e-310",
+        "1e-310",
+        "1e-310",
+        fragment="--costs: `layer0.forward` must be 0 or between 1e-100 and 1e+100",
+    ),
+    "layerpipe/api-costs-subnormal": api(
+        lambda: __import__("parareal_toolkit.layerpipe", fromlist=["x"]).profile_from_costs([1.0], [5e-324], [1.0]),
+        ValueError,
+        r"`layer0.activation_grad` must be 0 or between 1e-100 and 1e\+100",
+    ),
     # ---- output paths checked before the work ----
     "ode/json-is-a-directory": cli("ode", "--json", "{tmp}", fragment="it is a directory"),
     "ode/plot-is-a-directory": cli("ode", "--plot", "{tmp}", fragment="it is a directory"),

@@ -219,7 +219,23 @@ def _interrupt_on_a_terminal(argv: list[str], ready: bytes) -> tuple[int, str]:
     ("argv", "ready"),
     [
         (["verify", "--examples", "100000"], b"parareal verify:"),
-        (["bench", "--depth", "20", "--batch-size", "2", "--repeats", "100000", "--device", "cpu"], b"samples"),
+        # long on purpose: --time-limit lets it start (its estimate, ~1 day, is refused by default)
+        (
+            [
+                "bench",
+                "--depth",
+                "20",
+                "--batch-size",
+                "2",
+                "--repeats",
+                "100000",
+                "--device",
+                "cpu",
+                "--time-limit",
+                "1e9",
+            ],
+            b"samples",
+        ),
         (["layerpipe", "--processors", "16", "--microbatches", "2000", "--schedules", "gpipe", "zb-h2"], b"runs"),
     ],
 )

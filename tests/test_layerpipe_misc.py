@@ -177,8 +177,9 @@ def test_cli_bad_input_exits_2_with_one_line(capsys, argv, match):
         (["--costs", "0", "0", "0", "--processors", "1"], "--costs must hold some work; every cost is zero."),
         (["--latency", "1e308"], "the simulated times overflow float64 (makespan inf)"),
         (
+            # refused by the costs' declared domain (COST_RANGE) before any simulation
             ["--costs", "1e307", "1e307", "1e307", "1e307", "1e307", "1e307", "--processors", "2"],
-            "the simulated times overflow float64",
+            "--costs: `layer0.forward` must be 0 or between 1e-100 and 1e+100",
         ),
         (
             ["--microbatches", "100000000", "--schedules", "gpipe"],

@@ -11,11 +11,13 @@ message names the estimate, its main cause and the option that lowers it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -280,8 +282,14 @@ def refuse_slow_stepper_run(run: Any, time_limit: float) -> None:
 
     Slice evaluations counted: the reference (``N``), ``K`` sweeps, and ``3N`` for the
     Gander–Hairer constants, for each of the fine and the coarse propagator; a slice costs
-    one timed step times the substeps (a solve_ivp slice is timed whole). Evaluating the
-    propagators can raise their own failures (Newton's method, solve_ivp).
+    one timed step times the substeps (a solve_ivp slice is timed whole). Each pilot has
+    a watchdog: before it, the memory and time of a dense Newton step (``4 m^2`` float64
+    numbers, ``(2/3) m^3`` flops per iteration, when the Jacobian is dense) are compared
+    with the available memory and the time budget; while it runs, it is stopped once it
+    has taken longer than its share of ``time_limit`` (or 1 s, whichever is longer), which
+    alone shows the run cannot fit. Evaluating the propagators can raise their own
+    failures (Newton's method, solve_ivp); a singular Newton matrix or a non-finite
+    Jacobian at the initial state is refused in one line.
 
     Parameters
     ----------
@@ -295,9 +303,19 @@ def refuse_slow_stepper_run(run: Any, time_limit: float) -> None:
     None
     """
     n, k = run.grid.num_slices, run.iterations
-    fine_slice = _seconds_per_slice(run.fine, run.problem, run.grid)
-    coarse_slice = _seconds_per_slice(run.coarse, run.problem, run.grid)
-    seconds = fine_slice * n * (k + 4) + coarse_slice * n * (k + 4)
+    evaluations = n * (k + 4)
+    seconds = 0.0
+    for role, propagator in (("fine", run.fine), ("coarse", run.coarse)):
+        per_slice, stopped = _seconds_per_slice(propagator, run.problem, run.grid, role, time_limit / evaluations)
+        seconds += per_slice * evaluations
+        if stopped:
+            name = getattr(propagator, "name", type(propagator).__name__)
+            raise CliError(
+                f"the {role} propagator ({name}) takes more than ~{duration(per_slice)} per slice (its pilot was "
+                f"stopped by the watchdog), and the run evaluates {evaluations} slices: more than ~{duration(seconds)}, "
+                f"over --time-limit {time_limit:g} s; use a {'stiff ' if role == 'fine' else ''}--{role} stepper "
+                "suited to the problem, fewer --slices or --iterations, or raise --time-limit."
+            )
     if seconds > time_limit:
         raise CliError(
             f"estimated run time ~{duration(seconds)} exceeds --time-limit {time_limit:g} s; use "
@@ -306,22 +324,114 @@ def refuse_slow_stepper_run(run: Any, time_limit: float) -> None:
     announce(seconds)
 
 
-def _seconds_per_slice(propagator: Any, problem: Any, grid: Any) -> float:
+# the watchdog's signal: TimeoutError(_PILOT_TIMEOUT), told apart from any other TimeoutError
+_PILOT_TIMEOUT = "parareal ode: the pilot step ran past its watchdog"
+
+
+@contextlib.contextmanager
+def _watchdog(seconds: float) -> Iterator[None]:
+    """Raise ``TimeoutError(_PILOT_TIMEOUT)`` in this (main) thread after ``seconds``; elsewhere, no watchdog."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(_PILOT_TIMEOUT)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _seconds_per_slice(
+    propagator: Any, problem: Any, grid: Any, role: str = "fine", budget: float = math.inf
+) -> tuple[float, bool]:
     """One slice of ``propagator``, from one timed step of the real length ``h = ΔT_0 / M``.
 
     A step of length ``ΔT_0`` could fail where ``M`` steps do not; a solve_ivp slice, whose
-    steps are its own, is timed whole.
+    steps are its own, is timed whole. ``budget`` is the seconds one slice may take for the
+    run to fit: a pilot stopped by its watchdog (after ``max(budget, 1 s)``) took longer
+    than the budget, so the run cannot fit.
+
+    Returns
+    -------
+    tuple of (float, bool)
+        Seconds per slice (a lower bound when stopped), and whether the watchdog stopped the pilot.
     """
+    import numpy as np
+
     from ..ode.solve_ivp_propagator import SolveIVPPropagator
     from ..propagator import TimeGrid
 
+    name = getattr(propagator, "name", type(propagator).__name__)
     if isinstance(propagator, SolveIVPPropagator):
-        start = time.perf_counter()
-        propagator(problem.u0, 0)
-        return time.perf_counter() - start
-    t0, t1 = float(grid.times[0]), float(grid.times[1])
-    pilot = type(propagator)(propagator.ode, TimeGrid([t0, t0 + (t1 - t0) / propagator.substeps]))
-    pilot(problem.u0, 0)  # the first call pays for imports and caches
+        pilot, steps = propagator, 1
+    else:
+        t0, t1 = float(grid.times[0]), float(grid.times[1])
+        pilot = type(propagator)(propagator.ode, TimeGrid([t0, t0 + (t1 - t0) / propagator.substeps]))
+        steps = propagator.substeps
+        if getattr(propagator, "needs_jacobian", False):
+            _refuse_dense_newton(propagator, problem, role, name, budget / steps)
+    allowed = max(budget / steps, 1.0)
     start = time.perf_counter()
-    pilot(problem.u0, 0)
-    return (time.perf_counter() - start) * propagator.substeps
+    try:
+        with _watchdog(allowed):
+            pilot(problem.u0, 0)  # the first call pays for imports and caches
+            if pilot is not propagator:
+                start = time.perf_counter()
+                pilot(problem.u0, 0)
+    except TimeoutError as exc:
+        if exc.args != (_PILOT_TIMEOUT,):
+            raise
+        return max(allowed, time.perf_counter() - start) * steps, True
+    except np.linalg.LinAlgError as exc:
+        raise CliError(
+            f"the {role} propagator ({name}) failed on its first step: {exc} (the Newton matrix I - h J is singular "
+            "at the initial state); check the problem's parameters."
+        ) from None
+    return (time.perf_counter() - start) * steps, False
+
+
+def _refuse_dense_newton(propagator: Any, problem: Any, role: str, name: str, budget: float) -> None:
+    """Before a Newton pilot: refuse a dense Jacobian that cannot fit, cannot be solved in time, or is not finite.
+
+    The Jacobian at the initial state is formed only when its ``8 m^2`` bytes are at most a
+    quarter of the available memory; else it is taken as dense (the unknown case).
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    m = int(problem.ode.size)
+    dense_bytes = 8.0 * m * m
+    available = available_memory()
+    J: Any = None
+    if available is None or 4 * dense_bytes <= available:
+        J = problem.ode.jacobian(float(problem.t_final) * 0.0, problem.u0)
+        values = J.data if sp.issparse(J) else np.asarray(J)
+        if not np.all(np.isfinite(values)):
+            raise CliError(
+                f"the Jacobian of {problem.name} at the initial state has non-finite entries (a parameter overflows "
+                f"float64): the {role} propagator ({name}) cannot take a Newton step; check the problem's parameters."
+            )
+        if sp.issparse(J):
+            return
+    if available is not None and 4 * dense_bytes > available:
+        raise CliError(
+            f"the {role} propagator ({name}) needs a dense {m}x{m} Newton matrix: ~{format_bytes(4 * dense_bytes)} "
+            f"(4 float64 matrices of {format_bytes(dense_bytes)}), more than the {format_bytes(available)} available; "
+            "use a smaller --size or an explicit stepper."
+        )
+    step = (2 / 3) * m**3 / (_matmul_rate() if m >= 1000 else 1e10)  # one Newton iteration's LU, at least
+    if step > max(budget, 1.0):
+        raise CliError(
+            f"one Newton iteration of the {role} propagator ({name}) factorises a dense {m}x{m} matrix: "
+            f"~{duration(step)} at this machine's rate, more than the run's share of --time-limit; use a smaller "
+            "--size, an explicit stepper, or raise --time-limit."
+        )

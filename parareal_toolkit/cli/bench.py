@@ -13,7 +13,15 @@ import argparse
 
 from .._names import CLOCKS, COST_MODELS, SPLIT_NAMES
 from ..errors import InputError
-from ._common import Progress, check_distinct_outputs, check_figure_path, check_output_path, write_json
+from ._common import (
+    CliError,
+    Progress,
+    check_distinct_outputs,
+    check_figure_path,
+    check_output_path,
+    positive_float,
+    write_json,
+)
 from ._options import Option, number, other
 
 HELP = "time each part of Parareal ResNet-N (forward+backward) and print the seed's Table 2"
@@ -81,6 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random input and gradients (default 0)")
     parser.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=600.0,
+        metavar="SECONDS",
+        help="refuse a run estimated (from a pilot of each unit shape) to take longer (default: 600)",
+    )
+    parser.add_argument(
         "--json",
         metavar="FILE",
         help="also write the results as JSON to FILE, overwritten if it exists ('-': stdout, no table)",
@@ -97,6 +112,7 @@ _BY_TABLE2 = "parareal_toolkit.bench.table2"
 
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
 OPTIONS: dict[str, Option] = {
+    "time_limit": number(0, low_open=True),
     "depth": number(integer=True, cost=True, checked_by=_BY_TABLE2),
     "subnetworks": number(integer=True, checked_by=_BY_TABLE2),
     "batch_size": number(integer=True, cost=True, checked_by=_BY_TABLE2),
@@ -155,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     batch_size = defaults["batch_size"] if args.batch_size is None else args.batch_size
     warmup = defaults["warmup"] if args.warmup is None else args.warmup
     quiet = args.json == "-"
+    _estimate_first(args, depth, batch_size, warmup, device, threads, quiet)
 
     def progress(n: int) -> None:
         if not quiet:
@@ -187,3 +204,67 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         plot_table2(table, args.plot)
     return 0
+
+
+# Trunk forward+backward passes per timed sample of one network, measured on the 2-core
+# development machine's CPU: the default run (ResNet-218, batch 8, six N, 7 samples each)
+# took 134 s where its 42 samples are 33 s of trunk passes (a ratio of 4.0).
+_SAMPLE_PASSES = 4
+
+
+def _estimate_first(
+    args: argparse.Namespace, depth: int, batch_size: int, warmup: int, device: str, threads: int | None, quiet: bool
+) -> None:
+    """Estimate the run's time from a pilot of each unit shape; refuse it over ``--time-limit``, else announce it.
+
+    Each N's network is timed ``warmup + repeats`` times, plus once more for the unit costs
+    and the real run, for N = 1 and every N asked for (six by default). One timed sample
+    (every component timed on its own, the coarse networks, the synchronisations) costs
+    about ``_SAMPLE_PASSES`` forward+backward passes of the trunk, the pass coming from
+    :func:`~parareal_toolkit.training.resources.estimate_training_seconds`. What cannot fit
+    in memory is refused first (the table's own check); an invalid depth or N is left for
+    the table to refuse.
+    """
+    import sys
+
+    from ..bench.network_timing import resolve_backend
+    from ..bench.table import _check_device, _check_memory, _valid_subnetworks
+    from ..errors import PararealError
+    from ..training.resources import estimate_training_seconds
+    from ._ode_estimate import duration
+
+    if args.repeats < 1 or warmup < (1 if args.compile_coarse else 0) or batch_size < 1:
+        return  # the table refuses these, naming them (and an estimate line would make its refusal two lines)
+    if not 0 <= args.seed <= 2**64 - 1:
+        return
+    try:
+        valid, _ = _valid_subnetworks(depth, args.subnetworks)
+        resolve_backend(args.backend)
+        resolved_device = _check_device(device)
+    except (PararealError, ValueError, TypeError):
+        return
+    _check_memory(depth, valid, batch_size, resolved_device, None)  # what cannot fit is refused first
+    networks = len(valid)
+    pass_s = estimate_training_seconds(
+        depth,
+        images_per_batch=batch_size,
+        batches_per_epoch=1,
+        test_images=0,
+        epochs=1,
+        device=resolved_device,
+        threads=threads,
+        pilot_images=min(batch_size, 8),
+    )["batch"]
+    seconds = networks * (warmup + args.repeats + 1) * _SAMPLE_PASSES * pass_s
+    what = (
+        f"{networks} network(s) x {warmup + args.repeats + 1} samples of ~{_SAMPLE_PASSES} trunk passes of "
+        f"~{duration(pass_s)} "
+        f"(ResNet-{depth}, batch {batch_size}, from a pilot of each unit shape)"
+    )
+    if seconds > args.time_limit:
+        raise CliError(
+            f"estimated bench time ~{duration(seconds)} ({what}) exceeds --time-limit {args.time_limit:g} s; use a "
+            "smaller --depth or --batch-size, fewer --subnetworks or --repeats, or raise --time-limit."
+        )
+    if seconds > 5 and not quiet:
+        print(f"parareal bench: estimated time ~{duration(seconds)} ({what})", file=sys.stderr, flush=True)

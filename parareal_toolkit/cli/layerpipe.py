@@ -97,6 +97,13 @@ def add_arguments(parser) -> None:
         help="with --bandwidth: each processor's speed, 1e12 MACs (cost units) per second (default %(default)g)",
     )
     parser.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=MAX_SECONDS,
+        metavar="SECONDS",
+        help="refuse a simulation estimated (tasks and partitioning steps counted) to take longer (default: %(default)g)",
+    )
+    parser.add_argument(
         "--gantt",
         default=None,
         metavar="FILE.png",
@@ -117,6 +124,7 @@ _LAYERPIPE_SCHEDULED = Needs(
 
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
 OPTIONS: dict[str, Option] = {
+    "time_limit": number(0, low_open=True),
     "network": other("choice"),
     # each cost's sign and finiteness: profile_from_costs, which names the layer; the sum: here
     "costs": Option(
@@ -146,6 +154,7 @@ MAX_SECONDS = 600.0
 
 
 def _profile(args):
+    from ..errors import InputError
     from ..layerpipe.costs import network_profile, profile_from_costs
 
     if args.costs is not None:
@@ -154,7 +163,10 @@ def _profile(args):
         if len(args.costs) % 3:
             raise CliError(f"--costs must be F A G triples; got {len(args.costs)} numbers.")
         c = args.costs
-        profile = profile_from_costs(c[0::3], c[1::3], c[2::3])
+        try:  # each cost's domain (0 or within COST_RANGE) is the profile's to declare
+            profile = profile_from_costs(c[0::3], c[1::3], c[2::3])
+        except InputError as exc:
+            raise CliError(f"--costs: {exc}") from None
         if profile.total <= 0:
             raise CliError("--costs must hold some work; every cost is zero.")
         return profile
@@ -195,11 +207,13 @@ def run(args) -> int:
     seconds = _estimated_seconds(len(profile), processors, schedules, args.microbatches, args.scheduler)
     if args.bandwidth is not None:  # each schedule also runs once with free links
         seconds *= 2
-    if seconds > MAX_SECONDS:
+    limit = getattr(args, "time_limit", MAX_SECONDS)
+    if seconds > limit:
         raise CliError(
             f"this simulation would take about {seconds / 60:.3g} minutes here ({len(profile)} layers, "
             f"P = {' '.join(map(str, processors))}, {args.microbatches} micro-batches, {len(schedules)} schedules); "
-            f"the limit is {MAX_SECONDS / 60:.0f}: use fewer --microbatches, --processors or layers."
+            f"the limit is {limit / 60:.3g} (--time-limit {limit:g} s): use fewer --microbatches, --processors or "
+            "layers, or raise --time-limit."
         )
 
     if args.bandwidth is not None:

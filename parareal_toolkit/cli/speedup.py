@@ -9,8 +9,15 @@ of no timing. Each row shows the measured speedup next to the model's prediction
 measured costs of a fine and a coarse slice, ``K`` and ``W`` (see
 :func:`parareal_toolkit.ode.speedup_study`).
 
+Before any work the study's memory (a fill-in model of the sparse factors, the states, the
+pool's processes) is compared with the available memory and its time (implicit-Euler
+substeps counted, one substep timed on a pilot of the real size) with ``--time-limit``; ``K``
+is known only once parareal has run, so the time before the run is a lower bound (``K = 0``),
+checked again while ``K`` is sought and once it is known.
+
 Exit status: 0 on success; 2 with one line on stderr for a refused option, an output file
-that cannot be written, or a run that never reaches ``--rtol``; 130 after Ctrl-C.
+that cannot be written, a study estimated over the available memory or ``--time-limit``, or
+a run that never reaches ``--rtol``; 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -67,12 +74,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="worker counts W to measure (default: 1 2 ... min(CPU count, N)); the pool has max(W) processes",
     )
     parser.add_argument("--repeats", type=positive_int, default=3, help="timed runs per W; medians (default: 3)")
+    parser.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=600.0,
+        metavar="SECONDS",
+        help="refuse a study estimated to take longer, before it starts or as soon as K shows it (default: 600)",
+    )
     parser.add_argument("--plot", metavar="FILE.png", help="save measured and modelled speedup against W")
     parser.add_argument("--json", metavar="FILE", help="save the table and every measurement as a results file")
 
 
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
 OPTIONS: dict[str, Option] = {
+    "time_limit": number(0, low_open=True),
     "problem": other("choice"),
     "size": number(1, integer=True, cost=True),
     "t_final": number(0, low_open=True, cost=True),
@@ -112,6 +127,7 @@ def command_line(args: argparse.Namespace) -> str:
         f"--rtol {args.rtol:g}",
         "--workers " + " ".join(str(w) for w in args.workers),
         f"--repeats {args.repeats}",
+        f"--time-limit {args.time_limit:g}",
     ]
     return " ".join(parts)
 
@@ -137,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
     from ..ode.problems import make_problem
     from ..results import results_record, write_results
 
+    _refuse_memory_before_building(args)
     problem = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=True)
+    _refuse_what_does_not_fit(args, problem)
     study = speedup_study(  # a ValueError (rtol never reached) is a refused run: one line, exit 2
         problem,
         slices=args.slices,
@@ -147,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         rtol=args.rtol,
         repeats=args.repeats,
         progress=lambda line: print(line, flush=True),
+        time_limit=args.time_limit,
     )
     table = study.table()
     print(table["title"])
@@ -173,6 +192,72 @@ def run(args: argparse.Namespace) -> int:
         print(f"results written to {args.json}")
     sys.stdout.flush()
     return 0
+
+
+# nonzeros per unknown of the sparse A: five-point stencil, tridiagonal, upwind
+_STENCIL = {"heat2d": 5, "heat1d": 3, "advection": 2}
+
+
+def _refuse_memory_before_building(args: argparse.Namespace) -> None:
+    """Refuse a study whose LU factors cannot fit, from the options alone (the matrix is not built)."""
+    from .._resources import available_memory, format_bytes
+    from ..ode.measured_speedup import factor_entries, speedup_study_bytes
+
+    unknowns = args.size**2 if args.problem == "heat2d" else args.size
+    entries = factor_entries(args.problem, unknowns, _STENCIL[args.problem] * unknowns)
+    needed = speedup_study_bytes(entries, unknowns, args.slices, max(args.workers))
+    available = available_memory()
+    if available is not None and needed > available:
+        raise CliError(
+            f"this study needs ~{format_bytes(needed)} of memory (sparse LU factors of {unknowns} unknowns in this "
+            f"process and each of {max(args.workers)} worker(s), {args.slices + 1} states per set), more than the "
+            f"{format_bytes(available)} available; use a smaller --size, fewer --slices or fewer --workers."
+        )
+
+
+def _refuse_what_does_not_fit(args: argparse.Namespace, problem) -> None:
+    """Refuse (exit 2, naming the estimate and the way out) a study over the memory or ``--time-limit``."""
+    from .._resources import available_memory, format_bytes
+    from ..ode.measured_speedup import estimate_speedup_study
+    from ._ode_estimate import duration
+
+    options = {
+        "slices": args.slices,
+        "fine_substeps": args.fine_substeps,
+        "coarse_substeps": args.coarse_substeps,
+        "workers": args.workers,
+        "repeats": args.repeats,
+    }
+    model = estimate_speedup_study(problem, **options, pilot=False)  # nothing built yet
+    available = available_memory()
+    if available is not None and model.bytes > available:
+        raise CliError(
+            f"this study needs ~{format_bytes(model.bytes)} of memory (sparse LU factors of size {problem.ode.size} "
+            f"in this process and each of {max(args.workers)} worker(s)), more than the {format_bytes(available)} "
+            "available; use a smaller --size or fewer --workers."
+        )
+    if model.seconds > 10 * args.time_limit:  # far over even by the model: no pilot needed to say so
+        cost = model
+    else:
+        cost = estimate_speedup_study(problem, **options, pilot=True)
+    if cost.seconds > args.time_limit:
+        cause = max(("pool start-up", "sequential fine solves", "coarse sweeps"), key=lambda part: cost.parts[part])
+        ways = {
+            "pool start-up": "use fewer --workers or a smaller --size",
+            "sequential fine solves": "use fewer --fine-substeps, --slices or --repeats, or a smaller --size",
+            "coarse sweeps": "use fewer --coarse-substeps, --slices or --repeats",
+        }
+        raise CliError(
+            f"estimated study time ~{duration(cost.seconds)} before any parareal iteration (K = 0; {cause}: "
+            f"~{duration(cost.parts[cause])}, {cost.substep_s:.2g} s per implicit-Euler substep, "
+            f"{'timed on a pilot' if cost.measured else 'modelled'}) exceeds --time-limit {args.time_limit:g} s; "
+            f"{ways[cause]}, or raise --time-limit."
+        )
+    print(
+        f"estimate: ~{duration(cost.seconds)} plus ~{duration(cost.seconds_per_iteration)} per parareal iteration "
+        f"K needed, ~{format_bytes(cost.bytes)} of memory",
+        flush=True,
+    )
 
 
 def _save_figure(path: str, study) -> None:

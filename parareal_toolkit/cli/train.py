@@ -153,6 +153,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--plot", action="store_true", default=None, help="write OUTPUT_DIR/curves.png at the end")
     run.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     run.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="refuse a run whose estimated time (a pilot of each residual unit shape) exceeds SECONDS (default: no "
+        "limit; the estimate of a run of more than a few seconds is announced either way)",
+    )
+    run.add_argument(
         "--timeout",
         type=positive_float,
         default=DEFAULT_TIMEOUT_S,
@@ -194,6 +202,7 @@ _CIFAR = Needs("--dataset cifar10 or cifar100", _cifar, lambda args: f"--dataset
 
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
 OPTIONS: dict[str, Option] = {
+    "time_limit": number(0, low_open=True),
     "model": other("choice"),
     "depth": number(integer=True, cost=True, checked_by=_BY_CONFIG),
     "subnetworks": number(integer=True, needs=(_PARAREAL,), checked_by=_BY_CONFIG),
@@ -266,6 +275,76 @@ def _option(name: str, value: Any) -> str:
     return f"{flag} {value}"
 
 
+# A CPU's float32 multiply-add rate that none reaches on these convolutions (flop/s): below
+# MACs x 6 / this, a run is short whatever the machine, and the pilot is skipped.
+_OPTIMISTIC_CPU_FLOPS = 1e11
+_ANNOUNCE_SECONDS = 5.0
+
+
+def _estimate_first(config: Any, args: argparse.Namespace) -> None:
+    """Estimate the run's time from a pilot before any work; refuse it over ``--time-limit``, else announce it.
+
+    The announcement goes to standard output (a refusal found later, of the data or the
+    device, stays the one line on standard error).
+
+    Skipped under torchrun (the ranks' pilots would differ and only some would refuse), for
+    image folders (their size is known only once scanned) and for a run whose count of
+    multiply-adds at an optimistic CPU rate is a few seconds.
+    """
+    from ..plans.units import num_units, stage_unit_specs, unit_multiply_adds
+    from ..training.data_parallel import resolve_device
+    from ..training.resources import device_memory, estimate_training_seconds, training_memory_lower_bound
+    from ._ode_estimate import duration
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or config.dataset == "imagefolder":
+        return
+    synthetic = config.dataset in ("fake", "patterns")
+    train_images = (config.train_size or 1024) if synthetic else 50_000
+    test_images = (config.test_size or 256) if synthetic else 10_000
+    epochs = config.epochs
+    if args.resume:
+        from ..training import load_run_state
+        from ..training.trainer import CHECKPOINT_NAME
+
+        epochs -= load_run_state(os.path.join(config.output_dir, CHECKPOINT_NAME)).epoch
+    images = min(config.batch_size, train_images)
+    batches = -(-train_images // config.batch_size)
+    n = num_units(config.depth) // 3
+    macs = sum(unit_multiply_adds(a) + (n - 1) * unit_multiply_adds(b) for a, b in stage_unit_specs(config.depth))
+    device = resolve_device(config.device)
+    need = training_memory_lower_bound(config.depth, images)["total"]
+    have, _ = device_memory(device)
+    if have is not None and need > have:
+        return  # the trainer refuses it with the memory it needs, before building anything
+    if device.type == "cpu" and 6 * macs * train_images * max(epochs, 1) / _OPTIMISTIC_CPU_FLOPS < 1.0:
+        return
+    threads = config.threads if config.threads is not None else (1 if device.type == "cpu" else None)
+    cost = estimate_training_seconds(
+        config.depth,
+        images_per_batch=images,
+        batches_per_epoch=batches,
+        test_images=test_images,
+        epochs=max(epochs, 0),
+        eval_every=config.eval_every,
+        device=device,
+        threads=threads,
+        pilot_images=8,
+    )
+    what = (
+        f"~{duration(cost['batch'])} per batch of {images} images, {batches} batches per epoch, {max(epochs, 0)} "
+        f"epoch(s), from a pilot of each residual unit shape on {device.type}"
+    )
+    if args.time_limit is not None and cost["total"] > args.time_limit:
+        raise CliError(
+            f"estimated training time at least ~{duration(cost['total'])} ({what}) exceeds --time-limit "
+            f"{args.time_limit:g} s; use fewer --epochs, a smaller --depth, --train-size or --batch-size, a GPU, or "
+            "raise --time-limit."
+        )
+    if cost["total"] > _ANNOUNCE_SECONDS and not args.quiet:
+        # on stdout, with the run's report: a refusal found later (the data, the device) stays one line on stderr
+        print(f"estimated training time at least ~{duration(cost['total'])} ({what})", flush=True)
+
+
 def _config(args: argparse.Namespace) -> Any:
     """The run's configuration: the options given, the rest from the checkpoint (--resume) or the defaults."""
     from dataclasses import fields, replace
@@ -322,6 +401,7 @@ def run(args: argparse.Namespace) -> int:
     config = _config(args)
     environment_rank()  # a malformed torchrun environment fails before the output folder is made
     training_run.check_output_dir(config.output_dir, "--output-dir")
+    _estimate_first(config, args)
     try:
         summary = training_run.train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     except NonFiniteLossError as exc:

@@ -42,12 +42,26 @@ __all__ = [
     "resnet_profile",
     "NETWORKS",
     "network_profile",
+    "COST_RANGE",
 ]
+
+# The domain of a nonzero cost. Within it a product of up to three costs (a cost over a
+# rate over a period, say) is a normal float, 1e-300 > 2.2e-308, and a sum of up to 1e8 such
+# products stays finite, 1e8 x 1e300 < 1.8e308: no cost is subnormal, none overflows a schedule's sums.
+COST_RANGE = (1e-100, 1e100)
+
+
+_COSTS = ("forward", "activation_grad", "weight_grad", "update")
 
 
 @dataclass(frozen=True)
 class LayerCost:
-    """Costs of one (weighted) layer for one sample, in MACs or in seconds."""
+    """Costs of one (weighted) layer for one sample, in MACs or in seconds.
+
+    Every cost is finite and either 0 or within :data:`COST_RANGE` (``1e-100`` to ``1e100``),
+    where the schedules' products and sums neither underflow to subnormals nor overflow;
+    sizes are finite and non-negative. Anything else raises ``InputError`` naming the layer.
+    """
 
     name: str
     forward: float
@@ -68,7 +82,12 @@ class LayerCost:
             "activation_size",
             "weight_size",
         ):
-            check_real(getattr(self, attr), f"{self.name}.{attr}", minimum=0)
+            value = check_real(getattr(self, attr), f"{self.name}.{attr}", minimum=0)
+            if attr in _COSTS and value != 0 and not COST_RANGE[0] <= value <= COST_RANGE[1]:
+                raise InputError(
+                    f"`{self.name}.{attr}` must be 0 or between {COST_RANGE[0]:g} and {COST_RANGE[1]:g} (a cost "
+                    f"outside that range underflows or overflows the schedules' sums; rescale the costs); got {value!r}."
+                )
 
     @property
     def backward(self) -> float:

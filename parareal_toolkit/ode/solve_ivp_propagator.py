@@ -30,7 +30,10 @@ class SolveIVPPropagator(SlicePropagator):
     ``"LSODA"``) get the equation's Jacobian when it has one. The local error per step is
     kept below about ``atol + rtol |u|``; the global error is not controlled, so check it
     against a tighter run. A failed integration raises ``RuntimeError`` with scipy's
-    message; the result is never a partial state. ``order`` is the method's order (5
+    message; the result is never a partial state. A right-hand side (or Jacobian) that
+    returns a non-finite value stops the integration at once (scipy's step control would
+    otherwise shrink the step forever on NaN): the slice's result is then all NaN, the
+    non-finite state the driver reports as such (``stop_reason == "non-finite"``). ``order`` is the method's order (5
     for RK45 and Radau, 3 for RK23, 8 for DOP853) and None for the variable-order BDF and
     LSODA.
 
@@ -79,15 +82,25 @@ class SolveIVPPropagator(SlicePropagator):
 
     def _propagate(self, u: np.ndarray, j: int) -> np.ndarray:
         times = self.grid.times
-        solution = scipy.integrate.solve_ivp(
-            self.ode.rhs,
-            (float(times[j]), float(times[j + 1])),
-            u,
-            method=self.method,
-            rtol=self.rtol,
-            atol=self.atol,
-            **self._options,
-        )
+        if not np.all(np.isfinite(u)):
+            return np.full(np.shape(u), np.nan)  # a non-finite start stays non-finite, without a step
+        options = dict(self._options)
+        if "jac" in options:
+            options["jac"] = _stop_on_nonfinite(options["jac"])
+        try:
+            solution = scipy.integrate.solve_ivp(
+                _stop_on_nonfinite(self.ode.rhs),
+                (float(times[j]), float(times[j + 1])),
+                u,
+                method=self.method,
+                rtol=self.rtol,
+                atol=self.atol,
+                **options,
+            )
+        except FloatingPointError as exc:
+            if exc.args != (_NONFINITE,):
+                raise
+            return np.full(np.shape(u), np.nan)  # the driver's non-finite policy reports it
         if not solution.success:
             raise RuntimeError(
                 f"solve_ivp ({self.method}) failed on slice {j} [{times[j]:g}, {times[j + 1]:g}]: {solution.message}"
@@ -96,3 +109,26 @@ class SolveIVPPropagator(SlicePropagator):
 
     def __repr__(self) -> str:
         return f"SolveIVPPropagator({self.ode!r}, {self.grid!r}, method={self.method!r}, rtol={self.rtol:g}, atol={self.atol:g})"
+
+
+# raised (as FloatingPointError(_NONFINITE)) inside solve_ivp when the right-hand side or the
+# Jacobian returned NaN or infinity, and caught by the slice that called solve_ivp
+_NONFINITE = "solve_ivp: a non-finite right-hand side or Jacobian value"
+
+
+def _stop_on_nonfinite(function: Any) -> Any:
+    """``function`` that raises ``FloatingPointError(_NONFINITE)`` instead of returning a non-finite value."""
+
+    def checked(t: float, y: np.ndarray) -> Any:
+        value = function(t, y)
+        if isinstance(value, np.ndarray) and value.dtype.kind in "fc":
+            finite = bool(np.isfinite(value).all())
+        elif hasattr(value, "data") and hasattr(value, "nnz"):  # a sparse Jacobian: its stored entries
+            finite = bool(np.isfinite(value.data).all())
+        else:  # anything else is for scipy (and the equation's own checks) to judge
+            finite = True
+        if not finite:
+            raise FloatingPointError(_NONFINITE)
+        return value
+
+    return checked

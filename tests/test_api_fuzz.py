@@ -27,6 +27,10 @@ from parareal_toolkit.errors import PararealError
 SIZES = st.sampled_from([-1, 0, 1, 2, 3, 5, 10**12, 2**63, 2.5, True, None, "7", np.int64(4)])
 _EDGES = [0.0, -0.0, -1.0, 1.0, 0.5, math.nan, math.inf, -math.inf, 1e308, 5e-324, 1e-300]
 _WRONG_KINDS = [None, "x", True, complex(1, 1), np.float32(0.5), [1.0]]
+LISTS = st.one_of(
+    st.sampled_from([[], "abc", None, [[1.0]], [1e308, 1e308], [5e-324, 5e-324, 1.0], [-1.0, 2.0], [1.0, math.nan]]),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=6),
+)
 REALS = st.one_of(st.sampled_from([*_EDGES, *_WRONG_KINDS]), st.floats(allow_nan=True, allow_infinity=True))
 
 # name -> (function, its arguments' strategies, whether a documented inf may come back)
@@ -54,6 +58,37 @@ FUNCTIONS = {
 }
 
 
+def _network_functions():
+    import parareal_toolkit.layerpipe as lp
+    import parareal_toolkit.nn as nn
+    import parareal_toolkit.plans as plans
+
+    depths = st.one_of(SIZES, st.sampled_from([11, 20, 29, 1001, 10**7 + 2]))
+    return {
+        "balanced_sizes": (nn.balanced_sizes, dict(num_blocks=SIZES, num_subnetworks=SIZES), False),
+        "parareal_resnet_plan": (
+            plans.parareal_resnet_plan,
+            dict(depth=depths, num_subnetworks=SIZES, coarse_units=SIZES),
+            False,
+        ),
+        "resnet_unit_specs": (plans.resnet_unit_specs, dict(depth=depths, image_size=SIZES), False),
+        "trunk_memory": (plans.trunk_memory, dict(depth=depths), False),
+        "balanced_partition": (plans.balanced_partition, dict(costs=LISTS, num_parts=SIZES), False),
+        "gpipe_order": (lp.gpipe_order, dict(p=SIZES, m=SIZES), False),
+        "one_f_one_b_order": (lp.one_f_one_b_order, dict(p=SIZES, m=SIZES), False),
+        "zb_h1_order": (lp.zb_h1_order, dict(p=SIZES, m=SIZES), False),
+        "pipedream_delays": (lp.pipedream_delays, dict(num_layers=SIZES), False),
+        "profile_from_costs": (
+            lp.profile_from_costs,
+            dict(forward=LISTS, activation_grad=LISTS, weight_grad=LISTS),
+            False,
+        ),
+    }
+
+
+FUNCTIONS.update(_network_functions())
+
+
 def _values(result) -> list:
     if isinstance(result, TimeGrid):
         return [result.times, result.steps]
@@ -63,6 +98,14 @@ def _values(result) -> list:
         if matrix is not None:
             values.append(matrix.toarray() if hasattr(matrix, "toarray") else matrix)
         return values
+    if hasattr(result, "layers") and hasattr(result, "total"):  # a cost profile: its total
+        return [result.total]
+    if isinstance(result, (list, tuple)) and result and isinstance(result[0], range):  # a partition
+        return [[len(r) for r in result]]
+    if isinstance(result, (list, tuple)) and not all(isinstance(x, (int, float, np.number)) for x in result):
+        return []  # specs, orders: structure, nothing numeric to check
+    if hasattr(result, "__dataclass_fields__"):  # a plan or a memory model: its numbers
+        return [v for v in vars(result).values() if isinstance(v, (int, float))]
     return [result]
 
 

@@ -1160,7 +1160,7 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         "--devices",
         "meta",
         "meta",
-        fragment="not 'meta'",
+        fragment="not meta",
     ),
     "train/slice-groups-0": cli(*_TRAIN_TINY, "--slice-groups", "0", fragment="expected a positive integer"),
     "train/placement-devices-resnet": cli(

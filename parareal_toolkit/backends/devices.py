@@ -51,9 +51,6 @@ class DevicesBackend:
             self.output_device = torch.device(output_device) if output_device is not None else self.devices[0]
         except (RuntimeError, TypeError) as exc:
             raise InputError(f"`devices` must name torch devices; got {devices!r} ({exc}).") from None
-        # a meta tensor has a shape but no values: nothing can be computed or trained there
-        if any(d.type == "meta" for d in (*self.devices, self.output_device)):
-            raise InputError(f"`devices` must be devices that compute (cpu, cuda, ...), not 'meta'; got {devices!r}.")
 
     def device(self, j: int) -> torch.device:
         """The device that evaluates slice ``j``.

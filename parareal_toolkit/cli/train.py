@@ -399,6 +399,10 @@ def run(args: argparse.Namespace) -> int:
     from ..training import run as training_run
 
     config = _config(args)
+    # a meta tensor has a shape but no values: the backend can place modules there (the tests
+    # check placement with it), but nothing can be trained there
+    if any(str(device).split(":")[0] == "meta" for device in config.devices or ()):
+        raise CliError(f"--devices must name devices that compute (cpu, cuda, ...), not meta; got {config.devices}.")
     environment_rank()  # a malformed torchrun environment fails before the output folder is made
     training_run.check_output_dir(config.output_dir, "--output-dir")
     _estimate_first(config, args)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from .._names import NETWORK_NAMES
-from .._validation import check_choice, check_int, check_real
+from .._validation import check_choice, check_int, check_real, check_real_array
 from ..errors import InputError, InputTypeError
 
 __all__ = [
@@ -181,6 +181,11 @@ def profile_from_costs(
     >>> profile.name, len(profile), profile.total
     ('two layers', 2, 13.0)
     """
+    forward = _flat_numbers(forward, "forward")
+    activation_grad = _flat_numbers(activation_grad, "activation_grad")
+    weight_grad = _flat_numbers(weight_grad, "weight_grad")
+    update = None if update is None else _flat_numbers(update, "update")
+    sizes = None if sizes is None else _flat_numbers(sizes, "sizes")
     n = len(forward)
     for arg, seq in (
         ("activation_grad", activation_grad),
@@ -206,6 +211,14 @@ def profile_from_costs(
         for l in range(n)
     )
     return CostProfile(name, layers, unit)
+
+
+def _flat_numbers(values, name: str) -> list[float]:
+    """``values`` as a list of floats, refusing what is not a flat sequence of real numbers (domains are checked later)."""
+    array = check_real_array(values, name, finite=False)
+    if array.ndim != 1:
+        raise InputError(f"`{name}` must be a flat sequence of numbers, one per layer; got shape {array.shape}.")
+    return array.tolist()
 
 
 _ELEMENTWISE = (

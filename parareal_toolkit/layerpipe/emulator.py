@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._resources import require_memory
 from .._validation import check_callable, check_int, check_ints, check_real
 from ..errors import InputError, InputTypeError
 
@@ -36,6 +37,7 @@ def pipedream_delays(num_layers: int, stages: Sequence[range] | None = None) -> 
         ``S(l)`` for ``l = 0 .. num_layers - 1``: ``num_layers - 1 - l`` by default.
     """
     num_layers = check_int(num_layers, "num_layers", minimum=0)
+    require_memory(40.0 * num_layers, f"pipedream_delays(num_layers={num_layers})")  # a list of ints
     if stages is None:
         return [num_layers - 1 - l for l in range(num_layers)]
     out = [0] * num_layers

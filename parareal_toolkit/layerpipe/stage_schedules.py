@@ -24,6 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from .._names import SYNCHRONOUS_SCHEDULES
+from .._resources import require_memory
 from .._validation import check_choice, check_int
 from ..errors import InputError
 from .costs import CostProfile, StageCost
@@ -76,6 +77,15 @@ def stage_costs(profile: CostProfile, stages: Sequence[range]) -> list[StageCost
     return out
 
 
+def _checked_order_size(p: int, m: int, *, tasks_per_microbatch: int) -> tuple[int, int]:
+    """``p`` stages and ``m`` microbatches as positive integers, refused if the order's lists cannot fit."""
+    p = check_int(p, "p", minimum=1)
+    m = check_int(m, "m", minimum=1)
+    # a (kind, index) tuple, its index and a list slot: about 100 bytes per task
+    require_memory(100.0 * p * m * tasks_per_microbatch, f"a pipeline order of {p} stages x {m} microbatches")
+    return p, m
+
+
 def gpipe_order(p: int, m: int) -> Order:
     """GPipe's order: per stage, all m forwards, then all m backwards (kinds F and B).
 
@@ -84,6 +94,7 @@ def gpipe_order(p: int, m: int) -> Order:
     list of list of (str, int)
         Per stage, (kind, micro-batch) in execution order.
     """
+    p, m = _checked_order_size(p, m, tasks_per_microbatch=2)
     return [[("F", i) for i in range(m)] + [("B", i) for i in range(m)] for _ in range(p)]
 
 
@@ -98,6 +109,7 @@ def one_f_one_b_order(p: int, m: int) -> Order:
     list of list of (str, int)
         Per stage, (kind, micro-batch) in execution order.
     """
+    p, m = _checked_order_size(p, m, tasks_per_microbatch=2)
     orders = []
     for r in range(p):
         warm = min(p - 1 - r, m)
@@ -117,6 +129,7 @@ def zb_h1_order(p: int, m: int) -> Order:
     list of list of (str, int)
         Per stage, (kind, micro-batch) in execution order.
     """
+    p, m = _checked_order_size(p, m, tasks_per_microbatch=3)
     orders = []
     for r in range(p):
         warm = min(p - 1 - r, m)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
+from .._resources import require_memory
 from .._validation import check_int, check_ints
 from ..errors import InputError, InputTypeError
 from .network import PararealNetwork
@@ -68,6 +69,7 @@ def balanced_sizes(num_blocks: int, num_subnetworks: int) -> tuple[int, ...]:
         raise InputError(
             f"`num_subnetworks` must be at most {num_blocks} (the number of blocks); got {num_subnetworks}."
         )
+    require_memory(64.0 * num_subnetworks, f"balanced_sizes(num_subnetworks={num_subnetworks})")  # a tuple of ints
     q, r = divmod(num_blocks, num_subnetworks)
     return tuple(q + 1 if i < r else q for i in range(num_subnetworks))
 

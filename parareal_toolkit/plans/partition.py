@@ -157,6 +157,12 @@ def _checked_costs(costs: Sequence[float], num_parts: int) -> tuple[np.ndarray, 
         raise InputError(
             f"`costs` must be nonnegative; got {values[values < 0][0]!r} at index {int((values < 0).argmax())}."
         )
+    with np.errstate(over="ignore"):
+        total = float(values.sum())
+    if not np.isfinite(total):
+        raise InputError(
+            f"`costs` must have a finite sum; got {total} from {len(values)} costs up to {values.max():g}."
+        )
     num_parts = check_int(num_parts, "num_parts", minimum=1)
     if num_parts > len(values):
         raise InputError(f"`num_parts` must be at most the number of layers, {len(values)}; got {num_parts}.")

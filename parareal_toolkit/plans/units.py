@@ -128,6 +128,7 @@ def resnet_unit_specs(depth: int = 1001, *, image_size: int = 32) -> list[UnitSp
     [(16, 64, 1), (64, 128, 2), (128, 256, 2)]
     """
     n = _check_depth(depth)
+    image_size = check_int(image_size, "image_size", minimum=1)
     specs = []
     in_channels, resolution = STEM_CHANNELS, image_size
     for width, stage_stride in zip(STAGE_WIDTHS, _STAGE_STRIDES):

@@ -2,7 +2,7 @@
 
 A reader finds each command's code in ``parareal_toolkit/cli/<command>.py``: a module that
 defines ``HELP`` (one line), ``add_arguments(parser)``, ``OPTIONS`` (every option's declared
-domain and applicability, :mod:`parareal_toolkit.cli._options`, checked by :func:`main`
+domain and applicability, ``parareal_toolkit.cli._options``, checked by :func:`main`
 before ``run``) and ``run(args) -> int``. Those
 modules import only the standard library and torch-free names at the top and the library
 inside ``run``, so building the parser stays cheap and ``parareal ode`` never imports

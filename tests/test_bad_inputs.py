@@ -711,7 +711,7 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "driver/solve-ivp-nan-rhs": api_result(
         _parareal_solve_ivp_nan_rhs, lambda r: r.stop_reason == "non-finite" and r.nonfinite_iteration == 1
     ),
-    "layerpipe/costs-1e308": cli(
+    "layerpipe/costs-1e308": cli(  # the sum overflows: refused by the option's declared domain first
         "layerpipe",
         "--processors",
         "2",
@@ -720,6 +720,19 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         "1e308",
         "1",
         "1e308",
+        "1",
+        "1",
+        fragment="--costs: the values must have a finite sum",
+    ),
+    "layerpipe/costs-1e200": cli(  # a finite sum, but a cost outside the profile's range
+        "layerpipe",
+        "--processors",
+        "2",
+        "--costs",
+        "1e200",
+        "1",
+        "1",
+        "1",
         "1",
         "1",
         fragment="--costs: `layer0.forward` must be 0 or between 1e-100 and 1e+100",

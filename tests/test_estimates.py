@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from parareal_toolkit import TimeGrid
 from parareal_toolkit.errors import InputError
 from parareal_toolkit.ode import NonlinearODE, SolveIVPPropagator, heat_1d, heat_2d
-from parareal_toolkit.ode.measured_speedup import estimate_speedup_study, speedup_study
+from parareal_toolkit.ode.measured_speedup import speedup_study
+from parareal_toolkit.ode.speedup_estimate import estimate_speedup_study
 
 # --- parareal speedup --------------------------------------------------------------------
 

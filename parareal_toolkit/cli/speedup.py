@@ -201,7 +201,7 @@ _STENCIL = {"heat2d": 5, "heat1d": 3, "advection": 2}
 def _refuse_memory_before_building(args: argparse.Namespace) -> None:
     """Refuse a study whose LU factors cannot fit, from the options alone (the matrix is not built)."""
     from .._resources import available_memory, format_bytes
-    from ..ode.measured_speedup import factor_entries, speedup_study_bytes
+    from ..ode.speedup_estimate import factor_entries, speedup_study_bytes
 
     unknowns = args.size**2 if args.problem == "heat2d" else args.size
     entries = factor_entries(args.problem, unknowns, _STENCIL[args.problem] * unknowns)
@@ -218,7 +218,7 @@ def _refuse_memory_before_building(args: argparse.Namespace) -> None:
 def _refuse_what_does_not_fit(args: argparse.Namespace, problem) -> None:
     """Refuse (exit 2, naming the estimate and the way out) a study over the memory or ``--time-limit``."""
     from .._resources import available_memory, format_bytes
-    from ..ode.measured_speedup import estimate_speedup_study
+    from ..ode.speedup_estimate import estimate_speedup_study
     from ._ode_estimate import duration
 
     options = {

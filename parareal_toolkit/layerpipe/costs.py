@@ -58,7 +58,7 @@ _COSTS = ("forward", "activation_grad", "weight_grad", "update")
 class LayerCost:
     """Costs of one (weighted) layer for one sample, in MACs or in seconds.
 
-    Every cost is finite and either 0 or within :data:`COST_RANGE` (``1e-100`` to ``1e100``),
+    Every cost is finite and either 0 or within ``COST_RANGE`` (``1e-100`` to ``1e100``),
     where the schedules' products and sums neither underflow to subnormals nor overflow;
     sizes are finite and non-negative. Anything else raises ``InputError`` naming the layer.
     """

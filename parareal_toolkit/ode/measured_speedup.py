@@ -46,6 +46,11 @@ from ..propagator import TimeGrid, propagate_sequentially
 from ..results import results_table
 from .implicit_euler import ImplicitEulerPropagator
 from .linear import LinearProblem
+from .speedup_estimate import (
+    SpeedupEstimate,
+    estimate_speedup_study,
+    factor_entries,
+)
 from .theory import _modelled_speedup
 
 __all__ = [
@@ -58,12 +63,6 @@ __all__ = [
     "modelled_speedup",
     "plot_speedup_study",
 ]
-
-# One worker process of the pool before it holds any matrix: the interpreter with numpy and
-# scipy imported (about 60 MiB resident where measured); counted so many workers are not free.
-_PROCESS_BYTES = 80 * 2**20
-# Seconds to spawn one worker and import the package in it (the `ode` estimate counts the same).
-_SECONDS_PER_WORKER_START = 1.5
 
 
 def modelled_speedup(
@@ -297,193 +296,6 @@ class SpeedupStudy:
         }
 
 
-@dataclass(frozen=True)
-class SpeedupEstimate:
-    """What :func:`speedup_study` will need, known before the study runs.
-
-    ``K``, the iterations parareal needs, is known only once it has run: ``seconds`` is the
-    study's time with ``K = 0`` (a lower bound) and every further iteration adds
-    ``seconds_per_iteration``, so ``seconds + K * seconds_per_iteration`` is the estimate
-    for a given ``K`` (at most ``N``).
-
-    Attributes
-    ----------
-    bytes : float
-        Peak memory of this process and the pool: the sparse LU factors (``12`` bytes per
-        stored entry; ``0.7 m^1.5`` entries for the 2-D heat equation's nested structure,
-        ``4 nnz(A)`` otherwise) of the fine and coarse step in this process and the fine step
-        in each worker, the stored states, and a fixed share per worker process.
-    seconds : float
-        Run time with ``K = 0``: pool start-up, the reference solve, and per repeat one
-        sequential fine solve, three coarse sweeps and one coarse sweep per ``W``.
-    seconds_per_iteration : float
-        The time one more parareal iteration adds: a fine sweep of ``ceil(N / W)`` slices and
-        a coarse sweep, for the run that finds ``K`` and for each ``W`` in each repeat.
-    substep_s : float
-        Seconds of one implicit-Euler substep, the unit of every count above.
-    measured : bool
-        True when ``substep_s`` was timed on a one-substep pilot (a factorisation and a
-        solve of the real size), False when it is the model ``3 µs + 5 ns`` per factor entry.
-    parts : dict
-        ``seconds`` split by cause, with ``"one parareal iteration"`` beside them.
-    search_iteration_s : float
-        The part of ``seconds_per_iteration`` spent in the run that finds ``K``.
-    timed_s, timed_iteration_s : float
-        The timed repeats after ``K`` is found: ``timed_s + K * timed_iteration_s``.
-    """
-
-    bytes: float
-    seconds: float
-    seconds_per_iteration: float
-    substep_s: float
-    measured: bool
-    parts: dict[str, float] = field(default_factory=dict)
-    search_iteration_s: float = 0.0
-    timed_s: float = 0.0
-    timed_iteration_s: float = 0.0
-
-    def total(self, iterations: int) -> float:
-        """The estimated seconds for ``K = iterations``.
-
-        Returns
-        -------
-        float
-            ``seconds + iterations * seconds_per_iteration``.
-        """
-        return self.seconds + iterations * self.seconds_per_iteration
-
-
-def factor_entries(name: str, size: int, nonzeros: int) -> float:
-    """Stored entries of a sparse LU factorisation of ``I - h A`` (a fill-in model).
-
-    The 2-D heat equation's five-point stencil fills in like nested dissection, about
-    ``0.7 m^1.5`` entries for ``m`` unknowns; the banded 1-D problems keep about ``4 nnz(A)``.
-
-    Returns
-    -------
-    float
-        The modelled number of entries of ``L`` and ``U`` together.
-    """
-    return 0.7 * size**1.5 if name == "heat2d" else 4.0 * nonzeros
-
-
-def _factor_entries(problem: LinearProblem) -> float:
-    import scipy.sparse as sp
-
-    A = problem.ode.A
-    if not sp.issparse(A):
-        return float(problem.ode.size) ** 2
-    return factor_entries(problem.name, problem.ode.size, A.nnz)
-
-
-def speedup_study_bytes(entries: float, size: int, slices: int, workers: int) -> float:
-    """Peak bytes of a speedup study: LU factors with ``entries`` entries in this process (fine and
-    coarse) and in each of ``workers`` workers (fine), states of ``size`` in twelve sets of
-    ``slices + 1`` (reference, iterates, guesses, batches in flight, here and in the pool), and
-    80 MiB per worker process.
-
-    Returns
-    -------
-    float
-        Bytes.
-    """
-    return 12.0 * entries * (2 + workers) + 8.0 * size * (slices + 1) * 12 + _PROCESS_BYTES * workers
-
-
-def estimate_speedup_study(
-    problem: LinearProblem,
-    *,
-    slices: int = 16,
-    fine_substeps: int = 200,
-    coarse_substeps: int = 4,
-    workers: Sequence[int] = (1, 2),
-    repeats: int = 3,
-    pilot: bool = True,
-) -> SpeedupEstimate:
-    """The memory and time :func:`speedup_study` needs with these arguments, before it runs.
-
-    The memory comes from a fill-in model of the sparse factors (nothing is built); the time
-    counts implicit-Euler substeps (``N M`` per fine sweep, ``N M_c`` per coarse sweep,
-    ``ceil(N / W) M`` per parallel fine sweep) times the seconds of one substep, timed on a
-    one-substep pilot of the real size when ``pilot`` is true (one factorisation and two
-    solves; run only when the memory model says it fits) and else the model ``3 µs + 5 ns``
-    per factor entry. Communication with the pool is not counted. Calibrated to be right
-    within a small factor on an idle machine, enough to refuse runs of hours.
-
-    Parameters
-    ----------
-    problem : LinearProblem
-        The problem, with a sparse ``A`` (a dense one is counted as fully filled).
-    slices, fine_substeps, coarse_substeps, workers, repeats
-        As for :func:`speedup_study`.
-    pilot : bool, keyword-only
-        Time one substep (default) or use the model only.
-
-    Returns
-    -------
-    SpeedupEstimate
-        Peak bytes, seconds for ``K = 0`` and seconds per iteration.
-
-    Examples
-    --------
-    >>> from parareal_toolkit.ode import heat_2d
-    >>> from parareal_toolkit.ode.measured_speedup import estimate_speedup_study
-    >>> cost = estimate_speedup_study(heat_2d(32, sparse=True), slices=100000, workers=[1, 2])
-    >>> cost.seconds > 600  # 2e7 substeps per sequential solve, four solves
-    True
-    """
-    if not isinstance(problem, LinearProblem):
-        raise InputTypeError(f"`problem` must be a LinearProblem; got {type(problem).__name__}.")
-    n_slices = check_int(slices, "slices", minimum=1)
-    m_fine = check_int(fine_substeps, "fine_substeps", minimum=1)
-    m_coarse = check_int(coarse_substeps, "coarse_substeps", minimum=1)
-    counts = check_ints(workers, "workers", minimum=1)
-    repeats = check_int(repeats, "repeats", minimum=1)
-    size = problem.ode.size
-    entries = _factor_entries(problem)
-    pool = max(counts)
-    factor_bytes = 12.0 * entries
-    memory = speedup_study_bytes(entries, size, n_slices, pool)
-    substep = 3e-6 + 5e-9 * entries
-    factorisation = 1e-7 * entries
-    measured = False
-    if pilot:
-        from .._resources import available_memory
-
-        available = available_memory()
-        if available is None or 3 * factor_bytes < available:  # the pilot holds one factor (and splu's workspace)
-            h = problem.t_final / n_slices / m_fine
-            start = time.perf_counter()
-            step = ImplicitEulerPropagator(problem.ode, TimeGrid([0.0, h])).prepare()
-            factorisation = time.perf_counter() - start
-            step(problem.u0, 0)  # the first call pays for caches
-            start = time.perf_counter()
-            step(problem.u0, 0)
-            substep = time.perf_counter() - start
-            measured = True
-    fine_sweep = n_slices * m_fine * substep
-    coarse_sweep = n_slices * m_coarse * substep
-    parts = {
-        "pool start-up": _SECONDS_PER_WORKER_START * pool + factorisation * (2 + pool),
-        "sequential fine solves": (1 + repeats) * fine_sweep,
-        "coarse sweeps": coarse_sweep * (1 + repeats * (3 + len(counts))),
-    }
-    search_iteration = math.ceil(n_slices / pool) * m_fine * substep + coarse_sweep
-    timed_iteration = repeats * sum(math.ceil(n_slices / w) * m_fine * substep + coarse_sweep for w in counts)
-    parts["one parareal iteration"] = search_iteration + timed_iteration
-    return SpeedupEstimate(
-        bytes=memory,
-        seconds=parts["pool start-up"] + parts["sequential fine solves"] + parts["coarse sweeps"],
-        seconds_per_iteration=search_iteration + timed_iteration,
-        substep_s=substep,
-        measured=measured,
-        parts=parts,
-        search_iteration_s=search_iteration,
-        timed_s=repeats * (fine_sweep + (3 + len(counts)) * coarse_sweep),
-        timed_iteration_s=timed_iteration,
-    )
-
-
 def _load_average() -> float | None:
     try:
         return os.getloadavg()[0]
@@ -536,7 +348,7 @@ def speedup_study(
         Called with one line of text as each stage ends (start-up, ``K``, each ``W``).
     time_limit : float, optional
         Seconds the study may take. Before any work, the study is refused when
-        :func:`estimate_speedup_study` (with ``K = 0``, a lower bound) exceeds it; while
+        ``estimate_speedup_study`` (with ``K = 0``, a lower bound) exceeds it; while
         parareal looks for ``K``, it is stopped as soon as the time spent plus the estimate
         of the rest (with at least one more iteration) exceeds it; and once ``K`` is known,
         before the timed runs, the same with the estimate for that ``K``. Default: no limit.

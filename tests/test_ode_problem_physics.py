@@ -25,24 +25,10 @@ import numpy as np
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from rounding import EPS, gamma, reals
 
 from parareal_toolkit.errors import InputError
 from parareal_toolkit.ode import allen_cahn, brusselator, burgers, lorenz, van_der_pol
-
-EPS = float(np.finfo(float).eps)
-
-
-def gamma(n: int) -> float:
-    """Higham's ``γ_n``: the relative bound of ``n`` rounded operations."""
-    unit = EPS / 2
-    return n * unit / (1 - n * unit)
-
-
-def reals(low: float, high: float) -> st.SearchStrategy[float]:
-    """Floats in ``[low, high]`` that are 0 or at least 1e-12 in size: products of a few stay
-    in the normal range, where the model ``fl(x op y) = (x op y)(1 + δ)`` behind ``γ_n`` holds
-    (subnormal results add an absolute error it does not cover)."""
-    return st.floats(low, high).map(lambda x: 0.0 if abs(x) < 1e-12 else x)
 
 
 def tridiagonal_abs(m: int, scale: float) -> np.ndarray:

@@ -38,16 +38,17 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_int, check_ints, check_real
+from .._validation import check_int, check_real
 from ..backends import ProcessBackend
 from ..driver import IterationInfo, parareal
-from ..errors import InputError, InputTypeError
+from ..errors import InputError
 from ..propagator import TimeGrid, propagate_sequentially
 from ..results import results_table
 from .implicit_euler import ImplicitEulerPropagator
 from .linear import LinearProblem
 from .speedup_estimate import (
     SpeedupEstimate,
+    check_study_sizes,
     estimate_speedup_study,
     factor_entries,
 )
@@ -372,14 +373,10 @@ def speedup_study(
     >>> study.iterations <= 4 and study.rows[0].error <= 1e-6
     True
     """
-    if not isinstance(problem, LinearProblem):
-        raise InputTypeError(f"`problem` must be a LinearProblem; got {type(problem).__name__}.")
-    n = check_int(slices, "slices", minimum=1)
-    fine_substeps = check_int(fine_substeps, "fine_substeps", minimum=1)
-    coarse_substeps = check_int(coarse_substeps, "coarse_substeps", minimum=1)
-    counts = check_ints(workers, "workers", minimum=1)
+    n, fine_substeps, coarse_substeps, counts, repeats = check_study_sizes(
+        problem, slices, fine_substeps, coarse_substeps, workers, repeats
+    )
     rtol = check_real(rtol, "rtol", minimum=0, strict=True)
-    repeats = check_int(repeats, "repeats", minimum=1)
     if time_limit is not None:
         time_limit = check_real(time_limit, "time_limit", minimum=0, strict=True)
     say = progress if progress is not None else (lambda line: None)

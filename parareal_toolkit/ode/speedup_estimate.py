@@ -123,6 +123,28 @@ def speedup_study_bytes(entries: float, size: int, slices: int, workers: int) ->
     return 12.0 * entries * (2 + workers) + 8.0 * size * (slices + 1) * 12 + _PROCESS_BYTES * workers
 
 
+def check_study_sizes(
+    problem: LinearProblem, slices: int, fine_substeps: int, coarse_substeps: int, workers: Sequence[int], repeats: int
+) -> tuple[int, int, int, list[int], int]:
+    """The arguments a speedup study and its estimate share, checked: ``(N, M, M_c, workers, repeats)``.
+
+    Returns
+    -------
+    tuple
+        ``slices``, ``fine_substeps``, ``coarse_substeps`` and ``repeats`` as positive ``int``,
+        ``workers`` as a list of them.
+    """
+    if not isinstance(problem, LinearProblem):
+        raise InputTypeError(f"`problem` must be a LinearProblem; got {type(problem).__name__}.")
+    return (
+        check_int(slices, "slices", minimum=1),
+        check_int(fine_substeps, "fine_substeps", minimum=1),
+        check_int(coarse_substeps, "coarse_substeps", minimum=1),
+        check_ints(workers, "workers", minimum=1),
+        check_int(repeats, "repeats", minimum=1),
+    )
+
+
 def estimate_speedup_study(
     problem: LinearProblem,
     *,
@@ -165,13 +187,9 @@ def estimate_speedup_study(
     >>> cost.seconds > 600  # 2e7 substeps per sequential solve, four solves
     True
     """
-    if not isinstance(problem, LinearProblem):
-        raise InputTypeError(f"`problem` must be a LinearProblem; got {type(problem).__name__}.")
-    n_slices = check_int(slices, "slices", minimum=1)
-    m_fine = check_int(fine_substeps, "fine_substeps", minimum=1)
-    m_coarse = check_int(coarse_substeps, "coarse_substeps", minimum=1)
-    counts = check_ints(workers, "workers", minimum=1)
-    repeats = check_int(repeats, "repeats", minimum=1)
+    n_slices, m_fine, m_coarse, counts, repeats = check_study_sizes(
+        problem, slices, fine_substeps, coarse_substeps, workers, repeats
+    )
     size = problem.ode.size
     entries = _factor_entries(problem)
     pool = max(counts)

@@ -76,18 +76,6 @@ class TimeStepper(SlicePropagator):
         super().__init__(check_ode(ode, jacobian=self.needs_jacobian), grid)
         self.substeps = check_int(substeps, "substeps", minimum=1)
 
-    def prepare(self) -> TimeStepper:
-        """Nothing to cache for a one-step method (Jacobians depend on the state); returns ``self``.
-
-        Present so that every ODE propagator can be prepared the same way before timing.
-
-        Returns
-        -------
-        TimeStepper
-            ``self``.
-        """
-        return self
-
     def _advance(self, U: Any, slices: Sequence[int]) -> Any:
         times = self.grid.times
         t0 = np.array([times[j] for j in slices])[:, None]

@@ -11,6 +11,7 @@ theory). Importing the top level does not import torch.
 
 from .backends import BACKENDS, BatchedBackend, SerialBackend, get_backend
 from .driver import FORMS, IterationInfo, PararealResult, max_abs, parareal
+from .mgrit_driver import ComposedPropagator, MGRITIterationInfo, MGRITResult, mgrit
 from .propagator import BatchPropagator, Propagator, TimeGrid, check_propagator, propagate_sequentially
 
 __version__ = "0.1.0"
@@ -19,6 +20,10 @@ __all__ = [
     "parareal",
     "PararealResult",
     "IterationInfo",
+    "mgrit",
+    "MGRITResult",
+    "MGRITIterationInfo",
+    "ComposedPropagator",
     "FORMS",
     "max_abs",
     "Propagator",

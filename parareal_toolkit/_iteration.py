@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -168,6 +168,22 @@ FORM_UPDATES: Mapping[str, Callable[[Propagator, list[Any], _Progress], tuple[li
 }
 
 
+class RecordingOptions(Protocol):
+    """What a recorder reads from a run's options (``RunOptions``, or MGRIT's options)."""
+
+    @property
+    def norm(self) -> Callable[[Any], float]: ...
+
+    @property
+    def monitor(self) -> bool: ...
+
+    @property
+    def reference(self) -> Sequence[Any] | None: ...
+
+    @property
+    def fine_lipschitz(self) -> float | None: ...
+
+
 class _Recorder:
     """A run's measurements: increments, errors against the reference, estimates, the first non-finite iterate.
 
@@ -178,7 +194,7 @@ class _Recorder:
     non-finite state.
     """
 
-    def __init__(self, options: RunOptions) -> None:
+    def __init__(self, options: RecordingOptions) -> None:
         self.norm = options.norm
         self.monitor = options.monitor
         self.reference = options.reference

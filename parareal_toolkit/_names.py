@@ -16,6 +16,11 @@ __all__ = [
     "STEPPER_NAMES",
     "STEPPER_CLASSES",
     "CRITERIA",
+    "RELAX_NAMES",
+    "CYCLE_NAMES",
+    "MGRIT_CRITERIA",
+    "MGRIT_INITIAL_NAMES",
+    "HIERARCHY_STEPPERS",
     "STOP_REASONS",
     "CONVERGED_STOP_REASONS",
     "SOLVE_IVP_NAMES",
@@ -60,11 +65,23 @@ STEPPER_CLASSES = {
     "trapezoid": "parareal_toolkit.ode.implicit_steppers:TrapezoidStepper",
 }
 STEPPER_NAMES = tuple(STEPPER_CLASSES)
+# what each level of an MGRIT hierarchy (parareal_toolkit.ode.time_hierarchy) can step with:
+# the time steppers, and "exact" (the matrix exponential) for linear problems
+HIERARCHY_STEPPERS = (*STEPPER_NAMES, "exact")
 # scipy's solve_ivp methods as `parareal ode --fine ivp-<method>`, in the order of
 # parareal_toolkit.ode.SOLVE_IVP_METHODS (a test holds them equal)
 SOLVE_IVP_NAMES = ("ivp-rk45", "ivp-rk23", "ivp-dop853", "ivp-radau", "ivp-bdf", "ivp-lsoda")
 # what `tol` is compared with: the increment, or the a-posteriori error estimate
 CRITERIA = ("increment", "estimate")
+# MGRIT (parareal_toolkit.mgrit): the relaxation on each level (F: the F-points of each coarse
+# interval from its C-point; FCF: F, then the C-points from their predecessors, then F again),
+# the cycle (V: one coarse cycle per level; F: an F-cycle then a V-cycle on the coarse level),
+# what `tol` is compared with (the C-point increment, or the FAS residual at the C-points) and
+# the initial C-point values without given guesses (a coarse sweep, or copies of u0)
+RELAX_NAMES = ("F", "FCF")
+CYCLE_NAMES = ("V", "F")
+MGRIT_CRITERIA = ("increment", "residual")
+MGRIT_INITIAL_NAMES = ("coarse", "u0")
 # why a parareal run stopped (PararealResult.stop_reason): the criterion met ``tol``; K
 # reached N where the result is the fine solution by theorem; K reached N where it is not
 # (the correction form with a coarse propagator not declared linear); the `iterations` cap

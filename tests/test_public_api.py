@@ -22,6 +22,7 @@ PACKAGE = Path(parareal_toolkit.__file__).resolve().parent
 PUBLIC_MODULES = [
     "parareal_toolkit",
     "parareal_toolkit.backends",
+    "parareal_toolkit.mgrit_driver",
     "parareal_toolkit.ode",
     "parareal_toolkit.nn",
     "parareal_toolkit.training",
@@ -118,6 +119,9 @@ LAYER = {
     "parareal_result": 0,
     "_iteration": 2,
     "driver": 2,
+    "mgrit_result": 0,
+    "_mgrit_cycles": 2,
+    "mgrit_driver": 2,
     "__init__": 2,  # the top-level API re-exports the driver
     "ode": 3,
     "nn": 3,

@@ -17,6 +17,7 @@ from pathlib import Path
 PUBLIC_MODULES = (
     ("parareal_toolkit", "the driver, the propagator contract, time grids"),
     ("parareal_toolkit.backends", "how the fine sweeps run: serial, batched, process pool, ..."),
+    ("parareal_toolkit.mgrit_driver", "MGRIT (multigrid reduction in time, FAS): parareal as its two-level case"),
     ("parareal_toolkit.ode", "linear problems, exact and implicit-Euler propagators, theory"),
     ("parareal_toolkit.nn", "parareal neural networks, Proposition 1, (parareal) ResNets"),
     ("parareal_toolkit.training", "CIFAR data, training loop, checkpoints, curves"),

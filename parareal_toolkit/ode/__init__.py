@@ -44,6 +44,7 @@ from .theory import (
     speedup,
     speedup_from_result,
 )
+from .time_hierarchy import HIERARCHY_STEPPERS, parareal_pair, time_hierarchy
 
 
 def _stepper_class(target: str) -> type[TimeStepper]:
@@ -112,4 +113,7 @@ __all__ = [
     "SpeedupRow",
     "modelled_speedup",
     "plot_speedup_study",
+    "time_hierarchy",
+    "parareal_pair",
+    "HIERARCHY_STEPPERS",
 ]

@@ -36,7 +36,7 @@ from .errors import InputError
 from .norms import nan_max, slice_norms
 from .propagator import Propagator
 
-__all__ = ["MGRITOptions", "MGRITRun", "run_mgrit", "exact_iterations"]
+__all__ = ["MGRITOptions", "MGRITRun", "AllLevels", "run_mgrit", "exact_iterations"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,66 @@ def exact_iterations(num_coarse: int, relax: str) -> int:
     return num_coarse if relax == "F" else (num_coarse + 1) // 2
 
 
+class AllLevels:
+    """Every level's propagator as one, slice ``offsets[l] + j`` being slice ``j`` of level ``l``.
+
+    The backend receives this one object for every map of every level, so a process pool
+    installs the whole hierarchy once (it restarts for a propagator it does not hold).
+    ``propagate_batch`` hands each level's slices to that level's ``propagate_batch`` (one
+    call per slice without it, or for a single slice), as the batched backend would.
+    """
+
+    def __init__(self, levels: Sequence[Propagator]):
+        self.levels = list(levels)
+        self.offsets = [0]
+        for p in self.levels:
+            self.offsets.append(self.offsets[-1] + p.num_slices)
+        self.num_slices = self.offsets[-1]
+
+    def _locate(self, j: int) -> tuple[int, int]:
+        for l in range(len(self.levels)):
+            if j < self.offsets[l + 1]:
+                return l, j - self.offsets[l]
+        raise IndexError(f"slice index `j` must satisfy 0 <= j < {self.num_slices}; got {j}.")
+
+    def __call__(self, u: Any, j: int) -> Any:
+        """Slice ``j`` of the level that holds it.
+
+        Returns
+        -------
+        state
+            The propagated state.
+        """
+        l, local = self._locate(j)
+        return self.levels[l](u, local)
+
+    def propagate_batch(self, states: Sequence[Any], slices: Sequence[int]) -> list[Any]:
+        """``[self(u, j) for u, j in zip(states, slices)]``, one batch per level.
+
+        Returns
+        -------
+        list
+            One state per slice.
+        """
+        groups: dict[int, list[int]] = {}
+        located = [self._locate(j) for j in slices]
+        for position, (l, _) in enumerate(located):
+            groups.setdefault(l, []).append(position)
+        out: list[Any] = [None] * len(slices)
+        for l, positions in groups.items():
+            propagator = self.levels[l]
+            batch = getattr(propagator, "propagate_batch", None)
+            inner_states = [states[p] for p in positions]
+            inner_slices = [located[p][1] for p in positions]
+            if batch is not None and len(positions) >= 2:
+                values = list(batch(inner_states, inner_slices))
+            else:
+                values = [propagator(u, j) for u, j in zip(inner_states, inner_slices)]
+            for p, value in zip(positions, values):
+                out[p] = value
+        return out
+
+
 @dataclass
 class _Level:
     """One level's system and its current approximation (module docstring)."""
@@ -92,6 +152,7 @@ class _Hierarchy:
     """All levels of one run, the options, and what the propagators cost."""
 
     levels: list[_Level]
+    combined: AllLevels
     options: MGRITOptions
     evaluations: list[int]
     seconds: list[float]
@@ -113,7 +174,8 @@ class _Hierarchy:
             return []
         level = self.levels[l]
         start = time.perf_counter()
-        values = list(self.options.backend.map(level.propagator, states, slices))
+        offset = self.combined.offsets[l]
+        values = list(self.options.backend.map(self.combined, states, [offset + j for j in slices]))
         if len(values) != len(slices):
             raise InputError(f"`backend` returned {len(values)} states for {len(slices)} slices of {level.name}.")
         for value, j in zip(values, slices):
@@ -123,16 +185,26 @@ class _Hierarchy:
         return values
 
     def steps(self, l: int, targets: list[int]) -> list[Any]:
-        """``Φ_l(u_{i-1}, i-1) + g_i`` for every point ``i`` of ``targets``, in one backend map."""
+        """``Φ_l(u_{i-1}, i-1) + g_i`` for every point ``i`` of ``targets``, in one backend map.
+
+        Where ``g_i = (a_i, None)`` (point 1 of a coarse level, whose predecessor is ``u0``
+        on every level) the step is ``a_i`` without a call: ``Φ_l(u0) - Φ_l(u0) = 0``.
+        """
         level = self.levels[l]
-        values = self.map(l, [level.points[i - 1] for i in targets], [i - 1 for i in targets])
         rhs = level.rhs
         if rhs is None:
-            return values
+            return self.map(l, [level.points[i - 1] for i in targets], [i - 1 for i in targets])
+        called = [i for i in targets if rhs[i] is None or rhs[i][1] is not None]  # type: ignore[index]
+        values = dict(zip(called, self.map(l, [level.points[i - 1] for i in called], [i - 1 for i in called])))
         out = []
-        for i, y in zip(targets, values):
+        for i in targets:
             g = rhs[i]
-            out.append(y if g is None else g[0] + (y - g[1]))
+            if g is None:
+                out.append(values[i])
+            elif g[1] is None:
+                out.append(g[0])
+            else:
+                out.append(g[0] + (values[i] - g[1]))
         return out
 
 
@@ -168,15 +240,18 @@ def _relax(h: _Hierarchy, l: int) -> None:
 
 
 def _restrict(h: _Hierarchy, l: int) -> None:
-    """FAS restriction: level ``l + 1`` starts from ``v = u[::m]`` with ``g_c = (a_c, Φ_{l+1}(v_{c-1}))``."""
+    """FAS restriction: level ``l + 1`` starts from ``v = u[::m]`` with ``g_c = (a_c, Φ_{l+1}(v_{c-1}))``.
+
+    ``g_1 = (a_1, None)``: ``v_0 = u0`` never changes, so the step into point 1 is ``a_1``.
+    """
     level, m = h.levels[l], h.options.coarsening
     assert level.c_values is not None
     v = level.points[::m]
-    images = [None] * (len(v) - 1)
+    images: list[Any] = [None] * (len(v) - 1)  # Φ_{l+1}(v_c, c) at index c, c >= 1
     known_states, known_images = h.images.get(l + 1, ([], []))
     missing = []
-    for c in range(len(v) - 1):
-        if c < len(known_images) and v[c] is known_states[c]:
+    for c in range(1, len(v) - 1):
+        if c < len(known_images) and v[c] is known_states[c] and known_images[c] is not None:
             images[c] = known_images[c]
         else:
             missing.append(c)
@@ -194,11 +269,12 @@ def _solve_exactly(h: _Hierarchy, l: int) -> None:
     level = h.levels[l]
     v, rhs = level.points, level.rhs
     assert rhs is not None
-    w, images = [v[0]], []
+    w: list[Any] = [v[0]]
+    images: list[Any] = []  # Φ(w_c) at index c where known
     for c in range(1, len(v)):
         g = rhs[c]
         assert g is not None
-        if w[c - 1] is v[c - 1]:  # Φ(w_{c-1}) = b_c: the correction vanishes (parareal's U_1 = F_0(u0))
+        if g[1] is None or w[c - 1] is v[c - 1]:  # Φ(w_{c-1}) = b_c: the correction vanishes (parareal's U_1 = F_0(u0))
             images.append(g[1])
             w.append(g[0])
         else:
@@ -280,6 +356,7 @@ def run_mgrit(levels: Sequence[Propagator], u0: Any, options: MGRITOptions, noti
     names = [f"levels[{l}]" for l in range(len(levels))]
     h = _Hierarchy(
         [_Level(p, name, StateChecker(u0), [u0] * (n + 1)) for p, name, n in zip(levels, names, sizes)],
+        AllLevels(levels),
         options,
         [0] * len(levels),
         [0.0] * len(levels),

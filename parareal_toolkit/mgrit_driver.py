@@ -43,7 +43,7 @@ coarsest solve. Two levels with F-relaxation: ``N_1 - 1`` coarse calls per itera
 The driver only calls propagators and adds and subtracts states: numpy arrays and torch
 tensors alike, differentiable under autograd. Layout: :func:`mgrit` validates its arguments
 into ``MGRITOptions``; ``parareal_toolkit._mgrit_cycles`` runs the cycles; the result is a
-:class:`~parareal_toolkit.mgrit_result.MGRITResult`, a :class:`~parareal_toolkit.PararealResult`
+:class:`~parareal_toolkit.MGRITResult`, a :class:`~parareal_toolkit.PararealResult`
 recorded by parareal's recorder.
 """
 
@@ -53,7 +53,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._checked import check_initial_state, checked_norm
+from ._checked import check_initial_state, checked_norm, is_torch_tensor
+from ._iteration import check_same_shape
 from ._mgrit_cycles import MGRITOptions, exact_iterations, run_mgrit
 from ._names import CONVERGED_STOP_REASONS, CYCLE_NAMES, MGRIT_CRITERIA, MGRIT_INITIAL_NAMES, RELAX_NAMES
 from ._validation import check_callable, check_choice, check_int, check_real
@@ -351,9 +352,11 @@ def _check_initial(initial: Any, n1: int, u0: Any, validate: Callable[[Any, str]
         raise InputError(f"`initial` must hold N_1 = {n1} states U^0_1..U^0_N_1; got {len(states)}.")
     _check_states(states, "initial")
     _check_kinds(states, "initial", u0)
-    if validate is not None:
-        for i, state in enumerate(states):
+    for i, state in enumerate(states):
+        if validate is not None:
             validate(state, f"initial[{i}]")
+        if not is_torch_tensor(u0):  # a network's states may change shape from slice to slice
+            check_same_shape(state, f"initial[{i}]", u0, "`u0`")
     return list(states)
 
 

@@ -35,7 +35,7 @@ iterate and the fine solution at no extra cost: the next iteration's relaxation 
 it. Cost in propagator calls: the initial F-relaxation costs ``N_0`` calls of ``levels[0]``;
 each iteration ``N_0`` more with F-relaxation and ``2 N_0`` with FCF, and on level
 ``1 <= l < L - 1`` per visit ``N_l`` (F) or ``2 N_l`` (FCF) plus ``N_l - N_l / m`` after the
-correction, plus the ``N_{l+1}`` images ``Φ_{l+1}(v_{c-1})`` of the restriction (reused where
+correction, plus at most ``N_{l+1} - 1`` images ``Φ_{l+1}(v_{c-1})`` of the restriction (reused where
 ``v_{c-1}`` is unchanged since the last coarse solve) and ``N_{L-1} - 1`` calls of the
 coarsest solve. Two levels with F-relaxation: ``N_1 - 1`` coarse calls per iteration and
 ``N_1`` for the initial sweep, parareal's counts.

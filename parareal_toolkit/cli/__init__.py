@@ -90,9 +90,9 @@ def version() -> str:
     try:
         return metadata.version("parareal-toolkit")
     except metadata.PackageNotFoundError:  # not installed: PYTHONPATH on a checkout
-        from .. import __version__
+        import parareal_toolkit
 
-        return __version__
+        return parareal_toolkit.__version__
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,10 +47,12 @@ from parareal_toolkit.backends import AutoBackend
 from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, heat_1d
 from parareal_toolkit.results import results_record, results_table, write_results
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
+from _output import add_output_options, finish, output_path
+
 ITERATIONS = 15
 SIZES = (100, 1000)
 SLICES = (32, 128)
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def getrs_loop(E, lu, pivots, u0, n, iterations, increments):
@@ -143,8 +145,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--clock", choices=("process", "perf_counter"), default="process")
-    parser.add_argument("--json", default=os.path.join(RESULTS, "core_driver_cpu.json"))
+    parser.add_argument(
+        "--json", default=None, help="the results file (default: core_driver_cpu.json in the output folder)"
+    )
+    add_output_options(parser)
     args = parser.parse_args(argv)
+    json_path = output_path(parser, args, "core_driver_cpu.json", explicit=args.json)
     clock = time.process_time if args.clock == "process" else time.perf_counter
 
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
@@ -244,7 +250,7 @@ def main(argv=None) -> int:
         worst_auto_over_best=worst_auto,
         load_average=[load_before, os.getloadavg()[0] if hasattr(os, "getloadavg") else None],
     )
-    print(f"written {write_results(args.json, record)}")
+    finish(args, write_results(json_path, record))
     return 0
 
 

@@ -21,7 +21,7 @@ skipped with the reason, so the whole suite fits its window. It writes
 ``gpu_suite_<device-slug>.png`` into ``--out``. ``--smoke`` runs the same code on the CPU at
 tiny sizes (depth 20, batch 2, N = 1, 2, 3) in a few seconds; the test suite runs it.
 
-    python benchmarks/gpu_suite.py                       # on the GPU machine, writes benchmarks/results/
+    python benchmarks/gpu_suite.py --update-results      # on the GPU machine, writes benchmarks/results/
     python benchmarks/gpu_suite.py --smoke --out /tmp/x  # anywhere
 """
 
@@ -50,6 +50,9 @@ from parareal_toolkit.bench import table2
 from parareal_toolkit.bench.unit_costs import fit_unit_costs_to_timings, measure_unit_costs
 from parareal_toolkit.nn import parareal_resnet, preact_resnet
 from parareal_toolkit.results import results_record, results_table, write_results
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
+from _output import add_output_options, finish, output_path
 
 FULL = {
     "depth": 1001,
@@ -376,7 +379,7 @@ def plot(sections: dict[str, Any], title: str, path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU (the test suite runs this)")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    add_output_options(parser)
     parser.add_argument("--budget-scale", type=float, default=1.0, help="multiply every section's budget")
     args = parser.parse_args(argv)
     if not args.budget_scale > 0:
@@ -420,11 +423,12 @@ def main(argv: list[str] | None = None) -> int:
         sections=sections,
         tables=_tables(sections, what),
     )
-    os.makedirs(args.out, exist_ok=True)
-    json_path = os.path.join(args.out, f"gpu_suite_{slug}.json")
+    json_path = output_path(parser, args, f"gpu_suite_{slug}.json")
+    figure = output_path(parser, args, f"gpu_suite_{slug}.png")
     write_results(json_path, record)
-    plot(sections, what, os.path.join(args.out, f"gpu_suite_{slug}.png"))
-    print(f"written {json_path} and its .png in {record['total_seconds']:.0f} s")
+    plot(sections, what, str(figure))
+    print(f"ran in {record['total_seconds']:.0f} s")
+    finish(args, json_path, figure)
     return 0
 
 

@@ -11,8 +11,7 @@ also shown with messages that never queue (edge latencies), the optimistic model
 Tables: the schedules at a stated network (25 Gb/s) for P = 2..9, and a sweep over link
 bandwidth (1..400 Gb/s) at P = 4 and 8 showing which schedule wins where.
 
-    python benchmarks/layerpipe_bandwidth.py [--json benchmarks/results/layerpipe_bandwidth.json]
-                                             [--figure benchmarks/results/layerpipe_bandwidth.png]
+    python benchmarks/layerpipe_bandwidth.py [--out DIR | --update-results]   # --update-results: benchmarks/results/
 """
 
 from __future__ import annotations
@@ -20,11 +19,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from typing import Any
 
 from parareal_toolkit.layerpipe import vgg16_profile
 from parareal_toolkit.layerpipe.communication import Network, evaluate_on_network
 from parareal_toolkit.results import results_record, results_table, write_results
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
+from _output import add_output_options, finish, output_path
 
 SAMPLES = 32
 MACS_PER_SECOND = 1e13
@@ -35,7 +38,6 @@ SWEEP_GBPS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0)
 SWEEP_PROCESSORS = (4, 8)
 SCHEDULES = ("pipedream", "pipedream-replicated", "layerpipe")
 COMMAND = "python benchmarks/layerpipe_bandwidth.py"
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def _ms(seconds: float) -> str:
@@ -192,11 +194,14 @@ def plot(result: dict[str, Any], path: str) -> None:
     plt.close(fig)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", default=os.path.join(HERE, "results", "layerpipe_bandwidth.json"))
-    parser.add_argument("--figure", default=os.path.join(HERE, "results", "layerpipe_bandwidth.png"))
-    args = parser.parse_args()
+    parser.add_argument("--json", default=None, help="the results file (default: in the output folder)")
+    parser.add_argument("--figure", default=None, help="the figure (default: in the output folder)")
+    add_output_options(parser)
+    args = parser.parse_args(argv)
+    json_path = output_path(parser, args, "layerpipe_bandwidth.json", explicit=args.json)
+    figure = output_path(parser, args, "layerpipe_bandwidth.png", explicit=args.figure)
     result = simulate_all()
     for table in result["tables"].values():
         print(table["title"])
@@ -204,11 +209,9 @@ def main() -> None:
         for row in table["rows"]:
             print(" | ".join(row))
         print()
-    write_results(args.json, results_record("layerpipe_bandwidth", COMMAND, **result))
-    print(f"wrote {args.json}")
-    if args.figure:
-        plot(result, args.figure)
-        print(f"wrote {args.figure}")
+    write_results(json_path, results_record("layerpipe_bandwidth", COMMAND, **result))
+    plot(result, str(figure))
+    finish(args, json_path, figure)
 
 
 if __name__ == "__main__":

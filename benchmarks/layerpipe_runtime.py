@@ -21,7 +21,7 @@ to express them. ``layerpipe-flush`` is its per-stage projection (A first, G int
 slots) and is what runs.
 
     python benchmarks/layerpipe_runtime.py [--ranks 2 4] [--microbatches 4]
-                                           [--json benchmarks/results/layerpipe_runtime_cpu.json]
+                                           [--out DIR | --update-results]
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
+from _output import add_output_options, finish, output_path
+
 BATCH = 64
 SCHEDULES = ("gpipe", "1f1b", "zb-h1", "layerpipe-flush")
 WARMUP = 2
@@ -314,8 +316,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--microbatches", type=int, default=4)
-    parser.add_argument("--json", default=str(HERE / "results" / "layerpipe_runtime_cpu.json"))
+    parser.add_argument("--json", default=None, help="the results file (default: in the output folder)")
+    add_output_options(parser)
     args = parser.parse_args()
+    json_path = output_path(parser, args, "layerpipe_runtime_cpu.json", explicit=args.json)
     if BATCH % args.microbatches:
         parser.error(f"--microbatches must divide the batch of {BATCH}; got {args.microbatches}")
     from parareal_toolkit.results import results_record, write_results
@@ -323,8 +327,9 @@ def main() -> None:
     started = time.perf_counter()
     result = run(args.ranks, args.microbatches)
     command = COMMAND + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
-    write_results(args.json, results_record("layerpipe_runtime", command, **result))
-    print(f"wrote {args.json} ({time.perf_counter() - started:.0f} s)")
+    write_results(json_path, results_record("layerpipe_runtime", command, **result))
+    print(f"ran in {time.perf_counter() - started:.0f} s")
+    finish(args, json_path)
 
 
 if __name__ == "__main__":

@@ -2,16 +2,23 @@
 
 Three-class spirals, a 6-weight-layer tanh MLP, SGD lr 0.5, batch 32, 400 steps, 3 seeds.
 Delays S(l) = layers after l (one pipeline stage per layer: the largest staleness).
-Prints held-out accuracy per mode and writes benchmarks/layerpipe_staleness.json.
+Prints held-out accuracy per mode and writes layerpipe_staleness.json into ./benchmark-output/
+(with --update-results: the committed benchmarks/layerpipe_staleness.json).
 """
 
+import argparse
 import json
 import math
+import os
+import sys
 from pathlib import Path
 
 import torch
 
 from parareal_toolkit.layerpipe import DelayedGradientTrainer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
+from _output import add_output_options, finish, output_path
 
 
 def spirals(n, gen):
@@ -33,7 +40,12 @@ def model(seed):
     return torch.nn.Sequential(*layers)
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_output_options(parser)
+    args = parser.parse_args(argv)
+    # the committed copy sits beside this script
+    path = output_path(parser, args, "layerpipe_staleness.json", committed=Path(__file__).resolve().parent)
     results = {}
     for mode in ("zero delay (SGD)", "delayed, weight stashing", "delayed, no stashing"):
         accs = []
@@ -51,7 +63,8 @@ def main():
                 accs.append(float((net(xt).argmax(1) == yt).float().mean()))
         results[mode] = accs
         print(f"{mode:28s} accuracy {sum(accs) / 3:.3f}  (seeds: {', '.join(f'{a:.3f}' for a in accs)})")
-    Path(__file__).with_suffix(".json").write_text(json.dumps(results, indent=1))
+    path.write_text(json.dumps(results, indent=1))
+    finish(args, path)
 
 
 if __name__ == "__main__":

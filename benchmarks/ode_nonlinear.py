@@ -18,13 +18,15 @@ ratios (about ``2^p``).
 
 Deterministic: no timing is involved, so the numbers do not depend on the machine's load.
 
-    python benchmarks/ode_nonlinear.py     # writes benchmarks/results/ode_nonlinear.json
+    python benchmarks/ode_nonlinear.py --update-results    # writes benchmarks/results/ode_nonlinear.json
 """
 
 from __future__ import annotations
 
+import argparse
 import math
-from pathlib import Path
+import os
+import sys
 
 import numpy as np
 
@@ -42,6 +44,9 @@ from parareal_toolkit.ode import (
     van_der_pol,
 )
 from parareal_toolkit.results import results_record, results_table, write_results
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
+from _output import add_output_options, finish, output_path
 
 TOL = 1e-6
 N = 10
@@ -174,11 +179,14 @@ def orders_table():
     )
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_output_options(parser)
+    args = parser.parse_args(argv)
+    path = output_path(parser, args, "ode_nonlinear.json")
     tables = {"criteria": criteria_table(), "orders": orders_table()}
     record = results_record("ode_nonlinear", "python benchmarks/ode_nonlinear.py", tol=TOL, slices=N, tables=tables)
-    path = write_results(Path(__file__).parent / "results" / "ode_nonlinear.json", record)
-    print(f"results written to {path}")
+    finish(args, write_results(path, record))
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ at least the core count).
 
     python benchmarks/ode_speedup.py [--size 32] [--fine-substeps 200] [--repeats 5]
 
-writes benchmarks/results/ode_speedup_cpu.json (results format, table ``speedup``) and
-benchmarks/results/ode_speedup_cpu.png (measured and modelled speedup against W).
+writes ode_speedup_cpu.json (results format, table ``speedup``) and ode_speedup_cpu.png
+(measured and modelled speedup against W) into ./benchmark-output/, or with --update-results
+into benchmarks/results/.
 """
 
 import os
@@ -28,7 +29,8 @@ import sys
 from parareal_toolkit.ode import heat_2d, plot_speedup_study, speedup_study
 from parareal_toolkit.results import results_record, write_results
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
+from _output import add_output_options, finish, output_path
 
 
 def main(argv=None) -> int:
@@ -41,9 +43,12 @@ def main(argv=None) -> int:
     parser.add_argument("--rtol", type=float, default=1e-6)
     parser.add_argument("--workers", type=int, nargs="+", default=list(range(1, cores + 1)))
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json", default=os.path.join(RESULTS, "ode_speedup_cpu.json"))
-    parser.add_argument("--plot", default=os.path.join(RESULTS, "ode_speedup_cpu.png"))
+    parser.add_argument("--json", default=None, help="the results file (default: in the output folder)")
+    parser.add_argument("--plot", default=None, help="the figure (default: in the output folder)")
+    add_output_options(parser)
     args = parser.parse_args(argv)
+    json_path = output_path(parser, args, "ode_speedup_cpu.json", explicit=args.json)
+    figure = output_path(parser, args, "ode_speedup_cpu.png", explicit=args.plot)
 
     study = speedup_study(
         heat_2d(args.size, sparse=True),
@@ -68,20 +73,19 @@ def main(argv=None) -> int:
 
     command = "python benchmarks/ode_speedup.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     record = results_record("ode_speedup", command.strip(), tables={"speedup": study.table()}, **study.as_dict())
-    print(f"written {write_results(args.json, record)}")
-    if args.plot:
-        import matplotlib
+    write_results(json_path, record)
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(5.5, 4))
-        plot_speedup_study(study, ax=ax)
-        ax.set_title(f"{ax.get_title()}\n{record['machine']}", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=120)
-        plt.close(fig)
-        print(f"written {args.plot}")
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    plot_speedup_study(study, ax=ax)
+    ax.set_title(f"{ax.get_title()}\n{record['machine']}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(figure, dpi=120)
+    plt.close(fig)
+    finish(args, json_path, figure)
     return 0
 
 

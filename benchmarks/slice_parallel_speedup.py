@@ -29,7 +29,7 @@ wait) for the same model and batch: ``T_virtual(1) / T_virtual(N)``. The ratio
 N = 2 on a 2-core CPU, at a depth where compute dominates: at least 0.8). The script launches
 torchrun itself:
 
-    python benchmarks/slice_parallel_speedup.py --json benchmarks/results/slice_parallel_cpu.json
+    python benchmarks/slice_parallel_speedup.py --update-results   # benchmarks/results/slice_parallel_cpu.json
 
 (default ResNet-164, batch 16, N = 2, the seed's ``ceil(12/N)`` coarse units: about two
 minutes on an idle 2-core CPU). The ranks share
@@ -55,7 +55,8 @@ from parareal_toolkit.bench import time_network
 from parareal_toolkit.nn import parareal_resnet_from, preact_resnet
 from parareal_toolkit.results import results_record, results_table, write_results
 
-DEFAULT_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "slice_parallel_cpu.json")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
+from _output import add_output_options, finish, output_path
 
 
 class TimedBackend(DistributedBackend):
@@ -83,9 +84,14 @@ def parse(argv=None):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--json", default=DEFAULT_JSON)
+    parser.add_argument("--json", default=None, help="the results file (default: in the output folder)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    add_output_options(parser)
+    args = parser.parse_args(argv)
+    args.json = output_path(
+        parser, args, "slice_parallel_cpu.json", explicit=args.json
+    )  # checked before the ranks start
+    return args
 
 
 def max_over_ranks(seconds: float) -> float:
@@ -253,7 +259,8 @@ def report(args, world, samples, communication, compute, virtual) -> None:
     command = (
         f"python benchmarks/slice_parallel_speedup.py --depth {args.depth} -N {n} --batch-size {args.batch_size} "
         + (f"--coarse-units {args.coarse_units} " if args.coarse_units else "")
-        + f"--repeats {args.repeats} --warmup {args.warmup} --json {os.path.relpath(args.json)}"
+        + f"--repeats {args.repeats} --warmup {args.warmup} "
+        + ("--update-results" if args.update_results else f"--json {os.path.relpath(args.json)}")
     )
     timing = results_table(
         f"ResNet-{args.depth}, batch {args.batch_size}: seconds per forward+backward and per SGD step "
@@ -314,7 +321,7 @@ def report(args, world, samples, communication, compute, virtual) -> None:
         load_average=list(os.getloadavg()),  # other processes on the machine slow the ranks down
         tables={"timing": timing, "comparison": comparison},
     )
-    print(f"wrote {write_results(args.json, record)}")
+    finish(args, write_results(args.json, record))
 
 
 def main(argv=None) -> int:

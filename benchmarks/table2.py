@@ -25,7 +25,7 @@ device within 1.2/N, fraction of the bound >= 90% at N = 3..24 on CPU.
 
 On a CPU only the ratios mean anything; the JSON names the machine.
 
-    python benchmarks/table2.py --json benchmarks/results/table2_cpu.json --plot benchmarks/results/table2_cpu.png
+    python benchmarks/table2.py --update-results   # benchmarks/results/table2_cpu.json and .png
 """
 
 import argparse
@@ -43,6 +43,9 @@ from parareal_toolkit.nn import parareal_resnet_plan
 
 SPLIT_OBJECTIVES = ("largest", "virtual")  # the `objective` of parareal_resnet_plan
 from parareal_toolkit.results import results_record, results_table, write_results
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
+from _output import add_output_options, finish, output_path
 
 SPLITS = ("units", "cost")
 
@@ -136,9 +139,16 @@ def main(argv=None) -> int:
         help="CPU parts: process CPU time (default; exact with one thread, immune to other "
         "processes on a shared box) or perf_counter",
     )
-    parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results", "table2_cpu.json"))
-    parser.add_argument("--plot", default=None, help="figure of the cost split's table")
+    parser.add_argument("--json", default=None, help="the results file (default: table2_cpu.json in the output folder)")
+    parser.add_argument(
+        "--plot", default=None, help="figure of the cost split's table (with --update-results: the committed one)"
+    )
+    add_output_options(parser)
     args = parser.parse_args(argv)
+    json_path = output_path(parser, args, "table2_cpu.json", explicit=args.json)
+    figure = (
+        output_path(parser, args, "table2_cpu.png", explicit=args.plot) if args.plot or args.update_results else None
+    )
 
     torch.set_num_threads(args.threads)
     print("measuring the cost of each unit shape ...", file=sys.stderr, flush=True)
@@ -260,11 +270,10 @@ def main(argv=None) -> int:
         },
     )
     record["device"] = torch_device
-    write_results(args.json, record)
-    print(f"written {args.json}")
-    if args.plot is not None:
-        plot_table2(tables["cost"], args.plot)
-        print(f"written {args.plot}")
+    write_results(json_path, record)
+    if figure is not None:
+        plot_table2(tables["cost"], str(figure))
+    finish(args, *(p for p in (json_path, figure) if p is not None))
     return 0
 
 

@@ -22,10 +22,11 @@ For each model, in one process and on one device:
 CPU numbers need no GPU; the GPU numbers need a CUDA device (none on the 2-core dev box).
 
     python benchmarks/train_throughput.py [--depth 56] [--subnetworks 1 3 6 9] [--batch-size 128]
-        [--device cpu] [--threads 1] [--json benchmarks/results/train_throughput_cpu.json]
+        [--device cpu] [--threads 1] [--out DIR | --update-results]
 """
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -36,6 +37,9 @@ from torch import nn
 
 from parareal_toolkit.nn import parareal_resnet_from, preact_resnet
 from parareal_toolkit.results import results_record, results_table, write_results
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
+from _output import add_output_options, finish, output_path
 
 
 def saved_activation_bytes(fn, *args) -> int:
@@ -130,7 +134,7 @@ def results_tables(rows, batch_size):
     }
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--depth", type=int, default=56)
     parser.add_argument("--subnetworks", type=int, nargs="+", default=[1, 3, 6, 9])
@@ -140,8 +144,12 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--machine", default=None, help="machine description for the JSON (default: detected)")
-    parser.add_argument("--json", default=None, help="write the results here")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--json", default=None, help="the results file (default: train_throughput_cpu.json in the output folder)"
+    )
+    add_output_options(parser)
+    args = parser.parse_args(argv)
+    json_path = output_path(parser, args, "train_throughput_cpu.json", explicit=args.json)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -171,29 +179,27 @@ def main():
             f"{n * row['device_memory_ratio']:.2f}); "
             f"serial throughput ratio {row['throughput_ratio']:.2f}"
         )
-    if args.json:
-        machine = args.machine or (
-            torch.cuda.get_device_name(device)
-            if device.type == "cuda"
-            else f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
-        )
-        report = results_record(
-            "train_throughput",
-            " ".join(["python", "benchmarks/train_throughput.py", *sys.argv[1:]]),
-            machine=machine,
-            note="serial throughput on one device (the parareal model does extra work); "
-            "memory: largest device = 3 x parameters + saved activations of the largest subnetwork",
-            device=str(device),
-            torch=torch.__version__,
-            depth=args.depth,
-            batch_size=args.batch_size,
-            steps=args.steps,
-            warmup=args.warmup,
-            rows=rows,
-            tables=results_tables(rows, args.batch_size),
-        )
-        write_results(args.json, report)
-        print(f"wrote {args.json}")
+    machine = args.machine or (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
+    )
+    report = results_record(
+        "train_throughput",
+        " ".join(["python", "benchmarks/train_throughput.py", *sys.argv[1:]]),
+        machine=machine,
+        note="serial throughput on one device (the parareal model does extra work); "
+        "memory: largest device = 3 x parameters + saved activations of the largest subnetwork",
+        device=str(device),
+        torch=torch.__version__,
+        depth=args.depth,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        rows=rows,
+        tables=results_tables(rows, args.batch_size),
+    )
+    finish(args, write_results(json_path, report))
 
 
 if __name__ == "__main__":

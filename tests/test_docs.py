@@ -295,11 +295,13 @@ def test_readme_results_blocks_equal_a_fresh_render():
     finally:
         sys.path.pop(0)
     sources = {source for source, _, _ in blocks}
-    assert {
-        "parareal_toolkit.layerpipe:claims_table",
+    # the wide tables are on docs/benchmarks.md; the README keeps one generated line of each
+    assert "parareal_toolkit.layerpipe:claims_table" in sources
+    assert {s.split(" |")[0] for s in sources} >= {
         "benchmarks/results/table2_cpu.json#ratios",
         "benchmarks/results/core_driver_cpu.json#overhead",
-    } <= sources
+        "benchmarks/results/ode_speedup_cpu.json#speedup",
+    }
     for source, body, fresh in blocks:
         assert body == fresh, f"README block {source} is stale: python docs/_ext/results_tables.py --update-readme"
 

@@ -19,7 +19,9 @@ The README's results sections are generated blocks between markers::
     ...
     <!-- /results -->
 
-(or ``<!-- computed: module:function(args) -->``), filled by::
+(or ``<!-- computed: module:function(args) -->``, or a one-line headline: one row of a
+results table, some of its columns, ``<!-- headline: PATH#TABLE | N=12 | col, col -->``),
+filled by::
 
     python docs/_ext/results_tables.py --update-readme
 
@@ -39,7 +41,7 @@ from typing import Any, ClassVar
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 BLOCK = re.compile(
-    r"(?P<open><!-- (?P<kind>results|computed): (?P<source>[^\n]*?) -->\n)(?P<body>.*?)(?P<close><!-- /results -->)",
+    r"(?P<open><!-- (?P<kind>results|computed|headline): (?P<source>[^\n]*?) -->\n)(?P<body>.*?)(?P<close><!-- /results -->)",
     re.S,
 )
 
@@ -110,7 +112,31 @@ def render_markdown(table: dict[str, Any], caption: str, code: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_headline(source: str, root: Path = ROOT) -> str:
+    """One line from one row of a results table: ``PATH#TABLE | COLUMN=VALUE, ... | col, col, ...``.
+
+    The row is the one whose ``COLUMN`` cells are the ``VALUE``s; the line names the table's title,
+    that row's chosen cells, the machine and the date.
+    """
+    parts = [part.strip() for part in source.split("|")]
+    if len(parts) != 3 or ("=" not in parts[1] and parts[1]):
+        raise ValueError(f"headline needs PATH#TABLE | COLUMN=VALUE, ... | col, col; got {source!r}")
+    path, _, name = parts[0].partition("#")
+    with open(root / path, encoding="utf-8") as fh:
+        record = json.load(fh)
+    table = check_table(record["tables"][name], parts[0])
+    where = [tuple(s.strip() for s in pair.partition("=")[::2]) for pair in parts[1].split(",") if pair.strip()]
+    rows = [row for row in table["rows"] if all(row[table["columns"].index(k)] == v for k, v in where)]
+    selector = ", ".join(f"{k} = {v}" for k, v in where)  # none: the table's only row
+    if len(rows) != 1:
+        raise ValueError(f"{parts[0]}: {len(rows)} rows with {selector}; a headline needs exactly one")
+    cells = ", ".join(f"{c.strip()} {rows[0][table['columns'].index(c.strip())]}" for c in parts[2].split(","))
+    return f"{table['title']}{'; ' + selector if selector else ''}: {cells} ({record['machine']}, {record['date']}).\n"
+
+
 def _readme_block(kind: str, source: str) -> str:
+    if kind == "headline":
+        return render_headline(source)
     if kind == "results":
         path, _, name = source.partition("#")
         table, caption, code = results_source(ROOT / path, name)

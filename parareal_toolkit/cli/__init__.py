@@ -28,6 +28,11 @@ Expected, one line, exit 2:
   that cannot fit, with the estimate and a way out in the message) and torch's allocation
   failures.
 
+* a missing optional dependency: a command (or an option) that needs PyTorch on an install
+  without the ``nn`` extra ends with ``... needs PyTorch (No module named 'torch'): pip install
+  "parareal-toolkit[nn]"``. ``parareal ode``, ``speedup`` and ``models`` (and ``layerpipe
+  --costs``) never import torch.
+
 Everything else is a bug and keeps its full traceback (exit 1): a plain ``ValueError`` or
 ``TypeError`` comes from numpy, torch or Python itself (a broadcast error, an operator on the
 wrong type), which means the toolkit let a bad value through, and hiding that behind one
@@ -43,12 +48,13 @@ import gc
 import importlib
 import os
 import sys
+from importlib import metadata
 
 from ..errors import CliError, PararealError
 from ._common import ArgumentParser
 from ._options import check_declared, command_parser, typed_options, validate
 
-__all__ = ["main", "build_parser", "expected_failure", "COMMANDS", "CliError"]
+__all__ = ["main", "build_parser", "expected_failure", "version", "COMMANDS", "CliError", "NN_EXTRA"]
 
 # command -> module implementing it (named after the command, "-" written "_")
 COMMANDS: dict[str, str] = {
@@ -56,10 +62,37 @@ COMMANDS: dict[str, str] = {
     for name in ("ode", "speedup", "verify", "models", "train", "evaluate", "bench", "layerpipe", "pipeline-run")
 }
 
+# the packages of the ``nn`` extra (pyproject.toml) and the line that asks for them
+_NN_PACKAGES = ("torch", "torchvision")
+NN_EXTRA = 'pip install "parareal-toolkit[nn]" (from a checkout: pip install ".[nn]")'
+
 _EPILOG = (
     "Exit status: 0 success; 1 a failed check (verify) or a bug (with its traceback); 2 a refused "
     "option or another expected failure (one line on stderr); 130 Ctrl-C."
 )
+
+
+def version() -> str:
+    """The installed distribution's version, or the package's ``__version__`` when run from a checkout.
+
+    Returns
+    -------
+    str
+        A version string such as ``"0.1.0"``.
+
+    Examples
+    --------
+    >>> from parareal_toolkit import __version__
+    >>> from parareal_toolkit.cli import version
+    >>> version() == __version__
+    True
+    """
+    try:
+        return metadata.version("parareal-toolkit")
+    except metadata.PackageNotFoundError:  # not installed: PYTHONPATH on a checkout
+        import parareal_toolkit
+
+        return parareal_toolkit.__version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         The parser; ``parse_args`` sets ``_module`` to the command's module name.
     """
     parser = ArgumentParser(prog="parareal", description="Parareal for ODEs and neural networks.", epilog=_EPILOG)
+    parser.add_argument("--version", action="version", version=f"parareal {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     sub.required = True
     for name, module_name in COMMANDS.items():
@@ -115,6 +149,8 @@ def expected_failure(exc: BaseException) -> str | None:
         return "out of memory: " + _one_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     if isinstance(exc, OSError):
         return _os_error_message(exc)
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").partition(".")[0] in _NN_PACKAGES:
+        return _one_line(f"needs PyTorch ({exc}): {NN_EXTRA}")
     return None
 
 

@@ -398,11 +398,12 @@ def test_resume_help_lists_what_may_change(capsys):
 
     assert set(RUN_DEFINING) | set(RUN_SETTINGS) == {f.name for f in fields(TrainConfig)}
     assert not set(RUN_DEFINING) & set(RUN_SETTINGS)
-    # the listed options are exactly the run settings (less the output directory), --quiet and --time-limit
+    # the listed options are exactly the run settings (less the output directory), --quiet, --time-limit and --yes
     command = build_parser()._subparsers._group_actions[0].choices["train"]
     expected = {"--" + name.replace("_", "-") for name in RUN_SETTINGS if name != "output_dir"} | {
         "--quiet",
         "--time-limit",
+        "--yes",
     }
     assert set(resume_settings(command)) == expected
     assert main(["train", "--help"]) == 0

@@ -209,3 +209,10 @@ def test_one_epoch_curves_are_visible_markers():
     for line in lines:
         assert len(line.get_xdata()) == 1 and line.get_marker() not in ("None", None, "", " ")
         assert line.get_markersize() > 0
+
+
+def test_the_users_guide_gives_the_recipe_the_refusal_names():
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "users" / "training.md").read_text()
+    assert f"`{CPU_RECIPE}`" in guide

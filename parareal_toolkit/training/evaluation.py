@@ -86,7 +86,7 @@ def recompute_batchnorm_statistics(
 ) -> int:
     """Set every BatchNorm's running mean and variance to the average of its batch statistics on ``loader``.
 
-    What :func:`torch.optim.swa_utils.update_bn` does: the running statistics are reset,
+    What ``torch.optim.swa_utils.update_bn`` does: the running statistics are reset,
     the momentum set to ``None`` (a cumulative average: after ``k`` batches the running
     mean is the mean of the ``k`` batch means, the running variance the mean of the ``k``
     unbiased batch variances), the first ``max_batches`` batches of ``loader`` (all by

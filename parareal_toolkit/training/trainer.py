@@ -301,7 +301,7 @@ class Trainer:
         Training mode normalises with each batch's statistics, evaluation mode with running
         averages; their exponential average over an epoch's changing weights lags the final
         weights (badly with few batches per epoch), so they are replaced by the average over
-        up to :data:`BATCHNORM_IMAGES` training images of the weights just trained
+        up to ``BATCHNORM_IMAGES`` training images of the weights just trained
         (``recompute_batchnorm_statistics``). Each replica uses its own shard; a checkpoint
         holds rank 0's.
         """

@@ -251,8 +251,8 @@ def test_download_without_network_exits_2_naming_the_url(tmp_path, capsys, monke
     url = f"http://127.0.0.1:{closed_port()}/cifar-10-python.tar.gz"
     monkeypatch.setattr(datasets.CIFAR10, "url", url)
     code, _, err = run_cli(
-        capsys, "train", *CIFAR, "--data-dir", tmp_path / "data", "--download", "-o", tmp_path / "run"
-    )
+        capsys, "train", *CIFAR, "--data-dir", tmp_path / "data", "--download", "--yes", "-o", tmp_path / "run"
+    )  # --yes: 200 epochs of CIFAR exceed the default --time-limit, refused before any download otherwise
     assert code == 2
     assert_one_line(err, f"could not download CIFAR-10 from {url}", "Connection refused", "check the network")
 
@@ -502,7 +502,18 @@ def test_deterministic_cpu_runs_refuse_several_threads(tmp_path, capsys):
     with pytest.raises(ValueError, match="`threads` must be 1 for a deterministic run on the CPU"):
         train(tiny(tmp_path, threads=2, device="cpu"), progress=False)
     code, _, err = run_cli(
-        capsys, "train", *TINY, "--deterministic", "--threads", "2", "--device", "cpu", "-o", tmp_path / "r"
+        capsys,
+        "train",
+        *TINY,
+        "--epochs",
+        "1",
+        "--deterministic",
+        "--threads",
+        "2",
+        "--device",
+        "cpu",
+        "-o",
+        tmp_path / "r",
     )
     assert code == 2
     assert_one_line(err, "`threads` must be 1 for a deterministic run on the CPU", "got threads=2")

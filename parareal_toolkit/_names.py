@@ -121,6 +121,7 @@ RUN_DEFINING_FIELDS = (
     "mean",
     "std",
     "augment",
+    "flip",
     "train_size",
     "test_size",
     "seed",

@@ -842,7 +842,7 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     ),
     "train/timeout-nan": cli("train", "--timeout", "nan", fragment="argument --timeout: expected a positive number"),
     "train/timeout-huge": cli(*_TRAIN_TINY, "--timeout", "1e9", fragment="at most 604800"),
-    "train/lr-1e8-diverges": cli(
+    "train/lr-1e20-diverges": cli(
         "train",
         "--dataset",
         "fake",
@@ -860,7 +860,7 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         "0",
         "--quiet",
         "--lr",
-        "1e8",
+        "1e20",
         "-o",
         "{tmp}/lr1e8",
         status=1,

@@ -179,11 +179,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--time-limit",
         type=positive_float,
-        default=_DEFAULT_TIME_LIMIT,
+        default=None,
         metavar="SECONDS",
         help="refuse a run whose estimated time (a pilot of each residual unit shape; under torchrun the counted "
-        "multiply-adds on a CPU) exceeds SECONDS (default %(default)g), naming a CPU-sized recipe; the estimate of a "
-        "run of more than a few seconds is announced either way",
+        f"multiply-adds on a CPU) exceeds SECONDS (default on a CPU {_DEFAULT_TIME_LIMIT:g}; on a GPU none: the "
+        "seed's recipe takes hours there), naming a CPU-sized recipe; the estimate of a run of more than a few "
+        "seconds is announced either way",
     )
     run.add_argument("--yes", action="store_true", help="train even when the estimate exceeds --time-limit")
     run.add_argument(
@@ -382,7 +383,7 @@ def _estimate_first(config: Any, args: argparse.Namespace) -> None:
     what = f"{batches} batches of {images} images per epoch{' per process' if processes > 1 else ''}, {epochs} epoch(s)"
     if device.type == "cpu":
         counted = 6 * macs * area * batches * images * epochs / _OPTIMISTIC_CPU_FLOPS
-        _check_time(args, counted, f"{what}; counted multiply-adds at {_OPTIMISTIC_CPU_FLOPS:g} flop/s")
+        _check_time(args, device, counted, f"{what}; counted multiply-adds at {_OPTIMISTIC_CPU_FLOPS:g} flop/s")
         if counted < 1.0:
             return
     if processes > 1:
@@ -412,20 +413,27 @@ def _estimate_first(config: Any, args: argparse.Namespace) -> None:
     )
     cost = {key: value * area for key, value in cost.items()}
     what = f"~{duration(cost['batch'])} per batch, {what}, from a pilot of each residual unit shape on {device.type}"
-    _check_time(args, cost["total"], what)
+    _check_time(args, device, cost["total"], what)
     if cost["total"] > _ANNOUNCE_SECONDS and not args.quiet:
         # on stdout, with the run's report: a refusal found later (the data, the device) stays one line on stderr
         print(f"estimated training time at least ~{duration(cost['total'])} ({what})", flush=True)
 
 
-def _check_time(args: argparse.Namespace, seconds: float, what: str) -> None:
-    """Refuse an estimate over ``--time-limit`` (one line naming a CPU-sized recipe), unless ``--yes``."""
+def _check_time(args: argparse.Namespace, device: Any, seconds: float, what: str) -> None:
+    """Refuse an estimate over ``--time-limit`` (one line naming a CPU-sized recipe), unless ``--yes``.
+
+    Without ``--time-limit`` the limit is :data:`_DEFAULT_TIME_LIMIT` on a CPU and none on an
+    accelerator, where the seed's recipe rightly takes hours.
+    """
     from ._ode_estimate import duration
 
-    if seconds <= args.time_limit or args.yes:
+    limit = args.time_limit
+    if limit is None:
+        limit = _DEFAULT_TIME_LIMIT if device.type == "cpu" else float("inf")
+    if seconds <= limit or args.yes:
         return
     raise CliError(
-        f"estimated training time at least ~{duration(seconds)} ({what}) exceeds --time-limit {args.time_limit:g} s; "
+        f"estimated training time at least ~{duration(seconds)} ({what}) exceeds --time-limit {limit:g} s; "
         "use fewer --epochs, a smaller --depth, --train-size or --batch-size, or a GPU (a CPU-sized run, about a "
         f"minute on 2 cores: {CPU_RECIPE}), or run it anyway with --yes or a larger --time-limit."
     )

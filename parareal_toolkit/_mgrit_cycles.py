@@ -115,6 +115,16 @@ class AllLevels:
         list
             One state per slice.
         """
+        if len(slices) >= 2:  # the driver's maps: slices of one level, handed on in one call
+            first, last = min(slices), max(slices)
+            l = self._locate(first)[0]
+            if first >= 0 and last < self.offsets[l + 1]:
+                propagator, offset = self.levels[l], self.offsets[l]
+                batch = getattr(propagator, "propagate_batch", None)
+                inner = [j - offset for j in slices]
+                if batch is not None:
+                    return list(batch(list(states), inner))
+                return [propagator(u, j) for u, j in zip(states, inner)]
         groups: dict[int, list[int]] = {}
         located = [self._locate(j) for j in slices]
         for position, (l, _) in enumerate(located):

@@ -111,7 +111,7 @@ def semilogy_errors(ax, x: ArrayLike, y: ArrayLike, fmt: str = "o-", *, label: s
         )
     if np.any(ys < 0):
         raise InputError(f"`y` must be nonnegative (errors, bounds); got {ys[ys < 0][:3].tolist()}.")
-    ax.set_yscale("log")
+    ax.set_yscale("log", nonpositive="mask")  # a zero breaks the line; its marker sits on the floor
     (line,) = ax.plot(xs, ys, fmt, label=label, gid=_SERIES, **kwargs)
     colour = line.get_color()
     for mask, gid, marker, text in (

@@ -36,6 +36,7 @@ from parareal_toolkit.ode import (
     dahlquist,
     error_bounds,
 )
+from parareal_toolkit.plotting import semilogy_errors, show_or_save
 
 LAM, T_FINAL, N = -2.0, 2.0, 4  # ΔT = 0.5, z = -1
 
@@ -130,10 +131,10 @@ for k, marker in zip(range(3), "osd"):
 ax_u.set(xlabel="t", ylabel="u", title=f"iterates at the slice ends (λ = {LAM:g}, N = {N})")
 ax_u.legend()
 ks = np.arange(N)
-ax_e.semilogy(ks, result.errors[:N], "o-", label="measured $\\max_j |e^k_j|$")
-ax_e.semilogy(ks, rho**ks * e0, "s--", label=f"linear bound $\\rho^k \\max|e^0|$, ρ = {rho:.3f}")
-ax_e.semilogy(ks, bounds[:N], "d:", label="error_bounds (best of linear and superlinear)")
+semilogy_errors(ax_e, ks, result.errors[:N], "o-", label="measured $\\max_j |e^k_j|$")
+semilogy_errors(ax_e, ks, rho**ks * e0, "s--", label=f"linear bound $\\rho^k \\max|e^0|$, ρ = {rho:.3f}")
+semilogy_errors(ax_e, ks, bounds[:N], "d:", label="error_bounds (best of linear and superlinear)")
 ax_e.set(xlabel="iteration k", ylabel="error", title="error per iteration under the bounds", xticks=ks)
 ax_e.legend()
 fig.tight_layout()
-plt.show()
+show_or_save(fig, "plot_dahlquist_by_hand_1")

@@ -101,7 +101,7 @@ assert largest < 1e-14, "the closed form and the driver disagree"
 # %%
 # Errors and the contraction factor
 # ---------------------------------
-# The error ``e^k_j = F^j - U^k_j`` is the tail ``Σ_{i > k} C(j, i) δ^i R^{j-i}``: it is
+# The error ``e^k_j = U^k_j - F^j`` is minus the tail ``Σ_{i > k} C(j, i) δ^i R^{j-i}``: it is
 # zero at slices ``j <= k`` (the first ``k + 1`` states are exact) and after ``k = N``
 # iterations everywhere. The linear bound multiplies the largest error by at most
 # ``ρ = |δ| / (1 - |R|)`` per iteration (:func:`~parareal_toolkit.ode.convergence_factor`);
@@ -121,8 +121,8 @@ for k, error in enumerate(result.errors):
 # The iterates and their errors
 # -----------------------------
 # Left: the exact solution ``e^{λt}``, the coarse sweep ``U^0`` and the first two
-# iterates. Right: the errors under the two bounds; the error of ``U^N`` is zero up to
-# round-off and is not drawn.
+# iterates. Right: the errors under the two bounds; the error of ``U^N``, zero up to
+# round-off, is not drawn.
 t = np.linspace(0.0, T_FINAL, 200)
 fig, (ax_u, ax_e) = plt.subplots(1, 2, figsize=(12, 4.5))
 ax_u.plot(t, np.exp(LAM * t), color="black", lw=1, label="exact $e^{\\lambda t}$")

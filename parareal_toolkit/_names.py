@@ -17,6 +17,7 @@ __all__ = [
     "STEPPER_CLASSES",
     "CRITERIA",
     "RELAX_NAMES",
+    "METHOD_NAMES",
     "CYCLE_NAMES",
     "MGRIT_CRITERIA",
     "MGRIT_INITIAL_NAMES",
@@ -79,6 +80,8 @@ CRITERIA = ("increment", "estimate")
 # what `tol` is compared with (the C-point increment, or the FAS residual at the C-points) and
 # the initial C-point values without given guesses (a coarse sweep, or copies of u0)
 RELAX_NAMES = ("F", "FCF")
+# what `parareal ode --method` and `parareal speedup --method` run: parareal, or MGRIT on its discretisation
+METHOD_NAMES = ("parareal", "mgrit")
 CYCLE_NAMES = ("V", "F")
 MGRIT_CRITERIA = ("increment", "residual")
 MGRIT_INITIAL_NAMES = ("coarse", "u0")

@@ -26,7 +26,7 @@ from .base import SlicePropagator
 from .implicit_euler import ImplicitEulerPropagator
 from .steppers import TimeStepper
 
-__all__ = ["SubstepPropagator", "mgrit_levels", "level_slices"]
+__all__ = ["SubstepPropagator", "mgrit_levels", "coarse_levels", "level_slices"]
 
 
 class SubstepPropagator(SlicePropagator):
@@ -158,9 +158,29 @@ def mgrit_levels(fine: Any, coarse: Any, num_levels: int) -> list[Any]:
         raise InputError(
             f"the slices N = {n} must be divisible by M^(L-2) = {m ** (levels - 2)} for {levels} levels with M = {m}."
         )
-    out: list[Any] = [step, coarse]
-    for l in range(2, levels):
-        grid = TimeGrid(coarse.grid.times[:: m ** (l - 1)])
+    return [step, *coarse_levels(coarse, m, levels - 1)]
+
+
+def coarse_levels(coarse: Any, coarsening: int, count: int) -> list[Any]:
+    """``coarse`` and ``count - 1`` coarser copies: level ``l`` on every ``coarsening^l``-th boundary of its slices.
+
+    Returns
+    -------
+    list
+        ``count`` propagators of ``coarse``'s kind and substeps, ``coarse`` first.
+
+    Examples
+    --------
+    >>> from parareal_toolkit import TimeGrid
+    >>> from parareal_toolkit.ode import ImplicitEulerPropagator, heat_1d
+    >>> from parareal_toolkit.ode.fine_steps import coarse_levels
+    >>> coarse = ImplicitEulerPropagator(heat_1d(6).ode, TimeGrid.uniform(0.1, 8), substeps=2)
+    >>> [(p.num_slices, p.substeps) for p in coarse_levels(coarse, 2, 3)]
+    [(8, 2), (4, 2), (2, 2)]
+    """
+    out: list[Any] = [coarse]
+    for l in range(1, count):
+        grid = TimeGrid(coarse.grid.times[:: coarsening**l])
         out.append(_like(coarse, grid))
     return out
 

@@ -10,7 +10,12 @@ import pytest
 from parareal_toolkit._names import LINEAR_PROBLEM_NAMES, NONLINEAR_PROBLEM_NAMES
 from parareal_toolkit.cli import main
 
-_SMALL = {"heat1d": ["--size", "8"], "heat2d": ["--size", "4"], "advection": ["--size", "8"], "brusselator": ["--size", "4"]}
+_SMALL = {
+    "heat1d": ["--size", "8"],
+    "heat2d": ["--size", "4"],
+    "advection": ["--size", "8"],
+    "brusselator": ["--size", "4"],
+}
 _SMALL |= {"burgers": ["--size", "8"], "allencahn": ["--size", "8"]}
 
 
@@ -24,7 +29,9 @@ def _pair(problem: str, extra: list[str], m: int, tmp_path, capsys) -> tuple[dic
     base = ["ode", "--problem", problem, "--slices", "4", "--t-final", "0.2", *_SMALL.get(problem, []), *extra]
     parareal = _json([*base, "--fine-substeps", str(m)], tmp_path / "parareal.json")
     parareal_out = capsys.readouterr().out
-    mgrit = _json([*base, "--method", "mgrit", "--coarsening", str(m), "--levels", "2", "--relax", "F"], tmp_path / "m.json")
+    mgrit = _json(
+        [*base, "--method", "mgrit", "--coarsening", str(m), "--levels", "2", "--relax", "F"], tmp_path / "m.json"
+    )
     return parareal, mgrit, parareal_out, capsys.readouterr().out
 
 
@@ -106,3 +113,74 @@ def test_an_mgrit_run_over_the_time_limit_is_refused_by_its_estimate(capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "exceeds --time-limit 1 s" in err, err
+
+
+# ---- the cost model against counted calls ------------------------------------------------
+
+
+class _Counting:
+    """``propagator``, counting its calls (one per slice, batched or not)."""
+
+    def __init__(self, propagator):
+        self.propagator = propagator
+        self.num_slices = propagator.num_slices
+        self.calls = 0
+
+    def __call__(self, u, j):
+        self.calls += 1
+        return self.propagator(u, j)
+
+
+@pytest.mark.parametrize("num_levels", [2, 3, 4])
+@pytest.mark.parametrize("relax", ["F", "FCF"])
+@pytest.mark.parametrize("cycle", ["V", "F"])
+@pytest.mark.parametrize("initial", ["coarse", "u0"])
+def test_the_cost_model_counts_the_calls_a_real_run_makes(num_levels, relax, cycle, initial):
+    import numpy as np
+
+    from parareal_toolkit import mgrit
+    from parareal_toolkit.ode import heat_1d, time_hierarchy
+    from parareal_toolkit.ode.mgrit_cost import mgrit_level_calls
+
+    m, problem = 2, heat_1d(4)
+    levels = time_hierarchy(problem, 8 * m ** (num_levels - 1), coarsening=m, num_levels=num_levels)
+    before = None
+    for k in range(4):
+        counted = [_Counting(p) for p in levels]
+        result = mgrit(counted, problem.u0, coarsening=m, relax=relax, cycle=cycle, iterations=k, initial=initial)
+        assert result.iterations == k and np.all(np.isfinite(result.states[-1]))
+        calls = [c.calls for c in counted]
+        step = calls if before is None else [b - a for a, b in zip(before, calls)]
+        sizes = [p.num_slices for p in levels]
+        assert step == mgrit_level_calls(sizes, m, relax=relax, cycle=cycle, iteration=k, initial=initial)
+        before = calls
+
+
+def test_two_level_f_model_is_parareal_s_counts():
+    from parareal_toolkit.ode.mgrit_cost import mgrit_calls, modelled_mgrit_speedup
+
+    parallel, sequential = mgrit_calls([40, 10], 4, iteration=3)
+    assert parallel == [40, 0] and sequential == [0, 9]  # N_0 fine steps; parareal's N - 1 coarse calls
+    # one worker, free coarse levels: K + 1 fine sweeps of N_0 steps against one
+    assert modelled_mgrit_speedup([1.0, 0.0], [40, 10], 4, 3, 1) == 1 / 4
+    assert modelled_mgrit_speedup([1.0, 0.0], [40, 10], 4, 3, 40) == 40 / 4
+
+
+@pytest.mark.slow
+def test_speedup_method_mgrit_measures_at_equal_accuracy(tmp_path, capsys):
+    report = tmp_path / "s.json"
+    argv = ["speedup", "--method", "mgrit", "--size", "4", "--slices", "4", "--fine-substeps", "4", "--workers", "1"]
+    assert main([*argv, "--repeats", "1", "--levels", "2", "--json", str(report)]) == 0
+    with open(report, encoding="utf-8") as fh:
+        record = json.load(fh)
+    assert record["method"] == "MGRIT" and record["settings"]["levels"] == 2
+    row = record["rows"][0]
+    assert row["relative_error"] <= 1e-6 and row["model_speedup"] > 0
+    assert "MGRIT to relative error" in capsys.readouterr().out
+
+
+def test_speedup_mgrit_options_need_the_method(capsys):
+    assert main(["speedup", "--levels", "3"]) == 2
+    assert "--levels applies only to --method mgrit" in capsys.readouterr().err
+    assert main(["speedup", "--method", "mgrit", "--fine-substeps", "1"]) == 2
+    assert "--fine-substeps >= 2" in capsys.readouterr().err

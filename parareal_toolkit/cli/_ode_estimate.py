@@ -66,7 +66,12 @@ class Estimate:
 
 
 def estimate(
-    args: argparse.Namespace, probe: Any, size: int, iterations: int, *, per_iteration: tuple[float, float] | None = None
+    args: argparse.Namespace,
+    probe: Any,
+    size: int,
+    iterations: int,
+    *,
+    per_iteration: tuple[float, float] | None = None,
 ) -> Estimate:
     """The memory and run time of ``parareal ode`` with options ``args``, before the run.
 

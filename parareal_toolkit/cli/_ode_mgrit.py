@@ -116,9 +116,7 @@ def _calls(sizes: list[int], m: int, args: argparse.Namespace, iterations: int) 
     """MGRIT's calls per level for iterations ``0..K`` (the model of ``parareal_toolkit.ode.mgrit_cost``)."""
     from ..ode.mgrit_cost import mgrit_level_calls
 
-    return [
-        mgrit_level_calls(sizes, m, relax=args.relax, cycle=args.cycle, iteration=k) for k in range(iterations + 1)
-    ]
+    return [mgrit_level_calls(sizes, m, relax=args.relax, cycle=args.cycle, iteration=k) for k in range(iterations + 1)]
 
 
 def build_mgrit(args: argparse.Namespace) -> MgritRun:
@@ -159,7 +157,7 @@ def build_mgrit(args: argparse.Namespace) -> MgritRun:
         args.fine_substeps = args.coarsening
 
         def evaluations(run: OdeRun) -> tuple[int, int]:
-            m = run.fine_substeps
+            m = run.fine_substeps or 1  # a stepper run always has its substeps
             if m < 2:
                 raise CliError(
                     f"MGRIT needs at least 2 fine steps per slice; the problem's fine step gives {m} per slice of "
@@ -170,7 +168,7 @@ def build_mgrit(args: argparse.Namespace) -> MgritRun:
             return 4 * n + math.ceil(fine), 4 * n + math.ceil(coarse)
 
         pair = build_steppers(args, evaluations)
-        m = pair.fine_substeps
+        m = pair.fine_substeps or 1
         hierarchy = mgrit_levels(pair.fine, pair.coarse, levels)
         name = pair.fine_text.split(" ", 1)[1].replace(" step(s)", "")
         text = f"one {name} step per fine step, {m} per slice"
@@ -222,12 +220,13 @@ def _execute(run: MgritRun, args: argparse.Namespace) -> _Outcome:
         seconds = time.perf_counter() - start
         bounds = None
         first = _first_nonfinite(reference)
-        if run.num_levels == 2 and run.relax == "F" and first is None and result.finite:  # parareal's iterates
+        errors = result.errors or []
+        if run.num_levels == 2 and run.relax == "F" and first is None and result.finite and errors:  # parareal's
             if uses_steppers(args):
                 from ..ode.nonlinear_theory import gander_hairer_bound, lipschitz_constants
 
                 alpha, beta = lipschitz_constants(pair.fine, pair.coarse, reference, directions=2)
-                bounds = gander_hairer_bound(alpha, beta, pair.grid.num_slices, result.iterations, result.errors[0])
+                bounds = gander_hairer_bound(alpha, beta, pair.grid.num_slices, result.iterations, errors[0])
             else:
                 bounds = _gander_vandewalle_bounds(pair, result, reference)
         if bounds is not None:
@@ -289,9 +288,7 @@ def _table(outcome: _Outcome) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             f"{v:11.3e}" if v is not None else f"{'-':>11}" for v in (row["max_error"], row["increment"], residual)
         ]
         bound_cell = f"{'no info':>11}" if flag else (f"{bound:11.3e}" if bound is not None else f"{'-':>11}")
-        print(
-            f"{k:>3}  {'  '.join(cells)}  {bound_cell}  {info.fine_evaluations:>10}  {info.coarse_evaluations:>12}"
-        )
+        print(f"{k:>3}  {'  '.join(cells)}  {bound_cell}  {info.fine_evaluations:>10}  {info.coarse_evaluations:>12}")
     no_information = {
         "solution_scale": scale,
         "bound_iterations": vacuous,

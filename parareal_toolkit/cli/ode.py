@@ -24,8 +24,8 @@ import argparse
 from .._names import (
     BACKEND_NAMES,
     CRITERIA,
-    FORMS,
     CYCLE_NAMES,
+    FORMS,
     INITIAL_NAMES,
     METHOD_NAMES,
     MGRIT_CRITERIA,

@@ -104,9 +104,10 @@ class SubstepPropagator(SlicePropagator):
         if is_tensor(rows[0]):
             import torch
 
-            U = torch.stack(rows)
+            U: Any = torch.stack(rows)
             t0, h, index = (constant_like(a, U, {}) for a in (t0, h, index))
-            return list(fine._step(t0 + index * h, U, h).unbind(0))
+            stepped: Any = fine._step(t0 + index * h, U, h)
+            return list(stepped.unbind(0))
         return list(fine._step(t0 + index * h, np.stack(rows), h))
 
     def __repr__(self) -> str:

@@ -59,7 +59,13 @@ def _check_sizes(level_slices: Sequence[int], coarsening: int) -> list[int]:
 
 
 def mgrit_calls(
-    level_slices: Sequence[int], coarsening: int, *, relax: str = "F", cycle: str = "V", iteration: int, initial: str = "coarse"
+    level_slices: Sequence[int],
+    coarsening: int,
+    *,
+    relax: str = "F",
+    cycle: str = "V",
+    iteration: int,
+    initial: str = "coarse",
 ) -> tuple[list[int], list[int]]:
     """The propagator calls of each level in one MGRIT iteration, split into parallel and sequential ones.
 
@@ -138,7 +144,13 @@ def mgrit_calls(
 
 
 def mgrit_level_calls(
-    level_slices: Sequence[int], coarsening: int, *, relax: str = "F", cycle: str = "V", iteration: int, initial: str = "coarse"
+    level_slices: Sequence[int],
+    coarsening: int,
+    *,
+    relax: str = "F",
+    cycle: str = "V",
+    iteration: int,
+    initial: str = "coarse",
 ) -> list[int]:
     """The propagator calls of each level in MGRIT's iteration ``iteration`` (``0``: the initial iterate).
 
@@ -170,6 +182,7 @@ def modelled_mgrit_speedup(
     relax: str = "F",
     cycle: str = "V",
     initial: str = "coarse",
+    core_share: float = 1.0,
 ) -> float:
     """The model's MGRIT speedup over the sequential fine solve (module docstring): counted calls times their costs.
 
@@ -185,6 +198,8 @@ def modelled_mgrit_speedup(
         ``K >= 0`` and ``P >= 1``.
     relax, cycle, initial : str
         As for :func:`~parareal_toolkit.mgrit`.
+    core_share : float
+        ``0 < s <= 1``, the share of a core each worker gets: the parallel calls cost ``c_l / s``.
 
     Returns
     -------
@@ -206,8 +221,11 @@ def modelled_mgrit_speedup(
         raise InputError(f"`level_costs[0]` must be positive (one fine step); got {costs[0]!r}.")
     k_max = check_int(iterations, "iterations", minimum=0)
     p = check_int(workers, "workers", minimum=1)
+    share = check_real(core_share, "core_share", minimum=0, strict=True)
+    if share > 1:
+        raise InputError(f"`core_share` must be at most 1 (a whole core per worker); got {core_share!r}.")
     total = 0.0
     for k in range(k_max + 1):
         parallel, sequential = mgrit_calls(sizes, coarsening, relax=relax, cycle=cycle, iteration=k, initial=initial)
-        total += sum((math.ceil(n / p) + s) * c for n, s, c in zip(parallel, sequential, costs))
+        total += sum((math.ceil(n / p) / share + s) * c for n, s, c in zip(parallel, sequential, costs))
     return sizes[0] * costs[0] / total

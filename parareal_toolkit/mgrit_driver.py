@@ -35,7 +35,7 @@ iterate and the fine solution at no extra cost: the next iteration's relaxation 
 it. Cost in propagator calls: the initial F-relaxation costs ``N_0`` calls of ``levels[0]``;
 each iteration ``N_0`` more with F-relaxation and ``2 N_0`` with FCF, and on level
 ``1 <= l < L - 1`` per visit ``N_l`` (F) or ``2 N_l`` (FCF) plus ``N_l - N_l / m`` after the
-correction, plus the ``N_{l+1}`` images ``Φ_{l+1}(v_{c-1})`` of the restriction (reused where
+correction, plus at most ``N_{l+1} - 1`` images ``Φ_{l+1}(v_{c-1})`` of the restriction (reused where
 ``v_{c-1}`` is unchanged since the last coarse solve) and ``N_{L-1} - 1`` calls of the
 coarsest solve. Two levels with F-relaxation: ``N_1 - 1`` coarse calls per iteration and
 ``N_1`` for the initial sweep, parareal's counts.
@@ -43,7 +43,7 @@ coarsest solve. Two levels with F-relaxation: ``N_1 - 1`` coarse calls per itera
 The driver only calls propagators and adds and subtracts states: numpy arrays and torch
 tensors alike, differentiable under autograd. Layout: :func:`mgrit` validates its arguments
 into ``MGRITOptions``; ``parareal_toolkit._mgrit_cycles`` runs the cycles; the result is a
-:class:`~parareal_toolkit.mgrit_result.MGRITResult`, a :class:`~parareal_toolkit.PararealResult`
+:class:`~parareal_toolkit.MGRITResult`, a :class:`~parareal_toolkit.PararealResult`
 recorded by parareal's recorder.
 """
 
@@ -53,7 +53,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._checked import check_initial_state, checked_norm
+from ._checked import check_initial_state, checked_norm, is_torch_tensor
+from ._iteration import check_same_shape
 from ._mgrit_cycles import MGRITOptions, exact_iterations, run_mgrit
 from ._names import CONVERGED_STOP_REASONS, CYCLE_NAMES, MGRIT_CRITERIA, MGRIT_INITIAL_NAMES, RELAX_NAMES
 from ._validation import check_callable, check_choice, check_int, check_real
@@ -351,9 +352,11 @@ def _check_initial(initial: Any, n1: int, u0: Any, validate: Callable[[Any, str]
         raise InputError(f"`initial` must hold N_1 = {n1} states U^0_1..U^0_N_1; got {len(states)}.")
     _check_states(states, "initial")
     _check_kinds(states, "initial", u0)
-    if validate is not None:
-        for i, state in enumerate(states):
+    for i, state in enumerate(states):
+        if validate is not None:
             validate(state, f"initial[{i}]")
+        if not is_torch_tensor(u0):  # a network's states may change shape from slice to slice
+            check_same_shape(state, f"initial[{i}]", u0, "`u0`")
     return list(states)
 
 

@@ -1380,6 +1380,92 @@ CASES.update(
     }
 )
 
+
+def _mgrit(levels=None, u0=None, **kwargs):
+    """MGRIT on a two-level heat hierarchy (16 fine steps, m = 2) with one argument replaced."""
+    from parareal_toolkit import mgrit
+    from parareal_toolkit.ode import heat_1d, time_hierarchy
+
+    problem = heat_1d(6)
+    if levels is None:
+        levels = time_hierarchy(problem, 16, coarsening=2, num_levels=2)
+    kwargs.setdefault("coarsening", 2)
+    return mgrit(levels, problem.u0 if u0 is None else u0, **kwargs)
+
+
+def _hierarchy(problem=None, steps=16, **kwargs):
+    from parareal_toolkit.ode import heat_1d, time_hierarchy
+
+    kwargs = {"coarsening": 2, "num_levels": 2, **kwargs}
+    return time_hierarchy(heat_1d(6) if problem is None else problem, steps, **kwargs)
+
+
+def _heat_levels(n0: int, n1: int):
+    from parareal_toolkit import TimeGrid
+    from parareal_toolkit.ode import ImplicitEulerPropagator, heat_1d
+
+    ode = heat_1d(6).ode
+    return [ImplicitEulerPropagator(ode, TimeGrid.uniform(1.0, n)) for n in (n0, n1)]
+
+
+def _squares_levels():
+    class Squaring:
+        def __init__(self, n):
+            self.num_slices = n
+
+        def __call__(self, u, j):
+            return u * u
+
+    return [Squaring(8), Squaring(4)]
+
+
+CASES.update(
+    {
+        "mgrit/one-level": api(
+            lambda: _mgrit(levels=_heat_levels(16, 8)[:1]), ValueError, r"`levels` must hold at least 2"
+        ),
+        "mgrit/levels-not-a-sequence": api(lambda: _mgrit(levels=3), TypeError, r"`levels` must be a sequence"),
+        "mgrit/level-sizes": api(
+            lambda: _mgrit(levels=_heat_levels(16, 6)), ValueError, r"`levels` must shrink by `coarsening` = 2"
+        ),
+        "mgrit/coarsening-1": api(lambda: _mgrit(coarsening=1), ValueError, r"`coarsening` must be at least 2; got 1"),
+        "mgrit/coarsening-float": api(lambda: _mgrit(coarsening=2.0), TypeError, r"`coarsening` must be an integer"),
+        "mgrit/unknown-relax": api(lambda: _mgrit(relax="FF"), ValueError, r"`relax` must be one of .*got 'FF'"),
+        "mgrit/unknown-cycle": api(lambda: _mgrit(cycle="W"), ValueError, r"`cycle` must be one of .*got 'W'"),
+        "mgrit/unknown-criterion": api(
+            lambda: _mgrit(criterion="estimate"), ValueError, r"`criterion` must be one of .*got 'estimate'"
+        ),
+        "mgrit/unknown-initial": api(lambda: _mgrit(initial="zero"), ValueError, r"`initial` must be one of"),
+        "mgrit/initial-length": api(
+            lambda: _mgrit(initial=[np.zeros(6)] * 3), ValueError, r"`initial` must hold N_1 = 8 states"
+        ),
+        "mgrit/initial-shape": api(
+            lambda: _mgrit(levels=_squares_levels(), u0=np.ones(2), initial=[np.ones(3)] * 4),
+            ValueError,
+            r"`initial\[0\]` must have shape \(2,\)",
+        ),
+        "mgrit/u0-shape": api(lambda: _mgrit(u0=np.zeros(5)), ValueError, r"`u0` must have shape \(6,\)"),
+        "mgrit/tol-without-monitor": api(lambda: _mgrit(tol=1e-6, monitor=False), ValueError, r"`tol` needs"),
+        "mgrit/reference-length": api(
+            lambda: _mgrit(reference=[np.zeros(6)] * 3), ValueError, r"`reference` must hold N \+ 1 = 9 states"
+        ),
+        "hierarchy/indivisible-steps": api(
+            lambda: _hierarchy(steps=18, num_levels=3), ValueError, r"`steps` must be divisible by .* = 4"
+        ),
+        "hierarchy/exact-for-nonlinear": api(
+            lambda: _hierarchy(problem=__import__("parareal_toolkit.ode", fromlist=["x"]).lorenz(), steppers="exact"),
+            ValueError,
+            r"`steppers\[0\]` = 'exact' needs a LinearProblem",
+        ),
+        "hierarchy/unknown-stepper": api(
+            lambda: _hierarchy(steppers="euler"), ValueError, r"`steppers\[0\]` must be one of"
+        ),
+        "hierarchy/stepper-count": api(
+            lambda: _hierarchy(steppers=["rk4"] * 3), ValueError, r"`steppers` must hold one name per level \(2\)"
+        ),
+    }
+)
+
 # --- running a row ------------------------------------------------------------------------
 
 

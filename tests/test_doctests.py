@@ -22,6 +22,9 @@ OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # the names whose docstrings must carry a runnable example (the list)
 CENTRAL = (
     "parareal_toolkit.driver.parareal",
+    "parareal_toolkit.mgrit_driver.mgrit",
+    "parareal_toolkit.mgrit_result.MGRITResult",
+    "parareal_toolkit.ode.hierarchy.time_hierarchy",
     "parareal_toolkit.parareal_result.PararealResult",
     "parareal_toolkit.propagator.TimeGrid",
     "parareal_toolkit.propagator.propagate_sequentially",

@@ -312,7 +312,11 @@ def test_time_hierarchy_coarsens_the_fine_grid():
     problem = heat_1d(5)
     grid = TimeGrid(np.cumsum([0.0, 0.1, 0.2, 0.1, 0.3, 0.05, 0.05, 0.1, 0.1]))
     levels = time_hierarchy(problem, grid, coarsening=2, num_levels=3, steppers=["exact", "implicit-euler", "rk4"])
-    assert [p.grid.times.tolist() for p in levels] == [grid.times.tolist(), grid.times[::2].tolist(), grid.times[::4].tolist()]
+    assert [p.grid.times.tolist() for p in levels] == [
+        grid.times.tolist(),
+        grid.times[::2].tolist(),
+        grid.times[::4].tolist(),
+    ]
     assert [type(p).__name__ for p in levels] == ["ExactPropagator", "ImplicitEulerPropagator", "RK4Stepper"]
     assert isinstance(levels[1], ImplicitEulerPropagator)
 

@@ -7,6 +7,7 @@ from ..propagator import ODE, ODEWithJacobian
 from .base import LinearSlicePropagator, SlicePropagator
 from .callable_propagator import CALLABLE_SIGNATURES, CallablePropagator
 from .exact import ExactPropagator
+from .hierarchy import HIERARCHY_STEPPERS, parareal_pair, time_hierarchy
 from .implicit_euler import ImplicitEulerPropagator
 from .implicit_steppers import ImplicitEulerStepper, NewtonConvergenceError, TrapezoidStepper
 from .linear import LinearODE, LinearProblem
@@ -44,7 +45,6 @@ from .theory import (
     speedup,
     speedup_from_result,
 )
-from .time_hierarchy import HIERARCHY_STEPPERS, parareal_pair, time_hierarchy
 
 
 def _stepper_class(target: str) -> type[TimeStepper]:

@@ -17,6 +17,7 @@ __all__ = [
     "STEPPER_CLASSES",
     "CRITERIA",
     "RELAX_NAMES",
+    "METHOD_NAMES",
     "CYCLE_NAMES",
     "MGRIT_CRITERIA",
     "MGRIT_INITIAL_NAMES",
@@ -80,6 +81,8 @@ CRITERIA = ("increment", "estimate")
 # the initial C-point values without given guesses (a coarse sweep, copies of u0, or PyMGRIT's
 # nested iteration: a sweep of the coarsest level refined by one V-cycle per intermediate level)
 RELAX_NAMES = ("F", "FCF")
+# what `parareal ode --method` and `parareal speedup --method` run: parareal, or MGRIT on its discretisation
+METHOD_NAMES = ("parareal", "mgrit")
 CYCLE_NAMES = ("V", "F")
 MGRIT_CRITERIA = ("increment", "residual")
 MGRIT_INITIAL_NAMES = ("coarse", "u0", "nested")

@@ -264,3 +264,92 @@ def test_training_estimate_is_a_lower_bound_within_a_factor_of_a_measured_step()
     measured = min(samples[1:])
     # the order of magnitude, as above: a factor ten either way whatever else the machine runs
     assert cost["batch"] / 10 <= measured <= 10 * cost["batch"], (measured, cost["batch"])
+
+
+# --- parareal ode: the time-stepper estimate counts every slice the run evaluates ---------------
+
+
+def _counted_stepper_run(options):
+    """Build ``parareal ode --problem brusselator`` with ``options``; count slices and f/J calls per role.
+
+    Returns the predicted slice evaluations, the pilot's f and J calls per slice (one step at
+    ``u0`` times the substeps, as the estimate times it), the measured slice evaluations and
+    the measured f and J calls (one per row of ``rhs_rows``, one per ``jacobian``).
+    """
+    from parareal_toolkit.cli import build_parser
+    from parareal_toolkit.cli._ode_build import build_steppers
+    from parareal_toolkit.cli._ode_estimate import slice_evaluations
+    from parareal_toolkit.cli._ode_execute import execute_steppers
+
+    args = build_parser().parse_args(["ode", "--problem", "brusselator", *options])
+    args.coarse_substeps_given = args.coarse_substeps is not None
+    args.coarse_substeps = args.coarse_substeps or 1
+    run = build_steppers(args)
+    ode = run.problem.ode
+    role = ["pilot"]
+    calls = {"pilot": 0, "fine": 0, "coarse": 0}
+    rows = {"fine": 0, "coarse": 0}
+    rhs_rows, jacobian = ode.rhs_rows, ode.jacobian
+
+    def counted_rhs(t, U):
+        calls[role[0]] += np.shape(U)[0]
+        return rhs_rows(t, U)
+
+    def counted_jacobian(t, u):
+        calls[role[0]] += 1
+        return jacobian(t, u)
+
+    ode.rhs_rows, ode.jacobian = counted_rhs, counted_jacobian
+    per_slice = {}
+    for name, stepper in (("fine", run.fine), ("coarse", run.coarse)):
+        t0, t1 = (float(t) for t in run.grid.times[:2])
+        before = calls["pilot"]
+        type(stepper)(ode, TimeGrid([t0, t0 + (t1 - t0) / stepper.substeps]))(run.problem.u0, 0)
+        per_slice[name] = (calls["pilot"] - before) * stepper.substeps
+
+        def advance(U, slices, advance=stepper._advance, name=name):
+            rows[name] += len(slices)
+            outer, role[0] = role[0], name
+            try:
+                return advance(U, slices)
+            finally:
+                role[0] = outer
+
+        stepper._advance = advance
+    outcome = execute_steppers(run)
+    return slice_evaluations(run), per_slice, rows, calls, outcome.result.iterations
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--size", "4", "--slices", "4", "--t-final", "1"],  # m = 8 <= 16: an increment run computes L too
+        [
+            "--size",
+            "12",
+            "--slices",
+            "3",
+            "--t-final",
+            "1",
+            "--criterion",
+            "estimate",
+            "--tol",
+            "1e-9",
+        ],  # L for the criterion
+        ["--size", "12", "--slices", "3", "--t-final", "1"],  # m = 24 > 16 with Newton: no L
+    ],
+)
+def test_stepper_estimate_counts_the_slices_and_calls_the_run_makes(options):
+    """The Brusselator's stepper estimate used to leave out the ``N (m + 1)`` fine slices of ``L``
+    (about 3x low at the default size with ``--criterion estimate``): now the counted fine
+    slices are exactly the run's, the coarse ones at most ``K`` more (parareal's sweeps
+    skip the slice already exact), and the f and J calls from the pilot's per-step count
+    within a factor two of the run's (Newton's iterations per step vary along the
+    trajectory: measured 0.75 to 1.0 of the pilot's; counted, not timed).
+    """
+    predicted, per_slice, rows, calls, iterations = _counted_stepper_run(options)
+    assert rows["fine"] == predicted["fine"]
+    assert predicted["coarse"] - iterations <= rows["coarse"] <= predicted["coarse"]
+    for role in ("fine", "coarse"):
+        modelled = per_slice[role] * predicted[role]
+        assert modelled / 2 <= calls[role] <= 2 * modelled

@@ -353,3 +353,36 @@ def test_stepper_estimate_counts_the_slices_and_calls_the_run_makes(options):
     for role in ("fine", "coarse"):
         modelled = per_slice[role] * predicted[role]
         assert modelled / 2 <= calls[role] <= 2 * modelled
+
+
+# --- parareal layerpipe: memory before work ----------------------------------------------------
+
+
+def test_layerpipe_memory_estimate_bounds_a_simulated_run():
+    """One GPipe run of 16 layers on P = 8 for 400 micro-batches: the traced peak (Python objects,
+    deterministic for a Python version) is at most the estimate and at least a quarter of it."""
+    import tracemalloc
+
+    from parareal_toolkit.cli.layerpipe import _estimated_bytes
+    from parareal_toolkit.layerpipe import build_schedule, profile_from_costs, simulate
+
+    profile = profile_from_costs([1.0] * 16, [1.0] * 16, [1.0] * 16)
+    simulate(build_schedule("gpipe", profile, 2, microbatches=2))  # first-call caches, not the run's memory
+    tracemalloc.start()
+    try:
+        simulate(build_schedule("gpipe", profile, 8, microbatches=400))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    estimate = _estimated_bytes([8], ["gpipe"], 400, "decide")
+    assert estimate / 4 <= peak <= estimate
+
+
+def test_layerpipe_over_the_memory_is_refused_before_any_simulation(capsys):
+    """10^8 micro-batches of GPipe: terabytes of tasks, refused from the counts (few calls, no task built)."""
+    from parareal_toolkit.cli import main
+
+    argv = ["layerpipe", "--schedules", "gpipe", "--microbatches", "100000000", "--time-limit", "1e15"]
+    status, calls = count_calls(main, argv)
+    assert status == 2 and "micro-batches) needs" in capsys.readouterr().err
+    assert calls < 200_000

@@ -32,10 +32,14 @@ __all__ = [
     "announce",
     "refuse_what_does_not_fit",
     "refuse_slow_stepper_run",
+    "computes_fine_lipschitz",
+    "slice_evaluations",
+    "OPTIONAL_LIPSCHITZ_SIZE",
 ]
 
 BOUND_MAX_SIZE = 2500  # the linear error bound needs a dense eigendecomposition of A
 _ANNOUNCE_SECONDS = 5.0  # runs estimated longer than this say so on stderr
+OPTIONAL_LIPSCHITZ_SIZE = 16  # an increment run differences an implicit or solve_ivp fine stepper up to this m
 
 
 @dataclass
@@ -298,9 +302,10 @@ def announce(seconds: float) -> None:
 def refuse_slow_stepper_run(run: Any, time_limit: float, evaluations: tuple[int, int] | None = None) -> None:
     """Refuse a time-stepper run estimated to exceed ``time_limit`` seconds; announce a long one.
 
-    Slice evaluations counted: the reference (``N``), ``K`` sweeps, and ``3N`` for the
-    Gander–Hairer constants, for each of the fine and the coarse propagator; a slice costs
-    one timed step times the substeps (a solve_ivp slice is timed whole). Each pilot has
+    Slice evaluations counted by :func:`slice_evaluations` (the reference, ``K`` sweeps, the
+    Gander–Hairer constants and, where the run computes it, the fine Lipschitz constant's
+    ``N (m + 1)`` fine slices); a slice costs one timed step times the substeps (a solve_ivp
+    slice is timed whole). Each pilot has
     a watchdog: before it, the memory and time of a dense Newton step (``4 m^2`` float64
     numbers, ``(2/3) m^3`` flops per iteration, when the Jacobian is dense) are compared
     with the available memory and the time budget; while it runs, it is stopped once it
@@ -323,10 +328,13 @@ def refuse_slow_stepper_run(run: Any, time_limit: float, evaluations: tuple[int,
     -------
     None
     """
-    n, k = run.grid.num_slices, run.iterations
-    counts = evaluations if evaluations is not None else (n * (k + 4), n * (k + 4))
+    if evaluations is not None:
+        counts = {"fine": evaluations[0], "coarse": evaluations[1]}
+    else:
+        counts = slice_evaluations(run)
     seconds = 0.0
-    for role, propagator, count in (("fine", run.fine, counts[0]), ("coarse", run.coarse, counts[1])):
+    for role, propagator in (("fine", run.fine), ("coarse", run.coarse)):
+        count = counts[role]
         per_slice, stopped = _seconds_per_slice(propagator, run.problem, run.grid, role, time_limit / max(count, 1))
         seconds += per_slice * count
         if stopped:
@@ -343,6 +351,48 @@ def refuse_slow_stepper_run(run: Any, time_limit: float, evaluations: tuple[int,
             "fewer --fine-substeps, --slices or --iterations, or raise --time-limit."
         )
     announce(seconds)
+
+
+def computes_fine_lipschitz(run: Any) -> bool:
+    """Whether the run differences the fine slice maps for ``L`` (``N (m + 1)`` fine slice evaluations).
+
+    ``--criterion estimate`` needs ``L``; an increment run computes it for its table with an
+    explicit fine stepper, or up to ``m = 16`` with an implicit or ``solve_ivp`` one. Never
+    above ``m = 512`` (``FINE_LIPSCHITZ_MAX_SIZE``). A non-finite reference skips it too,
+    which is known only after the reference: counted as computed.
+
+    Returns
+    -------
+    bool
+        True when the run will evaluate the ``N (m + 1)`` fine slices.
+    """
+    from ..ode import ExplicitEulerStepper, RK4Stepper
+    from ..ode.nonlinear_theory import FINE_LIPSCHITZ_MAX_SIZE
+
+    size = run.problem.ode.size
+    if size > FINE_LIPSCHITZ_MAX_SIZE:
+        return False
+    explicit = isinstance(run.fine, (ExplicitEulerStepper, RK4Stepper))
+    return run.criterion == "estimate" or size <= OPTIONAL_LIPSCHITZ_SIZE or explicit
+
+
+def slice_evaluations(run: Any) -> dict[str, int]:
+    """Slice evaluations of a time-stepper run, per propagator: what its time estimate multiplies.
+
+    Each propagator: the reference or initial sweep (``N``), ``K`` sweeps (``N`` each, an
+    upper bound: parareal skips the converged slices), and ``3N`` for the Gander–Hairer
+    constants (two directions and the centre per slice); the fine one also ``N (m + 1)``
+    for the Lipschitz constant ``L`` where :func:`computes_fine_lipschitz`.
+
+    Returns
+    -------
+    dict
+        ``{"fine": ..., "coarse": ...}``.
+    """
+    n, k = run.grid.num_slices, run.iterations
+    base = n * (k + 4)
+    lipschitz = n * (run.problem.ode.size + 1) if computes_fine_lipschitz(run) else 0
+    return {"fine": base + lipschitz, "coarse": base}
 
 
 # the watchdog's signal: TimeoutError(_PILOT_TIMEOUT), told apart from any other TimeoutError

@@ -28,7 +28,7 @@ from ..errors import CliError, DistributedError
 from ..ode.nonlinear_theory import FINE_LIPSCHITZ_MAX_SIZE
 from ..propagator import propagate_sequentially
 from ._ode_build import OdeRun, propagator_failures_refused, quiet_numerics
-from ._ode_estimate import BOUND_MAX_SIZE
+from ._ode_estimate import BOUND_MAX_SIZE, computes_fine_lipschitz
 
 _LOG_NORM_INFINITE = "the logarithmic norm's bound is infinite: use more --fine-substeps or --slices"
 
@@ -345,9 +345,6 @@ def execute_steppers(run: OdeRun) -> OdeOutcome:
     )
 
 
-_OPTIONAL_LIPSCHITZ_SIZE = 16  # an increment run differences an implicit or solve_ivp fine stepper up to this m
-
-
 def _stepper_fine_lipschitz(run: OdeRun, reference: list[Any], finite_reference: bool) -> tuple[float, str]:
     """``L`` of the fine stepper from its own Jacobians at the reference, or ``inf`` and why there is none.
 
@@ -355,11 +352,8 @@ def _stepper_fine_lipschitz(run: OdeRun, reference: list[Any], finite_reference:
     advance them as the rows of one array, about ``m + 1`` sequential fine solves for Newton
     and ``solve_ivp``. ``--criterion estimate`` needs it and pays that; an increment run
     computes it (for the table's estimate column) with an implicit or ``solve_ivp`` fine
-    stepper only up to ``m = 16``. The rule depends on the run, never on the machine's speed.
+    stepper only up to ``m = 16`` (``computes_fine_lipschitz``). The rule depends on the run, never on the machine's speed.
     """
-    from ..ode import ExplicitEulerStepper, RK4Stepper
-
-    explicit = (ExplicitEulerStepper, RK4Stepper)
     from ..errors import InputError
     from ..ode.nonlinear_theory import fine_lipschitz
 
@@ -368,7 +362,7 @@ def _stepper_fine_lipschitz(run: OdeRun, reference: list[Any], finite_reference:
     size = run.problem.ode.size
     if size > FINE_LIPSCHITZ_MAX_SIZE:
         return math.inf, _too_large(size)
-    if run.criterion != "estimate" and size > _OPTIONAL_LIPSCHITZ_SIZE and not isinstance(run.fine, explicit):
+    if not computes_fine_lipschitz(run):
         return math.inf, (
             f"not computed: the fine slices' Jacobians cost about {size + 1} sequential fine solves; "
             "--criterion estimate computes them"

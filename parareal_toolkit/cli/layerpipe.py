@@ -173,21 +173,45 @@ def _profile(args):
     return network_profile(args.network or "vgg16")
 
 
+def _tasks(p: int, name: str, microbatches: int, scheduler: str) -> int:
+    """Tasks simulated for schedule ``name`` on ``p`` processors (an upper count: F, A, G of every stage)."""
+    from .._names import ASYNCHRONOUS_SCHEDULES
+
+    # F, A, G of every stage: for `microbatches` micro-batches, or max(40, 8P) steps
+    tasks = 3 * p * (max(40, 8 * p) if name in ASYNCHRONOUS_SCHEDULES else microbatches)
+    if name == "layerpipe" and scheduler == "decide":
+        tasks *= 2  # both schedulers run
+    return tasks
+
+
 def _estimated_seconds(
     layers: int, processors: list[int], schedules: list[str], microbatches: int, scheduler: str = "decide"
 ) -> float:
     """A rough duration of the simulation: tasks simulated plus partitioning steps, per (P, schedule)."""
-    from .._names import ASYNCHRONOUS_SCHEDULES
-
     seconds = 0.0
     for p in processors:
         for name in {"pipedream", *schedules}:  # the baseline runs at every P
-            # F, A, G of every stage: for `microbatches` micro-batches, or max(40, 8P) steps
-            tasks = 3 * p * (max(40, 8 * p) if name in ASYNCHRONOUS_SCHEDULES else microbatches)
-            if name == "layerpipe" and scheduler == "decide":
-                tasks *= 2  # both schedulers run
+            tasks = _tasks(p, name, microbatches, scheduler)
             seconds += tasks * _SECONDS_PER_TASK + p * layers**2 * _SECONDS_PER_PARTITION_STEP
     return seconds
+
+
+# Measured with tracemalloc: a simulated task holds ~1.3 kB (its Task, start and end entries,
+# dependencies and order); runs are simulated one after another, so the largest one is the peak.
+_BYTES_PER_TASK = 1300.0
+
+
+def _estimated_bytes(processors: list[int], schedules: list[str], microbatches: int, scheduler: str) -> float:
+    """Peak memory of the simulation: the largest single run's tasks at ``_BYTES_PER_TASK`` each.
+
+    Returns
+    -------
+    float
+        Bytes.
+    """
+    return _BYTES_PER_TASK * max(
+        _tasks(p, name, microbatches, scheduler) for p in processors for name in {"pipedream", *schedules}
+    )
 
 
 def run(args) -> int:
@@ -198,6 +222,8 @@ def run(args) -> int:
     int
         The exit status, 0.
     """
+    from .._resources import require_memory
+
     check_figure_path("--gantt", args.gantt)
     check_output_path("--json", args.json)
     check_distinct_outputs(gantt=args.gantt, json=args.json)
@@ -208,6 +234,10 @@ def run(args) -> int:
     if args.bandwidth is not None:  # each schedule also runs once with free links
         seconds *= 2
     limit = getattr(args, "time_limit", MAX_SECONDS)
+    require_memory(
+        _estimated_bytes(processors, schedules, args.microbatches, args.scheduler),
+        f"the layerpipe simulation (P up to {max(processors)}, {args.microbatches} micro-batches)",
+    )
     if seconds > limit:
         raise CliError(
             f"this simulation would take about {seconds / 60:.3g} minutes here ({len(profile)} layers, "

@@ -12,8 +12,10 @@ measured costs of a fine and a coarse slice, ``K`` and ``W`` (see
 Before any work the study's memory (a fill-in model of the sparse factors, the states, the
 pool's processes) is compared with the available memory and its time (implicit-Euler
 substeps counted, one substep timed on a pilot of the real size) with ``--time-limit``; ``K``
-is known only once parareal has run, so the time before the run is a lower bound (``K = 0``),
-checked again while ``K`` is sought and once it is known.
+is known only once parareal has run: the time before the run counts the iterations that
+parareal run on a small Krylov space of the initial value needs to reach ten times
+``--rtol`` (an estimate with a margin), and is checked again while ``K`` is sought and once
+it is known.
 
 Exit status: 0 on success; 2 with one line on stderr for a refused option, an output file
 that cannot be written, a study estimated over the available memory or ``--time-limit``, or
@@ -280,16 +282,27 @@ def _refuse_what_does_not_fit(args: argparse.Namespace, problem) -> None:
         cost = model
     else:
         cost = estimate_speedup_study(problem, **options, pilot=True)
-    if cost.seconds > args.time_limit:
-        cause = max(("pool start-up", "sequential fine solves", "coarse sweeps"), key=lambda part: cost.parts[part])
+    least = cost.least_iterations(args.rtol)  # K estimated on a Krylov space, with a margin of 10 on --rtol
+    if cost.total(least) > args.time_limit:
+        parts = {part: cost.parts[part] for part in ("pool start-up", "sequential fine solves", "coarse sweeps")}
+        if least:
+            parts[f"{least} parareal iteration(s)"] = least * cost.seconds_per_iteration
+        cause = max(parts, key=lambda part: parts[part])
         ways = {
             "pool start-up": "use fewer --workers or a smaller --size",
             "sequential fine solves": "use fewer --fine-substeps, --slices or --repeats, or a smaller --size",
             "coarse sweeps": "use fewer --coarse-substeps, --slices or --repeats",
+            f"{least} parareal iteration(s)": "use fewer --fine-substeps, --slices, --repeats or --workers, or a smaller --size",
         }
+        iterations = (
+            f"K >= {least}: parareal on a small Krylov space of the initial value reaches 10 x --rtol "
+            f"{args.rtol:g} only after {least} iteration(s)"
+            if least
+            else "K = 0"
+        )
         raise CliError(
-            f"estimated study time ~{duration(cost.seconds)} before any parareal iteration (K = 0; {cause}: "
-            f"~{duration(cost.parts[cause])}, {cost.substep_s:.2g} s per implicit-Euler substep, "
+            f"estimated study time ~{duration(cost.total(least))} ({iterations}; {cause}: "
+            f"~{duration(parts[cause])}, {cost.substep_s:.2g} s per implicit-Euler substep, "
             f"{'timed on a pilot' if cost.measured else 'modelled'}) exceeds --time-limit {args.time_limit:g} s; "
             f"{ways[cause]}, or raise --time-limit."
         )

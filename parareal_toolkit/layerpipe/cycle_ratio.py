@@ -9,6 +9,7 @@ steady-state period of a run are all this ratio on a folded graph (``folding``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -55,6 +56,15 @@ def max_cycle_ratio(num_nodes: int, edges: Iterable[Edge], node_time: Sequence[f
     src, dst, delay, edge_time = (np.asarray(x) for x in zip(*edges))
     src, dst = src.astype(np.intp), dst.astype(np.intp)
     delay, edge_time = delay.astype(float), edge_time.astype(float)
+    # In units of the total time: scipy's Bellman-Ford misses negative cycles lighter than an
+    # absolute epsilon (about 1e-15), and the bounds below are absolute too, so times of 1e-40
+    # would read as no cycle at all. Dividing by the total is exact up to one rounding that
+    # scaling every time by 2**k leaves unchanged: the ratio scales by 2**k exactly.
+    unit = float(times.sum() + edge_time.sum())
+    if unit > 0 and math.isfinite(unit):
+        times, edge_time = times / unit, edge_time / unit
+    else:
+        unit = 1.0
     order = np.lexsort((dst, src))
     src, dst, delay, edge_time = src[order], dst[order], delay[order], edge_time[order]
     first = np.flatnonzero(np.r_[True, (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])])
@@ -87,4 +97,4 @@ def max_cycle_ratio(num_nodes: int, edges: Iterable[Edge], node_time: Sequence[f
             lo = mid
         else:
             hi = mid
-    return hi
+    return hi * unit

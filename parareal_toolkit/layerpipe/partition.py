@@ -180,7 +180,7 @@ def _fill(atoms: list[Atom], target: float, processors: int) -> list[Placed] | N
     """
     proc, room = 0, target
     placed: list[Placed] = []
-    tol = 1e-12 * max(target, 1.0)
+    tol = 1e-12 * target  # relative to the load: costs of any scale (1e-300 or 1e300) compare alike
     for kind, layer, cost in atoms:
         if kind == "A" and cost > room + tol:
             if cost > 2 * target + tol:

@@ -353,7 +353,8 @@ def speedup_study(
         Called with one line of text as each stage ends (start-up, ``K``, each ``W``).
     time_limit : float, optional
         Seconds the study may take. Before any work, the study is refused when
-        ``estimate_speedup_study`` (with ``K = 0``, a lower bound) exceeds it; while
+        ``estimate_speedup_study`` exceeds it (with ``K`` from its pilot,
+        ``SpeedupEstimate.least_iterations``: a margin of ten on ``rtol``); while
         parareal looks for ``K``, it is stopped as soon as the time spent plus the estimate
         of the rest (with at least one more iteration) exceeds it; and once ``K`` is known,
         before the timed runs, the same with the estimate for that ``K``. Default: no limit.
@@ -414,7 +415,7 @@ def speedup_study(
                 "or a larger time_limit."
             )
 
-    refuse_over_limit(0, "before the study")
+    refuse_over_limit(cost.least_iterations(rtol), "before the study")  # K estimated with a margin
 
     from threadpoolctl import threadpool_limits
 

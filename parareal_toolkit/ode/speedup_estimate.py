@@ -4,16 +4,20 @@
 builds anything: the sparse factors' fill-in (a model of the factorisation of each kind of
 problem) and the worker processes give the memory; one factorisation and one substep timed
 on the problem itself, times the substeps every sweep does, give the seconds per iteration.
-The number of iterations ``K`` is unknown before the run, so the time before it is a lower
-bound (``K = 0``); the study checks again once ``K`` is known.
+The number of iterations ``K`` is known only once the study has run; the pilot estimates
+it by running parareal on a small shift-invert Krylov space of ``u0``
+(:meth:`SpeedupEstimate.least_iterations`, with a margin of ten on ``rtol``), and the study
+checks again while ``K`` is sought and once it is known.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from .._validation import check_int, check_ints
 from ..errors import InputTypeError
@@ -28,6 +32,15 @@ __all__ = ["SpeedupEstimate", "estimate_speedup_study", "factor_entries", "speed
 _PROCESS_BYTES = 80 * 2**20
 # Seconds to spawn one worker and import the package in it (the `ode` estimate counts the same).
 _SECONDS_PER_WORKER_START = 1.5
+# Dimension of the shift-invert Krylov space on which the coarse solution's error is estimated
+# (one sparse solve per dimension, on the pilot's factor) and the margin over rtol beyond which
+# that estimate counts as "the coarse solution alone misses rtol".
+_KRYLOV_DIMENSION = 12
+_COARSE_ERROR_MARGIN = 10.0
+# Slices over which the coarse and fine solutions are compared in the Krylov space: the error
+# is a maximum over slices, so stopping early can only make it smaller (never claims K >= 1 wrongly).
+_COMPARED_SLICES = 4096
+_ITERATIONS_RUN = 30
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,11 @@ class SpeedupEstimate:
         The part of ``seconds_per_iteration`` spent in the run that finds ``K``.
     timed_s, timed_iteration_s : float
         The timed repeats after ``K`` is found: ``timed_s + K * timed_iteration_s``.
+    estimated_errors : tuple of float or None
+        Parareal's relative error against the fine solution after ``k = 0, 1, ...``
+        iterations, estimated by running it on a 12-dimensional shift-invert Krylov space
+        of ``u0`` (2-norms; the first 4096 slices, 30 iterations at most); None without a
+        pilot.
     """
 
     bytes: float
@@ -74,6 +92,22 @@ class SpeedupEstimate:
     search_iteration_s: float = 0.0
     timed_s: float = 0.0
     timed_iteration_s: float = 0.0
+    estimated_errors: tuple[float, ...] | None = None
+
+    def least_iterations(self, rtol: float) -> int:
+        """The fewest parareal iterations the study is expected to need to reach ``rtol``.
+
+        Returns
+        -------
+        int
+            The first ``k`` whose estimated error is at most ``10 rtol`` (a margin for the
+            estimate: the count is one the study will almost surely need), or the number
+            of estimated iterations when none is; 0 without a pilot.
+        """
+        if self.estimated_errors is None:
+            return 0
+        within = [k for k, error in enumerate(self.estimated_errors) if error <= _COARSE_ERROR_MARGIN * rtol]
+        return within[0] if within else len(self.estimated_errors) - 1
 
     def total(self, iterations: int) -> float:
         """The estimated seconds for ``K = iterations``.
@@ -198,6 +232,7 @@ def estimate_speedup_study(
     substep = 3e-6 + 5e-9 * entries
     factorisation = 1e-7 * entries
     measured = False
+    errors = None
     if pilot:
         from .._resources import available_memory
 
@@ -212,6 +247,7 @@ def estimate_speedup_study(
             step(problem.u0, 0)
             substep = time.perf_counter() - start
             measured = True
+            errors = _krylov_parareal_errors(lambda v: step(v, 0), problem, n_slices, m_fine, m_coarse)
     fine_sweep = n_slices * m_fine * substep
     coarse_sweep = n_slices * m_coarse * substep
     parts = {
@@ -232,4 +268,64 @@ def estimate_speedup_study(
         search_iteration_s=search_iteration,
         timed_s=repeats * (fine_sweep + (3 + len(counts)) * coarse_sweep),
         timed_iteration_s=timed_iteration,
+        estimated_errors=errors,
     )
+
+
+def _krylov_parareal_errors(
+    solve: Callable[[np.ndarray], np.ndarray], problem: LinearProblem, slices: int, fine: int, coarse: int
+) -> tuple[float, ...]:
+    """Parareal's relative error per iteration, ``k = 0, 1, ...``, run on a shift-invert Krylov space of ``u0``.
+
+    ``solve`` applies ``B = (I - h A)^{-1}`` with ``h = ΔT / M`` (one fine substep, the
+    pilot's factor), so the fine slice map is ``B^M`` exactly; Arnoldi on ``B`` from ``u0``
+    gives ``V^T B V = H`` on an orthonormal ``V`` whose leading directions are the slow
+    modes that carry the solution. On that space ``A ~ (I - H^{-1}) / h``, the fine slice
+    is ``H^M`` and the coarse one ``(I - (ΔT / M_c) A)^{-M_c}``, and parareal runs on
+    ``k``-vectors; errors and scale are maxima over slices of 2-norms. Only the first 4096
+    slices and 30 iterations are run: parareal's error on the first slices is at most that
+    on all, so both caps can only make the count of iterations smaller.
+    """
+    beta = float(np.linalg.norm(problem.u0))
+    if not math.isfinite(beta) or beta == 0:
+        return (0.0,)
+    V = np.zeros((problem.ode.size, _KRYLOV_DIMENSION + 1))
+    H = np.zeros((_KRYLOV_DIMENSION + 1, _KRYLOV_DIMENSION))
+    V[:, 0] = problem.u0 / beta
+    k = _KRYLOV_DIMENSION
+    for j in range(_KRYLOV_DIMENSION):
+        w = np.asarray(solve(V[:, j]), dtype=float)
+        for _ in range(2):  # Gram-Schmidt twice: orthogonal to working precision
+            c = V[:, : j + 1].T @ w
+            w = w - V[:, : j + 1] @ c
+            H[: j + 1, j] += c
+        H[j + 1, j] = np.linalg.norm(w)
+        if H[j + 1, j] <= 1e-12 * np.abs(H[: j + 1, j]).max():  # invariant space: the projection is exact
+            k = j + 1
+            break
+        V[:, j + 1] = w / H[j + 1, j]
+    Hk, identity = H[:k, :k], np.eye(k)
+    try:
+        A = (identity - np.linalg.inv(Hk)) * (slices * fine / problem.t_final)
+        F = np.linalg.matrix_power(Hk, fine)
+        G = np.linalg.matrix_power(np.linalg.inv(identity - problem.t_final / slices / coarse * A), coarse)
+    except np.linalg.LinAlgError:
+        return (0.0,)  # no estimate: K >= 0 stays the bound
+    n = min(slices, _COMPARED_SLICES)
+
+    def sweep(propagator: np.ndarray, corrections: np.ndarray) -> np.ndarray:
+        """States at the n + 1 slice starts: u_{j+1} = propagator u_j + corrections[:, j], from e1."""
+        states = np.empty((k, n + 1))
+        states[:, 0] = identity[:, 0]
+        for j in range(n):
+            states[:, j + 1] = propagator @ states[:, j] + corrections[:, j]
+        return states
+
+    exact = sweep(F, np.zeros((k, n)))
+    scale = float(np.linalg.norm(exact, axis=0).max())
+    iterate = sweep(G, np.zeros((k, n)))
+    errors = [float(np.linalg.norm(iterate - exact, axis=0).max()) / scale]
+    while len(errors) <= min(n, _ITERATIONS_RUN) and math.isfinite(errors[-1]) and errors[-1] > 0:
+        iterate = sweep(G, F @ iterate[:, :-1] - G @ iterate[:, :-1])
+        errors.append(float(np.linalg.norm(iterate - exact, axis=0).max()) / scale)
+    return tuple(e if math.isfinite(e) else 0.0 for e in errors)

@@ -202,3 +202,25 @@ def check_timeout(value: Any, name: str = "timeout") -> float:
             f"`{name}` must be a positive number of seconds, at most {_MAX_TIMEOUT_S:.0f} (one week); got {value!r}."
         )
     return seconds
+
+
+__all__ += ["check_instance"]
+
+
+def check_instance(value: Any, name: str, kind: type | tuple[type, ...], what: str | None = None) -> Any:
+    """``value`` if it is an instance of ``kind``, else ``TypeError`` naming ``name`` and the type received.
+
+    ``what`` describes the expected kind in the message (default: the class name, as in
+    ``"`profile` must be a CostProfile; got str."``).
+
+    Returns
+    -------
+    object
+        The value.
+    """
+    if not isinstance(value, kind):
+        if what is None:
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            what = " or ".join(f"a {k.__name__}" for k in kinds)
+        raise InputTypeError(f"`{name}` must be {what}; got {type(value).__name__}.")
+    return value

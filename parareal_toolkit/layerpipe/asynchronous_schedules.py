@@ -15,13 +15,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from .._validation import check_choice, check_int, check_ints
+from .._resources import require_memory
+from .._validation import check_choice, check_instance, check_int, check_ints
 from ..errors import InputError
 from .costs import CostProfile
 from .modulo_scheduling import PeriodicScheduleInfo, periodic_order, periodic_schedule, static_start
 from .partition import partition_contiguous, partition_layerpipe, partition_replicated
 from .stage_schedules import stage_costs
-from .task_graph import Schedule, ScheduleInfo, Task
+from .task_graph import BYTES_PER_TASK, Schedule, ScheduleInfo, Task
 
 __all__ = ["cyclic_order", "pipedream_schedule", "layerpipe_schedule"]
 
@@ -50,6 +51,11 @@ def cyclic_order(schedule: Schedule, offset: Sequence[int]) -> list[list[Task]]:
     list of list of Task
         Per processor, its tasks in that order.
     """
+    check_instance(schedule, "schedule", Schedule)
+    offset = check_ints(offset, "offset", nonempty=False)
+    units = 1 + max((task.unit for task in schedule.cost), default=-1)
+    if len(offset) < units:
+        raise InputError(f"`offset` must hold one entry per unit ({units}); got {len(offset)}.")
     p = schedule.num_processors
 
     def key(task: Task) -> tuple:
@@ -105,6 +111,9 @@ def pipedream_schedule(
         plan = [(stage, 1) for stage in partition_contiguous(profile, processors)]
     stages = [stage for stage, _ in plan]
     reps = [r for _, r in plan]
+    require_memory(
+        BYTES_PER_TASK * 2 * len(plan) * steps, f"a PipeDream schedule of {steps} steps x {len(plan)} stages"
+    )
     costs = stage_costs(profile, stages)
     first = [sum(reps[:s]) for s in range(len(plan))]
     after = [sum(reps[s:]) - 1 for s in range(len(plan))]
@@ -187,6 +196,7 @@ def layerpipe_schedule(
         profile, processors, split_activation=split_activation, move_weight_gradient=move_weight_gradient
     )
     n = len(profile)
+    require_memory(BYTES_PER_TASK * 4 * n * steps, f"a LayerPipe schedule of {steps} steps x {n} layers")
     after = [processors - 1 - place.forward[l] for l in range(n)]
     stale = _staleness(after, delays, "layer")
     sched = Schedule("layerpipe", processors, steps, priority=_oldest_first, asynchronous=True)

@@ -41,7 +41,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Literal, overload
 
-from .._validation import check_choice, check_int, check_real
+from .._validation import check_choice, check_instance, check_int, check_real
 from ..errors import InputError, InputTypeError
 from .costs import CostProfile
 from .engine import Trace, simulate
@@ -142,9 +142,20 @@ def timed_profile(profile: CostProfile, *, samples: int, macs_per_second: float)
     CostProfile
         Unit ``"s"``, same layers.
     """
+    check_instance(profile, "profile", CostProfile)
     samples = check_int(samples, "samples", minimum=1)
     rate = check_real(macs_per_second, "macs_per_second", minimum=0, strict=True)
-    layers = tuple(
+    try:
+        layers = _scaled_layers(profile, samples, rate)
+    except InputError as error:  # a scaled cost left the range LayerCost accepts
+        raise InputError(
+            f"`samples` / `macs_per_second` = {samples} / {rate!r} scales a cost out of range: {error}"
+        ) from None
+    return replace(profile, layers=layers, unit="s")
+
+
+def _scaled_layers(profile: CostProfile, samples: int, rate: float) -> tuple:
+    return tuple(
         replace(
             layer,
             forward=layer.forward * samples / rate,
@@ -156,7 +167,6 @@ def timed_profile(profile: CostProfile, *, samples: int, macs_per_second: float)
         )
         for layer in profile.layers
     )
-    return replace(profile, layers=layers, unit="s")
 
 
 def charge_allreduce(schedule: Schedule, profile: CostProfile, network: Network) -> Schedule:
@@ -171,6 +181,9 @@ def charge_allreduce(schedule: Schedule, profile: CostProfile, network: Network)
         ``schedule`` itself, B costs raised by ``Network.allreduce_time()`` of the stage's
         weights, ``info.load_bound`` raised to match.
     """
+    check_instance(schedule, "schedule", Schedule)
+    check_instance(profile, "profile", CostProfile)
+    check_instance(network, "network", Network)
     info = schedule.info
     if info.stages is None or info.replicas is None or not any(r > 1 for r in info.replicas):
         return schedule
@@ -208,6 +221,8 @@ def with_link_tasks(schedule: Schedule, network: Network) -> tuple[Schedule, lis
         The new schedule (the same tasks plus the transfers, processors ``num_processors``
         + one per link) and the (src, dst) of each link, in processor order.
     """
+    check_instance(schedule, "schedule", Schedule)
+    check_instance(network, "network", Network)
     p = schedule.num_processors
 
     def cost(task: Task, dep: Dependency) -> float:

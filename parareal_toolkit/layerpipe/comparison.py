@@ -16,7 +16,7 @@ from typing import Any, Literal, overload
 
 from .._names import LAYERPIPE_SCHEDULERS
 from .._validation import check_callable, check_choice, check_ints
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
 from .costs import CostProfile
 from .engine import Trace, simulate
 from .folding import iteration_bound
@@ -264,6 +264,8 @@ def compare(
     4 layerpipe 6.0 1.000
     """
     processors = check_ints(processors, "processors", minimum=1)
+    if isinstance(schedules, (str, bytes)) or not isinstance(schedules, Iterable):
+        raise InputTypeError(f"`schedules` must be a list of schedule names; got {schedules!r}.")
     schedules = [check_choice(name, "schedules", SCHEDULES) for name in schedules]
     baseline = check_choice(baseline, "baseline", SCHEDULES)
     if progress is not None:

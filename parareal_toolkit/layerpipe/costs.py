@@ -119,8 +119,10 @@ class CostProfile:
     unit: str = "MAC"
 
     def __post_init__(self):
+        if not isinstance(self.layers, tuple) or not all(isinstance(layer, LayerCost) for layer in self.layers):
+            raise InputTypeError(f"`layers` must be a tuple of LayerCost; got {self.layers!r}.")
         if len(self.layers) == 0:
-            raise InputError(f"cost profile {self.name!r} must have at least one layer; got 0.")
+            raise InputError(f"`layers` of cost profile {self.name!r} must hold at least one layer; got 0.")
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -187,6 +189,8 @@ def profile_from_costs(
     update = None if update is None else _flat_numbers(update, "update")
     sizes = None if sizes is None else _flat_numbers(sizes, "sizes")
     n = len(forward)
+    if n == 0:
+        raise InputError("`forward` must hold one cost per layer, at least one; got none.")
     for arg, seq in (
         ("activation_grad", activation_grad),
         ("weight_grad", weight_grad),
@@ -444,6 +448,7 @@ def vgg16_profile(*, image_size: int = 224, num_classes: int = 1000, **kwargs) -
     import torch
     import torchvision
 
+    image_size, num_classes = _image_and_classes(image_size, num_classes)
     with torch.device("meta"):
         model = torchvision.models.vgg16(num_classes=num_classes)
     seq = torch.nn.Sequential(*model.features, model.avgpool, torch.nn.Flatten(), *model.classifier)
@@ -472,8 +477,9 @@ def resnet_profile(depth: int = 18, *, image_size: int = 224, num_classes: int =
         50: torchvision.models.resnet50,
         101: torchvision.models.resnet101,
     }
-    if depth not in builders:
+    if isinstance(depth, bool) or depth not in builders:
         raise InputError(f"`depth` must be one of {sorted(builders)}; got {depth!r}.")
+    image_size, num_classes = _image_and_classes(image_size, num_classes)
     with torch.device("meta"):
         model = builders[depth](num_classes=num_classes)
 
@@ -489,13 +495,23 @@ def resnet_profile(depth: int = 18, *, image_size: int = 224, num_classes: int =
     for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
         blocks.extend(stage)
     blocks.append(_Block(model.avgpool, torch.nn.Flatten(), model.fc))
-    seq = torch.nn.Sequential(*blocks)
+    seq = torch.nn.Sequential(*blocks).eval()  # batch norm of one sample at 1 x 1 (image_size 32)
     return profile_from_sequential(
         seq, (3, image_size, image_size), name=f"resnet{depth}", group_children=True, **kwargs
     )
 
 
 NETWORKS = NETWORK_NAMES
+
+# an image side below 32 leaves VGG-16's five poolings (ResNet's five halvings) nothing to
+# pool; one above 2**16 holds more than 2**32 pixels per channel, where the shapes overflow
+_IMAGE_SIZES = (32, 2**16)
+
+
+def _image_and_classes(image_size: int, num_classes: int) -> tuple[int, int]:
+    """``image_size`` and ``num_classes`` checked for the networks of :data:`NETWORKS`."""
+    image_size = check_int(image_size, "image_size", minimum=_IMAGE_SIZES[0], maximum=_IMAGE_SIZES[1])
+    return image_size, check_int(num_classes, "num_classes", minimum=1, maximum=2**31 - 1)
 
 
 def network_profile(name: str, **kwargs) -> CostProfile:

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .._validation import check_int, check_real
-from ..errors import InputError
+from .._validation import check_int, check_real, check_real_array
+from ..errors import InputError, InputTypeError
 
 __all__ = ["Edge", "max_cycle_ratio"]
 
@@ -48,14 +48,14 @@ def max_cycle_ratio(num_nodes: int, edges: Iterable[Edge], node_time: Sequence[f
 
     num_nodes = check_int(num_nodes, "num_nodes", minimum=0)
     rtol = check_real(rtol, "rtol", minimum=0, strict=True)
-    edges = list(edges)
-    if not edges:
+    times = check_real_array(node_time, "node_time", shape=(num_nodes,))
+    if (times < 0).any():
+        raise InputError(f"`node_time` must be non-negative; got {float(times.min())!r}.")
+    table = _edge_table(edges, num_nodes)
+    if not len(table):
         return 0.0
-    times = np.asarray(node_time, dtype=float)
-
-    src, dst, delay, edge_time = (np.asarray(x) for x in zip(*edges))
-    src, dst = src.astype(np.intp), dst.astype(np.intp)
-    delay, edge_time = delay.astype(float), edge_time.astype(float)
+    src, dst = table[:, 0].astype(np.intp), table[:, 1].astype(np.intp)
+    delay, edge_time = table[:, 2], table[:, 3]
     # In units of the total time: scipy's Bellman-Ford misses negative cycles lighter than an
     # absolute epsilon (about 1e-15), and the bounds below are absolute too, so times of 1e-40
     # would read as no cycle at all. Dividing by the total is exact up to one rounding that
@@ -84,10 +84,10 @@ def max_cycle_ratio(num_nodes: int, edges: Iterable[Edge], node_time: Sequence[f
             return True
         return False
 
-    total = float(times.sum() + sum(c for *_, c in edges))
+    total = float(times.sum() + table[:, 3].sum())
     hi = total + 1.0
     if has_cycle_above(hi * (1 + 1e-9) + 1.0):
-        raise InputError("the dependency graph has a cycle without delay (deadlock).")
+        raise InputError("`edges` hold a cycle without delay (a deadlock of the dependency graph).")
     if not has_cycle_above(0.0 if total > 0 else -1.0):
         return 0.0
     lo = 0.0
@@ -98,3 +98,29 @@ def max_cycle_ratio(num_nodes: int, edges: Iterable[Edge], node_time: Sequence[f
         else:
             hi = mid
     return hi * unit
+
+
+def _edge_table(edges: Iterable[Edge], num_nodes: int) -> np.ndarray:
+    """``edges`` as an ``(E, 4)`` float array, refused unless each is ``(u, v, delay, edge_time)`` as documented.
+
+    ``u`` and ``v`` are nodes ``0 .. num_nodes - 1``, ``delay`` an integer (of any sign) and
+    ``edge_time`` finite and non-negative.
+    """
+    if isinstance(edges, (str, bytes)) or not isinstance(edges, Iterable):
+        raise InputTypeError(f"`edges` must be an iterable of (u, v, delay, edge_time) tuples; got {edges!r}.")
+    edges = list(edges)
+    if not edges:
+        return np.empty((0, 4))
+    table = check_real_array(edges, "edges", finite=True)
+    if table.ndim != 2 or table.shape[1] != 4:
+        raise InputError(f"`edges` must hold (u, v, delay, edge_time) tuples; got an array of shape {table.shape}.")
+    integral = table[:, :3] == np.round(table[:, :3])
+    ends = table[:, :2]
+    if not integral.all() or (ends < 0).any() or (ends >= num_nodes).any() or (table[:, 3] < 0).any():
+        bad = int(np.flatnonzero(~integral.all(axis=1) | (ends < 0).any(axis=1) | (ends >= num_nodes).any(axis=1)
+                                 | (table[:, 3] < 0))[0])  # fmt: skip
+        raise InputError(
+            f"`edges[{bad}]` must be (u, v, delay, edge_time) with nodes u, v in 0..{num_nodes - 1}, an integer "
+            f"delay and a non-negative edge time; got {edges[bad]!r}."
+        )
+    return table

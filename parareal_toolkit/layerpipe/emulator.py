@@ -40,9 +40,13 @@ def pipedream_delays(num_layers: int, stages: Sequence[range] | None = None) -> 
     require_memory(40.0 * num_layers, f"pipedream_delays(num_layers={num_layers})")  # a list of ints
     if stages is None:
         return [num_layers - 1 - l for l in range(num_layers)]
+    if isinstance(stages, (str, bytes)) or not isinstance(stages, Sequence):
+        raise InputTypeError(f"`stages` must be a sequence of ranges of layers; got {stages!r}.")
     out = [0] * num_layers
     for s, stage in enumerate(stages):
-        for l in stage:
+        for l in check_ints(stage, f"stages[{s}]", minimum=0, nonempty=False):
+            if l >= num_layers:
+                raise InputError(f"`stages[{s}]` must hold layers 0..{num_layers - 1}; got {l}.")
             out[l] = len(stages) - 1 - s
     return out
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from .._validation import check_int, check_real
+from .._validation import check_instance, check_int, check_real
 from ..errors import InputError
 from .cycle_ratio import Edge, max_cycle_ratio
 from .task_graph import Schedule, Task
@@ -105,7 +105,7 @@ def folded_period(schedule: Schedule, **fold_options) -> float:
 
 def _middle_steps(schedule: Schedule, name: str) -> list[int]:
     if not schedule.asynchronous:
-        raise InputError(f"`{name}` needs an asynchronous schedule; {schedule.name!r} is synchronous.")
+        raise InputError(f"`schedule` must be asynchronous for `{name}`; {schedule.name!r} is synchronous.")
     return sorted({t.microbatch for t in schedule.cost})
 
 
@@ -124,6 +124,7 @@ def iteration_bound(schedule: Schedule, *, latency: float = 0.0, bandwidth: floa
     float
         The largest loop time over loop delays: no steady-state period is smaller.
     """
+    check_instance(schedule, "schedule", Schedule)
     steps = _middle_steps(schedule, "iteration_bound")
     latency = check_real(latency, "latency", minimum=0)
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict=True, finite=False)
@@ -141,11 +142,12 @@ def cyclic_period(schedule: Schedule, *, latency: float = 0.0, bandwidth: float 
     float
         The maximum cycle ratio of the folded graph, in cycles per step.
     """
+    check_instance(schedule, "schedule", Schedule)
     steps = _middle_steps(schedule, "cyclic_period")
     latency = check_real(latency, "latency", minimum=0)
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict=True, finite=False)
     if schedule.order is None:
-        raise InputError("the schedule has no fixed order to fold.")
+        raise InputError("`schedule` has no fixed order to fold.")
     n = len(steps)
     return folded_period(
         schedule,

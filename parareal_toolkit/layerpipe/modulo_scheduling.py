@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._validation import check_real
+from .._validation import check_instance, check_real
 from ..errors import InputError
 from .cycle_ratio import max_cycle_ratio
 from .engine import Trace
@@ -366,7 +366,7 @@ def certified_schedule(
         If ``offset`` misses a task or a constraint fails: the message names it.
     """
     if not schedule.asynchronous:
-        raise InputError(f"`certified_schedule` needs an asynchronous schedule; {schedule.name!r} is synchronous.")
+        raise InputError(f"`schedule` must be asynchronous for `certified_schedule`; {schedule.name!r} is synchronous.")
     period = check_real(period, "period", minimum=0, strict=True)
     rtol = check_real(rtol, "rtol", minimum=0)
     nodes, cost, proc, edges = template_graph(schedule, latency=latency, bandwidth=bandwidth)
@@ -436,8 +436,9 @@ def periodic_schedule(
     >>> plan.status, plan.period == plan.lower_bound
     ('optimal', True)
     """
+    check_instance(schedule, "schedule", Schedule)
     if not schedule.asynchronous:
-        raise InputError(f"`periodic_schedule` needs an asynchronous schedule; {schedule.name!r} is synchronous.")
+        raise InputError(f"`schedule` must be asynchronous for `periodic_schedule`; {schedule.name!r} is synchronous.")
     latency = check_real(latency, "latency", minimum=0)
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict=True, finite=False)
     time_limit = check_real(time_limit, "time_limit", minimum=0, strict=True)

@@ -38,7 +38,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .._validation import check_int
+import numpy as np
+
+from .._resources import require_memory
+from .._validation import check_instance, check_int
 from ..errors import InputError
 from .costs import CostProfile
 
@@ -77,7 +80,7 @@ def partition_contiguous(profile: CostProfile, processors: int) -> list[range]:
     list of range
         The layers of each stage, in order; together they cover every layer once.
     """
-    n = len(profile)
+    n = len(check_instance(profile, "profile", CostProfile))
     processors = check_processors(processors, limit=n)
     loads = _layer_loads(profile)
     prefix = [0.0]
@@ -113,8 +116,10 @@ def partition_replicated(profile: CostProfile, processors: int) -> list[tuple[ra
     list of (range, int)
         The layers of each stage and its number of replicas; the replicas sum to ``processors``.
     """
-    n = len(profile)
+    n = len(check_instance(profile, "profile", CostProfile))
     processors = check_processors(processors)
+    # two (P + 1) x (n + 1) tables of tuples, about 150 bytes an entry
+    require_memory(150.0 * (processors + 1) * (n + 1), f"partition_replicated(processors={processors}) on {n} layers")
     loads = _layer_loads(profile)
     prefix = [0.0]
     for c in loads:
@@ -221,7 +226,11 @@ def partition_layerpipe(
     LayerPipePlacement
         The processor of every F, A part and G, and the largest load ``target`` = T*.
     """
-    n = len(profile)
+    n = len(check_instance(profile, "profile", CostProfile))
+    split_activation = bool(check_instance(split_activation, "split_activation", (bool, np.bool_), "True or False"))
+    move_weight_gradient = bool(
+        check_instance(move_weight_gradient, "move_weight_gradient", (bool, np.bool_), "True or False")
+    )
     atoms_per_layer = 1 + split_activation + move_weight_gradient
     processors = check_processors(processors, limit=atoms_per_layer * n, what="splittable tasks")
     atoms: list[Atom] = []

@@ -7,10 +7,11 @@ Synchronous schedules (``stage_schedules``): ``sequential``, ``gpipe``, ``1f1b``
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from .._names import ASYNCHRONOUS_SCHEDULES, SCHEDULE_NAMES, SYNCHRONOUS_SCHEDULES
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_instance, check_int
 from ..errors import InputTypeError
 from .asynchronous_schedules import layerpipe_schedule, pipedream_schedule
 from .costs import CostProfile
@@ -56,15 +57,22 @@ def build_schedule(
     64
     """
     name = check_choice(name, "schedule", SCHEDULES)
+    check_instance(profile, "profile", CostProfile)
     processors = check_processors(processors)
     microbatches = check_int(microbatches, "microbatches", minimum=1)
     if name in ASYNCHRONOUS:
         steps = check_int(max(40, 8 * processors) if steps is None else steps, "steps", minimum=2)
+        builder = layerpipe_schedule if name == "layerpipe" else pipedream_schedule
+        taken = sorted(set(inspect.signature(builder).parameters) - {"profile", "processors", "steps", "replicated"})
+        if set(options) - set(taken):
+            raise InputTypeError(
+                f"`options` for {name!r} must be among {taken}; got {sorted(set(options) - set(taken))}."
+            )
         if name == "layerpipe":
             return layerpipe_schedule(profile, processors, steps=steps, **options)
         return pipedream_schedule(
             profile, processors, steps=steps, replicated=name == "pipedream-replicated", **options
         )
     if options:
-        raise InputTypeError(f"unexpected options for {name!r}: {sorted(options)}.")
+        raise InputTypeError(f"`options` are not taken by the synchronous {name!r}; got {sorted(options)}.")
     return synchronous_schedule(name, profile, processors, microbatches)

@@ -23,14 +23,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from .._names import SYNCHRONOUS_SCHEDULES
 from .._resources import require_memory
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_int, check_real_array
 from ..errors import InputError
 from .costs import CostProfile, StageCost
 from .engine import simulate
 from .partition import check_processors, partition_contiguous
-from .task_graph import Schedule, ScheduleInfo, Task
+from .task_graph import BYTES_PER_TASK, Schedule, ScheduleInfo, Task
 
 __all__ = [
     "stage_costs",
@@ -175,8 +177,17 @@ def stage_schedule(
         Synchronous, with ``order`` if given (then the priority is dropped), else ``priority``.
     """
     m = check_int(microbatches, "microbatches", minimum=1)
-    per_stage = [StageCost(*c) for c in costs]
+    table = check_real_array(costs, "costs")
+    if table.ndim != 2 or table.shape[0] == 0 or table.shape[1] != 5 or (table < 0).any():
+        raise InputError(
+            "`costs` must hold one non-negative (forward, activation_grad, weight_grad, update, boundary_volume) "
+            f"row per stage; got {costs!r}."
+        )
+    if not np.isfinite(table[:, :4].sum() * m):  # the total work bounds every start and end time
+        raise InputError(f"`costs` x `microbatches` must sum to a finite total work; got {costs!r} and {m}.")
+    per_stage = [StageCost(*map(float, row)) for row in table]
     p = len(per_stage)
+    require_memory(BYTES_PER_TASK * 3 * p * m, f"a schedule of {p} stages x {m} microbatches")
     sched = Schedule(name, p, m, order=None, priority=priority)
     last_bwd = "G" if split else "B"
     for i in range(m):

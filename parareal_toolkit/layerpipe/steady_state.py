@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 
+from .._validation import check_instance
 from ..errors import InputError, SteadyStateNotReached
 from .engine import Trace
 from .folding import folded_period
@@ -133,9 +134,10 @@ def steady_state_period(trace: Trace) -> float:
     ValueError
         If the run has fewer than 4 steps or its steps are not made of the same tasks.
     """
+    check_instance(trace, "trace", Trace)
     by_step, steps, folded = _step_table(trace)
     if len(steps) < 4:
-        raise InputError(f"need at least 4 steps to measure a period; got {len(steps)}.")
+        raise InputError(f"`trace` must hold at least 4 steps to measure a period; got {len(steps)}.")
     templates = sorted(folded)
     if any(set(by_step[t]) != set(templates) for t in steps) or steps != list(range(len(steps))):
         raise InputError("`steady_state_period` needs steps 0..N-1 made of the same tasks.")

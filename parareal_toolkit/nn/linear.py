@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._resources import require_memory
 from .._validation import check_choice, check_int
 
 __all__ = ["KINDS", "linear_layer", "linear_network", "randomize_", "random_input", "state_shape"]
@@ -207,6 +208,13 @@ def linear_network(
     num_blocks = check_int(num_blocks, "num_blocks", minimum=1)
     width = check_int(width, "width", minimum=1)
     layers_per_block = check_int(layers_per_block, "layers_per_block", minimum=1)
+    in_channels = check_int(in_channels, "in_channels", minimum=1)
+    out_features = check_int(out_features, "out_features", minimum=1)
+    # the weights, 8 bytes each (float64, the default), refused before any is allocated
+    weights = width * (in_channels + num_blocks * layers_per_block * width + out_features)
+    require_memory(
+        8.0 * weights * (9 if kind == "conv3x3" else 1), f"linear_network(width={width}, num_blocks={num_blocks})"
+    )
 
     def layer(i, o):
         return linear_layer(kind, i, o, bias=bias, dtype=dtype, generator=generator)

@@ -63,6 +63,8 @@ class ModulePropagator(nn.Module):
                 f"`modules` must be an iterable of nn.Module (one per slice), not a single {type(modules).__name__}."
             )
         if not isinstance(modules, nn.ModuleList):
+            if isinstance(modules, (str, bytes)) or not isinstance(modules, Iterable):
+                raise InputTypeError(f"`modules` must be an iterable of nn.Module (one per slice); got {modules!r}.")
             modules = list(modules)
             for i, module in enumerate(modules):
                 if not isinstance(module, nn.Module):

@@ -17,7 +17,7 @@ from .._names import HIERARCHY_STEPPERS, STEPPER_CLASSES
 from .._validation import check_choice, check_int
 from ..errors import InputError, InputTypeError
 from ..mgrit_driver import ComposedPropagator
-from ..propagator import Propagator, TimeGrid
+from ..propagator import Propagator, TimeGrid, check_propagator
 from .exact import ExactPropagator
 from .implicit_euler import ImplicitEulerPropagator
 from .linear import LinearProblem
@@ -149,9 +149,14 @@ def parareal_pair(levels: Sequence[Propagator], coarsening: int) -> tuple[Compos
     >>> all(np.array_equal(x, y) for x, y in zip(a.states, b.states))
     True
     """
+    coarsening = check_int(coarsening, "coarsening", minimum=1)  # `factor` of the ComposedPropagator
     if isinstance(levels, (str, bytes)) or not isinstance(levels, Sequence) or len(levels) < 2:
         raise InputError("`levels` must be a sequence of at least 2 propagators.")
+    n0 = check_propagator(levels[0], "levels[0]")
+    if n0 % coarsening:
+        raise InputError(f"`coarsening` must divide levels[0].num_slices = {n0}; got {coarsening}.")
     fine = ComposedPropagator(levels[0], coarsening)
+    check_propagator(levels[1], "levels[1]")
     if fine.num_slices != levels[1].num_slices:
         raise InputError(
             f"`levels` must shrink by `coarsening` = {fine.factor}: levels[0].num_slices / {fine.factor} = "

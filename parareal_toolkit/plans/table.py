@@ -68,7 +68,7 @@ def parareal_resnet_table(
     """
     total = num_units(depth)
     num_classes = check_int(num_classes, "num_classes", minimum=1)
-    values = check_ints(subnetworks, "subnetworks", nonempty=False)
+    values = check_ints(subnetworks, "subnetworks", minimum=1, nonempty=False)
     strategy = SPLITS[check_choice(split, "split", SPLIT_NAMES)]
     table = cost_table(plan_shapes(depth), unit_costs)
     stages = stage_unit_specs(depth)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._validation import check_int
+from .._validation import check_instance, check_int
 from ..errors import InputError
 
 if TYPE_CHECKING:  # annotations only: building a unit is the one torch-touching operation
@@ -170,6 +170,7 @@ def unit_parameters(spec: UnitSpec, *, norm: bool = True) -> int:
     int
         The count, computed without building the unit.
     """
+    check_instance(spec, "spec", UnitSpec)
     width = spec.width
     count = spec.in_channels * width + 9 * width * width + width * spec.out_channels
     if spec.changes_shape:
@@ -201,6 +202,7 @@ def unit_multiply_adds(spec: UnitSpec) -> int:
     >>> unit_multiply_adds(UnitSpec(64, 64, 1, 32))
     4456448
     """
+    check_instance(spec, "spec", UnitSpec)
     width = spec.width
     r, r_out = spec.resolution, spec.out_resolution
     count = (

@@ -1,15 +1,14 @@
 """A catalogue of linear test problems with known parareal behaviour.
 
-=============  =========================================  ===================================
-name           equation                                   behaviour under parareal (IE coarse)
-=============  =========================================  ===================================
-``heat1d``     1-D heat, Dirichlet, second differences     contracts by <= 0.2984 per iteration
-``heat2d``     2-D heat on the unit square, Dirichlet      same bound, mesh independent
-``advection``  periodic advection, centred differences     imaginary spectrum: contraction lost
-``oscillator`` damped harmonic oscillator (non-normal A)   complex pair, converges
-``dahlquist``  scalar ``u' = λ u``                          the model problem of the theory
-=============  =========================================  ===================================
-"""
+==============  =========================================  ===================================
+name            equation                                   behaviour under parareal (IE coarse)
+==============  =========================================  ===================================
+``heat1d``      1-D heat, Dirichlet, second differences     contracts by <= 0.2984 per iteration
+``heat2d``      2-D heat on the unit square, Dirichlet      same bound, mesh independent
+``advection``   periodic advection, centred differences     imaginary spectrum: contraction lost
+``oscillator``  damped harmonic oscillator (non-normal A)   complex pair, converges
+``dahlquist``   scalar ``u' = λ u``                          the model problem of the theory
+==============  =========================================  ==================================="""
 
 from __future__ import annotations
 

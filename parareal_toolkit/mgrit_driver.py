@@ -23,7 +23,8 @@ Numerical facts (exact arithmetic; the tests pin each in float64):
 
 One iteration is one cycle from level 0. Relaxation on level ``l < L - 1``: F-relaxation
 computes each interval's F-points from its C-point (``m - 1`` backend maps over all
-intervals at once, each one ``propagate_batch`` on the batched backend); FCF then sets the
+intervals at once, each one ``propagate_batch`` on the batched backend, on all of them as one
+array for numpy states); FCF then sets the
 C-points from their predecessors and F-relaxes again. FAS restriction injects the C-points
 ``v_c = u_{cm}`` and sets ``g^{l+1}_c = r_c + v_c - Φ_{l+1}(v_{c-1})`` with the residual
 ``r_c = g_{cm} - u_{cm} + Φ_l(u_{cm-1})``. The coarsest level is solved exactly, sequentially

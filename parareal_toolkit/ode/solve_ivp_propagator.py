@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,7 @@ class SolveIVPPropagator(SlicePropagator):
         if method in _IMPLICIT and isinstance(ode, ODEWithJacobian) and getattr(ode, "has_jacobian", True):
             self._options["jac"] = ode.jacobian
 
-    def _propagate_rows(self, rows: list[np.ndarray], slices: list[int]) -> list[np.ndarray]:
+    def _propagate_rows(self, rows: list[np.ndarray], slices: Sequence[int]) -> list[np.ndarray]:
         # one adaptive integration per slice, started afresh: scipy has no batched form
         return [self._propagate(u, j) for u, j in zip(rows, slices)]
 

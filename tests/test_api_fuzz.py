@@ -55,6 +55,29 @@ FUNCTIONS = {
     "convergence_factor": (ode.convergence_factor, dict(z=REALS, substeps=SIZES), True),  # inf where |R| >= 1
     "implicit_euler_amplification": (ode.implicit_euler_amplification, dict(z=REALS, substeps=SIZES), True),  # pole
     "TimeGrid.uniform": (TimeGrid.uniform, dict(t_final=REALS, num_slices=SIZES), False),
+    # two-level MGRIT: the matrix refuses what overflows; the factors and bounds give inf there
+    "mgrit_error_propagator": (
+        ode.mgrit_error_propagator,
+        dict(lam=REALS, mu=REALS, m=SIZES, num_coarse=SIZES),
+        False,
+    ),
+    "mgrit_convergence_factor": (
+        ode.mgrit_convergence_factor,
+        dict(lam=REALS, mu=REALS, m=SIZES, num_coarse=SIZES),
+        True,
+    ),
+    "mgrit_dobrev_bound": (ode.mgrit_dobrev_bound, dict(lam=REALS, mu=REALS, m=SIZES, num_coarse=SIZES), True),
+    "mgrit_southworth_bound": (ode.mgrit_southworth_bound, dict(lam=REALS, mu=REALS, m=SIZES), True),  # |μ| >= 1
+    "mgrit_southworth_estimate": (
+        ode.mgrit_southworth_estimate,
+        dict(lam=REALS, mu=REALS, m=SIZES, num_coarse=SIZES),
+        True,
+    ),
+    "mgrit_bound": (
+        ode.mgrit_bound,
+        dict(problem_or_eigenvalues=LISTS, dt=REALS, m=SIZES, num_coarse=SIZES),
+        True,  # inf where a step hits a pole or overflows
+    ),
 }
 
 

@@ -381,6 +381,35 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         ValueError,
         r"`kind` must be one of",
     ),
+    "theory/mgrit-unknown-relaxation": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).mgrit_convergence_factor(0.5, 0.2, 2, 8, "C"),
+        ValueError,
+        r"`relax` must be one of \('F', 'FCF'\); got 'C'",
+    ),
+    "theory/mgrit-too-many-coarse-intervals": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).mgrit_error_propagator(0.5, 0.2, 2, 10**6),
+        ValueError,
+        r"`num_coarse` must be at most 2048; got 1000000",
+    ),
+    "theory/mgrit-nan-eigenvalue": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).mgrit_dobrev_bound(0.5, math.nan, 2, 8),
+        ValueError,
+        r"`mu` must be finite; got nan",
+    ),
+    "theory/mgrit-propagator-overflows": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).mgrit_error_propagator(1e300, 0.5, 2, 4),
+        ValueError,
+        r"entries overflow float64",
+    ),
+    "theory/mgrit-factor-overflows": api_result(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).mgrit_convergence_factor(1e300, 0.5, 2, 4),
+        lambda factor: factor == math.inf,
+    ),
+    "theory/mgrit-bound-not-a-problem": api(
+        lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).mgrit_bound("heat", 1e-3, 4, 8),
+        TypeError,
+        r"`problem_or_eigenvalues` must be a LinearProblem",
+    ),
     "backends/processes-0-workers": api(
         lambda: __import__("parareal_toolkit.backends", fromlist=["x"]).ProcessBackend(0), ValueError, r"`workers`"
     ),

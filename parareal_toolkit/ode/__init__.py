@@ -12,6 +12,15 @@ from .implicit_euler import ImplicitEulerPropagator
 from .implicit_steppers import ImplicitEulerStepper, NewtonConvergenceError, TrapezoidStepper
 from .linear import LinearODE, LinearProblem
 from .measured_speedup import SpeedupRow, SpeedupStudy, modelled_speedup, plot_speedup_study, speedup_study
+from .mgrit_theory import (
+    MGRIT_STEPPERS,
+    mgrit_bound,
+    mgrit_convergence_factor,
+    mgrit_dobrev_bound,
+    mgrit_error_propagator,
+    mgrit_southworth_bound,
+    mgrit_southworth_estimate,
+)
 from .nonlinear import NonlinearODE, NonlinearProblem
 from .nonlinear_problems import NONLINEAR_PROBLEMS, allen_cahn, brusselator, burgers, lorenz, van_der_pol
 from .nonlinear_theory import (
@@ -21,7 +30,7 @@ from .nonlinear_theory import (
     lipschitz_constants,
     logarithmic_norm,
 )
-from .plotting import plot_convergence_factor
+from .plotting import plot_convergence_factor, plot_mgrit_convergence_factor
 from .problems import (
     INITIAL_NAMES,
     PROBLEMS,
@@ -108,6 +117,14 @@ __all__ = [
     "speedup",
     "speedup_from_result",
     "plot_convergence_factor",
+    "mgrit_error_propagator",
+    "mgrit_convergence_factor",
+    "mgrit_dobrev_bound",
+    "mgrit_southworth_bound",
+    "mgrit_southworth_estimate",
+    "mgrit_bound",
+    "MGRIT_STEPPERS",
+    "plot_mgrit_convergence_factor",
     "speedup_study",
     "SpeedupStudy",
     "SpeedupRow",

@@ -162,7 +162,12 @@ sphinx_gallery_conf = {
     "filename_pattern": r"plot_",  # every plot_*.py is executed
     # ... on every build, also when unchanged: quick and full builds share the output folder
     "run_stale_examples": True,
-    "subsection_order": ["../examples/parareal", "../examples/networks", "../examples/pipelines"],
+    "subsection_order": [
+        "../examples/parareal",
+        "../examples/nonlinear",
+        "../examples/networks",
+        "../examples/pipelines",
+    ],
     "within_subsection_order": "gallery_order.TeachingOrder",
     "download_all_examples": False,
     "remove_config_comments": True,

@@ -44,7 +44,7 @@ class MGRITOptions:
     """Everything :func:`parareal_toolkit.mgrit` validated; the fields are its arguments of the same name.
 
     ``max_iterations`` is ``iterations`` (capped at :func:`exact_iterations`); ``initial`` is
-    ``"coarse"``, ``"u0"`` or the ``N_1`` given C-point states; ``backend`` is resolved.
+    ``"coarse"``, ``"u0"``, ``"nested"`` or the ``N_1`` given C-point states; ``backend`` is resolved.
     """
 
     coarsening: int
@@ -115,6 +115,16 @@ class AllLevels:
         list
             One state per slice.
         """
+        if len(slices) >= 2:  # the driver's maps: slices of one level, handed on in one call
+            first, last = min(slices), max(slices)
+            l = self._locate(first)[0]
+            if first >= 0 and last < self.offsets[l + 1]:
+                propagator, offset = self.levels[l], self.offsets[l]
+                batch = getattr(propagator, "propagate_batch", None)
+                inner = [j - offset for j in slices]
+                if batch is not None:
+                    return list(batch(list(states), inner))
+                return [propagator(u, j) for u, j in zip(states, inner)]
         groups: dict[int, list[int]] = {}
         located = [self._locate(j) for j in slices]
         for position, (l, _) in enumerate(located):
@@ -315,15 +325,41 @@ class MGRITRun:
     timings: dict[str, float]
 
 
+def _sweep(h: _Hierarchy, l: int, u0: Any) -> list[Any]:
+    """``w_0 = u0``, ``w_{j+1} = Φ_l(w_j, j)``: level ``l``'s system with ``g = 0`` solved sequentially."""
+    states = [u0]
+    for j in range(len(h.levels[l].points) - 1):
+        states.append(h.call(l, states[j], j))
+    h.images[l] = (states, states[1:])  # Φ_l(w_j) = w_{j+1}
+    return states
+
+
+def _nested_points(h: _Hierarchy, u0: Any) -> list[Any]:
+    """PyMGRIT's nested iteration: sweep the coarsest level, then on each level ``l = L-2 .. 1`` a V-cycle.
+
+    Level ``l`` (right-hand side ``g = 0``) takes level ``l + 1``'s points as its C-points and
+    runs one V-cycle from them (its relaxation first); its points are then level ``l - 1``'s
+    C-points. With two levels this is the sweep of ``levels[1]``, ``initial="coarse"``.
+    """
+    m, last = h.options.coarsening, len(h.levels) - 1
+    points = _sweep(h, last, u0)
+    for l in range(last - 1, 0, -1):
+        level = h.levels[l]
+        level.points = [None] * len(level.points)
+        level.points[::m] = points
+        level.rhs, level.fresh, level.c_values = None, False, None
+        _cycle(h, l, "V")
+        points = level.points
+    return list(points)
+
+
 def _initial_points(h: _Hierarchy, u0: Any) -> list[Any]:
-    """The level-0 C-point values ``U^0``: a sweep of ``levels[1]``, copies of ``u0``, or the given states."""
+    """The level-0 C-point values ``U^0``: a sweep of ``levels[1]``, nested iteration, copies of ``u0``, or the given states."""
     initial, n1 = h.options.initial, len(h.levels[1].points) - 1
     if initial == "coarse":
-        states = [u0]
-        for j in range(n1):
-            states.append(h.call(1, states[j], j))
-        h.images[1] = (states, states[1:])  # U^0_{j+1} = Φ_1(U^0_j)
-        return states
+        return _sweep(h, 1, u0)  # U^0_{j+1} = Φ_1(U^0_j)
+    if initial == "nested":
+        return _nested_points(h, u0)
     if initial == "u0":
         return [u0] * (n1 + 1)
     assert not isinstance(initial, str)

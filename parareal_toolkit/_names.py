@@ -17,6 +17,7 @@ __all__ = [
     "STEPPER_CLASSES",
     "CRITERIA",
     "RELAX_NAMES",
+    "METHOD_NAMES",
     "CYCLE_NAMES",
     "MGRIT_CRITERIA",
     "MGRIT_INITIAL_NAMES",
@@ -77,11 +78,14 @@ CRITERIA = ("increment", "estimate")
 # interval from its C-point; FCF: F, then the C-points from their predecessors, then F again),
 # the cycle (V: one coarse cycle per level; F: an F-cycle then a V-cycle on the coarse level),
 # what `tol` is compared with (the C-point increment, or the FAS residual at the C-points) and
-# the initial C-point values without given guesses (a coarse sweep, or copies of u0)
+# the initial C-point values without given guesses (a coarse sweep, copies of u0, or PyMGRIT's
+# nested iteration: a sweep of the coarsest level refined by one V-cycle per intermediate level)
 RELAX_NAMES = ("F", "FCF")
+# what `parareal ode --method` and `parareal speedup --method` run: parareal, or MGRIT on its discretisation
+METHOD_NAMES = ("parareal", "mgrit")
 CYCLE_NAMES = ("V", "F")
 MGRIT_CRITERIA = ("increment", "residual")
-MGRIT_INITIAL_NAMES = ("coarse", "u0")
+MGRIT_INITIAL_NAMES = ("coarse", "u0", "nested")
 # why a parareal run stopped (PararealResult.stop_reason): the criterion met ``tol``; K
 # reached N where the result is the fine solution by theorem; K reached N where it is not
 # (the correction form with a coarse propagator not declared linear); the `iterations` cap
@@ -121,6 +125,7 @@ RUN_DEFINING_FIELDS = (
     "mean",
     "std",
     "augment",
+    "flip",
     "train_size",
     "test_size",
     "seed",

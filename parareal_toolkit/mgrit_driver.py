@@ -32,7 +32,9 @@ then a V-cycle on the next level (with two levels V and F coincide). The correct
 ``u_{cm} <- u_{cm} + (w_c - v_c)`` is ``u_{cm} <- w_c`` (injection makes ``v_c = u_{cm}``),
 and every level F-relaxes after it, level 0 included, which yields the residual of the new
 iterate and the fine solution at no extra cost: the next iteration's relaxation starts from
-it. Cost in propagator calls: the initial F-relaxation costs ``N_0`` calls of ``levels[0]``;
+it. Cost in propagator calls: the initial C-points ``N_1`` calls of ``levels[1]`` (``"coarse"``) or,
+with ``initial="nested"``, ``N_{L-1}`` calls of the coarsest level and one V-cycle on each level
+``L-2, ..., 1``; the initial F-relaxation costs ``N_0`` calls of ``levels[0]``;
 each iteration ``N_0`` more with F-relaxation and ``2 N_0`` with FCF, and on level
 ``1 <= l < L - 1`` per visit ``N_l`` (F) or ``2 N_l`` (FCF) plus ``N_l - N_l / m`` after the
 correction, plus at most ``N_{l+1} - 1`` images ``Φ_{l+1}(v_{c-1})`` of the restriction (reused where
@@ -192,10 +194,21 @@ def mgrit(
         What ``tol`` is compared with: ``max_c norm(U^k_c - U^{k-1}_c)`` over the C-points, or
         the FAS residual ``max_c norm(Φ_0(u_{cm-1}) - u_{cm})`` of the iterate after its
         F-relaxation (zero exactly at the fine solution).
-    initial : {"coarse", "u0"} or sequence of states
+    initial : {"coarse", "nested", "u0"} or sequence of states
         The initial C-point values: a sequential sweep of ``levels[1]``
-        (``U^0_{c+1} = levels[1](U^0_c, c)``, parareal's coarse sweep, for any ``L``), ``u0``
-        at every C-point, or ``N_1`` given states ``U^0_1..U^0_{N_1}`` (or an array of them).
+        (``U^0_{c+1} = levels[1](U^0_c, c)``, parareal's coarse sweep, for any ``L``);
+        ``"nested"``, PyMGRIT's nested iteration (``nested_iteration=True``, its default): a
+        sweep of the coarsest level, then for ``l = L-2, ..., 1`` level ``l``'s system with a
+        zero right-hand side takes level ``l + 1``'s points as its C-points and runs one
+        V-cycle (with ``relax``, whatever ``cycle`` is), and level 1's points are ``U^0``
+        (the same as ``"coarse"`` for two levels); ``u0`` at every C-point; or ``N_1`` given
+        states ``U^0_1..U^0_{N_1}`` (or an array of them). With ``initial="nested"``,
+        ``relax`` ``"FCF"``/``"F"`` for ``cf_iter=1``/``0`` and the same ``cycle``, the
+        iterates are PyMGRIT 1.0.6's (its ``u[0]`` after each iteration, the C-points here and
+        all points in ``fine_states`` at the end), to rounding: the iteration is the same
+        (relaxation, FAS restriction by injection, exact coarsest solve, correction, then an
+        F-relaxation on every level, level 0 included; an F-cycle is an F-cycle then a
+        V-cycle on each coarse level).
     backend : str or Backend
         How the relaxations and restrictions run on every level (see
         :func:`~parareal_toolkit.parareal`); the coarsest solve runs where the driver runs.
@@ -347,7 +360,9 @@ def _check_initial(initial: Any, n1: int, u0: Any, validate: Callable[[Any, str]
         return check_choice(initial, "initial", MGRIT_INITIAL_NAMES)
     states = _as_sequence(initial, "initial")
     if not isinstance(states, Sequence):
-        raise InputTypeError(f"`initial` must be 'coarse', 'u0' or a sequence of states; got {type(initial).__name__}.")
+        raise InputTypeError(
+            f"`initial` must be 'coarse', 'nested', 'u0' or a sequence of states; got {type(initial).__name__}."
+        )
     if len(states) != n1:
         raise InputError(f"`initial` must hold N_1 = {n1} states U^0_1..U^0_N_1; got {len(states)}.")
     _check_states(states, "initial")

@@ -48,7 +48,7 @@ class MGRITResult(PararealResult):
     :class:`~parareal_toolkit.PararealResult` means what it means there, with ``N = N_1``
     (``num_slices``), ``form="mgrit"``, ``fine_evaluations`` the calls of ``levels[0]`` (one
     fine step each, not ``m`` of them) and ``coarse_evaluations`` the calls of all coarser
-    levels; ``initial`` is ``"coarse"``, ``"u0"`` or ``"given"``.
+    levels; ``initial`` is ``"coarse"``, ``"nested"``, ``"u0"`` or ``"given"``.
 
     Attributes
     ----------

@@ -221,6 +221,17 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "ode/workers-0": cli("ode", "--backend", "processes", "--workers", "0", fragment="--workers: expected a positive"),
     "ode/unknown-option": cli("ode", "--colour", "red", fragment="unrecognized arguments: --colour red"),
     "ode/json-missing-folder": cli("ode", "--json", "/nonexistent-folder/x.json", fragment="does not exist"),
+    "ode/unknown-method": cli("ode", "--method", "pfasst", fragment="invalid choice: 'pfasst'"),
+    "ode/levels-without-mgrit": cli("ode", "--levels", "3", fragment="--levels applies only to --method mgrit"),
+    "ode/levels-1": cli("ode", "--method", "mgrit", "--levels", "1", fragment="--levels must be an integer >= 2"),
+    "ode/coarsening-1": cli(
+        "ode", "--method", "mgrit", "--coarsening", "1", fragment="--coarsening must be an integer"
+    ),
+    "ode/unknown-relax": cli("ode", "--method", "mgrit", "--relax", "FF", fragment="invalid choice: 'FF'"),
+    "ode/unknown-cycle": cli("ode", "--method", "mgrit", "--cycle", "W", fragment="invalid choice: 'W'"),
+    "ode/slices-not-divisible": cli(
+        "ode", "--method", "mgrit", "--levels", "3", "--coarsening", "3", "--slices", "10", fragment="divisible by"
+    ),
     # ---- parareal verify / models / layerpipe / bench: options ----
     "verify/examples-negative": cli("verify", "--examples", "-3", fragment="examples"),
     "verify/unknown-case": cli("verify", "--case", "sigmoid", fragment="invalid choice: 'sigmoid'"),
@@ -842,7 +853,7 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     ),
     "train/timeout-nan": cli("train", "--timeout", "nan", fragment="argument --timeout: expected a positive number"),
     "train/timeout-huge": cli(*_TRAIN_TINY, "--timeout", "1e9", fragment="at most 604800"),
-    "train/lr-1e8-diverges": cli(
+    "train/lr-1e20-diverges": cli(
         "train",
         "--dataset",
         "fake",
@@ -860,7 +871,7 @@ CASES: dict[str, Cli | Api | ApiResult] = {
         "0",
         "--quiet",
         "--lr",
-        "1e8",
+        "1e20",
         "-o",
         "{tmp}/lr1e8",
         status=1,

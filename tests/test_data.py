@@ -116,6 +116,7 @@ def test_corrupt_dataset_via_cli_exits_2(cifar_root, capsys):
             "1",
             "--workers",
             "0",
+            "--yes",  # estimated as CIFAR-10's 50,000 images: past the estimate to the data
             "--quiet",
             "-o",
             str(root / "run"),
@@ -274,7 +275,7 @@ def test_malformed_cifar_file_via_cli_exits_2_naming_it(tmp_path, monkeypatch, c
     _write(path, _cifar10_entry(labels=[0, 1, 2, 3, 4]))
     accept_checksums(monkeypatch, tmp_path)
     args = ["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--depth", "11", "--epochs", "1"]
-    code = main([*args, "--workers", "0", "--quiet", "-o", str(tmp_path / "run")])
+    code = main([*args, "--workers", "0", "--quiet", "--yes", "-o", str(tmp_path / "run")])
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err

@@ -62,3 +62,45 @@ def test_link_rows_are_labelled_as_links():
     assert links == [(0, 1), (1, 0)]
     assert "X  message on a link" in [t.get_text() for t in ax.get_legend().get_texts()]
     plt.close(ax.figure)
+
+
+def test_panels_share_one_time_axis_whatever_each_schedule_lasts():
+    from parareal_toolkit.layerpipe.gantt import plot_gantt_panels
+
+    prof = profile_from_costs([3, 4, 2, 5], [1, 3, 2, 4], [2, 4, 3, 3])
+    gpipe = simulate(build_schedule("gpipe", prof, 2, microbatches=4))
+    onef = simulate(build_schedule("1f1b", prof, 2, microbatches=8))
+    # a panel cut at 10 time units and two whole traces of different makespans
+    fig = plot_gantt_panels([(gpipe, "gpipe", None), (onef, "1f1b", None), (onef, "1f1b cut", 10.0)])
+    axes = fig.axes
+    assert gpipe.makespan != onef.makespan
+    assert {ax.get_xlim() for ax in axes} == {(0.0, max(gpipe.makespan, onef.makespan))}
+    assert all(axes[0].get_shared_x_axes().joined(axes[0], ax) for ax in axes[1:])
+    assert [ax.get_xlabel() for ax in axes] == ["", "", "cycles"]  # one axis, labelled once
+    plt.close(fig)
+
+
+def test_layerpipe_cli_says_where_it_wrote_and_its_panels_share_the_time_axis(tmp_path, monkeypatch, capsys):
+    from matplotlib.figure import Figure
+
+    from parareal_toolkit import cli
+
+    saved = []
+    original = Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        saved.append(fig)
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    monkeypatch.chdir(tmp_path)
+    argv = ["layerpipe", "--processors", "2", "--microbatches", "4", "--schedules", "gpipe", "layerpipe"]
+    assert cli.main([*argv, "--gantt", "g.png", "--json", str(tmp_path / "rows.json")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("wrote")] == [
+        "wrote the Gantt chart (P=2, 2 schedules, one time axis) to g.png",
+        f"wrote the rows as JSON to {tmp_path / 'rows.json'}",
+    ]
+    assert (tmp_path / "g.png").stat().st_size > 0 and (tmp_path / "rows.json").stat().st_size > 0
+    (fig,) = saved
+    assert len(fig.axes) == 2 and len({ax.get_xlim() for ax in fig.axes}) == 1

@@ -43,6 +43,9 @@ def test_torchrun_gradients_equal_single_process_backprop(schedule, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     grads = {}
     for rank in range(2):
+        # each rank says what it wrote and where: one line, ending with the file's path
+        written = [line for line in proc.stdout.splitlines() if line.startswith(f"rank {rank}: wrote")]
+        assert len(written) == 1 and written[0].endswith(str(tmp_path / f"grads_rank{rank}.pt")), proc.stdout
         grads.update(torch.load(tmp_path / f"grads_rank{rank}.pt")["grads"])
     ref = _reference_grads()
     assert set(grads) == set(ref)

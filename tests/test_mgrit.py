@@ -184,11 +184,16 @@ def test_the_correction_form_agrees_to_rounding_for_linear_coarse(A, n1, m, h, d
 
 
 @settings(max_examples=20)
-@given(linear_cases(max_levels=4), st.sampled_from(["F", "FCF"]), st.sampled_from(["V", "F"]))
-def test_after_k_iterations_c_points_up_to_k_f_or_2k_fcf_are_exact(case, relax, cycle):
+@given(
+    linear_cases(max_levels=4),
+    st.sampled_from(["F", "FCF"]),
+    st.sampled_from(["V", "F"]),
+    st.sampled_from(["coarse", "nested"]),
+)
+def test_after_k_iterations_c_points_up_to_k_f_or_2k_fcf_are_exact(case, relax, cycle, initial):
     problem, levels, m = case
     reference = propagate_sequentially(levels[0], problem.u0)
-    result = mgrit(levels, problem.u0, coarsening=m, relax=relax, cycle=cycle, backend="serial")
+    result = mgrit(levels, problem.u0, coarsening=m, relax=relax, cycle=cycle, initial=initial, backend="serial")
     n1 = levels[1].num_slices
     per_iteration = 1 if relax == "F" else 2
     assert result.iterations == math.ceil(n1 / per_iteration) and result.stop_reason == "exact"
@@ -215,6 +220,146 @@ def test_iterations_beyond_exactness_are_capped_with_a_warning():
     with pytest.warns(UserWarning, match="capped at 4"):
         result = mgrit(levels, problem.u0, coarsening=2, relax="FCF", iterations=9)
     assert result.iterations == 4 and result.stop_reason == "exact" and result.converged
+
+
+# --- 2b. PyMGRIT's iterates -------------------------------------------------------------
+
+
+class PyMGRITReference:
+    """PyMGRIT 1.0.6's FAS MGRIT on one process, written from its definition (``pymgrit/core/mgrit.py``).
+
+    ``Mgrit(problem, cf_iter, cycle_type, nested_iteration=True, weight_c=1)`` with injection
+    (``GridTransferCopy``): the same statements in the same order on lists of states, level
+    ``l``'s step ``levels[l](u, j)``; level 0 has no ``g``, coarser levels add ``g`` in F- and
+    C-relaxation and in the coarsest forward solve. ``iterates[k]`` is ``u[0]`` after
+    iteration ``k`` (after the nested iteration for ``k = 0``), as PyMGRIT's ``output_fcn``
+    sees it with ``output_lvl=2``. ``peak`` is the largest magnitude of any state computed.
+    """
+
+    def __init__(self, levels, u0, m, cf_iter, cycle):
+        self.levels, self.m, self.cf_iter, self.cycle = levels, m, cf_iter, cycle
+        self.top = len(levels) - 1
+        self.u = [[u0] + [np.zeros_like(u0)] * p.num_slices for p in levels]
+        self.v = [None] + [[np.zeros_like(u0)] * (p.num_slices + 1) for p in levels[1:]]
+        self.g = [None] + [[np.zeros_like(u0)] * (p.num_slices + 1) for p in levels[1:]]
+        self.peak = float(np.abs(u0).max())
+        self.forward_solve(self.top)  # nested iteration
+        for lvl in range(self.top - 1, -1, -1):
+            for i, value in enumerate(self.u[lvl + 1]):
+                self.u[lvl][i * m] = value.copy()
+            if lvl > 0:
+                self.iteration(lvl, "V", 0, first_f=True)
+        self.iterates = [list(self.u[0])]
+
+    def seen(self, x):
+        self.peak = max(self.peak, float(np.abs(x).max()))
+        return x
+
+    def step(self, lvl, i):
+        y = self.seen(self.levels[lvl](self.u[lvl][i - 1], i - 1))
+        return y if lvl == 0 else self.seen(self.g[lvl][i] + y)
+
+    def f_relax(self, lvl):
+        for i in range(1, len(self.u[lvl])):
+            if i % self.m:
+                self.u[lvl][i] = self.step(lvl, i)
+
+    def c_relax(self, lvl):
+        for i in range(self.m, len(self.u[lvl]), self.m):
+            self.u[lvl][i] = self.step(lvl, i)
+
+    def fas_residual(self, lvl):
+        m, coarse = self.m, self.levels[lvl + 1]
+        self.v[lvl + 1] = [self.u[lvl][c * m].copy() for c in range(coarse.num_slices + 1)]
+        self.u[lvl + 1] = [x.copy() for x in self.v[lvl + 1]]
+        v = self.v[lvl + 1]
+        for c in range(1, len(v)):
+            r = self.seen(self.step(lvl, c * m) - self.u[lvl][c * m])
+            self.g[lvl + 1][c] = self.seen(self.seen(r + v[c]) - self.seen(coarse(v[c - 1], c - 1)))
+
+    def forward_solve(self, lvl):
+        for i in range(1, len(self.u[lvl])):
+            self.u[lvl][i] = self.step(lvl, i)
+
+    def error_correction(self, lvl):
+        for c, (w, v) in enumerate(zip(self.u[lvl + 1], self.v[lvl + 1])):
+            self.u[lvl][c * self.m] = self.seen(self.u[lvl][c * self.m] + self.seen(w - v))
+
+    def iteration(self, lvl, cycle, iteration, first_f):
+        if lvl == self.top:
+            self.forward_solve(lvl)
+            return
+        if (lvl > 0 or iteration == 0) and first_f:
+            self.f_relax(lvl)
+        for _ in range(self.cf_iter):
+            self.c_relax(lvl)
+            self.f_relax(lvl)
+        self.fas_residual(lvl)
+        self.iteration(lvl + 1, cycle, iteration, first_f=True)
+        self.error_correction(lvl)
+        self.f_relax(lvl)
+        if lvl != 0 and cycle == "F":
+            self.iteration(lvl, "V", iteration, first_f=False)
+
+    def solve(self, iterations):
+        for k in range(iterations):
+            self.iteration(0, self.cycle, k, first_f=True)
+            self.iterates.append(list(self.u[0]))
+        return self
+
+
+@st.composite
+def integer_hierarchies(draw):
+    """``(levels, u0, m)``: random matrices with entries in {-1, 0, 1}, at most one non-zero per row, per slice.
+
+    Every step is exact in float64 (``|M u| <= |u|`` entrywise in max, integers), and so is
+    every sum and difference while the states stay below ``2^40``: both algorithms then compute
+    exactly, so equal algorithms give equal bits.
+    """
+    num_levels, m = draw(st.integers(2, 4)), draw(st.integers(2, 3))
+    d, n_coarsest = draw(st.integers(1, 3)), draw(st.integers(1, 3 if num_levels < 4 else 2))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    levels = []
+    for l in range(num_levels):
+        n = n_coarsest * m ** (num_levels - 1 - l)
+        matrices = np.zeros((n, d, d))
+        columns, signs = rng.integers(0, d, size=(n, d)), rng.integers(-1, 2, size=(n, d))
+        for j in range(n):
+            matrices[j, np.arange(d), columns[j]] = signs[j]
+        levels.append(MatrixPropagator(list(matrices)))
+    return levels, rng.integers(-3, 4, size=d).astype(float), m
+
+
+@given(integer_hierarchies(), st.sampled_from(["F", "FCF"]), st.sampled_from(["V", "F"]), st.data())
+def test_initial_nested_gives_pymgrits_iterates(hierarchy, relax, cycle, data):
+    # PyMGRIT's defaults (nested iteration, cf_iter=1) and cf_iter=0: the same iteration, so
+    # in exact arithmetic (integer states, see integer_hierarchies) the same bits
+    levels, u0, m = hierarchy
+    iterations = data.draw(st.integers(0, math.ceil(levels[1].num_slices / (1 if relax == "F" else 2))))
+    expected = PyMGRITReference(levels, u0, m, 0 if relax == "F" else 1, cycle).solve(iterations)
+    result = mgrit(levels, u0, coarsening=m, relax=relax, cycle=cycle, iterations=iterations, initial="nested")
+    assert expected.peak < 2.0**40  # every operation of either algorithm was exact
+    assert result.initial == "nested" and len(result.iterates) == iterations + 1
+    for k, (ours, theirs) in enumerate(zip(result.iterates, expected.iterates)):
+        for c, (u, v) in enumerate(zip(ours, theirs[::m])):
+            np.testing.assert_array_equal(u, v, err_msg=f"k={k}, c={c}")
+    if iterations:  # u[0] after the last iteration's final F-relaxation, F-points included
+        for i, (u, v) in enumerate(zip(result.fine_states, expected.iterates[-1])):
+            np.testing.assert_array_equal(u, v, err_msg=f"fine point {i}")
+
+
+def test_initial_nested_is_the_coarse_sweep_on_two_levels_and_a_v_cycle_on_three():
+    problem = heat_1d(8)
+    two = time_hierarchy(problem, 16, coarsening=2, num_levels=2)
+    nested = mgrit(two, problem.u0, coarsening=2, relax="FCF", iterations=2, initial="nested")
+    assert_same_iterates(nested, mgrit(two, problem.u0, coarsening=2, relax="FCF", iterations=2))
+    three = time_hierarchy(problem, 16, coarsening=2, num_levels=3)
+    nested = mgrit(three, problem.u0, coarsening=2, relax="FCF", iterations=0, initial="nested")
+    # level 1 (8 slices, g = 0) from the level-2 sweep: one two-level FCF V-cycle of mgrit on levels 1 and 2
+    inner = mgrit(three[1:], problem.u0, coarsening=2, relax="FCF", iterations=1)
+    assert all(np.array_equal(u, v) for u, v in zip(nested.states, inner.fine_states, strict=True))
+    # its cost: 2 sweep calls of level 2, then level 1's cycle, and no call of level 0 before its F-relaxation
+    assert nested.level_evaluations[0] == 16 and nested.level_evaluations[2] == inner.level_evaluations[1]
 
 
 # --- 3. multilevel convergence on heat ----------------------------------------------------

@@ -33,18 +33,30 @@ def heat_run():
 def test_convergence_plot_has_the_errors_and_the_bound(heat_run):
     _, _, result, bounds = heat_run
     ax = plot_convergence(result, bounds={"bound": bounds})
-    lines = ax.get_lines()
+    lines = [line for line in ax.get_lines() if line.get_gid() == "parareal-log-errors"]
     assert len(lines) == 2 and ax.get_yscale() == "log"
-    np.testing.assert_allclose(lines[0].get_ydata()[:-1], result.errors[:-1])
-    assert [t.get_text() for t in ax.get_legend().get_texts()][1] == "bound"
+    np.testing.assert_array_equal(lines[0].get_ydata(), result.errors)
+    # K = N: the last error and the superlinear bound are exactly 0, one legend entry marks them
+    assert result.errors[-1] == 0 and bounds[-1] == 0
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["parareal (standard form)", "exact (0)", "bound"]
+    drawn = np.concatenate([result.errors, bounds])
+    positive = drawn[drawn > 0].min()
+    assert positive / 100 <= ax.get_ylim()[0] <= positive
     plt.close(ax.figure)
 
 
 def test_error_over_time_has_one_line_per_iterate(heat_run):
     _, grid, result, _ = heat_run
     ax = plot_error_over_time(result, grid.times)
-    assert len(ax.get_lines()) == result.iterations + 1
-    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), grid.times)
+    lines = [line for line in ax.get_lines() if line.get_gid() == "parareal-log-errors"]
+    assert len(lines) == result.iterations + 1
+    np.testing.assert_allclose(lines[0].get_xdata(), grid.times)
+    # U^k_0 = u0 exactly: every iterate's error at T_0 is 0, marked on the floor, not at 2e-308
+    zeros = [line for line in ax.get_lines() if line.get_gid() == "parareal-exact-zeros"]
+    assert sum(len(line.get_xdata()) for line in zeros) == int((result.slice_errors == 0).sum()) > 0
+    positive = result.slice_errors[result.slice_errors > 0].min()
+    assert ax.get_ylim()[0] >= positive / 100
+    assert all(np.all(line.get_ydata() == ax.get_ylim()[0]) for line in zeros)
     plt.close(ax.figure)
     with pytest.raises(ValueError, match="`times` must have N \\+ 1 = 7"):
         plot_error_over_time(result, grid.times[:-1])

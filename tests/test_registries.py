@@ -18,6 +18,7 @@ def _choices(command: str, option: str) -> tuple[str, ...]:
 
 def _registries():
     from parareal_toolkit._iteration import FORM_UPDATES
+    from parareal_toolkit._names import CRITERIA, CYCLE_NAMES, METHOD_NAMES, MGRIT_CRITERIA, RELAX_NAMES
     from parareal_toolkit.ode import SOLVE_IVP_METHODS, STEPPERS
     from parareal_toolkit.plans import SPLITS
     from parareal_toolkit.training.placement import PLACEMENTS
@@ -30,6 +31,11 @@ def _registries():
             ("bench", "--split"): tuple(SPLITS),
             ("train", "--split"): tuple(SPLITS),
             ("train", "--placement"): tuple(PLACEMENTS),
+            ("ode", "--method"): METHOD_NAMES,
+            ("speedup", "--method"): METHOD_NAMES,
+            ("ode", "--relax"): RELAX_NAMES,
+            ("ode", "--cycle"): CYCLE_NAMES,
+            ("ode", "--criterion"): (*CRITERIA, *(c for c in MGRIT_CRITERIA if c not in CRITERIA)),
             ("ode", "--fine"): None,  # steppers, solve_ivp methods and "exact" (the linear problems' own)
             ("ode", "--coarse"): None,
         },
@@ -48,6 +54,11 @@ def _registries():
         ("train", "--placement"),
         ("ode", "--fine"),
         ("ode", "--coarse"),
+        ("ode", "--method"),
+        ("speedup", "--method"),
+        ("ode", "--relax"),
+        ("ode", "--cycle"),
+        ("ode", "--criterion"),
     ],
 )
 def test_the_command_line_offers_exactly_the_registered_names(command, option):

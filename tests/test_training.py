@@ -237,7 +237,20 @@ def test_checkpoints_load_with_weights_only_and_are_written_atomically(tmp_path,
 
 
 def test_existing_run_is_not_overwritten_by_accident(tmp_path, uninterrupted, capsys):
-    args = ["train", "--dataset", "fake", "--depth", "11", "--workers", "0", "--quiet", "-o", str(uninterrupted)]
+    # --yes: the default 200 epochs exceed the default --time-limit, refused first otherwise
+    args = [
+        "train",
+        "--dataset",
+        "fake",
+        "--depth",
+        "11",
+        "--workers",
+        "0",
+        "--quiet",
+        "--yes",
+        "-o",
+        str(uninterrupted),
+    ]
     assert main(args) == 2
     assert "already exists; pass --resume" in capsys.readouterr().err
     assert load_checkpoint(uninterrupted / "checkpoint.pt")["epoch"] == 2
@@ -257,6 +270,7 @@ def test_cuda_only_options_are_refused_on_cpu(tmp_path, capsys):
                 "--workers",
                 "0",
                 "--quiet",
+                "--yes",  # 200 epochs: past the time estimate to the device check
                 "-o",
                 str(tmp_path / "run"),
                 *flag,
@@ -347,6 +361,7 @@ def test_train_and_evaluate_on_cifar10_files(tmp_path, monkeypatch, capsys):
             "8",
             "--workers",
             "0",
+            "--yes",  # estimated as CIFAR-10's 50,000 images, whatever these files hold
             "--quiet",
             "-o",
             str(run_dir),

@@ -86,11 +86,14 @@ def assert_same_weights(a, b):
 # ------------------------------------------------------------------ non-finite results
 
 
-def test_lr_1e8_stops_on_the_non_finite_test_loss(tmp_path, capsys):
-    """One step at lr 1e8 leaves the training loss finite and the test loss NaN: exit 1, no summary."""
+def test_lr_1e20_stops_on_the_non_finite_test_loss(tmp_path, capsys):
+    """One step at lr 1e20 leaves the training loss finite and the test loss NaN: exit 1, no summary.
+
+    (At lr 1e8 the test loss is finite, 1e14: BatchNorm statistics recomputed from the weights
+    after the step keep evaluation finite; it was NaN while the running averages lagged.)"""
     run_dir = tmp_path / "run"
     args = ["train", "--dataset", "fake", "--depth", "11", "--epochs", "1", "--batch-size", "16", "--train-size", 16]
-    code, out, err = run_cli(capsys, *args, "--test-size", 16, "--workers", 0, "--quiet", "--lr", "1e8", "-o", run_dir)
+    code, out, err = run_cli(capsys, *args, "--test-size", 16, "--workers", 0, "--quiet", "--lr", "1e20", "-o", run_dir)
     assert code == 1 and out == ""
     assert_one_line(err, "test loss became nan", "after epoch 1", "Try a smaller --lr")
     assert not (run_dir / "final.json").exists() and not (run_dir / "checkpoint.pt").exists()
@@ -248,8 +251,8 @@ def test_download_without_network_exits_2_naming_the_url(tmp_path, capsys, monke
     url = f"http://127.0.0.1:{closed_port()}/cifar-10-python.tar.gz"
     monkeypatch.setattr(datasets.CIFAR10, "url", url)
     code, _, err = run_cli(
-        capsys, "train", *CIFAR, "--data-dir", tmp_path / "data", "--download", "-o", tmp_path / "run"
-    )
+        capsys, "train", *CIFAR, "--data-dir", tmp_path / "data", "--download", "--yes", "-o", tmp_path / "run"
+    )  # --yes: 200 epochs of CIFAR exceed the default --time-limit, refused before any download otherwise
     assert code == 2
     assert_one_line(err, f"could not download CIFAR-10 from {url}", "Connection refused", "check the network")
 
@@ -398,11 +401,12 @@ def test_resume_help_lists_what_may_change(capsys):
 
     assert set(RUN_DEFINING) | set(RUN_SETTINGS) == {f.name for f in fields(TrainConfig)}
     assert not set(RUN_DEFINING) & set(RUN_SETTINGS)
-    # the listed options are exactly the run settings (less the output directory), --quiet and --time-limit
+    # the listed options are exactly the run settings (less the output directory), --quiet, --time-limit and --yes
     command = build_parser()._subparsers._group_actions[0].choices["train"]
     expected = {"--" + name.replace("_", "-") for name in RUN_SETTINGS if name != "output_dir"} | {
         "--quiet",
         "--time-limit",
+        "--yes",
     }
     assert set(resume_settings(command)) == expected
     assert main(["train", "--help"]) == 0
@@ -498,7 +502,18 @@ def test_deterministic_cpu_runs_refuse_several_threads(tmp_path, capsys):
     with pytest.raises(ValueError, match="`threads` must be 1 for a deterministic run on the CPU"):
         train(tiny(tmp_path, threads=2, device="cpu"), progress=False)
     code, _, err = run_cli(
-        capsys, "train", *TINY, "--deterministic", "--threads", "2", "--device", "cpu", "-o", tmp_path / "r"
+        capsys,
+        "train",
+        *TINY,
+        "--epochs",
+        "1",
+        "--deterministic",
+        "--threads",
+        "2",
+        "--device",
+        "cpu",
+        "-o",
+        tmp_path / "r",
     )
     assert code == 2
     assert_one_line(err, "`threads` must be 1 for a deterministic run on the CPU", "got threads=2")

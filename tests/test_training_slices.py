@@ -112,13 +112,15 @@ def test_two_rank_slice_parallel_training_equals_one_process_batchnorm_included(
         for field in ("train_loss", "test_loss", "test_error"):
             assert a[field] == approx_metric(b[field], **budget()), field
     summary = json.loads((runs / "slices2" / "final.json").read_text())
-    assert summary["world_size"] == 1  # one data-parallel replica of a 2-way slice-parallel network
+    # two processes (torch.distributed ranks) make one data-parallel replica of a 2-way slice-parallel network
+    assert (summary["world_size"], summary["data_parallel_replicas"]) == (2, 1)
 
 
 @pytest.mark.slow
 def test_data_x_slice_mesh_equals_one_process_without_batchnorm(runs):
     assert_same_state(weights(runs / "mesh_nonorm"), weights(runs / "single_nonorm"))
-    assert json.loads((runs / "mesh_nonorm" / "final.json").read_text())["world_size"] == 2  # replicas
+    summary = json.loads((runs / "mesh_nonorm" / "final.json").read_text())
+    assert (summary["world_size"], summary["data_parallel_replicas"]) == (4, 2)  # 4 ranks, 2 replicas of 2 slices
 
 
 @pytest.mark.slow

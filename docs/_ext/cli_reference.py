@@ -25,8 +25,12 @@ USAGE = {
         "parareal ode --problem advection --size 64 --plot advection.png",
         "parareal ode --problem lorenz --slices 20 --tol 1e-6 --criterion estimate",
         "parareal ode --problem vanderpol --fine ivp-radau --rtol 1e-8 --plot vdp.png",
+        "parareal ode --method mgrit --coarsening 4 --levels 3 --slices 16 --relax FCF --tol 1e-8",
     ],
-    "speedup": ["parareal speedup --workers 1 2 --rtol 1e-6 --plot speedup.png --json speedup.json"],
+    "speedup": [
+        "parareal speedup --workers 1 2 --rtol 1e-6 --plot speedup.png --json speedup.json",
+        "parareal speedup --method mgrit --fine-substeps 20 --levels 2 --workers 1 2 --json mgrit-speedup.json",
+    ],
     "verify": ["parareal verify --examples 20 --seed 0 --json proposition1.json"],
     "models": ["parareal models --depth 1001 --subnetworks 3 6 12 18 24"],
     "train": [

@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from parareal_toolkit.nn import parareal_resnet, parareal_resnet_table, preact_resnet
+from parareal_toolkit.plotting import show_or_save
 from parareal_toolkit.training import ClassPatterns, evaluate, plot_training_curves, test_transform
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
@@ -64,6 +65,7 @@ for ax in axes.flat:
     ax.set_axis_off()
 fig.suptitle(f"class patterns (top) and one training image each (bottom): amplitude {AMPLITUDE:g}, noise {NOISE:g}")
 fig.tight_layout()
+show_or_save(fig, "plot_parareal_resnet_1")
 
 # %%
 # The two models
@@ -137,6 +139,7 @@ assert max(resnet_rows[-1]["test_error"], parareal_rows[-1]["test_error"]) < 0.5
 fig = plot_training_curves(list(runs.values()), labels=list(runs))
 fig.suptitle(f"ResNet-{DEPTH} and Parareal ResNet-{DEPTH} (N = {N}): {CLASSES} noisy patterns, {EPOCHS} epochs")
 fig.tight_layout()
+show_or_save(fig, "plot_parareal_resnet_2")
 
 # %%
 # Both networks start near chance and need several epochs to find the patterns under the
@@ -146,4 +149,3 @@ fig.tight_layout()
 # ResNets *below* the error of ResNet-1001 (e.g. 4.35% against 5.03% on CIFAR-10 with
 # N = 6); a run this small shows whether the parareal network learns the task as its twin
 # does, not which of the two generalises better.
-plt.show()

@@ -26,6 +26,7 @@ from parareal_toolkit.ode import (
     heat_1d,
     modal_decomposition,
 )
+from parareal_toolkit.plotting import semilogy_errors, show_or_save
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 N = 16 if QUICK else 32
@@ -61,9 +62,8 @@ runs = {problem.name: (problem, *run(problem)) for problem in (heat, advection)}
 fig, left = plt.subplots(figsize=(6.4, 4.4))
 for name, (problem, _grid, result, bound, z) in runs.items():
     k = np.arange(result.iterations + 1)
-    (line,) = left.semilogy(k, np.maximum(result.errors, 1e-17), "o-", ms=3, label=f"{name}: measured")
-    positive = bound > 0
-    left.semilogy(k[positive], bound[positive], "--", color=line.get_color(), label=f"{name}: superlinear bound")
+    line = semilogy_errors(left, k, result.errors, "o-", ms=3, label=f"{name}: measured")
+    semilogy_errors(left, k, bound, "--", color=line.get_color(), label=f"{name}: superlinear bound")
     nonzero = np.abs(z) > 1e-9
     print(
         f"{problem.description}: error {result.errors[0]:.2e} -> {result.errors[N // 2]:.2e} after "
@@ -73,6 +73,7 @@ for name, (problem, _grid, result, bound, z) in runs.items():
 left.set(xlabel="iteration k", ylabel="max error at slice boundaries", title=f"N = {N} slices")
 left.grid(True, which="both", alpha=0.3)
 left.legend(fontsize="small")
+show_or_save(fig, "plot_advection_1")
 
 # %%
 # The slice errors show why: on advection the error is transported, not damped; each
@@ -81,11 +82,12 @@ problem, grid, result, bound, z = runs["advection"]
 fig, right = plt.subplots(figsize=(6.4, 4.4))
 cmap = plt.colormaps["viridis"]
 for k, row in enumerate(result.slice_errors[: N // 2 + 1]):
-    right.semilogy(grid.times, np.maximum(row, 1e-17), "o-", ms=2, color=cmap(k / (N // 2)), label=f"k = {k}")
+    semilogy_errors(right, grid.times, row, "o-", ms=2, color=cmap(k / (N // 2)), label=f"k = {k}")
 right.set(xlabel="time T_j", ylabel="error at T_j", title="advection: exactness advances one slice per iteration")
 right.grid(True, which="both", alpha=0.3)
 right.legend(ncol=3, fontsize="x-small")
 fig.tight_layout()
+show_or_save(fig, "plot_advection_2")
 
 # %%
 # The linear factor mode by mode
@@ -99,4 +101,4 @@ ax.axhline(0.2984, color="grey", ls=":", label="0.2984")
 ax.set(xlabel="|z| = |λ ΔT|", ylabel="linear-bound factor", title="heat modes contract, advection modes do not")
 ax.grid(True, which="both", alpha=0.3)
 ax.legend()
-plt.show()
+show_or_save(fig, "plot_advection_3")

@@ -20,6 +20,7 @@ import numpy as np
 
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
 from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, heat_1d, heat_contraction_factor, speedup
+from parareal_toolkit.plotting import semilogy_errors, show_or_save
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 SUBSTEPS = (1, 2, 4, 8) if QUICK else (1, 2, 3, 4, 6, 8, 12, 16)
@@ -79,7 +80,7 @@ for m, r in results.items():
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
 colours = plt.colormaps["viridis"](np.linspace(0, 0.9, len(SUBSTEPS)))
 for colour, (m, r) in zip(colours, results.items()):
-    left.semilogy(range(r.iterations + 1), np.maximum(r.errors, 1e-17), "o-", ms=3, color=colour, label=f"M = {m}")
+    semilogy_errors(left, range(r.iterations + 1), r.errors, "o-", ms=3, color=colour, label=f"M = {m}")
 left.axhline(TOL, color="grey", ls=":", label="tolerance 1e-8")
 left.set(
     xlabel="iteration k", ylabel="max error at slice boundaries", title=f"{problem.description}, N = {grid.num_slices}"
@@ -99,6 +100,7 @@ right.set_xticks(SUBSTEPS, [str(m) for m in SUBSTEPS])
 right.grid(True, alpha=0.3)
 right.legend()
 fig.tight_layout()
+show_or_save(fig, "plot_coarse_substeps_1")
 
 # %%
 # What it buys in the cost model
@@ -119,4 +121,4 @@ ax.set(
 ax.set_xticks(SUBSTEPS, [str(m) for m in SUBSTEPS])
 ax.grid(True, alpha=0.3)
 ax.legend()
-plt.show()
+show_or_save(fig, "plot_coarse_substeps_2")

@@ -27,6 +27,7 @@ from parareal_toolkit.ode import (
     modal_decomposition,
     plot_convergence_factor,
 )
+from parareal_toolkit.plotting import show_or_save
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 RESOLUTION = 151 if QUICK else 401
@@ -74,6 +75,7 @@ for ax, substeps in zip(axes, (1, 4)):
     ax.plot(shown.real, shown.imag, "^", ms=3, color="tab:orange", label="advection, N = 10")
     ax.legend(loc="lower left", fontsize="small")
 fig.tight_layout()
+show_or_save(fig, "plot_convergence_factor_1")
 
 # %%
 # Along the two axes
@@ -95,4 +97,4 @@ real_max, imaginary_min, heat_max, advection_min = axis_factors(x, y, z_heat, z_
 print(f"max factor on the negative real axis (M = 1): {real_max:.4f}")
 print(f"min factor on the imaginary axis (M = 1, |y| >= 1e-3): 1 + {imaginary_min - 1:.2e}")
 print(f"heat modes: max factor {heat_max:.4f}; advection modes: min factor over z != 0 {advection_min:.4f}")
-plt.show()
+show_or_save(fig, "plot_convergence_factor_2")

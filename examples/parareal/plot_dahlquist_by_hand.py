@@ -36,6 +36,7 @@ from parareal_toolkit.ode import (
     dahlquist,
     error_bounds,
 )
+from parareal_toolkit.plotting import semilogy_errors, show_or_save
 
 LAM, T_FINAL, N = -2.0, 2.0, 4  # ΔT = 0.5, z = -1
 
@@ -100,7 +101,7 @@ assert largest < 1e-14, "the closed form and the driver disagree"
 # %%
 # Errors and the contraction factor
 # ---------------------------------
-# The error ``e^k_j = F^j - U^k_j`` is the tail ``Σ_{i > k} C(j, i) δ^i R^{j-i}``: it is
+# The error ``e^k_j = U^k_j - F^j`` is minus the tail ``Σ_{i > k} C(j, i) δ^i R^{j-i}``: it is
 # zero at slices ``j <= k`` (the first ``k + 1`` states are exact) and after ``k = N``
 # iterations everywhere. The linear bound multiplies the largest error by at most
 # ``ρ = |δ| / (1 - |R|)`` per iteration (:func:`~parareal_toolkit.ode.convergence_factor`);
@@ -120,8 +121,8 @@ for k, error in enumerate(result.errors):
 # The iterates and their errors
 # -----------------------------
 # Left: the exact solution ``e^{λt}``, the coarse sweep ``U^0`` and the first two
-# iterates. Right: the errors under the two bounds; the error of ``U^N`` is zero up to
-# round-off and is not drawn.
+# iterates. Right: the errors under the two bounds; the error of ``U^N``, zero up to
+# round-off, is not drawn.
 t = np.linspace(0.0, T_FINAL, 200)
 fig, (ax_u, ax_e) = plt.subplots(1, 2, figsize=(12, 4.5))
 ax_u.plot(t, np.exp(LAM * t), color="black", lw=1, label="exact $e^{\\lambda t}$")
@@ -130,10 +131,10 @@ for k, marker in zip(range(3), "osd"):
 ax_u.set(xlabel="t", ylabel="u", title=f"iterates at the slice ends (λ = {LAM:g}, N = {N})")
 ax_u.legend()
 ks = np.arange(N)
-ax_e.semilogy(ks, result.errors[:N], "o-", label="measured $\\max_j |e^k_j|$")
-ax_e.semilogy(ks, rho**ks * e0, "s--", label=f"linear bound $\\rho^k \\max|e^0|$, ρ = {rho:.3f}")
-ax_e.semilogy(ks, bounds[:N], "d:", label="error_bounds (best of linear and superlinear)")
+semilogy_errors(ax_e, ks, result.errors[:N], "o-", label="measured $\\max_j |e^k_j|$")
+semilogy_errors(ax_e, ks, rho**ks * e0, "s--", label=f"linear bound $\\rho^k \\max|e^0|$, ρ = {rho:.3f}")
+semilogy_errors(ax_e, ks, bounds[:N], "d:", label="error_bounds (best of linear and superlinear)")
 ax_e.set(xlabel="iteration k", ylabel="error", title="error per iteration under the bounds", xticks=ks)
 ax_e.legend()
 fig.tight_layout()
-plt.show()
+show_or_save(fig, "plot_dahlquist_by_hand_1")

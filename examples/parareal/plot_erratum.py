@@ -19,6 +19,7 @@ import numpy as np
 
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
 from parareal_toolkit.ode import ExactPropagator, ImplicitEulerPropagator, heat_1d, seed_algorithm1_literal
+from parareal_toolkit.plotting import semilogy_errors, show_or_save
 
 ITERATIONS = 6
 
@@ -67,19 +68,22 @@ print(
 # ----------------------------------------------------------
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
 k = np.arange(ITERATIONS + 1)
-left.semilogy(k, literal.errors, "s-", label="Algorithm 1 read literally")
-left.semilogy(k, correct.errors, "o-", label="correction form (the driver)")
+semilogy_errors(left, k, literal.errors, "s-", label="Algorithm 1 read literally")
+semilogy_errors(left, k, correct.errors, "o-", label="correction form (the driver)")
 left.set(xlabel="iteration k", ylabel="max error at slice boundaries", title="heat1d, m = 50, N = 10, T = 0.1")
 left.grid(True, which="both", alpha=0.3)
 left.legend()
-for row, style in ((literal.slice_errors[-1], "s-"), (correct.slice_errors[-1], "o-")):
-    right.semilogy(grid.times, np.maximum(row, 1e-17), style, ms=4)
+for row, style, name in (
+    (literal.slice_errors[-1], "s-", "Algorithm 1 read literally"),
+    (correct.slice_errors[-1], "o-", "correction form"),
+):
+    semilogy_errors(right, grid.times, row, style, ms=4, label=name)
 right.set(
     xlabel="time T_j",
     ylabel=f"error at T_j after {ITERATIONS} iterations",
     title="the literal reading never corrects U_1",
 )
 right.grid(True, which="both", alpha=0.3)
-right.legend(["Algorithm 1 read literally", "correction form"])
+right.legend()
 fig.tight_layout()
-plt.show()
+show_or_save(fig, "plot_erratum_1")

@@ -26,7 +26,7 @@ from parareal_toolkit.ode import (
     heat_1d,
     heat_contraction_factor,
 )
-from parareal_toolkit.plotting import plot_convergence, plot_error_over_time
+from parareal_toolkit.plotting import plot_convergence, plot_error_over_time, semilogy_errors, show_or_save
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 
@@ -88,6 +88,7 @@ left.set_title(f"{problem.description}, N = {grid.num_slices}")
 plot_error_over_time(result, grid.times, ax=right)
 right.set_title("error at T_j: the first k + 1 states are exact")
 fig.tight_layout()
+show_or_save(fig, "plot_heat_convergence_1")
 
 # %%
 # The bound does not depend on the mesh
@@ -101,7 +102,7 @@ for m in sizes:
     p = heat_1d(m)
     f, g = ExactPropagator(p.ode, grid), ImplicitEulerPropagator(p.ode, grid)
     r = parareal(f, g, p.u0, reference=propagate_sequentially(f, p.u0))
-    ax.semilogy(range(r.iterations + 1), r.errors, "o-", ms=3, label=f"m = {m}")
+    semilogy_errors(ax, range(r.iterations + 1), r.errors, "o-", ms=3, label=f"m = {m}")
 ax.set(
     xlabel="iteration k",
     ylabel="max error at slice boundaries",
@@ -109,4 +110,4 @@ ax.set(
 )
 ax.grid(True, which="both", alpha=0.3)
 ax.legend()
-plt.show()
+show_or_save(fig, "plot_heat_convergence_2")

@@ -28,6 +28,7 @@ import numpy as np
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
 from parareal_toolkit.backends import ProcessBackend
 from parareal_toolkit.ode import ImplicitEulerPropagator, heat_1d, speedup
+from parareal_toolkit.plotting import show_or_save
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 WORKERS = 2
@@ -103,6 +104,7 @@ left.legend()
 # ---------------------------
 # The same model with one worker per slice, for several ``α``: the speedup saturates at
 # ``1 / ((K + 1) α)``, so a cheap coarse propagator matters as much as the worker count.
+show_or_save(fig, "plot_speedup_1")
 fig, right = plt.subplots(figsize=(6.4, 4.4))
 slices = np.array([2, 4, 8, 16, 32, 64, 128, 256])
 for a in (alpha, 0.01, 0.001):
@@ -112,4 +114,4 @@ right.set(xlabel="workers W = slices N", ylabel="model speedup", title="the cost
 right.grid(True, which="both", alpha=0.3)
 right.legend(fontsize="small")
 fig.tight_layout()
-plt.show()
+show_or_save(fig, "plot_speedup_2")

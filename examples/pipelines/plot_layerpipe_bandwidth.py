@@ -19,6 +19,7 @@ import os
 import matplotlib.pyplot as plt
 
 from parareal_toolkit.layerpipe import Network, evaluate_on_network, vgg16_profile
+from parareal_toolkit.plotting import show_or_save
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 BANDWIDTHS = (1, 10, 100, 400) if QUICK else (1, 5, 25, 100, 400)
@@ -61,4 +62,4 @@ ax.set(
 )
 ax.grid(True, which="both", alpha=0.3)
 ax.legend(fontsize="small")
-plt.show()
+show_or_save(fig, "plot_layerpipe_bandwidth_1")

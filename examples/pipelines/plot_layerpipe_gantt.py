@@ -29,6 +29,7 @@ from parareal_toolkit.layerpipe import (
     plot_gantt,
     vgg16_profile,
 )
+from parareal_toolkit.plotting import show_or_save
 
 QUICK = os.environ.get("PARAREAL_DOCS_QUICK", "0") not in ("", "0")
 PROCESSORS = (2, 4, 6, 7, 8, 9) if QUICK else tuple(range(2, 10))
@@ -57,6 +58,7 @@ for ax, name in zip(axes, ("pipedream", "layerpipe", "1f1b")):
         f"utilisation {row['utilisation']:.0%}",
     )
 fig.tight_layout()
+show_or_save(fig, "plot_layerpipe_gantt_1")
 
 # %%
 # Cycles per micro-batch against PipeDream
@@ -93,4 +95,4 @@ ax.fill_between(
 ax.set(xlabel="processors P", ylabel="speedup over PipeDream (cycles)", title="VGG-16, free communication")
 ax.grid(True, alpha=0.3)
 ax.legend(fontsize="small")
-plt.show()
+show_or_save(fig, "plot_layerpipe_gantt_2")

@@ -18,6 +18,7 @@ communication) shows the difference against PipeDream.
 import matplotlib.pyplot as plt
 
 from parareal_toolkit.layerpipe import evaluate, network_profile, plot_gantt
+from parareal_toolkit.plotting import show_or_save
 
 P = 8
 profile = network_profile("resnet50")
@@ -49,4 +50,4 @@ for ax, (name, (row, trace)) in zip(axes, runs.items()):
         title=f"LayerPipe, {name} scheduling, P = {P}: {row['cycles_per_microbatch']:.4g} cycles per step",
     )
 fig.tight_layout()
-plt.show()
+show_or_save(fig, "plot_layerpipe_periodic_1")

@@ -234,11 +234,12 @@ def propagator_failures_refused() -> Iterator[None]:
             raise CliError(f"a propagator failed: {exc}") from None
 
 
-def build_linear(args: argparse.Namespace) -> OdeRun:
+def build_linear(args: argparse.Namespace, per_iteration: tuple[float, float] | None = None) -> OdeRun:
     """The linear run: exact or implicit-Euler fine, implicit-Euler coarse, on any backend.
 
     Refuses a run that does not fit (memory, ``--time-limit``) before building the problem,
     joins the process group under ``--backend distributed``, and announces a long run.
+    ``per_iteration`` is MGRIT's cost of one iteration for the estimate (``--method mgrit``).
 
     Returns
     -------
@@ -251,7 +252,7 @@ def build_linear(args: argparse.Namespace) -> OdeRun:
     from ..propagator import TimeGrid
 
     iterations = args.slices if args.iterations is None else args.iterations
-    cost = refuse_what_does_not_fit(args, iterations)
+    cost = refuse_what_does_not_fit(args, iterations, per_iteration)
     leader, backend, workers = _linear_backend(args)
     if leader:
         announce(cost.seconds)
@@ -301,11 +302,12 @@ def _linear_backend(args: argparse.Namespace) -> tuple[bool, Any, int]:
     return True, get_backend(args.backend), 1
 
 
-def build_steppers(args: argparse.Namespace) -> OdeRun:
+def build_steppers(args: argparse.Namespace, evaluations: Any = None) -> OdeRun:
     """The time-stepper run: the problem's default steppers unless ``--fine``/``--coarse`` name others.
 
     A run estimated to exceed ``--time-limit`` (from one timed step of each stepper) is
-    refused; a long one is announced.
+    refused; a long one is announced. ``evaluations(run)``, when given, returns the run's
+    ``(fine, coarse)`` slice evaluations for that estimate (``--method mgrit``).
 
     Returns
     -------
@@ -345,7 +347,7 @@ def build_steppers(args: argparse.Namespace) -> OdeRun:
         backend_name=args.backend,
     )
     with propagator_failures_refused():
-        refuse_slow_stepper_run(run, args.time_limit)
+        refuse_slow_stepper_run(run, args.time_limit, None if evaluations is None else evaluations(run))
     return run
 
 

@@ -65,7 +65,14 @@ class Estimate:
     dense_matrices: int = 0
 
 
-def estimate(args: argparse.Namespace, probe: Any, size: int, iterations: int) -> Estimate:
+def estimate(
+    args: argparse.Namespace,
+    probe: Any,
+    size: int,
+    iterations: int,
+    *,
+    per_iteration: tuple[float, float] | None = None,
+) -> Estimate:
     """The memory and run time of ``parareal ode`` with options ``args``, before the run.
 
     Parameters
@@ -79,6 +86,10 @@ def estimate(args: argparse.Namespace, probe: Any, size: int, iterations: int) -
         ``m``, the state dimension.
     iterations : int
         ``K``, the number of parareal iterations (the cap with ``--tol``).
+    per_iteration : tuple of float, optional
+        ``(fine slices, coarse calls)`` of one iteration when it is not parareal's ``(N, N - 1)``:
+        MGRIT's counts (``parareal_toolkit.ode.mgrit_cost``), its fine steps expressed in
+        fine slices of ``M`` steps.
 
     Returns
     -------
@@ -110,6 +121,9 @@ def estimate(args: argparse.Namespace, probe: Any, size: int, iterations: int) -
     batched = args.backend == "batched"
     sweep_calls = 1 if batched else math.ceil(slices / workers)
     coarse_evaluations = slices + slices + k * max(slices - 1, 0)  # timing sweep, initial sweep, K sweeps
+    if per_iteration is not None:  # MGRIT: its fine sweeps per iteration as K' parareal sweeps, its coarse calls
+        k = math.ceil(iterations * per_iteration[0] / slices)
+        coarse_evaluations = slices + slices + math.ceil(iterations * per_iteration[1])
     parts: dict[str, float] = {}
     states_bytes = 8.0 * n * (slices + 1) * (k + 4)  # stored iterates, reference, batches in flight
     if args.sparse:
@@ -199,8 +213,12 @@ def _problem_size(args: argparse.Namespace) -> int:
     return int(m) ** 2 if args.problem == "heat2d" else int(m)
 
 
-def refuse_what_does_not_fit(args: argparse.Namespace, iterations: int) -> Estimate:
+def refuse_what_does_not_fit(
+    args: argparse.Namespace, iterations: int, per_iteration: tuple[float, float] | None = None
+) -> Estimate:
     """Estimate a linear run and refuse it (exit 2, with the estimate and a way out) when it cannot fit.
+
+    ``per_iteration`` is MGRIT's ``(fine slices, coarse calls)`` per iteration (see :func:`estimate`).
 
     Returns
     -------
@@ -233,7 +251,7 @@ def refuse_what_does_not_fit(args: argparse.Namespace, iterations: int) -> Estim
         )  # raises the message
     # a sparse A is cheap to build whatever the size, and gives the norms the estimate needs
     probe = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=sized, lam=args.lam)
-    cost = estimate(args, probe, n, iterations)
+    cost = estimate(args, probe, n, iterations, per_iteration=per_iteration)
     if available is not None and cost.bytes > available:
         raise CliError(
             f"this run needs ~{format_bytes(cost.bytes)} of memory, more than the {format_bytes(available)} available; "
@@ -277,7 +295,7 @@ def announce(seconds: float) -> None:
         print(f"parareal ode: estimated run time ~{duration(seconds)}", file=sys.stderr, flush=True)
 
 
-def refuse_slow_stepper_run(run: Any, time_limit: float) -> None:
+def refuse_slow_stepper_run(run: Any, time_limit: float, evaluations: tuple[int, int] | None = None) -> None:
     """Refuse a time-stepper run estimated to exceed ``time_limit`` seconds; announce a long one.
 
     Slice evaluations counted: the reference (``N``), ``K`` sweeps, and ``3N`` for the
@@ -297,22 +315,25 @@ def refuse_slow_stepper_run(run: Any, time_limit: float) -> None:
         The built run (problem, grid, fine and coarse steppers, iterations ``K``).
     time_limit : float
         ``--time-limit``, in seconds.
+    evaluations : tuple of int, optional
+        ``(fine, coarse)`` slice evaluations of the whole run when they are not parareal's
+        ``N (K + 4)`` each: MGRIT's counts (``parareal_toolkit.ode.mgrit_cost``).
 
     Returns
     -------
     None
     """
     n, k = run.grid.num_slices, run.iterations
-    evaluations = n * (k + 4)
+    counts = evaluations if evaluations is not None else (n * (k + 4), n * (k + 4))
     seconds = 0.0
-    for role, propagator in (("fine", run.fine), ("coarse", run.coarse)):
-        per_slice, stopped = _seconds_per_slice(propagator, run.problem, run.grid, role, time_limit / evaluations)
-        seconds += per_slice * evaluations
+    for role, propagator, count in (("fine", run.fine, counts[0]), ("coarse", run.coarse, counts[1])):
+        per_slice, stopped = _seconds_per_slice(propagator, run.problem, run.grid, role, time_limit / max(count, 1))
+        seconds += per_slice * count
         if stopped:
             name = getattr(propagator, "name", type(propagator).__name__)
             raise CliError(
                 f"the {role} propagator ({name}) takes more than ~{duration(per_slice)} per slice (its pilot was "
-                f"stopped by the watchdog), and the run evaluates {evaluations} slices: more than ~{duration(seconds)}, "
+                f"stopped by the watchdog), and the run evaluates {count} slices: more than ~{duration(seconds)}, "
                 f"over --time-limit {time_limit:g} s; use a {'stiff ' if role == 'fine' else ''}--{role} stepper "
                 "suited to the problem, fewer --slices or --iterations, or raise --time-limit."
             )

@@ -277,11 +277,11 @@ def run(args) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from ..layerpipe.gantt import plot_gantt
+        from ..layerpipe.gantt import plot_gantt_panels
 
         p = processors[0]
-        fig, axes = plt.subplots(len(schedules), 1, figsize=(13, 1 + 0.5 * p * len(schedules)), squeeze=False)
-        for ax, name in zip(axes[:, 0], schedules):
+        panels = []
+        for name in schedules:
             row, trace = evaluate(
                 name,
                 profile,
@@ -291,13 +291,13 @@ def run(args) -> int:
                 scheduler=args.scheduler,
                 return_trace=True,
             )
-            span = None
-            if row["asynchronous"]:
-                span = 12 * row["cycles_per_microbatch"]
-            plot_gantt(trace, ax=ax, max_time=span, title=f"{name}, P={p}")
+            span = 12 * row["cycles_per_microbatch"] if row["asynchronous"] else None
+            panels.append((trace, f"{name}, P={p}", span))
+        fig = plot_gantt_panels(panels)
         fig.tight_layout()
         fig.savefig(args.gantt, dpi=120)
         plt.close(fig)
+        print(f"wrote the Gantt chart (P={p}, {len(panels)} schedules, one time axis) to {args.gantt}")
     if args.json:
         payload = {
             "network": profile.name,
@@ -306,6 +306,7 @@ def run(args) -> int:
             "paper": {"average_speedup": PAPER_AVERAGE_SPEEDUP, "peak_speedup_P7_9": PAPER_PEAK_SPEEDUP},
         }
         write_json("--json", args.json, payload, indent=1)
+        print(f"wrote the rows as JSON to {args.json}")
     return 0
 
 
@@ -347,17 +348,19 @@ def _run_on_network(args, profile, processors: list[int], schedules: list[str]) 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from ..layerpipe.gantt import plot_gantt
+        from ..layerpipe.gantt import plot_gantt_panels
 
         p = processors[0]
-        fig, axes = plt.subplots(len(schedules), 1, figsize=(13, 1 + 0.5 * p * len(schedules)), squeeze=False)
-        for ax, name in zip(axes[:, 0], schedules):
+        panels = []
+        for name in schedules:
             shown, trace = evaluate_on_network(name, profile, p, network, return_trace=True, **options)
             span = 12 * shown["seconds_per_microbatch"] if shown["asynchronous"] else None
-            plot_gantt(trace, ax=ax, max_time=span, title=f"{name}, P={p}, {args.bandwidth:g} Gb/s", unit="s")
+            panels.append((trace, f"{name}, P={p}, {args.bandwidth:g} Gb/s", span))
+        fig = plot_gantt_panels(panels, unit="s")
         fig.tight_layout()
         fig.savefig(args.gantt, dpi=120)
         plt.close(fig)
+        print(f"wrote the Gantt chart (P={p}, {len(panels)} schedules, one time axis) to {args.gantt}")
     if args.json:
         payload = {
             "network": profile.name,
@@ -373,4 +376,5 @@ def _run_on_network(args, profile, processors: list[int], schedules: list[str]) 
             "rows": rows,
         }
         write_json("--json", args.json, payload, indent=1)
+        print(f"wrote the rows as JSON to {args.json}")
     return 0

@@ -24,13 +24,17 @@ import argparse
 from .._names import (
     BACKEND_NAMES,
     CRITERIA,
+    CYCLE_NAMES,
     FORMS,
     INITIAL_NAMES,
+    METHOD_NAMES,
+    MGRIT_CRITERIA,
     PROBLEM_NAMES,
+    RELAX_NAMES,
     SOLVE_IVP_NAMES,
     STEPPER_NAMES,
 )
-from ._common import finite_float, non_negative_int, positive_float, positive_int
+from ._common import CliError, finite_float, non_negative_int, positive_float, positive_int
 from ._ode_estimate import Estimate, estimate
 from ._options import Needs, Option, max_threads, number, other, when
 
@@ -94,10 +98,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--criterion",
-        choices=CRITERIA,
+        choices=_CRITERIA,
         default="increment",
-        help="what --tol bounds: the increment (default), or the a-posteriori estimate of the error "
-        "against the fine solution",
+        help="what --tol bounds: the increment (default), the a-posteriori estimate of the error "
+        "against the fine solution (parareal), or the FAS residual at the C-points (mgrit)",
     )
     parser.add_argument(
         "--initial", choices=INITIAL_NAMES, help="initial value of heat1d/heat2d/advection (default: the problem's)"
@@ -117,6 +121,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--atol", type=positive_float, help="absolute tolerance of a --fine ivp-* propagator (1e-10)")
     parser.add_argument("--mu", type=finite_float, help="stiffness parameter μ >= 0 of --problem vanderpol (10)")
     parser.add_argument("--viscosity", type=positive_float, help="viscosity ν of --problem burgers (0.02)")
+    parser.add_argument(
+        "--method",
+        choices=METHOD_NAMES,
+        default="parareal",
+        help="parareal (default), or MGRIT on parareal's discretisation: the fine level takes one --fine step per "
+        "fine step, --coarsening of them per slice, the coarser levels the --coarse stepper",
+    )
+    parser.add_argument(
+        "--levels", type=positive_int, help="MGRIT levels L >= 2 (default 2: parareal's own iterates with --relax F)"
+    )
+    parser.add_argument(
+        "--coarsening",
+        type=positive_int,
+        help="MGRIT's coarsening factor m >= 2: fine steps per slice (default: the fine substeps parareal would take, "
+        "at least 2; 2 with the exact fine propagator); --slices must be divisible by m^(L-2)",
+    )
+    parser.add_argument("--relax", choices=RELAX_NAMES, default="F", help="MGRIT relaxation (default: F)")
+    parser.add_argument("--cycle", choices=CYCLE_NAMES, default="V", help="MGRIT cycle (default: V)")
     parser.add_argument("--plot", metavar="FILE.png", help="save the convergence figure")
     parser.add_argument("--json", metavar="FILE", help="save the rows and the set-up as JSON")
 
@@ -127,6 +149,13 @@ def _ivp(args: argparse.Namespace) -> bool:
 
 _IVP = Needs("a solve_ivp fine propagator (--fine ivp-...)", _ivp, lambda args: f"--fine {args.fine or '(default)'}")
 _BY_BUILD = "parareal_toolkit.cli._ode_build.check_options and the problem's constructor"
+_BY_MGRIT = "parareal_toolkit.cli._ode_mgrit.check_mgrit_options"
+# --criterion: parareal's (increment, estimate) and MGRIT's residual
+_CRITERIA = (*CRITERIA, *(c for c in MGRIT_CRITERIA if c not in CRITERIA))
+_MGRIT = when("method", "mgrit")
+_PARAREAL = when(
+    "method", "parareal", what="--method parareal (with --method mgrit, --coarsening is the fine steps per slice)"
+)
 
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
 OPTIONS: dict[str, Option] = {
@@ -140,7 +169,7 @@ OPTIONS: dict[str, Option] = {
     "coarse_substeps": number(1, integer=True, cost=True),
     "form": other("choice", checked_by=_BY_BUILD),
     "sparse": other("flag", checked_by=_BY_BUILD),
-    "fine_substeps": number(1, integer=True, cost=True, checked_by=_BY_BUILD),
+    "fine_substeps": number(1, integer=True, cost=True, needs=(_PARAREAL,), checked_by=_BY_BUILD),
     "backend": other("choice", checked_by=_BY_BUILD),
     "workers": number(
         1,
@@ -150,7 +179,12 @@ OPTIONS: dict[str, Option] = {
         needs=(when("backend", "processes"),),
     ),
     "time_limit": number(0, low_open=True),
-    "criterion": other("choice"),
+    "criterion": other("choice", checked_by=_BY_MGRIT),
+    "method": other("choice", checked_by=_BY_MGRIT),
+    "levels": number(2, integer=True, cost=True, needs=(_MGRIT,)),
+    "coarsening": number(2, integer=True, cost=True, needs=(_MGRIT,)),
+    "relax": other("choice", needs=(_MGRIT,)),
+    "cycle": other("choice", needs=(_MGRIT,)),
     "initial": other("choice", checked_by=_BY_BUILD),
     "fine": other("choice", checked_by=_BY_BUILD),
     "coarse": other("choice", checked_by=_BY_BUILD),
@@ -185,6 +219,12 @@ def run(args: argparse.Namespace) -> int:
     args.coarse_substeps_given = args.coarse_substeps is not None
     if args.coarse_substeps is None:
         args.coarse_substeps = 1
+    if args.method == "mgrit":
+        from ._ode_mgrit import run_mgrit
+
+        return run_mgrit(args)
+    if args.criterion not in CRITERIA:
+        raise CliError(f"--criterion {args.criterion} applies only to --method mgrit; got --method parareal.")
     check_options(args)
     if uses_steppers(args):
         check_outputs(args)

@@ -7,6 +7,8 @@ pipeline-run --schedule NAME --out DIR``); each rank writes its stage's gradient
 
 from __future__ import annotations
 
+import os
+
 from .._names import RUNTIME_SCHEDULES
 from ..backends.errors import DEFAULT_TIMEOUT_S
 from ._common import check_output_dir, positive_float, positive_int
@@ -51,7 +53,7 @@ OPTIONS: dict[str, Option] = {
 
 
 def run(args) -> int:
-    """Run this rank's stage and write ``--out/grads_rank{r}.pt``; refused at once outside torchrun.
+    """Run this rank's stage, write ``--out/grads_rank{r}.pt`` and print its path; refused at once outside torchrun.
 
     Returns
     -------
@@ -62,4 +64,9 @@ def run(args) -> int:
     from ..layerpipe.runtime import run as run_rank
 
     run_rank(args.schedule, args.microbatches, args.out, timeout=args.timeout)
+    rank = int(os.environ["RANK"])  # checked by run_rank before it joined the group
+    path = os.path.join(args.out, f"grads_rank{rank}.pt")
+    print(
+        f"rank {rank}: wrote stage {rank}'s gradients and losses ({args.schedule}, {args.microbatches} micro-batches) to {path}"
+    )
     return 0

@@ -26,6 +26,7 @@ import argparse
 import os
 import sys
 
+from .._names import CYCLE_NAMES, METHOD_NAMES, RELAX_NAMES
 from ._common import (
     CliError,
     check_distinct_outputs,
@@ -35,9 +36,9 @@ from ._common import (
     positive_float,
     positive_int,
 )
-from ._options import Option, max_threads, number, other
+from ._options import Option, max_threads, number, other, when
 
-HELP = "measure parareal's speedup at equal accuracy on a process pool, beside the cost model"
+HELP = "measure parareal's (or MGRIT's) speedup at equal accuracy on a process pool, beside the cost model"
 
 # problems with a grid size whose A is sparse, so many implicit-Euler substeps stay cheap to factorise
 SPEEDUP_PROBLEMS = ("heat2d", "heat1d", "advection")
@@ -81,6 +82,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="refuse a study estimated to take longer, before it starts or as soon as K shows it (default: 600)",
     )
+    parser.add_argument(
+        "--method",
+        choices=METHOD_NAMES,
+        default="parareal",
+        help="what is timed against the sequential fine solve: parareal (default) or MGRIT on the same "
+        "discretisation (--fine-substeps is then the fine steps per slice, MGRIT's coarsening factor)",
+    )
+    parser.add_argument("--levels", type=positive_int, help="MGRIT levels L >= 2 (default 2)")
+    parser.add_argument("--relax", choices=RELAX_NAMES, default="F", help="MGRIT relaxation (default: F)")
+    parser.add_argument("--cycle", choices=CYCLE_NAMES, default="V", help="MGRIT cycle (default: V)")
     parser.add_argument("--plot", metavar="FILE.png", help="save measured and modelled speedup against W")
     parser.add_argument("--json", metavar="FILE", help="save the table and every measurement as a results file")
 
@@ -103,6 +114,10 @@ OPTIONS: dict[str, Option] = {
     ),
     "workers": number(1, max_threads, integer=True, cost=True, why="processes beyond a few per core only wait"),
     "repeats": number(1, integer=True, cost=True),
+    "method": other("choice", checked_by="parareal_toolkit.cli.speedup.run (--fine-substeps >= 2, divisibility)"),
+    "levels": number(2, integer=True, cost=True, needs=(when("method", "mgrit"),)),
+    "relax": other("choice", needs=(when("method", "mgrit"),)),
+    "cycle": other("choice", needs=(when("method", "mgrit"),)),
     "plot": other("output"),
     "json": other("output"),
 }
@@ -129,6 +144,8 @@ def command_line(args: argparse.Namespace) -> str:
         f"--repeats {args.repeats}",
         f"--time-limit {args.time_limit:g}",
     ]
+    if args.method == "mgrit":
+        parts += ["--method mgrit", f"--levels {args.levels or 2}", f"--relax {args.relax}", f"--cycle {args.cycle}"]
     return " ".join(parts)
 
 
@@ -150,23 +167,31 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--workers must not repeat a count; got {' '.join(map(str, args.workers))}.")
 
     from ..ode.measured_speedup import speedup_study
+    from ..ode.mgrit_speedup import mgrit_speedup_study
     from ..ode.problems import make_problem
     from ..results import results_record, write_results
 
+    if args.method == "mgrit":
+        _check_mgrit(args)
     _refuse_memory_before_building(args)
     problem = make_problem(args.problem, size=args.size, t_final=args.t_final, sparse=True)
     _refuse_what_does_not_fit(args, problem)
-    study = speedup_study(  # a ValueError (rtol never reached) is a refused run: one line, exit 2
-        problem,
-        slices=args.slices,
-        fine_substeps=args.fine_substeps,
-        coarse_substeps=args.coarse_substeps,
-        workers=args.workers,
-        rtol=args.rtol,
-        repeats=args.repeats,
-        progress=lambda line: print(line, flush=True),
-        time_limit=args.time_limit,
-    )
+    common = {
+        "slices": args.slices,
+        "fine_substeps": args.fine_substeps,
+        "coarse_substeps": args.coarse_substeps,
+        "workers": args.workers,
+        "rtol": args.rtol,
+        "repeats": args.repeats,
+        "progress": lambda line: print(line, flush=True),
+        "time_limit": args.time_limit,
+    }
+    # a ValueError (rtol never reached) is a refused run: one line, exit 2
+    if args.method == "mgrit":
+        options = {"levels": args.levels or 2, "relax": args.relax, "cycle": args.cycle}
+        study = mgrit_speedup_study(problem, mgrit_options=options, **common)
+    else:
+        study = speedup_study(problem, **common)
     table = study.table()
     print(table["title"])
     print(format_table([table["columns"], *table["rows"]], align="right"))
@@ -174,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         f"c_F = {study.fine_slice_s * 1e3:.3g} ms per fine slice, c_G = {study.coarse_slice_s * 1e3:.3g} ms "
         f"per coarse slice (alpha = {study.coarse_slice_s / study.fine_slice_s:.3g})"
     )
-    if study.iterations >= study.num_slices:
+    if args.method == "parareal" and study.iterations >= study.num_slices:
         print(
             f"note: K = N = {study.num_slices}: parareal reaches --rtol only by reproducing the fine solution "
             "(every slice's fine work done in sequence), so no W can give a speedup; use more --slices or more "
@@ -192,6 +217,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"results written to {args.json}")
     sys.stdout.flush()
     return 0
+
+
+def _check_mgrit(args: argparse.Namespace) -> None:
+    """Refuse an MGRIT study whose levels cannot be built: ``M >= 2`` and ``N`` divisible by ``M^(L-2)``."""
+    levels = args.levels or 2
+    if args.fine_substeps < 2:
+        raise CliError(
+            f"--method mgrit needs --fine-substeps >= 2 (the fine steps per slice, MGRIT's coarsening factor); "
+            f"got {args.fine_substeps}."
+        )
+    if args.slices % args.fine_substeps ** (levels - 2):
+        raise CliError(
+            f"--slices must be divisible by --fine-substeps^(--levels - 2) = {args.fine_substeps ** (levels - 2)} "
+            f"for {levels} levels; got --slices {args.slices}."
+        )
 
 
 # nonzeros per unknown of the sparse A: five-point stencil, tridiagonal, upwind

@@ -80,7 +80,7 @@ from .cycle_ratio import max_cycle_ratio
 from .emulator import DelayedGradientTrainer, pipedream_delays
 from .engine import Trace, simulate
 from .folding import cyclic_period, iteration_bound
-from .gantt import plot_gantt
+from .gantt import plot_gantt, plot_gantt_panels
 from .modulo_scheduling import (
     PeriodicSchedule,
     PeriodicScheduleInfo,
@@ -151,6 +151,7 @@ __all__ = [
     "speedup_table",
     "claims_table",
     "plot_gantt",
+    "plot_gantt_panels",
     "Network",
     "timed_profile",
     "charge_allreduce",

@@ -1,6 +1,7 @@
 """Gantt charts of a simulated schedule (matplotlib): one row per processor.
 
-Readable at page width: the legend (each task kind with its meaning) sits outside the
+Several schedules go in panels one above the other that share one time axis
+(:func:`plot_gantt_panels`), so that their lengths compare by eye. Readable at page width: the legend (each task kind with its meaning) sits outside the
 bars, to the right of the axes; a bar carries its micro-batch number only when the number
 fits inside it, in a font scaled to the bar's width and height on the page (between
 ``MIN_LABEL_POINTS`` and ``MAX_LABEL_POINTS``), and is left bare otherwise.
@@ -8,12 +9,14 @@ fits inside it, in a font scaled to the bar's width and height on the page (betw
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from ..errors import InputError
 from .engine import Trace
 from .task_graph import KIND_NAMES
 
-__all__ = ["plot_gantt", "KIND_COLOURS", "MIN_LABEL_POINTS", "MAX_LABEL_POINTS"]
+__all__ = ["plot_gantt", "plot_gantt_panels", "KIND_COLOURS", "MIN_LABEL_POINTS", "MAX_LABEL_POINTS"]
 
 KIND_COLOURS = {"F": "#4C72B0", "A": "#DD8452", "G": "#55A868", "B": "#C44E52", "U": "#8172B3", "X": "#8C8C8C"}
 MIN_LABEL_POINTS = 6.0
@@ -116,3 +119,48 @@ def plot_gantt(
     )
     ax.set_title(title or sched.name)
     return ax
+
+
+def plot_gantt_panels(
+    panels: Sequence[tuple[Trace, str, float | None]],
+    *,
+    unit: str = "cycles",
+    width: float = 13.0,
+    label_tasks: bool = True,
+) -> Any:
+    """Draw several traces, one panel each, one above the other, on one shared time axis.
+
+    ``panels`` holds ``(trace, title, max_time)`` triples (``max_time`` None: the trace's
+    makespan). Every panel shows ``[0, T]`` with ``T`` the largest of the panels' times, so
+    equal lengths on the page are equal times: a panel whose schedule ends earlier is blank
+    after it. The figure is ``width`` inches wide and half an inch high per processor row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure; its axes share the x axis (``ax.get_shared_x_axes()``).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from parareal_toolkit.layerpipe import build_schedule, profile_from_costs, simulate
+    >>> profile = profile_from_costs([1, 1], [1, 1], [1, 1])
+    >>> traces = [simulate(build_schedule(name, profile, 2, microbatches=4)) for name in ("gpipe", "1f1b")]
+    >>> fig = plot_gantt_panels([(t, t.schedule.name, None) for t in traces])
+    >>> len({ax.get_xlim() for ax in fig.axes})
+    1
+    """
+    import matplotlib.pyplot as plt
+
+    panels = list(panels)
+    if not panels:
+        raise InputError("`panels` must hold at least one (trace, title, max_time); got none.")
+    span = max(trace.makespan if limit is None else limit for trace, _, limit in panels)
+    rows = sum(trace.schedule.num_processors for trace, _, _ in panels)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width, 1 + 0.5 * rows), squeeze=False, sharex=True)
+    for ax, (trace, title, _) in zip(axes[:, 0], panels):
+        plot_gantt(trace, ax=ax, max_time=span, title=title, unit=unit, label_tasks=label_tasks)
+    for ax in axes[:-1, 0]:
+        ax.set_xlabel("")  # one time axis: labelled once, under the last panel
+    return fig

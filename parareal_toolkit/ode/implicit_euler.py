@@ -71,14 +71,16 @@ class ImplicitEulerPropagator(LinearSlicePropagator):
         (getrs,) = scipy.linalg.get_lapack_funcs(("getrs",), (lu,))
         return getrs, lu, pivots
 
-    def _apply(self, factor, X: np.ndarray) -> np.ndarray:
+    def _apply(self, factor, X: np.ndarray, substeps: int | None = None) -> np.ndarray:
+        # `substeps` below self.substeps: that many of the slice's substeps (one fine step of MGRIT)
+        count = self.substeps if substeps is None else substeps
         Y = X.T if X.ndim > 1 else X  # (m,) or (m, k) Fortran-ordered: what LAPACK and SuperLU expect
         if self._sparse:
-            for _ in range(self.substeps):
+            for _ in range(count):
                 Y = factor.solve(Y)
         else:
             getrs, lu, pivots = factor
-            for _ in range(self.substeps):
+            for _ in range(count):
                 Y, info = getrs(lu, pivots, Y)
                 if info != 0:  # pragma: no cover - getrs only fails on malformed input
                     raise RuntimeError(f"LAPACK getrs failed with info={info}.")

@@ -192,6 +192,8 @@ class SpeedupStudy:
     sequential_core_share : float or None
         CPU seconds over wall-clock seconds of the sequential fine solve (median): 1 when
         this process had a core of its own.
+    method : str
+        What was timed against the sequential fine solve: ``"parareal"`` or ``"MGRIT"``.
     """
 
     rows: list[SpeedupRow]
@@ -208,6 +210,7 @@ class SpeedupStudy:
     settings: dict[str, Any] = field(default_factory=dict)
     load_average: tuple[float, float] | None = None
     sequential_core_share: float | None = None
+    method: str = "parareal"
 
     def table(self) -> dict[str, Any]:
         """The rows as a :func:`~parareal_toolkit.results.results_table` (the cells a page shows).
@@ -222,7 +225,7 @@ class SpeedupStudy:
             "W",
             "K needed",
             "sequential s",
-            "parareal s",
+            f"{self.method} s",
             "start-up s",
             "measured speedup",
             "model speedup",
@@ -248,7 +251,7 @@ class SpeedupStudy:
             for r in self.rows
         ]
         title = (
-            f"{self.description}; parareal to relative error {self.rtol:g} against the fine solution "
+            f"{self.description}; {self.method} to relative error {self.rtol:g} against the fine solution "
             f"(K = {self.iterations} of N = {self.num_slices}), persistent pool of {self.pool_workers} "
             f"worker(s), BLAS on 1 thread, medians of {self.repeats}"
         )
@@ -267,6 +270,7 @@ class SpeedupStudy:
         """
         return {
             "description": self.description,
+            "method": self.method,
             "settings": self.settings,
             "num_slices": self.num_slices,
             "rtol": self.rtol,

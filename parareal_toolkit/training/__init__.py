@@ -11,7 +11,7 @@ from .config import TrainConfig
 from .data import DATASETS, DatasetFormatError, DatasetNotFoundError, load_dataset, test_transform, train_transform
 from .environment import RunEnvironment, run_environment
 from .errors import NonFiniteLossError, TrainingInterrupted
-from .evaluation import evaluate, evaluate_checkpoint
+from .evaluation import evaluate, evaluate_checkpoint, recompute_batchnorm_statistics
 from .metrics import MetricsLogger, read_metrics
 from .models import build_model
 from .plots import plot_training_curves
@@ -38,6 +38,7 @@ __all__ = [
     "RunEnvironment",
     "evaluate",
     "evaluate_checkpoint",
+    "recompute_batchnorm_statistics",
     "build_model",
     "NonFiniteLossError",
     "TrainingInterrupted",

@@ -6,7 +6,7 @@ with momentum 0.9 and weight decay 5e-4, learning rate 0.1 divided by 10 at epoc
 
 The fields fall in two kinds. :data:`RUN_DEFINING` fields say *what* a run computes: the
 network (``model``, ``depth``, ``subnetworks``, ``coarse_units``, ``split``, ``norm``), the data
-(``dataset``, ``image_size``, ``mean``, ``std``, ``augment``, ``train_size``, ``test_size``,
+(``dataset``, ``image_size``, ``mean``, ``std``, ``augment``, ``flip``, ``train_size``, ``test_size``,
 ``seed``) and the optimisation
 (``batch_size``, ``lr``, ``momentum``, ``weight_decay``, ``milestones``, ``gamma``); a
 resumed run must agree with its checkpoint on every one of them. Every other field
@@ -50,7 +50,7 @@ RUN_DEFINING = RUN_DEFINING_FIELDS
 # the largest seed torch's generators take, less room for ``seed + epoch``
 _MAX_SEED = 2**63 - 1
 
-_SWITCHES = ("download", "augment", "deterministic", "channels_last", "sync_batchnorm", "plot")
+_SWITCHES = ("download", "augment", "flip", "deterministic", "channels_last", "sync_batchnorm", "plot")
 
 # counts that must be at least 1; the message says "positive int" (tests match on it)
 _POSITIVE_COUNTS = ("depth", "subnetworks", "epochs", "batch_size", "eval_every")
@@ -71,7 +71,10 @@ class TrainConfig:
     ``threads`` is the number of torch intra-op threads (default: 1 on
     the CPU, where the tensors of a batch are small and extra threads of a busy machine
     spin-wait; torch's default on CUDA); a ``deterministic`` CPU run uses one thread (see
-    :class:`~parareal_toolkit.training.RunEnvironment`).
+    :class:`~parareal_toolkit.training.RunEnvironment`). ``augment`` pads each training
+    image by a side/8 border, crops it back at a random offset and, if ``flip``, mirrors it
+    left-right with probability 1/2; set ``flip=False`` for images whose mirror image is
+    another class or none (digits, text).
 
     ``placement`` says where a parareal network's slices (``C^j`` with ``g^j``) train:
     ``"single"`` (default) on one device; ``"devices"`` slice ``j`` on ``devices[j % len]``
@@ -110,7 +113,8 @@ class TrainConfig:
     mean: list[float] | None = None
     std: list[float] | None = None
     download: bool = False
-    augment: bool = True
+    augment: bool = True  # pad, random crop and (with flip) horizontal flip of training images
+    flip: bool = True
     train_size: int | None = None  # synthetic sets only
     test_size: int | None = None
     epochs: int = 200

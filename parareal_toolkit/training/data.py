@@ -9,7 +9,7 @@
   ``KeyError`` or ``IndexError`` from deep inside torchvision or the loss). A download
   that fails (no network, a refused connection, a stalled transfer: ``DOWNLOAD_TIMEOUT_S``
   seconds without data) is a :class:`DatasetNotFoundError` naming the URL. Training augmentation is the standard one
-  (He et al. 2016): 4-pixel zero padding, random 32x32 crop, horizontal flip; both splits
+  (He et al. 2016): 4-pixel zero padding, random 32x32 crop, horizontal flip (unless ``flip=False``); both splits
   are normalised with the training set's per-channel mean and standard deviation.
 * ``imagefolder``: any labelled images, read with PIL from ``<data_dir>/train/<class>/...``
   and ``<data_dir>/test/<class>/...`` (the suffixes of ``image_folders.IMAGE_EXTENSIONS``, as
@@ -27,7 +27,8 @@
   image side is the first training image's (or ``image_size``: every image is resized to
   it); the normalisation is the per-channel mean and standard deviation of the training
   images, computed in one pass (or ``mean``/``std``); augmentation pads by side/8 and crops
-  back to the side, and flips. A missing folder, a split without class folders or images,
+  back to the side, and flips left-right (``flip=False``, ``parareal train --no-flip``: crops
+  only, for digits or text, whose mirror images are another class or none). A missing folder, a split without class folders or images,
   and class folders that differ between the splits are refused naming the folder.
 * ``fake``: :class:`torchvision.datasets.FakeData` (Gaussian noise, random labels; nothing
   to learn, for smoke runs of the pipeline).
@@ -121,8 +122,8 @@ DATASETS: dict[str, DatasetSpec] = {
 _TORCHVISION_CLASSES = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}
 
 
-def train_transform(dataset: str | DatasetSpec, *, augment: bool = True) -> transforms.Compose:
-    """Pad by side/8 + random crop back to the side + horizontal flip (if ``augment``), then normalise.
+def train_transform(dataset: str | DatasetSpec, *, augment: bool = True, flip: bool = True) -> transforms.Compose:
+    """Pad by side/8 + random crop back to the side + horizontal flip (if ``augment``; the flip if ``flip``), then normalise.
 
     For CIFAR (side 32) the standard 4-pixel pad and 32x32 crop. ``dataset`` is a name of
     :data:`DATASETS` or the ``DatasetSpec`` of an image folder
@@ -137,7 +138,9 @@ def train_transform(dataset: str | DatasetSpec, *, augment: bool = True) -> tran
     side = spec.image_size
     steps = [transforms.Resize((side, side))] if spec.name == _IMAGE_FOLDER else []
     if augment:
-        steps += [transforms.RandomCrop(side, padding=max(1, side // 8)), transforms.RandomHorizontalFlip()]
+        steps.append(transforms.RandomCrop(side, padding=max(1, side // 8)))
+        if flip:
+            steps.append(transforms.RandomHorizontalFlip())
     return transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(spec.mean, spec.std)])
 
 
@@ -163,13 +166,14 @@ def load_dataset(
     data_dir: str | os.PathLike = "data",
     download: bool = False,
     augment: bool = True,
+    flip: bool = True,
     size: int | None = None,
     seed: int = 0,
     image_size: int | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> Dataset:
-    """The training (``train=True``, augmented if ``augment``) or test split of ``dataset``.
+    """The training (``train=True``, augmented if ``augment``, flips only if ``flip`` too) or test split of ``dataset``.
 
     ``image_size``, ``mean`` and ``std`` apply to ``imagefolder`` only (see
     ``image_folder_spec()``): a missing, empty or inconsistent folder is a
@@ -189,11 +193,11 @@ def load_dataset(
     """
     if dataset == _IMAGE_FOLDER:
         spec = image_folder_spec(data_dir, image_size=image_size, mean=mean, std=std)
-        transform = train_transform(spec, augment=augment) if train else test_transform(spec)
+        transform = train_transform(spec, augment=augment, flip=flip) if train else test_transform(spec)
         return _image_folder(os.path.abspath(os.fspath(data_dir)), "train" if train else "test", transform)
     spec = _spec(dataset)
     seed = check_int(seed, "seed", minimum=0)
-    transform = train_transform(dataset, augment=augment) if train else test_transform(dataset)
+    transform = train_transform(dataset, augment=augment, flip=flip) if train else test_transform(dataset)
     if dataset in ("fake", "patterns"):
         size = (1024 if train else 256) if size is None else check_int(size, "size", minimum=1)
         # test images must differ from training images: offset the per-index seeds

@@ -28,7 +28,8 @@ def plot_training_curves(
     ``runs``: run directories or ``metrics.jsonl`` files, or lists of metric rows (as
     written by :class:`~parareal_toolkit.training.metrics.MetricsLogger`). Training curves
     are dashed, test curves solid, one colour per run. ``labels`` default to the run
-    folders' names. Saves to ``path`` if given (and closes the figure).
+    folders' names. Every epoch is a marker, so a run of one epoch shows its points. Saves to ``path`` if
+    given (and closes the figure).
 
     Returns
     -------
@@ -53,18 +54,26 @@ def plot_training_curves(
         rows = read_metrics(run) if isinstance(run, (str, os.PathLike)) else list(run)
         color = f"C{i % 10}"
         epochs = [r["epoch"] for r in rows]
-        ax_loss.plot(epochs, [r["train_loss"] for r in rows], "--", color=color, label=f"{label} train")
-        ax_err.plot(epochs, [100 * r["train_error"] for r in rows], "--", color=color, label=f"{label} train")
+        ax_loss.plot(epochs, [r["train_loss"] for r in rows], "--o", color=color, markersize=4, label=f"{label} train")
+        ax_err.plot(
+            epochs, [100 * r["train_error"] for r in rows], "--o", color=color, markersize=4, label=f"{label} train"
+        )
         tested = [r for r in rows if r.get("test_error") is not None]
         if tested:
             ax_loss.plot(
-                [r["epoch"] for r in tested], [r["test_loss"] for r in tested], "-", color=color, label=f"{label} test"
+                [r["epoch"] for r in tested],
+                [r["test_loss"] for r in tested],
+                "-o",
+                color=color,
+                markersize=4,
+                label=f"{label} test",
             )
             ax_err.plot(
                 [r["epoch"] for r in tested],
                 [100 * r["test_error"] for r in tested],
-                "-",
+                "-o",
                 color=color,
+                markersize=4,
                 label=f"{label} test",
             )
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")

@@ -119,8 +119,10 @@ def train(
         The final summary, also written to ``<output_dir>/final.json``: ``config``,
         ``epochs_completed``, ``final_train_loss``, ``final_test_loss``,
         ``final_test_error``, ``best_test_error``, ``wall_time_s``, ``parameters``,
-        ``world_size`` and ``device``. Every number in it is finite (the file is strict
-        JSON).
+        ``world_size`` (the processes, torch.distributed ranks, of the run),
+        ``data_parallel_replicas`` (the copies of the network trained on different data:
+        ``world_size / slice_groups`` with placement ``"distributed"``, else ``world_size``)
+        and ``device``. Every number in it is finite (the file is strict JSON).
     """
     if not isinstance(config, TrainConfig):
         raise InputTypeError(f"`config` must be a TrainConfig; got {type(config).__name__}.")
@@ -194,6 +196,14 @@ def _summary(config: TrainConfig, rows: list[dict[str, Any]], trainer: Trainer, 
         "best_test_error": trainer.best_test_error,
         "wall_time_s": seconds,
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
-        "world_size": trainer.group.world_size,
+        "world_size": _processes(),
+        "data_parallel_replicas": trainer.group.world_size,
         "device": str(trainer.device),
     }
+
+
+def _processes() -> int:
+    """The processes of the run: torch.distributed's world size, 1 without a process group."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1

@@ -20,6 +20,7 @@ import numpy as np
 
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
 from parareal_toolkit.ode import ExplicitEulerStepper, ImplicitEulerStepper, TrapezoidStepper, van_der_pol
+from parareal_toolkit.plotting import semilogy_errors, show_or_save
 
 
 def run(mu=10.0, t_final=10.0, slices=10, fine_substeps=100, coarse_substeps=10, u0=(2.0, 0.0)):
@@ -53,8 +54,7 @@ for name, result in results.items():
     errors = np.array(result.errors, dtype=float)
     status = "finite" if result.finite else f"non-finite at iteration {result.nonfinite_iteration}"
     print(f"{name:>15} ({status}): " + " ".join(f"{e:.1e}" for e in errors))
-    shown = np.where(np.isfinite(errors), np.maximum(errors, 1e-16), np.nan)
-    left.semilogy(range(len(errors)), shown, "o-", ms=3, label=f"coarse: {name}, h = 0.1")
+    semilogy_errors(left, range(len(errors)), errors, "o-", ms=3, label=f"coarse: {name}, h = 0.1")
 left.set_xlabel("iteration k")
 left.set_ylabel("max error against the fine solution")
 left.set_title(problem.description)
@@ -72,4 +72,4 @@ right.set_xlabel("t")
 right.set_ylabel("x(t)")
 right.set_title("the solution and the slices")
 fig.tight_layout()
-plt.show()
+show_or_save(fig, "plot_van_der_pol_1")

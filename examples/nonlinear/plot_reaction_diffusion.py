@@ -25,7 +25,6 @@ about.
 """
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
 from parareal_toolkit.ode import (
@@ -36,6 +35,7 @@ from parareal_toolkit.ode import (
     brusselator,
     fine_lipschitz,
 )
+from parareal_toolkit.plotting import semilogy_errors, show_or_save
 
 
 def run(problem, fine_kind, fine_substeps, coarse_substeps, slices=10, estimate=True):
@@ -67,12 +67,12 @@ for ax, (problem, fine_kind, fine_substeps, coarse_substeps, estimate) in zip(ax
     print("  error    " + " ".join(f"{e:.1e}" for e in result.errors))
     if estimate:
         print("  estimate " + " ".join(f"{e:.1e}" for e in result.estimates))
-    ax.semilogy(range(len(result.errors)), np.maximum(result.errors, 1e-16), "o-", ms=3, label="error")
+    semilogy_errors(ax, range(len(result.errors)), result.errors, "o-", ms=3, label="error")
     if estimate:
-        ax.semilogy(range(1, len(result.errors)), np.maximum(result.estimates, 1e-16), "--", label="estimate")
+        semilogy_errors(ax, range(1, len(result.errors)), result.estimates, "--", label="estimate")
     ax.set_xlabel("iteration k")
     ax.set_ylabel("max error against the fine solution")
     ax.set_title(problem.description, fontsize=9)
     ax.legend()
 fig.tight_layout()
-plt.show()
+show_or_save(fig, "plot_reaction_diffusion_1")

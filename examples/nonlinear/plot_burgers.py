@@ -20,6 +20,7 @@ import numpy as np
 
 from parareal_toolkit import TimeGrid, parareal, propagate_sequentially
 from parareal_toolkit.ode import ImplicitEulerStepper, RK4Stepper, burgers, fine_lipschitz
+from parareal_toolkit.plotting import semilogy_errors, show_or_save
 
 
 def run(viscosity, m=64, slices=10, fine_substeps=20, coarse_substeps=1, t_final=0.5, tol=1e-6):
@@ -48,9 +49,9 @@ def run(viscosity, m=64, slices=10, fine_substeps=20, coarse_substeps=1, t_final
 fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
 for viscosity in (0.05, 0.02, 0.01):
     reference, lipschitz, result, stopped = run(viscosity)
-    errors = np.maximum(result.errors, 1e-16)
-    (line,) = left.semilogy(range(len(errors)), errors, "o-", ms=3, label=f"error, ν = {viscosity:g}")
-    left.semilogy(range(1, len(errors)), result.estimates, "--", color=line.get_color(), label="its estimate")
+    errors = result.errors
+    line = semilogy_errors(left, range(len(errors)), errors, "o-", ms=3, label=f"error, ν = {viscosity:g}")
+    semilogy_errors(left, range(1, len(errors)), result.estimates, "--", color=line.get_color(), label="its estimate")
     print(
         f"ν = {viscosity:g}: L = {lipschitz:.3f}; tol 1e-6 on the estimate stops at K = {stopped.iterations} "
         f"with error {stopped.errors[-1]:.1e}"
@@ -65,4 +66,4 @@ right.set_xlabel("x")
 right.legend(fontsize=8)
 right.set_title("the front")
 fig.tight_layout()
-plt.show()
+show_or_save(fig, "plot_burgers_1")

@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
-CONCEPTS = ("parareal", "correction_form", "convergence", "nonlinear", "networks", "cost_model", "layerpipe")
+CONCEPTS = ("parareal", "correction_form", "convergence", "nonlinear", "parareal_mgrit", "mgrit", "networks", "cost_model", "layerpipe")
 
 
 def _text(path: Path) -> str:
@@ -76,6 +76,7 @@ def test_there_is_an_example_for_every_gallery_topic():
         "plot_heat_convergence",
         "plot_coarse_substeps",
         "plot_advection",
+        "plot_mgrit_heat",
         "plot_convergence_factor",
         "plot_erratum",
         "plot_speedup",

@@ -41,6 +41,7 @@ CONVERGENCE_EXAMPLES = [
     "parareal/plot_erratum.py",
     "parareal/plot_dahlquist_by_hand.py",
     "parareal/plot_coarse_substeps.py",
+    "parareal/plot_mgrit_heat.py",
 ]
 SLOW_CONVERGENCE_EXAMPLES = [
     "networks/plot_proposition1.py",

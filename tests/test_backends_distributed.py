@@ -235,3 +235,22 @@ def test_mgrit_on_two_ranks_gives_the_serial_iterates_and_splits_every_map(tmp_p
         assert a["calls"] - owned[0] == b["calls"] - owned[1]
         split_levels = {level(min(m["slices"])) for m in a["maps"] if len(m["slices"]) >= 2}
         assert {0, a["case"][0] - 2} <= split_levels  # level 0's maps and, with 3 levels, level 1's relaxation
+
+
+@pytest.mark.slow
+def test_ode_mgrit_cli_under_torchrun_reports_once_and_gives_the_serial_rows(tmp_path):
+    args = ["ode", "--method", "mgrit", "--slices", "8", "--size", "8", "--levels", "3", "--relax", "FCF"]
+    report = tmp_path / "distributed.json"
+    command = [*torchrun_command(2), "-m", "parareal_toolkit.cli", *args, "--backend", "distributed"]
+    done = subprocess.run([*command, "--json", str(report)], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("wall-clock:") == 1 and "distributed, 2 rank(s)" in done.stdout  # rank 0 alone reports
+    distributed = json.loads(report.read_text())
+    serial_report = tmp_path / "serial.json"
+    from parareal_toolkit.cli import main
+
+    assert main([*args, "--backend", "serial", "--json", str(serial_report)]) == 0
+    serial = json.loads(serial_report.read_text())
+    assert distributed["timing"]["workers"] == 2 and distributed["timing"]["backend"] == "distributed"
+    # every slice is evaluated by the same code on the same inputs, and broadcast bit for bit: equal rows
+    assert distributed["rows"] == serial["rows"] and distributed["stop_reason"] == serial["stop_reason"] == "exact"

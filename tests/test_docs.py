@@ -22,7 +22,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
-CONCEPTS = ("parareal", "correction_form", "convergence", "nonlinear", "parareal_mgrit", "mgrit", "networks", "cost_model", "layerpipe")
+CONCEPTS = (
+    "parareal",
+    "correction_form",
+    "convergence",
+    "nonlinear",
+    "parareal_mgrit",
+    "mgrit",
+    "networks",
+    "cost_model",
+    "layerpipe",
+)
 
 
 def _text(path: Path) -> str:

@@ -21,6 +21,7 @@ CIFAR models: :func:`preact_resnet` / :func:`resnet1001` (pre-activation bottlen
 """
 
 from .conversion import balanced_sizes, copy_preprocess, exact_coarse, first_block_coarse, split_blocks, to_parareal
+from .layer_parallel import BACKWARD_MODES, LayerParallelResNet
 from .linear import KINDS, linear_layer, linear_network
 from .network import PararealNetwork
 from .parareal_resnets import (
@@ -54,6 +55,8 @@ __all__ = [
     "preact_resnet",
     "resnet1001",
     "resnet_unit_specs",
+    "LayerParallelResNet",
+    "BACKWARD_MODES",
     "PararealResNet",
     "PararealResNetPlan",
     "parareal_resnet",

@@ -234,7 +234,9 @@ class Block:
         result = self._mgrit(levels, grad_out.detach(), self.options.adjoint_iterations)
         mu = result.fine_states  # μ_i = λ_{N-i}
         params = self.parameters()
-        grads = torch.autograd.grad(outputs, params, [mu[n - 1 - j] for j in range(n)], allow_unused=True)
+        grads: Any = ()
+        if params:
+            grads = torch.autograd.grad(outputs, params, [mu[n - 1 - j] for j in range(n)], allow_unused=True)
         self.record.update(
             adjoint_iterations=result.iterations,
             adjoint_evaluations=list(result.level_evaluations),

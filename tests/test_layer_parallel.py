@@ -113,7 +113,7 @@ def test_forward_at_convergence_is_the_serial_forward(depth, options, mode):
 
 
 def test_iterations_beyond_the_exact_count_are_capped_without_warning(recwarn):
-    serial, model = _pair(47, iterations=50)
+    _, model = _pair(47, iterations=50)
     with torch.no_grad():
         model.eval()(_images())
     assert [r["iterations"] for r in model.last_solves] == [2, 2, 2]
@@ -164,7 +164,7 @@ def test_a_remainder_runs_sequentially_after_the_block_and_short_stages_run_sequ
 
 @pytest.mark.parametrize(("depth", "m", "k"), [(47, 2, 1), (47, 2, 2), (83, 2, 2), (83, 4, 1), (83, 2, 3)])
 def test_two_level_f_cost_is_n1_plus_n0_plus_k_times_n0_plus_n1_minus_1(depth, m, k):
-    serial, model = _pair(depth, coarsening=m, iterations=k)
+    _, model = _pair(depth, coarsening=m, iterations=k)
     x = _images(1)
     with torch.no_grad():
         model.eval()(x)
@@ -197,7 +197,7 @@ def test_running_statistics_after_a_training_step_at_convergence_are_the_serial_
 
 
 def test_the_solve_leaves_statistics_alone_even_with_one_iteration():
-    serial, model = _pair(47, iterations=1)
+    _, model = _pair(47, iterations=1)
     model.train()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
@@ -235,7 +235,9 @@ def test_gradients_at_convergence_are_serial_autograds(backward, depth, options,
     got = _gradients(model.train(), x)
     names = ["input", *(name for name, _ in serial.named_parameters())]
     for name, g, e in zip(names, got, expected):
-        torch.testing.assert_close(g, e, rtol=0, atol=_tolerance(e, _units(depth)), msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(
+            g, e, rtol=0, atol=_tolerance(e, _units(depth)), msg=lambda m, name=name: f"{name}: {m}"
+        )
     if backward == "adjoint":
         for record in model.last_solves:
             assert record["adjoint_iterations"] == record["iterations"]  # the same exact count
@@ -280,9 +282,7 @@ def test_an_epoch_of_layer_parallel_training_at_convergence_is_serial_training(b
             optimizer.zero_grad()
             nn.functional.cross_entropy(network(data[batch]), targets[batch]).backward()
             optimizer.step()
-    assert_states_agree(
-        model.state_dict(), serial.state_dict(), terms=_units(47) * FAN, steps=steps, momentum=momentum
-    )
+    assert_states_agree(model.state_dict(), serial.state_dict(), terms=_units(47) * FAN, steps=steps, momentum=momentum)
     # and training moved the weights by far more than the tolerance
     torch.manual_seed(0)
     start = preact_resnet(47).double().state_dict()

@@ -2,10 +2,10 @@
 
 A stage's equal-shape units ``0..N-1`` (those after its shape-changing first unit) map
 ``x_{j+1} = x_j + f_j(x_j)`` with ``f_j`` the unit's residual branch, so that
-``unit_j(x) = f_j(x) + x`` to the bit (:func:`residual_branch`). Level ``l`` of the MGRIT
-hierarchy (:class:`UnitSteps`) takes ``N / m^l`` steps ``x + m^l f_{c m^l}(x)``: the weights
+``unit_j(x) = f_j(x) + x`` to the bit (``residual_branch``). Level ``l`` of the MGRIT
+hierarchy (``UnitSteps``) takes ``N / m^l`` steps ``x + m^l f_{c m^l}(x)``: the weights
 of the first fine unit of each coarse interval, injected, and the step ``m^l`` (torchbraid's
-default). The adjoint hierarchy (:class:`AdjointSteps`) runs the unit index backwards; its
+default). The adjoint hierarchy (``AdjointSteps``) runs the unit index backwards; its
 step ``i`` on level ``l`` is the transpose of the forward step on that level's interval
 ``c = N_l - 1 - i``: ``μ + m^l J_{c m^l}(x_{c m^l})^T μ``, where ``J_j`` is the Jacobian of
 ``f_j`` at the converged fine state (torchbraid's rule: the backward step on an interval
@@ -13,10 +13,10 @@ differentiates the forward step on the same interval). On the fine level this is
 backpropagation recursion ``λ_j = λ_{j+1} + J_j(x_j)^T λ_{j+1}`` with ``μ_i = λ_{N-i}``.
 
 Running statistics. During a solve every norm layer of the block with running statistics is
-switched to ``track_running_stats = False`` (:func:`frozen_statistics`): in training mode
+switched to ``track_running_stats = False`` (``frozen_statistics``): in training mode
 BatchNorm then normalises with the batch statistics, as it would anyway (the output is the
 same to the bit), and touches no buffer; in evaluation mode it still uses its running
-statistics. :func:`update_statistics` then evaluates each unit once on its converged input
+statistics. ``update_statistics`` then evaluates each unit once on its converged input
 ``x_j`` with tracking on, which is exactly the update the serial forward makes (one call
 of each unit on ``x_j``): equal buffers up to the rounding in ``x_j``.
 """
@@ -64,7 +64,7 @@ class SolverOptions:
     adjoint_iterations: int | None
 
 
-def residual_branch(unit: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def residual_branch(unit: Any, x: torch.Tensor) -> torch.Tensor:
     """``f(x) = W3 σB(W2 σB(W1 σB(x)))`` of an identity-shortcut ``PreActBottleneck``.
 
     The unit computes ``f(x) + x`` with these very operations, so ``residual_branch(unit,
@@ -125,12 +125,12 @@ def frozen_statistics(modules: Sequence[nn.Module]) -> Iterator[None]:
     """Within the block no norm layer of ``modules`` updates its running statistics (module docstring)."""
     norms = _tracking(modules)
     for m in norms:
-        m.track_running_stats = False
+        setattr(m, "track_running_stats", False)  # noqa: B010  (a norm layer's flag, not a typed attribute)
     try:
         yield
     finally:
         for m in norms:
-            m.track_running_stats = True
+            setattr(m, "track_running_stats", True)  # noqa: B010
 
 
 def update_statistics(units: Sequence[nn.Module], states: Sequence[torch.Tensor]) -> int:
@@ -274,7 +274,7 @@ def run_stage(units: Sequence[nn.Module], x: torch.Tensor, options: SolverOption
     Returns
     -------
     tuple
-        The stage's output and its :class:`Block` (``None`` where the stage ran sequentially).
+        The stage's output and its ``Block`` (``None`` where the stage ran sequentially).
     """
     x = units[0](x)
     rest = list(units[1:])

@@ -31,7 +31,9 @@ Numerical facts (pinned by ``tests/test_layer_parallel.py`` in float64):
   forward coarse step on it, torchbraid's rule), then forms every parameter gradient
   ``(∂f_j/∂θ_j)^T λ_{j+1}`` at once. With enough adjoint iterations (the same counts) the
   gradients are the serial network's to rounding. ``backward="autograd"`` differentiates
-  through the MGRIT iterations instead (exact derivative of the inexact forward).
+  through the MGRIT iterations instead (exact derivative of the inexact forward). The
+  backward recomputes the units in their current mode: do not switch between training and
+  evaluation mode between a forward and its backward.
 * The state dict is the plain :class:`~parareal_toolkit.nn.PreActResNet`'s, key for key,
   and the running statistics after a training forward at convergence are the serial
   network's: MGRIT evaluates each unit many times, so during the solve no norm layer
@@ -114,10 +116,10 @@ class LayerParallelResNet(PreActResNet):
     adjoint_iterations : int, keyword-only, optional
         ``>= 1`` MGRIT iterations of the adjoint solve; ``None`` (default): exact.
 
+    The validated options are ``options`` (a dict, by name); ``configure`` changes them.
+
     Attributes
     ----------
-    options : dict
-        The validated options, by name; change them with :meth:`configure`.
     last_solves : list of dict
         One record per MGRIT block of the last forward (stage, ``units`` ``N_0``,
         ``levels``, ``iterations``, ``evaluations`` per level, ``statistics_evaluations``;

@@ -1495,6 +1495,45 @@ CASES.update(
     }
 )
 
+
+def _layer_parallel(**options):
+    """A layer-parallel ResNet-11 with one option replaced (refused before any module is built)."""
+    return _nn().LayerParallelResNet(11, **options)
+
+
+CASES.update(
+    {
+        "layer-parallel/iterations-0": api(
+            lambda: _layer_parallel(iterations=0), ValueError, r"`iterations` must be at least 1; got 0"
+        ),
+        "layer-parallel/iterations-float": api(
+            lambda: _layer_parallel(iterations=2.0), TypeError, r"`iterations` must be an integer; got 2.0"
+        ),
+        "layer-parallel/levels-1": api(
+            lambda: _layer_parallel(levels=1), ValueError, r"`levels` must be at least 2; got 1"
+        ),
+        "layer-parallel/coarsening-1": api(
+            lambda: _layer_parallel(coarsening=1), ValueError, r"`coarsening` must be at least 2; got 1"
+        ),
+        "layer-parallel/unknown-relax": api(
+            lambda: _layer_parallel(relax="FF"), ValueError, r"`relax` must be one of .*got 'FF'"
+        ),
+        "layer-parallel/unknown-backward": api(
+            lambda: _layer_parallel(backward="reverse"), ValueError, r"`backward` must be one of .*got 'reverse'"
+        ),
+        "layer-parallel/adjoint-iterations-0": api(
+            lambda: _layer_parallel(adjoint_iterations=0), ValueError, r"`adjoint_iterations` must be at least 1; got 0"
+        ),
+        "layer-parallel/configure-unknown-option": api(
+            lambda: _layer_parallel().configure(iteration=3), ValueError, r"`configure` takes the options .*'iteration'"
+        ),
+        "layer-parallel/configure-iterations-0": api(
+            lambda: _layer_parallel().configure(iterations=0), ValueError, r"`iterations` must be at least 1; got 0"
+        ),
+    }
+)
+
+
 # --- running a row ------------------------------------------------------------------------
 
 

@@ -98,11 +98,13 @@ show_or_save(fig, "plot_heat_convergence_1")
 # every ``x = -z > 0``: the convergence per iteration does not degrade.
 sizes = (25, 50, 100) if QUICK else (25, 50, 100, 200, 400)
 fig, ax = plt.subplots(figsize=(6.4, 4.4))
-for m in sizes:
+# the curves coincide: open markers of decreasing size and different dashes keep each visible
+styles = [("o-", 9), ("s--", 7), ("^:", 5), ("v-.", 4), ("D-", 2)]
+for m, (fmt, size) in zip(sizes, styles):
     p = heat_1d(m)
     f, g = ExactPropagator(p.ode, grid), ImplicitEulerPropagator(p.ode, grid)
     r = parareal(f, g, p.u0, reference=propagate_sequentially(f, p.u0))
-    semilogy_errors(ax, range(r.iterations + 1), r.errors, "o-", ms=3, label=f"m = {m}")
+    semilogy_errors(ax, range(r.iterations + 1), r.errors, fmt, ms=size, mfc="none", label=f"m = {m}")
 ax.set(
     xlabel="iteration k",
     ylabel="max error at slice boundaries",

@@ -152,9 +152,31 @@ def test_every_allowed_number_is_still_on_its_page():
         assert token in prose((ROOT / page).read_text(encoding="utf-8"), page.endswith(".rst")), (page, token)
 
 
+def gallery_text(path: Path) -> str:
+    """The reST an example shows on its gallery page (its text blocks), blank lines for its code."""
+    parser = pytest.importorskip("sphinx_gallery.py_source_parser", reason="the `docs` extra is not installed")
+    _, blocks = parser.split_code_and_text_blocks(str(path))[:2]
+    lines = [""] * len(path.read_text(encoding="utf-8").splitlines())
+    for label, content, line in blocks:
+        if label == "text":
+            for i, text in enumerate(content.splitlines()):
+                if line - 1 + i < len(lines):
+                    lines[line - 1 + i] = text
+    return "\n".join(lines)
+
+
+EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_no_gallery_page_types_a_result_by_hand(example):
+    typed = [f"line {line}: {token}" for line, token in typed_results(gallery_text(example), rst=True)]
+    assert not typed, f"{example.name}'s text types numbers by hand: {typed}; use :value:`FORMAT module:expression`"
+
+
 ROLES = [
     (page, match.group("md") or match.group("rst"))
-    for page in PAGES
+    for page in [*PAGES, *EXAMPLES]
     for match in VALUES.ROLE.finditer(page.read_text(encoding="utf-8"))
 ]
 
@@ -162,6 +184,7 @@ ROLES = [
 def test_the_pages_use_computed_values():
     pages = {str(page.relative_to(ROOT)) for page, _ in ROLES}
     assert {"docs/concepts/convergence.md", "docs/reproducing.md", "docs/concepts/layerpipe.md"} <= pages
+    assert "examples/parareal/plot_heat_convergence.py" in pages
 
 
 @pytest.mark.parametrize("page, text", ROLES, ids=[f"{p.name}:{t.split()[-1][:40]}" for p, t in ROLES])

@@ -9,7 +9,7 @@ fine propagator is exact (``expm(ΔT A)``), the coarse one is a single implicit-
 
 The measured error at the slice boundaries is drawn against the Gander–Vandewalle bounds,
 applied eigenmode by eigenmode: the *linear* bound contracts by at most
-:func:`~parareal_toolkit.ode.heat_contraction_factor` (0.2984) per iteration whatever the
+:func:`~parareal_toolkit.ode.heat_contraction_factor` (:value:`.4f parareal_toolkit.ode:heat_contraction_factor()`) per iteration whatever the
 mesh, the *superlinear* one reaches zero at ``k = N``. The right panel shows the other fact
 that defines parareal: after ``k`` iterations the first ``k + 1`` boundaries are exact.
 """
@@ -94,7 +94,8 @@ show_or_save(fig, "plot_heat_convergence_1")
 # The bound does not depend on the mesh
 # -------------------------------------
 # Refining the mesh adds stiffer modes (``z = λ ΔT`` further out on the negative real
-# axis), and the implicit-Euler factor ``((1 + x) e^{-x} - 1) / x`` stays below 0.2984 for
+# axis), and the implicit-Euler factor ``((1 + x) e^{-x} - 1) / x`` stays below
+# :value:`.4f parareal_toolkit.ode:heat_contraction_factor()` for
 # every ``x = -z > 0``: the convergence per iteration does not degrade.
 sizes = (25, 50, 100) if QUICK else (25, 50, 100, 200, 400)
 fig, ax = plt.subplots(figsize=(6.4, 4.4))

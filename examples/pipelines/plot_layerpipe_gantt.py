@@ -11,9 +11,10 @@ gradients.
 
 The toolkit simulates both cycle by cycle on VGG-16's layer shapes (one multiply-add = one
 cycle, free communication). Only LayerPipe's abstract is available, so the reading is the
-toolkit's (see :mod:`parareal_toolkit.layerpipe`). The abstract claims 25% fewer cycles on
-average and upwards of 80% with 7 to 9 processors; the last figure puts the simulated
-speedups beside those claims.
+toolkit's (see :mod:`parareal_toolkit.layerpipe`). The abstract claims a speedup of
+:value:`.0% parareal_toolkit.layerpipe:PAPER_AVERAGE_SPEEDUP - 1` over PipeDream on average and
+upwards of :value:`.0% parareal_toolkit.layerpipe:PAPER_PEAK_SPEEDUP - 1` with 7 to 9 processors;
+the last figure puts the simulated speedups beside those claims.
 """
 
 import os

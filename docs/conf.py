@@ -68,6 +68,7 @@ extensions = [
     "results_tables",
     "build_notes",
     "executed_code",
+    "computed_values",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}

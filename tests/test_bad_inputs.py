@@ -1615,6 +1615,38 @@ CASES.update(
             TypeError,
             r"`spec` must be a UnitSpec",
         ),
+        "nn/preact-resnet-10**9-units": api(
+            lambda: _nn().preact_resnet(9 * 10**8 + 2), MemoryError, r"preact_resnet\(depth=900000002\)"
+        ),
+        "layerpipe/simulate-none": api(lambda: _lp().simulate(None), TypeError, r"`schedule` must be a Schedule"),
+        "layerpipe/measured-profile-none": api(
+            lambda: _lp().measured_profile(None, None), TypeError, r"`model` must be an nn.Sequential"
+        ),
+        "bench/saved-tensor-bytes-none": api(
+            lambda: __import__("parareal_toolkit.bench", fromlist=["x"]).saved_tensor_bytes(None),
+            TypeError,
+            r"`forward` must be callable",
+        ),
+        "results/read-missing": api(
+            lambda: __import__("parareal_toolkit.results", fromlist=["x"]).read_results("/nonexistent-folder/r.json"),
+            ValueError,
+            r"not a readable results file",
+        ),
+        "results/columns-one-string": api(
+            lambda: __import__("parareal_toolkit.results", fromlist=["x"]).results_table("t", "abc", [[1, 2, 3]]),
+            TypeError,
+            r"`columns` must be a sequence of headings",
+        ),
+        "results/benchmark-not-text": api(
+            lambda: __import__("parareal_toolkit.results", fromlist=["x"]).results_record(5, "c"),
+            TypeError,
+            r"`benchmark` must be a string",
+        ),
+        "plotting/convergence-of-text": api(
+            lambda: __import__("parareal_toolkit.plotting", fromlist=["x"]).plot_convergence("x"),
+            TypeError,
+            r"`result` must be a PararealResult",
+        ),
         "models/coarse-units-with-N-1": cli(
             "models",
             "--depth",

@@ -1647,6 +1647,14 @@ CASES.update(
             TypeError,
             r"`result` must be a PararealResult",
         ),
+        "layerpipe/microbatches-without-synchronous": cli(
+            "layerpipe",
+            "--schedules",
+            "pipedream",
+            "--microbatches",
+            "4",
+            fragment="--microbatches applies only to runs whose --schedules include a synchronous schedule",
+        ),
         "models/coarse-units-with-N-1": cli(
             "models",
             "--depth",

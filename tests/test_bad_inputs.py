@@ -1655,6 +1655,9 @@ CASES.update(
             "4",
             fragment="--microbatches applies only to runs whose --schedules include a synchronous schedule",
         ),
+        "bench/compile-coarse-with-N-1": cli(
+            "bench", "--depth", "11", "-N", "1", "--compile-coarse", fragment="--compile-coarse applies only to runs"
+        ),
         "models/coarse-units-with-N-1": cli(
             "models",
             "--depth",

@@ -1658,6 +1658,14 @@ CASES.update(
         "bench/compile-coarse-with-N-1": cli(
             "bench", "--depth", "11", "-N", "1", "--compile-coarse", fragment="--compile-coarse applies only to runs"
         ),
+        "propagator/implicit-euler-step-overflows": api(
+            lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).ImplicitEulerPropagator(
+                _heat()[0].ode, __import__("parareal_toolkit").TimeGrid.uniform(1e308, 2)
+            )(np.ones(8), 0),
+            ValueError,
+            r"implicit-Euler step .* overflows float64",
+        ),
+        "speedup/t-final-1e308": cli("speedup", "--t-final", "1e308", fragment="overflows float64"),
         "models/coarse-units-with-N-1": cli(
             "models",
             "--depth",

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import InputTypeError
+
 __all__ = ["max_abs"]
 
 
@@ -42,7 +44,10 @@ def max_abs(x: Any) -> float:
     2.0
     """
     detach = getattr(x, "detach", None)  # a norm is a measurement, never part of a graph
-    return float(abs(detach() if detach is not None else x).max())
+    try:
+        return float(abs(detach() if detach is not None else x).max())
+    except (TypeError, AttributeError):  # None, a list, a string: not a state
+        raise InputTypeError(f"`x` must be a numpy array or a torch tensor; got {type(x).__name__}.") from None
 
 
 def nan_max(values: Sequence[float]) -> float:

@@ -130,6 +130,10 @@ def worker_thread_limits(_: Any = None) -> list[dict[str, Any]]:
     return threadpool_info()
 
 
+# workers (and threads per worker) allowed per core: the command line's --workers bound
+_PER_CORE = 4
+
+
 class ProcessBackend:
     """A persistent ``concurrent.futures`` process pool on this machine, for expensive fine propagators.
 
@@ -154,13 +158,13 @@ class ProcessBackend:
     Parameters
     ----------
     workers : int, optional
-        Number of worker processes (default: ``os.cpu_count()``).
+        Number of worker processes (default: ``os.cpu_count()``; at most 4 per core).
     start_method : str
         ``multiprocessing`` start method; ``"spawn"`` (default) is safe with threads and
         torch, ``"fork"`` starts faster.
     threads_per_worker : int
         BLAS/OpenMP threads of each worker (default 1: ``workers`` workers use ``workers``
-        cores).
+        cores; at most 4 per core).
     """
 
     name = "processes"
@@ -168,11 +172,14 @@ class ProcessBackend:
     def __init__(self, workers: int | None = None, *, start_method: str = "spawn", threads_per_worker: int = 1):
         if workers is None:
             workers = os.cpu_count() or 1
-        workers = check_int(workers, "workers", minimum=1)
+        # more processes (or threads) than a few per core only wait for a core, and a typo such
+        # as 10**6 would start a million processes
+        most = _PER_CORE * (os.cpu_count() or 1)
+        workers = check_int(workers, "workers", minimum=1, maximum=most)
         check_choice(start_method, "start_method", multiprocessing.get_all_start_methods())
         self.workers = int(workers)
         self.start_method = start_method
-        self.threads_per_worker = int(check_int(threads_per_worker, "threads_per_worker", minimum=1))
+        self.threads_per_worker = int(check_int(threads_per_worker, "threads_per_worker", minimum=1, maximum=most))
         self.startup_seconds: float | None = None
         self.worker_cpu_seconds = 0.0
         self._pool: ProcessPoolExecutor | None = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._resources import require_memory
 from .._validation import check_choice, check_int
 
 __all__ = ["KINDS", "linear_layer", "linear_network", "randomize_", "random_input", "state_shape"]
@@ -207,6 +208,14 @@ def linear_network(
     num_blocks = check_int(num_blocks, "num_blocks", minimum=1)
     width = check_int(width, "width", minimum=1)
     layers_per_block = check_int(layers_per_block, "layers_per_block", minimum=1)
+    # refuse before building what cannot fit: each layer's float64 weights (and its QR's
+    # square temporary) plus the ~2 KiB a module object takes
+    taps = 9 if kind == "conv3x3" else 1
+    layers = num_blocks * layers_per_block
+    require_memory(
+        layers * (8.0 * taps * width**2 + 2048) + 16.0 * width**2,
+        f"linear_network(num_blocks={num_blocks}, width={width}, layers_per_block={layers_per_block})",
+    )
 
     def layer(i, o):
         return linear_layer(kind, i, o, bias=bias, dtype=dtype, generator=generator)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._resources import require_memory
 from .._validation import check_int
 
 # the unit shapes are torch-free arithmetic (parareal_toolkit.plans.units), re-exported here
@@ -93,6 +94,10 @@ class PreActResNet(nn.Module):
     def __init__(self, depth: int = 1001, num_classes: int = 10, *, norm_layer: NormLayer | None = None):
         super().__init__()
         num_classes = check_int(num_classes, "num_classes", minimum=1)
+        # refuse before listing the units: each residual unit is a few modules (~16 KiB of
+        # Python objects) plus its float32 weights
+        units = num_units(depth)
+        require_memory(units * 16384.0, f"preact_resnet(depth={depth}), {units} residual units")
         specs = resnet_unit_specs(depth)
         n = len(specs) // 3
         self.depth = depth

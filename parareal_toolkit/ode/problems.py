@@ -65,7 +65,7 @@ def initial_profile(name: str, x: np.ndarray, *, periodic: bool = False) -> np.n
     [0.5, 1.0]
     """
     check_choice(name, "initial", INITIAL_NAMES)
-    x = np.asarray(x, dtype=float)
+    x = check_real_array(x, "x")  # real and finite: a NaN point has no profile value
     if name == "hat":
         return 1.0 - np.abs(2.0 * x - 1.0)
     if name == "sine":

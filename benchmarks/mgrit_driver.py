@@ -34,10 +34,12 @@ convergence check (one more fine step per C-point each iteration); it steps one 
 time.
 
 Times are per-process CPU time by default (``--clock process``), medians of ``--repeats``
-interleaved measurements, each of enough runs to last ~20 ms.
+interleaved measurements, each of enough runs to last ~20 ms. The results file goes to
+``./benchmark-output/`` (or ``--out DIR``); ``--update-results`` rewrites
+``benchmarks/results/mgrit_driver_cpu.json`` (``benchmarks/_output.py``).
 
-    python benchmarks/mgrit_driver.py [--repeats 5] [--clock process|perf_counter]
-    /tmp/pymgrit-venv/bin/python benchmarks/mgrit_driver.py   # with PyMGRIT
+    python benchmarks/mgrit_driver.py [--repeats 5] [--clock process|perf_counter] [--out DIR | --update-results]
+    /tmp/pymgrit-venv/bin/python benchmarks/mgrit_driver.py --update-results   # with PyMGRIT
 """
 
 import os
@@ -62,12 +64,14 @@ from parareal_toolkit import mgrit
 from parareal_toolkit.ode import heat_1d, time_hierarchy
 from parareal_toolkit.results import results_record, results_table, write_results
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
+from _output import add_output_options, finish, output_path
+
 ITERATIONS = 5
 COARSENING = 4
 CASES = ((100, 64), (100, 256), (1000, 64))  # (d, N_0): d = 1000 with N_0 = 256 costs minutes on 2 cores
 LEVELS = (2, 3)
 RELAX = ("F", "FCF")
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def level_factors(problem, n0, num_levels):
@@ -295,8 +299,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--clock", choices=("process", "perf_counter"), default="process")
-    parser.add_argument("--json", default=os.path.join(RESULTS, "mgrit_driver_cpu.json"))
+    parser.add_argument(
+        "--json", default=None, help="the results file (default: mgrit_driver_cpu.json in the output folder)"
+    )
+    add_output_options(parser)
     args = parser.parse_args(argv)
+    json_path = output_path(parser, args, "mgrit_driver_cpu.json", explicit=args.json)
     clock = time.process_time if args.clock == "process" else time.perf_counter
 
     run_pymgrit, reason = pymgrit_classes()
@@ -446,7 +454,7 @@ def main(argv=None) -> int:
         load_average=[load_before, os.getloadavg()[0] if hasattr(os, "getloadavg") else None],
         **extra,
     )
-    print(f"written {write_results(args.json, record)}")
+    finish(args, write_results(json_path, record))
     return 0
 
 

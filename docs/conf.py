@@ -20,7 +20,10 @@ Formulas are typeset by MathJax, loaded by the reader's browser from a CDN: the 
 offline everywhere except the formulas, which stay as LaTeX source until the browser is
 online. For offline reading, ``PARAREAL_DOCS_MATHJAX=/path/to/MathJax.js`` builds pages that
 load a local MathJax instead: a MathJax 2 ``MathJax.js`` (Debian's ``libjs-mathjax`` puts
-one at ``/usr/share/javascript/mathjax/MathJax.js``) or a MathJax 3 ``tex-chtml.js``.
+one at ``/usr/share/javascript/mathjax/MathJax.js``), a MathJax 3 ``tex-chtml.js`` or the
+MathJax 4 that Sphinx 9 loads from the CDN, after ``npm install mathjax@4`` in a folder
+``D``: ``D/node_modules/mathjax/tex-mml-chtml.js`` (its fonts are found beside it).
+Wide display formulas scroll sideways in their own box (``_static/parareal.css``).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ extensions = [
     "results_tables",
     "build_notes",
     "executed_code",
+    "computed_values",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -103,8 +107,13 @@ if _LOCAL_MATHJAX:
                 "processClass": "math|output_area",
             }
         }
-    else:  # MathJax 3
+    else:  # MathJax 3 or 4
         mathjax_path = _mathjax_file.as_uri()
+        # MathJax 4 fetches its fonts from a CDN unless told where they are: beside an npm
+        # install (`npm install mathjax@4`), in node_modules/@mathjax/mathjax-newcm-font
+        _fonts = _mathjax_file.parent.parent / "@mathjax"
+        if (_fonts / "mathjax-newcm-font").is_dir():
+            mathjax4_config = {"loader": {"paths": {"fonts": _fonts.as_uri()}}}
 
 # --- API reference -------------------------------------------------------------------
 autosummary_generate = True
@@ -188,7 +197,8 @@ sphinx_gallery_conf = {
 # --- HTML ------------------------------------------------------------------------
 html_theme = "furo"
 html_title = f"parareal_toolkit {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["parareal.css"]  # wide formulas scroll in their own box
 html_theme_options = {"navigation_with_keys": True}
 html_show_sourcelink = False
 

@@ -26,7 +26,7 @@ from ._checked import StateChecker
 from ._names import CONVERGED_STOP_REASONS
 from .backends import Backend
 from .errors import InputError
-from .norms import nan_max, slice_norms
+from .norms import max_abs, nan_max, slice_norms
 from .parareal_result import IterationInfo, PararealResult
 from .propagator import Propagator
 
@@ -217,7 +217,7 @@ class _Recorder:
         return self.record_error(states)
 
     def record_iteration(
-        self, k: int, old: list[Any], new: list[Any], fine_values: list[Any], corrections: list[Any]
+        self, k: int, old: Any, new: Any, fine_values: list[Any], corrections: list[Any]
     ) -> tuple[float | None, float | None]:
         """Record iterate ``k`` (``new``, made from ``old``); returns its increment and its error."""
         increment = self._record_increment(k, old, new)
@@ -225,10 +225,21 @@ class _Recorder:
             self.estimates.append(_error_estimate(fine_values, old, corrections, self.fine_lipschitz, self.norm))
         return increment, self.record_error(new)
 
-    def _record_increment(self, k: int, old: list[Any], new: list[Any]) -> float | None:
-        """``max_j norm(U^k_j - U^{k-1}_j)`` over the known old states, and the finiteness of ``new``."""
+    def _record_increment(self, k: int, old: Any, new: Any) -> float | None:
+        """``max_j norm(U^k_j - U^{k-1}_j)`` over the known old states, and the finiteness of ``new``.
+
+        ``old`` and ``new`` are lists of states (``None`` for an unknown one), or two arrays
+        whose rows are the states.
+        """
         if not self.monitor:
             return None
+        if isinstance(new, np.ndarray) and isinstance(old, np.ndarray):  # stacked states (MGRIT's): all known
+            norms = slice_norms(self.norm, new[1:], old[1:])
+            increment = nan_max(norms) if norms else 0.0
+            self.increments.append(increment)
+            if not math.isfinite(increment) and not self._all_finite(new[1:]):
+                self.nonfinite_iteration = k
+            return increment
         pairs = [(a, b) for a, b in zip(new[1:], old[1:]) if b is not None]
         norms = slice_norms(self.norm, [a for a, _ in pairs], [b for _, b in pairs])
         increment = nan_max(norms) if pairs else 0.0
@@ -278,7 +289,9 @@ class _Recorder:
         ]
         return errors, masked
 
-    def _all_finite(self, states: Sequence[Any]) -> bool:
+    def _all_finite(self, states: Sequence[Any] | np.ndarray) -> bool:
+        if type(states) is np.ndarray and self.norm is max_abs:  # stacked states: one norm of them all
+            return math.isfinite(max_abs(states))
         return all(math.isfinite(self.norm(u)) for u in states if u is not None)
 
 

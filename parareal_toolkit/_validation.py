@@ -28,6 +28,7 @@ __all__ = [
     "check_real_array",
     "check_choice",
     "check_callable",
+    "check_bool",
     "check_timeout",
 ]
 
@@ -184,6 +185,22 @@ def check_callable(value: Any, name: str) -> Any:
     if not callable(value):
         raise InputTypeError(f"`{name}` must be callable; got {value!r}.")
     return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` if it is a ``bool`` (or a numpy bool), else ``TypeError``.
+
+    A flag given as a string or a number is refused rather than read by its truth value
+    (``"no"`` and ``"False"`` are true).
+
+    Returns
+    -------
+    bool
+        The value as a Python ``bool``.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputTypeError(f"`{name}` must be True or False; got {value!r}.")
+    return bool(value)
 
 
 def check_timeout(value: Any, name: str = "timeout") -> float:

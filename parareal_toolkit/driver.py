@@ -93,7 +93,8 @@ import numpy as np
 from ._checked import check_initial_state, checked_norm, describe_state, is_torch_tensor
 from ._iteration import RunOptions, check_same_shape, run_iterations
 from ._names import CRITERIA, FORMS
-from ._validation import check_callable, check_choice, check_int, check_real
+from ._resources import require_memory
+from ._validation import check_bool, check_callable, check_choice, check_int, check_real
 from .backends import Backend, get_backend
 from .errors import InputError, InputTypeError
 from .norms import max_abs
@@ -101,6 +102,18 @@ from .parareal_result import IterationInfo, PararealResult
 from .propagator import Propagator, check_propagator
 
 __all__ = ["parareal", "PararealResult", "IterationInfo", "max_abs", "FORMS", "CRITERIA"]
+
+
+def _require_state_memory(u0: Any, count: int, owner: str) -> None:
+    """Refuse (``MemoryError``, before the first call) a run whose ``count`` states of ``u0``'s size cannot fit in memory.
+
+    The iterate alone holds ``count`` states; a propagator that claims ``10**12`` slices
+    would otherwise run until memory runs out. ``owner`` names where ``count`` came from.
+    """
+    entries = u0.size if isinstance(u0, np.ndarray) else u0.numel()
+    itemsize = u0.itemsize if isinstance(u0, np.ndarray) else u0.element_size()
+    per_state = entries * itemsize + 100  # the array's data and its object's header, at least
+    require_memory(float(count) * per_state, f"{count} states of shape {tuple(u0.shape)} ({owner}.num_slices + 1)")
 
 
 def _as_sequence(states: Any, name: str) -> Any:
@@ -200,7 +213,8 @@ def parareal(
     criterion : {"increment", "estimate"}
         What ``tol`` is compared with: the increment ``max_j norm(U^k_j - U^{k-1}_j)``
         (default), or the a-posteriori bound on the error against the sequential fine
-        solution (needs ``fine_lipschitz``; see the module docstring).
+        solution (needs ``fine_lipschitz``; see the module docstring). Anything but the
+        default needs ``tol``.
     fine_lipschitz : float, optional
         ``L >= 0``, a Lipschitz constant of every fine slice propagator in ``norm``; given,
         ``result.estimates`` holds the a-posteriori error bound of every iterate. For an
@@ -253,6 +267,8 @@ def parareal(
         )
     check_choice(form, "form", FORMS)
     check_choice(criterion, "criterion", CRITERIA)
+    monitor = check_bool(monitor, "monitor")
+    store_iterates = check_bool(store_iterates, "store_iterates")
     if fine_lipschitz is not None:
         fine_lipschitz = check_real(fine_lipschitz, "fine_lipschitz", minimum=0)
         if not monitor:
@@ -265,6 +281,10 @@ def parareal(
         tol = check_real(tol, "tol", minimum=0, strict=True)
         if not monitor:
             raise InputError("`tol` needs `monitor=True`: increments are what it is compared with.")
+    elif criterion != "increment":
+        raise InputError(
+            f"`criterion` = {criterion!r} applies only with `tol` (it is what `tol` bounds); got tol=None."
+        )
     max_iterations = n if iterations is None else check_int(iterations, "iterations", minimum=0)
     if max_iterations > n:
         warnings.warn(
@@ -284,6 +304,7 @@ def parareal(
         if validate is not None:
             validate(u0, "u0")
         check_initial_state(u0)  # after the propagator's own check, whose message is the more specific
+        _require_state_memory(u0, n + 1, "`fine`")
         initial_states: Sequence[Any] | None = _as_sequence(initial, "initial")
         reference_states: Sequence[Any] | None = _as_sequence(reference, "reference")
         if initial_states is not None:

@@ -23,7 +23,8 @@ Numerical facts (exact arithmetic; the tests pin each in float64):
 
 One iteration is one cycle from level 0. Relaxation on level ``l < L - 1``: F-relaxation
 computes each interval's F-points from its C-point (``m - 1`` backend maps over all
-intervals at once, each one ``propagate_batch`` on the batched backend); FCF then sets the
+intervals at once, each one ``propagate_batch`` on the batched backend, on all of them as one
+array for numpy states); FCF then sets the
 C-points from their predecessors and F-relaxes again. FAS restriction injects the C-points
 ``v_c = u_{cm}`` and sets ``g^{l+1}_c = r_c + v_c - Φ_{l+1}(v_{c-1})`` with the residual
 ``r_c = g_{cm} - u_{cm} + Φ_l(u_{cm-1})``. The coarsest level is solved exactly, sequentially
@@ -59,13 +60,13 @@ from ._checked import check_initial_state, checked_norm, is_torch_tensor
 from ._iteration import check_same_shape
 from ._mgrit_cycles import MGRITOptions, exact_iterations, run_mgrit
 from ._names import CONVERGED_STOP_REASONS, CYCLE_NAMES, MGRIT_CRITERIA, MGRIT_INITIAL_NAMES, RELAX_NAMES
-from ._validation import check_callable, check_choice, check_int, check_real
+from ._validation import check_bool, check_callable, check_choice, check_int, check_real
 from .backends import Backend, get_backend
-from .driver import _as_sequence, _check_kinds, _check_reference, _check_states
+from .driver import _as_sequence, _check_kinds, _check_reference, _check_states, _require_state_memory
 from .errors import InputError, InputTypeError
 from .mgrit_result import MGRITIterationInfo, MGRITResult
 from .norms import max_abs
-from .propagator import Propagator, check_propagator
+from .propagator import Propagator, check_propagator, check_slice
 
 __all__ = ["mgrit", "MGRITResult", "MGRITIterationInfo", "ComposedPropagator"]
 
@@ -115,6 +116,8 @@ class ComposedPropagator:
         state
             ``u`` advanced by ``m`` inner slices.
         """
+        if type(j) is not int or not 0 <= j < self.num_slices:
+            j = check_slice(j, self.num_slices)
         m = self.factor
         for s in range(m):
             u = self.propagator(u, j * m + s)
@@ -129,6 +132,9 @@ class ComposedPropagator:
             One state per slice.
         """
         states, m = list(states), self.factor
+        slices = [check_slice(j, self.num_slices) for j in slices]
+        if len(states) != len(slices):
+            raise InputError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
         batch = getattr(self.propagator, "propagate_batch", None)
         for s in range(m):
             inner = [j * m + s for j in slices]
@@ -193,7 +199,7 @@ def mgrit(
     criterion : {"increment", "residual"}
         What ``tol`` is compared with: ``max_c norm(U^k_c - U^{k-1}_c)`` over the C-points, or
         the FAS residual ``max_c norm(Φ_0(u_{cm-1}) - u_{cm})`` of the iterate after its
-        F-relaxation (zero exactly at the fine solution).
+        F-relaxation (zero exactly at the fine solution). ``"residual"`` needs ``tol``.
     initial : {"coarse", "nested", "u0"} or sequence of states
         The initial C-point values: a sequential sweep of ``levels[1]``
         (``U^0_{c+1} = levels[1](U^0_c, c)``, parareal's coarse sweep, for any ``L``);
@@ -259,10 +265,16 @@ def mgrit(
     check_choice(relax, "relax", RELAX_NAMES)
     check_choice(cycle, "cycle", CYCLE_NAMES)
     check_choice(criterion, "criterion", MGRIT_CRITERIA)
+    monitor = check_bool(monitor, "monitor")
+    store_iterates = check_bool(store_iterates, "store_iterates")
     if tol is not None:
         tol = check_real(tol, "tol", minimum=0, strict=True)
         if not monitor:
             raise InputError("`tol` needs `monitor=True`: increments and residuals are what it is compared with.")
+    elif criterion != "increment":
+        raise InputError(
+            f"`criterion` = {criterion!r} applies only with `tol` (it is what `tol` bounds); got tol=None."
+        )
     exact = exact_iterations(sizes[1], relax)
     max_iterations = exact if iterations is None else check_int(iterations, "iterations", minimum=0)
     if max_iterations > exact:
@@ -283,6 +295,7 @@ def mgrit(
         if validate is not None:
             validate(u0, "u0")
         check_initial_state(u0)
+        _require_state_memory(u0, sizes[0] + 1, "`levels[0]`")
         initial_value = _check_initial(initial, sizes[1], u0, validate)
         reference_states = _as_sequence(reference, "reference")
         if reference_states is not None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .errors import InputError
+from .errors import InputError, InputTypeError
 
 __all__ = [
     "plot_convergence",
@@ -237,6 +237,8 @@ def plot_convergence(result, *, bounds: Mapping[str, ArrayLike] | None = None, l
     matplotlib.axes.Axes
         The axes drawn on.
     """
+    if not hasattr(result, "errors"):
+        raise InputTypeError(f"`result` must be a PararealResult; got {type(result).__name__}.")
     if result.errors is None:
         raise InputError("`result` has no errors: run parareal with `reference=` to plot convergence.")
     ax = _axes(ax)

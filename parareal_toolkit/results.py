@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import write_json_atomic
-from .errors import InputError
+from .errors import InputError, InputTypeError
 
 __all__ = ["machine_description", "results_record", "results_table", "write_results", "read_results"]
 
@@ -85,6 +85,8 @@ def results_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[An
     >>> results_table("speedup", ["W", "speedup"], [[1, "0.98"]])["rows"]
     [['1', '0.98']]
     """
+    if isinstance(columns, (str, bytes)):  # a string is a sequence of one-letter headings
+        raise InputTypeError(f"`columns` must be a sequence of headings, not one string; got {columns!r}.")
     columns = [str(c) for c in columns]
     cells = [[str(c) for c in row] for row in rows]
     for i, row in enumerate(cells):
@@ -118,6 +120,9 @@ def results_record(benchmark: str, command: str, *, device: str | None = None, *
     >>> sorted(record)[:3]
     ['benchmark', 'command', 'date']
     """
+    for name, value in (("benchmark", benchmark), ("command", command)):
+        if not isinstance(value, str):
+            raise InputTypeError(f"`{name}` must be a string; got {value!r}.")
     header = {
         "benchmark": benchmark,
         "command": command,
@@ -145,6 +150,8 @@ def write_results(path: str | os.PathLike[str], record: dict[str, Any]) -> Path:
     pathlib.Path
         The path written.
     """
+    if Path(path).is_dir():
+        raise InputError(f"`path` {str(path)!r} is a directory; give a file name.")
     return write_json_atomic(path, record)
 
 
@@ -161,8 +168,13 @@ def read_results(path: str | os.PathLike[str]) -> dict[str, Any]:
     dict
         The record.
     """
-    with open(path, encoding="utf-8") as fh:
-        record = json.load(fh)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            record = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:  # missing, a folder, not JSON
+        raise InputError(f"`path` {str(path)!r} is not a readable results file: {exc}") from None
+    if not isinstance(record, dict):
+        raise InputError(f"`path` {str(path)!r} is not a results file: it holds a {type(record).__name__}.")
     missing = [k for k in ("benchmark", "machine", "date", "tables") if k not in record]
     if missing:
         raise InputError(f"results file {str(path)!r} lacks {', '.join(missing)}")

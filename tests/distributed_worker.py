@@ -2,7 +2,8 @@
 
 Each rank computes the serial reference itself (every rank holds the whole model), runs the
 same computation through the distributed backend, and writes what it measured to
-``OUT_DIR/rank{r}.json``. Usage: ``torchrun ... distributed_worker.py MODE OUT_DIR``.
+``OUT_DIR/rank{r}.json``. Usage: ``torchrun ... distributed_worker.py MODE OUT_DIR``; MODE ``mgrit``
+runs MGRIT's cases (tests/mgrit_layers.py) and records every backend map's slices per rank.
 """
 
 import copy
@@ -142,6 +143,10 @@ def main():
         gathered = [torch.empty_like(flat) for _ in range(world)]
         torch.distributed.all_gather(gathered, flat)
         report["synchronized"] = all(torch.equal(gathered[0], g) for g in gathered)
+    elif mode == "mgrit":
+        from mgrit_layers import distributed_report
+
+        report["mgrit"] = distributed_report()
     elif mode == "silent-rank":
         if rank == world - 1:
             time.sleep(float(os.environ.get("PARAREAL_TEST_SILENCE", "60")))  # never joins the sweep

@@ -14,9 +14,10 @@ import pytest
 import torch
 from float_tolerance import reordering_tolerance
 from launch import torchrun_command
+from mgrit_layers import CASES, COARSENING, layer_hierarchy, logged, max_difference
 from torch import nn
 
-from parareal_toolkit import TimeGrid, parareal
+from parareal_toolkit import TimeGrid, mgrit, parareal
 from parareal_toolkit.backends import get_backend
 from parareal_toolkit.backends.devices import DevicesBackend
 from parareal_toolkit.backends.distributed import DistributedBackend, DistributedError, init_distributed, slice_owners
@@ -136,6 +137,21 @@ def test_devices_backend_on_cpu_devices_equals_serial():
     assert backend.device(4) == torch.device("cpu") and "DevicesBackend" in repr(backend)
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_mgrit_on_two_cpu_devices_gives_the_serial_iterates(case):
+    """Residual tanh layers as MGRIT levels on DevicesBackend(["cpu", "cpu"]): identical iterates (the same calls)."""
+    num_levels, relax, cycle = case
+    levels, u0 = layer_hierarchy(num_levels)
+    options = dict(coarsening=COARSENING, relax=relax, cycle=cycle)
+    serial = mgrit(levels, u0, backend="serial", **options)
+    log = []
+    backend = DevicesBackend(["cpu", "cpu"])
+    devices = mgrit(logged(levels, log), u0, backend=backend, **options)
+    assert max_difference(serial, devices) == 0 and devices.stop_reason == serial.stop_reason == "exact"
+    assert devices.level_evaluations == serial.level_evaluations and len(log) == sum(serial.level_evaluations)
+    assert devices.final.device == torch.device("cpu") and devices.final.dtype == torch.float64
+
+
 def test_devices_backend_refuses_numpy_states_and_bad_devices():
     problem = heat_1d(4)
     grid = TimeGrid.uniform(0.1, 2)
@@ -181,3 +197,60 @@ def test_ode_cli_under_torchrun_reports_once_and_matches_serial(tmp_path):
     for a, b in zip(distributed["rows"], serial["rows"]):
         assert a["max_error"] == pytest.approx(b["max_error"], rel=1e-12, abs=1e-15)
         assert (a["fine_evaluations"], a["coarse_evaluations"]) == (b["fine_evaluations"], b["coarse_evaluations"])
+
+
+@pytest.mark.slow
+def test_mgrit_on_two_ranks_gives_the_serial_iterates_and_splits_every_map(tmp_path):
+    """MGRIT (2 and 3 levels, F and FCF) on heat (numpy) and residual tanh layers (torch, under autograd), one launch.
+
+    Tolerance zero: every slice is evaluated by the same code on the same inputs as in the
+    serial run (no batching, no reordering) and the broadcast copies its bits, so the
+    iterates are identical, not merely close.
+    """
+    done, reports = torchrun(2, "mgrit", tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [r["rank"] for r in reports] == [0, 1]
+    first, second = (r["mgrit"] for r in reports)
+    assert [(c["kind"], c["case"]) for c in first] == [(k, list(c)) for k in ("numpy", "torch") for c in CASES]
+
+    def level(j):  # both hierarchies: 12, 6 and 3 slices, numbered one after the other as AllLevels numbers them
+        return 0 if j < 12 else 1 if j < 18 else 2
+
+    for a, b in zip(first, second):
+        assert a["difference"] == 0 and b["difference"] == 0, (a["case"], a["difference"], b["difference"])
+        assert a["stop_reason"] == b["stop_reason"] == "exact"
+        assert a["level_evaluations"][0] == a["level_evaluations"][1]  # the same calls counted as serially
+        assert len(a["maps"]) == len(b["maps"]) > 0
+        owned = [0, 0]
+        for map_a, map_b in zip(a["maps"], b["maps"]):
+            slices = map_a["slices"]
+            assert map_b["slices"] == slices
+            owners = slice_owners(len(slices), 2)
+            for rank, record in enumerate((map_a, map_b)):
+                assert record["evaluated"] == [j for j, o in zip(slices, owners) if o == rank]
+                owned[rank] += len(record["evaluated"])
+            if len(slices) >= 2:  # both ranks worked on it
+                assert map_a["evaluated"] and map_b["evaluated"]
+        # what is not owned is the sequential part (the initial sweep, the coarsest solve): the same on both ranks
+        assert a["calls"] - owned[0] == b["calls"] - owned[1]
+        split_levels = {level(min(m["slices"])) for m in a["maps"] if len(m["slices"]) >= 2}
+        assert {0, a["case"][0] - 2} <= split_levels  # level 0's maps and, with 3 levels, level 1's relaxation
+
+
+@pytest.mark.slow
+def test_ode_mgrit_cli_under_torchrun_reports_once_and_gives_the_serial_rows(tmp_path):
+    args = ["ode", "--method", "mgrit", "--slices", "8", "--size", "8", "--levels", "3", "--relax", "FCF"]
+    report = tmp_path / "distributed.json"
+    command = [*torchrun_command(2), "-m", "parareal_toolkit.cli", *args, "--backend", "distributed"]
+    done = subprocess.run([*command, "--json", str(report)], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("wall-clock:") == 1 and "distributed, 2 rank(s)" in done.stdout  # rank 0 alone reports
+    distributed = json.loads(report.read_text())
+    serial_report = tmp_path / "serial.json"
+    from parareal_toolkit.cli import main
+
+    assert main([*args, "--backend", "serial", "--json", str(serial_report)]) == 0
+    serial = json.loads(serial_report.read_text())
+    assert distributed["timing"]["workers"] == 2 and distributed["timing"]["backend"] == "distributed"
+    # every slice is evaluated by the same code on the same inputs, and broadcast bit for bit: equal rows
+    assert distributed["rows"] == serial["rows"] and distributed["stop_reason"] == serial["stop_reason"] == "exact"

@@ -1495,6 +1495,240 @@ CASES.update(
     }
 )
 
+
+def _layer_parallel(**options):
+    """A layer-parallel ResNet-11 with one option replaced (refused before any module is built)."""
+    return _nn().LayerParallelResNet(11, **options)
+
+
+CASES.update(
+    {
+        "layer-parallel/iterations-0": api(
+            lambda: _layer_parallel(iterations=0), ValueError, r"`iterations` must be at least 1; got 0"
+        ),
+        "layer-parallel/iterations-float": api(
+            lambda: _layer_parallel(iterations=2.0), TypeError, r"`iterations` must be an integer; got 2.0"
+        ),
+        "layer-parallel/levels-1": api(
+            lambda: _layer_parallel(levels=1), ValueError, r"`levels` must be at least 2; got 1"
+        ),
+        "layer-parallel/coarsening-1": api(
+            lambda: _layer_parallel(coarsening=1), ValueError, r"`coarsening` must be at least 2; got 1"
+        ),
+        "layer-parallel/unknown-relax": api(
+            lambda: _layer_parallel(relax="FF"), ValueError, r"`relax` must be one of .*got 'FF'"
+        ),
+        "layer-parallel/unknown-backward": api(
+            lambda: _layer_parallel(backward="reverse"), ValueError, r"`backward` must be one of .*got 'reverse'"
+        ),
+        "layer-parallel/adjoint-iterations-0": api(
+            lambda: _layer_parallel(adjoint_iterations=0), ValueError, r"`adjoint_iterations` must be at least 1; got 0"
+        ),
+        "layer-parallel/configure-unknown-option": api(
+            lambda: _layer_parallel().configure(iteration=3), ValueError, r"`configure` takes the options .*'iteration'"
+        ),
+        "layer-parallel/configure-iterations-0": api(
+            lambda: _layer_parallel().configure(iterations=0), ValueError, r"`iterations` must be at least 1; got 0"
+        ),
+    }
+)
+
+
+class _Huge:
+    """A propagator that claims 10**12 slices: the run would store 10**12 states (it used to run for ever)."""
+
+    num_slices = 10**12
+
+    def __call__(self, u, j):
+        return u + 0
+
+
+class _Doubling:
+    num_slices = 6
+
+    def __call__(self, u, j):  # no check of `j`: ComposedPropagator must check its own
+        return 2 * u
+
+
+def _composed():
+    from parareal_toolkit import ComposedPropagator
+
+    return ComposedPropagator(_Doubling(), 3)
+
+
+def _ode_api():
+    import parareal_toolkit.ode as ode
+
+    return ode
+
+
+# the hostile sweep (issue "Robust by construction"): each row was a traceback, a hang or a
+# silently wrong or ignored answer before
+CASES.update(
+    {
+        "driver/store-iterates-text": api(
+            lambda: _driver(store_iterates="no"), TypeError, r"`store_iterates` must be True or False; got 'no'"
+        ),
+        "driver/monitor-text": api(lambda: _driver(monitor="no"), TypeError, r"`monitor` must be True or False"),
+        "driver/criterion-without-tol": api(
+            lambda: _driver(criterion="estimate", fine_lipschitz=0.5),
+            ValueError,
+            r"`criterion` = 'estimate' applies only with `tol`",
+        ),
+        "driver/10**12-slices": api(
+            lambda: _driver(fine=_Huge(), coarse=_Huge(), iterations=1), MemoryError, r"states"
+        ),
+        "mgrit/store-iterates-text": api(
+            lambda: _mgrit(store_iterates="no"), TypeError, r"`store_iterates` must be True or False"
+        ),
+        "mgrit/criterion-without-tol": api(
+            lambda: _mgrit(criterion="residual"), ValueError, r"`criterion` = 'residual' applies only with `tol`"
+        ),
+        "hierarchy/10**8-levels": api(
+            lambda: _hierarchy(coarsening=3, num_levels=10**8), ValueError, r"exceeds N_0 = 16"
+        ),
+        "hierarchy/huge-coarsening-many-levels": api(
+            lambda: _hierarchy(coarsening=10**9, num_levels=10**6), ValueError, r"exceeds N_0 = 16"
+        ),
+        "hierarchy/steppers-int": api(lambda: _hierarchy(steppers=5), TypeError, r"`steppers` must be a stepper name"),
+        "pair/level-1-none": api(
+            lambda: _ode_api().parareal_pair([_hierarchy()[0], None], 2),
+            TypeError,
+            r"`levels\[1\]` must be a propagator",
+        ),
+        "pair/levels-none": api(lambda: _ode_api().parareal_pair(None, 2), TypeError, r"`levels` must be a sequence"),
+        "composed/slice-out-of-range": api(lambda: _composed()(np.ones(1), 5), IndexError, r"0 <= j < 2; got 5"),
+        "composed/slice-negative": api(lambda: _composed()(np.ones(1), -1), IndexError, r"0 <= j < 2; got -1"),
+        "composed/batch-lengths": api(
+            lambda: _composed().propagate_batch([np.ones(1)] * 2, [0]), ValueError, r"equal lengths; got 2 and 1"
+        ),
+        "solve-ivp/rtol-1": api(
+            lambda: _ode_api().SolveIVPPropagator(_ode_api().lorenz().ode, _heat()[1].grid, rtol=1.0),
+            ValueError,
+            r"`rtol` must be positive and less than 1",
+        ),
+        "solve-ivp/rtol-subnormal": api(
+            lambda: _ode_api().SolveIVPPropagator(_ode_api().lorenz().ode, _heat()[1].grid, rtol=5e-324),
+            ValueError,
+            r"`rtol` must be at least 100 eps",
+        ),
+        "theory/logarithmic-norm-not-square": api(
+            lambda: _ode_api().logarithmic_norm(np.ones((2, 3))), ValueError, r"`J` must be a non-empty square matrix"
+        ),
+        "theory/logarithmic-norm-nan": api(
+            lambda: _ode_api().logarithmic_norm(np.full((2, 2), np.nan)), ValueError, r"`J` must be finite"
+        ),
+        "theory/logarithmic-norm-empty": api(
+            lambda: _ode_api().logarithmic_norm(np.zeros((0, 0))), ValueError, r"non-empty square matrix"
+        ),
+        "theory/modal-decomposition-too-large": api(
+            lambda: _ode_api().mgrit_bound(_ode_api().heat_2d(70, sparse=True), 0.01, 2, 4),
+            ValueError,
+            r"at most 4096 unknowns",
+        ),
+        "theory/speedup-from-result-text": api(
+            lambda: _ode_api().speedup_from_result("x", fine_cost=1.0, coarse_cost=0.1),
+            TypeError,
+            r"`result` must be a PararealResult",
+        ),
+        "problems/initial-profile-nan": api(
+            lambda: _ode_api().initial_profile("hat", np.array([np.nan, 0.5])), ValueError, r"`x` must be finite"
+        ),
+        "grid/text-times": api(
+            lambda: __import__("parareal_toolkit").TimeGrid(["a", "b"]), TypeError, r"`times` must be a real array"
+        ),
+        "backends/processes-10**6-workers": api(
+            lambda: __import__("parareal_toolkit").backends.ProcessBackend(workers=10**6),
+            ValueError,
+            r"`workers` must be at most",
+        ),
+        "backends/serial-lengths": api(
+            lambda: __import__("parareal_toolkit").SerialBackend().map(_heat()[1], [np.zeros(8)] * 2, [0]),
+            ValueError,
+            r"equal lengths; got 2 and 1",
+        ),
+        "norms/max-abs-none": api(lambda: __import__("parareal_toolkit").max_abs(None), TypeError, r"`x` must be"),
+        "nn/empty-batch": api(
+            lambda: _linear_parareal_network()(_torch_tensor(np.zeros((0, 2)))), ValueError, r"at least one sample"
+        ),
+        "nn/slice-modules-out-of-range": api(
+            lambda: _linear_parareal_network().slice_modules(5), IndexError, r"0 <= j < 2; got 5"
+        ),
+        "nn/linear-network-10**9-blocks": api(
+            lambda: _nn().linear_network("dense", num_blocks=10**9, width=3, in_channels=2, out_features=2),
+            MemoryError,
+            r"linear_network\(num_blocks=1000000000",
+        ),
+        "plans/unit-multiply-adds-none": api(
+            lambda: __import__("parareal_toolkit.plans", fromlist=["x"]).unit_multiply_adds(None),
+            TypeError,
+            r"`spec` must be a UnitSpec",
+        ),
+        "nn/preact-resnet-10**9-units": api(
+            lambda: _nn().preact_resnet(9 * 10**8 + 2), MemoryError, r"preact_resnet\(depth=900000002\)"
+        ),
+        "layerpipe/simulate-none": api(lambda: _lp().simulate(None), TypeError, r"`schedule` must be a Schedule"),
+        "layerpipe/measured-profile-none": api(
+            lambda: _lp().measured_profile(None, None), TypeError, r"`model` must be an nn.Sequential"
+        ),
+        "bench/saved-tensor-bytes-none": api(
+            lambda: __import__("parareal_toolkit.bench", fromlist=["x"]).saved_tensor_bytes(None),
+            TypeError,
+            r"`forward` must be callable",
+        ),
+        "results/read-missing": api(
+            lambda: __import__("parareal_toolkit.results", fromlist=["x"]).read_results("/nonexistent-folder/r.json"),
+            ValueError,
+            r"not a readable results file",
+        ),
+        "results/columns-one-string": api(
+            lambda: __import__("parareal_toolkit.results", fromlist=["x"]).results_table("t", "abc", [[1, 2, 3]]),
+            TypeError,
+            r"`columns` must be a sequence of headings",
+        ),
+        "results/benchmark-not-text": api(
+            lambda: __import__("parareal_toolkit.results", fromlist=["x"]).results_record(5, "c"),
+            TypeError,
+            r"`benchmark` must be a string",
+        ),
+        "plotting/convergence-of-text": api(
+            lambda: __import__("parareal_toolkit.plotting", fromlist=["x"]).plot_convergence("x"),
+            TypeError,
+            r"`result` must be a PararealResult",
+        ),
+        "layerpipe/microbatches-without-synchronous": cli(
+            "layerpipe",
+            "--schedules",
+            "pipedream",
+            "--microbatches",
+            "4",
+            fragment="--microbatches applies only to runs whose --schedules include a synchronous schedule",
+        ),
+        "bench/compile-coarse-with-N-1": cli(
+            "bench", "--depth", "11", "-N", "1", "--compile-coarse", fragment="--compile-coarse applies only to runs"
+        ),
+        "propagator/implicit-euler-step-overflows": api(
+            lambda: __import__("parareal_toolkit.ode", fromlist=["x"]).ImplicitEulerPropagator(
+                _heat()[0].ode, __import__("parareal_toolkit").TimeGrid.uniform(1e308, 2)
+            )(np.ones(8), 0),
+            ValueError,
+            r"implicit-Euler step .* overflows float64",
+        ),
+        "speedup/t-final-1e308": cli("speedup", "--t-final", "1e308", fragment="overflows float64"),
+        "models/coarse-units-with-N-1": cli(
+            "models",
+            "--depth",
+            "20",
+            "-N",
+            "1",
+            "--coarse-units",
+            "2",
+            fragment="`coarse_units` applies only to N >= 2",
+        ),
+    }
+)
+
+
 # --- running a row ------------------------------------------------------------------------
 
 

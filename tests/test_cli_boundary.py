@@ -252,8 +252,8 @@ WRITERS = [
     (["verify", "--examples", "100000"], "--json"),
     (["bench", "--depth", "20", "--repeats", "100000"], "--json"),
     (["bench", "--depth", "20", "--repeats", "100000"], "--plot"),
-    (["layerpipe", "--processors", "16", "--microbatches", "2000"], "--json"),
-    (["layerpipe", "--processors", "16", "--microbatches", "2000"], "--gantt"),
+    (["layerpipe", "--processors", "16", "--microbatches", "2000", "--schedules", "gpipe", "layerpipe"], "--json"),
+    (["layerpipe", "--processors", "16", "--microbatches", "2000", "--schedules", "gpipe", "layerpipe"], "--gantt"),
 ]
 
 

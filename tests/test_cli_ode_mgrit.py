@@ -84,6 +84,26 @@ def test_an_exact_fine_level_runs_to_its_own_fine_solution(tmp_path):
     assert mgrit["rows"][-1]["residual"] == 0.0  # K = N_1: every fine step holds exactly
 
 
+@pytest.mark.slow
+def test_processes_backend_gives_the_serial_error_column_on_one_pool(tmp_path, capsys, monkeypatch):
+    """Three levels, FCF, on two worker processes: the serial run's rows (the same calls on the same inputs)."""
+    from parareal_toolkit.backends import ProcessBackend
+
+    starts = []
+    original = ProcessBackend.start
+    monkeypatch.setattr(ProcessBackend, "start", lambda self, p: starts.append(p) or original(self, p))
+    base = ["ode", "--method", "mgrit", "--slices", "8", "--size", "8", "--levels", "3", "--relax", "FCF"]
+    serial = _json([*base, "--backend", "serial"], tmp_path / "serial.json")
+    serial_out = capsys.readouterr().out
+    pool = _json([*base, "--backend", "processes", "--workers", "2"], tmp_path / "pool.json")
+    pool_out = capsys.readouterr().out
+    assert pool["rows"] == serial["rows"] and pool["level_evaluations"] == serial["level_evaluations"]
+    assert _error_column(pool_out) == _error_column(serial_out) and len(serial["rows"]) == 5  # K = ceil(8 / 2)
+    assert pool["timing"]["backend"] == "processes" and pool["timing"]["workers"] == 2
+    assert "processes, 2 worker process(es)" in pool_out
+    assert len(starts) == 1  # the pool started once, with every level, and MGRIT's own hierarchy kept it
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
@@ -95,7 +115,12 @@ def test_an_exact_fine_level_runs_to_its_own_fine_solution(tmp_path):
         (["--method", "mgrit", "--fine-substeps", "4"], "--fine-substeps applies only to --method parareal"),
         (["--method", "mgrit", "--criterion", "estimate"], "--criterion estimate applies only to --method parareal"),
         (["--method", "mgrit", "--form", "correction"], "--form correction applies only to --method parareal"),
-        (["--method", "mgrit", "--backend", "processes"], "--backend processes applies only to --method parareal"),
+        (
+            ["--method", "mgrit", "--problem", "lorenz", "--backend", "processes"],
+            "--backend processes applies only to the linear propagators",
+        ),
+        (["--method", "mgrit", "--backend", "distributed"], "--backend distributed needs torchrun"),
+        (["--method", "mgrit", "--workers", "2"], "--workers applies only to --backend processes"),
         (["--method", "mgrit", "--levels", "1"], "--levels must be an integer >= 2"),
         (["--method", "mgrit", "--coarsening", "1"], "--coarsening must be an integer >= 2"),
         (["--method", "mgrit", "--levels", "3", "--coarsening", "4", "--slices", "6"], "divisible by"),

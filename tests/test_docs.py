@@ -22,7 +22,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").rglob("plot_*.py"))
-CONCEPTS = ("parareal", "correction_form", "convergence", "networks", "cost_model", "layerpipe")
+CONCEPTS = (
+    "parareal",
+    "correction_form",
+    "convergence",
+    "nonlinear",
+    "parareal_mgrit",
+    "mgrit",
+    "networks",
+    "cost_model",
+    "layerpipe",
+)
 
 
 def _text(path: Path) -> str:
@@ -76,6 +86,7 @@ def test_there_is_an_example_for_every_gallery_topic():
         "plot_heat_convergence",
         "plot_coarse_substeps",
         "plot_advection",
+        "plot_mgrit_heat",
         "plot_convergence_factor",
         "plot_erratum",
         "plot_speedup",
@@ -304,6 +315,22 @@ def test_readme_results_blocks_equal_a_fresh_render():
     }
     for source, body, fresh in blocks:
         assert body == fresh, f"README block {source} is stale: python docs/_ext/results_tables.py --update-readme"
+
+
+@pytest.mark.slow
+def test_built_pages_scroll_wide_formulas_and_show_module_docstrings(built_site):
+    css = (built_site / "_static" / "parareal.css").read_text(encoding="utf-8")
+    assert re.search(r'mjx-container\[display="true"\][^{]*\{[^}]*overflow-x: auto', css)
+    for name in ("networks", "cost_model", "nonlinear"):
+        assert "_static/parareal.css" in (built_site / "concepts" / f"{name}.html").read_text(encoding="utf-8")
+    top = _text(built_site / "reference" / "api" / "parareal_toolkit.html")
+    assert "A-posteriori error estimate" in top and "Non-finite values are never hidden." in top
+    driver = (built_site / "reference" / "api" / "generated" / "parareal_toolkit.parareal.html").read_text(
+        encoding="utf-8"
+    )
+    assert 'href="../parareal_toolkit.html#module-docstring-parareal-toolkit-driver"' in driver
+    nonlinear = _text(built_site / "concepts" / "nonlinear.html")
+    assert "stop reason 'non-finite'" in nonlinear and "stop reason: tolerance" in nonlinear
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ CONVERGENCE_EXAMPLES = [
     "parareal/plot_erratum.py",
     "parareal/plot_dahlquist_by_hand.py",
     "parareal/plot_coarse_substeps.py",
+    "parareal/plot_mgrit_heat.py",
 ]
 SLOW_CONVERGENCE_EXAMPLES = [
     "networks/plot_proposition1.py",
@@ -200,3 +201,72 @@ def test_headless_example_saves_its_figures(relative, figures, tmp_path):
     for path in written:
         assert path.stat().st_size > 5_000  # a drawn figure, not an empty canvas
         assert f"saved figure: {path}" in completed.stdout
+
+
+# --- examples run block by block, as the gallery runs them -----------------------------------
+
+# sphinx-gallery runs an example one code block (``# %%`` cell) at a time, and after each block
+# saves every open figure and closes it (its matplotlib scraper): a panel drawn in a later block
+# onto a figure made in an earlier one is missing from the page, though the script run as a
+# whole draws it (van der Pol's right panel was empty on its page).
+SLOW_GALLERY_EXAMPLES = {"networks/plot_parareal_resnet.py", "nonlinear/plot_lorenz.py", *SLOW_CONVERGENCE_EXAMPLES}
+ALL_EXAMPLES = sorted(str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("plot_*.py"))
+
+
+def _drawn(fig) -> list[tuple]:
+    """What each axes of ``fig`` shows: its artists, counted, and its labels and legend."""
+    shown = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        shown.append(
+            (
+                len(ax.lines),
+                len(ax.collections),
+                len(ax.patches),
+                len(ax.images),
+                len(ax.texts),
+                ax.get_title(),
+                ax.get_xlabel(),
+                ax.get_ylabel(),
+                tuple(t.get_text() for t in legend.get_texts()) if legend else (),
+            )
+        )
+    return shown
+
+
+def _gallery_captures(relative: str, tmp_path, monkeypatch) -> list[tuple[int, object, list]]:
+    """``(block line, figure, what it showed when captured)`` for every figure the gallery would save."""
+    parser = pytest.importorskip("sphinx_gallery.py_source_parser", reason="the `docs` extra is not installed")
+    path = EXAMPLES / relative
+    _, blocks = parser.split_code_and_text_blocks(str(path))[:2]
+    plt.close("all")
+    monkeypatch.setenv("PARAREAL_DOCS_QUICK", "1")
+    monkeypatch.chdir(tmp_path)  # show_or_save writes its PNGs here
+    namespace: dict = {"__name__": "__main__", "__file__": str(path)}
+    captured = []
+    for label, content, line in blocks:
+        if label != "code":
+            continue
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile("\n" * (line - 1) + content, str(path), "exec"), namespace)
+        for number in plt.get_fignums():
+            figure = plt.figure(number)
+            captured.append((line, figure, _drawn(figure)))
+        plt.close("all")
+    return captured
+
+
+@pytest.mark.parametrize(
+    "relative",
+    [pytest.param(r, marks=pytest.mark.slow) if r in SLOW_GALLERY_EXAMPLES else r for r in ALL_EXAMPLES],
+)
+def test_gallery_pages_show_every_panel_drawn(relative, tmp_path, monkeypatch):
+    captured = _gallery_captures(relative, tmp_path, monkeypatch)
+    assert captured, f"{relative}: the gallery captures no figure"
+    for line, figure, shown in captured:
+        where = f"{relative}, the figure captured after the block at line {line}"
+        # nothing drawn onto it after the gallery saved it: that would be missing on the page
+        assert _drawn(figure) == shown, f"{where} was drawn on by a later block"
+        for i, ax in enumerate(figure.axes):
+            if ax.get_visible() and ax.axison:
+                assert ax.has_data() or ax.texts or ax.tables, f"{where}: axes {i} is empty"

@@ -40,6 +40,7 @@ CENTRAL = (
     "parareal_toolkit.nn.conversion.balanced_sizes",
     "parareal_toolkit.nn.parareal_resnets.parareal_resnet",
     "parareal_toolkit.nn.resnet.preact_resnet",
+    "parareal_toolkit.nn.layer_parallel.LayerParallelResNet",
     "parareal_toolkit.verification.proposition1.verify_proposition1",
     "parareal_toolkit.testing.ode.linear_problems",
     "parareal_toolkit.testing.nn.parareal_configurations",

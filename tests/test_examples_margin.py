@@ -242,6 +242,25 @@ def test_convergence_factor_peaks_at_0_2984_and_exceeds_1_on_the_imaginary_axis(
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+def test_mgrit_heat_fcf_needs_fewer_iterations_a_third_level_more(variant):
+    core = load_core("plot_mgrit_heat")
+    # implicit Euler on every level: the coarser notch halves N_0, doubling the fine and coarse steps
+    kwargs = _pick(
+        variant, {}, dict(t_final=0.1 * PERTURBATION, diffusivity=PERTURBATION), dict(steps=core["STEPS"] // 2)
+    )
+    _problem, results, calls = core["run"](**kwargs)
+    k = {key: core["iterations_to_tol"](result) for key, result in results.items()}
+    assert all(value is not None for value in k.values()), k  # every run reaches TOL within MAX_ITERATIONS
+    assert k[2, "FCF"] < k[2, "F"] and k[3, "FCF"] < k[3, "F"]  # FCF: fewer iterations ...
+    work = {key: calls[key][value] for key, value in k.items()}
+    assert work[2, "F"] < work[2, "FCF"]  # ... but two-level F reaches TOL with the fewest fine-level calls
+    assert min(work.values()) == work[2, "F"]
+    assert k[3, "F"] > k[2, "F"] and k[3, "FCF"] <= k[2, "FCF"] + 1  # a third level costs F iterations, not FCF's
+    for key, result in results.items():  # every error is the error against the sequential fine solution
+        assert result.errors[0] > 0 and len(calls[key]) == len(result.errors), key
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_dahlquist_by_hand_equals_the_code_and_the_bounds_hold(variant):
     core = load_core("plot_dahlquist_by_hand")
     kwargs = _pick(

@@ -121,6 +121,7 @@ LAYER = {
     "driver": 2,
     "mgrit_result": 0,
     "_mgrit_cycles": 2,
+    "_mgrit_levels": 1,  # MGRIT's levels as one propagator (imports propagator only)
     "mgrit_driver": 2,
     "__init__": 2,  # the top-level API re-exports the driver
     "ode": 3,

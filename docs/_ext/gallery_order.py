@@ -11,6 +11,7 @@ TEACHING_ORDER = (
     "plot_coarse_substeps.py",
     "plot_convergence_factor.py",
     "plot_advection.py",
+    "plot_mgrit_heat.py",
     "plot_erratum.py",
     "plot_speedup.py",
     # parareal networks

@@ -89,3 +89,36 @@ def classical_parareal() -> dict:
         ["problem", "measured ratio e(k+1)/e(k), k < 5", "bound (any mesh)", "errors under the bounds"],
         rows,
     )
+
+
+def seed_table1() -> dict:
+    """The seed paper's Table 1 (test errors) from :data:`parareal_toolkit.bench.SEED_TABLE1`."""
+    from parareal_toolkit.bench import SEED_TABLE1
+
+    def model(n: int) -> str:
+        return "ResNet-1001" if n == 1 else f"Parareal ResNet, N = {n}"
+
+    return results_table(
+        "The seed paper's Table 1: test error after 200 epochs (the paper's numbers; "
+        "this toolkit's need a GPU and were not measured)",
+        ["model", "CIFAR-10 error, paper", "CIFAR-100 error, paper", "this toolkit"],
+        [
+            [model(n), f"{row['cifar10']:.2f} %", f"{row['cifar100']:.2f} %", "not measured"]
+            for n, row in SEED_TABLE1.items()
+        ],
+    )
+
+
+def seed_table2() -> dict:
+    """The seed paper's Table 2 totals from :data:`parareal_toolkit.bench.SEED_TABLE2`."""
+    from parareal_toolkit.bench import SEED_TABLE2
+
+    return results_table(
+        "The seed paper's Table 2: seconds per gradient iteration, virtual wall-clock "
+        "(ResNet-1001 and Parareal ResNet-N, batch 128, Titan RTX; the paper's numbers)",
+        ["N", *(str(n) for n in SEED_TABLE2)],
+        [
+            ["paper (s, Titan RTX)", *(f"{row['total']:.4f}" for row in SEED_TABLE2.values())],
+            ["this toolkit, ResNet-1001 on a GPU", *("not measured" for _ in SEED_TABLE2)],
+        ],
+    )

@@ -146,6 +146,6 @@ show_or_save(fig, "plot_parareal_resnet_2")
 # noise; the table above gives the test error of each, epoch by epoch, as computed in this
 # build. The training error falls below the test error: with 64 images per class both
 # networks begin to memorise the noise. On CIFAR the seed paper reports the Parareal
-# ResNets *below* the error of ResNet-1001 (e.g. 4.35% against 5.03% on CIFAR-10 with
-# N = 6); a run this small shows whether the parareal network learns the task as its twin
+# ResNets *below* the error of ResNet-1001 (e.g. :value:`.2f parareal_toolkit.bench:SEED_TABLE1[6]["cifar10"]` %
+# against :value:`.2f parareal_toolkit.bench:SEED_TABLE1[1]["cifar10"]` % on CIFAR-10 with N = 6); a run this small shows whether the parareal network learns the task as its twin
 # does, not which of the two generalises better.

@@ -75,6 +75,8 @@ class SerialBackend:
         list
             ``[propagator(u, j) for u, j in zip(states, slices)]``.
         """
+        if len(states) != len(slices):  # zip would drop the extra ones without a word
+            raise InputError(f"`states` and `slices` must have equal lengths; got {len(states)} and {len(slices)}.")
         return [propagator(u, j) for u, j in zip(states, slices)]
 
     def __repr__(self) -> str:

@@ -5,8 +5,8 @@ every worker therefore runs its numerical libraries (OpenBLAS, MKL, OpenMP) on
 ``threads_per_worker`` threads (default one, pinned with ``threadpoolctl`` and the usual
 environment variables before the propagator is unpickled), so ``W`` workers use ``W``
 cores and not ``W`` times the library's default. The pool is started once, with the
-propagator installed and prepared (its factorisations built) in every worker, and reused by
-every later sweep and every later run, so start-up is paid, and can be timed, on its own.
+propagator (or every level of an MGRIT hierarchy) installed and prepared (its factorisations
+built) in every worker, and reused by every later sweep and every later run, so start-up is paid, and can be timed, on its own.
 """
 
 from __future__ import annotations
@@ -55,11 +55,51 @@ def _initialise_worker(payload: bytes, barrier: Any, threads: int) -> None:
 
     # Libraries already loaded by the spawn bootstrap ignore the variables: limit them too.
     _worker_limits = threadpool_limits(limits=threads)
-    prepare = getattr(propagator, "prepare", None)
-    if callable(prepare):  # factorisations are built at start-up, not in the first sweep
-        prepare()
+    _prepare(propagator)  # factorisations are built at start-up, not in the first sweep
     _worker_propagator = propagator
     _worker_barrier = barrier
+
+
+def _parts(propagator: Any) -> list[Any] | None:
+    """The levels of a hierarchy (an object with a ``levels`` list, as MGRIT's ``AllLevels``), else None."""
+    levels = getattr(propagator, "levels", None)
+    return levels if isinstance(levels, list) else None
+
+
+def _prepare(propagator: Any) -> None:
+    """``propagator.prepare()``, or, for a hierarchy without one, every level's; nothing where there is none."""
+    own = callable(getattr(propagator, "prepare", None))
+    for part in [propagator] if own else _parts(propagator) or []:
+        prepare = getattr(part, "prepare", None)
+        if callable(prepare):
+            prepare()
+
+
+def _holds_same_propagator(installed: Any, propagator: Any) -> bool:
+    """Whether a pool holding ``installed`` evaluates ``propagator`` as it is: the same object, or a hierarchy of the same levels.
+
+    :func:`~parareal_toolkit.mgrit` hands the backend a new hierarchy (``AllLevels``) of
+    its levels on every run; one of the same type over the very same level objects, with
+    the same slice numbering (``offsets``), evaluates the same slices to the same values,
+    so the pool keeps it and need not restart.
+
+    Returns
+    -------
+    bool
+        True for ``installed is propagator`` or for two hierarchies of one type whose levels
+        are the same objects, in order, with equal ``offsets``.
+    """
+    if installed is propagator:
+        return True
+    mine, theirs = _parts(installed), _parts(propagator)
+    return (
+        mine is not None
+        and theirs is not None
+        and type(installed) is type(propagator)
+        and len(mine) == len(theirs)
+        and all(a is b for a, b in zip(mine, theirs))
+        and getattr(installed, "offsets", None) == getattr(propagator, "offsets", None)
+    )
 
 
 def _wait_for_all_workers(_: Any) -> int:
@@ -90,6 +130,10 @@ def worker_thread_limits(_: Any = None) -> list[dict[str, Any]]:
     return threadpool_info()
 
 
+# workers (and threads per worker) allowed per core: the command line's --workers bound
+_PER_CORE = 4
+
+
 class ProcessBackend:
     """A persistent ``concurrent.futures`` process pool on this machine, for expensive fine propagators.
 
@@ -102,7 +146,8 @@ class ProcessBackend:
     same inputs.
 
     The pool persists: ``start()`` (or the first ``map()``) starts it and every later
-    sweep reuses it, for as long as the same propagator is passed; ``startup_seconds``
+    sweep reuses it, for as long as the same propagator is passed (or, for MGRIT, a
+    hierarchy of the same levels: ``_holds_same_propagator``); ``startup_seconds``
     is what the last start took, and ``worker_cpu_seconds`` counts the CPU time the
     workers spent on sweeps (against the wall-clock, it shows whether each worker had a
     core of its own). ``view()`` runs sweeps on fewer workers of the same pool.
@@ -113,13 +158,13 @@ class ProcessBackend:
     Parameters
     ----------
     workers : int, optional
-        Number of worker processes (default: ``os.cpu_count()``).
+        Number of worker processes (default: ``os.cpu_count()``; at most 4 per core).
     start_method : str
         ``multiprocessing`` start method; ``"spawn"`` (default) is safe with threads and
         torch, ``"fork"`` starts faster.
     threads_per_worker : int
         BLAS/OpenMP threads of each worker (default 1: ``workers`` workers use ``workers``
-        cores).
+        cores; at most 4 per core).
     """
 
     name = "processes"
@@ -127,11 +172,14 @@ class ProcessBackend:
     def __init__(self, workers: int | None = None, *, start_method: str = "spawn", threads_per_worker: int = 1):
         if workers is None:
             workers = os.cpu_count() or 1
-        workers = check_int(workers, "workers", minimum=1)
+        # more processes (or threads) than a few per core only wait for a core, and a typo such
+        # as 10**6 would start a million processes
+        most = _PER_CORE * (os.cpu_count() or 1)
+        workers = check_int(workers, "workers", minimum=1, maximum=most)
         check_choice(start_method, "start_method", multiprocessing.get_all_start_methods())
         self.workers = int(workers)
         self.start_method = start_method
-        self.threads_per_worker = int(check_int(threads_per_worker, "threads_per_worker", minimum=1))
+        self.threads_per_worker = int(check_int(threads_per_worker, "threads_per_worker", minimum=1, maximum=most))
         self.startup_seconds: float | None = None
         self.worker_cpu_seconds = 0.0
         self._pool: ProcessPoolExecutor | None = None
@@ -193,7 +241,7 @@ class ProcessBackend:
         """The fine sweep in the pool, one contiguous chunk of slices per worker.
 
         Starts the pool on first use, and restarts it when ``propagator`` is not the one
-        its workers hold.
+        its workers hold (``_holds_same_propagator``).
 
         Returns
         -------
@@ -203,7 +251,7 @@ class ProcessBackend:
         return self._map(propagator, states, slices, self.workers)
 
     def _map(self, propagator: Propagator, states: Sequence[Any], slices: Sequence[int], workers: int) -> list[Any]:
-        if self._pool is None or self._installed is not propagator:
+        if self._pool is None or not _holds_same_propagator(self._installed, propagator):
             self.start(propagator)
         assert self._pool is not None  # start() created it
         pairs = list(zip(states, slices))

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._validation import check_callable
 from ..nn.network import PararealNetwork
 from .isolation import preserved_state
 
@@ -46,6 +47,7 @@ def saved_tensor_bytes(forward: Callable[[], Any], *, exclude: nn.Module | None 
     >>> saved_tensor_bytes(lambda: (x * x).sum())  # x saved once for both factors, float32
     4000
     """
+    check_callable(forward, "forward")
     skip = set()
     if exclude is not None:
         skip = {t.untyped_storage().data_ptr() for t in [*exclude.parameters(), *exclude.buffers()]}

@@ -17,9 +17,11 @@ parareal bound (two levels with F-relaxation only: there MGRIT is parareal) and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,7 @@ from ._ode_build import (
     OdeRun,
     build_linear,
     build_steppers,
+    check_linear_environment,
     check_options,
     check_outputs,
     propagator_failures_refused,
@@ -85,10 +88,6 @@ def check_mgrit_options(args: argparse.Namespace) -> None:
         )
     if args.form != "standard":
         raise CliError("--form correction applies only to --method parareal; MGRIT (FAS) has one form.")
-    if args.backend not in ("serial", "batched"):
-        raise CliError(
-            f"--backend {args.backend} applies only to --method parareal; MGRIT runs with --backend serial or batched."
-        )
     if (args.fine or "").startswith("ivp-"):
         raise CliError(
             f"--fine {args.fine} applies only to --method parareal: MGRIT's fine level takes one step per fine step, "
@@ -97,7 +96,9 @@ def check_mgrit_options(args: argparse.Namespace) -> None:
     levels = 2 if args.levels is None else args.levels
     if args.coarsening is not None:
         _check_divisible(args.slices, args.coarsening, levels)
-    check_options(args)
+    check_options(args)  # the time steppers: --backend serial or batched
+    if not uses_steppers(args):
+        check_linear_environment(args)  # --backend distributed outside torchrun: how to launch it
 
 
 def _check_divisible(slices: int, m: int, levels: int) -> None:
@@ -186,6 +187,35 @@ class _Outcome:
     mgrit_seconds: float
 
 
+@contextlib.contextmanager
+def _maps_ready(run: MgritRun) -> Iterator[None]:
+    """Start the process pool with every level installed, or meet the other ranks, before MGRIT's clock starts.
+
+    The pool holds the levels as MGRIT's ``AllLevels`` does, so the run keeps it (see
+    :class:`~parareal_toolkit.backends.ProcessBackend`); it is terminated after Ctrl-C or an
+    error, else closed. Under torchrun every rank starts the clock together.
+    """
+    from .._mgrit_cycles import AllLevels
+    from ..backends import ProcessBackend
+    from ._ode_execute import _barrier
+
+    pool = run.pair.backend if isinstance(run.pair.backend, ProcessBackend) else None
+    try:
+        if pool is not None:
+            pool.start(AllLevels(run.levels))
+        if run.pair.backend_name == "distributed":
+            _barrier()
+        yield
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+            pool = None
+        raise
+    finally:
+        if pool is not None:
+            pool.close()
+
+
 def _execute(run: MgritRun, args: argparse.Namespace) -> _Outcome:
     """The sequential fine solve (the reference at the C-points), MGRIT against it, parareal's bound where it applies."""
     import numpy as np
@@ -203,21 +233,22 @@ def _execute(run: MgritRun, args: argparse.Namespace) -> _Outcome:
         fine_states = propagate_sequentially(run.levels[0], pair.problem.u0)
         sequential = time.perf_counter() - start
         reference = fine_states[::m]
-        start = time.perf_counter()
-        result = mgrit(
-            run.levels,
-            pair.problem.u0,
-            coarsening=m,
-            relax=run.relax,
-            cycle=run.cycle,
-            iterations=run.iterations,
-            tol=args.tol,
-            criterion=args.criterion,
-            backend=pair.backend,
-            reference=reference,
-            callback=infos.append,
-        )
-        seconds = time.perf_counter() - start
+        with _maps_ready(run):
+            start = time.perf_counter()
+            result = mgrit(
+                run.levels,
+                pair.problem.u0,
+                coarsening=m,
+                relax=run.relax,
+                cycle=run.cycle,
+                iterations=run.iterations,
+                tol=args.tol,
+                criterion=args.criterion,
+                backend=pair.backend,
+                reference=reference,
+                callback=infos.append,
+            )
+            seconds = time.perf_counter() - start
         bounds = None
         first = _first_nonfinite(reference)
         errors = result.errors or []
@@ -297,6 +328,15 @@ def _table(outcome: _Outcome) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return rows, no_information
 
 
+def _where(pair: OdeRun) -> str:
+    """Where the maps ran, for the wall-clock line."""
+    if pair.backend_name == "processes":
+        return f"processes, {pair.workers} worker process(es)"
+    if pair.backend_name == "distributed":
+        return f"distributed, {pair.workers} rank(s)"
+    return f"{pair.backend_name}, in one process"
+
+
 def run_mgrit(args: argparse.Namespace) -> int:
     """Check, build, run and report ``parareal ode --method mgrit``.
 
@@ -315,11 +355,14 @@ def run_mgrit(args: argparse.Namespace) -> int:
     else:
         from ._ode_execute import linear_run_boundary
 
-        with linear_run_boundary(distributed=False):
+        with linear_run_boundary(distributed=args.backend == "distributed"):
             run = build_mgrit(args)
             outcome = _execute(run, args)
     pair = run.pair
     result = outcome.result
+    status = 0 if result.finite and outcome.first_nonfinite_reference is None else 1
+    if not pair.leader:  # under torchrun rank 0 alone reports; every rank computed the same iterates
+        return status
     problem = pair.problem
     sizes = level_slices(pair.grid.num_slices, run.coarsening, run.num_levels)
     print(
@@ -343,7 +386,7 @@ def run_mgrit(args: argparse.Namespace) -> int:
     )
     print(
         f"wall-clock: sequential fine {outcome.sequential_seconds:.4g} s ({sizes[0]} fine steps), MGRIT "
-        f"{outcome.mgrit_seconds:.4g} s ({pair.backend_name}, in one process: no speedup is measured here; "
+        f"{outcome.mgrit_seconds:.4g} s ({_where(pair)}: no speedup is measured here; "
         "`parareal speedup --method mgrit` measures it)",
         flush=True,
     )
@@ -378,11 +421,16 @@ def run_mgrit(args: argparse.Namespace) -> int:
             **_json_result(result),
             "level_evaluations": result.level_evaluations,
             "model_level_calls": model,
-            "timing": {"sequential_fine_s": outcome.sequential_seconds, "mgrit_s": outcome.mgrit_seconds},
+            "timing": {
+                "sequential_fine_s": outcome.sequential_seconds,
+                "mgrit_s": outcome.mgrit_seconds,
+                "backend": pair.backend_name,
+                "workers": pair.workers,
+            },
             "rows": rows,
         }
         _write_json(args.json, payload)
-    if result.finite and outcome.first_nonfinite_reference is None:
+    if status == 0:
         return 0
     where = f"at iteration {result.nonfinite_iteration}" if not result.finite else "in the reference"
     cause = "" if outcome.first_nonfinite_reference is None else "; the sequential fine solution is itself non-finite"

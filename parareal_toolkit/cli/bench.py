@@ -22,7 +22,7 @@ from ._common import (
     positive_float,
     write_json,
 )
-from ._options import Option, number, other
+from ._options import Needs, Option, number, other
 
 HELP = "time each part of Parareal ResNet-N (forward+backward) and print the seed's Table 2"
 
@@ -111,6 +111,13 @@ _BY_TABLE2 = "parareal_toolkit.bench.table2"
 
 
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
+# the coarse networks exist for N >= 2 only (the default -N list has them)
+_WITH_COARSE = Needs(
+    "runs with some --subnetworks N >= 2 (Parareal ResNet-1 has no coarse network)",
+    lambda args: args.subnetworks is None or any(n >= 2 for n in args.subnetworks),
+    lambda args: "--subnetworks " + " ".join(map(str, args.subnetworks)),
+)
+
 OPTIONS: dict[str, Option] = {
     "time_limit": number(0, low_open=True),
     "depth": number(integer=True, cost=True, checked_by=_BY_TABLE2),
@@ -120,7 +127,7 @@ OPTIONS: dict[str, Option] = {
     "warmup": number(integer=True, cost=True, checked_by=_BY_TABLE2),
     "device": other("text", checked_by="run (torch.device)"),
     "backend": other("text", checked_by=_BY_TABLE2),
-    "compile_coarse": other("flag"),
+    "compile_coarse": other("flag", needs=(_WITH_COARSE,)),
     "split": other("choice"),
     "unit_cost": other("choice"),
     "clock": other("choice"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._names import LAYERPIPE_SCHEDULERS, NETWORK_NAMES, SCHEDULE_NAMES
+from .._names import LAYERPIPE_SCHEDULERS, NETWORK_NAMES, SCHEDULE_NAMES, SYNCHRONOUS_SCHEDULES
 from ._common import (
     CliError,
     Progress,
@@ -122,6 +122,13 @@ _LAYERPIPE_SCHEDULED = Needs(
     lambda args: "--schedules " + " ".join(args.schedules),
 )
 
+# micro-batches are a step of the synchronous schedules; the asynchronous ones run steps
+_SYNCHRONOUS_SCHEDULED = Needs(
+    "runs whose --schedules include a synchronous schedule (" + ", ".join(SYNCHRONOUS_SCHEDULES) + ")",
+    lambda args: any(name in SYNCHRONOUS_SCHEDULES for name in args.schedules),
+    lambda args: "--schedules " + " ".join(args.schedules),
+)
+
 # every option's domain and where it applies (checked by parareal_toolkit.cli.main before run)
 OPTIONS: dict[str, Option] = {
     "time_limit": number(0, low_open=True),
@@ -132,7 +139,7 @@ OPTIONS: dict[str, Option] = {
     ),
     "processors": number(1, integer=True, cost=True),
     "schedules": other("choice"),
-    "microbatches": number(1, integer=True, cost=True),
+    "microbatches": number(1, integer=True, cost=True, needs=(_SYNCHRONOUS_SCHEDULED,)),
     "scheduler": other("choice", needs=(_LAYERPIPE_SCHEDULED,), checked_by="run (not periodic with --bandwidth)"),
     "latency": number(0, checked_by="run (not with --bandwidth)"),
     "bandwidth": number(0, low_open=True),

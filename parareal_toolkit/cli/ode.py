@@ -82,7 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=_ODE_BACKENDS,
         default="batched",
-        help="how the fine sweep runs (default: batched); 'distributed' needs torchrun "
+        help="how the fine sweep (parareal), or every level's relaxation and restriction (mgrit), runs "
+        "(default: batched); 'processes' and 'distributed' need a linear problem with its exact or implicit-Euler "
+        "propagators; 'distributed' needs torchrun "
         "(torchrun --nproc-per-node W -m parareal_toolkit.cli ode --backend distributed ...)",
     )
     parser.add_argument(

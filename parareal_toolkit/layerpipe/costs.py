@@ -399,6 +399,10 @@ def measured_profile(model, example_input, *, repeats: int = 3, name: str = "mea
     import torch
 
     repeats = check_int(repeats, "repeats", minimum=1)
+    if not isinstance(model, torch.nn.Module):
+        raise InputTypeError(f"`model` must be an nn.Sequential (an nn.Module); got {type(model).__name__}.")
+    if not isinstance(example_input, torch.Tensor):
+        raise InputTypeError(f"`example_input` must be a torch.Tensor; got {type(example_input).__name__}.")
     layers = []
     x = example_input
     for index, child in enumerate(model.children()):

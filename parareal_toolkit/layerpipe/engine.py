@@ -29,8 +29,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .._validation import check_instance, check_real
-from ..errors import InputError
+from .._validation import check_real
+from ..errors import InputError, InputTypeError
 from .task_graph import Dependency, Schedule, Task
 
 __all__ = ["Trace", "simulate"]
@@ -146,7 +146,8 @@ def simulate(schedule: Schedule, *, latency: float = 0.0, bandwidth: float = mat
     >>> trace.makespan, round(trace.bubble_fraction, 4)  # (8 + 4 - 1) * 6 cycles
     (66.0, 0.2727)
     """
-    check_instance(schedule, "schedule", Schedule)
+    if not isinstance(schedule, Schedule):
+        raise InputTypeError(f"`schedule` must be a Schedule (see build_schedule); got {type(schedule).__name__}.")
     latency = check_real(latency, "latency", minimum=0)
     bandwidth = check_real(bandwidth, "bandwidth", minimum=0, strict=True, finite=False)
     for task, cost in schedule.cost.items():

@@ -17,10 +17,13 @@ Property tests of it with your own networks: :mod:`parareal_toolkit.testing.nn`.
 
 CIFAR models: :func:`preact_resnet` / :func:`resnet1001` (pre-activation bottleneck ResNets,
 10,327,706 parameters at depth 1001) and :func:`parareal_resnet` (Parareal ResNet-N built on
-:class:`PararealNetwork`).
+:class:`PararealNetwork`). :class:`LayerParallelResNet` is the plain ResNet with each stage's
+equal-shape units solved across layers by :func:`parareal_toolkit.mgrit`, forward and (adjoint)
+backward: the serial network's output and gradients to rounding at convergence.
 """
 
 from .conversion import balanced_sizes, copy_preprocess, exact_coarse, first_block_coarse, split_blocks, to_parareal
+from .layer_parallel import BACKWARD_MODES, LayerParallelResNet
 from .linear import KINDS, linear_layer, linear_network
 from .network import PararealNetwork
 from .parareal_resnets import (
@@ -54,6 +57,8 @@ __all__ = [
     "preact_resnet",
     "resnet1001",
     "resnet_unit_specs",
+    "LayerParallelResNet",
+    "BACKWARD_MODES",
     "PararealResNet",
     "PararealResNetPlan",
     "parareal_resnet",

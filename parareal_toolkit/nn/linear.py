@@ -210,10 +210,13 @@ def linear_network(
     layers_per_block = check_int(layers_per_block, "layers_per_block", minimum=1)
     in_channels = check_int(in_channels, "in_channels", minimum=1)
     out_features = check_int(out_features, "out_features", minimum=1)
-    # the weights, 8 bytes each (float64, the default), refused before any is allocated
-    weights = width * (in_channels + num_blocks * layers_per_block * width + out_features)
+    # refuse before building what cannot fit: each layer's float64 weights (and its QR's
+    # square temporary) plus the ~2 KiB a module object takes
+    taps = 9 if kind == "conv3x3" else 1
+    layers = num_blocks * layers_per_block
     require_memory(
-        8.0 * weights * (9 if kind == "conv3x3" else 1), f"linear_network(width={width}, num_blocks={num_blocks})"
+        layers * (8.0 * taps * width**2 + 2048) + 16.0 * width**2 + 8.0 * taps * width * (in_channels + out_features),
+        f"linear_network(num_blocks={num_blocks}, width={width}, layers_per_block={layers_per_block})",
     )
 
     def layer(i, o):

@@ -67,6 +67,7 @@ from .._validation import check_choice, check_int
 from ..backends import Backend, get_backend
 from ..driver import FORMS, parareal
 from ..errors import InputError, InputTypeError
+from ..propagator import check_slice
 from .propagators import ModulePropagator
 
 __all__ = ["PararealNetwork"]
@@ -290,6 +291,7 @@ class PararealNetwork(nn.Module):
         list of nn.Module
             ``[preprocess[j], subnetworks[j]]``.
         """
+        j = check_slice(j, self.num_subnetworks)
         return [self.preprocess[j], self.subnetworks[j]]
 
     def shared_modules(self) -> list[nn.Module]:
@@ -393,6 +395,8 @@ class PararealNetwork(nn.Module):
         if not isinstance(x, torch.Tensor):
             hint = " (convert it with torch.as_tensor)" if hasattr(x, "__array__") else ""
             raise InputTypeError(f"`x` must be a torch.Tensor; got {type(x).__name__}{hint}.")
+        if x.numel() == 0:
+            raise InputError(f"`x` must be a batch of at least one sample; got a tensor of shape {tuple(x.shape)}.")
         parameter = next((p for p in self.parameters() if p.is_floating_point() or p.is_complex()), None)
         if parameter is None:
             return

@@ -26,7 +26,6 @@ from torch import nn
 
 from .._resources import require_memory
 from .._validation import check_int
-from ..plans.memory import trunk_memory
 
 # the unit shapes are torch-free arithmetic (parareal_toolkit.plans.units), re-exported here
 from ..plans.units import STAGE_WIDTHS, STEM_CHANNELS, UnitSpec, resnet_unit_specs
@@ -95,8 +94,10 @@ class PreActResNet(nn.Module):
     def __init__(self, depth: int = 1001, num_classes: int = 10, *, norm_layer: NormLayer | None = None):
         super().__init__()
         num_classes = check_int(num_classes, "num_classes", minimum=1)
-        # the trunk's float32 parameters, refused before the units are built
-        require_memory(4.0 * trunk_memory(depth).parameters, f"a pre-activation ResNet-{depth}")
+        # refuse before listing the units: each residual unit is a few modules (~16 KiB of
+        # Python objects) plus its float32 weights
+        units = num_units(depth)
+        require_memory(units * 16384.0, f"preact_resnet(depth={depth}), {units} residual units")
         specs = resnet_unit_specs(depth)
         require_memory(4.0 * specs[-1].out_channels * num_classes, f"a ResNet head of {num_classes} classes")
         n = len(specs) // 3

@@ -14,6 +14,7 @@ every ``m^(l-1)``-th boundary of the slices.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -81,7 +82,7 @@ class SubstepPropagator(SlicePropagator):
         self.propagator.prepare()
         return self
 
-    def _propagate_rows(self, rows: list[Any], slices: list[int]) -> list[Any]:
+    def _propagate_rows(self, rows: list[Any], slices: Sequence[int]) -> list[Any]:
         fine, m = self.propagator, self.substeps
         coarse = [j // m for j in slices]
         if isinstance(fine, ImplicitEulerPropagator):

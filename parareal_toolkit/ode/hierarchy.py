@@ -89,11 +89,21 @@ def time_hierarchy(
         times = steps.times
     else:
         times = TimeGrid.uniform(problem.t_final, check_int(steps, "steps", minimum=1)).times
-    n0, factor = len(times) - 1, m ** (levels - 1)
+    n0 = len(times) - 1
+    factor = 1
+    for _ in range(levels - 1):  # m ** (L - 1), stopped once it exceeds N_0 (a huge L would not finish)
+        factor *= m
+        if factor > n0:
+            raise InputError(
+                f"`steps` must be divisible by coarsening ** (num_levels - 1) for {levels} levels, which exceeds "
+                f"N_0 = {n0} (coarsening = {m}); use fewer levels or more steps."
+            )
     if n0 % factor:
         raise InputError(
             f"`steps` must be divisible by coarsening ** (num_levels - 1) = {factor} for {levels} levels; got N_0 = {n0}."
         )
+    if not isinstance(steppers, (str, Sequence)):
+        raise InputTypeError(f"`steppers` must be a stepper name or a sequence of names; got {steppers!r}.")
     names = [steppers] * levels if isinstance(steppers, str) else list(steppers)
     if len(names) != levels:
         raise InputError(f"`steppers` must hold one name per level ({levels}); got {len(names)}.")
@@ -150,8 +160,10 @@ def parareal_pair(levels: Sequence[Propagator], coarsening: int) -> tuple[Compos
     True
     """
     coarsening = check_int(coarsening, "coarsening", minimum=1)  # `factor` of the ComposedPropagator
-    if isinstance(levels, (str, bytes)) or not isinstance(levels, Sequence) or len(levels) < 2:
-        raise InputError("`levels` must be a sequence of at least 2 propagators.")
+    if isinstance(levels, (str, bytes)) or not isinstance(levels, Sequence):
+        raise InputTypeError(f"`levels` must be a sequence of at least 2 propagators; got {type(levels).__name__}.")
+    if len(levels) < 2:
+        raise InputError(f"`levels` must be a sequence of at least 2 propagators; got {len(levels)}.")
     n0 = check_propagator(levels[0], "levels[0]")
     if n0 % coarsening:
         raise InputError(f"`coarsening` must divide levels[0].num_slices = {n0}; got {coarsening}.")

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg
 
 from .._validation import check_int
+from ..errors import InputError
 from ..propagator import TimeGrid
 from .base import LinearSlicePropagator
 from .linear import LinearODE
@@ -62,10 +63,20 @@ class ImplicitEulerPropagator(LinearSlicePropagator):
 
     def _factor(self, h: float):
         step = h / self.substeps
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self._sparse:
+                matrix = (sp.identity(self.ode.size, format="csc") - step * self.ode.A).tocsc()
+                entries = matrix.data
+            else:
+                matrix = entries = np.eye(self.ode.size) - step * self.ode.A
+        if not np.all(np.isfinite(entries)):  # a singular factor (sparse) or NaN states (dense) otherwise
+            raise InputError(
+                f"the implicit-Euler step {step:g} times A overflows float64 (I - h A is not finite); "
+                "use a shorter interval, more slices or more substeps."
+            )
         if self._sparse:
-            identity = sp.identity(self.ode.size, format="csc")
-            return scipy.sparse.linalg.splu((identity - step * self.ode.A).tocsc())
-        lu, pivots = scipy.linalg.lu_factor(np.eye(self.ode.size) - step * self.ode.A, check_finite=False)
+            return scipy.sparse.linalg.splu(matrix)
+        lu, pivots = scipy.linalg.lu_factor(matrix, check_finite=False)
         # LAPACK getrs straight away: scipy.linalg.lu_solve's own checks cost as much as
         # the solve itself for small m, and this sits on parareal's sequential path.
         (getrs,) = scipy.linalg.get_lapack_funcs(("getrs",), (lu,))

@@ -1,18 +1,18 @@
 """A catalogue of nonlinear test problems with the behaviour a parareal course shows.
 
-==================  =============================================  ==========================================
-name                equation                                       behaviour under parareal
-==================  =============================================  ==========================================
-``lorenz``          Lorenz 1963, σ = 10, ρ = 28, β = 8/3            chaotic: errors grow like ``e^{0.9 t}``,
-                                                                   convergence slows and is lost on long
-                                                                   intervals (many iterations, up to ``N``)
-``vanderpol``       van der Pol oscillator, stiffness ``μ``         stiff for large ``μ``: explicit coarse
-                                                                   steps blow up, implicit ones converge
+==================  ===============================================  ==========================================
+name                equation                                         behaviour under parareal
+==================  ===============================================  ==========================================
+``lorenz``          Lorenz 1963, σ = 10, ρ = 28, β = 8/3             chaotic: errors grow like ``e^{0.9 t}``,
+                                                                     convergence slows and is lost on long
+                                                                     intervals (many iterations, up to ``N``)
+``vanderpol``       van der Pol oscillator, stiffness ``μ``          stiff for large ``μ``: explicit coarse
+                                                                     steps blow up, implicit ones converge
 ``brusselator``     1-D Brusselator with diffusion (Hairer–Wanner)   stiff reaction–diffusion system
-``burgers``         viscous Burgers, periodic, centred differences  steepening front: slower convergence as
-                                                                   the viscosity falls
-``allencahn``       Allen–Cahn, periodic, ``ν u_xx + u - u^3``      stiff; fast convergence (dissipative)
-==================  =============================================  ==========================================
+``burgers``         viscous Burgers, periodic, centred differences   steepening front: slower convergence as
+                                                                     the viscosity falls
+``allencahn``       Allen–Cahn, periodic, ``ν u_xx + u - u^3``       stiff; fast convergence (dissipative)
+==================  ===============================================  ==========================================
 
 Every right-hand side is vectorized (it accepts stacked states) and comes with its exact
 Jacobian, so Newton-based steppers need no differences and the steppers batch slices. The

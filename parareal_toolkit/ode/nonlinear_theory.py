@@ -46,7 +46,7 @@ import numpy as np
 from scipy.special import gammaln, logsumexp
 
 from .._resources import require_memory
-from .._validation import check_int, check_real
+from .._validation import check_int, check_real, check_real_array
 from ..driver import max_abs
 from ..errors import InputError, InputTypeError
 from ..propagator import TimeGrid, check_propagator
@@ -287,7 +287,14 @@ def logarithmic_norm(J: Any) -> float:
     >>> logarithmic_norm([[-2.0, 1.0], [1.0, -2.0]])
     -1.0
     """
-    dense = J.toarray() if hasattr(J, "toarray") else np.asarray(J, dtype=float)
+    shape = getattr(J, "shape", None) if hasattr(J, "toarray") else None
+    if shape is not None and (len(shape) != 2 or shape[0] != shape[1] or shape[0] == 0):
+        raise InputError(f"`J` must be a non-empty square matrix; got shape {shape}.")
+    dense = J.toarray() if shape is not None else check_real_array(J, "J")
+    if dense.ndim != 2 or dense.shape[0] != dense.shape[1] or dense.size == 0:
+        raise InputError(f"`J` must be a non-empty square matrix; got shape {dense.shape}.")
+    if not np.isfinite(dense).all():
+        raise InputError("`J` must be finite; got NaN or infinity among its entries.")
     diagonal = np.diag(dense)
     off = np.abs(dense).sum(axis=1) - np.abs(diagonal)
     return float((diagonal + off).max())

@@ -1,15 +1,14 @@
 """A catalogue of linear test problems with known parareal behaviour.
 
-=============  =========================================  ===================================
-name           equation                                   behaviour under parareal (IE coarse)
-=============  =========================================  ===================================
-``heat1d``     1-D heat, Dirichlet, second differences     contracts by <= 0.2984 per iteration
-``heat2d``     2-D heat on the unit square, Dirichlet      same bound, mesh independent
-``advection``  periodic advection, centred differences     imaginary spectrum: contraction lost
-``oscillator`` damped harmonic oscillator (non-normal A)   complex pair, converges
-``dahlquist``  scalar ``u' = λ u``                          the model problem of the theory
-=============  =========================================  ===================================
-"""
+==============  =========================================  ===================================
+name            equation                                   behaviour under parareal (IE coarse)
+==============  =========================================  ===================================
+``heat1d``      1-D heat, Dirichlet, second differences     contracts by <= 0.2984 per iteration
+``heat2d``      2-D heat on the unit square, Dirichlet      same bound, mesh independent
+``advection``   periodic advection, centred differences     imaginary spectrum: contraction lost
+``oscillator``  damped harmonic oscillator (non-normal A)   complex pair, converges
+``dahlquist``   scalar ``u' = λ u``                          the model problem of the theory
+==============  =========================================  ==================================="""
 
 from __future__ import annotations
 
@@ -66,7 +65,7 @@ def initial_profile(name: str, x: np.ndarray, *, periodic: bool = False) -> np.n
     [0.5, 1.0]
     """
     check_choice(name, "initial", INITIAL_NAMES)
-    x = np.asarray(x, dtype=float)
+    x = check_real_array(x, "x")  # real and finite: a NaN point has no profile value
     if name == "hat":
         return 1.0 - np.abs(2.0 * x - 1.0)
     if name == "sine":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import scipy.integrate
 
 from .._validation import check_choice, check_real
+from ..errors import InputError
 from ..propagator import ODEWithJacobian, TimeGrid
 from .base import SlicePropagator, check_ode
 
@@ -48,7 +50,8 @@ class SolveIVPPropagator(SlicePropagator):
     method : str, keyword-only
         One of :data:`SOLVE_IVP_METHODS` (default ``"RK45"``).
     rtol, atol : float, keyword-only
-        Tolerances passed to ``solve_ivp`` (default 1e-8 and 1e-10).
+        Tolerances passed to ``solve_ivp`` (default 1e-8 and 1e-10): ``100 eps <= rtol < 1``
+        (solve_ivp would raise a smaller ``rtol`` to ``100 eps``), ``atol > 0``.
 
     Examples
     --------
@@ -67,7 +70,12 @@ class SolveIVPPropagator(SlicePropagator):
     def __init__(self, ode: Any, grid: TimeGrid, *, method: str = "RK45", rtol: float = 1e-8, atol: float = 1e-10):
         super().__init__(check_ode(ode), grid)
         self.method = check_choice(method, "method", SOLVE_IVP_METHODS)
-        self.rtol = check_real(rtol, "rtol", minimum=0, strict=True)
+        self.rtol = check_real(rtol, "rtol", minimum=0, maximum=1, strict=True)
+        if self.rtol < _MIN_RTOL:
+            raise InputError(
+                f"`rtol` must be at least 100 eps = {_MIN_RTOL:.3g} (solve_ivp raises a smaller one to that, "
+                f"so it would not be the tolerance asked for); got {self.rtol!r}."
+            )
         self.atol = check_real(atol, "atol", minimum=0, strict=True)
         self.name = f"solve_ivp {method}"
         self.order = _ORDERS[method]
@@ -76,7 +84,7 @@ class SolveIVPPropagator(SlicePropagator):
         if method in _IMPLICIT and isinstance(ode, ODEWithJacobian) and getattr(ode, "has_jacobian", True):
             self._options["jac"] = ode.jacobian
 
-    def _propagate_rows(self, rows: list[np.ndarray], slices: list[int]) -> list[np.ndarray]:
+    def _propagate_rows(self, rows: list[np.ndarray], slices: Sequence[int]) -> list[np.ndarray]:
         # one adaptive integration per slice, started afresh: scipy has no batched form
         return [self._propagate(u, j) for u, j in zip(rows, slices)]
 
@@ -110,6 +118,9 @@ class SolveIVPPropagator(SlicePropagator):
     def __repr__(self) -> str:
         return f"SolveIVPPropagator({self.ode!r}, {self.grid!r}, method={self.method!r}, rtol={self.rtol:g}, atol={self.atol:g})"
 
+
+# the smallest rtol solve_ivp honours (it raises a smaller one to this, with a warning)
+_MIN_RTOL = 100 * float(np.finfo(float).eps)
 
 # raised (as FloatingPointError(_NONFINITE)) inside solve_ivp when the right-hand side or the
 # Jacobian returned NaN or infinity, and caught by the slice that called solve_ivp

@@ -89,13 +89,16 @@ class TimeStepper(SlicePropagator):
     def _propagate(self, u: Any, j: int) -> Any:
         return self._advance(u[None], [j])[0]
 
-    def _propagate_rows(self, rows: list[Any], slices: list[int]) -> list[Any]:
+    def _propagate_rows(self, rows: list[Any], slices: Sequence[int]) -> list[Any]:
         # the states advance together as the rows of one array
         if is_tensor(rows[0]):
             import torch
 
             return list(self._advance(torch.stack(rows), slices).unbind(0))
         return list(self._advance(np.stack(rows), slices))
+
+    def _propagate_stacked(self, X: np.ndarray, slices: Sequence[int]) -> np.ndarray:
+        return self._advance(X, slices)
 
     def _step(self, t: np.ndarray, U: np.ndarray, h: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

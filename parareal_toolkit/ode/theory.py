@@ -57,6 +57,8 @@ BOUND_KINDS = ("linear", "superlinear", "best")
 #: keeps too few digits of ``z/M`` in float64 for ``(1 - z/M)^{-M}`` to mean anything
 #: (at ``M = 10^6`` the relative error is about ``M eps = 2e-10``).
 MAX_SUBSTEPS = 10**6
+# the largest A that modal_decomposition decomposes densely: O(m^3) work, minutes at this size
+MAX_MODAL_SIZE = 4096
 
 
 def _finite_complex(z, name: str) -> np.ndarray:
@@ -182,7 +184,8 @@ def modal_decomposition(ode: LinearODE):
     Parameters
     ----------
     ode : LinearODE
-        The equation; ``A`` must be diagonalisable (a dense copy is decomposed).
+        The equation; ``A`` must be diagonalisable (a dense copy is decomposed, so ``m`` is at
+        most 4096: the work grows as ``m^3``).
 
     Returns
     -------
@@ -203,6 +206,12 @@ def modal_decomposition(ode: LinearODE):
     """
     if not isinstance(ode, LinearODE):
         raise InputTypeError(f"`ode` must be a LinearODE; got {type(ode).__name__}.")
+    if ode.size > MAX_MODAL_SIZE:
+        raise InputError(
+            f"`ode` must have at most {MAX_MODAL_SIZE} unknowns for a dense eigendecomposition (O(m^3) work: "
+            f"minutes at m = {MAX_MODAL_SIZE}, hours beyond); got m = {ode.size}. Pass the eigenvalues instead "
+            "where they are known."
+        )
     A = ode.dense()
     if np.array_equal(A, A.T):
         eigenvalues, V = np.linalg.eigh(A)
@@ -388,6 +397,10 @@ def speedup_from_result(
     """
     fine_cost = check_real(fine_cost, "fine_cost", minimum=0, strict=True)
     coarse_cost = check_real(coarse_cost, "coarse_cost", minimum=0)
+    if not (
+        isinstance(getattr(result, "num_slices", None), int) and isinstance(getattr(result, "iterations", None), int)
+    ):
+        raise InputTypeError(f"`result` must be a PararealResult (with `num_slices` and `iterations`); got {result!r}.")
     return speedup(
         coarse_cost / fine_cost, result.num_slices, max(result.iterations, 1), workers=workers, pipelined=pipelined
     )

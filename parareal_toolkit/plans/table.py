@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .._names import SPLIT_NAMES
 from .._validation import check_choice, check_int, check_ints
+from ..errors import InputError
 from .coarse import SEED_COARSE_BUDGET
 from .costs import UnitCosts, cost_table, plan_shapes
 from .splits import SPLITS
@@ -70,6 +71,11 @@ def parareal_resnet_table(
     num_classes = check_int(num_classes, "num_classes", minimum=1)
     values = check_ints(subnetworks, "subnetworks", minimum=1, nonempty=False)
     strategy = SPLITS[check_choice(split, "split", SPLIT_NAMES)]
+    if coarse_units is not None and values and all(n == 1 for n in values):
+        raise InputError(
+            f"`coarse_units` applies only to N >= 2 (Parareal ResNet-1 has no coarse network); got coarse_units="
+            f"{coarse_units!r} with subnetworks {values}."
+        )
     table = cost_table(plan_shapes(depth), unit_costs)
     stages = stage_unit_specs(depth)
     stem_parameters = 3 * STEM_CHANNELS * 9

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._validation import check_instance, check_int
-from ..errors import InputError
+from .._validation import check_int
+from ..errors import InputError, InputTypeError
 
 if TYPE_CHECKING:  # annotations only: building a unit is the one torch-touching operation
     from ..nn.bottleneck import NormLayer, PreActBottleneck
@@ -157,6 +157,11 @@ def stage_unit_specs(depth: int = 1001) -> list[tuple[UnitSpec, UnitSpec]]:
     return [(first, UnitSpec(first.out_channels, first.out_channels, 1, first.out_resolution)) for first in specs]
 
 
+def _check_spec(spec: object) -> None:
+    if not isinstance(spec, UnitSpec):
+        raise InputTypeError(f"`spec` must be a UnitSpec; got {type(spec).__name__}.")
+
+
 def unit_parameters(spec: UnitSpec, *, norm: bool = True) -> int:
     """Trainable parameters of the residual unit ``spec`` (what ``spec.build`` would hold).
 
@@ -170,7 +175,7 @@ def unit_parameters(spec: UnitSpec, *, norm: bool = True) -> int:
     int
         The count, computed without building the unit.
     """
-    check_instance(spec, "spec", UnitSpec)
+    _check_spec(spec)
     width = spec.width
     count = spec.in_channels * width + 9 * width * width + width * spec.out_channels
     if spec.changes_shape:
@@ -202,7 +207,7 @@ def unit_multiply_adds(spec: UnitSpec) -> int:
     >>> unit_multiply_adds(UnitSpec(64, 64, 1, 32))
     4456448
     """
-    check_instance(spec, "spec", UnitSpec)
+    _check_spec(spec)
     width = spec.width
     r, r_out = spec.resolution, spec.out_resolution
     count = (

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -167,6 +168,23 @@ def test_a_public_function_returns_a_finite_result_or_refuses_with_the_project_s
 # ---------------------------------------------------------------------------------------------
 
 
+OUTCOMES: dict = {}  # name -> Counter of how its examples ended, printed by ``_outcomes`` under ``-v``
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _outcomes(request):
+    """With ``-v``: one line per function, its number of examples and how they ended."""
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or request.config.getoption("verbose") < 1:
+        return
+    with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
+        reporter.write_line("")
+        for name, counts in OUTCOMES.items():
+            ends = ", ".join(f"{count} {outcome}" for outcome, count in counts.most_common())
+            reporter.write_line(f"api fuzz: {name}: {sum(counts.values())} examples ({ends})")
+
+
 class _Adversary(Exception):
     """What an adversarial callable raises: it must reach the caller unchanged (the user's own error)."""
 
@@ -203,10 +221,11 @@ def _numbers(value, depth: int = 0) -> list:
 
 
 def _named_arguments(message: str) -> set[str]:
-    """The argument names quoted in a message: ```forward[2]``` and ```layer0.forward``` give their roots."""
+    """The argument names quoted in a message: ```forward[2]``` gives ``forward``, ```layer0.forward``` both parts."""
     import re
 
-    return {re.split(r"[\[.( ]", quoted, maxsplit=1)[0] for quoted in re.findall(r"`([^`]+)`", message)}
+    quoted = [re.split(r"[\[( ]", name, maxsplit=1)[0] for name in re.findall(r"`([^`]+)`", message)]
+    return {part for name in quoted for part in name.split(".")}
 
 
 def _run_case(name, case, kwargs):
@@ -227,6 +246,7 @@ def _run_case(name, case, kwargs):
         raise AssertionError(f"{name}({kwargs}) ran for more than 10 s") from None
     except (PararealError, MemoryError, _Adversary, *options.get("raises", ())) as error:
         event(f"refused: {type(error).__name__}")
+        OUTCOMES.setdefault(name, Counter())[f"refused: {type(error).__name__}"] += 1
         if isinstance(error, (InputError, InputTypeError)) and not isinstance(error, options.get("raises", ())):
             names = set(kwargs) | set(options.get("aliases", ()))
             assert _named_arguments(str(error)) & names, (
@@ -237,6 +257,7 @@ def _run_case(name, case, kwargs):
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
     event("returned")
+    OUTCOMES.setdefault(name, Counter())["returned"] += 1
     for value in _numbers(result):
         array = np.asarray(value, dtype=complex)
         assert not np.any(np.isnan(array)), f"{name} returned NaN (arguments {kwargs})"
@@ -364,14 +385,31 @@ def _layerpipe_cases() -> dict:
                 microbatches=SMALL,
                 steps=st.one_of(st.none(), SMALL),
             ),
-            dict(aliases=("schedule",)),
+            dict(
+                valid=dict(
+                    name=st.sampled_from(lp.SCHEDULES),
+                    profile=st.just(_objects()["profiles"][1]),
+                    processors=st.sampled_from([1, 2, 3]),
+                    microbatches=st.sampled_from([1, 2, 3]),
+                    steps=st.sampled_from([None, 2, 4]),
+                ),
+                aliases=("schedule",),
+            ),
         ),
         "pipedream_schedule": (
             lp.pipedream_schedule,
             dict(
                 profile=profiles, processors=SMALL, steps=SMALL, replicated=FLAGS, weight_stashing=FLAGS, delays=DELAYS
             ),
-            {},
+            dict(
+                valid=dict(
+                    profile=st.just(_objects()["profiles"][1]),
+                    processors=st.sampled_from([1, 2, 3]),
+                    steps=st.sampled_from([1, 4]),
+                    replicated=st.booleans(),
+                    delays=st.none(),
+                )
+            ),
         ),
         "layerpipe_schedule": (
             lp.layerpipe_schedule,
@@ -384,12 +422,29 @@ def _layerpipe_cases() -> dict:
                 latency=REALS,
                 time_limit=REALS,
             ),
-            {},
+            dict(
+                valid=dict(
+                    profile=st.just(_objects()["profiles"][1]),
+                    processors=st.sampled_from([1, 2, 3]),
+                    steps=st.sampled_from([1, 4]),
+                    delays=st.none(),
+                    scheduler=st.sampled_from(["list", "periodic"]),
+                    latency=st.sampled_from([0.0, 1.0]),
+                    time_limit=st.just(10.0),
+                )
+            ),
         ),
         "stage_schedule": (
             lp.stage_schedule,
             dict(name=st.sampled_from(["s", None]), costs=COST_ROWS, microbatches=SMALL, split=FLAGS),
-            {},
+            dict(
+                valid=dict(
+                    name=st.just("s"),
+                    costs=st.sampled_from([[(1, 1, 1, 1, 1)] * 3, [(0, 0, 0, 0, 0)]]),
+                    microbatches=st.sampled_from([1, 3]),
+                    split=st.booleans(),
+                )
+            ),
         ),
         "simulate": (  # the trace keeps `bandwidth`, inf by default
             lp.simulate,
@@ -448,7 +503,17 @@ def _layerpipe_cases() -> dict:
                 steps=st.one_of(st.none(), SMALL),
                 **timing,
             ),
-            dict(aliases=("schedule",), inf=True),
+            dict(
+                valid=dict(
+                    name=st.sampled_from(lp.SCHEDULES),
+                    profile=st.just(_objects()["profiles"][1]),
+                    processors=st.sampled_from([1, 2]),
+                    microbatches=st.sampled_from([1, 2]),
+                    steps=st.sampled_from([None, 4]),
+                ),
+                aliases=("schedule",),
+                inf=True,
+            ),
         ),
         "evaluate_on_network": (
             lp.evaluate_on_network,
@@ -462,7 +527,20 @@ def _layerpipe_cases() -> dict:
                 microbatches=SMALL,
                 steps=st.one_of(st.none(), SMALL),
             ),
-            dict(aliases=("schedule",), inf=True),
+            dict(
+                valid=dict(
+                    name=st.sampled_from(lp.SCHEDULES),
+                    profile=st.just(_objects()["profiles"][1]),
+                    processors=st.sampled_from([1, 2]),
+                    network=st.sampled_from(_objects()["networks"][:2]),
+                    samples=st.just(2),
+                    macs_per_second=st.just(1.0),
+                    microbatches=st.just(2),
+                    steps=st.sampled_from([None, 8]),
+                ),
+                aliases=("schedule",),
+                inf=True,
+            ),
         ),
         "compare": (
             lp.compare,
@@ -472,7 +550,16 @@ def _layerpipe_cases() -> dict:
                 schedules=st.sampled_from([["gpipe"], ["gpipe", "layerpipe"], [], ["x"], "gpipe", None]),
                 microbatches=SMALL,
             ),
-            dict(aliases=("schedule",), inf=True),
+            dict(
+                valid=dict(
+                    profile=st.just(_objects()["profiles"][1]),
+                    processors=st.just([2]),
+                    schedules=st.just(["gpipe"]),
+                    microbatches=st.just(2),
+                ),
+                aliases=("schedule",),
+                inf=True,
+            ),
         ),
         "vgg16_profile": (
             lp.vgg16_profile,
@@ -587,7 +674,19 @@ def _mgrit_cases() -> dict:
                 initial=NAMES_OR_WRONG(["coarse", "u0", "nested"]),
                 norm=_norms(),
             ),
-            dict(check=lambda r, kwargs: r["count"] == 5),
+            dict(
+                valid=dict(
+                    u0=st.just(np.array([1.0])),
+                    coarsening=st.just(2),
+                    relax=st.sampled_from(["F", "FCF"]),
+                    cycle=st.sampled_from(["V", "F"]),
+                    iterations=st.sampled_from([None, 0, 1, 3]),
+                    tol=st.sampled_from([None, 1e-8]),
+                    initial=st.sampled_from(["coarse", "u0", "nested"]),
+                    norm=st.just(__import__("parareal_toolkit").max_abs),
+                ),
+                check=lambda r, kwargs: r["count"] == 5,
+            ),
         ),
         "time_hierarchy": (
             ode.time_hierarchy,
@@ -598,7 +697,16 @@ def _mgrit_cases() -> dict:
                 num_levels=SMALL,
                 steppers=st.sampled_from(["implicit-euler", "rk4", "exact", "x", None, ["rk4", "exact"], [], 3]),
             ),
-            dict(check=lambda levels, kwargs: len(levels) == kwargs["num_levels"]),
+            dict(
+                valid=dict(
+                    problem=st.just(ode.dahlquist(-1.0)),
+                    steps=st.sampled_from([8, 16]),
+                    coarsening=st.just(2),
+                    num_levels=st.sampled_from([2, 3]),
+                    steppers=st.sampled_from(["implicit-euler", "rk4", "exact"]),
+                ),
+                check=lambda levels, kwargs: len(levels) == kwargs["num_levels"],
+            ),
         ),
         "parareal_pair": (
             ode.parareal_pair,
@@ -606,13 +714,18 @@ def _mgrit_cases() -> dict:
                 levels=st.sampled_from([two, two[:1], two[::-1], [], None, "ab", [two[0], None], [None, two[1]]]),
                 coarsening=SMALL,
             ),
-            dict(check=lambda pair, kwargs: pair[0].num_slices == pair[1].num_slices),
+            dict(
+                valid=dict(coarsening=st.just(2)), check=lambda pair, kwargs: pair[0].num_slices == pair[1].num_slices
+            ),
         ),
         "ComposedPropagator": (
             _composed,
             # a NaN state propagates to a NaN state: the driver, not the propagator, stops on it
             dict(propagator=st.one_of(LEVELS, st.sampled_from([None, "x", 3])), factor=SMALL, u=finite_states, j=SMALL),
-            dict(raises=(IndexError,)),  # a slice outside 0..num_slices-1, as every propagator documents
+            dict(
+                valid=dict(factor=st.sampled_from([1, 2]), u=st.just(np.array([1.0])), j=st.sampled_from([0, 1, 3])),
+                raises=(IndexError,),
+            ),  # a slice outside 0..num_slices-1, as every propagator documents,
         ),
     }
 
@@ -701,7 +814,16 @@ def _nn_cases() -> dict:
                 iterations=SMALL,
                 form=forms,
             ),
-            dict(check=lambda out, kwargs: tuple(out.shape) == (1, 10)),
+            dict(
+                valid=dict(
+                    depth=st.sampled_from([11, 20]),
+                    num_subnetworks=st.sampled_from([1, 2, 3]),
+                    coarse_units=st.sampled_from([None, 1]),
+                    iterations=st.sampled_from([0, 1, 2]),
+                    form=st.sampled_from(["correction", "update"]),
+                ),
+                check=lambda out, kwargs: tuple(out.shape) == (1, 10),
+            ),
         ),
         "preact_resnet": (
             lambda depth, num_classes: _forward(pnn.preact_resnet(depth, num_classes).double(), (1, 3, 8, 8)),
@@ -718,7 +840,17 @@ def _nn_cases() -> dict:
                 out_features=SMALL,
                 layers_per_block=SMALL,
             ),
-            dict(check=lambda out, kwargs: out.shape[0] == 2),
+            dict(
+                valid=dict(
+                    kind=st.sampled_from(pnn.KINDS),
+                    num_blocks=st.sampled_from([1, 3]),
+                    width=st.sampled_from([1, 2]),
+                    in_channels=st.sampled_from([1, 2]),
+                    out_features=st.sampled_from([1, 2]),
+                    layers_per_block=st.sampled_from([1, 2]),
+                ),
+                check=lambda out, kwargs: out.shape[0] == 2,
+            ),
         ),
         "to_parareal": (
             _to_parareal,
@@ -730,7 +862,18 @@ def _nn_cases() -> dict:
                 iterations=SMALL,
                 form=forms,
             ),
-            dict(check=lambda out, kwargs: tuple(out.shape) == (2, 1), aliases=("model",)),
+            dict(
+                valid=dict(
+                    num_subnetworks=st.sampled_from([1, 2, 4]),
+                    preprocess_layers=st.just(1),
+                    postprocess_layers=st.just(1),
+                    sizes=st.sampled_from([None, [1, 1, 1, 1], [2, 2]]),
+                    iterations=st.sampled_from([0, 1, 3]),
+                    form=st.sampled_from(["correction", "update"]),
+                ),
+                check=lambda out, kwargs: tuple(out.shape) == (2, 1),
+                aliases=("model",),
+            ),
         ),
         "split_blocks": (
             lambda blocks, sizes: pnn.split_blocks([nn.Tanh() for _ in range(blocks)], sizes),
@@ -778,7 +921,12 @@ def _plans_cases() -> dict:
         "virtual_time_partition": (
             plans.virtual_time_partition,
             dict(costs=LISTS, num_parts=SMALL, coarse_cost=costs_calls),
-            dict(check=lambda parts, kwargs: [i for p in parts for i in p] == list(range(len(kwargs["costs"])))),
+            dict(
+                valid=dict(
+                    costs=st.lists(st.floats(0.1, 10.0), min_size=1, max_size=6), num_parts=st.sampled_from([1, 2, 3])
+                ),
+                check=lambda parts, kwargs: [i for p in parts for i in p] == list(range(len(kwargs["costs"]))),
+            ),
         ),
     }
 
@@ -836,7 +984,17 @@ def _training_cases() -> dict:
                 split=NAMES_OR_WRONG(["units", "cost"]),
                 norm=NAMES_OR_WRONG(["batch", "none"]),
             ),
-            dict(check=lambda out, kwargs: tuple(out.shape) == (1, 10)),
+            dict(
+                valid=dict(
+                    model=st.sampled_from(["resnet", "parareal-resnet"]),
+                    depth=st.just(11),
+                    subnetworks=st.sampled_from([1, 3]),
+                    coarse_units=st.sampled_from([None, 1]),
+                    split=st.sampled_from(["units", "cost"]),
+                    norm=st.sampled_from(["batch", "none"]),
+                ),
+                check=lambda out, kwargs: tuple(out.shape) == (1, 10),
+            ),
         ),
         "ClassPatterns": (
             lambda size, num_classes, amplitude, noise, seed, index: ClassPatterns(
@@ -857,8 +1015,11 @@ FUNCTIONS_WITH_OBJECTS.update(_training_cases())
 @pytest.mark.parametrize("name", list(FUNCTIONS_WITH_OBJECTS))
 def test_a_function_of_objects_returns_a_finite_consistent_result_or_refuses_naming_the_argument(name):
     case = FUNCTIONS_WITH_OBJECTS[name]
+    # where a case names valid values for some arguments, half the examples draw those (the
+    # others still hostile), so that results are checked too, not only refusals
+    valid = {**case[1], **case[2].get("valid", {})}
 
-    @given(st.fixed_dictionaries(case[1]))
+    @given(st.one_of(st.fixed_dictionaries(valid), st.fixed_dictionaries(case[1])))
     def check(kwargs):
         _run_case(name, case, kwargs)
 

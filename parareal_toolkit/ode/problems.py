@@ -85,6 +85,16 @@ def _initial_value(initial, x: np.ndarray, *, periodic: bool = False, size: int 
     return check_real_array(initial, "initial", shape=shape)
 
 
+def _finite_matrix(A: sp.spmatrix, scale: str, value: float, m: int) -> sp.spmatrix:
+    """``A`` if its entries are finite, else a refusal naming the argument whose size overflowed them."""
+    if not np.isfinite(A.data).all():
+        raise InputError(
+            f"`{scale}` = {value!r} with `m` = {m} makes A's entries overflow float64 (they scale as "
+            f"{scale} / h^k, h = 1/m); got a non-finite entry."
+        )
+    return A
+
+
 def _laplacian_1d(m: int) -> sp.csc_matrix:
     h = 1.0 / (m + 1)
     return sp.diags([np.ones(m - 1), -2.0 * np.ones(m), np.ones(m - 1)], [-1, 0, 1], format="csc") / h**2
@@ -134,7 +144,7 @@ def heat_1d(
     m = check_int(m, "m", minimum=1)
     kappa = check_real(diffusivity, "diffusivity", minimum=0, strict=True)
     require_memory(40.0 * m if sparse else 8.0 * m * m, f"heat_1d(m={m}), {'sparse' if sparse else 'dense'}")
-    A = kappa * _laplacian_1d(m)
+    A = _finite_matrix(kappa * _laplacian_1d(m), "diffusivity", kappa, m)
     x = np.arange(1, m + 1) / (m + 1)
     return LinearProblem(
         name="heat1d",
@@ -180,7 +190,7 @@ def heat_2d(
     require_memory(72.0 * n if sparse else 8.0 * n * n, f"heat_2d(m={m}), {'sparse' if sparse else 'dense'}")
     L = _laplacian_1d(m)
     identity = sp.identity(m, format="csc")
-    A = (kappa * (sp.kron(L, identity) + sp.kron(identity, L))).tocsc()
+    A = _finite_matrix((kappa * (sp.kron(L, identity) + sp.kron(identity, L))).tocsc(), "diffusivity", kappa, m)
     x = np.arange(1, m + 1) / (m + 1)
     if isinstance(initial, str):
         profile = initial_profile(initial, x)
@@ -232,7 +242,7 @@ def advection_periodic(
     require_memory(40.0 * m if sparse else 8.0 * m * m, f"advection_periodic(m={m}), {'sparse' if sparse else 'dense'}")
     h = 1.0 / m
     shift = sp.diags([np.ones(m - 1), [1.0]], [1, -(m - 1)], format="csc")
-    A = (-c / (2 * h) * (shift - shift.T)).tocsc()
+    A = _finite_matrix((-c / (2 * h) * (shift - shift.T)).tocsc(), "speed", c, m)
     x = np.arange(m) * h
     return LinearProblem(
         name="advection",

@@ -916,7 +916,7 @@ def _plans_cases() -> dict:
                 subnetworks=st.sampled_from([(1, 3), (), (0,), None, "1", 3]),
                 coarse_units=st.one_of(st.none(), SMALL),
             ),
-            {},
+            dict(aliases=("num_subnetworks",)),  # each entry of `subnetworks` is a row's num_subnetworks
         ),
         "virtual_time_partition": (
             plans.virtual_time_partition,

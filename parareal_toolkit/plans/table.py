@@ -69,7 +69,7 @@ def parareal_resnet_table(
     """
     total = num_units(depth)
     num_classes = check_int(num_classes, "num_classes", minimum=1)
-    values = check_ints(subnetworks, "subnetworks", minimum=1, nonempty=False)
+    values = check_ints(subnetworks, "subnetworks", nonempty=False)
     strategy = SPLITS[check_choice(split, "split", SPLIT_NAMES)]
     if coarse_units is not None and values and all(n == 1 for n in values):
         raise InputError(

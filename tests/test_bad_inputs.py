@@ -200,6 +200,12 @@ CASES: dict[str, Cli | Api | ApiResult] = {
     "ode/slices-float": cli("ode", "--slices", "2.5", fragment="--slices: expected a positive integer"),
     "ode/iterations-negative": cli("ode", "--iterations", "-1", fragment="expected a non-negative integer"),
     "ode/tol-zero": cli("ode", "--tol", "0", fragment="--tol: expected a positive number"),
+    "ode/t-final-overflows-the-step": cli(
+        "ode",
+        "--t-final",
+        "1e308",
+        fragment="--t-final 1e+308 over 10 slices makes a slice's ΔT·||A|| overflow float64",
+    ),
     "ode/tol-nan": cli("ode", "--tol", "nan", fragment="--tol: expected a positive number"),
     "ode/tol-inf": cli("ode", "--tol", "inf", fragment="--tol: expected a positive number"),
     "ode/t-final-negative": cli("ode", "--t-final", "-1", fragment="--t-final: expected a positive number"),

@@ -2,6 +2,7 @@
 gradients of single-process backprop."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -44,8 +45,8 @@ def test_torchrun_gradients_equal_single_process_backprop(schedule, tmp_path):
     grads = {}
     for rank in range(2):
         # each rank says what it wrote and where: one line, ending with the file's path
-        written = [line for line in proc.stdout.splitlines() if line.startswith(f"rank {rank}: wrote")]
-        assert len(written) == 1 and written[0].endswith(str(tmp_path / f"grads_rank{rank}.pt")), proc.stdout
+        written = re.findall(rf"rank {rank}: wrote [^\n]*? to (\S+grads_rank{rank}\.pt)", proc.stdout)
+        assert written == [str(tmp_path / f"grads_rank{rank}.pt")], proc.stdout
         grads.update(torch.load(tmp_path / f"grads_rank{rank}.pt")["grads"])
     ref = _reference_grads()
     assert set(grads) == set(ref)

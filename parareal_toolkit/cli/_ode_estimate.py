@@ -114,6 +114,11 @@ def estimate(
     nnz = A.nnz if sp.issparse(A) else n * n
     step = probe.t_final / slices
     step_norm = float(spla.norm(A, 1) if sp.issparse(A) else np.abs(A).sum(axis=0).max()) * step
+    if not math.isfinite(step_norm):
+        raise CliError(
+            f"--t-final {probe.t_final:g} over {slices} slices makes a slice's ΔT·||A|| overflow float64 "
+            f"({step_norm}); use a smaller --t-final or more --slices."
+        )
     fine_substeps = args.fine_substeps
     exact_fine = fine_substeps is None
     implicit_propagators = 1 if exact_fine else 2

@@ -8,6 +8,7 @@ pipeline-run --schedule NAME --out DIR``); each rank writes its stage's gradient
 from __future__ import annotations
 
 import os
+import sys
 
 from .._names import RUNTIME_SCHEDULES
 from ..backends.errors import DEFAULT_TIMEOUT_S
@@ -66,7 +67,10 @@ def run(args) -> int:
     run_rank(args.schedule, args.microbatches, args.out, timeout=args.timeout)
     rank = int(os.environ["RANK"])  # checked by run_rank before it joined the group
     path = os.path.join(args.out, f"grads_rank{rank}.pt")
-    print(
-        f"rank {rank}: wrote stage {rank}'s gradients and losses ({args.schedule}, {args.microbatches} micro-batches) to {path}"
-    )
+    line = f"rank {rank}: wrote stage {rank}'s gradients and losses ({args.schedule}, {args.microbatches} micro-batches) to {path}\n"
+    # the line alone in the emptied buffer, then flushed: one write call per line, and a line
+    # written in one call (shorter than a pipe's atomic size) is never cut by another rank's
+    sys.stdout.flush()
+    sys.stdout.write(line)
+    sys.stdout.flush()
     return 0

@@ -84,7 +84,7 @@ def max_cycle_ratio(num_nodes: int, edges: Iterable[Edge], node_time: Sequence[f
             return True
         return False
 
-    total = float(times.sum() + table[:, 3].sum())
+    total = float(times.sum() + sum(table[:, 3].tolist()))  # summed left to right, as the runs committed were
     hi = total + 1.0
     if has_cycle_above(hi * (1 + 1e-9) + 1.0):
         raise InputError("`edges` hold a cycle without delay (a deadlock of the dependency graph).")

@@ -480,7 +480,7 @@ def _layerpipe_cases() -> dict:
             dict(profile=profiles, processors=SMALL, split_activation=FLAGS, move_weight_gradient=FLAGS),
             {},
         ),
-        "pipedream_delays": (
+        "pipedream_delays(stages)": (
             lp.pipedream_delays,
             dict(num_layers=SMALL, stages=st.sampled_from([None, [range(1)], [range(2), range(2, 3)], "ab", [0]])),
             {},

@@ -95,7 +95,9 @@ def depth_and_n(draw, max_n=40):
     depth = 9 * draw(st.integers(1, max_n)) + 2
     units = 3 * ((depth - 2) // 9)
     valid = [n for n in range(1, units + 1) if (n - 1) * -(-units // n) < units]
-    return depth, draw(st.sampled_from(valid)), draw(st.none() | st.integers(1, 6))
+    n = draw(st.sampled_from(valid))
+    # coarse_units applies only to N >= 2 (N = 1 has no coarse network, and giving it is refused)
+    return depth, n, draw(st.none() | st.integers(1, 6)) if n >= 2 else None
 
 
 @given(depth_and_n())

@@ -182,7 +182,14 @@ def _interrupt_on_a_terminal(argv: list[str], ready: bytes) -> tuple[int, str]:
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # tqdm draws nothing in 0 columns
     proc = subprocess.Popen(
-        [*PARAREAL, *argv], env=_env(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=follower, stdin=subprocess.DEVNULL
+        [*PARAREAL, *argv],
+        env=_env(),
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        stdin=subprocess.DEVNULL,
+        # a shell's background job inherits SIGINT ignored, and so would the child: Ctrl-C must reach it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     os.close(follower)
     seen = b""
@@ -196,7 +203,8 @@ def _interrupt_on_a_terminal(argv: list[str], ready: bytes) -> tuple[int, str]:
                     break
         assert ready in seen, seen.decode(errors="replace")
         proc.send_signal(signal.SIGINT)
-        while True:
+        deadline = time.monotonic() + 60  # a child that ignored Ctrl-C fails the test instead of hanging it
+        while time.monotonic() < deadline:
             if select.select([leader], [], [], 1)[0]:
                 try:
                     chunk = os.read(leader, 4096)

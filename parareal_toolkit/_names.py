@@ -36,6 +36,8 @@ __all__ = [
     "DEVICE_NAMES",
     "AMP_NAMES",
     "PLACEMENT_NAMES",
+    "LAYER_PARALLEL_NAMES",
+    "LAYER_PARALLEL_BACKWARD_NAMES",
     "RUN_DEFINING_FIELDS",
     "CLOCKS",
     "NETWORK_NAMES",
@@ -111,6 +113,10 @@ AMP_NAMES = ("none", "bf16")
 # where a parareal network's slices run while it trains: one device, one device per slice in
 # one process, or one group of slices per torchrun rank
 PLACEMENT_NAMES = ("single", "devices", "distributed")
+# how a plain ResNet's forward runs while it trains: layer by layer, or each stage's equal-shape
+# units solved across the layers by MGRIT (nn.LayerParallelResNet); and how its gradient is formed
+LAYER_PARALLEL_NAMES = ("none", "mgrit")
+LAYER_PARALLEL_BACKWARD_NAMES = ("adjoint", "autograd")
 # the TrainConfig fields (and `parareal train` options) that define a run: model, data,
 # optimisation; a resumed run must agree with its checkpoint on these, the rest may change
 RUN_DEFINING_FIELDS = (
@@ -120,6 +126,11 @@ RUN_DEFINING_FIELDS = (
     "coarse_units",
     "split",
     "norm",
+    "layer_parallel",
+    "mgrit_iterations",
+    "mgrit_levels",
+    "mgrit_coarsening",
+    "mgrit_backward",
     "dataset",
     "image_size",
     "mean",

@@ -23,6 +23,8 @@ from .._names import (
     AMP_NAMES,
     DATASET_NAMES,
     DEVICE_NAMES,
+    LAYER_PARALLEL_BACKWARD_NAMES,
+    LAYER_PARALLEL_NAMES,
     MODEL_NAMES,
     NORM_NAMES,
     PLACEMENT_NAMES,
@@ -63,6 +65,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "counted multiply-adds (cost)",
     )
     model.add_argument("--norm", choices=NORM_NAMES, default=None, help="BatchNorm or none (default batch)")
+    model.add_argument(
+        "--layer-parallel",
+        choices=LAYER_PARALLEL_NAMES,
+        default=None,
+        help="resnet: none (default: layer by layer) or mgrit (layer-parallel training: each stage's equal-shape "
+        "units solved across the layers by MGRIT, forward and adjoint; the checkpoint is the plain ResNet and is "
+        "evaluated layer by layer)",
+    )
+    model.add_argument(
+        "--mgrit-iterations",
+        type=int,
+        default=None,
+        metavar="K",
+        help="--layer-parallel mgrit: MGRIT iterations per forward and per adjoint solve (default: the count that "
+        "makes them exact; fewer are inexact and cheaper)",
+    )
+    model.add_argument(
+        "--mgrit-levels", type=int, default=None, metavar="L", help="--layer-parallel mgrit: MGRIT levels (default 2)"
+    )
+    model.add_argument(
+        "--mgrit-coarsening",
+        type=int,
+        default=None,
+        metavar="M",
+        help="--layer-parallel mgrit: units per coarse step (default 2; a stage with fewer equal-shape units "
+        "runs layer by layer)",
+    )
+    model.add_argument(
+        "--mgrit-backward",
+        choices=LAYER_PARALLEL_BACKWARD_NAMES,
+        default=None,
+        help="--layer-parallel mgrit: the gradient by MGRIT on the adjoint (default) or by autograd through the "
+        "MGRIT iterations",
+    )
     data = parser.add_argument_group("data")
     data.add_argument(
         "--dataset",
@@ -213,6 +249,15 @@ def _parareal_model(args: argparse.Namespace) -> bool:
 _PARAREAL = Needs("--model parareal-resnet", _parareal_model, lambda args: f"--model {args.model or 'resnet'}")
 
 
+def _layer_parallel(args: argparse.Namespace) -> bool:
+    return bool(args.resume) or args.layer_parallel == "mgrit"
+
+
+_MGRIT = Needs(
+    "--layer-parallel mgrit", _layer_parallel, lambda args: f"--layer-parallel {args.layer_parallel or 'none'}"
+)
+
+
 def _cifar(args: argparse.Namespace) -> bool:
     return bool(args.resume) or (args.dataset or "cifar10") in ("cifar10", "cifar100")
 
@@ -236,6 +281,11 @@ OPTIONS: dict[str, Option] = {
     "coarse_units": number(integer=True, needs=(_PARAREAL,), checked_by=_BY_CONFIG),
     "split": other("choice", needs=(_PARAREAL,)),
     "norm": other("choice"),
+    "layer_parallel": other("choice", checked_by=_BY_CONFIG),
+    "mgrit_iterations": number(integer=True, cost=True, needs=(_MGRIT,), checked_by=_BY_CONFIG),
+    "mgrit_levels": number(2, integer=True, needs=(_MGRIT,), checked_by=_BY_CONFIG),
+    "mgrit_coarsening": number(2, integer=True, needs=(_MGRIT,), checked_by=_BY_CONFIG),
+    "mgrit_backward": other("choice", needs=(_MGRIT,)),
     "dataset": other("choice"),
     "data_dir": other("path", needs=(_FILES,)),
     "image_size": number(integer=True, cost=True, checked_by=_BY_CONFIG),
@@ -480,6 +530,30 @@ def _config(args: argparse.Namespace) -> Any:
     return config
 
 
+def _layer_parallel_plan(config: Any) -> str:
+    """What ``--layer-parallel mgrit`` solves by MGRIT in each stage, in one line (a stage too short runs layer by layer)."""
+    from .._mgrit_cycles import exact_iterations
+    from ..nn._layer_parallel import stage_split
+    from ..plans.units import num_units
+
+    equal = num_units(config.depth) // 3 - 1  # each stage's units after its shape-changing first
+    m, levels = config.mgrit_coarsening or 2, config.mgrit_levels or 2
+    count, used = stage_split(equal, levels, m)
+    if not count:
+        return (
+            f"layer-parallel MGRIT: each stage of ResNet-{config.depth} has {equal} equal-shape unit(s), fewer than "
+            f"--mgrit-coarsening {m}: every stage runs layer by layer (the serial network, no MGRIT)"
+        )
+    exact = exact_iterations(count // m, "F")
+    k = exact if config.mgrit_iterations is None else min(config.mgrit_iterations, exact)
+    rest = f", {equal - count} more layer by layer" if equal > count else ""
+    state = "exact" if k == exact else f"inexact; exact at {exact}"
+    return (
+        f"layer-parallel MGRIT: in each of 3 stages {count} of {equal} equal-shape units on {used} levels{rest}; "
+        f"{k} iteration(s) per forward and adjoint solve ({state})"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Train as the options say; 1 after a NaN loss or metric, 130 after Ctrl-C (checkpoint saved).
 
@@ -500,6 +574,8 @@ def run(args: argparse.Namespace) -> int:
     environment_rank()  # a malformed torchrun environment fails before the output folder is made
     training_run.check_output_dir(config.output_dir, "--output-dir")
     _estimate_first(config, args)
+    if config.layer_parallel == "mgrit" and int(os.environ.get("RANK", "0")) == 0 and not args.quiet:
+        print(_layer_parallel_plan(config), flush=True)
     try:
         summary = training_run.train(config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     except NonFiniteLossError as exc:

@@ -44,6 +44,8 @@ Numerical facts (pinned by ``tests/test_layer_parallel.py`` in float64):
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -184,6 +186,7 @@ class LayerParallelResNet(PreActResNet):
         )
         super().__init__(depth, num_classes, norm_layer=norm_layer)
         self._solver = solver
+        self._serial = False
         self.last_solves: list[dict[str, Any]] = []
 
     @property
@@ -225,6 +228,8 @@ class LayerParallelResNet(PreActResNet):
         torch.Tensor
             The trunk's output, the serial network's to rounding at convergence.
         """
+        if self._serial:
+            return super().features(x)
         x = self.stem(x)
         solves = []
         for stage, layer in enumerate((self.layer1, self.layer2, self.layer3)):
@@ -234,6 +239,37 @@ class LayerParallelResNet(PreActResNet):
                 block.record = solves[-1]  # an adjoint backward adds its counts to this record
         self.last_solves = solves
         return x
+
+    @contextlib.contextmanager
+    def serial(self) -> Iterator[LayerParallelResNet]:
+        """Within the block the network runs layer by layer: the plain ResNet its weights define.
+
+        What its checkpoint holds and how a trainer evaluates it: the test error of the
+        trained weights, whatever the number of MGRIT iterations they were trained with.
+
+        Yields
+        ------
+        LayerParallelResNet
+            ``self``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from parareal_toolkit.nn import LayerParallelResNet, preact_resnet
+        >>> _ = torch.manual_seed(0)
+        >>> model = LayerParallelResNet(47, iterations=1).double().eval()
+        >>> serial = preact_resnet(47).double().eval()
+        >>> _ = serial.load_state_dict(model.state_dict())
+        >>> x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+        >>> with torch.no_grad(), model.serial():
+        ...     bool(torch.equal(model(x), serial(x)))
+        True
+        """
+        before, self._serial = self._serial, True
+        try:
+            yield self
+        finally:
+            self._serial = before
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in asdict(self._solver).items())

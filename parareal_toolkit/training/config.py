@@ -5,7 +5,9 @@ with momentum 0.9 and weight decay 5e-4, learning rate 0.1 divided by 10 at epoc
 120 (:class:`torch.optim.lr_scheduler.MultiStepLR`).
 
 The fields fall in two kinds. :data:`RUN_DEFINING` fields say *what* a run computes: the
-network (``model``, ``depth``, ``subnetworks``, ``coarse_units``, ``split``, ``norm``), the data
+network and how its forward and backward run (``model``, ``depth``, ``subnetworks``,
+``coarse_units``, ``split``, ``norm``, ``layer_parallel`` and the ``mgrit_*`` options: an
+inexact MGRIT solve changes the updates), the data
 (``dataset``, ``image_size``, ``mean``, ``std``, ``augment``, ``flip``, ``train_size``, ``test_size``,
 ``seed``) and the optimisation
 (``batch_size``, ``lr``, ``momentum``, ``weight_decay``, ``milestones``, ``gamma``); a
@@ -31,6 +33,8 @@ from .._names import (
     AMP_NAMES,
     DATASET_NAMES,
     DEVICE_NAMES,
+    LAYER_PARALLEL_BACKWARD_NAMES,
+    LAYER_PARALLEL_NAMES,
     MODEL_NAMES,
     NORM_NAMES,
     RUN_DEFINING_FIELDS,
@@ -76,13 +80,23 @@ class TrainConfig:
     left-right with probability 1/2; set ``flip=False`` for images whose mirror image is
     another class or none (digits, text).
 
+    ``layer_parallel="mgrit"`` trains a plain ``resnet`` as a
+    :class:`~parareal_toolkit.nn.LayerParallelResNet`: each stage's equal-shape units solved
+    across the layers by MGRIT, ``mgrit_iterations`` iterations per forward (``None``, the
+    default: the count that makes it exact), ``mgrit_levels`` levels (default 2),
+    ``mgrit_coarsening`` (default 2) and the gradient by ``mgrit_backward`` (``"adjoint"``,
+    the default: MGRIT on the adjoint with as many iterations, or ``"autograd"`` through the
+    iterations). The ``mgrit_*`` fields need it. Its checkpoint is a plain ResNet's, and the
+    test error is measured with the serial forward (the network the checkpoint holds).
+
     ``placement`` says where a parareal network's slices (``C^j`` with ``g^j``) train:
     ``"single"`` (default) on one device; ``"devices"`` slice ``j`` on ``devices[j % len]``
     in one process (default ``devices``: every visible GPU, or the CPU); ``"distributed"``
     under torchrun, each of ``slice_groups`` ranks owning a contiguous group of slices, and
     ``WORLD_SIZE / slice_groups`` data-parallel replicas of that slice-parallel network
     (default ``slice_groups``: the world size, one replica). ``"devices"`` and
-    ``"distributed"`` need ``model="parareal-resnet"``; ``slice_groups`` needs
+    ``"distributed"`` need ``model="parareal-resnet"`` or ``layer_parallel="mgrit"`` (then
+    the MGRIT blocks' parallel maps run over the devices or ranks); ``slice_groups`` needs
     ``"distributed"`` and ``devices`` needs ``"devices"``
     (``parareal_toolkit.training.placement``).
 
@@ -107,6 +121,11 @@ class TrainConfig:
     coarse_units: int | None = None
     split: str = "units"
     norm: str = "batch"
+    layer_parallel: str = "none"
+    mgrit_iterations: int | None = None  # None: the count that makes the solve exact
+    mgrit_levels: int | None = None  # None: 2
+    mgrit_coarsening: int | None = None  # None: 2
+    mgrit_backward: str | None = None  # None: "adjoint"
     dataset: str = "cifar10"
     data_dir: str = "data"
     image_size: int | None = None  # image folders only
@@ -147,6 +166,7 @@ class TrainConfig:
         check_choice(self.split, "split", SPLIT_NAMES)
         check_choice(self.amp, "amp", AMP_NAMES)
         check_choice(self.device, "device", DEVICE_NAMES)
+        self._check_layer_parallel()
         self._check_placement()
         for name in _POSITIVE_COUNTS:
             value = check_int(getattr(self, name), name)
@@ -193,13 +213,34 @@ class TrainConfig:
                 raise InputTypeError(f"`{name}` must be a path (str or os.PathLike); got {value!r}.")
             setattr(self, name, os.fspath(value))
 
+    def _check_layer_parallel(self) -> None:
+        check_choice(self.layer_parallel, "layer_parallel", LAYER_PARALLEL_NAMES)
+        if self.layer_parallel != "none" and self.model != "resnet":
+            raise InputError(
+                f"`layer_parallel` {self.layer_parallel!r} solves a plain ResNet across its layers; it needs "
+                f"model='resnet' (a parareal-resnet is the other road); got model={self.model!r}."
+            )
+        for name, minimum in (("mgrit_iterations", 1), ("mgrit_levels", 2), ("mgrit_coarsening", 2)):
+            if getattr(self, name) is not None:
+                setattr(self, name, check_int(getattr(self, name), name, minimum=minimum))
+        if self.mgrit_backward is not None:
+            check_choice(self.mgrit_backward, "mgrit_backward", LAYER_PARALLEL_BACKWARD_NAMES)
+        if self.layer_parallel == "none":
+            for name in ("mgrit_iterations", "mgrit_levels", "mgrit_coarsening", "mgrit_backward"):
+                if getattr(self, name) is not None:
+                    raise InputError(
+                        f"`{name}` sets the MGRIT solve of layer_parallel='mgrit'; got {name}={getattr(self, name)!r} "
+                        "with layer_parallel='none'."
+                    )
+
     def _check_placement(self) -> None:
         check_choice(self.placement, "placement", tuple(PLACEMENTS))
         chosen = PLACEMENTS[self.placement]
-        if chosen.splits_network and self.model != "parareal-resnet":
+        if chosen.splits_network and self.model != "parareal-resnet" and self.layer_parallel == "none":
             raise InputError(
-                f"`placement` {self.placement!r} splits a parareal network's slices over devices or ranks; "
-                f"it needs model='parareal-resnet'; got model={self.model!r}."
+                f"`placement` {self.placement!r} splits a parareal network's slices, or a layer-parallel ResNet's "
+                "MGRIT sweeps, over devices or ranks; it needs model='parareal-resnet' or layer_parallel='mgrit'; "
+                f"got model={self.model!r}."
             )
         for strategy in PLACEMENTS.values():  # each option belongs to one placement and needs it
             option = strategy.option

@@ -258,7 +258,7 @@ def evaluate_checkpoint(
     trained_dir = checkpoint_data_dir(path, config.data_dir)
     if config.dataset == _IMAGE_FOLDER:
         test_set, classes, labels_dir = _image_folder_test_set(os.fspath(path), config, trained_dir, data_dir)
-        model = build_model(replace(config, data_dir=labels_dir))
+        model = build_model(replace(config, data_dir=labels_dir), serial=True)
         outputs = _classifier_outputs(model, state.model)
         if outputs is not None and outputs != classes:
             raise DatasetFormatError(
@@ -266,7 +266,7 @@ def evaluate_checkpoint(
                 f"{classes} class folders; give --data-dir the folder it was trained on."
             )
     else:
-        model = build_model(config)
+        model = build_model(config, serial=True)  # a layer-parallel run's checkpoint is the plain ResNet
         test_set = load_dataset(
             config.dataset,
             train=False,

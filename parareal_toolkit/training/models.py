@@ -1,11 +1,13 @@
-"""The network a training configuration names: a pre-activation ResNet or a parareal ResNet."""
+"""The network a training configuration names: a pre-activation ResNet (layer by layer or layer-parallel) or a parareal ResNet."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from ..nn.layer_parallel import LayerParallelResNet
 from ..nn.parareal_resnets import parareal_resnet
 from ..nn.resnet import preact_resnet
 from .data import num_classes_of
@@ -13,13 +15,17 @@ from .data import num_classes_of
 if TYPE_CHECKING:
     from .config import TrainConfig
 
-__all__ = ["build_model"]
+__all__ = ["build_model", "serial_forward"]
 
 
-def build_model(config: TrainConfig) -> nn.Module:
+def build_model(config: TrainConfig, *, serial: bool = False) -> nn.Module:
     """The network named by ``config``, initialised from the current torch generator.
 
-    ``resnet``: :func:`~parareal_toolkit.nn.preact_resnet` of depth ``config.depth``;
+    ``resnet``: :func:`~parareal_toolkit.nn.preact_resnet` of depth ``config.depth``, or with
+    ``layer_parallel="mgrit"`` the same network as a
+    :class:`~parareal_toolkit.nn.LayerParallelResNet` with the ``mgrit_*`` options (the same
+    parameters, drawn in the same order; ``serial=True`` builds the plain network, which is
+    what its checkpoint holds and how it is evaluated);
     ``parareal-resnet``: :func:`~parareal_toolkit.nn.parareal_resnet` with
     ``config.subnetworks`` subnetworks, ``config.coarse_units`` units per coarse network and
     ``config.split`` (by unit count, or by counted multiply-adds).
@@ -33,6 +39,17 @@ def build_model(config: TrainConfig) -> nn.Module:
     """
     norm_layer = None if config.norm == "batch" else (lambda channels: nn.Identity())
     num_classes = num_classes_of(config.dataset, config.data_dir)
+    if config.model == "resnet" and config.layer_parallel == "mgrit" and not serial:
+        return LayerParallelResNet(
+            config.depth,
+            num_classes,
+            norm_layer=norm_layer,
+            iterations=config.mgrit_iterations,
+            adjoint_iterations=config.mgrit_iterations,
+            levels=config.mgrit_levels or 2,
+            coarsening=config.mgrit_coarsening or 2,
+            backward=config.mgrit_backward or "adjoint",
+        )
     if config.model == "resnet":
         return preact_resnet(config.depth, num_classes, norm_layer=norm_layer)
     return parareal_resnet(
@@ -43,3 +60,18 @@ def build_model(config: TrainConfig) -> nn.Module:
         num_classes=num_classes,
         norm_layer=norm_layer,
     )
+
+
+def serial_forward(model: nn.Module) -> contextlib.AbstractContextManager[Any]:
+    """A context in which ``model`` runs layer by layer: :meth:`LayerParallelResNet.serial
+    <parareal_toolkit.nn.LayerParallelResNet.serial>` for a layer-parallel ResNet, nothing to change otherwise.
+
+    The trainer evaluates, and recomputes the BatchNorm statistics, in it: the network
+    its checkpoint holds.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        The context.
+    """
+    return model.serial() if isinstance(model, LayerParallelResNet) else contextlib.nullcontext()

@@ -45,7 +45,7 @@ from .environment import seed_everything
 from .errors import NonFiniteLossError, TrainingInterrupted
 from .evaluation import evaluate, recompute_batchnorm_statistics
 from .loaders import PerSampleSeeded, test_loader, to_device, train_loader
-from .models import build_model
+from .models import build_model, serial_forward
 from .placement import PLACEMENTS, place_for_training
 from .progress import EpochProgress
 from .resources import check_memory
@@ -306,14 +306,15 @@ class Trainer:
         holds rank 0's.
         """
         batches = -(-BATCHNORM_IMAGES // self.config.batch_size)
-        recompute_batchnorm_statistics(
-            self.model,
-            self.train_loader,
-            device=self.device,
-            max_batches=batches,
-            amp=self.config.amp,
-            channels_last=self.config.channels_last,
-        )
+        with serial_forward(self.model):  # the statistics of the network evaluated and checkpointed
+            recompute_batchnorm_statistics(
+                self.model,
+                self.train_loader,
+                device=self.device,
+                max_batches=batches,
+                amp=self.config.amp,
+                channels_last=self.config.channels_last,
+            )
 
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor, epoch: int, step: int) -> tuple[float, int]:
         images, labels = to_device(images, labels, self.device, self.config.channels_last)
@@ -388,9 +389,10 @@ class Trainer:
             ``test_loss`` (mean cross-entropy) and ``test_error`` (fraction misclassified).
         """
         config = self.config
-        result = evaluate(
-            self.model, self.test_loader, device=self.device, amp=config.amp, channels_last=config.channels_last
-        )
+        with serial_forward(self.model):  # a layer-parallel ResNet is evaluated as the plain network it trains
+            result = evaluate(
+                self.model, self.test_loader, device=self.device, amp=config.amp, channels_last=config.channels_last
+            )
         loss_sum, wrong, count = self.group.sum([result["loss_sum"], result["wrong"], result["images"]])
         if not math.isfinite(loss_sum / count):
             raise NonFiniteLossError(

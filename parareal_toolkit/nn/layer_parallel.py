@@ -51,14 +51,35 @@ import torch
 
 from .._names import CYCLE_NAMES, MGRIT_INITIAL_NAMES, RELAX_NAMES
 from .._validation import check_choice, check_int
-from ..errors import InputError
-from ._layer_parallel import SolverOptions, run_stage
+from ..backends.devices import DevicesBackend
+from ..backends.distributed import DistributedBackend, slice_owners
+from ..errors import InputError, InputTypeError
+from ._layer_parallel import SolverOptions, is_distributed, run_stage, stage_split
 from .bottleneck import NormLayer
 from .resnet import PreActResNet
 
 __all__ = ["LayerParallelResNet", "BACKWARD_MODES"]
 
 BACKWARD_MODES = ("autograd", "adjoint")
+
+
+def _check_backend(backend: Any, backward: str) -> Any:
+    """``backend`` checked: ``None`` (``"serial"`` too), a ``DevicesBackend`` or a ``DistributedBackend``.
+
+    The distributed backend needs ``backward="adjoint"`` (module docstring).
+    """
+    if isinstance(backend, str) and backend == "serial":
+        return None
+    if backend is not None and not isinstance(backend, (DevicesBackend, DistributedBackend)):
+        raise InputTypeError(
+            f"`backend` must be None (serial), a DevicesBackend or a DistributedBackend; got {backend!r}."
+        )
+    if is_distributed(backend) and backward != "adjoint":
+        raise InputError(
+            f"`backward` must be 'adjoint' with the distributed backend; got {backward!r}: autograd through "
+            "maps split over ranks would leave each rank a partial parameter gradient (use backward='adjoint')."
+        )
+    return backend
 
 
 def _check_options(options: dict[str, Any]) -> SolverOptions:
@@ -184,7 +205,54 @@ class LayerParallelResNet(PreActResNet):
         )
         super().__init__(depth, num_classes, norm_layer=norm_layer)
         self._solver = solver
+        self._backend: Any = None
         self.last_solves: list[dict[str, Any]] = []
+
+    @property
+    def backend(self) -> Any:
+        """What maps the MGRIT blocks: ``None`` (serial, the default), a ``DevicesBackend`` or a ``DistributedBackend``.
+
+        Setting it checks it: another object is refused (``InputTypeError``), and so is
+        the distributed backend with ``backward="autograd"`` (``InputError`` naming
+        ``backward``). ``"serial"`` is stored as ``None``.
+        """
+        return self._backend
+
+    @backend.setter
+    def backend(self, backend: Any) -> None:
+        self._backend = _check_backend(backend, self._solver.backward)
+
+    def place(self, backend: Any) -> LayerParallelResNet:
+        """Move the network where ``backend`` evaluates it and set :attr:`backend`.
+
+        A ``DevicesBackend``: each MGRIT block's units in contiguous chunks over its
+        devices (unit ``j`` of ``N`` on ``devices[slice_owners(N, len(devices))[j]]``, for
+        the current options' blocks), everything else (stem, each stage's first unit,
+        units run sequentially, the head) on the output device. A step moves the state to
+        its unit's device and back, so any placement gives the same results; this one keeps
+        the outputs on the output device. Other backends leave the modules where they are.
+
+        Returns
+        -------
+        LayerParallelResNet
+            ``self``, for chaining.
+
+        Raises
+        ------
+        InputError, InputTypeError
+            As setting :attr:`backend` does.
+        """
+        backend = _check_backend(backend, self._solver.backward)
+        if isinstance(backend, DevicesBackend):
+            self.to(backend.output_device)
+            for layer in (self.layer1, self.layer2, self.layer3):
+                rest = list(layer)[1:]
+                count, _ = stage_split(len(rest), self._solver.levels, self._solver.coarsening)
+                owners = slice_owners(count, len(backend.devices))
+                for unit, owner in zip(rest[:count], owners):
+                    unit.to(backend.devices[owner])
+        self._backend = backend
+        return self
 
     @property
     def options(self) -> dict[str, Any]:
@@ -214,7 +282,9 @@ class LayerParallelResNet(PreActResNet):
         unknown = sorted(set(changes) - set(current))
         if unknown:
             raise InputError(f"`configure` takes the options {tuple(current)}; got unknown {unknown}.")
-        self._solver = _check_options({**current, **changes})
+        solver = _check_options({**current, **changes})
+        _check_backend(self._backend, solver.backward)
+        self._solver = solver
         return self
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -225,10 +295,11 @@ class LayerParallelResNet(PreActResNet):
         torch.Tensor
             The trunk's output, the serial network's to rounding at convergence.
         """
+        _check_backend(self._backend, self._solver.backward)
         x = self.stem(x)
         solves = []
         for stage, layer in enumerate((self.layer1, self.layer2, self.layer3)):
-            x, block = run_stage(list(layer), x, self._solver)
+            x, block = run_stage(list(layer), x, self._solver, self._backend)
             if block is not None:
                 solves.append({"stage": stage, **block.record})
                 block.record = solves[-1]  # an adjoint backward adds its counts to this record

@@ -23,7 +23,7 @@ from parareal_toolkit.backends.distributed import DistributedBackend, process_gr
 from parareal_toolkit.errors import InputError
 from parareal_toolkit.nn import LayerParallelResNet, preact_resnet
 from parareal_toolkit.training.data_parallel import DataParallelGroup
-from parareal_toolkit.training.placement import PLACEMENTS, slice_parallel_groups
+from parareal_toolkit.training.placement import PLACEMENTS
 
 FAN = 576  # the longest sum in one unit: 3x3 convolution over 64 channels
 

@@ -144,7 +144,9 @@ def test_devices_placement_places_a_layer_parallel_resnet_and_trains_as_one_devi
         optimizer = torch.optim.SGD(network.parameters(), lr=0.05, momentum=0.9)
         for step in range(2):
             optimizer.zero_grad()
-            nn.functional.cross_entropy(network(data[4 * step : 4 * step + 4]), targets[4 * step : 4 * step + 4]).backward()
+            nn.functional.cross_entropy(
+                network(data[4 * step : 4 * step + 4]), targets[4 * step : 4 * step + 4]
+            ).backward()
             placed.reduce_gradients(network)
             optimizer.step()
     assert_states_agree(model.state_dict(), serial.state_dict(), terms=_units(47) * FAN, steps=2, momentum=0.9)

@@ -19,6 +19,14 @@ same to the bit), and touches no buffer; in evaluation mode it still uses its ru
 statistics. ``update_statistics`` then evaluates each unit once on its converged input
 ``x_j`` with tracking on, which is exactly the update the serial forward makes (one call
 of each unit on ``x_j``): equal buffers up to the rounding in ``x_j``.
+
+Backends. ``Block`` hands its backend (``None``: serial) to ``mgrit``. Steps run on their
+unit's device and return to the state's (``on_device``; no-ops on one device). Under the
+distributed backend the forward runs without a graph (``AdjointStage`` or ``no_grad``), the
+graphs of the adjoint are built lazily per rank (``UnitGraphs``), parameter gradients are
+computed by unit ``j``'s fixed owner ``slice_owners(N, R)[j]`` (``Block.gradient_units``)
+and completed by one all-reduce per block (``Block._all_reduced``), inside
+``AdjointStage.backward``.
 """
 
 from __future__ import annotations
@@ -171,7 +179,7 @@ class AdjointSteps:
     device; the result returns to ``μ``'s device.
     """
 
-    def __init__(self, graphs: Sequence[tuple[torch.Tensor, torch.Tensor]], scale: int):
+    def __init__(self, graphs: UnitGraphs | Sequence[tuple[torch.Tensor, torch.Tensor]], scale: int):
         self.graphs = graphs
         self.scale = scale
         self.num_slices = len(graphs) // scale
@@ -375,7 +383,11 @@ def _trainable(unit: nn.Module) -> list[torch.nn.Parameter]:
 
 
 class AdjointStage(torch.autograd.Function):
-    """A block whose forward runs MGRIT without a graph and whose backward solves the adjoint by MGRIT."""
+    """A block whose forward runs MGRIT without a graph and whose backward solves the adjoint by MGRIT.
+
+    Under the distributed backend the backward ends in the block's one all-reduce, so it
+    returns the complete gradients on every rank.
+    """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, block: Block, *params: torch.Tensor) -> torch.Tensor:

@@ -40,6 +40,36 @@ Numerical facts (pinned by ``tests/test_layer_parallel.py`` in float64):
   updates its statistics (``track_running_stats`` is switched off; BatchNorm in training
   mode normalises with the batch statistics all the same), and afterwards each unit is
   evaluated once on its converged input with tracking on, the serial forward's update.
+
+Backends (:attr:`~parareal_toolkit.nn.LayerParallelResNet.backend`; ``tests/test_layer_parallel_backends.py``):
+
+* ``None`` (default): every map of every MGRIT solve runs serially in this process.
+* :class:`~parareal_toolkit.backends.devices.DevicesBackend` (one process, several
+  devices; :meth:`~parareal_toolkit.nn.LayerParallelResNet.place`): each block's units in contiguous chunks
+  over the devices, the rest on the output device; a step moves the state to its unit's
+  device and back. Both backward modes; the computation is the serial backend's, term by
+  term (equal bit for bit on CPU devices).
+* :class:`~parareal_toolkit.backends.distributed.DistributedBackend` (torchrun, SPMD),
+  ``backward="adjoint"`` only (``"autograd"`` is refused, naming ``backward``: a unit's
+  parameters enter fine steps evaluated by whichever rank owns that position of each map
+  and the coarse steps replicated on every rank, so autograd would leave partial gradients
+  on each rank). The forward runs MGRIT without a graph, every map's results broadcast to
+  every rank, so outputs and fine states are identical everywhere; each rank then updates
+  every unit's running statistics from those states (replicated, identical). The backward
+  solves the adjoint by MGRIT through the same backend; a rank recomputes only the units
+  it needs (the adjoint steps it evaluates and those it differentiates, each once); the
+  parameter gradients ``(∂f_j/∂θ_j)^T λ_{j+1}`` of unit ``j`` are computed by the fixed
+  rank ``slice_owners(N_0, R)[j]``, zeros elsewhere, and *one* flattened all-reduce (a
+  sum) of the block's parameter count per backward of the block completes them. Every
+  rank returns the same, complete gradients (bit for bit: each entry has one non-zero
+  term), so a placement needs no gradient reduction or synchronisation of its own
+  (data-parallel averaging on top is unchanged). At the exact iteration counts outputs and
+  gradients are the serial network's to rounding on every rank; with fewer iterations they
+  are the single-process layer-parallel network's. ``last_solves`` counts per rank:
+  ``evaluations`` and ``adjoint_evaluations`` are the whole algorithm's (the same on every
+  rank; a rank evaluates about ``1/R`` of each map's steps and all of the coarsest solve),
+  ``statistics_evaluations`` this rank's (all ``N_0``), ``recomputed_units`` and
+  ``gradient_units`` the units this rank recomputed and differentiated.
 """
 
 from __future__ import annotations
@@ -144,14 +174,20 @@ class LayerParallelResNet(PreActResNet):
     last_solves : list of dict
         One record per MGRIT block of the last forward (stage, ``units`` ``N_0``,
         ``levels``, ``iterations``, ``evaluations`` per level, ``statistics_evaluations``;
-        after a backward in adjoint mode ``adjoint_iterations`` and ``adjoint_evaluations``).
+        after a backward in adjoint mode ``adjoint_iterations``, ``adjoint_evaluations``,
+        ``recomputed_units`` and ``gradient_units``; per rank under the distributed
+        backend, module docstring).
+
+    :attr:`backend` says what maps the MGRIT blocks (default ``None``: serial); set it or
+    call :meth:`place`.
 
     Raises
     ------
     InputError, InputTypeError
         For an option out of range or of the wrong kind, naming it: ``iterations < 1``,
         ``levels < 2``, ``coarsening < 2``, an unknown ``relax``, ``cycle``, ``initial`` or
-        ``backward``.
+        ``backward``; ``backward="autograd"`` with the distributed backend (here, where
+        the backend is set, and in the forward).
 
     Examples
     --------
@@ -241,6 +277,16 @@ class LayerParallelResNet(PreActResNet):
         ------
         InputError, InputTypeError
             As setting :attr:`backend` does.
+
+        Examples
+        --------
+        Two CPU "devices": units 0-1 of each four-unit block on the first, 2-3 on the second.
+
+        >>> from parareal_toolkit.backends.devices import DevicesBackend
+        >>> from parareal_toolkit.nn import LayerParallelResNet
+        >>> model = LayerParallelResNet(47).place(DevicesBackend(["cpu", "cpu"]))
+        >>> model.backend
+        DevicesBackend(devices=['cpu', 'cpu'], output_device='cpu')
         """
         backend = _check_backend(backend, self._solver.backward)
         if isinstance(backend, DevicesBackend):

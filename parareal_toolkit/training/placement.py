@@ -46,6 +46,15 @@ rank receives each slice's parameters, buffers and SGD momentum from its owner
 optimiser state, the format of a single-process run. A run trained with any placement
 resumes and evaluates with any other, in one process or under torchrun.
 
+Layer-parallel ResNets. ``devices`` and ``distributed`` also place a
+:class:`~parareal_toolkit.nn.LayerParallelResNet` (recognised by its class): its MGRIT
+blocks are mapped by the placement's backend (:meth:`LayerParallelResNet.place
+<parareal_toolkit.nn.LayerParallelResNet.place>` puts each block's units in contiguous
+chunks over the devices). Under ``distributed`` every rank of a slice group holds the
+whole network with identical weights, gradients (the network's adjoint backward
+all-reduces them) and running statistics, so a checkpoint needs no synchronisation and the
+gradients only the data-group average; ``backward="autograd"`` is refused there.
+
 The registry. :data:`PLACEMENTS` maps each name to its strategy, a :class:`Placement`:
 what the configuration allows with it (:meth:`Placement.check_option`), the process groups
 it trains in (:meth:`Placement.process_group`), how many devices share the memory

@@ -249,3 +249,10 @@ def test_distributed_placement_of_a_layer_parallel_resnet_trains_as_one_process(
     assert evaluate_checkpoint(tmp_path / "dist" / "checkpoint.pt")["error"] == pytest.approx(
         evaluate_checkpoint(tmp_path / "one" / "checkpoint.pt")["error"], abs=1 / RUN["test_size"]
     )
+
+
+def test_the_backward_choices_of_the_command_line_are_the_networks():
+    from parareal_toolkit._names import LAYER_PARALLEL_BACKWARD_NAMES
+    from parareal_toolkit.nn.layer_parallel import BACKWARD_MODES
+
+    assert set(LAYER_PARALLEL_BACKWARD_NAMES) == set(BACKWARD_MODES)

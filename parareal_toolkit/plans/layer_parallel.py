@@ -16,7 +16,8 @@ units costs ``3 N`` (the forward and a backward of twice its cost: input and wei
 gradients). A layer-parallel step of its MGRIT block of ``N_0`` units costs:
 
 * the forward: its maps and its sequential coarse solve;
-* the running statistics: ``ceil(N_0 / P)`` (each unit once on its converged input);
+* the running statistics: ``N_0`` (each unit once on its converged input, on every rank:
+  each holds and updates every unit's statistics);
 * the adjoint backward: the units recomputed, ``ceil(N_0 / P)``; the adjoint solve, the same
   maps as the forward, each step one vector-Jacobian product for the input (cost 1); the
   weight gradients, ``ceil(N_0 / P)`` products (cost 1);
@@ -190,15 +191,15 @@ def layer_parallel_step_cost(
 
     Examples
     --------
-    ResNet-1001 has 110 equal-shape units per stage. With two levels and m = 2 the exact
-    solve takes 55 iterations, each with a sequential coarse solve: it does not pay on 64
+    ResNet-1001 has 110 equal-shape units per stage. With two levels and m = 4 the exact
+    solve takes 27 iterations, each with a sequential coarse solve: it does not pay on 64
     processors; one (inexact) iteration does.
 
     >>> from parareal_toolkit.plans import layer_parallel_step_cost
-    >>> exact = layer_parallel_step_cost(1001, 64)
-    >>> one = layer_parallel_step_cost(1001, 64, iterations=1)
+    >>> exact = layer_parallel_step_cost(1001, 64, coarsening=4)
+    >>> one = layer_parallel_step_cost(1001, 64, iterations=1, coarsening=4)
     >>> exact["block_units"], exact["iterations"], exact["speedup"] < 1 < one["speedup"]
-    (110, 55, True)
+    (108, 27, True)
     """
     processors = check_int(processors, "processors", minimum=1)
     equal = num_units(depth) // 3 - 1
@@ -216,7 +217,8 @@ def layer_parallel_step_cost(
     work = mgrit_block_work(count, levels=used, coarsening=coarsening, iterations=iterations, relax=relax)
     solve = sum(math.ceil(s / processors) for s in work["maps"]) + work["sequential"]
     per_unit = math.ceil(count / processors)
-    block = solve + per_unit + per_unit + solve + per_unit  # forward, statistics, recompute, adjoint, weights
+    statistics = count  # replicated: every rank updates every unit's running statistics
+    block = solve + statistics + per_unit + solve + per_unit  # forward, statistics, recompute, adjoint, weights
     parallel = block + 3.0 * (equal - count)
     return {
         "serial": 3 * serial,

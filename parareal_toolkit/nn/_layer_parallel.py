@@ -19,6 +19,14 @@ same to the bit), and touches no buffer; in evaluation mode it still uses its ru
 statistics. ``update_statistics`` then evaluates each unit once on its converged input
 ``x_j`` with tracking on, which is exactly the update the serial forward makes (one call
 of each unit on ``x_j``): equal buffers up to the rounding in ``x_j``.
+
+Backends. ``Block`` hands its backend (``None``: serial) to ``mgrit``. Steps run on their
+unit's device and return to the state's (``on_device``; no-ops on one device). Under the
+distributed backend the forward runs without a graph (``AdjointStage`` or ``no_grad``), the
+graphs of the adjoint are built lazily per rank (``UnitGraphs``), parameter gradients are
+computed by unit ``j``'s fixed owner ``slice_owners(N, R)[j]`` (``Block.gradient_units``)
+and completed by one all-reduce per block (``Block._all_reduced``), inside
+``AdjointStage.backward``.
 """
 
 from __future__ import annotations
@@ -29,15 +37,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from .._mgrit_cycles import exact_iterations
+from ..backends.distributed import DistributedBackend, collective, slice_owners
 from ..mgrit_driver import mgrit
 
 __all__ = [
     "SolverOptions",
     "Block",
+    "is_distributed",
     "residual_branch",
+    "on_device",
+    "UnitGraphs",
     "UnitSteps",
     "AdjointSteps",
     "frozen_statistics",
@@ -81,10 +94,34 @@ def residual_branch(unit: Any, x: torch.Tensor) -> torch.Tensor:
     return unit.conv3(unit.relu(unit.bn3(out)))
 
 
+def _device(unit: nn.Module, default: torch.device) -> torch.device:
+    """Where ``unit`` lives (its first parameter or buffer); ``default`` for a unit without tensors."""
+    for tensor in (*unit.parameters(), *unit.buffers()):
+        return tensor.device
+    return default
+
+
+def on_device(unit: nn.Module, x: torch.Tensor, step: Any = None) -> torch.Tensor:
+    """``step(x)`` (default ``unit(x)``) evaluated on ``unit``'s device, the result on ``x``'s device.
+
+    Where the unit lives on ``x``'s device (one device, the serial and distributed
+    backends) both moves are no-ops returning the tensor itself: the same bits as without.
+
+    Returns
+    -------
+    torch.Tensor
+        The result, on ``x``'s device.
+    """
+    device = _device(unit, x.device)
+    y = (unit if step is None else step)(x.to(device))
+    return y.to(x.device)
+
+
 class UnitSteps:
     """Level ``l`` of a block's MGRIT hierarchy: slice ``c`` is ``x + s f_{c s}(x)`` with ``s = m^l``.
 
-    ``s = 1`` is the fine level, ``f_c(x) + x``, the unit's own forward to the bit.
+    ``s = 1`` is the fine level, ``f_c(x) + x``, the unit's own forward to the bit. The step
+    runs on the unit's device and returns to the state's (``on_device``).
     """
 
     def __init__(self, units: Sequence[nn.Module], scale: int):
@@ -93,26 +130,65 @@ class UnitSteps:
         self.num_slices = len(units) // scale
 
     def __call__(self, x: torch.Tensor, c: int) -> torch.Tensor:
-        branch = residual_branch(self.units[c * self.scale], x)
-        return branch + x if self.scale == 1 else x + self.scale * branch
+        unit = self.units[c * self.scale]
+        return on_device(unit, x, self._step(unit))
+
+    def _step(self, unit: nn.Module) -> Any:
+        def step(x: torch.Tensor) -> torch.Tensor:
+            branch = residual_branch(unit, x)
+            return branch + x if self.scale == 1 else x + self.scale * branch
+
+        return step
+
+
+class UnitGraphs:
+    """``graphs[j] = (x_j, f_j(x_j))`` recorded with autograd, each built on first use and kept.
+
+    Unit ``j`` is recomputed on its converged input ``states[j]`` (moved to its device, a
+    fresh leaf), in its current mode with its running statistics untouched. A rank of the
+    distributed backend builds only the graphs it asks for: the adjoint steps it evaluates
+    and the units whose parameter gradients it computes; ``built`` counts them.
+    """
+
+    def __init__(self, units: Sequence[nn.Module], states: Sequence[torch.Tensor]):
+        self.units, self.states = units, states
+        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def __getitem__(self, j: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if j not in self.cache:
+            unit = self.units[j]
+            x = self.states[j].detach().to(_device(unit, self.states[j].device)).requires_grad_()
+            with torch.enable_grad(), frozen_statistics([unit]):
+                self.cache[j] = (x, residual_branch(unit, x))
+        return self.cache[j]
+
+    @property
+    def built(self) -> int:
+        """How many units were recomputed."""
+        return len(self.cache)
 
 
 class AdjointSteps:
     """Level ``l`` of the adjoint hierarchy: slice ``i`` is ``μ + s J_{c s}(x_{c s})^T μ``, ``c = N_l - 1 - i``, ``s = m^l``.
 
-    ``graphs[j]`` is ``(x_j, f_j(x_j))`` recorded with autograd, so each step is one
-    vector-Jacobian product (the graph is kept for the next).
+    ``graphs[j]`` is ``(x_j, f_j(x_j))`` recorded with autograd (``UnitGraphs``), so each
+    step is one vector-Jacobian product (the graph is kept for the next), on the unit's
+    device; the result returns to ``μ``'s device.
     """
 
-    def __init__(self, graphs: Sequence[tuple[torch.Tensor, torch.Tensor]], scale: int):
+    def __init__(self, graphs: UnitGraphs | Sequence[tuple[torch.Tensor, torch.Tensor]], scale: int):
         self.graphs = graphs
         self.scale = scale
         self.num_slices = len(graphs) // scale
 
     def __call__(self, mu: torch.Tensor, i: int) -> torch.Tensor:
         x, y = self.graphs[(self.num_slices - 1 - i) * self.scale]
-        (vjp,) = torch.autograd.grad(y, x, mu, retain_graph=True)
-        return mu + vjp if self.scale == 1 else mu + self.scale * vjp
+        here = mu.to(x.device)
+        (vjp,) = torch.autograd.grad(y, x, here, retain_graph=True)
+        return (here + vjp if self.scale == 1 else here + self.scale * vjp).to(mu.device)
 
 
 def _tracking(modules: Sequence[nn.Module]) -> list[nn.Module]:
@@ -148,7 +224,7 @@ def update_statistics(units: Sequence[nn.Module], states: Sequence[torch.Tensor]
         return 0
     with torch.no_grad():
         for unit, x in zip(units, states):
-            residual_branch(unit, x.detach())
+            on_device(unit, x.detach(), lambda y, unit=unit: residual_branch(unit, y))
     return len(units)
 
 
@@ -173,15 +249,24 @@ def stage_split(count: int, levels: int, coarsening: int) -> tuple[int, int]:
     return count // block * block, used
 
 
+def is_distributed(backend: Any) -> bool:
+    """Whether ``backend`` splits the maps over the ranks of a process group."""
+    return isinstance(backend, DistributedBackend)
+
+
 @dataclass
 class Block:
-    """One stage's MGRIT block: its units, levels and options, and what its last solves did."""
+    """One stage's MGRIT block: its units, levels, options and backend, and what its last solves did.
+
+    ``backend`` is ``None`` (serial) or a backend object that ``mgrit`` maps with.
+    """
 
     units: list[nn.Module]
     num_levels: int
     options: SolverOptions
     record: dict[str, Any] = field(default_factory=dict)
     fine_states: list[torch.Tensor] = field(default_factory=list)
+    backend: Any = None
 
     def _iterations(self, wanted: int | None) -> int:
         exact = exact_iterations(len(self.units) // self.options.coarsening, self.options.relax)
@@ -197,7 +282,7 @@ class Block:
             cycle=o.cycle,
             iterations=self._iterations(iterations),
             initial=o.initial,
-            backend="serial",
+            backend="serial" if self.backend is None else self.backend,
             store_iterates=False,
             monitor=False,
         )
@@ -217,39 +302,92 @@ class Block:
         )
         return self.fine_states[-1]
 
+    def gradient_units(self) -> list[int]:
+        """The units whose parameter gradients this process computes: all, or the rank's fixed block.
+
+        Under the distributed backend unit ``j`` belongs to rank ``slice_owners(N, R)[j]``
+        (contiguous blocks), whichever ranks evaluated its steps during the solves.
+
+        Returns
+        -------
+        list of int
+            Unit indices, increasing.
+        """
+        n = len(self.units)
+        if not is_distributed(self.backend):
+            return list(range(n))
+        owners = slice_owners(n, self.backend.world_size)
+        return [j for j in range(n) if owners[j] == self.backend.rank]
+
     def adjoint(self, states: Sequence[torch.Tensor], grad_out: torch.Tensor) -> tuple[torch.Tensor, list[Any]]:
         """``(λ_0, parameter gradients)`` from ``λ_N = grad_out`` and the fine states ``x_0..x_{N-1}``, by MGRIT.
 
-        Each unit is recomputed once on its converged input ``x_j`` (in the same mode, with
-        the same batch statistics, running statistics untouched); the adjoint steps are
-        vector-Jacobian products on these graphs; the parameter gradients
-        ``(∂f_j/∂θ_j)^T λ_{j+1}`` are independent over ``j`` (one ``autograd.grad`` call).
+        Each unit is recomputed at most once on its converged input ``x_j`` (in the same
+        mode, with the same batch statistics, running statistics untouched), where it is
+        needed (``UnitGraphs``); the adjoint steps are vector-Jacobian products on these
+        graphs; the parameter gradients ``(∂f_j/∂θ_j)^T λ_{j+1}`` are independent over ``j``
+        (one ``autograd.grad`` call over ``gradient_units``). Under the distributed backend
+        the other units' gradients are zeros here and one all-reduce (a sum) over the
+        backend's group completes them: every rank returns the same, complete gradients.
         """
         n, m = len(self.units), self.options.coarsening
-        with torch.enable_grad(), frozen_statistics(self.units):
-            inputs = [x.detach().requires_grad_() for x in states]
-            outputs = [residual_branch(unit, x) for unit, x in zip(self.units, inputs)]
-        graphs = list(zip(inputs, outputs))
+        graphs = UnitGraphs(self.units, states)
         levels = [AdjointSteps(graphs, m**l) for l in range(self.num_levels)]
         result = self._mgrit(levels, grad_out.detach(), self.options.adjoint_iterations)
         mu = result.fine_states  # μ_i = λ_{N-i}
-        params = self.parameters()
-        grads: Any = ()
-        if params:
-            grads = torch.autograd.grad(outputs, params, [mu[n - 1 - j] for j in range(n)], allow_unused=True)
+        mine = self.gradient_units()
+        owned = [p for j in mine for p in _trainable(self.units[j])]
+        grads: list[Any] = []
+        if owned:
+            outputs = [graphs[j][1] for j in mine]
+            lambdas = [mu[n - 1 - j].to(outputs[k].device) for k, j in enumerate(mine)]
+            grads = list(torch.autograd.grad(outputs, owned, lambdas, allow_unused=True))
+        if is_distributed(self.backend):
+            grads = self._all_reduced(dict(zip(map(id, owned), grads)))
         self.record.update(
             adjoint_iterations=result.iterations,
             adjoint_evaluations=list(result.level_evaluations),
+            recomputed_units=graphs.built,
+            gradient_units=len(mine),
         )
-        return mu[n], list(grads)
+        return mu[n], grads
+
+    def _all_reduced(self, mine: dict[int, Any]) -> list[torch.Tensor]:
+        """Every parameter's gradient: this rank's (zeros for the units it does not own), summed over the group.
+
+        One flattened all-reduce of the block's parameter count; each gradient has exactly
+        one non-zero contribution, so the sum is that value, bit for bit, on every rank.
+        """
+        params = self.parameters()
+        backend = self.backend
+        parts = []
+        for p in params:
+            g = mine.get(id(p))
+            parts.append((torch.zeros_like(p) if g is None else g).reshape(-1).to(backend.device))
+        flat = torch.cat(parts) if parts else torch.zeros(0, device=backend.device)
+        collective(dist.all_reduce, flat, op=dist.ReduceOp.SUM, group=backend.group)
+        grads, offset = [], 0
+        for p in params:
+            grads.append(flat[offset : offset + p.numel()].view_as(p).to(p.device))
+            offset += p.numel()
+        return grads
 
     def parameters(self) -> list[torch.nn.Parameter]:
         """The block's parameters that require gradients, unit by unit."""
-        return [p for unit in self.units for p in unit.parameters() if p.requires_grad]
+        return [p for unit in self.units for p in _trainable(unit)]
+
+
+def _trainable(unit: nn.Module) -> list[torch.nn.Parameter]:
+    """``unit``'s parameters that require gradients, in order."""
+    return [p for p in unit.parameters() if p.requires_grad]
 
 
 class AdjointStage(torch.autograd.Function):
-    """A block whose forward runs MGRIT without a graph and whose backward solves the adjoint by MGRIT."""
+    """A block whose forward runs MGRIT without a graph and whose backward solves the adjoint by MGRIT.
+
+    Under the distributed backend the backward ends in the block's one all-reduce, so it
+    returns the complete gradients on every rank.
+    """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, block: Block, *params: torch.Tensor) -> torch.Tensor:
@@ -268,28 +406,36 @@ class AdjointStage(torch.autograd.Function):
         return (input_grad, None, *param_grads)
 
 
-def run_stage(units: Sequence[nn.Module], x: torch.Tensor, options: SolverOptions) -> tuple[torch.Tensor, Block | None]:
-    """One stage: its first unit, its MGRIT block, its remaining units (sequentially), and the block's statistics.
+def run_stage(
+    units: Sequence[nn.Module], x: torch.Tensor, options: SolverOptions, backend: Any = None
+) -> tuple[torch.Tensor, Block | None]:
+    """One stage: its first unit, its MGRIT block (mapped by ``backend``), its remaining units (sequentially), and the block's statistics.
+
+    The sequential units run on their own devices (``on_device``); the stage's output is on
+    ``x``'s device.
 
     Returns
     -------
     tuple
         The stage's output and its ``Block`` (``None`` where the stage ran sequentially).
     """
-    x = units[0](x)
+    x = on_device(units[0], x)
     rest = list(units[1:])
     count, num_levels = stage_split(len(rest), options.levels, options.coarsening)
     block = None
     if count:
-        block = Block(rest[:count], num_levels, options)
+        block = Block(rest[:count], num_levels, options, backend=backend)
         params = block.parameters()
         wants_graph = torch.is_grad_enabled() and (x.requires_grad or bool(params))
         if options.backward == "adjoint" and wants_graph:
             x = AdjointStage.apply(x, block, *params)
+        elif is_distributed(backend):
+            with torch.no_grad():  # no graph wanted: the maps broadcast plain tensors
+                x = block.solve(x)
         else:
             x = block.solve(x)
         block.record["statistics_evaluations"] = update_statistics(block.units, block.fine_states[:-1])
         block.fine_states = []  # the graph (autograd) or the saved states (adjoint) live on where backward needs them
     for unit in rest[count:]:
-        x = unit(x)
+        x = on_device(unit, x)
     return x, block

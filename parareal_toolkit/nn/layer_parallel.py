@@ -40,6 +40,36 @@ Numerical facts (pinned by ``tests/test_layer_parallel.py`` in float64):
   updates its statistics (``track_running_stats`` is switched off; BatchNorm in training
   mode normalises with the batch statistics all the same), and afterwards each unit is
   evaluated once on its converged input with tracking on, the serial forward's update.
+
+Backends (:attr:`~parareal_toolkit.nn.LayerParallelResNet.backend`; ``tests/test_layer_parallel_backends.py``):
+
+* ``None`` (default): every map of every MGRIT solve runs serially in this process.
+* :class:`~parareal_toolkit.backends.devices.DevicesBackend` (one process, several
+  devices; :meth:`~parareal_toolkit.nn.LayerParallelResNet.place`): each block's units in contiguous chunks
+  over the devices, the rest on the output device; a step moves the state to its unit's
+  device and back. Both backward modes; the computation is the serial backend's, term by
+  term (equal bit for bit on CPU devices).
+* :class:`~parareal_toolkit.backends.distributed.DistributedBackend` (torchrun, SPMD),
+  ``backward="adjoint"`` only (``"autograd"`` is refused, naming ``backward``: a unit's
+  parameters enter fine steps evaluated by whichever rank owns that position of each map
+  and the coarse steps replicated on every rank, so autograd would leave partial gradients
+  on each rank). The forward runs MGRIT without a graph, every map's results broadcast to
+  every rank, so outputs and fine states are identical everywhere; each rank then updates
+  every unit's running statistics from those states (replicated, identical). The backward
+  solves the adjoint by MGRIT through the same backend; a rank recomputes only the units
+  it needs (the adjoint steps it evaluates and those it differentiates, each once); the
+  parameter gradients ``(∂f_j/∂θ_j)^T λ_{j+1}`` of unit ``j`` are computed by the fixed
+  rank ``slice_owners(N_0, R)[j]``, zeros elsewhere, and *one* flattened all-reduce (a
+  sum) of the block's parameter count per backward of the block completes them. Every
+  rank returns the same, complete gradients (bit for bit: each entry has one non-zero
+  term), so a placement needs no gradient reduction or synchronisation of its own
+  (data-parallel averaging on top is unchanged). At the exact iteration counts outputs and
+  gradients are the serial network's to rounding on every rank; with fewer iterations they
+  are the single-process layer-parallel network's. ``last_solves`` counts per rank:
+  ``evaluations`` and ``adjoint_evaluations`` are the whole algorithm's (the same on every
+  rank; a rank evaluates about ``1/R`` of each map's steps and all of the coarsest solve),
+  ``statistics_evaluations`` this rank's (all ``N_0``), ``recomputed_units`` and
+  ``gradient_units`` the units this rank recomputed and differentiated.
 """
 
 from __future__ import annotations
@@ -53,14 +83,35 @@ import torch
 
 from .._names import CYCLE_NAMES, MGRIT_INITIAL_NAMES, RELAX_NAMES
 from .._validation import check_choice, check_int
-from ..errors import InputError
-from ._layer_parallel import SolverOptions, run_stage
+from ..backends.devices import DevicesBackend
+from ..backends.distributed import DistributedBackend, slice_owners
+from ..errors import InputError, InputTypeError
+from ._layer_parallel import SolverOptions, is_distributed, run_stage, stage_split
 from .bottleneck import NormLayer
 from .resnet import PreActResNet
 
 __all__ = ["LayerParallelResNet", "BACKWARD_MODES"]
 
 BACKWARD_MODES = ("autograd", "adjoint")
+
+
+def _check_backend(backend: Any, backward: str) -> Any:
+    """``backend`` checked: ``None`` (``"serial"`` too), a ``DevicesBackend`` or a ``DistributedBackend``.
+
+    The distributed backend needs ``backward="adjoint"`` (module docstring).
+    """
+    if isinstance(backend, str) and backend == "serial":
+        return None
+    if backend is not None and not isinstance(backend, (DevicesBackend, DistributedBackend)):
+        raise InputTypeError(
+            f"`backend` must be None (serial), a DevicesBackend or a DistributedBackend; got {backend!r}."
+        )
+    if is_distributed(backend) and backward != "adjoint":
+        raise InputError(
+            f"`backward` must be 'adjoint' with the distributed backend; got {backward!r}: autograd through "
+            "maps split over ranks would leave each rank a partial parameter gradient (use backward='adjoint')."
+        )
+    return backend
 
 
 def _check_options(options: dict[str, Any]) -> SolverOptions:
@@ -125,14 +176,20 @@ class LayerParallelResNet(PreActResNet):
     last_solves : list of dict
         One record per MGRIT block of the last forward (stage, ``units`` ``N_0``,
         ``levels``, ``iterations``, ``evaluations`` per level, ``statistics_evaluations``;
-        after a backward in adjoint mode ``adjoint_iterations`` and ``adjoint_evaluations``).
+        after a backward in adjoint mode ``adjoint_iterations``, ``adjoint_evaluations``,
+        ``recomputed_units`` and ``gradient_units``; per rank under the distributed
+        backend, module docstring).
+
+    :attr:`backend` says what maps the MGRIT blocks (default ``None``: serial); set it or
+    call :meth:`place`.
 
     Raises
     ------
     InputError, InputTypeError
         For an option out of range or of the wrong kind, naming it: ``iterations < 1``,
         ``levels < 2``, ``coarsening < 2``, an unknown ``relax``, ``cycle``, ``initial`` or
-        ``backward``.
+        ``backward``; ``backward="autograd"`` with the distributed backend (here, where
+        the backend is set, and in the forward).
 
     Examples
     --------
@@ -187,7 +244,64 @@ class LayerParallelResNet(PreActResNet):
         super().__init__(depth, num_classes, norm_layer=norm_layer)
         self._solver = solver
         self._serial = False
+        self._backend: Any = None
         self.last_solves: list[dict[str, Any]] = []
+
+    @property
+    def backend(self) -> Any:
+        """What maps the MGRIT blocks: ``None`` (serial, the default), a ``DevicesBackend`` or a ``DistributedBackend``.
+
+        Setting it checks it: another object is refused (``InputTypeError``), and so is
+        the distributed backend with ``backward="autograd"`` (``InputError`` naming
+        ``backward``). ``"serial"`` is stored as ``None``.
+        """
+        return self._backend
+
+    @backend.setter
+    def backend(self, backend: Any) -> None:
+        self._backend = _check_backend(backend, self._solver.backward)
+
+    def place(self, backend: Any) -> LayerParallelResNet:
+        """Move the network where ``backend`` evaluates it and set :attr:`backend`.
+
+        A ``DevicesBackend``: each MGRIT block's units in contiguous chunks over its
+        devices (unit ``j`` of ``N`` on ``devices[slice_owners(N, len(devices))[j]]``, for
+        the current options' blocks), everything else (stem, each stage's first unit,
+        units run sequentially, the head) on the output device. A step moves the state to
+        its unit's device and back, so any placement gives the same results; this one keeps
+        the outputs on the output device. Other backends leave the modules where they are.
+
+        Returns
+        -------
+        LayerParallelResNet
+            ``self``, for chaining.
+
+        Raises
+        ------
+        InputError, InputTypeError
+            As setting :attr:`backend` does.
+
+        Examples
+        --------
+        Two CPU "devices": units 0-1 of each four-unit block on the first, 2-3 on the second.
+
+        >>> from parareal_toolkit.backends.devices import DevicesBackend
+        >>> from parareal_toolkit.nn import LayerParallelResNet
+        >>> model = LayerParallelResNet(47).place(DevicesBackend(["cpu", "cpu"]))
+        >>> model.backend
+        DevicesBackend(devices=['cpu', 'cpu'], output_device='cpu')
+        """
+        backend = _check_backend(backend, self._solver.backward)
+        if isinstance(backend, DevicesBackend):
+            self.to(backend.output_device)
+            for layer in (self.layer1, self.layer2, self.layer3):
+                rest = list(layer)[1:]
+                count, _ = stage_split(len(rest), self._solver.levels, self._solver.coarsening)
+                owners = slice_owners(count, len(backend.devices))
+                for unit, owner in zip(rest[:count], owners):
+                    unit.to(backend.devices[owner])
+        self._backend = backend
+        return self
 
     @property
     def options(self) -> dict[str, Any]:
@@ -217,7 +331,9 @@ class LayerParallelResNet(PreActResNet):
         unknown = sorted(set(changes) - set(current))
         if unknown:
             raise InputError(f"`configure` takes the options {tuple(current)}; got unknown {unknown}.")
-        self._solver = _check_options({**current, **changes})
+        solver = _check_options({**current, **changes})
+        _check_backend(self._backend, solver.backward)
+        self._solver = solver
         return self
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -230,10 +346,11 @@ class LayerParallelResNet(PreActResNet):
         """
         if self._serial:
             return super().features(x)
+        _check_backend(self._backend, self._solver.backward)
         x = self.stem(x)
         solves = []
         for stage, layer in enumerate((self.layer1, self.layer2, self.layer3)):
-            x, block = run_stage(list(layer), x, self._solver)
+            x, block = run_stage(list(layer), x, self._solver, self._backend)
             if block is not None:
                 solves.append({"stage": stage, **block.record})
                 block.record = solves[-1]  # an adjoint backward adds its counts to this record

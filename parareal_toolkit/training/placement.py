@@ -46,6 +46,15 @@ rank receives each slice's parameters, buffers and SGD momentum from its owner
 optimiser state, the format of a single-process run. A run trained with any placement
 resumes and evaluates with any other, in one process or under torchrun.
 
+Layer-parallel ResNets. ``devices`` and ``distributed`` also place a
+:class:`~parareal_toolkit.nn.LayerParallelResNet` (recognised by its class): its MGRIT
+blocks are mapped by the placement's backend (:meth:`LayerParallelResNet.place
+<parareal_toolkit.nn.LayerParallelResNet.place>` puts each block's units in contiguous
+chunks over the devices). Under ``distributed`` every rank of a slice group holds the
+whole network with identical weights, gradients (the network's adjoint backward
+all-reduces them) and running statistics, so a checkpoint needs no synchronisation and the
+gradients only the data-group average; ``backward="autograd"`` is refused there.
+
 The registry. :data:`PLACEMENTS` maps each name to its strategy, a :class:`Placement`:
 what the configuration allows with it (:meth:`Placement.check_option`), the process groups
 it trains in (:meth:`Placement.process_group`), how many devices share the memory
@@ -72,6 +81,7 @@ from .._validation import check_choice, check_int
 from ..backends.devices import DevicesBackend
 from ..backends.distributed import DistributedBackend, DistributedError, collective
 from ..errors import InputError, InputTypeError
+from ..nn.layer_parallel import LayerParallelResNet
 from ..nn.network import PararealNetwork
 from .data_parallel import DataParallelGroup, resolve_device
 from .slice_groups import SliceGroups, slice_parallel_groups
@@ -251,9 +261,12 @@ class DevicesPlacement(Placement):
         for device in backend.devices:
             if device.type == "cuda" and not torch.cuda.is_available():
                 raise InputError(f"`devices` names {device} but torch.cuda.is_available() is False.")
-        network = cast(PararealNetwork, model)  # TrainConfig allows this placement for parareal-resnet only
-        backend.place(network)
-        network.backend = backend
+        if isinstance(model, LayerParallelResNet):
+            model.place(backend)  # each MGRIT block's units in contiguous chunks over the devices
+        else:
+            network = cast(PararealNetwork, model)  # TrainConfig allows this placement for parareal-resnet only
+            backend.place(network)
+            network.backend = backend
         return SlicePlacement(self.name, backend.output_device, backend)
 
 
@@ -296,6 +309,10 @@ class DistributedPlacement(Placement):
             raise InputTypeError(
                 "placement 'distributed' needs the SliceGroups of parareal_toolkit.training.placement."
             )
+        if isinstance(model, LayerParallelResNet):
+            model.to(group.device)
+            model.backend = _distributed_backend(group)  # refuses backward="autograd", naming `backward`
+            return SlicePlacement(self.name, group.device, model.backend, groups=group)
         network = cast(PararealNetwork, model)  # TrainConfig allows this placement for parareal-resnet only
         if group.slices > network.num_subnetworks:
             raise InputError(
@@ -303,10 +320,7 @@ class DistributedPlacement(Placement):
                 "(--subnetworks): a rank would own no slice."
             )
         network.to(group.device)
-        try:
-            backend = DistributedBackend(group.slice_group)
-        except RuntimeError as exc:  # not initialised: a bug of the caller, said plainly
-            raise DistributedError(str(exc)) from None
+        backend = _distributed_backend(group)
         network.backend = backend
         return SlicePlacement(self.name, group.device, backend, groups=group)
 
@@ -337,10 +351,19 @@ class DistributedPlacement(Placement):
     def synchronize(self, placed: SlicePlacement, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """Give every rank each slice's parameters, buffers and SGD momentum from the slice's owner.
 
+        Nothing to send for a :class:`~parareal_toolkit.nn.LayerParallelResNet`: every rank
+        of a slice group holds identical weights, gradients and running statistics. Its
+        forward results are broadcast to every rank, each rank updates every unit's
+        statistics from those same states, and the adjoint backward ends in an all-reduce
+        that gives every rank the complete gradient; identical gradients make identical
+        SGD steps and momentum.
+
         Returns
         -------
         None
         """
+        if isinstance(model, LayerParallelResNet):
+            return
         backend = cast(DistributedBackend, placed.backend)
         network = cast(PararealNetwork, model)
         backend.synchronize(network)
@@ -363,6 +386,14 @@ class DistributedPlacement(Placement):
                     moved = backend.broadcast(buffer.to(backend.device).contiguous(), owner)
                     if not mine:
                         optimizer.state[p]["momentum_buffer"] = moved.to(p.device)
+
+
+def _distributed_backend(group: SliceGroups) -> DistributedBackend:
+    """A ``DistributedBackend`` over ``group.slice_group``; an uninitialised group is a ``DistributedError``."""
+    try:
+        return DistributedBackend(group.slice_group)
+    except RuntimeError as exc:  # not initialised: a bug of the caller, said plainly
+        raise DistributedError(str(exc)) from None
 
 
 # name -> strategy; the names are PLACEMENT_NAMES (a test checks it), in that order

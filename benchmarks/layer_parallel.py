@@ -32,9 +32,11 @@ Three questions, one run (the same network depth, data, recipe and seed for ever
      layer-parallel network's ``backend`` replays one training step. Every map of ``s``
      slices costs ``ceil(s / P)`` evaluations (``t_f`` on the forward, ``t_x`` on the
      adjoint); evaluations outside the maps (the coarsest level's sequential solve) count
-     in full; the per-unit work the module docstring calls parallel over the units (the
-     running-statistics update, ``t_f``; the adjoint's recomputation, ``t_g``; the
-     parameter gradients, ``t_p``) costs ``ceil(N_0 / P)`` each. Then
+     in full, as does the running-statistics update (``N_0`` evaluations at ``t_f``: every
+     rank of the distributed backend repeats it); the adjoint's recomputation of the units
+     (``t_g``) and the parameter gradients (``t_p``), split over the ranks by unit, cost
+     ``ceil(N_0 / P)`` each (a lower bound for the recomputation: a rank also recomputes the
+     units of the adjoint steps it evaluates). Then
      ``T_virtual(P) = T_rest + sum_blocks (those costs)`` and the virtual speedup is
      ``T_serial / T_virtual(P)``, for ``P = 2`` (this machine's ranks) and 4, 8 as
      predictions. Communication is free in this model.
@@ -76,6 +78,7 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/_output.py, also when loaded by path
 from _output import add_output_options, finish, output_path
 
+from parareal_toolkit.backends.devices import DevicesBackend
 from parareal_toolkit.nn import LayerParallelResNet, parareal_resnet_from, preact_resnet
 from parareal_toolkit.results import results_record, results_table, write_results
 from parareal_toolkit.training import TrainConfig, build_model, train
@@ -236,16 +239,25 @@ def accuracy(args, digits_dir: str, runs_dir: str) -> list[dict]:
 # --------------------------------------------------------------------------- virtual speedup
 
 
-class RecordingBackend:
-    """A backend that evaluates every map serially and records ``(phase, propagator id, len(slices))``."""
+class RecordingBackend(DevicesBackend):
+    """Evaluates every map serially in this process and records ``(phase, propagator id, len(slices))``.
+
+    A :class:`~parareal_toolkit.backends.devices.DevicesBackend` on the one CPU device
+    (what :attr:`LayerParallelResNet.backend <parareal_toolkit.nn.LayerParallelResNet.backend>`
+    accepts) whose ``map`` is the serial loop.
+    """
 
     name = "recording"
 
     def __init__(self):
+        super().__init__(["cpu"])
         self.phase = "forward"
         self.calls: list[tuple[str, int, int]] = []
+        self.propagators: list = []  # kept alive: an id is not reused by the next block's propagator
 
     def map(self, propagator, states, slices):
+        if not any(p is propagator for p in self.propagators):
+            self.propagators.append(propagator)
         self.calls.append((self.phase, id(propagator), len(slices)))
         return [propagator(u, j) for u, j in zip(states, slices)]
 
@@ -280,7 +292,7 @@ def unit_costs(resnet: nn.Module, x: torch.Tensor, repeats: int) -> list[dict[st
 
         def forward(unit=unit, inp=inp):
             with torch.no_grad():
-                unit(inp)
+                unit(inp) - inp
 
         def recorded(unit=unit, inp=inp):
             return unit(inp) - inp  # the residual branch, as the MGRIT steps evaluate it
@@ -376,9 +388,8 @@ def critical_path(blocks: list[dict], costs: list[dict[str, float]], rest: float
             mapped = block["maps"][phase]
             sequential = block[evaluations] - sum(mapped)  # the coarsest level's solve, outside the maps
             total += t * (sum(math.ceil(s / p) for s in mapped) + sequential)
-        parallel_units = math.ceil(n / p)
-        statistics_units = parallel_units if block["statistics_evaluations"] else 0
-        total += statistics_units * c["t_f"] + parallel_units * (c["t_g"] + c["t_p"])
+        parallel_units = math.ceil(n / p)  # the recomputation and the parameter gradients, by the units' owners
+        total += block["statistics_evaluations"] * c["t_f"] + parallel_units * (c["t_g"] + c["t_p"])
     return total
 
 
@@ -390,7 +401,7 @@ def virtual(args) -> dict:
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(args.step_batch, 3, 32, 32, generator=generator)
     targets = torch.randint(0, 10, (args.step_batch,), generator=generator)
-    costs = unit_costs(resnet, x, args.repeats)
+    costs = unit_costs(resnet, x, max(args.repeats, 5))  # a few milliseconds each: more samples
     t_serial = serial_step_seconds(resnet, x, targets, args.repeats)
     rows = {}
     for k in iteration_labels(args):

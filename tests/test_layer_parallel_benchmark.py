@@ -85,7 +85,10 @@ def test_every_run_trains_the_same_recipe_and_reports_its_mgrit_iterations(recor
 
 def test_the_virtual_speedup_replays_the_recorded_maps(record):
     virtual = record["virtual"]
-    serial = virtual["serial_step_seconds"]
+    costs, rest = virtual["unit_costs"], virtual["rest_seconds"]
+    # the serial step in the model: the remainder plus every block unit's forward and backward
+    serial = virtual["serial_model_seconds"]
+    assert math.isclose(serial, rest + sum(4 * (c["t_g"] + c["t_b"]) for c in costs), rel_tol=1e-12)
     for label in LABELS:
         row = virtual["by_K"][label]
         seconds = row["virtual_seconds"]
@@ -94,6 +97,18 @@ def test_the_virtual_speedup_replays_the_recorded_maps(record):
         # ceil(s / P) does not grow with P: neither does the critical path
         times = [seconds[p] for p in ("1", "2", "4", "8")]
         assert all(a >= b for a, b in zip(times, times[1:]))
+        # with P >= every map's size each map costs one evaluation: the path is then fixed
+        row_blocks = row["blocks"]
+        floor = rest + sum(
+            costs[b["stage"]]["t_f"] * (len(b["maps"]["forward"]) + b["evaluations"] - sum(b["maps"]["forward"]))
+            + costs[b["stage"]]["t_x"]
+            * (len(b["maps"]["adjoint"]) + b["adjoint_evaluations"] - sum(b["maps"]["adjoint"]))
+            + costs[b["stage"]]["t_f"] * b["statistics_evaluations"]
+            + costs[b["stage"]]["t_g"]
+            + costs[b["stage"]]["t_p"]
+            for b in row_blocks
+        )
+        assert math.isclose(seconds["8"], floor, rel_tol=1e-9)
         for block in row["blocks"]:
             assert block["units"] == 4 and block["statistics_evaluations"] == 4
             for phase, evaluations in (("forward", "evaluations"), ("adjoint", "adjoint_evaluations")):

@@ -631,7 +631,7 @@ def tables(args, runs: list[dict], speed: dict, timing: dict) -> dict:
             f"Speedup of a training step of layer-parallel ResNet-{args.depth} over the serial one (batch "
             f"{args.step_batch}): virtual on P processors (critical path of the MGRIT maps) and measured on {ranks} "
             f"torchrun ranks (parallel capacity of the machine {speed['parallel_capacity']:.2f} of {ranks})",
-            ["K", "virtual P = 1", "virtual P = 2", "virtual P = 4", "virtual P = 8", f"measured, {ranks} ranks"],
+            ["K", "virtual P = 1", "virtual P = 2", "virtual P = 4", "virtual P = 8", f"measured on {ranks} ranks"],
             speedup_rows,
         ),
         "measured": results_table(

@@ -237,3 +237,22 @@ def test_ddp_of_exact_layer_parallel_resnets_equals_ddp_of_serial_resnets(tmp_pa
     serial = torchrun_training(run_config(tmp_path / "ddp_serial"))
     config = run_config(tmp_path)
     assert_states_agree(parallel["model"], serial["model"], **budget(config))
+
+
+@pytest.mark.slow
+def test_distributed_placement_of_a_layer_parallel_resnet_trains_as_one_process(tmp_path):
+    """Two ranks share each MGRIT block's maps (one inexact iteration: the same inexact computation as one process)."""
+    options = dict(layer_parallel="mgrit", mgrit_iterations=1)
+    distributed = torchrun_training(run_config(tmp_path / "dist", placement="distributed", **options))
+    one, _, config = trained(tmp_path / "one", **options)
+    assert_states_agree(distributed["model"], one["model"], **budget(config))
+    assert evaluate_checkpoint(tmp_path / "dist" / "checkpoint.pt")["error"] == pytest.approx(
+        evaluate_checkpoint(tmp_path / "one" / "checkpoint.pt")["error"], abs=1 / RUN["test_size"]
+    )
+
+
+def test_the_backward_choices_of_the_command_line_are_the_networks():
+    from parareal_toolkit._names import LAYER_PARALLEL_BACKWARD_NAMES
+    from parareal_toolkit.nn.layer_parallel import BACKWARD_MODES
+
+    assert set(LAYER_PARALLEL_BACKWARD_NAMES) == set(BACKWARD_MODES)

@@ -533,7 +533,7 @@ def _config(args: argparse.Namespace) -> Any:
 def _layer_parallel_plan(config: Any) -> str:
     """What ``--layer-parallel mgrit`` solves by MGRIT in each stage, in one line (a stage too short runs layer by layer)."""
     from .._mgrit_cycles import exact_iterations
-    from ..nn._layer_parallel import stage_split
+    from ..plans.layer_parallel import stage_split
     from ..plans.units import num_units
 
     equal = num_units(config.depth) // 3 - 1  # each stage's units after its shape-changing first

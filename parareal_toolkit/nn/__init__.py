@@ -23,7 +23,7 @@ backward: the serial network's output and gradients to rounding at convergence.
 """
 
 from .conversion import balanced_sizes, copy_preprocess, exact_coarse, first_block_coarse, split_blocks, to_parareal
-from .layer_parallel import BACKWARD_MODES, LayerParallelResNet
+from .layer_parallel import BACKWARD_MODES, LayerParallelResNet, layer_parallel_step_cost, mgrit_block_work
 from .linear import KINDS, linear_layer, linear_network
 from .network import PararealNetwork
 from .parareal_resnets import (
@@ -40,6 +40,8 @@ from .resnet import PreActBottleneck, PreActResNet, UnitSpec, preact_resnet, res
 from .splits import balanced_partition, virtual_time_partition
 
 __all__ = [
+    "layer_parallel_step_cost",
+    "mgrit_block_work",
     "ModulePropagator",
     "PararealNetwork",
     "to_parareal",

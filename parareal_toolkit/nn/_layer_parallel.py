@@ -43,6 +43,7 @@ from torch import nn
 from .._mgrit_cycles import exact_iterations
 from ..backends.distributed import DistributedBackend, collective, slice_owners
 from ..mgrit_driver import mgrit
+from ..plans.layer_parallel import stage_split
 
 __all__ = [
     "SolverOptions",
@@ -226,27 +227,6 @@ def update_statistics(units: Sequence[nn.Module], states: Sequence[torch.Tensor]
         for unit, x in zip(units, states):
             on_device(unit, x.detach(), lambda y, unit=unit: residual_branch(unit, y))
     return len(units)
-
-
-def stage_split(count: int, levels: int, coarsening: int) -> tuple[int, int]:
-    """How many of a stage's ``count`` equal-shape units MGRIT runs, and on how many levels.
-
-    The levels are ``L' = min(L, 1 + floor(log_m count))`` (so that ``m^(L'-1) <= count``)
-    and the block the largest multiple of ``m^(L'-1)``; with ``L' < 2`` (``count < m``)
-    nothing runs by MGRIT.
-
-    Returns
-    -------
-    tuple of int
-        ``(units run by MGRIT, levels)``; ``(0, 1)`` when the stage runs sequentially.
-    """
-    used = 1
-    while used < levels and coarsening**used <= count:
-        used += 1
-    if used < 2:
-        return 0, 1
-    block = coarsening ** (used - 1)
-    return count // block * block, used
 
 
 def is_distributed(backend: Any) -> bool:

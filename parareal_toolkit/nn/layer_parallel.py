@@ -86,11 +86,12 @@ from .._validation import check_choice, check_int
 from ..backends.devices import DevicesBackend
 from ..backends.distributed import DistributedBackend, slice_owners
 from ..errors import InputError, InputTypeError
+from ..plans.layer_parallel import layer_parallel_step_cost, mgrit_block_work
 from ._layer_parallel import SolverOptions, is_distributed, run_stage, stage_split
 from .bottleneck import NormLayer
 from .resnet import PreActResNet
 
-__all__ = ["LayerParallelResNet", "BACKWARD_MODES"]
+__all__ = ["LayerParallelResNet", "BACKWARD_MODES", "mgrit_block_work", "layer_parallel_step_cost"]
 
 BACKWARD_MODES = ("autograd", "adjoint")
 

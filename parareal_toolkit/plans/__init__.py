@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .coarse import SEED_COARSE_BUDGET
 from .costs import UnitCosts
+from .layer_parallel import layer_parallel_speedup_table, layer_parallel_step_cost, mgrit_block_work, stage_split
 from .memory import TrunkMemory, trunk_memory
 from .partition import balanced_partition, virtual_time_partition
 from .plan import PararealResNetPlan, parareal_resnet_plan, unit_count_bound
@@ -36,4 +37,8 @@ __all__ = [
     "virtual_time_partition",
     "TrunkMemory",
     "trunk_memory",
+    "stage_split",
+    "mgrit_block_work",
+    "layer_parallel_step_cost",
+    "layer_parallel_speedup_table",
 ]

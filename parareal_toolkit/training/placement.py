@@ -110,6 +110,7 @@ class PlacementSettings(Protocol):
     devices: list[str] | None
     slice_groups: int | None
     subnetworks: int
+    layer_parallel: str
     timeout: float
 
 
@@ -242,6 +243,8 @@ class DevicesPlacement(Placement):
         """
         # DevicesBackend refuses a name torch cannot parse, naming `devices`, before any work
         gpus = {d for d in DevicesBackend(slice_device_names(settings)).devices if d.type == "cuda"}
+        if settings.layer_parallel != "none":  # a layer-parallel block's units spread over every device
+            return max(1, len(gpus))
         return max(1, min(len(gpus), settings.subnetworks))
 
     def place(self, settings: PlacementSettings, model: nn.Module, group: DataParallelGroup) -> SlicePlacement:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from parareal_toolkit.plans import mgrit_block_work
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "layer_parallel.py"
 TINY = [
@@ -119,6 +121,10 @@ def test_the_virtual_speedup_replays_the_recorded_maps(record):
             k = block["iterations"]
             # a two-level F-relaxation forward: N_1 + N_0 + K (N_0 + N_1 - 1) evaluations
             assert block["evaluations"] == 2 + 4 + k * (4 + 2 - 1)
+            # the real network's maps, forward and adjoint, are those the counted plan finds on stand-in steps
+            counted = mgrit_block_work(4, iterations=None if label == "converged" else int(label))
+            assert block["maps"]["forward"] == block["maps"]["adjoint"] == counted["maps"]
+            assert block["evaluations"] == block["adjoint_evaluations"] == counted["evaluations"]
     # the converged solve does at least the work of K = 1
     assert virtual["by_K"]["converged"]["virtual_seconds"]["1"] >= virtual["by_K"]["1"]["virtual_seconds"]["1"]
 

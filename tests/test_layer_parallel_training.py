@@ -122,6 +122,14 @@ def test_sgd_steps_through_exact_mgrit_equal_serial_sgd_steps_in_float64(backwar
 def test_one_inexact_iteration_trains_another_network_whose_checkpoint_is_the_plain_resnet(tmp_path, serial):
     reference, _, config = serial
     state, summary, _ = trained(tmp_path, layer_parallel="mgrit", mgrit_iterations=1)
+    # final.json says what MGRIT did: one iteration forward and adjoint in each stage's block of 4 units
+    solves = summary["mgrit_solves"]
+    assert [(r["stage"], r["units"], r["iterations"], r["adjoint_iterations"]) for r in solves] == [
+        (0, 4, 1, 1),
+        (1, 4, 1, 1),
+        (2, 4, 1, 1),
+    ]
+    assert serial[1]["mgrit_solves"] is None
     # the inexact solve changes the updates by far more than rounding (so the test above can fail)
     key = "layer1.1.conv2.weight"
     atol = reordering_tolerance(torch.float32, scale=float(reference["model"][key].abs().max()), **budget(config))

@@ -121,8 +121,11 @@ def train(
         ``final_test_error``, ``best_test_error``, ``wall_time_s``, ``parameters``,
         ``world_size`` (the processes, torch.distributed ranks, of the run),
         ``data_parallel_replicas`` (the copies of the network trained on different data:
-        ``world_size / slice_groups`` with placement ``"distributed"``, else ``world_size``)
-        and ``device``. Every number in it is finite (the file is strict JSON).
+        ``world_size / slice_groups`` with placement ``"distributed"``, else ``world_size``),
+        ``device`` and ``mgrit_solves`` (``layer_parallel="mgrit"``: the ``last_solves``
+        records of the last training step, one per MGRIT block, with the iterations run
+        forward and adjoint; ``None`` otherwise or when no step ran). Every number in it is
+        finite (the file is strict JSON).
     """
     if not isinstance(config, TrainConfig):
         raise InputTypeError(f"`config` must be a TrainConfig; got {type(config).__name__}.")
@@ -199,6 +202,9 @@ def _summary(config: TrainConfig, rows: list[dict[str, Any]], trainer: Trainer, 
         "world_size": _processes(),
         "data_parallel_replicas": trainer.group.world_size,
         "device": str(trainer.device),
+        # layer-parallel runs: what MGRIT did in the last training step, block by block (iterations
+        # run forward and adjoint, unit evaluations per level); None for a network solved layer by layer
+        "mgrit_solves": [dict(record) for record in getattr(trainer.model, "last_solves", [])] or None,
     }
 
 

@@ -84,7 +84,7 @@ import torch
 from .._names import CYCLE_NAMES, MGRIT_INITIAL_NAMES, RELAX_NAMES
 from .._validation import check_choice, check_int
 from ..backends.devices import DevicesBackend
-from ..backends.distributed import DistributedBackend, slice_owners
+from ..backends.distributed import slice_owners
 from ..errors import InputError, InputTypeError
 from ..plans.layer_parallel import layer_parallel_step_cost, mgrit_block_work
 from ._layer_parallel import SolverOptions, is_distributed, run_stage, stage_split
@@ -97,15 +97,18 @@ BACKWARD_MODES = ("autograd", "adjoint")
 
 
 def _check_backend(backend: Any, backward: str) -> Any:
-    """``backend`` checked: ``None`` (``"serial"`` too), a ``DevicesBackend`` or a ``DistributedBackend``.
+    """``backend`` checked: ``None`` (``"serial"`` too), a ``DevicesBackend``, a ``DistributedBackend``
+    or any other object with the backends' ``map(propagator, states, slices)`` (a recording or
+    timing backend: it must return what the serial evaluation returns, in this process).
 
     The distributed backend needs ``backward="adjoint"`` (module docstring).
     """
     if isinstance(backend, str) and backend == "serial":
         return None
-    if backend is not None and not isinstance(backend, (DevicesBackend, DistributedBackend)):
+    if backend is not None and (isinstance(backend, str) or not callable(getattr(backend, "map", None))):
         raise InputTypeError(
-            f"`backend` must be None (serial), a DevicesBackend or a DistributedBackend; got {backend!r}."
+            "`backend` must be None (serial), a DevicesBackend, a DistributedBackend or another backend object "
+            f"(with map(propagator, states, slices)); got {backend!r}."
         )
     if is_distributed(backend) and backward != "adjoint":
         raise InputError(
@@ -250,7 +253,7 @@ class LayerParallelResNet(PreActResNet):
 
     @property
     def backend(self) -> Any:
-        """What maps the MGRIT blocks: ``None`` (serial, the default), a ``DevicesBackend`` or a ``DistributedBackend``.
+        """What maps the MGRIT blocks: ``None`` (serial, the default), a ``DevicesBackend``, a ``DistributedBackend`` or another backend.
 
         Setting it checks it: another object is refused (``InputTypeError``), and so is
         the distributed backend with ``backward="autograd"`` (``InputError`` naming

@@ -535,10 +535,12 @@ def _layer_parallel_plan(config: Any) -> str:
     from .._mgrit_cycles import exact_iterations
     from ..plans.layer_parallel import stage_split
     from ..plans.units import num_units
+    from ..training.models import layer_parallel_options
 
     equal = num_units(config.depth) // 3 - 1  # each stage's units after its shape-changing first
-    m, levels = config.mgrit_coarsening or 2, config.mgrit_levels or 2
-    count, used = stage_split(equal, levels, m)
+    options = layer_parallel_options(config)
+    m = options["coarsening"]
+    count, used = stage_split(equal, options["levels"], m)
     if not count:
         return (
             f"layer-parallel MGRIT: each stage of ResNet-{config.depth} has {equal} equal-shape unit(s), fewer than "

@@ -15,7 +15,34 @@ from .data import num_classes_of
 if TYPE_CHECKING:
     from .config import TrainConfig
 
-__all__ = ["build_model", "serial_forward"]
+__all__ = ["build_model", "layer_parallel_options", "serial_forward"]
+
+
+def layer_parallel_options(config: TrainConfig) -> dict[str, Any]:
+    """The :class:`~parareal_toolkit.nn.LayerParallelResNet` options of a ``layer_parallel="mgrit"`` run.
+
+    An ``mgrit_*`` field left ``None`` takes its default: the exact count of iterations
+    (forward and adjoint alike), 2 levels, coarsening 2, the adjoint backward.
+
+    Returns
+    -------
+    dict
+        ``iterations``, ``adjoint_iterations``, ``levels``, ``coarsening`` and ``backward``.
+
+    Examples
+    --------
+    >>> from parareal_toolkit.training import TrainConfig
+    >>> from parareal_toolkit.training.models import layer_parallel_options
+    >>> layer_parallel_options(TrainConfig(layer_parallel="mgrit", mgrit_iterations=1, dataset="patterns"))
+    {'iterations': 1, 'adjoint_iterations': 1, 'levels': 2, 'coarsening': 2, 'backward': 'adjoint'}
+    """
+    return {
+        "iterations": config.mgrit_iterations,
+        "adjoint_iterations": config.mgrit_iterations,
+        "levels": 2 if config.mgrit_levels is None else config.mgrit_levels,
+        "coarsening": 2 if config.mgrit_coarsening is None else config.mgrit_coarsening,
+        "backward": "adjoint" if config.mgrit_backward is None else config.mgrit_backward,
+    }
 
 
 def build_model(config: TrainConfig, *, serial: bool = False) -> nn.Module:
@@ -40,16 +67,7 @@ def build_model(config: TrainConfig, *, serial: bool = False) -> nn.Module:
     norm_layer = None if config.norm == "batch" else (lambda channels: nn.Identity())
     num_classes = num_classes_of(config.dataset, config.data_dir)
     if config.model == "resnet" and config.layer_parallel == "mgrit" and not serial:
-        return LayerParallelResNet(
-            config.depth,
-            num_classes,
-            norm_layer=norm_layer,
-            iterations=config.mgrit_iterations,
-            adjoint_iterations=config.mgrit_iterations,
-            levels=config.mgrit_levels or 2,
-            coarsening=config.mgrit_coarsening or 2,
-            backward=config.mgrit_backward or "adjoint",
-        )
+        return LayerParallelResNet(config.depth, num_classes, norm_layer=norm_layer, **layer_parallel_options(config))
     if config.model == "resnet":
         return preact_resnet(config.depth, num_classes, norm_layer=norm_layer)
     return parareal_resnet(

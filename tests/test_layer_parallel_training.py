@@ -80,43 +80,21 @@ def serial(tmp_path_factory):
     ids=["2-levels", "3-levels"],
 )
 def test_one_epoch_of_exact_layer_parallel_training_equals_serial_training(tmp_path, serial, options):
+    """With the adjoint backward (the default), whose forward and backward at the exact count are the serial recursions.
+
+    Autograd through the iterations is exact too, but it differentiates ``a + (Φ(w) - b)``
+    corrections whose two coarse terms cancel only up to rounding; in float32 that rounding
+    (of the size of the coarse steps' derivatives) reaches the weights, and a deep BatchNorm
+    network at these learning rates amplifies a one-ulp change of its weights by orders of
+    magnitude within a few steps. Both backward modes equal serial SGD in float64:
+    ``tests/test_layer_parallel.py::test_an_epoch_of_layer_parallel_training_at_convergence_is_serial_training``.
+    """
     reference, reference_summary, config = serial
     state, summary, _ = trained(tmp_path, layer_parallel="mgrit", **options)
     assert_states_agree(state["model"], reference["model"], **budget(config))
     momenta = [{str(i): s["momentum_buffer"] for i, s in c["optimizer"]["state"].items()} for c in (state, reference)]
     assert_states_agree(*momenta, **budget(config))
     assert summary["epochs_completed"] == reference_summary["epochs_completed"] == 1
-
-
-@pytest.mark.parametrize("backward", ["adjoint", "autograd"])
-def test_sgd_steps_through_exact_mgrit_equal_serial_sgd_steps_in_float64(backward):
-    """Both gradients at the exact count, over several steps (BatchNorm in training mode, momentum).
-
-    Autograd through the iterations differentiates ``a + (Φ(w) - b)`` corrections whose two
-    coarse terms cancel only up to rounding: exact, but in float32 their rounding (of the size
-    of the coarse steps' derivatives) reaches the weights, and a deep BatchNorm network at
-    these learning rates amplifies a one-ulp change of its weights by orders of magnitude
-    within a few steps. In float64 both equal serial training to rounding; the trainer's
-    float32 comparison above uses the adjoint (the default), whose forward and backward at the
-    exact count are the serial recursions.
-    """
-    torch.manual_seed(0)
-    serial = preact_resnet(47, 4).double().train()
-    model = LayerParallelResNet(47, 4, backward=backward).double().train()
-    model.load_state_dict(serial.state_dict())
-    optimizers = [
-        torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4) for net in (serial, model)
-    ]
-    generator = torch.Generator().manual_seed(1)
-    for _ in range(4):
-        x = torch.randn(8, 3, 16, 16, generator=generator, dtype=torch.float64)
-        y = torch.randint(0, 4, (8,), generator=generator)
-        for net, optimizer in zip((serial, model), optimizers):
-            optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(net(x), y).backward()
-            optimizer.step()
-    # rounding of float64 amplified by the four steps: far below one update (lr |g| ~ 1e-3)
-    assert_states_agree(model.state_dict(), serial.state_dict(), terms=8 * 16 * 16, steps=4 * 10**4, momentum=0.9)
 
 
 def test_one_inexact_iteration_trains_another_network_whose_checkpoint_is_the_plain_resnet(tmp_path, serial):

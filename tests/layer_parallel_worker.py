@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from float_tolerance import reordering_tolerance
+from sgd_steps import sgd_steps
 from torch import nn
 
 from parareal_toolkit.backends.distributed import DistributedBackend, process_group
@@ -138,18 +139,9 @@ def training(depth, world, steps=3, momentum=0.9):
     serial, model = pair(depth, levels=3)
     placed = strategy.place(settings, model, groups)
     data, targets = images(12, seed=3), torch.arange(12) % 10
-    for network, step_placed in ((serial, None), (model, placed)):
-        network.train()
-        optimizer = torch.optim.SGD(network.parameters(), lr=0.05, momentum=momentum, weight_decay=1e-4)
-        for step in range(steps):
-            batch = slice(4 * step, 4 * step + 4)
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(network(data[batch]), targets[batch]).backward()
-            if step_placed is not None:
-                step_placed.reduce_gradients(network)
-            optimizer.step()
-        if step_placed is not None:
-            step_placed.synchronize(network, optimizer)
+    sgd_steps(serial, data, targets, steps=steps, momentum=momentum)
+    optimizer = sgd_steps(model, data, targets, steps=steps, momentum=momentum, after_backward=placed.reduce_gradients)
+    placed.synchronize(model, optimizer)
     return {
         "placed_backend": type(model.backend).__name__,
         "same_group": model.backend is placed.backend,

@@ -17,6 +17,7 @@ import torch
 from float_tolerance import assert_states_agree, reordering_tolerance
 from hypothesis import given
 from hypothesis import strategies as st
+from sgd_steps import sgd_steps
 from torch import nn
 from torch_threads import single_torch_thread  # noqa: F401  (fixture)
 
@@ -284,13 +285,7 @@ def test_an_epoch_of_layer_parallel_training_at_convergence_is_serial_training(b
     data = _images(12, seed=3)
     targets = torch.arange(12) % 10
     for network in (serial, model):
-        network.train()
-        optimizer = torch.optim.SGD(network.parameters(), lr=0.05, momentum=momentum, weight_decay=1e-4)
-        for step in range(steps):
-            batch = slice(4 * step, 4 * step + 4)
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(network(data[batch]), targets[batch]).backward()
-            optimizer.step()
+        sgd_steps(network, data, targets, steps=steps, momentum=momentum)
     assert_states_agree(model.state_dict(), serial.state_dict(), terms=_units(47) * FAN, steps=steps, momentum=momentum)
     # and training moved the weights by far more than the tolerance
     torch.manual_seed(0)
